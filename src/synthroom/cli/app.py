@@ -1,0 +1,208 @@
+"""``synthroom``: synthesize, sample, simulate, demo.
+
+Exit codes: 0 success, 2 bad input (one message naming the column or value at fault, and no
+output file), 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..errors import InputError
+from ..io import check_output_path, write_table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Differentially private synthetic data.")
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    raise typer.Exit(2)
+
+
+class _Phases:
+    """A rich progress line per phase (reading, measuring, fitting, sampling)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("[bold]{task.fields[phase]:<10}[/] {task.description}"),
+            TimeElapsedColumn(), console=err, transient=False, disable=quiet,
+        )
+        self.tasks: dict[str, int] = {}
+        self.current: str | None = None
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._finish_current()
+        return self.progress.__exit__(*exc)
+
+    def _finish_current(self):
+        if self.current is not None:
+            self.progress.update(self.tasks[self.current], total=1, completed=1)
+
+    def __call__(self, phase: str, message: str) -> None:
+        if phase != self.current:
+            self._finish_current()
+            self.tasks[phase] = self.progress.add_task(message, total=None, phase=phase)
+            self.current = phase
+        else:
+            self.progress.update(self.tasks[phase], description=message)
+
+
+def _summary(synth, rows: int, columns: int, seconds: float, output: Path | None) -> None:
+    priv = synth.privacy_report()
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_row("rows", f"{rows:,}")
+    table.add_row("columns", str(columns))
+    table.add_row("epsilon spent", f"{priv['epsilon_spent']:.4g} of {priv['epsilon']:g}")
+    table.add_row("delta", f"{priv['delta_spent']:.3g}")
+    table.add_row("rho (zCDP)", f"{priv['rho_spent']:.4g} in {len(priv['charges'])} charges")
+    table.add_row("time", f"{seconds:.1f} s")
+    if output is not None:
+        table.add_row("output", str(output))
+    out.print(table)
+
+
+@app.command()
+def synthesize(
+    input: Path = typer.Argument(..., help="CSV or Parquet file with the real rows."),
+    schema: Path = typer.Option(..., "--schema", "-s", help="Column classification (YAML/JSON, any accepted spelling)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Synthetic output, .csv or .parquet."),
+    epsilon: Optional[float] = typer.Option(None, help="Privacy budget in [0.0001, 10] (default: the schema's, else 1)."),
+    delta: float = typer.Option(1e-9, help="Privacy delta (default 1e-9)."),
+    rows: Optional[int] = typer.Option(None, help="Rows to generate (default: DP estimate of the input's rows)."),
+    seed: Optional[int] = typer.Option(None, help="Same seed and input give the same output."),
+    save_model: Optional[Path] = typer.Option(None, help="Also save the fitted model (.npz) for later sampling."),
+    privacy_log: Optional[Path] = typer.Option(None, help="Write the accountant's ledger as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Fit a DP synthesizer to INPUT and write synthetic rows."""
+    from ..schema import load_schema
+    from ..synthesis import Synthesizer
+
+    start = time.perf_counter()
+    try:
+        check_output_path(output)
+        if rows is not None and rows < 1:
+            raise InputError(f"--rows must be at least 1, not {rows}")
+        parsed = load_schema(schema)
+        eps = epsilon if epsilon is not None else (parsed.epsilon if parsed.epsilon is not None else 1.0)
+        with _Phases(quiet) as phases:
+            synth = Synthesizer(parsed, epsilon=eps, delta=delta, seed=seed, progress=phases)
+            synth.fit(input)
+            df = synth.sample(rows)
+        write_table(df, output)
+        if save_model is not None:
+            synth.save(save_model)
+        if privacy_log is not None:
+            privacy_log.write_text(json.dumps(synth.privacy_report(), indent=2))
+    except InputError as exc:
+        _fail(exc)
+    _summary(synth, len(df), df.shape[1], time.perf_counter() - start, output)
+
+
+@app.command()
+def sample(
+    model: Path = typer.Argument(..., help="A model saved with --save-model."),
+    output: Path = typer.Option(..., "--output", "-o", help="Synthetic output, .csv or .parquet."),
+    rows: Optional[int] = typer.Option(None, help="Rows to generate (default: the model's estimate)."),
+    seed: Optional[int] = typer.Option(None, help="Seed for sampling."),
+) -> None:
+    """Draw rows from a saved model (costs no privacy budget: it is post-processing)."""
+    from ..synthesis import Synthesizer
+
+    start = time.perf_counter()
+    try:
+        check_output_path(output)
+        synth = Synthesizer.load(model)
+        df = synth.sample(rows, seed=seed)
+        write_table(df, output)
+    except InputError as exc:
+        _fail(exc)
+    out.print(f"wrote {len(df):,} rows to {output} in {time.perf_counter() - start:.1f} s")
+
+
+@app.command()
+def simulate(
+    output: Path = typer.Option(Path("customers.csv"), "--output", "-o", help="Where to write the simulated table."),
+    rows: int = typer.Option(20_000, help="Number of rows."),
+    seed: int = typer.Option(0, help="Simulator seed."),
+    schema_out: Optional[Path] = typer.Option(None, help="Also write the table's schema (YAML)."),
+) -> None:
+    """Write the project's seeded demo table (simulated customers)."""
+    import yaml
+
+    from ..demo import CUSTOMERS_SCHEMA, simulate_customers
+
+    try:
+        if rows < 1:
+            raise InputError(f"--rows must be at least 1, not {rows}")
+        write_table(simulate_customers(rows, seed), output)
+        if schema_out is not None:
+            schema_out.write_text(yaml.safe_dump(CUSTOMERS_SCHEMA, sort_keys=False))
+    except InputError as exc:
+        _fail(exc)
+    out.print(f"wrote {rows:,} simulated customers to {output}")
+
+
+@app.command()
+def demo(
+    workdir: Path = typer.Option(Path("synthroom-demo"), help="Folder for the demo's files."),
+    epsilon: float = typer.Option(1.0, help="Privacy budget."),
+    rows: int = typer.Option(20_000, help="Rows of simulated data."),
+) -> None:
+    """Simulate a customer table, synthesize it with DP, and show where everything is."""
+    import yaml
+
+    from ..demo import CUSTOMERS_SCHEMA, simulate_customers
+    from ..synthesis import Synthesizer
+
+    start = time.perf_counter()
+    workdir.mkdir(parents=True, exist_ok=True)
+    real_path, schema_path = workdir / "customers.csv", workdir / "schema.yaml"
+    synth_path, model_path = workdir / "customers_synthetic.csv", workdir / "model.npz"
+    real = simulate_customers(rows, seed=0)
+    write_table(real, real_path)
+    schema_path.write_text(yaml.safe_dump(CUSTOMERS_SCHEMA, sort_keys=False))
+    out.print(f"simulated {rows:,} customers -> {real_path}")
+    with _Phases(False) as phases:
+        synth = Synthesizer(CUSTOMERS_SCHEMA, epsilon=epsilon, seed=0, progress=phases).fit(real_path)
+        df = synth.sample()
+    write_table(df, synth_path)
+    synth.save(model_path)
+    (workdir / "privacy.json").write_text(json.dumps(synth.privacy_report(), indent=2))
+    _summary(synth, len(df), df.shape[1], time.perf_counter() - start, synth_path)
+    out.print(f"model: {model_path}  privacy ledger: {workdir / 'privacy.json'}")
+    out.print("\nchurn rate by plan, real vs synthetic:")
+    cmp = (
+        real.assign(churn=real.churned.eq("yes")).groupby("plan").churn.mean().to_frame("real")
+        .join(df.assign(churn=df.churned.eq("yes")).groupby("plan").churn.mean().to_frame("synthetic"))
+    )
+    out.print(cmp.round(3).to_string())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

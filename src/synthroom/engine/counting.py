@@ -1,0 +1,260 @@
+"""The counting interface, implemented on DuckDB over a file or an in-memory table.
+
+Files are scanned in place (Parquet directly; CSV is parsed once into a DuckDB temporary table),
+so a 10-million-row file never becomes a pandas DataFrame. Only counts leave this module:
+
+* :meth:`CountingSource.category_counts` -- exact count of each distinct value of a column;
+* :meth:`CountingSource.grid_counts` -- exact counts of a numeric column on a public grid;
+* :meth:`CountingSource.marginals` -- exact contingency tables of encoded columns.
+
+The caller (the synthesis core) must noise them through :mod:`synthroom.privacy.mechanisms`
+before they influence anything it outputs. Three non-DP facts are also answered, for input
+validation only: whether the table is empty, the first value of a numeric column that does not
+parse, and the column names and storage types (public metadata).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .grid import Grid
+
+_ENC = "synthroom_encoded"
+_NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE"}
+
+
+def _q(name: str) -> str:
+    """Quote an identifier for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class CategoryCoding:
+    """How a categorical column becomes codes: kept values -> 0..k-1, else ``other``."""
+
+    values: tuple[str, ...]  # kept non-missing values, in code order
+    missing_code: int | None  # code for a missing value, or None (then missing -> other)
+    other_code: int | None  # code for every value not kept, or None (no other value)
+    size: int
+
+
+@dataclass(frozen=True)
+class NumericCoding:
+    """How a numeric column becomes codes: its grid cell, mapped to a bin by a lookup."""
+
+    grid: Grid
+    cell_to_bin: tuple[int, ...]  # one entry per grid cell
+    clip: tuple[float, float] | None  # public bounds applied before the grid
+    size: int
+
+
+class CountingSource:
+    """A table the synthesis core may count, and nothing else."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, relation: str, kinds: dict[str, str]):
+        self._con = con
+        self._rel = relation
+        self._kinds = kinds
+        self._encoded: list[str] | None = None
+        self._csv_path: str | None = None
+        self._types: dict[str, str] | None = None
+        self._rel_types = {r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, data: "str | os.PathLike | pd.DataFrame", kinds: dict[str, str], threads: int | None = None) -> "CountingSource":
+        """Open a CSV/Parquet path or a DataFrame; ``kinds`` maps each schema column to its kind.
+
+        Raises :class:`InputError` for an unreadable file, missing/unknown/duplicate columns, an
+        empty table, or a numerical/datetime column holding a value that does not parse.
+        """
+        con = duckdb.connect(config={"threads": threads or min(os.cpu_count() or 2, 4)})
+        con.execute("SET preserve_insertion_order = false")
+        if isinstance(data, pd.DataFrame):
+            names = [str(c) for c in data.columns]
+            _check_names(names, kinds, "the DataFrame")
+            con.register("synthroom_input", data)
+            relation = "synthroom_input"
+            csv_path = None
+        else:
+            csv_path = None
+            path = Path(data)
+            if not path.exists():
+                raise InputError(f"input file {str(path)!r} does not exist")
+            ext = path.suffix.lower()
+            try:
+                if ext == ".parquet":
+                    names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
+                    _check_names(names, kinds, str(path))
+                    relation = f"read_parquet({_lit(str(path))})"
+                elif ext in (".csv", ".tsv", ".txt"):
+                    names = _csv_header(path)
+                    _check_names(names, kinds, str(path))
+                    con.execute(
+                        f"CREATE TEMP TABLE synthroom_input AS SELECT * FROM read_csv({_lit(str(path))}, "
+                        "header = true, all_varchar = true)"
+                    )
+                    relation = "synthroom_input"
+                    csv_path = str(path)
+                else:
+                    raise InputError(f"input file {str(path)!r}: unknown extension {ext!r} (use .csv or .parquet)")
+            except duckdb.Error as exc:
+                raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
+        source = cls(con, relation, kinds)
+        source._csv_path = csv_path
+        source._validate()
+        return source
+
+    def _validate(self) -> None:
+        n = self._con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {self._rel} LIMIT 1)").fetchone()[0]
+        if n == 0:
+            raise InputError("the table has no rows")
+        for name, kind in self._kinds.items():
+            if kind == "categorical":
+                continue
+            target = "TIMESTAMP" if kind == "datetime" else "DOUBLE"
+            col = _q(name)
+            if kind == "datetime" and self.storage_type(name) in _NUMERIC_TYPES:
+                raise InputError(f"column {name!r} is declared datetime but holds numbers")
+            bad = self._con.execute(
+                f"SELECT CAST({col} AS VARCHAR) FROM {self._rel} WHERE {col} IS NOT NULL "
+                f"AND trim(CAST({col} AS VARCHAR)) <> '' AND TRY_CAST({col} AS {target}) IS NULL LIMIT 1"
+            ).fetchone()
+            if bad is not None:
+                raise InputError(f"column {name!r} is {kind} but holds the value {bad[0]!r}")
+
+    # -- public metadata ---------------------------------------------------------------------
+    def storage_type(self, column: str) -> str:
+        """The column's storage type as the file declares it (CSV: as DuckDB's sniffer reads it)."""
+        if self._types is None:
+            if self._csv_path is not None:
+                rows = self._con.execute(
+                    f"DESCRIBE SELECT * FROM read_csv({_lit(self._csv_path)}, header = true, sample_size = 20480)"
+                ).fetchall()
+            else:
+                rows = self._con.execute(f"DESCRIBE SELECT * FROM {self._rel}").fetchall()
+            self._types = {r[0]: str(r[1]) for r in rows}
+        return self._types.get(column, "VARCHAR")
+
+    def value_sql(self, column: str) -> str:
+        """Typed value of a column: VARCHAR for categorical, DOUBLE (epoch seconds for datetime)."""
+        col = _q(column)
+        kind = self._kinds[column]
+        stored = self._rel_types.get(column, "VARCHAR")
+        if kind == "categorical":
+            return f"CAST({col} AS VARCHAR)"
+        if stored.startswith(("TIMESTAMP", "DATE")):
+            return f"epoch(CAST({col} AS TIMESTAMP))"
+        if stored in _NUMERIC_TYPES or stored.startswith("DECIMAL"):
+            return f"CAST({col} AS DOUBLE)"
+        if kind == "datetime":
+            return f"epoch(TRY_CAST(NULLIF(trim(CAST({col} AS VARCHAR)), '') AS TIMESTAMP))"
+        return f"TRY_CAST(NULLIF(trim(CAST({col} AS VARCHAR)), '') AS DOUBLE)"
+
+    # -- counts (exact; the caller must add noise) -------------------------------------------
+    def category_counts(self, column: str) -> tuple[list[str | None], np.ndarray]:
+        """Each distinct value of ``column`` (None for missing) and its exact count."""
+        rows = self._con.execute(
+            f"SELECT v, count(*) FROM (SELECT {self.value_sql(column)} AS v FROM {self._rel}) GROUP BY v ORDER BY v NULLS LAST"
+        ).fetchall()
+        return [r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.int64)
+
+    def grid_counts(self, column: str, grid: Grid, clip: tuple[float, float] | None = None) -> np.ndarray:
+        """Exact counts of ``column`` on every cell of the public ``grid`` (after public clipping)."""
+        x = self._clipped(column, clip)
+        rows = self._con.execute(
+            f"SELECT {grid.sql_cell('v')} AS c, count(*) FROM (SELECT {x} AS v FROM {self._rel}) GROUP BY c"
+        ).fetchall()
+        out = np.zeros(grid.size, dtype=np.int64)
+        for cell, count in rows:
+            out[int(cell)] += count
+        return out
+
+    def _clipped(self, column: str, clip: tuple[float, float] | None) -> str:
+        x = self.value_sql(column)
+        if clip is None:
+            return x
+        return f"least(greatest({x}, {float(clip[0])!r}), {float(clip[1])!r})"
+
+    def encode(self, codings: dict[str, "CategoryCoding | NumericCoding"]) -> None:
+        """Materialise the encoded table (one small-integer code per column) for marginals."""
+        exprs = []
+        for name, coding in codings.items():
+            exprs.append(f"{self._code_sql(name, coding)} AS {_q(name)}")
+        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {_ENC} AS SELECT {', '.join(exprs)} FROM {self._rel}")
+        self._encoded = list(codings)
+        self._sizes = {name: coding.size for name, coding in codings.items()}
+
+    def _code_sql(self, name: str, coding: "CategoryCoding | NumericCoding") -> str:
+        if isinstance(coding, NumericCoding):
+            lookup = "[" + ",".join(str(b) for b in coding.cell_to_bin) + "]"
+            cell = coding.grid.sql_cell(f"({self._clipped(name, coding.clip)})")
+            return f"CAST(list_extract({lookup}, CAST({cell} AS BIGINT) + 1) AS USMALLINT)"
+        value = self.value_sql(name)
+        fallback = "NULL" if coding.other_code is None else str(coding.other_code)
+        missing = str(coding.missing_code) if coding.missing_code is not None else fallback
+        if not coding.values:
+            mapped = fallback
+        else:
+            # A MAP lookup is a hash probe per row, fine for hundreds of categories.
+            keys = "[" + ",".join(_lit(v) for v in coding.values) + "]"
+            vals = "[" + ",".join(str(i) for i in range(len(coding.values))) + "]"
+            mapped = f"coalesce(element_at(MAP({keys}, {vals}), {value})[1], {fallback})"
+        return f"CAST(CASE WHEN {value} IS NULL THEN {missing} ELSE {mapped} END AS USMALLINT)"
+
+    def marginals(self, cliques: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
+        """Exact contingency tables of the encoded table, one dense array per clique."""
+        if self._encoded is None:
+            raise RuntimeError("encode() must be called before marginals()")
+        out = []
+        for clique in cliques:
+            cols = ", ".join(_q(c) for c in clique)
+            shape = tuple(self._sizes[c] for c in clique)
+            res = self._con.execute(f"SELECT {cols}, count(*) FROM {_ENC} GROUP BY ALL").fetchnumpy()
+            table = np.zeros(shape, dtype=np.float64)
+            idx = tuple(np.asarray(res[c], dtype=np.int64) for c in clique)
+            np.add.at(table, idx, np.asarray(res["count_star()"], dtype=np.float64))
+            out.append(table)
+        return out
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), None)
+    except UnicodeDecodeError:
+        raise InputError(f"input file {str(path)!r} does not parse: it is not UTF-8 text") from None
+    if not header:
+        raise InputError(f"input file {str(path)!r} is empty (no header row)")
+    return header
+
+
+def _check_names(names: list[str], kinds: dict[str, str], where: str) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise InputError(f"column {n!r} appears twice in {where}")
+        seen.add(n)
+    missing = [k for k in kinds if k not in seen]
+    if missing:
+        raise InputError(f"column {missing[0]!r} is in the schema but not in {where}")
+    unknown = [n for n in names if n not in kinds]
+    if unknown:
+        raise InputError(f"column {unknown[0]!r} in {where} is not classified in the schema")

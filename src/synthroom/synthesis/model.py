@@ -1,0 +1,79 @@
+"""The graphical model, estimated and sampled with ``mbi`` (private-pgm), and its file format.
+
+A fitted model is post-processing of DP measurements, so it is as private as the synthetic data
+and safe to share. It is saved as one ``.npz`` file with no pickled objects: the potentials of
+each clique as plain arrays plus a JSON header, so loading a model file cannot run code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_enable_compilation_cache", False)
+
+import numpy as np  # noqa: E402
+import mbi  # noqa: E402
+from mbi import CliqueVector, Domain, Factor, LinearMeasurement, MarkovRandomField  # noqa: E402
+from mbi import estimation, marginal_oracles  # noqa: E402
+
+from .structure import Measurement  # noqa: E402
+
+_NP_RANDOM_LOCK = threading.Lock()
+
+
+def estimate(sizes: dict[str, int], measurements: list[Measurement], iters: int) -> MarkovRandomField:
+    """Fit the maximum-entropy graphical model that best explains the noisy marginals."""
+    domain = Domain(list(sizes), [sizes[c] for c in sizes])
+    linear = [
+        LinearMeasurement(np.asarray(m.noisy, dtype=float).ravel(), m.clique, m.sigma) for m in measurements
+    ]
+    return estimation.MirrorDescent().estimate(domain, linear, iters=iters)
+
+
+@contextlib.contextmanager
+def _seeded_global_numpy(seed: int):
+    """mbi samples with numpy's global generator: seed it, and restore it afterwards."""
+    with _NP_RANDOM_LOCK:
+        state = np.random.get_state()
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
+
+
+def sample_codes(model: MarkovRandomField, rows: int, seed: int) -> dict[str, np.ndarray]:
+    """Draw ``rows`` records (as codes) from the model."""
+    with _seeded_global_numpy(seed):
+        data = model.synthetic_data(rows, method="sample")
+    return {c: np.asarray(data.to_dict()[c]) for c in model.domain}
+
+
+def to_arrays(model: MarkovRandomField) -> tuple[dict, dict[str, np.ndarray]]:
+    """(header, arrays) describing the model's potentials, for saving."""
+    header = {
+        "attrs": list(model.domain),
+        "shape": [int(model.domain[a]) for a in model.domain],
+        "cliques": [list(cl) for cl in model.cliques],
+        "total": float(model.total),
+    }
+    arrays = {f"potential_{i}": np.asarray(model.potentials[cl].values) for i, cl in enumerate(model.cliques)}
+    return header, arrays
+
+
+def from_arrays(header: dict, arrays: dict[str, np.ndarray]) -> MarkovRandomField:
+    """Rebuild a model saved by :func:`to_arrays`."""
+    domain = Domain(header["attrs"], header["shape"])
+    cliques = [tuple(cl) for cl in header["cliques"]]
+    factors = {cl: Factor(domain.project(cl), arrays[f"potential_{i}"]) for i, cl in enumerate(cliques)}
+    potentials = CliqueVector(domain, cliques, factors)
+    total = header["total"]
+    marginals = marginal_oracles.message_passing_stable(potentials, total)
+    return MarkovRandomField(potentials=potentials, marginals=marginals, total=total)
+
+
+__all__ = ["estimate", "sample_codes", "to_arrays", "from_arrays", "mbi"]

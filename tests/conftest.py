@@ -1,0 +1,31 @@
+"""Shared fixtures: the Adult data by path (never copied) and small simulated tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ADULT = REPO.parent / "shared" / "data" / "adult"
+
+
+@pytest.fixture(scope="session")
+def adult_dir() -> Path:
+    if not (ADULT / "train.csv").exists():
+        pytest.skip(f"the Adult data is not at {ADULT}")
+    return ADULT
+
+
+@pytest.fixture(scope="session")
+def adult_schema(adult_dir) -> dict:
+    return json.loads((adult_dir / "schema.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def customers() -> pd.DataFrame:
+    from synthroom.demo import simulate_customers
+
+    return simulate_customers(5000, seed=1)

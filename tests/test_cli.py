@@ -1,0 +1,121 @@
+"""The command line: one clear message and exit code 2 for bad input, and no output file."""
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from synthroom.cli.app import app
+from synthroom.demo import CUSTOMERS_SCHEMA
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def files(tmp_path, customers):
+    data = tmp_path / "c.csv"
+    customers.head(2000).to_csv(data, index=False)
+    schema = tmp_path / "s.yaml"
+    schema.write_text(yaml.safe_dump(CUSTOMERS_SCHEMA))
+    return tmp_path, data, schema
+
+
+def _run(args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+def _fails(args, out_path, message):
+    code, output = _run(args)
+    assert code == 2, output
+    assert message in " ".join(output.split()), output
+    assert not out_path.exists()
+    assert not list(out_path.parent.glob(f".{out_path.name}*"))
+
+
+def test_synthesize_writes_output_and_summary(files):
+    tmp, data, schema = files
+    out = tmp / "syn.parquet"
+    code, output = _run(["synthesize", data, "--schema", schema, "--epsilon", 2, "--rows", 700,
+                         "-o", out, "--seed", 1, "--save-model", tmp / "m.npz", "--privacy-log", tmp / "p.json", "-q"])
+    assert code == 0, output
+    df = pd.read_parquet(out)
+    assert df.shape == (700, 10)
+    assert "epsilon spent" in output and "2 of 2" in output
+    ledger = json.loads((tmp / "p.json").read_text())
+    assert ledger["epsilon_spent"] == pytest.approx(2.0, rel=1e-6)
+    code, output = _run(["sample", tmp / "m.npz", "--rows", 50, "-o", tmp / "more.csv", "--seed", 2])
+    assert code == 0, output
+    assert len(pd.read_csv(tmp / "more.csv")) == 50
+
+
+def test_reference_product_json_is_accepted(files):
+    tmp, data, _ = files
+    mapping = [{"columnName": c["name"], "columnType": c["type"].upper(), "isPredictiveValue": c["name"] == "churned"}
+               for c in CUSTOMERS_SCHEMA["columns"]]
+    mapping[7]["columnType"] = "NUMERICAL"  # the product has no datetime kind: a date as a number fails cleanly
+    ref = tmp / "ref.json"
+    ref.write_text(json.dumps({"epsilon": 1.0, "maxMembershipInferenceAttackScore": 0.6,
+                               "columnClassification": {"columnMapping": mapping}}))
+    _fails(["synthesize", data, "--schema", ref, "-o", tmp / "o.csv"], tmp / "o.csv",
+           "column 'signup_date' is numerical but holds the value")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda df: df.rename(columns={"age": "years"}), "column 'age' is in the schema but not in"),
+    (lambda df: df.assign(extra=1), "column 'extra' in"),
+    (lambda df: df.astype({"age": object}).assign(age=lambda d: d.age.where(d.index != 1500, "forty")),
+     "column 'age' is numerical but holds the value 'forty'"),
+    (lambda df: df.head(0), "the table has no rows"),
+])
+def test_bad_tables(files, edit, message):
+    tmp, data, schema = files
+    bad = tmp / "bad.csv"
+    edit(pd.read_csv(data)).to_csv(bad, index=False)
+    _fails(["synthesize", bad, "--schema", schema, "-o", tmp / "o.csv"], tmp / "o.csv", message)
+
+
+def test_duplicate_column_names(files):
+    tmp, data, schema = files
+    bad = tmp / "dup.csv"
+    lines = data.read_text().splitlines()
+    bad.write_text("\n".join([lines[0] + ",age"] + [line + ",1" for line in lines[1:]]) + "\n")
+    _fails(["synthesize", bad, "--schema", schema, "-o", tmp / "o.csv"], tmp / "o.csv", "column 'age' appears twice in")
+
+
+@pytest.mark.parametrize("schema_edit, message", [
+    (lambda s: {"columns": s["columns"]}, "the schema names no predictive (target) column"),
+    (lambda s: {**s, "columns": s["columns"] + [{"name": "age", "type": "numerical"}]}, "column 'age' appears twice in the schema"),
+    (lambda s: {**s, "columns": [dict(c, target=True) if c["name"] == "plan" else c for c in s["columns"]]},
+     "the schema names 2 predictive columns ('plan', 'churned'); exactly one is allowed"),
+])
+def test_bad_schemas(files, schema_edit, message):
+    tmp, data, _ = files
+    bad = tmp / "bad.yaml"
+    bad.write_text(yaml.safe_dump(schema_edit(CUSTOMERS_SCHEMA)))
+    _fails(["synthesize", data, "--schema", bad, "-o", tmp / "o.csv"], tmp / "o.csv", message)
+
+
+def test_bad_parameters_and_files(files):
+    tmp, data, schema = files
+    out = tmp / "o.csv"
+    _fails(["synthesize", data, "--schema", schema, "-o", out, "--epsilon", 11], out,
+           "epsilon 11.0 is outside the allowed range [0.0001, 10.0]")
+    _fails(["synthesize", data, "--schema", schema, "-o", tmp / "o.xlsx"], tmp / "o.xlsx", "unknown extension '.xlsx'")
+    garbage = tmp / "g.parquet"
+    garbage.write_bytes(b"\x00\x01 not parquet at all")
+    _fails(["synthesize", garbage, "--schema", schema, "-o", out], out, "does not parse")
+    _fails(["synthesize", tmp / "nope.csv", "--schema", schema, "-o", out], out, "does not exist")
+    (tmp / "broken.yaml").write_text("columns: [unclosed")
+    _fails(["synthesize", data, "--schema", tmp / "broken.yaml", "-o", out], out, "does not parse")
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    code, output = _run(["demo", "--workdir", tmp_path / "d", "--rows", 3000])
+    assert code == 0, output
+    for name in ("customers.csv", "schema.yaml", "customers_synthetic.csv", "model.npz", "privacy.json"):
+        assert (tmp_path / "d" / name).exists(), name
+    assert "churn rate by plan" in output
+    assert len(pd.read_csv(tmp_path / "d" / "customers_synthetic.csv")) > 2500

@@ -1,0 +1,128 @@
+"""End-to-end behaviour of the synthesizer on the project's simulated customers."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthroom import InputError, Synthesizer
+from synthroom.demo import CUSTOMERS_SCHEMA
+
+
+@pytest.fixture(scope="module")
+def fitted(customers):
+    return Synthesizer(CUSTOMERS_SCHEMA, epsilon=4.0, seed=7).fit(customers)
+
+
+@pytest.fixture(scope="module")
+def synthetic(fitted):
+    return fitted.sample()
+
+
+def test_costs_add_up_to_the_budget_exactly(fitted):
+    report = fitted.privacy_report()
+    assert report["rho_spent"] == pytest.approx(report["rho_budget"], rel=1e-9)
+    assert report["epsilon_spent"] == pytest.approx(4.0, rel=1e-6)
+    assert report["delta_spent"] == pytest.approx(1e-9, rel=1e-9)
+    assert sum(c["rho"] for c in report["charges"]) == pytest.approx(report["rho_budget"], rel=1e-9)
+    kinds = {c["mechanism"] for c in report["charges"]}
+    assert kinds == {"gaussian", "gaussian-threshold", "exponential"}
+    assert all(c["rho"] > 0 and c["sensitivity"] > 0 for c in report["charges"])
+
+
+def test_output_shape_and_types(customers, synthetic):
+    assert list(synthetic.columns) == list(customers.columns)
+    assert abs(len(synthetic) - len(customers)) < 0.05 * len(customers)  # DP estimate of the row count
+    assert str(synthetic["age"].dtype) == "Int64" and str(synthetic["support_calls"].dtype) == "Int64"
+    assert synthetic["monthly_spend"].dtype == float
+    assert isinstance(synthetic["signup_date"].dropna().iloc[0], dt.date)
+    assert set(synthetic["plan"].dropna()) <= {"basic", "standard", "premium", "other"}
+
+
+def test_statistics_are_kept(customers, synthetic):
+    real_rate = customers.groupby("plan").churned.apply(lambda s: (s == "yes").mean())
+    syn_rate = synthetic.groupby("plan").churned.apply(lambda s: (s == "yes").mean())
+    for plan in ("basic", "standard", "premium"):
+        assert abs(real_rate[plan] - syn_rate[plan]) < 0.06, plan
+    assert abs(customers.age.mean() - synthetic.age.astype(float).mean()) < 1.5
+    for q in (0.1, 0.5, 0.9):
+        r, s = customers.monthly_spend.quantile(q), synthetic.monthly_spend.quantile(q)
+        assert abs(r - s) / r < 0.15, q
+    assert abs(customers.income.isna().mean() - synthetic.income.isna().mean()) < 0.02
+    # Values are drawn inside bins, not at bin edges: many distinct values.
+    assert synthetic.monthly_spend.nunique() > 1000
+
+
+def test_same_seed_same_output(customers, synthetic):
+    again = Synthesizer(CUSTOMERS_SCHEMA, epsilon=4.0, seed=7).fit(customers).sample()
+    pd.testing.assert_frame_equal(again, synthetic)
+
+
+def test_file_and_dataframe_inputs_agree(tmp_path, customers, synthetic):
+    path = tmp_path / "c.parquet"
+    customers.to_parquet(path)
+    from_file = Synthesizer(CUSTOMERS_SCHEMA, epsilon=4.0, seed=7).fit(path).sample()
+    pd.testing.assert_frame_equal(from_file, synthetic, check_dtype=False)
+
+
+def test_save_and_load_round_trip(tmp_path, fitted):
+    path = tmp_path / "model.npz"
+    fitted.save(path)
+    loaded = Synthesizer.load(path)
+    pd.testing.assert_frame_equal(loaded.sample(500, seed=3), fitted.sample(500, seed=3))
+
+
+def test_a_value_held_by_few_rows_never_reaches_the_output(customers):
+    df = customers.copy()
+    df.loc[0, "region"] = "atlantis"
+    df.loc[1:3, "channel"] = "carrier-pigeon"
+    synth = Synthesizer(CUSTOMERS_SCHEMA, epsilon=10.0, seed=1).fit(df)
+    out = synth.sample(20_000)
+    assert "atlantis" not in set(out.region) and "carrier-pigeon" not in set(out.channel)
+    kept = synth.columns_["region"].coding.values
+    assert set(kept) == {"north", "south", "east", "west", "central"}
+
+
+def test_sample_before_fit_and_bad_rows():
+    synth = Synthesizer(CUSTOMERS_SCHEMA)
+    with pytest.raises(RuntimeError, match="not fitted yet"):
+        synth.sample(10)
+
+
+def test_bad_parameters():
+    with pytest.raises(InputError, match=r"epsilon 0 is outside the allowed range \[0.0001, 10.0\]"):
+        Synthesizer(CUSTOMERS_SCHEMA, epsilon=0)
+    with pytest.raises(InputError, match=r"delta 0.5 must be in \(0, 0.001\]"):
+        Synthesizer(CUSTOMERS_SCHEMA, delta=0.5)
+
+
+def test_awkward_tables_work():
+    rng = np.random.default_rng(0)
+    n = 3000
+    df = pd.DataFrame({
+        "âge ünïcode": rng.integers(18, 80, n),
+        "constant": np.full(n, 5.0),
+        "all_missing": np.full(n, np.nan),
+        "many_cats": [f"c{i}" for i in rng.integers(0, 600, n)],
+        "label": rng.choice(["a", "b"], n),
+    })
+    schema = {"target": "label", "columns": [
+        {"name": "âge ünïcode", "type": "numerical"},
+        {"name": "constant", "type": "numerical"},
+        {"name": "all_missing", "type": "numerical"},
+        {"name": "many_cats", "type": "categorical", "categories": [f"c{i}" for i in range(600)]},
+        {"name": "label", "type": "categorical"},
+    ]}
+    out = Synthesizer(schema, epsilon=1.0, seed=0).fit(df).sample(1000)
+    assert list(out.columns) == list(df.columns)
+    assert out["constant"].between(5.0, 5.5).all()  # the constant's cell is [5, 5.5)
+    assert out["all_missing"].isna().mean() > 0.9
+    assert set(out["many_cats"].dropna()) <= {f"c{i}" for i in range(600)} | {"other"}
+
+
+def test_a_single_row_table_works():
+    df = pd.DataFrame({"x": [1.0], "y": ["a"]})
+    schema = {"target": "y", "columns": [{"name": "x", "type": "numerical"}, {"name": "y", "type": "categorical"}]}
+    out = Synthesizer(schema, epsilon=1.0, seed=0).fit(df).sample(5)
+    assert len(out) == 5 and list(out.columns) == ["x", "y"]
