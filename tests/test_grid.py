@@ -37,9 +37,9 @@ def test_cells_increase_with_value(values):
 
 
 def test_integers_in_cells():
-    first, last = LOG_GRID.integers_in(LOG_GRID.cell_of(np.array([5.0, 40.0, -5.0, 1.5])))
-    assert list(first[:3]) == [5, 40, -5] and list(last[:3]) == [5, 43, -5]
-    assert last[3] < first[3]  # [1.5, 1.625) holds no integer
+    first, last = LOG_GRID.integers_in(LOG_GRID.cell_of(np.array([5.0, 40.0, -5.0, 1.5, 0.3])))
+    assert list(first[:4]) == [4, 32, -7, 1] and list(last[:4]) == [7, 63, -4, 1]  # (-8, -4] for -5
+    assert last[4] < first[4]  # [0.25, 0.5) holds no integer
 
 
 def test_date_grid_sql_and_numpy_agree():

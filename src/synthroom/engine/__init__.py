@@ -5,6 +5,6 @@ of a numeric column on a fixed public grid, and of marginals over encoded (binne
 Those counts are what the privacy mechanisms noise; this file boundary is the privacy boundary.
 """
 
-from .counting import CategoryCoding, CountingSource, NumericCoding
+from .counting import CategoryCoding, CountingSource, NumericCoding, Pieces
 
-__all__ = ["CategoryCoding", "CountingSource", "NumericCoding"]
+__all__ = ["CategoryCoding", "CountingSource", "NumericCoding", "Pieces"]

@@ -53,11 +53,33 @@ class CategoryCoding:
 
 
 @dataclass(frozen=True)
+class Pieces:
+    """Cells of a grid cut into equal pieces: cell ``c`` into ``nsub[c]`` pieces of width
+    ``step[c]`` from ``origin[c]`` (``nsub[c] == 0``: not cut, not counted). Pieces are numbered
+    flat, cell by cell in value order."""
+
+    origin: tuple[float, ...]
+    step: tuple[float, ...]
+    nsub: tuple[int, ...]
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Flat index of each cell's first piece."""
+        return np.concatenate([[0], np.cumsum(self.nsub)[:-1]]).astype(np.int64)
+
+    @property
+    def count(self) -> int:
+        return int(sum(self.nsub))
+
+
+@dataclass(frozen=True)
 class NumericCoding:
-    """How a numeric column becomes codes: its grid cell, mapped to a bin by a lookup."""
+    """How a numeric column becomes codes: grid cell, then piece, then a bin by lookup."""
 
     grid: Grid
-    cell_to_bin: tuple[int, ...]  # one entry per grid cell
+    pieces: Pieces
+    piece_to_bin: tuple[int, ...]  # one entry per piece
+    cell_to_bin: tuple[int, ...]  # one entry per grid cell, used for cells that are not cut
     clip: tuple[float, float] | None  # public bounds applied before the grid
     size: int
 
@@ -184,6 +206,18 @@ class CountingSource:
             out[int(cell)] += count
         return out
 
+    def piece_counts(self, column: str, grid: Grid, clip: tuple[float, float] | None, pieces: Pieces) -> np.ndarray:
+        """Exact counts of ``column`` on the public ``pieces`` of grid cells (flat, in order)."""
+        x = self._clipped(column, clip)
+        rows = self._con.execute(
+            f"SELECT p, count(*) FROM (SELECT {_piece_sql('v', grid, pieces)} AS p "
+            f"FROM (SELECT {x} AS v FROM {self._rel})) WHERE p >= 0 GROUP BY p"
+        ).fetchall()
+        out = np.zeros(pieces.count, dtype=np.int64)
+        for piece, count in rows:
+            out[int(piece)] += count
+        return out
+
     def _clipped(self, column: str, clip: tuple[float, float] | None) -> str:
         x = self.value_sql(column)
         if clip is None:
@@ -201,9 +235,11 @@ class CountingSource:
 
     def _code_sql(self, name: str, coding: "CategoryCoding | NumericCoding") -> str:
         if isinstance(coding, NumericCoding):
-            lookup = "[" + ",".join(str(b) for b in coding.cell_to_bin) + "]"
-            cell = coding.grid.sql_cell(f"({self._clipped(name, coding.clip)})")
-            return f"CAST(list_extract({lookup}, CAST({cell} AS BIGINT) + 1) AS USMALLINT)"
+            v = f"({self._clipped(name, coding.clip)})"
+            piece = _piece_sql(v, coding.grid, coding.pieces)
+            by_piece = f"list_extract({_ints(coding.piece_to_bin)}, ({piece}) + 1)"
+            by_cell = f"list_extract({_ints(coding.cell_to_bin)}, CAST({coding.grid.sql_cell(v)} AS BIGINT) + 1)"
+            return f"CAST(CASE WHEN ({piece}) >= 0 THEN {by_piece} ELSE {by_cell} END AS USMALLINT)"
         value = self.value_sql(name)
         fallback = "NULL" if coding.other_code is None else str(coding.other_code)
         missing = str(coding.missing_code) if coding.missing_code is not None else fallback
@@ -233,6 +269,25 @@ class CountingSource:
 
     def close(self) -> None:
         self._con.close()
+
+
+def _ints(values) -> str:
+    return "[" + ",".join(str(int(v)) for v in values) + "]"
+
+
+def _floats(values) -> str:
+    return "[" + ",".join(repr(float(v)) for v in values) + "]"
+
+
+def _piece_sql(v: str, grid: Grid, pieces: Pieces) -> str:
+    """SQL for the flat piece index of value ``v``, or -1 when its cell is not cut."""
+    cell = f"(CAST({grid.sql_cell(v)} AS BIGINT) + 1)"
+    nsub = f"list_extract({_ints(pieces.nsub)}, {cell})"
+    step = f"list_extract({_floats(pieces.step)}, {cell})"
+    origin = f"list_extract({_floats(pieces.origin)}, {cell})"
+    offset = f"list_extract({_ints(pieces.offsets)}, {cell})"
+    within = f"CASE WHEN {step} > 0 THEN least(greatest(floor(({v} - {origin}) / {step}), 0), {nsub} - 1) ELSE 0 END"
+    return f"CASE WHEN {nsub} > 0 THEN CAST({offset} + {within} AS BIGINT) ELSE -1 END"
 
 
 def _csv_header(path: Path) -> list[str]:

@@ -4,12 +4,14 @@ Because the grid's cells do not depend on the data, a noisy histogram over *all*
 plain Gaussian mechanism (no data-dependent domain, no delta); thresholding the noisy counts
 afterwards is post-processing. Bins for modelling are then unions of consecutive cells.
 
-* :data:`LOG_GRID` (numbers): cells of 1/8 of an octave, ``[2^e (1 + s/8), 2^e (1 + (s+1)/8))``
-  for ``e`` in [-24, 63] and both signs, plus an exact zero cell, two "tiny" cells next to zero,
-  two overflow cells and a missing cell. Relative resolution 12.5%; integers up to 8 get a cell
-  each. Cell ids increase with the value.
-* :data:`DATE_GRID` (datetimes, as seconds since 1970-01-01 UTC): 30-day cells from 1900 to 2100,
-  two overflow cells and a missing cell.
+* :data:`LOG_GRID` (numbers): one cell per octave, ``[2^e, 2^(e+1))`` for ``e`` in [-24, 63]
+  and both signs (``SUB`` cells per octave in general), plus an exact zero cell, two "tiny" cells
+  next to zero, two overflow cells and a missing cell. Cell ids increase with the value.
+* :data:`DATE_GRID` (datetimes, as seconds since 1970-01-01 UTC): one cell per 365.25 days from
+  1900 to 2100, two overflow cells and a missing cell.
+
+Coarse cells hold enough rows to clear a noise threshold even in a distribution's tails; the
+synthesizer then refines the cells that survive (see ``synthesis/discretize.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-E_MIN, E_MAX, SUB = -24, 63, 8
+E_MIN, E_MAX, SUB = -24, 63, 1
 _N_OCT = (E_MAX - E_MIN + 1) * SUB
 NEG_HUGE = 0
 NEG_BASE = 1  # first negative octave cell (largest magnitude)
@@ -134,7 +136,7 @@ class _LogGrid(Grid):
 
 DAY = 86400.0
 _DATE_START = -2208988800.0  # 1900-01-01T00:00:00Z
-_DATE_STEP = 30 * DAY
+_DATE_STEP = 365.25 * DAY
 _DATE_CELLS = int(np.ceil((4102444800.0 - _DATE_START) / _DATE_STEP))  # up to 2100-01-01
 
 

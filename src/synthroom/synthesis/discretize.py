@@ -4,12 +4,13 @@
   chosen by Gaussian partition selection (noisy count above a threshold), so a value held by one
   or a few rows never reaches the output; every value not kept folds into one ``other`` value.
   A missing value is a category like any other (kept if its noisy count passes).
-* Numerical and datetime: one noisy histogram of the column on a fixed public grid
-  (:mod:`synthroom.engine.grid`); cells whose noisy count clears a threshold set so that on
-  average fewer than 0.05 empty cells pass are kept. Bins are runs of consecutive kept cells
-  holding about ``1/n_bins`` of the noisy mass each (DP quantiles, as post-processing). Values are
-  drawn back inside their bin, cell by cell in proportion to the noisy counts and uniformly within
-  a cell, so outputs are not visibly bucketed. Declared ``min``/``max`` clip values first.
+* Numerical and datetime: a noisy histogram of the column on a fixed public grid of coarse cells
+  (:mod:`synthroom.engine.grid`), keeping the cells whose noisy count clears a threshold set so
+  that on average fewer than 0.05 empty cells pass; then a second noisy histogram of the kept
+  cells cut into fine pieces (see :func:`learn_numeric`). Bins are runs of pieces holding about
+  ``1/n_bins`` of the noisy mass each (DP quantiles, as post-processing). Values are drawn back
+  inside their bin, piece by piece in proportion to the noisy counts and uniformly within a
+  piece, so outputs are not visibly bucketed. Declared ``min``/``max`` clip values first.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
-from ..engine import CategoryCoding, CountingSource, NumericCoding
+from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
 from ..engine.grid import DATE_GRID, LOG_GRID, Grid
 from ..privacy import ZCDPAccountant
 from ..privacy.mechanisms import gaussian_counts, sigma_for, thresholded_counts
@@ -27,6 +28,10 @@ from ..schema import ColumnSpec
 
 # Expected number of empty grid cells that pass the threshold by noise alone.
 PHANTOM_CELLS = 0.05
+# Share of a numeric column's budget for the grid histogram; the rest refines the kept cells.
+COARSE_SHARE = 0.5
+MAX_INTEGER_PIECES = 32
+SUB_PIECES = 16
 _INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 
 
@@ -58,12 +63,13 @@ class CategoricalColumn:
 
 @dataclass
 class NumericColumn:
-    """A numeric (or datetime) column's bins: runs of grid cells with within-bin weights."""
+    """A numeric (or datetime) column's bins, each a set of weighted value pieces ``[lo, hi)``."""
 
     name: str
     kind: str
     coding: NumericCoding
-    bin_cells: list[np.ndarray]
+    bin_lo: list[np.ndarray]
+    bin_hi: list[np.ndarray]
     bin_weights: list[np.ndarray]
     missing_bin: int | None
     integer: bool
@@ -75,25 +81,20 @@ class NumericColumn:
 
     def bin_edges(self) -> list[tuple[float, float]]:
         """(low, high) of every non-missing bin, for reports."""
-        out = []
-        for cells in self.bin_cells:
-            lo, hi = self.coding.grid.bounds(cells)
-            out.append((float(np.nanmin(lo)), float(np.nanmax(hi))) if len(cells) else (np.nan, np.nan))
-        return out
+        return [(float(lo.min()), float(hi.max())) for lo, hi in zip(self.bin_lo, self.bin_hi)]
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw a value for each code: a piece by its weight, then uniformly inside the piece."""
         codes = np.asarray(codes, dtype=np.int64)
         out = np.full(codes.shape, np.nan)
-        grid = self.coding.grid
         for b in np.unique(codes):
             if b == self.missing_bin:
                 continue
             rows = np.flatnonzero(codes == b)
-            cells, weights = self.bin_cells[b], self.bin_weights[b]
-            pick = cells[rng.choice(len(cells), size=len(rows), p=weights)]
-            lo, hi = grid.bounds(pick)
+            pick = rng.choice(len(self.bin_weights[b]), size=len(rows), p=self.bin_weights[b])
+            lo, hi = self.bin_lo[b][pick], self.bin_hi[b][pick]
             if self.integer:
-                first, last = grid.integers_in(pick)
+                first, last = np.ceil(lo), np.ceil(hi) - 1.0
                 has_int = last >= first
                 span = np.where(has_int, last - first + 1, 1)
                 draw = first + np.floor(rng.random(len(rows)) * span)
@@ -147,36 +148,108 @@ def learn_numeric(
     rho: float,
     n_bins: int,
 ) -> NumericColumn:
-    """Bins for a numerical/datetime column from one noisy histogram on the public grid."""
+    """Bins for a numerical/datetime column from two noisy histograms.
+
+    Level 1 (``COARSE_SHARE`` of ``rho``): every cell of the public grid (octaves, or years),
+    thresholded; only the cells that clear it are modelled. Level 2 (the rest): each kept cell
+    cut into pieces (each integer, for an integer column with at most ``MAX_INTEGER_PIECES`` in
+    the cell; else ``SUB_PIECES`` equal parts). The pieces depend only on level 1's output, so
+    level 2 is a plain Gaussian mechanism on a public domain. Each cell's noisy piece counts are
+    projected onto the non-negative vectors summing to the cell's estimated total (which zeroes
+    pieces that only noise filled). Bins are runs of pieces holding about ``1/n_bins`` of the
+    mass each; a piece heavier than that (a point mass such as "0" or "40 hours") is a bin alone.
+    """
     grid: Grid = DATE_GRID if spec.kind == "datetime" else LOG_GRID
     clip = None
     if spec.min is not None or spec.max is not None:
         clip = (-np.inf if spec.min is None else spec.min, np.inf if spec.max is None else spec.max)
+    stype = source.storage_type(spec.name)
+    integer = spec.kind == "numerical" and stype.split("(")[0] in _INTEGER_TYPES
     counts = source.grid_counts(spec.name, grid, clip)
     possible = _possible_cells(grid, clip)
-    noisy, sigma = gaussian_counts(
-        accountant, rng, counts[possible], rho, step=f"histogram of {spec.name!r} on the public grid"
+    noisy, sigma1 = gaussian_counts(
+        accountant, rng, counts[possible], COARSE_SHARE * rho, step=f"histogram of {spec.name!r} on the public grid"
     )
-    tau = sigma * float(-ndtri(PHANTOM_CELLS / len(possible)))
+    tau = sigma1 * float(-ndtri(PHANTOM_CELLS / len(possible)))
     kept = possible[noisy > tau]
     mass = noisy[noisy > tau]
     if kept.size == 0:  # nothing clears the threshold: keep the single largest noisy cell
         kept, mass = possible[[int(np.argmax(noisy))]], np.array([1.0])
     missing_kept = grid.missing in kept
-    value_cells = kept[kept != grid.missing]
-    value_mass = mass[kept != grid.missing]
-    if value_cells.size == 0:  # only missing values survive: model a single cell around zero
-        fallback = grid.cell_of(np.array([0.0 if clip is None else float(np.clip(0.0, *clip))]))
-        value_cells, value_mass = fallback, np.array([1.0])
-    bin_cells, bin_weights, bin_mass = _group_cells(value_cells, value_mass, n_bins)
-    n_value_bins = len(bin_cells)
-    missing_bin = n_value_bins if missing_kept else None
-    size = n_value_bins + (missing_kept and 1)
-    lookup = _cell_lookup(grid, bin_cells, missing_bin, bin_mass)
-    coding = NumericCoding(grid, tuple(int(b) for b in lookup), clip, size)
-    stype = source.storage_type(spec.name)
-    integer = spec.kind == "numerical" and stype.split("(")[0] in _INTEGER_TYPES
-    return NumericColumn(spec.name, spec.kind, coding, bin_cells, bin_weights, missing_bin, integer, stype)
+    cells, cell_mass = kept[kept != grid.missing], mass[kept != grid.missing]
+    if cells.size == 0:  # only missing values survive: model a single cell around zero
+        cells = grid.cell_of(np.array([0.0 if clip is None else float(np.clip(0.0, *clip))]))
+        cell_mass = np.array([1.0])
+    order = np.argsort(cells)
+    cells, cell_mass = cells[order], cell_mass[order]
+
+    pieces, piece_lo, piece_hi = _pieces(grid, cells, integer)
+    fine, sigma2 = gaussian_counts(
+        accountant, rng, source.piece_counts(spec.name, grid, clip, pieces),
+        (1 - COARSE_SHARE) * rho, step=f"fine histogram of {spec.name!r} inside its kept cells",
+    )
+    nsub = np.asarray(pieces.nsub)[cells]
+    bounds = np.concatenate([[0], np.cumsum(nsub)])
+    piece_mass = np.empty(bounds[-1])
+    for i in range(cells.size):
+        y = fine[bounds[i]: bounds[i + 1]]
+        # Inverse-variance combination of the cell's two total estimates.
+        w1, w2 = 1 / sigma1**2, 1 / (y.size * sigma2**2)
+        total = max((w1 * cell_mass[i] + w2 * y.sum()) / (w1 + w2), 1.0)
+        piece_mass[bounds[i]: bounds[i + 1]] = _project_to_total(y, total)
+
+    groups = _group_pieces(piece_mass, n_bins)
+    piece_to_bin = np.empty(piece_mass.size, dtype=np.int64)
+    for b, g in enumerate(groups):
+        piece_to_bin[g] = b
+    bin_lo = [piece_lo[g] for g in groups]
+    bin_hi = [piece_hi[g] for g in groups]
+    bin_weights = [_normalise(piece_mass[g]) for g in groups]
+    bin_mass = np.array([piece_mass[g].sum() for g in groups])
+    missing_bin = len(groups) if missing_kept else None
+    cell_to_bin = _cell_lookup(grid, cells, piece_to_bin[bounds[:-1]], piece_to_bin[bounds[1:] - 1], missing_bin, bin_mass)
+    coding = NumericCoding(
+        grid, pieces, tuple(int(b) for b in piece_to_bin), tuple(int(b) for b in cell_to_bin), clip,
+        len(groups) + int(missing_kept),
+    )
+    return NumericColumn(spec.name, spec.kind, coding, bin_lo, bin_hi, bin_weights, missing_bin, integer, stype)
+
+
+def _pieces(grid: Grid, cells: np.ndarray, integer: bool) -> tuple[Pieces, np.ndarray, np.ndarray]:
+    """How each kept cell is cut for the fine histogram, and each piece's [lo, hi)."""
+    origin = np.zeros(grid.size)
+    step = np.zeros(grid.size)
+    nsub = np.zeros(grid.size, dtype=np.int64)
+    lo, hi = grid.bounds(cells)
+    first, last = grid.integers_in(cells)
+    n_int = np.maximum(last - first + 1, 0)
+    piece_lo, piece_hi = [], []
+    for c, l, h, f, n in zip(cells, lo, hi, first, n_int):
+        if h <= l:  # the exact-zero cell: one point piece
+            origin[c], step[c], nsub[c] = l, 0.0, 1
+            piece_lo.append([l]), piece_hi.append([l])
+            continue
+        if integer and 0 < n <= MAX_INTEGER_PIECES:  # one piece per integer, centred on it
+            origin[c], step[c], nsub[c] = f - 0.5, 1.0, int(n)
+        else:
+            origin[c], step[c], nsub[c] = l, (h - l) / SUB_PIECES, SUB_PIECES
+        starts = origin[c] + step[c] * np.arange(nsub[c])
+        piece_lo.append(starts), piece_hi.append(starts + step[c])
+    pieces = Pieces(tuple(origin.tolist()), tuple(step.tolist()), tuple(int(n) for n in nsub))
+    return pieces, np.concatenate(piece_lo), np.concatenate(piece_hi)
+
+
+def _project_to_total(y: np.ndarray, total: float) -> np.ndarray:
+    """Euclidean projection of ``y`` onto {w >= 0, sum(w) = total} (Duchi et al. 2008)."""
+    u = np.sort(y)[::-1]
+    css = np.cumsum(u) - total
+    j = np.arange(1, y.size + 1)
+    r = np.flatnonzero(u - css / j > 0)[-1]
+    return np.maximum(y - css[r] / (r + 1), 0.0)
+
+
+def _normalise(w: np.ndarray) -> np.ndarray:
+    return w / w.sum() if w.sum() > 0 else np.full(w.size, 1.0 / w.size)
 
 
 def _possible_cells(grid: Grid, clip: tuple[float, float] | None) -> np.ndarray:
@@ -187,10 +260,8 @@ def _possible_cells(grid: Grid, clip: tuple[float, float] | None) -> np.ndarray:
     return np.union1d(np.arange(lo, hi + 1), [grid.missing])
 
 
-def _group_cells(cells: np.ndarray, mass: np.ndarray, n_bins: int) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Split value-ordered cells into runs of about ``total / n_bins`` noisy mass each."""
-    order = np.argsort(cells)
-    cells, mass = cells[order], np.maximum(mass[order], 1e-9)
+def _group_pieces(mass: np.ndarray, n_bins: int) -> list[np.ndarray]:
+    """Split value-ordered pieces into runs of about ``total / n_bins`` mass each."""
     target = mass.sum() / max(1, n_bins)
     groups: list[list[int]] = [[]]
     acc = 0.0
@@ -200,22 +271,19 @@ def _group_cells(cells: np.ndarray, mass: np.ndarray, n_bins: int) -> tuple[list
             acc = 0.0
         groups[-1].append(i)
         acc += m
-    bin_cells = [cells[g] for g in groups]
-    bin_mass = np.array([mass[g].sum() for g in groups])
-    bin_weights = [mass[g] / mass[g].sum() for g in groups]
-    return bin_cells, bin_weights, bin_mass
+    return [np.array(g) for g in groups]
 
 
-def _cell_lookup(grid: Grid, bin_cells: list[np.ndarray], missing_bin: int | None, bin_mass: np.ndarray) -> np.ndarray:
-    """Map every grid cell to a bin: kept cells to their own, others to the nearest bin by value."""
-    starts = np.array([c.min() for c in bin_cells])
+def _cell_lookup(
+    grid: Grid, cells: np.ndarray, first_bin: np.ndarray, last_bin: np.ndarray,
+    missing_bin: int | None, bin_mass: np.ndarray,
+) -> np.ndarray:
+    """Bin for a value in a cell that was not kept: that of the nearest kept cell's nearest piece."""
     all_cells = np.arange(grid.size)
-    lookup = np.clip(np.searchsorted(starts, all_cells, side="right") - 1, 0, len(bin_cells) - 1)
-    # Cells below the first bin go to the first; cells in a gap go to the closer neighbour.
-    ends = np.array([c.max() for c in bin_cells])
-    nxt = np.minimum(lookup + 1, len(bin_cells) - 1)
-    closer_next = (all_cells > ends[lookup]) & (starts[nxt] - all_cells < all_cells - ends[lookup])
-    lookup = np.where(closer_next, nxt, lookup)
+    nxt = np.clip(np.searchsorted(cells, all_cells), 0, cells.size - 1)
+    prv = np.clip(np.searchsorted(cells, all_cells, side="right") - 1, 0, cells.size - 1)
+    use_next = np.abs(cells[nxt] - all_cells) < np.abs(all_cells - cells[prv])
+    lookup = np.where(use_next, first_bin[nxt], last_bin[prv])
     if missing_bin is not None:
         lookup[grid.missing] = missing_bin
     else:  # no missing bin: a missing value is coded as the bin holding the median mass

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..engine import CategoryCoding, CountingSource, NumericCoding
+from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
 from ..engine.grid import DATE_GRID, LOG_GRID
 from ..errors import InputError
 from ..privacy import ZCDPAccountant
@@ -205,10 +205,13 @@ class Synthesizer:
                 meta["columns"][name] = {
                     "type": "numeric", "kind": col.kind, "grid": col.coding.grid.name,
                     "clip": col.coding.clip, "size": col.coding.size, "missing_bin": col.missing_bin,
+                    "pieces": asdict(col.coding.pieces), "piece_to_bin": col.coding.piece_to_bin,
+                    "cell_to_bin": col.coding.cell_to_bin,
                     "integer": col.integer, "storage_type": col.storage_type,
                 }
-                for i, (cells, w) in enumerate(zip(col.bin_cells, col.bin_weights)):
-                    arrays[f"{name}\x00cells_{i}"] = cells
+                for i, (lo, hi, w) in enumerate(zip(col.bin_lo, col.bin_hi, col.bin_weights)):
+                    arrays[f"{name}\x00lo_{i}"] = lo
+                    arrays[f"{name}\x00hi_{i}"] = hi
                     arrays[f"{name}\x00weights_{i}"] = w
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         path = Path(path)
@@ -242,11 +245,14 @@ class Synthesizer:
             else:
                 grid = DATE_GRID if c["grid"] == DATE_GRID.name else LOG_GRID
                 n_bins = c["size"] - (c["missing_bin"] is not None)
-                cells = [arrays[f"{name}\x00cells_{i}"] for i in range(n_bins)]
+                los = [arrays[f"{name}\x00lo_{i}"] for i in range(n_bins)]
+                his = [arrays[f"{name}\x00hi_{i}"] for i in range(n_bins)]
                 weights = [arrays[f"{name}\x00weights_{i}"] for i in range(n_bins)]
                 clip = tuple(c["clip"]) if c["clip"] is not None else None
-                coding = NumericCoding(grid, (), clip, c["size"])
-                columns[name] = NumericColumn(name, c["kind"], coding, cells, weights, c["missing_bin"],
+                p = c["pieces"]
+                pieces = Pieces(tuple(p["origin"]), tuple(p["step"]), tuple(p["nsub"]))
+                coding = NumericCoding(grid, pieces, tuple(c["piece_to_bin"]), tuple(c["cell_to_bin"]), clip, c["size"])
+                columns[name] = NumericColumn(name, c["kind"], coding, los, his, weights, c["missing_bin"],
                                               c["integer"], c["storage_type"])
         synth.columns_ = columns
         synth.model_ = from_arrays(meta["model"], {k: v for k, v in arrays.items() if k.startswith("potential_")})
