@@ -7,7 +7,7 @@ step that reads the data is a mechanism charged to one zCDP accountant (``privac
 lists each charge); the charges add up to exactly the budget. Default ``delta`` is 1e-9: fixed,
 so it reveals nothing about the data, and below 1/rows for any table under a billion rows.
 
-Budget split: ``domain_share`` (default 10%) of rho learns the domains (category selection,
+Budget split: ``domain_share`` (default 25%) of rho learns the domains (category selection,
 numeric histograms), split evenly over the columns that need it; the rest goes to the marginals
 (see :mod:`.structure`). Half of ``delta`` pays for category selection when any column needs it.
 
@@ -50,7 +50,7 @@ class Settings:
 
     n_bins: int = 32
     target_bins: int = 16
-    domain_share: float = 0.1
+    domain_share: float = 0.25
     max_clique_cells: int = 20_000
     max_model_cells: int = 1_000_000
     iters: int = 1000

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Synthroom's benchmarks (not part of the test suite). Each writes JSON under bench/out/.
+
+    python bench/run.py adult   [--epsilons 0.1,1,10]   # time, peak memory, evaluate.py scores
+    python bench/run.py scale   [--sizes 1000000,10000000]  # fit time/memory from Parquet, sample 1M
+    python bench/run.py compare [--epsilons 1,10] [--generators ...]  # shared compare.py, one run
+
+Every run of our command goes through the `synthroom` CLI under `/usr/bin/time -v`, so wall time
+and peak memory are those of the whole process. The yardstick (../shared/bench) is called, never
+copied: evaluate.py scores, compare.py runs the peers beside us.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SHARED = REPO.parent / "shared"
+ADULT = SHARED / "data" / "adult"
+OUT = HERE / "out"
+VENV_PEERS = Path(os.environ.get("VENV_PEERS", Path.home() / ".cache" / "synthroom-bench" / "peers"))
+SYNTHROOM = Path(sys.executable).with_name("synthroom")
+
+
+def timed(cmd: list[str], log: Path) -> dict:
+    """Run ``cmd`` under /usr/bin/time -v; return wall seconds, peak RSS (MiB) and exit code."""
+    tfile = log.with_suffix(".time.txt")
+    t0 = time.time()
+    with open(log, "w") as fh:
+        rc = subprocess.run(["/usr/bin/time", "-v", "-o", str(tfile)] + cmd, stdout=fh, stderr=subprocess.STDOUT).returncode
+    text = tfile.read_text() if tfile.exists() else ""
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    return {"returncode": rc, "wall_s": round(time.time() - t0, 1),
+            "peak_mib": round(int(rss.group(1)) / 1024) if rss else None, "command": shlex.join(cmd)}
+
+
+def evaluate(train: Path, holdout: Path, synthetic: Path, schema: Path, out: Path) -> dict:
+    subprocess.run([str(VENV_PEERS / "bin" / "python"), str(SHARED / "bench" / "evaluate.py"), "--train", str(train),
+                    "--holdout", str(holdout), "--synthetic", str(synthetic), "--schema", str(schema),
+                    "--out", str(out)], check=True, capture_output=True)
+    m = json.loads(out.read_text())
+    f, u, p = m["fidelity"], m["utility"], m["privacy"]
+    return {"tstr_auc": u["tstr"].get("roc_auc"), "trtr_auc": u["trtr"].get("roc_auc"),
+            "tvd_2way": f["tvd_2way_mean"], "fidelity": f["fidelity_score"], "kl_mean": f["kl_mean"],
+            "mia_auc": p["mia_auc"], "exact_copy_train": p["exact_copy_rate_train"]}
+
+
+def adult(args) -> list[dict]:
+    rows = []
+    for eps in [float(e) for e in args.epsilons.split(",")]:
+        syn = OUT / f"adult_eps{eps:g}.csv"
+        rec = {"epsilon": eps, **timed([str(SYNTHROOM), "synthesize", str(ADULT / "train.csv"), "--schema",
+                                        str(ADULT / "schema.json"), "--epsilon", str(eps), "-o", str(syn), "-q",
+                                        "--seed", str(args.seed)], OUT / f"adult_eps{eps:g}.log")}
+        rec.update(evaluate(ADULT / "train.csv", ADULT / "test.csv", syn, ADULT / "schema.json",
+                            OUT / f"adult_eps{eps:g}.metrics.json"))
+        print(json.dumps(rec), flush=True)
+        rows.append(rec)
+    return rows
+
+
+def make_big(n: int) -> Path:
+    """Adult resampled (with replacement, seeded) to ``n`` rows, as Parquet; built once."""
+    path = OUT / f"adult_{n}.parquet"
+    if not path.exists():
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SELECT setseed(0.42)")
+        con.execute(f"CREATE TABLE t AS SELECT *, row_number() OVER () - 1 AS k FROM read_csv('{ADULT / 'train.csv'}', header = true)")
+        n_train = con.execute("SELECT count(*) FROM t").fetchone()[0]
+        con.execute(
+            f"COPY (SELECT t.* EXCLUDE (k) FROM (SELECT floor(random() * {n_train})::BIGINT AS k FROM range({n})) s "
+            f"JOIN t USING (k)) TO '{path}.tmp' (FORMAT parquet)"
+        )
+        os.replace(f"{path}.tmp", path)
+    return path
+
+
+def scale(args) -> list[dict]:
+    rows = []
+    for n in [int(s) for s in args.sizes.split(",")]:
+        data = make_big(n)
+        model = OUT / f"scale_{n}.npz"
+        fit = timed([str(SYNTHROOM), "synthesize", str(data), "--schema", str(ADULT / "schema.json"),
+                     "--epsilon", "1", "--rows", "1000", "-o", str(OUT / f"scale_{n}.csv"), "-q",
+                     "--seed", "0", "--save-model", str(model)], OUT / f"scale_{n}.log")
+        sample = timed([str(SYNTHROOM), "sample", str(model), "--rows", "1000000", "-o",
+                        str(OUT / f"scale_{n}_sample.parquet"), "--seed", "1"], OUT / f"scale_{n}_sample.log")
+        rec = {"rows": n, "fit_wall_s": fit["wall_s"], "fit_peak_mib": fit["peak_mib"],
+               "sample_1m_wall_s": sample["wall_s"], "sample_peak_mib": sample["peak_mib"],
+               "returncodes": [fit["returncode"], sample["returncode"]]}
+        print(json.dumps(rec), flush=True)
+        rows.append(rec)
+    return rows
+
+
+def compare(args) -> None:
+    cmd = f"{SYNTHROOM} synthesize {{train}} --schema {ADULT / 'schema.json'} --epsilon {{epsilon}} --rows {{rows}} -o {{out}} -q"
+    subprocess.run([str(VENV_PEERS / "bin" / "python"), str(SHARED / "bench" / "compare.py"), "--data", str(ADULT),
+                    "--epsilon", args.epsilons, "--generators", args.generators, "--peer-args", "--epochs 20",
+                    "--cmd", cmd, "--out", str(OUT / "compare.json")], check=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["adult", "scale", "compare"])
+    ap.add_argument("--epsilons", default=None)
+    ap.add_argument("--sizes", default="1000000,10000000")
+    ap.add_argument("--generators", default="candidate,aim,mst,mostly-argn,dpctgan")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    OUT.mkdir(exist_ok=True)
+    if args.what == "adult":
+        args.epsilons = args.epsilons or "0.1,1,10"
+        res = adult(args)
+    elif args.what == "scale":
+        res = scale(args)
+    else:
+        args.epsilons = args.epsilons or "1,10"
+        compare(args)
+        return
+    (OUT / f"{args.what}.json").write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
