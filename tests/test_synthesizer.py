@@ -38,6 +38,7 @@ def test_output_shape_and_types(customers, synthetic):
     assert synthetic["monthly_spend"].dtype == float
     assert isinstance(synthetic["signup_date"].dropna().iloc[0], dt.date)
     assert set(synthetic["plan"].dropna()) <= {"basic", "standard", "premium", "other"}
+    assert set(synthetic["churned"]) == {"yes", "no"}  # no phantom "other" class in the target
 
 
 def test_statistics_are_kept(customers, synthetic):

@@ -31,6 +31,8 @@ PHANTOM_CELLS = 0.05
 # Share of a numeric column's budget for the grid histogram; the rest refines the kept cells.
 COARSE_SHARE = 0.5
 MAX_INTEGER_PIECES = 32
+MIN_BINS = 4
+PIECE_THRESHOLD = 2.0  # in noise standard deviations
 SUB_PIECES = 16
 _INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 
@@ -146,9 +148,15 @@ def learn_numeric(
     accountant: ZCDPAccountant,
     rng: np.random.Generator,
     rho: float,
-    n_bins: int,
+    max_bins: int,
+    noise_scale: float,
 ) -> NumericColumn:
     """Bins for a numerical/datetime column from two noisy histograms.
+
+    The number of bins adapts to the noise the model's marginals will carry (``noise_scale``,
+    the std of one measured cell): ``sqrt(n / (4 * noise_scale))`` bins for a column whose noisy
+    row count is ``n``, between 4 and ``max_bins``, so that a clique of two such columns and the
+    target keeps far more rows than noise in each cell.
 
     Level 1 (``COARSE_SHARE`` of ``rho``): every cell of the public grid (octaves, or years),
     thresholded; only the cells that clear it are modelled. Level 2 (the rest): each kept cell
@@ -196,8 +204,13 @@ def learn_numeric(
         # Inverse-variance combination of the cell's two total estimates.
         w1, w2 = 1 / sigma1**2, 1 / (y.size * sigma2**2)
         total = max((w1 * cell_mass[i] + w2 * y.sum()) / (w1 + w2), 1.0)
+        # Pieces noise alone could fill are zeroed; if none is left the cell is spread evenly.
+        y = np.where(y > PIECE_THRESHOLD * sigma2, y, 0.0)
+        if not y.any():
+            y = np.ones(y.size)
         piece_mass[bounds[i]: bounds[i + 1]] = _project_to_total(y, total)
 
+    n_bins = int(np.clip(round(np.sqrt(piece_mass.sum() / (4.0 * noise_scale))), MIN_BINS, max_bins))
     groups = _group_pieces(piece_mass, n_bins)
     piece_to_bin = np.empty(piece_mass.size, dtype=np.int64)
     for b, g in enumerate(groups):
@@ -261,12 +274,16 @@ def _possible_cells(grid: Grid, clip: tuple[float, float] | None) -> np.ndarray:
 
 
 def _group_pieces(mass: np.ndarray, n_bins: int) -> list[np.ndarray]:
-    """Split value-ordered pieces into runs of about ``total / n_bins`` mass each."""
+    """Split value-ordered pieces into runs of about ``total / n_bins`` mass each.
+
+    A piece heavier than that (a point mass) is a bin alone.
+    """
     target = mass.sum() / max(1, n_bins)
     groups: list[list[int]] = [[]]
     acc = 0.0
     for i, m in enumerate(mass):
-        if groups[-1] and (m >= target or acc >= target):
+        # Empty pieces never open a bin: they ride along with their neighbours (weight 0).
+        if m > 0 and acc > 0 and (m >= target or acc >= target):
             groups.append([])
             acc = 0.0
         groups[-1].append(i)

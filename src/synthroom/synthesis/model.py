@@ -34,6 +34,30 @@ def estimate(sizes: dict[str, int], measurements: list[Measurement], iters: int)
     return estimation.MirrorDescent().estimate(domain, linear, iters=iters)
 
 
+def suppress_codes(model: MarkovRandomField, codes: dict[str, list[int]]) -> MarkovRandomField:
+    """Give the listed codes (column -> codes) probability ~0 (post-processing of the model)."""
+    if not codes:
+        return model
+    tables = dict(model.potentials.tables)
+    for col, drop in codes.items():
+        clique = next(cl for cl in model.cliques if col in cl)
+        factor = tables[clique]
+        axis = list(factor.domain).index(col)
+        penalty = np.zeros(factor.domain[col])
+        penalty[drop] = -50.0  # e^-50: never drawn
+        shape = [1] * len(factor.domain)
+        shape[axis] = -1
+        tables[clique] = Factor(factor.domain, factor.values + penalty.reshape(shape))
+    potentials = CliqueVector(model.domain, list(model.cliques), tables)
+    marginals = marginal_oracles.message_passing_stable(potentials, model.total)
+    return MarkovRandomField(potentials=potentials, marginals=marginals, total=model.total)
+
+
+def marginal_counts(model: MarkovRandomField, column: str) -> np.ndarray:
+    """The model's estimated count of each code of ``column``."""
+    return np.asarray(model.project((column,)).datavector())
+
+
 @contextlib.contextmanager
 def _seeded_global_numpy(seed: int):
     """mbi samples with numpy's global generator: seed it, and restore it afterwards."""
@@ -76,4 +100,4 @@ def from_arrays(header: dict, arrays: dict[str, np.ndarray]) -> MarkovRandomFiel
     return MarkovRandomField(potentials=potentials, marginals=marginals, total=total)
 
 
-__all__ = ["estimate", "sample_codes", "to_arrays", "from_arrays", "mbi"]
+__all__ = ["estimate", "marginal_counts", "sample_codes", "suppress_codes", "to_arrays", "from_arrays", "mbi"]

@@ -136,6 +136,12 @@ def select_and_measure(
     return measurements
 
 
+def anticipated_noise(rho: float, n_columns: int) -> float:
+    """Noise std of one selected clique's measurement, given ``rho`` for all marginals."""
+    n_edges = max(1, n_columns - 2)
+    return sigma_for((1 - ANCHOR_SHARE - SELECT_SHARE) * rho / n_edges)
+
+
 def _candidates(features, target, sizes, cap) -> list[tuple[str, ...]]:
     out = []
     for x, y in combinations(features, 2):

@@ -33,6 +33,7 @@ from ..errors import InputError
 from ..privacy import ZCDPAccountant
 from ..schema import Schema, check_epsilon, parse_schema
 from .discretize import CategoricalColumn, NumericColumn, learn_categorical, learn_numeric
+from .structure import anticipated_noise, select_and_measure
 
 DEFAULT_DELTA = 1e-9
 FORMAT_VERSION = 1
@@ -48,8 +49,8 @@ def _quiet(_phase: str, _message: str) -> None:
 class Settings:
     """Tuning knobs; the defaults are what the benchmarks measured."""
 
-    n_bins: int = 32
-    target_bins: int = 16
+    max_bins: int = 64
+    max_target_bins: int = 16
     domain_share: float = 0.25
     max_clique_cells: int = 20_000
     max_model_cells: int = 1_000_000
@@ -110,17 +111,17 @@ class Synthesizer:
             self.progress("measuring", f"learning the domains of {n_learn} columns with DP")
             rho_col = settings.domain_share * acc.rho_budget / n_learn if n_learn else 0.0
             columns: dict[str, CategoricalColumn | NumericColumn] = {}
+            noise_scale = anticipated_noise(acc.rho_budget * (1 - settings.domain_share), len(schema.columns))
             for spec in schema.columns:
                 if spec.kind == "categorical":
                     delta_col = delta_threshold / len(learn_cats) if learn_cats else 0.0
                     columns[spec.name] = learn_categorical(source, spec, acc, rng, rho_col, delta_col)
                 else:
-                    bins = settings.target_bins if spec.name == schema.target else settings.n_bins
-                    columns[spec.name] = learn_numeric(source, spec, acc, rng, rho_col, bins)
+                    bins = settings.max_target_bins if spec.name == schema.target else settings.max_bins
+                    columns[spec.name] = learn_numeric(source, spec, acc, rng, rho_col, bins, noise_scale)
             source.encode({name: col.coding for name, col in columns.items()})
             sizes = {name: col.size for name, col in columns.items()}
 
-            from .structure import select_and_measure
 
             measurements = select_and_measure(
                 source, sizes, schema.target, acc, rng, acc.rho_remaining,
@@ -133,9 +134,10 @@ class Synthesizer:
 
         t = time.perf_counter()
         self.progress("fitting", f"estimating the graphical model from {len(measurements)} noisy marginals")
-        from .model import estimate
+        from .model import estimate, suppress_codes
 
-        self.model_ = estimate(sizes, measurements, settings.iters)
+        model = estimate(sizes, measurements, settings.iters)
+        self.model_ = suppress_codes(model, _phantom_codes(model, columns, measurements))
         self.timings_["fitting"] = time.perf_counter() - t
         self.columns_ = columns
         return self
@@ -257,6 +259,26 @@ class Synthesizer:
         synth.columns_ = columns
         synth.model_ = from_arrays(meta["model"], {k: v for k, v in arrays.items() if k.startswith("potential_")})
         return synth
+
+
+def _phantom_codes(model, columns, measurements) -> dict[str, list[int]]:
+    """``other`` and missing codes to which the model gives fewer rows than twice the noise of the
+    column's first measurement: noise, not data (``other`` always exists, since whether any value
+    was folded into it is not a DP fact). Removing them is post-processing; it keeps, e.g., a
+    phantom ``other`` class out of a classification target."""
+    from .model import marginal_counts
+
+    out: dict[str, list[int]] = {}
+    for name, col in columns.items():
+        if not isinstance(col, CategoricalColumn):
+            continue
+        optional = [col.coding.other_code, col.coding.missing_code]
+        sigma = next(m.sigma for m in measurements if name in m.clique)
+        counts = marginal_counts(model, name)
+        drop = [c for c in optional if c is not None and counts[c] < 2 * sigma]
+        if drop and len(drop) < col.size:
+            out[name] = drop
+    return out
 
 
 def _key(name: str) -> str:
