@@ -53,11 +53,6 @@ def suppress_codes(model: MarkovRandomField, codes: dict[str, list[int]]) -> Mar
     return MarkovRandomField(potentials=potentials, marginals=marginals, total=model.total)
 
 
-def marginal_counts(model: MarkovRandomField, column: str) -> np.ndarray:
-    """The model's estimated count of each code of ``column``."""
-    return np.asarray(model.project((column,)).datavector())
-
-
 @contextlib.contextmanager
 def _seeded_global_numpy(seed: int):
     """mbi samples with numpy's global generator: seed it, and restore it afterwards."""
@@ -100,4 +95,4 @@ def from_arrays(header: dict, arrays: dict[str, np.ndarray]) -> MarkovRandomFiel
     return MarkovRandomField(potentials=potentials, marginals=marginals, total=total)
 
 
-__all__ = ["estimate", "marginal_counts", "sample_codes", "suppress_codes", "to_arrays", "from_arrays", "mbi"]
+__all__ = ["estimate", "sample_codes", "suppress_codes", "to_arrays", "from_arrays", "mbi"]

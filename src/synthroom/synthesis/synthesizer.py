@@ -137,7 +137,7 @@ class Synthesizer:
         from .model import estimate, suppress_codes
 
         model = estimate(sizes, measurements, settings.iters)
-        self.model_ = suppress_codes(model, _phantom_codes(model, columns, measurements))
+        self.model_ = suppress_codes(model, _phantom_codes(columns, measurements))
         self.timings_["fitting"] = time.perf_counter() - t
         self.columns_ = columns
         return self
@@ -261,21 +261,32 @@ class Synthesizer:
         return synth
 
 
-def _phantom_codes(model, columns, measurements) -> dict[str, list[int]]:
-    """``other`` and missing codes to which the model gives fewer rows than twice the noise of the
-    column's first measurement: noise, not data (``other`` always exists, since whether any value
-    was folded into it is not a DP fact). Removing them is post-processing; it keeps, e.g., a
-    phantom ``other`` class out of a classification target."""
-    from .model import marginal_counts
+def _phantom_codes(columns, measurements) -> dict[str, list[int]]:
+    """``other`` and missing codes that the measurements cannot tell from empty.
 
+    ``other`` always exists (whether any value was folded into it is not a DP fact), so noise
+    alone can give it rows. For each categorical column we average, weighted by inverse variance,
+    the unbiased 1-way counts that every raw noisy measurement containing the column implies
+    (its table summed over the other columns), and drop an optional code whose count is below
+    three standard deviations. Post-processing only; it keeps, e.g., a phantom ``other`` class out
+    of a classification target.
+    """
     out: dict[str, list[int]] = {}
     for name, col in columns.items():
         if not isinstance(col, CategoricalColumn):
             continue
-        optional = [col.coding.other_code, col.coding.missing_code]
-        sigma = next(m.sigma for m in measurements if name in m.clique)
-        counts = marginal_counts(model, name)
-        drop = [c for c in optional if c is not None and counts[c] < 2 * sigma]
+        total, weight = np.zeros(col.size), 0.0
+        for m in measurements:
+            if name not in m.clique:
+                continue
+            axis = m.clique.index(name)
+            others = m.noisy.size // m.noisy.shape[axis]
+            w = 1.0 / (others * m.sigma**2)
+            total += w * np.moveaxis(m.noisy, axis, 0).reshape(col.size, -1).sum(axis=1)
+            weight += w
+        estimate, std = total / weight, 1.0 / np.sqrt(weight)
+        optional = [c for c in (col.coding.other_code, col.coding.missing_code) if c is not None]
+        drop = [c for c in optional if estimate[c] < 3.0 * std]
         if drop and len(drop) < col.size:
             out[name] = drop
     return out
