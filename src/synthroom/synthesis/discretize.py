@@ -45,6 +45,7 @@ class CategoricalColumn:
     coding: CategoryCoding
     other_label: str
     storage_type: str
+    noisy_rows: float | None = None  # DP estimate of the row count, when the column was measured
 
     @property
     def size(self) -> int:
@@ -76,6 +77,7 @@ class NumericColumn:
     missing_bin: int | None
     integer: bool
     storage_type: str
+    noisy_rows: float | None = None  # DP estimate of the row count
 
     @property
     def size(self) -> int:
@@ -139,7 +141,7 @@ def learn_categorical(
     missing_code = len(values) if None in kept else None
     other_code = len(values) + (missing_code is not None)
     coding = CategoryCoding(tuple(values), missing_code, other_code, other_code + 1)
-    return CategoricalColumn(spec.name, coding, _other_label(values), stype)
+    return CategoricalColumn(spec.name, coding, _other_label(values), stype, float(noisy[keep].sum()))
 
 
 def learn_numeric(
@@ -225,7 +227,8 @@ def learn_numeric(
         grid, pieces, tuple(int(b) for b in piece_to_bin), tuple(int(b) for b in cell_to_bin), clip,
         len(groups) + int(missing_kept),
     )
-    return NumericColumn(spec.name, spec.kind, coding, bin_lo, bin_hi, bin_weights, missing_bin, integer, stype)
+    rows = float(piece_mass.sum() + (mass[kept == grid.missing].sum() if missing_kept else 0.0))
+    return NumericColumn(spec.name, spec.kind, coding, bin_lo, bin_hi, bin_weights, missing_bin, integer, stype, rows)
 
 
 def _pieces(grid: Grid, cells: np.ndarray, integer: bool) -> tuple[Pieces, np.ndarray, np.ndarray]:

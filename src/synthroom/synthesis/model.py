@@ -25,13 +25,15 @@ from .structure import Measurement  # noqa: E402
 _NP_RANDOM_LOCK = threading.Lock()
 
 
-def estimate(sizes: dict[str, int], measurements: list[Measurement], iters: int) -> MarkovRandomField:
+def estimate(
+    sizes: dict[str, int], measurements: list[Measurement], iters: int, warm_start: MarkovRandomField | None = None
+) -> MarkovRandomField:
     """Fit the maximum-entropy graphical model that best explains the noisy marginals."""
     domain = Domain(list(sizes), [sizes[c] for c in sizes])
     linear = [
         LinearMeasurement(np.asarray(m.noisy, dtype=float).ravel(), m.clique, m.sigma) for m in measurements
     ]
-    return estimation.MirrorDescent().estimate(domain, linear, iters=iters)
+    return estimation.MirrorDescent().estimate(domain, linear, iters=iters, warm_start=warm_start)
 
 
 def suppress_codes(model: MarkovRandomField, codes: dict[str, list[int]]) -> MarkovRandomField:

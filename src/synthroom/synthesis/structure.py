@@ -85,6 +85,7 @@ def select_and_measure(
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> list[Measurement]:
     """Spend exactly ``rho`` on anchors, selection and measurement; return every measurement."""
+    spent_before = accountant.rho_spent
     features = [c for c in sizes if c != target]
     if not features:
         return _measure(source, accountant, rng, [(target,)], rho, "marginal")
@@ -132,7 +133,8 @@ def select_and_measure(
     if not chosen:  # no clique fits the caps: spend the rest on the anchors once more
         chosen = anchors
     progress(f"measuring {len(chosen)} selected cliques")
-    measurements += _measure(source, accountant, rng, chosen, accountant.rho_remaining / len(chosen), "marginal")
+    rho_left = rho - (accountant.rho_spent - spent_before)
+    measurements += _measure(source, accountant, rng, chosen, rho_left / len(chosen), "marginal")
     return measurements
 
 

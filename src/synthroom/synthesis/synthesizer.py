@@ -33,6 +33,8 @@ from ..errors import InputError
 from ..privacy import ZCDPAccountant
 from ..schema import Schema, check_epsilon, parse_schema
 from .discretize import CategoricalColumn, NumericColumn, learn_categorical, learn_numeric
+from .refine import SHARE as REFINE_SHARE
+from .refine import refine, should_refine
 from .structure import anticipated_noise, select_and_measure
 
 DEFAULT_DELTA = 1e-9
@@ -55,6 +57,7 @@ class Settings:
     max_clique_cells: int = 20_000
     max_model_cells: int = 1_000_000
     iters: int = 1000
+    refine: bool = True  # a second selection round when the budget is large (see refine.py)
 
 
 @dataclass
@@ -121,22 +124,31 @@ class Synthesizer:
                     columns[spec.name] = learn_numeric(source, spec, acc, rng, rho_col, bins, noise_scale)
             source.encode({name: col.coding for name, col in columns.items()})
             sizes = {name: col.size for name, col in columns.items()}
-
-
+            n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
+            refining = settings.refine and should_refine(n_rows, noise_scale)
+            rho_first = acc.rho_remaining * (1 - REFINE_SHARE if refining else 1.0)
             measurements = select_and_measure(
-                source, sizes, schema.target, acc, rng, acc.rho_remaining,
+                source, sizes, schema.target, acc, rng, rho_first,
                 settings.max_clique_cells, settings.max_model_cells,
                 progress=lambda msg: self.progress("measuring", msg),
             )
             self.timings_["measuring"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            self.progress("fitting", f"estimating the graphical model from {len(measurements)} noisy marginals")
+            from .model import estimate, suppress_codes
+
+            model = estimate(sizes, measurements, settings.iters)
+            if refining:
+                measurements += refine(
+                    source, model, measurements, sizes, schema.target, acc, rng, acc.rho_remaining,
+                    settings.max_clique_cells, settings.max_model_cells,
+                    progress=lambda msg: self.progress("fitting", msg),
+                )
+                self.progress("fitting", f"re-estimating with {len(measurements)} noisy marginals")
+                model = estimate(sizes, measurements, settings.iters, warm_start=model)
         finally:
             source.close()
-
-        t = time.perf_counter()
-        self.progress("fitting", f"estimating the graphical model from {len(measurements)} noisy marginals")
-        from .model import estimate, suppress_codes
-
-        model = estimate(sizes, measurements, settings.iters)
         self.model_ = suppress_codes(model, _phantom_codes(columns, measurements))
         self.timings_["fitting"] = time.perf_counter() - t
         self.columns_ = columns
