@@ -197,25 +197,21 @@ class CountingSource:
 
     def grid_counts(self, column: str, grid: Grid, clip: tuple[float, float] | None = None) -> np.ndarray:
         """Exact counts of ``column`` on every cell of the public ``grid`` (after public clipping)."""
-        x = self._clipped(column, clip)
-        rows = self._con.execute(
-            f"SELECT {grid.sql_cell('v')} AS c, count(*) FROM (SELECT {x} AS v FROM {self._rel}) GROUP BY c"
-        ).fetchall()
-        out = np.zeros(grid.size, dtype=np.int64)
-        for cell, count in rows:
-            out[int(cell)] += count
-        return out
+        return self._dense_counts(column, clip, grid.sql_cell("v"), grid.size)
 
     def piece_counts(self, column: str, grid: Grid, clip: tuple[float, float] | None, pieces: Pieces) -> np.ndarray:
         """Exact counts of ``column`` on the public ``pieces`` of grid cells (flat, in order)."""
-        x = self._clipped(column, clip)
+        return self._dense_counts(column, clip, _piece_sql("v", grid, pieces), pieces.count)
+
+    def _dense_counts(self, column: str, clip: tuple[float, float] | None, index_sql: str, size: int) -> np.ndarray:
+        """Counts of the (clipped) value ``v`` of ``column`` by ``index_sql`` in [0, size); others dropped."""
         rows = self._con.execute(
-            f"SELECT p, count(*) FROM (SELECT {_piece_sql('v', grid, pieces)} AS p "
-            f"FROM (SELECT {x} AS v FROM {self._rel})) WHERE p >= 0 GROUP BY p"
+            f"SELECT i, count(*) FROM (SELECT {index_sql} AS i FROM (SELECT {self._clipped(column, clip)} AS v "
+            f"FROM {self._rel})) WHERE i >= 0 GROUP BY i"
         ).fetchall()
-        out = np.zeros(pieces.count, dtype=np.int64)
-        for piece, count in rows:
-            out[int(piece)] += count
+        out = np.zeros(size, dtype=np.int64)
+        for index, count in rows:
+            out[int(index)] += count
         return out
 
     def _clipped(self, column: str, clip: tuple[float, float] | None) -> str:
@@ -268,7 +264,10 @@ class CountingSource:
         return out
 
     def close(self) -> None:
-        self._con.close()
+        """Release the connection (and its memory); closing twice is harmless."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
 
 def _ints(values) -> str:

@@ -23,7 +23,7 @@ from scipy.special import ndtri
 from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
 from ..engine.grid import DATE_GRID, LOG_GRID, Grid
 from ..privacy import ZCDPAccountant
-from ..privacy.mechanisms import gaussian_counts, sigma_for, thresholded_counts
+from ..privacy.mechanisms import gaussian_counts, thresholded_counts
 from ..schema import ColumnSpec
 
 # Expected number of empty grid cells that pass the threshold by noise alone.

@@ -135,6 +135,8 @@ class Synthesizer:
             self.timings_["measuring"] = time.perf_counter() - t
 
             t = time.perf_counter()
+            if not refining:  # the data is no longer needed: free DuckDB before compiling
+                source.close()
             self.progress("fitting", f"estimating the graphical model from {len(measurements)} noisy marginals")
             from .model import estimate, suppress_codes
 
