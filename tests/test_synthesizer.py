@@ -72,6 +72,7 @@ def test_save_and_load_round_trip(tmp_path, fitted):
     fitted.save(path)
     loaded = Synthesizer.load(path)
     pd.testing.assert_frame_equal(loaded.sample(500, seed=3), fitted.sample(500, seed=3))
+    assert loaded.privacy_report() == fitted.privacy_report()
 
 
 def test_a_value_held_by_few_rows_never_reaches_the_output(customers):

@@ -192,9 +192,11 @@ class Synthesizer:
     # -- reporting ---------------------------------------------------------------------------
     def privacy_report(self) -> dict:
         """The accountant's ledger: every charge, and the totals against the budget."""
-        if self.accountant_ is None:
-            raise RuntimeError("this Synthesizer is not fitted yet")
-        return self.accountant_.summary()
+        if self.accountant_ is not None:
+            return self.accountant_.summary()
+        if getattr(self, "_saved_privacy", None) is not None:  # loaded from a model file
+            return self._saved_privacy
+        raise RuntimeError("this Synthesizer is not fitted yet")
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
