@@ -83,10 +83,6 @@ class NumericColumn:
     def size(self) -> int:
         return self.coding.size
 
-    def bin_edges(self) -> list[tuple[float, float]]:
-        """(low, high) of every non-missing bin, for reports."""
-        return [(float(lo.min()), float(hi.max())) for lo, hi in zip(self.bin_lo, self.bin_hi)]
-
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw a value for each code: a piece by its weight, then uniformly inside the piece."""
         codes = np.asarray(codes, dtype=np.int64)
