@@ -1,0 +1,1 @@
+"""Evaluation: fidelity, ML utility and privacy attacks against real train/holdout rows."""
