@@ -16,6 +16,7 @@ import math
 import numpy as np
 from scipy.special import ndtri
 
+from . import _faults
 from .accountant import ZCDPAccountant
 
 
@@ -42,7 +43,10 @@ def gaussian_counts(
     """
     sigma = sigma_for(rho, sensitivity)
     accountant.charge_gaussian(step, sensitivity, sigma)
-    return np.asarray(counts, dtype=float) + rng.normal(0.0, sigma, size=np.shape(counts)), sigma
+    noise = rng.normal(0.0, sigma, size=np.shape(counts))
+    if _faults.active("no_measurement_noise", accountant):  # test-only switch, see _faults
+        noise = np.zeros_like(noise)
+    return np.asarray(counts, dtype=float) + noise, sigma
 
 
 def threshold_for(sigma: float, delta: float) -> float:
@@ -72,7 +76,10 @@ def thresholded_counts(
     sigma = sigma_for(rho)
     tau = threshold_for(sigma, delta)
     accountant.charge_gaussian(step, 1.0, sigma, delta=delta)
-    noisy = np.asarray(counts, dtype=float) + rng.normal(0.0, sigma, size=np.shape(counts))
+    noise = rng.normal(0.0, sigma, size=np.shape(counts))
+    if _faults.active("noiseless_category_selection", accountant):  # test-only switch, see _faults
+        noise = np.zeros_like(noise)
+    noisy = np.asarray(counts, dtype=float) + noise
     return noisy, noisy > tau, tau
 
 

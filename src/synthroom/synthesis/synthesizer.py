@@ -30,7 +30,7 @@ import pandas as pd
 from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
 from ..engine.grid import DATE_GRID, LOG_GRID
 from ..errors import InputError
-from ..privacy import ZCDPAccountant
+from ..privacy import ZCDPAccountant, _faults
 from ..schema import Schema, check_epsilon, parse_schema
 from .discretize import CategoricalColumn, NumericColumn, learn_categorical, learn_numeric
 from .refine import SHARE as REFINE_SHARE
@@ -202,6 +202,7 @@ class Synthesizer:
     def save(self, path: str | Path) -> None:
         """Write the fitted model to one ``.npz`` file (plain arrays + JSON; no pickle)."""
         self._check_fitted()
+        _faults.refuse_to_save(self.privacy_report())  # a deliberately broken (test-only) run
         from .model import to_arrays
 
         header, arrays = to_arrays(self.model_)
