@@ -1,0 +1,235 @@
+"""Synthesize behind a release gate: hold out real rows, fit on the rest, evaluate, then release.
+
+    run = synthesize_with_gate("customers.parquet", schema, epsilon=1, max_mia_score=0.6)
+    if run.released: run.synthetic.to_parquet(...)
+    write_report(run.report, "report.html")
+
+The split is seeded and exact: ``round(holdout_share * n)`` rows go to the holdout. A file is
+split inside DuckDB (never loaded into pandas): rows are ranked by a hash of their row number
+and the seed, the training part is copied to a temporary Parquet file that the synthesizer fits
+on (the folder is removed afterwards, also on failure), and only a seeded sample of at most
+``max_rows`` training and holdout rows is read into pandas for the evaluation.
+
+What is private and what is not: the synthesizer sees only the training part, and the synthetic
+rows and model are ``(epsilon, delta)``-DP with respect to it. The evaluation reads raw training
+and holdout rows; its real-data aggregates (the report) and the release decision are *not* DP.
+The report is meant for the data owner, not for the people the synthetic data is shared with.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .engine.counting import _check_names, _csv_header, _lit, _q
+from .errors import InputError
+from .evaluation.result import EvaluationReport
+from .schema import Schema, parse_schema
+from .synthesis.synthesizer import DEFAULT_DELTA, Synthesizer
+
+Progress = Callable[[str, str], None]
+DEFAULT_HOLDOUT_SHARE = 0.2
+DEFAULT_MAX_ROWS = 50_000
+_RID = "__synthroom_row"  # row-number column added while splitting (never written out)
+
+
+def _quiet(_phase: str, _message: str) -> None:
+    return None
+
+
+@dataclass
+class GatedRun:
+    """The outcome of :func:`synthesize_with_gate`: the synthetic rows only when released."""
+
+    released: bool
+    synthetic: pd.DataFrame | None  # None when a gate refused the release
+    report: EvaluationReport
+    synthesizer: Synthesizer
+
+
+@dataclass
+class Split:
+    """A seeded holdout split: what the synthesizer fits on, and the rows the evaluation reads."""
+
+    fit_data: "str | pd.DataFrame"  # a Parquet path (file input) or the training DataFrame
+    train: pd.DataFrame  # training rows for the evaluation (a seeded sample of at most max_rows)
+    holdout: pd.DataFrame  # holdout rows for the evaluation (likewise)
+    n_train: int
+    n_holdout: int
+    notes: list[str]
+
+
+def check_holdout_share(share: float) -> float:
+    """The holdout share must be in (0, 0.5]: enough rows stay to fit on."""
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 0.5:
+        raise InputError(f"holdout share {share!r} must be in (0, 0.5]")
+    return float(share)
+
+
+def holdout_size(n: int, share: float) -> int:
+    """Rows in the holdout: ``round(share * n)``; at least one row must stay on each side."""
+    k = int(round(share * n))
+    if k < 1:
+        raise InputError(f"the holdout is empty: {share:g} of {n:,} rows rounds to 0 (use more rows or a larger --holdout-share)")
+    if n - k < 1:
+        raise InputError(f"no training rows are left after holding out {k:,} of {n:,} rows")
+    return k
+
+
+def split_frame(df: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded split of a DataFrame into (train, holdout), both in the input's row order."""
+    k = holdout_size(len(df), check_holdout_share(share))
+    order = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED])).permutation(len(df))
+    is_holdout = np.zeros(len(df), dtype=bool)
+    is_holdout[order[:k]] = True
+    return df[~is_holdout].reset_index(drop=True), df[is_holdout].reset_index(drop=True)
+
+
+def _open_rows(con: duckdb.DuckDBPyConnection, path: Path, kinds: dict[str, str]) -> str:
+    """A relation over the file's rows with a stable row number ``_RID``; checks the columns."""
+    if not path.exists():
+        raise InputError(f"input file {str(path)!r} does not exist")
+    ext = path.suffix.lower()
+    try:
+        if ext == ".parquet":
+            names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
+            _check_names(names, kinds, str(path))
+            return f"(SELECT * RENAME (file_row_number AS {_q(_RID)}) FROM read_parquet({_lit(str(path))}, file_row_number = true))"
+        if ext in (".csv", ".tsv", ".txt"):
+            names = _csv_header(path)
+            _check_names(names, kinds, str(path))
+            con.execute(f"CREATE TEMP TABLE synthroom_raw AS SELECT * FROM read_csv({_lit(str(path))}, header = true, all_varchar = true)")
+            return f"(SELECT {_csv_typed_columns(con, path, names, kinds)}, rowid AS {_q(_RID)} FROM synthroom_raw)"
+    except duckdb.Error as exc:
+        raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
+    raise InputError(f"input file {str(path)!r}: unknown extension {ext!r} (use .csv or .parquet)")
+
+
+def _csv_typed_columns(con: duckdb.DuckDBPyConnection, path: Path, names: list[str], kinds: dict[str, str]) -> str:
+    """SELECT list that gives each CSV column the type DuckDB's sniffer reads (the storage type
+    the synthesizer sees when it reads the CSV itself) where that loses nothing: every value of a
+    numerical/datetime column parses, every value of a categorical column reads back unchanged
+    (so "yes"/"no" stays text, not a boolean). Other columns stay text, so the synthesizer's own
+    validation names the value that does not parse."""
+    sniffed = {r[0]: str(r[1]) for r in con.execute(
+        f"DESCRIBE SELECT * FROM read_csv({_lit(str(path))}, header = true, sample_size = 20480)").fetchall()}
+    typed = [n for n in names if sniffed.get(n, "VARCHAR") != "VARCHAR"]
+    value = {n: _q(n) if kinds[n] == "categorical" else f"NULLIF(trim({_q(n)}), '')" for n in typed}
+    lossy = {n: f"CAST(TRY_CAST({_q(n)} AS {sniffed[n]}) AS VARCHAR) IS DISTINCT FROM {_q(n)}" if kinds[n] == "categorical"
+             else f"TRY_CAST({value[n]} AS {sniffed[n]}) IS NULL" for n in typed}
+    if typed:
+        bad = con.execute("SELECT " + ", ".join(
+            f"count(*) FILTER (WHERE {value[n]} IS NOT NULL AND {lossy[n]})" for n in typed) + " FROM synthroom_raw").fetchone()
+        typed = [n for n, b in zip(typed, bad) if b == 0]
+    return ", ".join(f"CAST({value[n]} AS {sniffed[n]}) AS {_q(n)}" if n in typed else _q(n) for n in names)
+
+
+def split_file(path: str | Path, schema: Schema, share: float, seed: int, workdir: Path,
+               max_rows: int = DEFAULT_MAX_ROWS) -> Split:
+    """Split a CSV/Parquet file in DuckDB; write the training part to ``workdir/train.parquet``."""
+    share = check_holdout_share(share)
+    path = Path(path)
+    con = duckdb.connect(config={"threads": min(os.cpu_count() or 2, 4)})
+    try:
+        rows = _open_rows(con, path, {c.name: c.kind for c in schema.columns})
+        n = con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
+        if n == 0:
+            raise InputError("the table has no rows")
+        k = holdout_size(n, share)
+        rank = f"hash({_q(_RID)}, {int(seed)}::BIGINT)"
+        con.execute(f"CREATE TEMP VIEW synthroom_ranked AS SELECT *, {rank} AS synthroom_rank FROM {rows}")
+        h, rid = con.execute(
+            f"SELECT synthroom_rank, {_q(_RID)} FROM synthroom_ranked ORDER BY 1, 2 LIMIT 1 OFFSET {k - 1}").fetchone()
+        in_holdout = f"(synthroom_rank < {h}::UBIGINT OR (synthroom_rank = {h}::UBIGINT AND {_q(_RID)} <= {rid}))"
+        columns = ", ".join(_q(c.name) for c in schema.columns)
+        part = {"train": f"NOT {in_holdout}", "holdout": in_holdout}
+        train_path = workdir / "train.parquet"
+        con.execute(f"COPY (SELECT {columns} FROM synthroom_ranked WHERE {part['train']}) "
+                    f"TO {_lit(str(train_path))} (FORMAT parquet)")
+        # The rank is a seeded hash, so the lowest ranks of each part are a seeded random sample of it.
+        frames = {name: con.execute(f"SELECT {columns} FROM synthroom_ranked WHERE {where} "
+                                    f"ORDER BY synthroom_rank, {_q(_RID)} LIMIT {int(max_rows)}").df()
+                  for name, where in part.items()}
+    except duckdb.Error as exc:
+        raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    sizes = {"train": n - k, "holdout": k}
+    notes = [f"{name} rows: a seeded sample of {max_rows:,} of {size:,} (seed {seed}) was evaluated"
+             for name, size in sizes.items() if size > max_rows]
+    return Split(str(train_path), frames["train"], frames["holdout"], n - k, k, notes)
+
+
+def _draw_seed() -> int:
+    return int(np.random.SeedSequence().generate_state(1)[0])
+
+
+def synthesize_with_gate(
+    data: "str | Path | pd.DataFrame",
+    schema: "Schema | dict",
+    *,
+    epsilon: float,
+    delta: float = DEFAULT_DELTA,
+    seed: int | None = None,
+    rows: int | None = None,
+    max_mia_score: float | None = None,
+    gates: dict[str, float] | None = None,
+    holdout_share: float = DEFAULT_HOLDOUT_SHARE,
+    progress: Progress | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> GatedRun:
+    """Hold out ``holdout_share`` of the real rows (seeded), fit on the rest, sample ``rows``
+    (default: the DP estimate of the training part's size), evaluate against the holdout and
+    release the synthetic rows only if every gate passes.
+
+    ``max_mia_score`` defaults to the schema's ``maxMembershipInferenceAttackScore``; ``gates``
+    maps further gate names to thresholds (see :func:`synthroom.evaluation.evaluate`).
+    """
+    from .evaluation import evaluate
+
+    progress = progress or _quiet
+    parsed = parse_schema(schema)
+    check_holdout_share(holdout_share)
+    if rows is not None and rows < 1:
+        raise InputError(f"the number of rows to sample must be at least 1, not {rows!r}")
+    if max_mia_score is None:
+        max_mia_score = parsed.max_mia_score
+    split_seed = _draw_seed() if seed is None else int(seed)
+    synth = Synthesizer(parsed, epsilon=epsilon, delta=delta, seed=seed, progress=progress)  # checks epsilon first
+
+    progress("splitting", f"holding out {holdout_share:.0%} of the real rows (seed {split_seed})")
+    with tempfile.TemporaryDirectory(prefix="synthroom-split-") as workdir:
+        if isinstance(data, pd.DataFrame):
+            _check_names([str(c) for c in data.columns], {c.name: c.kind for c in parsed.columns}, "the DataFrame")
+            train, holdout = split_frame(data, holdout_share, split_seed)
+            split = Split(train, train, holdout, len(train), len(holdout), [])
+        else:
+            split = split_file(data, parsed, holdout_share, split_seed, Path(workdir), max_rows)
+        synth.fit(split.fit_data)
+    synthetic = synth.sample(rows)
+
+    progress("evaluating", f"scoring {len(synthetic):,} synthetic rows against the real ones")
+    report = evaluate(split.train, split.holdout, synthetic, parsed, gates=gates, max_mia_score=max_mia_score,
+                      max_rows=max_rows, seed=split_seed, privacy=synth.privacy_report(), progress=progress)
+    report.notes[:0] = [
+        f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows ({holdout_share:.0%}, seed {split_seed}); "
+        f"the synthesizer was fitted on the other {split.n_train:,}"
+    ] + split.notes
+    released = report.passed
+    return GatedRun(released, synthetic if released else None, report, synth)
+
+
+def gate_summary(report: EvaluationReport) -> list[str]:
+    """One line per failed gate: which score was over which threshold."""
+    return [f"{g.name} scored {g.value:.3f}, over the threshold {g.threshold:.3f}" for g in report.gates if not g.passed]
+
+
+__all__: list[Any] = ["GatedRun", "synthesize_with_gate", "split_frame", "split_file", "check_holdout_share",
+                      "holdout_size", "gate_summary"]
