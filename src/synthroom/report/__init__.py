@@ -1,0 +1,7 @@
+"""The evaluation report: ``PATH.html`` (self-contained, for people) and ``PATH.json`` (for
+machines, the reference product's field names where they exist)."""
+
+from .html import render_html
+from .writer import check_report_path, report_json, write_report
+
+__all__ = ["check_report_path", "render_html", "report_json", "write_report"]
