@@ -1,0 +1,138 @@
+"""Template checks (sqlglot) and the sandboxed executor: what is refused, and the unit cap."""
+
+import duckdb
+import pandas as pd
+import pytest
+
+from synthroom.errors import InputError
+from synthroom.sql import Source, TableColumns, check_template, output_types, run_template
+
+TABLES = {
+    "audience": TableColumns(("user_id", "age", "segment", "email"), ("user_id", "age", "segment"), "user_id"),
+    "conversions": TableColumns(("user_id", "amount", "converted"), ("user_id", "amount", "converted"), "user_id"),
+    "campaigns": TableColumns(("campaign", "budget"), ("campaign", "budget"), None),
+}
+JOIN = "SELECT a.age, a.segment, c.amount FROM audience a JOIN conversions c ON a.user_id = c.user_id"
+
+
+@pytest.fixture()
+def sources(tmp_path):
+    audience = pd.DataFrame({"user_id": [1, 2, 3, 4, None], "age": [20, 30, 40, 50, 60],
+                             "segment": ["a", "b", "a", "b", "a"], "email": list("vwxyz")})
+    audience.to_csv(tmp_path / "audience.csv", index=False)
+    conversions = pd.DataFrame({"user_id": [1, 1, 1, 1, 2, 3, 9], "amount": [1.0, 2, 3, 4, 5, 6, 7],
+                                "converted": ["yes"] * 7})
+    conversions.to_parquet(tmp_path / "conversions.parquet")
+    db = tmp_path / "adv.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE campaigns AS SELECT * FROM (VALUES ('x', 10.0), ('y', 20.0)) t(campaign, budget)")
+    con.close()
+    return [
+        Source("audience", "csv", str(tmp_path / "audience.csv"), None, ("user_id", "age", "segment"), "user_id"),
+        Source("conversions", "parquet", str(tmp_path / "conversions.parquet"), None, ("user_id", "amount", "converted"), "user_id"),
+        Source("campaigns", "duckdb", str(db), "campaigns", ("campaign", "budget"), None),
+    ]
+
+
+def _rejects(sql, message, output=None):
+    with pytest.raises(InputError) as info:
+        check_template(sql, TABLES, output)
+    assert message in str(info.value)
+    assert str(info.value).startswith("template rejected: ")
+
+
+@pytest.mark.parametrize("sql, message", [
+    ("INSERT INTO audience VALUES (1, 2, 'a')", "only SELECT is allowed; found INSERT"),
+    ("UPDATE audience SET age = 1", "only SELECT is allowed; found UPDATE"),
+    ("DELETE FROM audience", "only SELECT is allowed; found DELETE"),
+    ("CREATE TABLE x AS SELECT 1", "only SELECT is allowed; found CREATE"),
+    ("DROP TABLE audience", "only SELECT is allowed; found DROP"),
+    ("COPY audience TO '/tmp/out.csv'", "only SELECT is allowed; found COPY"),
+    ("ATTACH '/tmp/other.duckdb' AS other", "only SELECT is allowed; found ATTACH"),
+    ("INSTALL httpfs", "only SELECT is allowed; found INSTALL"),
+    ("LOAD httpfs", "only SELECT is allowed; found LOAD"),
+    ("PRAGMA database_list", "only SELECT is allowed; found PRAGMA"),
+    ("SET threads = 1", "only SELECT is allowed; found SET"),
+    ("SELECT age FROM audience; SELECT 1", "a template is exactly one SELECT statement, not 2 statements"),
+    ("SELECT * FROM read_csv('/etc/passwd')", "table function READ_CSV('/etc/passwd') is not allowed"),
+    ("SELECT * FROM read_parquet('x.parquet')", "is not allowed; read the collaboration's tables by name"),
+    ("SELECT * FROM range(10)", "table function RANGE(0, 10) is not allowed"),
+    ("SELECT * FROM '/etc/passwd'", "unknown table '/etc/passwd'"),
+    ("SELECT a.age, read_text('/etc/hostname') AS t FROM audience a", "function read_text() is not allowed"),
+    ("SELECT current_setting('threads') AS s, age FROM audience", "function current_setting() is not allowed"),
+    ("SELECT age FROM main.audience", "qualified table name"),
+    ("SELECT age FROM partners", "unknown table 'partners'; the collaboration's tables are audience, campaigns, conversions"),
+    ("SELECT email FROM audience", "column 'email' of table 'audience' may not be used (allowed: user_id, age, segment)"),
+    ("SELECT * FROM audience", "column 'email' of table 'audience' may not be used"),
+    ("SELECT age FROM audience WHERE email LIKE '%x'", "column 'email' of table 'audience' may not be used"),
+    ("SELECT agee FROM audience", "Column 'agee' could not be resolved"),
+    ("SELECT age FROM audience UNION SELECT amount FROM conversions", "only SELECT is allowed; found UNION"),
+    ("SELECT age, avg(age) OVER () AS m FROM audience", "window functions are not allowed"),
+    ("SELECT age FROM audience LIMIT 5", "LIMIT/OFFSET are not allowed"),
+    ("SELECT DISTINCT age FROM audience", "SELECT DISTINCT is not allowed"),
+    ("WITH x AS (SELECT age FROM audience) SELECT age FROM x", "WITH (common table expressions) is not allowed"),
+    ("SELECT age FROM audience WHERE user_id IN (SELECT user_id FROM conversions)",
+     "table 'conversions' must be read in the outermost FROM/JOIN"),
+    ("SELECT a.age, c.amount FROM audience a JOIN conversions c ON a.age = c.amount",
+     "the tables must be joined on equal privacy units (audience.user_id, conversions.user_id)"),
+    ("SELECT a.age, c.amount FROM audience a, conversions c", "the tables must be joined on equal privacy units"),
+    ("SELECT segment, count(*) AS n FROM audience GROUP BY segment", "an aggregating template must GROUP BY a privacy-unit column"),
+    ("SELECT a.age, k.budget FROM audience a JOIN campaigns k ON a.segment = k.campaign",
+     "table 'campaigns' has no privacy-unit column, so it cannot be joined"),
+    ("SELECT age AS x, segment AS x FROM audience", "every output column needs a distinct name"),
+    ("SELECT age AS __synthroom_unit FROM audience", "is reserved"),
+])
+def test_rejected_templates(sql, message):
+    _rejects(sql, message)
+
+
+def test_output_must_match_the_classification():
+    _rejects(JOIN, "the output columns do not match the column classification: missing 'converted'; not classified 'amount'",
+             ["age", "segment", "converted"])
+    checked = check_template(JOIN, TABLES, ["amount", "segment", "age"])
+    assert checked.output_columns == ("age", "segment", "amount")
+    assert checked.tables == ("audience", "conversions")
+
+
+def test_join_runs_in_the_sandbox_with_the_cap(sources):
+    checked = check_template(JOIN, TABLES)
+    result = run_template(checked, sources, cap=2, seed=0)
+    # user 1 has four conversions: two survive the cap; users 2 and 3 keep theirs; 9 has no audience row
+    assert result.rows_before_cap == 6 and result.rows_after_cap == 4 and result.units == 3
+    assert list(result.frame.columns) == ["age", "segment", "amount"]
+    assert sorted(result.frame.age) == [20, 20, 30, 40]
+    again = run_template(checked, sources, cap=2, seed=0)
+    pd.testing.assert_frame_equal(result.frame, again.frame)  # seeded: the same rows survive
+
+
+def test_aggregate_per_unit_and_null_units(sources):
+    sql = ("SELECT a.age, count(c.user_id) AS conversions, sum(c.amount) AS spend FROM audience a "
+           "LEFT JOIN conversions c ON a.user_id = c.user_id GROUP BY a.user_id, a.age")
+    checked = check_template(sql, TABLES)
+    assert checked.aggregating
+    frame = run_template(checked, sources, cap=1, seed=0).frame.sort_values("age")
+    assert frame.age.tolist() == [20, 30, 40, 50]  # the audience row with no user id is dropped
+    assert frame.conversions.tolist() == [4, 1, 1, 0]
+    assert output_types(checked, sources) == {"age": "BIGINT", "conversions": "BIGINT", "spend": "DOUBLE"}
+
+
+def test_table_without_unit_column_is_one_unit_per_row(sources):
+    checked = check_template("SELECT campaign, budget * 2 AS doubled FROM campaigns", TABLES)
+    frame = run_template(checked, sources, cap=1, seed=0).frame
+    assert sorted(frame.doubled) == [20.0, 40.0]
+
+
+def test_sandbox_blocks_files_even_if_a_check_were_missed(sources, tmp_path):
+    from synthroom.sql.sandbox import open_sandbox
+
+    con = open_sandbox(sources)
+    try:
+        for sql in (f"SELECT * FROM read_csv('{sources[0].path}')", f"COPY audience TO '{tmp_path / 'leak.csv'}'",
+                    "SET enable_external_access = true", "INSTALL httpfs"):
+            with pytest.raises(duckdb.Error):
+                con.execute(sql)
+        assert not (tmp_path / "leak.csv").exists()
+        # only allowed columns were loaded at all
+        assert [r[0] for r in con.execute("DESCRIBE audience").fetchall()] == ["user_id", "age", "segment"]
+    finally:
+        con.close()
