@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from .engine.counting import _check_names, _csv_header, _lit, _q
+from .engine.counting import _NUMERIC_TYPES, _check_names, _csv_header, _lit, _q
 from .errors import InputError
 from .evaluation.result import EvaluationReport
 from .schema import Schema, parse_schema
@@ -74,12 +75,18 @@ def check_holdout_share(share: float) -> float:
 
 
 def holdout_size(n: int, share: float) -> int:
-    """Rows in the holdout: ``round(share * n)``; at least one row must stay on each side."""
+    """Rows in the holdout: ``round(share * n)``; both parts need enough rows for the attacks."""
+    from .evaluation.tables import MIN_ROWS
+
     k = int(round(share * n))
     if k < 1:
-        raise InputError(f"the holdout is empty: {share:g} of {n:,} rows rounds to 0 (use more rows or a larger --holdout-share)")
-    if n - k < 1:
-        raise InputError(f"no training rows are left after holding out {k:,} of {n:,} rows")
+        raise InputError(f"the holdout is empty: {share:g} of {n:,} rows rounds to 0 rows")
+    for part, rows in (("holdout", k), ("training part", n - k)):
+        if rows < MIN_ROWS:
+            raise InputError(
+                f"the {part} would have {rows:,} of {n:,} rows (holdout share {share:g}); at least {MIN_ROWS} "
+                "are needed for a meaningful membership-inference score"
+            )
     return k
 
 
@@ -92,35 +99,70 @@ def split_frame(df: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame
     return df[~is_holdout].reset_index(drop=True), df[is_holdout].reset_index(drop=True)
 
 
-def _open_rows(con: duckdb.DuckDBPyConnection, path: Path, kinds: dict[str, str]) -> str:
-    """A relation over the file's rows with a stable row number ``_RID``; checks the columns."""
+@contextmanager
+def _file_rows(path: str | Path, kinds: dict[str, str], *, strict: bool) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+    """Open a CSV/Parquet file in DuckDB; yields the connection and a relation holding the schema
+    columns plus a stable row number ``_RID``. ``strict``: the file has exactly the schema's
+    columns (as the synthesizer requires); otherwise extra columns are ignored."""
+    path = Path(path)
+    con = duckdb.connect(config={"threads": min(os.cpu_count() or 2, 4)})
+    try:
+        yield con, _open_rows(con, path, kinds, strict)
+    except duckdb.Error as exc:
+        raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
+def _check_columns(names: list[str], kinds: dict[str, str], where: str, strict: bool) -> None:
+    if strict:
+        _check_names(names, kinds, where)
+        return
+    missing = [k for k in kinds if k not in names]
+    if missing:
+        raise InputError(f"column {missing[0]!r} is in the schema but not in {where}")
+    twice = [k for k in kinds if names.count(k) > 1]
+    if twice:
+        raise InputError(f"column {twice[0]!r} appears twice in {where}")
+
+
+def _open_rows(con: duckdb.DuckDBPyConnection, path: Path, kinds: dict[str, str], strict: bool) -> str:
     if not path.exists():
         raise InputError(f"input file {str(path)!r} does not exist")
     ext = path.suffix.lower()
-    try:
-        if ext == ".parquet":
-            names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
-            _check_names(names, kinds, str(path))
-            return f"(SELECT * RENAME (file_row_number AS {_q(_RID)}) FROM read_parquet({_lit(str(path))}, file_row_number = true))"
-        if ext in (".csv", ".tsv", ".txt"):
-            names = _csv_header(path)
-            _check_names(names, kinds, str(path))
-            con.execute(f"CREATE TEMP TABLE synthroom_raw AS SELECT * FROM read_csv({_lit(str(path))}, header = true, all_varchar = true)")
-            return f"(SELECT {_csv_typed_columns(con, path, names, kinds)}, rowid AS {_q(_RID)} FROM synthroom_raw)"
-    except duckdb.Error as exc:
-        raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
+    if ext == ".parquet":
+        names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
+        _check_columns(names, kinds, str(path), strict)
+        columns = ", ".join(_q(k) for k in kinds)
+        return f"(SELECT {columns}, file_row_number AS {_q(_RID)} FROM read_parquet({_lit(str(path))}, file_row_number = true))"
+    if ext in (".csv", ".tsv", ".txt"):
+        _check_columns(_csv_header(path), kinds, str(path), strict)
+        con.execute(f"CREATE TEMP TABLE synthroom_raw AS SELECT * FROM read_csv({_lit(str(path))}, header = true, all_varchar = true)")
+        return f"(SELECT {_csv_typed_columns(con, path, kinds)}, rowid AS {_q(_RID)} FROM synthroom_raw)"
     raise InputError(f"input file {str(path)!r}: unknown extension {ext!r} (use .csv or .parquet)")
 
 
-def _csv_typed_columns(con: duckdb.DuckDBPyConnection, path: Path, names: list[str], kinds: dict[str, str]) -> str:
-    """SELECT list that gives each CSV column the type DuckDB's sniffer reads (the storage type
-    the synthesizer sees when it reads the CSV itself) where that loses nothing: every value of a
-    numerical/datetime column parses, every value of a categorical column reads back unchanged
-    (so "yes"/"no" stays text, not a boolean). Other columns stay text, so the synthesizer's own
-    validation names the value that does not parse."""
+def _keeps_kind(kind: str, sniffed: str) -> bool:
+    """Whether a sniffed CSV type fits the column's kind (a date stays text in a numerical column,
+    so the synthesizer reports it as it does when it reads the CSV itself)."""
+    base = sniffed.split("(")[0]
+    numeric = base in _NUMERIC_TYPES or base == "DECIMAL"
+    if kind == "numerical":
+        return numeric
+    if kind == "datetime":
+        return numeric or base.startswith(("DATE", "TIMESTAMP"))
+    return base != "VARCHAR"
+
+
+def _csv_typed_columns(con: duckdb.DuckDBPyConnection, path: Path, kinds: dict[str, str]) -> str:
+    """SELECT list that gives each schema column of a CSV the type DuckDB's sniffer reads (the
+    storage type the synthesizer sees when it reads the CSV itself) where that loses nothing:
+    every value of a numerical/datetime column parses, every value of a categorical column reads
+    back unchanged (so "yes"/"no" stays text, not a boolean). Other columns stay text, so the
+    synthesizer's own validation names the value that does not parse."""
     sniffed = {r[0]: str(r[1]) for r in con.execute(
         f"DESCRIBE SELECT * FROM read_csv({_lit(str(path))}, header = true, sample_size = 20480)").fetchall()}
-    typed = [n for n in names if sniffed.get(n, "VARCHAR") != "VARCHAR"]
+    typed = [n for n in kinds if _keeps_kind(kinds[n], sniffed.get(n, "VARCHAR"))]
     value = {n: _q(n) if kinds[n] == "categorical" else f"NULLIF(trim({_q(n)}), '')" for n in typed}
     lossy = {n: f"CAST(TRY_CAST({_q(n)} AS {sniffed[n]}) AS VARCHAR) IS DISTINCT FROM {_q(n)}" if kinds[n] == "categorical"
              else f"TRY_CAST({value[n]} AS {sniffed[n]}) IS NULL" for n in typed}
@@ -128,23 +170,19 @@ def _csv_typed_columns(con: duckdb.DuckDBPyConnection, path: Path, names: list[s
         bad = con.execute("SELECT " + ", ".join(
             f"count(*) FILTER (WHERE {value[n]} IS NOT NULL AND {lossy[n]})" for n in typed) + " FROM synthroom_raw").fetchone()
         typed = [n for n, b in zip(typed, bad) if b == 0]
-    return ", ".join(f"CAST({value[n]} AS {sniffed[n]}) AS {_q(n)}" if n in typed else _q(n) for n in names)
+    return ", ".join(f"CAST({value[n]} AS {sniffed[n]}) AS {_q(n)}" if n in typed else _q(n) for n in kinds)
 
 
 def split_file(path: str | Path, schema: Schema, share: float, seed: int, workdir: Path,
                max_rows: int = DEFAULT_MAX_ROWS) -> Split:
     """Split a CSV/Parquet file in DuckDB; write the training part to ``workdir/train.parquet``."""
     share = check_holdout_share(share)
-    path = Path(path)
-    con = duckdb.connect(config={"threads": min(os.cpu_count() or 2, 4)})
-    try:
-        rows = _open_rows(con, path, {c.name: c.kind for c in schema.columns})
+    with _file_rows(path, {c.name: c.kind for c in schema.columns}, strict=True) as (con, rows):
         n = con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
         if n == 0:
             raise InputError("the table has no rows")
         k = holdout_size(n, share)
-        rank = f"hash({_q(_RID)}, {int(seed)}::BIGINT)"
-        con.execute(f"CREATE TEMP VIEW synthroom_ranked AS SELECT *, {rank} AS synthroom_rank FROM {rows}")
+        con.execute(f"CREATE TEMP VIEW synthroom_ranked AS SELECT *, {_rank(seed)} AS synthroom_rank FROM {rows}")
         h, rid = con.execute(
             f"SELECT synthroom_rank, {_q(_RID)} FROM synthroom_ranked ORDER BY 1, 2 LIMIT 1 OFFSET {k - 1}").fetchone()
         in_holdout = f"(synthroom_rank < {h}::UBIGINT OR (synthroom_rank = {h}::UBIGINT AND {_q(_RID)} <= {rid}))"
@@ -157,14 +195,42 @@ def split_file(path: str | Path, schema: Schema, share: float, seed: int, workdi
         frames = {name: con.execute(f"SELECT {columns} FROM synthroom_ranked WHERE {where} "
                                     f"ORDER BY synthroom_rank, {_q(_RID)} LIMIT {int(max_rows)}").df()
                   for name, where in part.items()}
-    except duckdb.Error as exc:
-        raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
-    finally:
-        con.close()
-    sizes = {"train": n - k, "holdout": k}
-    notes = [f"{name} rows: a seeded sample of {max_rows:,} of {size:,} (seed {seed}) was evaluated"
-             for name, size in sizes.items() if size > max_rows]
+    sizes = {"training": n - k, "holdout": k}
+    notes = [_sample_note(name, size, max_rows, seed) for name, size in sizes.items() if size > max_rows]
     return Split(str(train_path), frames["train"], frames["holdout"], n - k, k, notes)
+
+
+def _rank(seed: int) -> str:
+    return f"hash({_q(_RID)}, {int(seed)}::BIGINT)"
+
+
+def _sample_note(table: str, size: int, max_rows: int, seed: int) -> str:
+    return f"the {table} table was subsampled from {size:,} to {max_rows:,} rows (seeded hash of the row number, seed {seed})"
+
+
+def read_sample(path: str | Path, schema: Schema, max_rows: int, seed: int, table: str) -> tuple[pd.DataFrame, list[str]]:
+    """The schema columns of a CSV/Parquet file, at most ``max_rows`` of them (a seeded sample),
+    without loading the whole file; the note says when it was subsampled."""
+    with _file_rows(path, {c.name: c.kind for c in schema.columns}, strict=False) as (con, rows):
+        n = con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
+        order = f"{_rank(seed)}, {_q(_RID)}" if n > max_rows else _q(_RID)
+        columns = ", ".join(_q(c.name) for c in schema.columns)
+        df = con.execute(f"SELECT {columns} FROM {rows} ORDER BY {order} LIMIT {int(max_rows)}").df()
+    return df, [_sample_note(table, n, max_rows, seed)] if n > max_rows else []
+
+
+def parse_gates(specs: list[str] | None) -> dict[str, float]:
+    """``["DCR-v1=0.6", ...]`` -> ``{"DCR-v1": 0.6}``: the command line's ``--gate NAME=VALUE``."""
+    gates: dict[str, float] = {}
+    for spec in specs or []:
+        name, sep, value = spec.rpartition("=")
+        try:
+            gates[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise InputError(f"--gate {spec!r} must look like NAME=VALUE, e.g. DCR-v1=0.6")
+    return gates
 
 
 def _draw_seed() -> int:
@@ -226,10 +292,40 @@ def synthesize_with_gate(
     return GatedRun(released, synthetic if released else None, report, synth)
 
 
-def gate_summary(report: EvaluationReport) -> list[str]:
-    """One line per failed gate: which score was over which threshold."""
-    return [f"{g.name} scored {g.value:.3f}, over the threshold {g.threshold:.3f}" for g in report.gates if not g.passed]
+def evaluate_files(
+    train: str | Path,
+    holdout: str | Path,
+    synthetic: str | Path,
+    schema: "Schema | dict",
+    *,
+    gates: dict[str, float] | None = None,
+    max_mia_score: float | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> EvaluationReport:
+    """Score any synthetic table (ours or another tool's) against real training and holdout
+    files; reads at most ``max_rows`` seeded rows of each. ``max_mia_score`` defaults to the
+    schema's ``maxMembershipInferenceAttackScore``."""
+    from .evaluation import evaluate
+    from .evaluation.tables import MIN_ROWS
+
+    progress = progress or _quiet
+    parsed = parse_schema(schema)
+    if max_rows < MIN_ROWS:
+        raise InputError(f"--max-rows {max_rows} is below the minimum of {MIN_ROWS}")
+    frames, notes = {}, []
+    for key, path, table in (("train", train, "training"), ("holdout", holdout, "holdout"), ("synthetic", synthetic, "synthetic")):
+        progress("reading", f"the {table} table {path}")
+        frames[key], note = read_sample(path, parsed, max_rows, seed, table)
+        notes += note
+    progress("evaluating", f"scoring {len(frames['synthetic']):,} synthetic rows against the real ones")
+    report = evaluate(frames["train"], frames["holdout"], frames["synthetic"], parsed, gates=gates,
+                      max_mia_score=parsed.max_mia_score if max_mia_score is None else max_mia_score,
+                      max_rows=max_rows, seed=seed, progress=progress)
+    report.notes[:0] = notes
+    return report
 
 
-__all__: list[Any] = ["GatedRun", "synthesize_with_gate", "split_frame", "split_file", "check_holdout_share",
-                      "holdout_size", "gate_summary"]
+__all__: list[Any] = ["GatedRun", "synthesize_with_gate", "evaluate_files", "split_frame", "split_file",
+                      "read_sample", "parse_gates", "check_holdout_share", "holdout_size"]

@@ -1,7 +1,7 @@
 """``synthroom``: synthesize, sample, simulate, demo.
 
 Exit codes: 0 success, 2 bad input (one message naming the column or value at fault, and no
-output file), 1 anything unexpected.
+output file), 3 a release gate refused the synthetic data (no output file), 1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -77,6 +77,28 @@ def _summary(synth, rows: int, columns: int, seconds: float, output: Path | None
     out.print(table)
 
 
+def _show_evaluation(evaluation, report: Path | None, refused: str) -> None:
+    """Write the report, print the scores; when a gate failed, say which score was over which
+    threshold and what to try, and exit with code 3."""
+    from rich.markup import escape
+
+    from ..report import explain_refusal, summary_table, write_report
+
+    paths = write_report(evaluation, report) if report is not None else None
+    out.print(summary_table(evaluation))
+    if paths is not None:
+        out.print(f"report: {escape(str(paths[0]))} (and {escape(paths[1].name)})", highlight=False)
+    if not evaluation.passed:
+        why, to_try = explain_refusal(evaluation)
+        for line in why:
+            err.print(f"[bold red]{refused}:[/] {escape(line)}", highlight=False)
+        if to_try:
+            err.print("what to try:")
+        for advice in to_try:
+            err.print(f"  - {escape(advice)}", highlight=False)
+        raise typer.Exit(3)
+
+
 @app.command()
 def synthesize(
     input: Path = typer.Argument(..., help="CSV or Parquet file with the real rows."),
@@ -88,9 +110,20 @@ def synthesize(
     seed: Optional[int] = typer.Option(None, help="Same seed and input give the same output."),
     save_model: Optional[Path] = typer.Option(None, help="Also save the fitted model (.npz) for later sampling."),
     privacy_log: Optional[Path] = typer.Option(None, help="Write the accountant's ledger as JSON."),
+    max_mia_score: Optional[float] = typer.Option(None, help="Release gate: refuse when the DCR membership-inference score is above this (default: the schema's maxMembershipInferenceAttackScore)."),
+    gate: Optional[list[str]] = typer.Option(None, "--gate", help="Another release gate, NAME=VALUE (repeatable), e.g. DENSITY-RATIO-v1=0.6."),
+    holdout_share: Optional[float] = typer.Option(None, help="Share of the real rows held out for the evaluation, in (0, 0.5] (default 0.2 when a gate or report is asked for)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Evaluate and write PATH.html and PATH.json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
-    """Fit a DP synthesizer to INPUT and write synthetic rows."""
+    """Fit a DP synthesizer to INPUT and write synthetic rows.
+
+    With --report, --max-mia-score or --gate (or a schema that sets
+    maxMembershipInferenceAttackScore) a seeded share of the rows is held out, the synthesizer is
+    fitted on the rest, and the synthetic rows are written only if every gate passes (else exit 3).
+    """
+    from ..pipeline import DEFAULT_HOLDOUT_SHARE, parse_gates, synthesize_with_gate
+    from ..report import check_report_path
     from ..schema import load_schema
     from ..synthesis import Synthesizer
 
@@ -99,12 +132,28 @@ def synthesize(
         check_output_path(output)
         if rows is not None and rows < 1:
             raise InputError(f"--rows must be at least 1, not {rows}")
+        if report is not None:
+            check_report_path(report)
+        gates = parse_gates(gate)
         parsed = load_schema(schema)
         eps = epsilon if epsilon is not None else (parsed.epsilon if parsed.epsilon is not None else 1.0)
+        gated = any(x is not None for x in (report, max_mia_score, holdout_share, parsed.max_mia_score)) or bool(gates)
+        evaluation = None
         with _Phases(quiet) as phases:
-            synth = Synthesizer(parsed, epsilon=eps, delta=delta, seed=seed, progress=phases)
-            synth.fit(input)
-            df = synth.sample(rows)
+            if gated:
+                run = synthesize_with_gate(
+                    input, parsed, epsilon=eps, delta=delta, seed=seed, rows=rows, max_mia_score=max_mia_score,
+                    gates=gates, holdout_share=DEFAULT_HOLDOUT_SHARE if holdout_share is None else holdout_share,
+                    progress=phases)
+                synth, df, evaluation = run.synthesizer, run.synthetic, run.report
+            else:
+                synth = Synthesizer(parsed, epsilon=eps, delta=delta, seed=seed, progress=phases)
+                synth.fit(input)
+                df = synth.sample(rows)
+        if evaluation is not None:
+            if privacy_log is not None:  # the budget was spent whether or not the rows are released
+                privacy_log.write_text(json.dumps(synth.privacy_report(), indent=2))
+            _show_evaluation(evaluation, report, refused="refused")
         write_table(df, output)
         if save_model is not None:
             synth.save(save_model)
@@ -193,6 +242,59 @@ def demo(
         .join(df.assign(churn=df.churned.eq("yes")).groupby("plan").churn.mean().to_frame("synthetic"))
     )
     out.print(cmp.round(3).to_string())
+
+
+@app.command("evaluate")
+def evaluate_command(
+    train: Path = typer.Option(..., "--train", help="Real rows the synthesizer was fitted on (CSV or Parquet)."),
+    holdout: Path = typer.Option(..., "--holdout", help="Real rows it never saw (CSV or Parquet)."),
+    synthetic: Path = typer.Option(..., "--synthetic", help="Synthetic rows to score, from any tool (CSV or Parquet)."),
+    schema: Path = typer.Option(..., "--schema", "-s", help="Column classification (YAML/JSON, any accepted spelling)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write PATH.html and PATH.json."),
+    max_mia_score: Optional[float] = typer.Option(None, help="Gate: fail when the DCR membership-inference score is above this (default: the schema's)."),
+    gate: Optional[list[str]] = typer.Option(None, "--gate", help="Another gate, NAME=VALUE (repeatable)."),
+    max_rows: int = typer.Option(50_000, help="Larger tables are subsampled to this many rows (seeded)."),
+    seed: int = typer.Option(0, help="Seed for subsampling and the attacks."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Score a synthetic table against real training and holdout rows: fidelity, utility, privacy attacks."""
+    from ..pipeline import evaluate_files, parse_gates
+    from ..report import check_report_path
+    from ..schema import load_schema
+
+    try:
+        if report is not None:
+            check_report_path(report)
+        gates = parse_gates(gate)
+        parsed = load_schema(schema)
+        with _Phases(quiet) as phases:
+            evaluation = evaluate_files(train, holdout, synthetic, parsed, gates=gates, max_mia_score=max_mia_score,
+                                        max_rows=max_rows, seed=seed, progress=phases)
+        _show_evaluation(evaluation, report, refused="gate failed")
+    except InputError as exc:
+        _fail(exc)
+
+
+@app.command("setup-anonymeter")
+def setup_anonymeter(
+    venv: Optional[Path] = typer.Option(None, help="Where to create the environment (default: the sidecar's usual place)."),
+    python: Optional[Path] = typer.Option(None, help="Base interpreter, Python 3.9 to 3.12 (default: this one)."),
+) -> None:
+    """Create the anonymeter sidecar environment (installs pinned packages from the index, once)."""
+    import subprocess
+
+    from ..evaluation import setup_anonymeter_venv
+
+    try:
+        with _Phases(False) as phases:
+            phases("setup", "creating the anonymeter environment (pip install of the pinned packages)")
+            interpreter = setup_anonymeter_venv(venv, python)
+    except InputError as exc:
+        _fail(exc)
+    except subprocess.CalledProcessError as exc:
+        err.print(f"[bold red]error:[/] setting up the sidecar failed: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    out.print(f"anonymeter sidecar ready: {interpreter}")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from ..evaluation.result import Attack, ColumnFidelity, EvaluationReport, GateResult
 from . import svg
+from .console import explain_refusal
 from .style import CSS
 from .svg import text
 
@@ -33,6 +34,11 @@ def fmt(value: Any, digits: int = 3) -> str:
             return "n/a"
         return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
     return str(value)
+
+
+def pct(value: Any) -> str:
+    """A share as a percentage with two decimals."""
+    return f"{value:.2%}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
 
 
 def _badge(passed: bool | None) -> str:
@@ -72,9 +78,9 @@ def _verdict(report: EvaluationReport) -> tuple[str, str, str]:
         return "neutral", "NO GATE SET", "No release gate was given: the scores below are for information."
     if failed:
         word = "REFUSED" if synthesized else "FAILED"
-        why = "; ".join(f"{g.name} scored {g.value:.3f}, over the threshold {g.threshold:.3f}" for g in failed)
-        lead = "The synthetic data was not released: " if synthesized else "A release gate failed: "
-        return "fail", word, lead + why + "."
+        why = " ".join(explain_refusal(report)[0])
+        lead = "The synthetic data was not released. " if synthesized else "A release gate failed. "
+        return "fail", word, lead + why
     word = "RELEASED" if synthesized else "PASSED"
     return "pass", word, f"Every release gate passed ({len(report.gates)} checked)."
 
@@ -111,9 +117,10 @@ def _summary(report: EvaluationReport) -> str:
                        text(f"synthetic; {rows.get('train', 0):,} training, {rows.get('holdout', 0):,} holdout")))
     notes = "".join(f"<li>{text(n)}</li>" for n in report.notes)
     advice = ""
-    if report.gates and not report.passed and report.advice:
+    to_try = explain_refusal(report)[1] if report.gates and not report.passed else []
+    if to_try:
         advice = ('<div class="advice"><h3>What to try</h3><ul>'
-                  + "".join(f"<li>{text(a)}</li>" for a in report.advice) + "</ul></div>")
+                  + "".join(f"<li>{text(a)}</li>" for a in to_try) + "</ul></div>")
     gates = ""
     if report.gates:
         gates = "<h3 style='margin-top:16px'>Release gates</h3>" + _table(
@@ -203,13 +210,15 @@ def _sub(a: Any, b: Any) -> float:
 
 # -- privacy attacks ---------------------------------------------------------------------------
 def dcr_histogram(attack: Attack) -> dict[str, list[float]] | None:
-    """The DCR attack's histograms: ``details["histogram"] = {"edges", "train", "holdout"}``."""
+    """The DCR attack's histograms, ``details["histogram"] = {"bin_edges", "members",
+    "non_members"}`` (counts of training and holdout rows per distance bin), or None."""
     hist = attack.details.get("histogram") if isinstance(attack.details, dict) else None
-    if not isinstance(hist, dict) or not {"edges", "train", "holdout"} <= hist.keys():
+    if not isinstance(hist, dict) or not {"bin_edges", "members", "non_members"} <= hist.keys():
         return None
-    if len(hist["edges"]) != len(hist["train"]) + 1 or len(hist["train"]) != len(hist["holdout"]):
+    edges, members, non_members = hist["bin_edges"], hist["members"], hist["non_members"]
+    if len(edges) != len(members) + 1 or len(members) != len(non_members) or not members:
         return None
-    return hist
+    return {"edges": edges, "train": members, "holdout": non_members}
 
 
 def _scalar_details(details: dict[str, Any]) -> str:
@@ -258,13 +267,28 @@ def _utility(report: EvaluationReport) -> str:
             + _table(["metric", "TSTR (synthetic)", "TRTR (real)"], rows, numeric={1, 2}))
 
 
+_COPY_KINDS = {"exact": "exact copies", "near": "near copies"}
+_COPY_AGAINST = ("train", "holdout", "ceiling")
+
+
 def _copies(report: EvaluationReport) -> str:
-    if not report.copies:
+    copies = dict(report.copies)
+    if not copies:
         return ""
-    rows = [(k.replace("_", " "), fmt(v, 4)) for k, v in report.copies.items()]
+    rows = []
+    for kind, label in _COPY_KINDS.items():
+        values = [copies.pop(f"{kind}_copy_rate_{against}", None) for against in _COPY_AGAINST]
+        if any(v is not None for v in values):
+            rows.append((label, *(pct(v) for v in values)))
+    threshold = copies.pop("near_copy_threshold", None)
+    rows += [(k.replace("_", " "), fmt(v, 4), "", "") for k, v in copies.items()]  # figures added later
+    near = f" A near copy lies within {fmt(threshold, 3)} of a real row (the 1st percentile of holdout rows' " \
+           "distances to their closest training row)." if threshold is not None else ""
     return ("<h2>Copies</h2><p class='lead'>Share of synthetic rows identical (exact) or nearly identical (near) to a "
-            "real row; against training rows it should not exceed the same rate against holdout rows.</p>"
-            + _table(["measure", "rate"], rows, numeric={1}))
+            "real row. Against training rows it should not exceed the rate against holdout rows; the ceiling is what "
+            f"fresh real rows show (holdout rows against training rows).{text(near)}</p>"
+            + _table(["", "synthetic vs training", "synthetic vs holdout", "ceiling (holdout vs training)"], rows,
+                     numeric={1, 2, 3}))
 
 
 def _delta(priv: dict[str, Any]) -> str:
