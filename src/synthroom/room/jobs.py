@@ -1,0 +1,370 @@
+"""Synthetic-data jobs: start (checks, budget reservation), run, read results, recover, retention.
+
+Life of a job: ``start_job`` checks the caller may run the template, that every table owner
+approved its current hash and that someone may receive the result, then reserves the template's
+epsilon on every table's ledger, all in one transaction. ``run_job`` (the background worker)
+runs the SQL in the sandbox with the privacy-unit cap, synthesizes, evaluates and applies the
+gate through :func:`synthroom.pipeline.synthesize_with_gate`, and records the outcome with the
+job's metering in one transaction. A job that fails before any DP computation gets its budget
+back; once the synthesizer has measured anything, the budget stays spent (also when the gate
+refuses the release). ``recover_interrupted`` marks jobs a stopped server left queued or running
+as failed and releases their reservations, one transaction per job.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import select
+
+from ..errors import InputError
+from ..io import write_table
+from ..privacy.accountant import epsilon_from_rho, rho_from_epsilon
+from ..schema import EPSILON_RANGE, parse_schema
+from ..sql import check_template, run_template
+from . import audit, ledger
+from .errors import Conflict, Forbidden, NotFound
+from .models import Association, Collaboration, ConfiguredTable, Job, Member, Membership, MeterEntry, Template, utcnow
+from .service import (Actor, Room, _get, content_hash, membership, required_approvers, source_of, table_columns,
+                      template_view)
+
+Synthesize = Callable[..., Any]  # synthesize_with_gate's signature
+RESULT_FORMATS = ("csv", "parquet")
+INTERRUPTED = "interrupted by a server restart before it finished; its budget reservation was released"
+
+
+def group_epsilon(epsilon: float, delta: float, cap: int) -> float:
+    """The synthesizer's epsilon when one privacy unit may own up to ``cap`` output rows.
+
+    Group privacy in zCDP: rho-zCDP per row is (cap**2 * rho)-zCDP per group of ``cap`` rows.
+    So the synthesizer gets the epsilon whose rho is the template's rho divided by cap**2; at
+    the template's delta this is at most ``epsilon / cap`` (and equal to epsilon when cap = 1).
+    """
+    if cap == 1:
+        return epsilon
+    value = epsilon_from_rho(rho_from_epsilon(epsilon, delta) / cap**2, delta)
+    if value < EPSILON_RANGE[0]:
+        raise InputError(f"epsilon {epsilon:g} over a cap of {cap} rows per unit leaves {value:.2g} per row, "
+                         f"below the minimum {EPSILON_RANGE[0]}; raise epsilon or lower the cap")
+    return value
+
+
+def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = None) -> dict:
+    """Check every rule, reserve the budget, queue the job; refusals name what is missing."""
+    try:
+        with room.transaction() as s:
+            template = _get(s, Template, template_id, "template")
+            collab, member = membership(s, actor, template.collaboration_id)
+            if not member.can_run:
+                raise Forbidden(f"{actor.name!r} may not run templates in collaboration {collab.id}")
+            if content_hash(template) != template.content_hash:
+                raise Conflict(f"template {template.name!r} version {template.version} was altered after it was "
+                               "created: its content no longer matches its hash")
+            view = template_view(s, template)
+            if not view["approved"]:
+                missing = sorted(set(view["approvers"]) - set(view["approved_by"]))
+                raise Forbidden(f"template {template.name!r} version {template.version} is not approved by "
+                                f"{', '.join(missing)} (hash {template.content_hash[:12]})")
+            tables = _tables_read(s, template)
+            receivers = _receivers(s, template.collaboration_id, tables)
+            params = json.loads(template.params)
+            job = Job(collaboration_id=collab.id, template_id=template.id, content_hash=template.content_hash,
+                      started_by=actor.id, receivers=json.dumps(receivers), state="queued",
+                      seed=int(seed) if seed is not None else secrets.randbelow(2**31),
+                      epsilon=params["epsilon"], delta=params["delta"],
+                      unit_cap=min(t.unit_cap if t.unit_column else 1 for t in tables),
+                      share_full_report=all(t.share_full_report for t in tables))
+            s.add(job)
+            s.flush()
+            ledger.reserve(s, job.id, tables, params["epsilon"])
+            audit.append(s, audit.collaboration_scope(collab.id), actor.name, "job.started", {
+                "job_id": job.id, "template_id": template.id, "hash": template.content_hash,
+                "epsilon": params["epsilon"], "tables": sorted(t.name for t in tables)})
+            result = job_view(job)
+    except Conflict as exc:  # budget refusals are audited too (the job itself was rolled back)
+        _audit_refusal(room, actor, template_id, str(exc))
+        raise
+    if room.on_job_queued is not None:
+        room.on_job_queued(result["id"])
+    return result
+
+
+def _audit_refusal(room: Room, actor: Actor, template_id: int, reason: str) -> None:
+    with room.transaction() as s:
+        template = s.get(Template, template_id)
+        if template is not None:
+            audit.append(s, audit.collaboration_scope(template.collaboration_id), actor.name, "job.refused",
+                         {"template_id": template_id, "reason": reason})
+
+
+def _tables_read(s, template: Template) -> list[ConfiguredTable]:
+    tables = []
+    for name, table_id in json.loads(template.tables).items():
+        assoc = s.scalar(select(Association).where(Association.collaboration_id == template.collaboration_id,
+                                                   Association.name == name))
+        if assoc is None or assoc.table_id != table_id:
+            raise Conflict(f"table {name!r} is no longer associated as it was when template {template.name!r} was approved")
+        tables.append(s.get(ConfiguredTable, table_id))
+    return tables
+
+
+def _receivers(s, collaboration_id: int, tables: list[ConfiguredTable]) -> list[int]:
+    """Members with the receive ability whom every table's analysis rule allows."""
+    rows = s.execute(select(Membership, Member).join(Member, Member.id == Membership.member_id).where(
+        Membership.collaboration_id == collaboration_id, Membership.can_receive.is_(True))).all()
+    allowed = []
+    for _, member in rows:
+        if all(t.allowed_receivers is None or member.name in json.loads(t.allowed_receivers) for t in tables):
+            allowed.append(member.id)
+    if not allowed:
+        raise Forbidden("no member of the collaboration may receive this template's results under every table's analysis rule")
+    return sorted(allowed)
+
+
+def job_view(job: Job) -> dict:
+    return {
+        "id": job.id, "collaboration_id": job.collaboration_id, "template_id": job.template_id,
+        "hash": job.content_hash, "state": job.state, "reason": job.reason, "seed": job.seed,
+        "epsilon": job.epsilon, "delta": job.delta, "unit_cap": job.unit_cap, "synth_epsilon": job.synth_epsilon,
+        "released": job.released, "budget_released": job.budget_released,
+        "summary": json.loads(job.summary) if job.summary else None,
+        "rows_real": job.rows_real, "rows_synthetic": job.rows_synthetic, "compute_seconds": job.compute_seconds,
+        "created_at": _iso(job.created_at), "started_at": _iso(job.started_at), "finished_at": _iso(job.finished_at),
+        "expires_at": _iso(job.expires_at), "artifacts_deleted_at": _iso(job.artifacts_deleted_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _default_synthesize(*args, **kwargs):
+    from ..pipeline import synthesize_with_gate
+
+    return synthesize_with_gate(*args, **kwargs)
+
+
+def run_job(room: Room, job_id: int, synthesize: Synthesize | None = None) -> dict:
+    """Run one queued job to its end (the worker's task); returns the job's final view."""
+    synthesize = synthesize or _default_synthesize
+    with room.transaction() as s:
+        job = _get(s, Job, job_id, "job")
+        if job.state != "queued":
+            return job_view(job)
+        job.state, job.started_at = "running", utcnow()
+        template = s.get(Template, job.template_id)
+        tables = {name: s.get(ConfiguredTable, tid) for name, tid in json.loads(template.tables).items()}
+        plan = {"sql": template.sql, "params": json.loads(template.params),
+                "columns": {n: table_columns(t) for n, t in tables.items()},
+                "sources": [source_of(n, t) for n, t in tables.items()]}
+        audit.append(s, audit.collaboration_scope(job.collaboration_id), "worker", "job.running", {"job_id": job.id})
+        seed, cap = job.seed, job.unit_cap
+    artifacts = room.artifacts / "jobs" / str(job_id)
+    outcome: dict[str, Any] = {"dp_started": False}
+    start = time.perf_counter()
+    try:
+        outcome.update(_synthesize_job(plan, seed, cap, artifacts, synthesize, outcome))
+    except InputError as exc:
+        outcome.update(state="failed", reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - the job records any failure; the worker keeps going
+        outcome.update(state="failed", reason=f"internal error: {type(exc).__name__}: {exc}")
+    outcome["seconds"] = time.perf_counter() - start
+    return _finish(room, job_id, outcome, artifacts)
+
+
+def _synthesize_job(plan: dict, seed: int, cap: int, artifacts: Path, synthesize: Synthesize, outcome: dict) -> dict:
+    params = plan["params"]
+    schema = parse_schema(params["classification"])
+    checked = check_template(plan["sql"], plan["columns"], schema.names)  # again: the rules may have changed
+    execution = run_template(checked, plan["sources"], cap=cap, seed=seed)
+    outcome["rows_real"] = execution.rows_after_cap
+    synth_epsilon = group_epsilon(params["epsilon"], params["delta"], cap)
+    outcome["synth_epsilon"] = synth_epsilon
+
+    def progress(phase: str, _message: str) -> None:
+        if phase not in ("splitting", "reading"):
+            outcome["dp_started"] = True  # from here on the budget counts as spent
+
+    run = synthesize(execution.frame, schema, epsilon=synth_epsilon, delta=params["delta"], seed=seed,
+                     rows=params.get("rows"), max_mia_score=params.get("max_mia_score"), progress=progress)
+    outcome["dp_started"] = True
+    artifacts.mkdir(parents=True, exist_ok=True)
+    from ..pipeline import gate_summary
+    from ..report import write_report
+
+    write_report(run.report, artifacts / "report.html")
+    summary = _summary(run.report, execution, cap)
+    (artifacts / "summary.json").write_text(json.dumps(summary, indent=2))
+    if not run.released:
+        return {"state": "failed", "summary": summary, "released": False,
+                "reason": "the release gate refused the synthetic data: " + "; ".join(gate_summary(run.report))}
+    for fmt in RESULT_FORMATS:
+        write_table(run.synthetic, artifacts / f"synthetic.{fmt}")
+    return {"state": "succeeded", "summary": summary, "released": True, "rows_synthetic": len(run.synthetic)}
+
+
+def _summary(report, execution, cap: int) -> dict:
+    data = report.to_dict()
+    keep = ("fidelityScore", "membershipInferenceAttackScores", "released", "gates", "advice", "rows")
+    summary = {k: data[k] for k in keep if k in data}
+    summary["privacy_unit_cap"] = {"cap": cap, "rows_before_cap": execution.rows_before_cap,
+                                   "rows_after_cap": execution.rows_after_cap, "units": execution.units}
+    return summary
+
+
+def _finish(room: Room, job_id: int, outcome: dict, artifacts: Path) -> dict:
+    with room.transaction() as s:
+        job = s.get(Job, job_id)
+        collab_scope = audit.collaboration_scope(job.collaboration_id)
+        job.state, job.reason = outcome["state"], outcome.get("reason")
+        job.finished_at = utcnow()
+        job.released = bool(outcome.get("released"))
+        job.synth_epsilon = outcome.get("synth_epsilon")
+        job.summary = json.dumps(outcome["summary"]) if outcome.get("summary") else None
+        job.rows_real, job.rows_synthetic = outcome.get("rows_real"), outcome.get("rows_synthetic")
+        job.compute_seconds = outcome["seconds"]
+        if job.state == "failed" and not outcome["dp_started"]:
+            ledger.release(s, job.id)
+            job.budget_released = True
+            shutil.rmtree(artifacts, ignore_errors=True)
+        collab = s.get(Collaboration, job.collaboration_id)
+        if artifacts.exists():
+            job.artifacts_dir = str(artifacts)
+            job.expires_at = job.finished_at + timedelta(days=collab.retention_days)
+        s.add(MeterEntry(collaboration_id=job.collaboration_id, job_id=job.id, payer_id=collab.payer_id,
+                         compute_seconds=job.compute_seconds, rows_real=job.rows_real or 0,
+                         rows_synthetic=job.rows_synthetic or 0))
+        audit.append(s, collab_scope, "worker", f"job.{job.state}", {
+            "job_id": job.id, "reason": job.reason, "released": job.released,
+            "budget_released": job.budget_released, "compute_seconds": round(job.compute_seconds, 3),
+            "rows_real": job.rows_real, "rows_synthetic": job.rows_synthetic})
+        return job_view(job)
+
+
+def recover_interrupted(room: Room) -> list[int]:
+    """Fail every job a stopped server left queued or running, releasing its reservation."""
+    with room.transaction() as s:
+        ids = list(s.scalars(select(Job.id).where(Job.state.in_(("queued", "running")))))
+    for job_id in ids:
+        with room.transaction() as s:
+            job = s.get(Job, job_id)
+            if job.state not in ("queued", "running"):
+                continue
+            job.state, job.reason, job.finished_at = "failed", INTERRUPTED, utcnow()
+            epsilon = ledger.release(s, job.id)
+            job.budget_released = True
+            shutil.rmtree(room.artifacts / "jobs" / str(job.id), ignore_errors=True)
+            job.artifacts_dir = None
+            audit.append(s, audit.collaboration_scope(job.collaboration_id), "server", "job.failed",
+                         {"job_id": job.id, "reason": INTERRUPTED, "epsilon_released": epsilon})
+    return ids
+
+
+def get_job(room: Room, actor: Actor, job_id: int) -> dict:
+    with room.transaction() as s:
+        job = _get(s, Job, job_id, "job")
+        membership(s, actor, job.collaboration_id)
+        return job_view(job)
+
+
+def list_jobs(room: Room, actor: Actor, collaboration_id: int) -> list[dict]:
+    with room.transaction() as s:
+        membership(s, actor, collaboration_id)
+        return [job_view(j) for j in s.scalars(select(Job).where(Job.collaboration_id == collaboration_id).order_by(Job.id))]
+
+
+def check_receiver(s, actor: Actor, job: Job) -> None:
+    """The caller may receive this job's results: a receiver when it started, and still one."""
+    _, member = membership(s, actor, job.collaboration_id)
+    if not member.can_receive or actor.id not in json.loads(job.receivers):
+        raise Forbidden(f"{actor.name!r} may not receive the results of job {job.id}")
+
+
+def _artifacts_of(job: Job) -> Path:
+    if job.artifacts_deleted_at is not None:
+        raise NotFound(f"job {job.id}'s artifacts were deleted at the end of the retention period ({_iso(job.artifacts_deleted_at)})")
+    if job.artifacts_dir is None:
+        raise NotFound(f"job {job.id} has no artifacts (state {job.state})")
+    return Path(job.artifacts_dir)
+
+
+def result_path(room: Room, actor: Actor, job_id: int, fmt: str = "csv") -> Path:
+    """The released synthetic data, for a result receiver only."""
+    if fmt not in RESULT_FORMATS:
+        raise InputError(f"format {fmt!r} is not one of {', '.join(RESULT_FORMATS)}")
+    with room.transaction() as s:
+        job = _get(s, Job, job_id, "job")
+        check_receiver(s, actor, job)
+        if job.state != "succeeded" or not job.released:
+            raise Conflict(f"job {job.id} released no synthetic data (state {job.state}{': ' + job.reason if job.reason else ''})")
+        path = _artifacts_of(job) / f"synthetic.{fmt}"
+        audit.append(s, audit.collaboration_scope(job.collaboration_id), actor.name, "result.read",
+                     {"job_id": job.id, "format": fmt})
+    return path
+
+
+def report_path(room: Room, actor: Actor, job_id: int, kind: str = "html") -> Path:
+    """The full evaluation report holds non-DP aggregates of the real joined rows: a receiver
+    reads it only when every table's rule shares it."""
+    if kind not in ("html", "json"):
+        raise InputError(f"report kind {kind!r} is not html or json")
+    with room.transaction() as s:
+        job = _get(s, Job, job_id, "job")
+        check_receiver(s, actor, job)
+        if not job.share_full_report:
+            raise Forbidden(f"the analysis rules of job {job.id}'s tables do not share the full report; the summary is in the job")
+        path = _artifacts_of(job) / f"report.{kind}"
+        if not path.exists():
+            raise NotFound(f"job {job.id} has no report")
+        audit.append(s, audit.collaboration_scope(job.collaboration_id), actor.name, "report.read",
+                     {"job_id": job.id, "kind": kind})
+    return path
+
+
+def purge_expired(room: Room, now: datetime | None = None) -> list[int]:
+    """Delete the artifacts of jobs past their retention; log each deletion."""
+    now = now or utcnow()
+    with room.transaction() as s:
+        ids = list(s.scalars(select(Job.id).where(Job.expires_at <= now, Job.artifacts_deleted_at.is_(None))))
+    for job_id in ids:
+        with room.transaction() as s:
+            job = s.get(Job, job_id)
+            if job.artifacts_deleted_at is not None:
+                continue
+            if job.artifacts_dir:
+                shutil.rmtree(job.artifacts_dir, ignore_errors=True)
+            job.artifacts_deleted_at = now
+            audit.append(s, audit.collaboration_scope(job.collaboration_id), "retention", "job.artifacts_deleted",
+                         {"job_id": job.id, "expired_at": _iso(job.expires_at)})
+    return ids
+
+
+def metering(room: Room, actor: Actor, collaboration_id: int) -> dict:
+    with room.transaction() as s:
+        membership(s, actor, collaboration_id)
+        names = {m.id: m.name for m in s.scalars(select(Member))}
+        entries = list(s.scalars(select(MeterEntry).where(MeterEntry.collaboration_id == collaboration_id).order_by(MeterEntry.id)))
+        rows = [{"job_id": e.job_id, "payer": names[e.payer_id], "compute_seconds": e.compute_seconds,
+                 "rows_real": e.rows_real, "rows_synthetic": e.rows_synthetic, "at": _iso(e.created_at)} for e in entries]
+        totals: dict[str, dict[str, float]] = {}
+        for r in rows:
+            t = totals.setdefault(r["payer"], {"jobs": 0, "compute_seconds": 0.0, "rows_real": 0, "rows_synthetic": 0})
+            t["jobs"] += 1
+            for k in ("compute_seconds", "rows_real", "rows_synthetic"):
+                t[k] += r[k]
+        return {"entries": rows, "totals": totals}
+
+
+def audit_log(room: Room, actor: Actor, collaboration_id: int) -> dict:
+    with room.transaction() as s:
+        membership(s, actor, collaboration_id)
+        entries = audit.read_chain(s, audit.collaboration_scope(collaboration_id))
+        check = audit.verify_chain(entries)
+        return {"entries": [audit.entry_dict(e) for e in entries], "verified": check.ok, "problem": check.problem,
+                "head": check.head}

@@ -1,0 +1,408 @@
+"""The clean room's rules: members, collaborations, configured tables, associations, templates.
+
+Every function takes the acting member and checks, inside one transaction, that the member may
+do what it asks; the state change and its audit entry commit together or not at all. Results
+are plain JSON-ready dicts (the API returns them as they are). Jobs: :mod:`.jobs`; models:
+:mod:`.training`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..errors import InputError
+from ..schema import check_epsilon, check_max_mia_score, parse_schema
+from ..sql import SOURCE_KINDS, Source, TableColumns, check_template, describe_source, output_types
+from . import audit
+from .db import Database
+from .errors import Conflict, Forbidden, NotFound
+from .ledger import remaining
+from .models import Approval, Association, Collaboration, ConfiguredTable, Member, Membership, Template
+
+RETENTION_DAYS = (1, 30)
+MAX_DELTA = 1e-5
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+            "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
+_TEMPORAL = ("DATE", "TIMESTAMP", "TIME")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An authenticated member."""
+
+    id: int
+    name: str
+
+
+def hash_key(key: str) -> str:
+    """API keys are 256-bit random tokens, so one SHA-256 is enough (no password stretching)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class Room:
+    """The clean room's state: the metadata database and the artifacts folder.
+
+    ``admin_key`` (kept only hashed) is needed to create members. ``on_job_queued`` is called
+    with a job id after the job's creation commits (the API's background worker).
+    """
+
+    def __init__(self, url: str, artifacts: str | Path, admin_key: str | None = None,
+                 allow_training_scripts: bool = False, script_time_limit: float = 600.0):
+        self.db = Database(url)
+        self.artifacts = Path(artifacts)
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        self._admin_hash = hash_key(admin_key) if admin_key else None
+        self.allow_training_scripts = allow_training_scripts
+        self.script_time_limit = script_time_limit
+        self.on_job_queued: Callable[[int], None] | None = None
+
+    def transaction(self):
+        return self.db.transaction()
+
+    # -- members --------------------------------------------------------------------------
+    def create_member(self, admin_key: str, name: str, data_roots: list[str] | None = None) -> dict:
+        """A new member and its API key (shown once; only its hash is stored)."""
+        if self._admin_hash is None or not hmac.compare_digest(hash_key(admin_key or ""), self._admin_hash):
+            raise Forbidden("creating members needs the server's admin key")
+        name = _check_name(name, "member name")
+        roots = [str(Path(r).resolve()) for r in (data_roots or [])]
+        key = "sr_" + secrets.token_urlsafe(32)
+        with self.transaction() as s:
+            if s.scalar(select(Member).where(Member.name == name)) is not None:
+                raise Conflict(f"a member named {name!r} already exists")
+            member = Member(name=name, key_hash=hash_key(key), data_roots=_json(roots))
+            s.add(member)
+            s.flush()
+            audit.append(s, audit.ROOM_SCOPE, "admin", "member.created", {"member": name, "data_roots": roots})
+            return {"id": member.id, "name": name, "api_key": key, "data_roots": roots}
+
+    def authenticate(self, api_key: str | None) -> Actor:
+        if not api_key:
+            raise Forbidden("an API key is required (header X-API-Key)")
+        with self.transaction() as s:
+            member = s.scalar(select(Member).where(Member.key_hash == hash_key(api_key)))
+            if member is None:
+                raise Forbidden("the API key is not valid")
+            return Actor(member.id, member.name)
+
+    # -- collaborations -------------------------------------------------------------------
+    def create_collaboration(self, actor: Actor, name: str, members: list[dict], payer: str,
+                             retention_days: int = 7) -> dict:
+        """``members``: ``[{"name", "can_run", "can_receive"}]``; the creator is always a member."""
+        name = _check_name(name, "collaboration name")
+        lo, hi = RETENTION_DAYS
+        if isinstance(retention_days, bool) or not isinstance(retention_days, int) or not lo <= retention_days <= hi:
+            raise InputError(f"retention_days {retention_days!r} must be a whole number of days from {lo} to {hi}")
+        with self.transaction() as s:
+            abilities: dict[int, tuple[bool, bool]] = {actor.id: (False, False)}
+            names = {actor.id: actor.name}
+            for entry in members:
+                member = _member_by_name(s, entry.get("name"))
+                abilities[member.id] = (bool(entry.get("can_run")), bool(entry.get("can_receive")))
+                names[member.id] = member.name
+            payer_member = _member_by_name(s, payer)
+            if payer_member.id not in abilities:
+                raise InputError(f"the paying member {payer!r} is not a member of the collaboration")
+            collab = Collaboration(name=name, creator_id=actor.id, payer_id=payer_member.id, retention_days=retention_days)
+            s.add(collab)
+            s.flush()
+            for member_id, (run, receive) in abilities.items():
+                s.add(Membership(collaboration_id=collab.id, member_id=member_id, can_run=run, can_receive=receive))
+            audit.append(s, audit.collaboration_scope(collab.id), actor.name, "collaboration.created", {
+                "name": name, "payer": payer_member.name, "retention_days": retention_days,
+                "members": {names[m]: {"can_run": r, "can_receive": c} for m, (r, c) in abilities.items()},
+            })
+            return _collaboration_view(s, collab)
+
+    def get_collaboration(self, actor: Actor, collaboration_id: int) -> dict:
+        with self.transaction() as s:
+            collab, _ = membership(s, actor, collaboration_id)
+            return _collaboration_view(s, collab)
+
+    def list_collaborations(self, actor: Actor) -> list[dict]:
+        with self.transaction() as s:
+            ids = s.scalars(select(Membership.collaboration_id).where(Membership.member_id == actor.id))
+            return [_collaboration_view(s, s.get(Collaboration, i)) for i in ids]
+
+    # -- configured tables ----------------------------------------------------------------
+    def configure_table(self, actor: Actor, name: str, source_kind: str, source_path: str, allowed_columns: list[str],
+                        epsilon_budget: float, unit_column: str | None = None, unit_cap: int = 1,
+                        source_table: str | None = None, allowed_receivers: list[str] | None = None,
+                        share_full_report: bool = False) -> dict:
+        """Register one of the actor's data sources with its analysis rule."""
+        name = _check_name(name, "table name")
+        if source_kind not in SOURCE_KINDS:
+            raise InputError(f"source kind {source_kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+        if not isinstance(epsilon_budget, (int, float)) or isinstance(epsilon_budget, bool) or not 0 < epsilon_budget <= 100:
+            raise InputError(f"epsilon budget {epsilon_budget!r} must be a number in (0, 100]")
+        if isinstance(unit_cap, bool) or not isinstance(unit_cap, int) or not 1 <= unit_cap <= 1000:
+            raise InputError(f"the cap on rows per privacy unit {unit_cap!r} must be a whole number from 1 to 1000")
+        with self.transaction() as s:
+            member = s.get(Member, actor.id)
+            path = _inside_roots(source_path, json.loads(member.data_roots), actor.name)
+            columns = [c for c, _ in describe_source(source_kind, str(path), source_table)]
+            if not allowed_columns:
+                raise InputError("list the columns templates may use (allowed_columns)")
+            for col in list(allowed_columns) + ([unit_column] if unit_column else []):
+                if col not in columns:
+                    raise InputError(f"column {col!r} is not in {path.name} (its columns: {', '.join(columns)})")
+            if unit_column and unit_column not in allowed_columns:
+                raise InputError(f"the privacy-unit column {unit_column!r} must be among the allowed columns (templates join on it)")
+            for receiver in allowed_receivers or []:
+                _member_by_name(s, receiver)
+            table = ConfiguredTable(
+                owner_id=actor.id, name=name, source_kind=source_kind, source_path=str(path), source_table=source_table,
+                columns=_json(columns), allowed_columns=_json(list(allowed_columns)),
+                allowed_receivers=None if allowed_receivers is None else _json(list(allowed_receivers)),
+                share_full_report=bool(share_full_report), unit_column=unit_column, unit_cap=unit_cap,
+                epsilon_budget=float(epsilon_budget),
+            )
+            s.add(table)
+            s.flush()
+            audit.append(s, audit.ROOM_SCOPE, actor.name, "table.configured", {
+                "table_id": table.id, "name": name, "allowed_columns": list(allowed_columns), "unit_column": unit_column,
+                "unit_cap": unit_cap, "epsilon_budget": float(epsilon_budget), "allowed_receivers": allowed_receivers,
+            })
+            return table_view(table, owner_view=True)
+
+    def get_table(self, actor: Actor, table_id: int) -> dict:
+        """The owner sees everything; members of a collaboration it is associated with see the
+        rule and the remaining budget, never the source path."""
+        with self.transaction() as s:
+            table = _get(s, ConfiguredTable, table_id, "table")
+            if table.owner_id == actor.id:
+                return table_view(table, owner_view=True)
+            shared = s.scalars(select(Association.collaboration_id).where(Association.table_id == table.id)).all()
+            if not any(_membership_row(s, actor.id, cid) for cid in shared):
+                raise Forbidden(f"table {table_id} belongs to another member and is not in any of your collaborations")
+            return table_view(table, owner_view=False)
+
+    def list_tables(self, actor: Actor) -> list[dict]:
+        with self.transaction() as s:
+            return [table_view(t, owner_view=True)
+                    for t in s.scalars(select(ConfiguredTable).where(ConfiguredTable.owner_id == actor.id))]
+
+    def associate(self, actor: Actor, collaboration_id: int, table_id: int, name: str) -> dict:
+        """Put one of the actor's tables into a collaboration under ``name``."""
+        name = _check_identifier(name)
+        with self.transaction() as s:
+            membership(s, actor, collaboration_id)
+            table = _get(s, ConfiguredTable, table_id, "table")
+            if table.owner_id != actor.id:
+                raise Forbidden(f"only the owner of table {table.name!r} can associate it with a collaboration")
+            assoc = Association(collaboration_id=collaboration_id, table_id=table.id, name=name)
+            s.add(assoc)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise Conflict(f"collaboration {collaboration_id} already has a table named {name!r} or already holds table {table.id}") from None
+            audit.append(s, audit.collaboration_scope(collaboration_id), actor.name, "table.associated",
+                         {"name": name, "table_id": table.id, "owner": actor.name})
+            return {"collaboration_id": collaboration_id, "name": name, "table_id": table.id}
+
+    # -- templates ------------------------------------------------------------------------
+    def create_template(self, actor: Actor, collaboration_id: int, name: str, sql: str, epsilon: float,
+                        classification: Any, max_mia_score: float | None = None, delta: float = 1e-9,
+                        rows: int | None = None) -> dict:
+        """Check and store a template; a name used before gets the next version (an edit)."""
+        name = _check_name(name, "template name")
+        params = _check_params(epsilon, classification, max_mia_score, delta, rows)
+        with self.transaction() as s:
+            membership(s, actor, collaboration_id)
+            assocs = {a.name: a for a in s.scalars(select(Association).where(Association.collaboration_id == collaboration_id))}
+            tables = {a.name: s.get(ConfiguredTable, a.table_id) for a in assocs.values()}
+            checked = check_template(sql, {n: table_columns(t) for n, t in tables.items()},
+                                     [c["name"] for c in params["classification"]["columns"]])
+            _check_output_kinds(output_types(checked, [source_of(n, tables[n]) for n in checked.tables]), params)
+            read = {n: tables[n].id for n in checked.tables}
+            version = (s.scalar(select(func.max(Template.version)).where(
+                Template.collaboration_id == collaboration_id, Template.name == name)) or 0) + 1
+            template = Template(collaboration_id=collaboration_id, name=name, version=version, sql=checked.sql,
+                                params=_json(params), tables=_json(read), created_by=actor.id, content_hash="")
+            template.content_hash = content_hash(template)
+            s.add(template)
+            s.flush()
+            audit.append(s, audit.collaboration_scope(collaboration_id), actor.name, "template.created", {
+                "template_id": template.id, "name": name, "version": version, "hash": template.content_hash,
+                "tables": sorted(read),
+            })
+            return template_view(s, template)
+
+    def get_template(self, actor: Actor, template_id: int) -> dict:
+        with self.transaction() as s:
+            template = _get(s, Template, template_id, "template")
+            membership(s, actor, template.collaboration_id)
+            return template_view(s, template)
+
+    def list_templates(self, actor: Actor, collaboration_id: int) -> list[dict]:
+        with self.transaction() as s:
+            membership(s, actor, collaboration_id)
+            return [template_view(s, t) for t in s.scalars(
+                select(Template).where(Template.collaboration_id == collaboration_id).order_by(Template.id))]
+
+    def approve_template(self, actor: Actor, template_id: int, approved_hash: str) -> dict:
+        """An owner of a table the template reads approves exactly the content it reviewed."""
+        with self.transaction() as s:
+            template = _get(s, Template, template_id, "template")
+            membership(s, actor, template.collaboration_id)
+            if actor.id not in required_approvers(s, template):
+                raise Forbidden(f"{actor.name!r} owns no table that template {template.name!r} reads, so it cannot approve it")
+            if approved_hash != template.content_hash or content_hash(template) != template.content_hash:
+                raise Conflict(f"the hash {approved_hash!r} is not the content hash of template {template.name!r} "
+                               f"version {template.version} ({template.content_hash})")
+            if s.get(Approval, (template.id, actor.id)) is None:
+                s.add(Approval(template_id=template.id, member_id=actor.id, content_hash=approved_hash))
+                s.flush()
+                audit.append(s, audit.collaboration_scope(template.collaboration_id), actor.name, "template.approved",
+                             {"template_id": template.id, "name": template.name, "version": template.version,
+                              "hash": approved_hash})
+            return template_view(s, template)
+
+
+# -- helpers shared with jobs/training ----------------------------------------------------------
+def membership(s: Session, actor: Actor, collaboration_id: int) -> tuple[Collaboration, Membership]:
+    collab = s.get(Collaboration, collaboration_id)
+    row = _membership_row(s, actor.id, collaboration_id) if collab is not None else None
+    if row is None:
+        raise Forbidden(f"{actor.name!r} is not a member of collaboration {collaboration_id}")
+    return collab, row
+
+
+def _membership_row(s: Session, member_id: int, collaboration_id: int) -> Membership | None:
+    return s.get(Membership, (collaboration_id, member_id))
+
+
+def _get(s: Session, model, object_id: int, what: str):
+    obj = s.get(model, object_id)
+    if obj is None:
+        raise NotFound(f"no {what} with id {object_id}")
+    return obj
+
+
+def _member_by_name(s: Session, name: Any) -> Member:
+    member = s.scalar(select(Member).where(Member.name == name))
+    if member is None:
+        raise InputError(f"no member named {name!r}")
+    return member
+
+
+def _check_name(name: Any, what: str) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise InputError(f"{what} {name!r} must be a non-empty text of at most 100 characters")
+    return name.strip()
+
+
+def _check_identifier(name: Any) -> str:
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("__") or len(name) > 60:
+        raise InputError(f"association name {name!r} must be a plain SQL identifier (letters, digits, _)")
+    return name
+
+
+def _inside_roots(source_path: str, roots: list[str], member: str) -> Path:
+    """A member's sources must lie in a folder the admin granted it (so nobody points a table
+    at another member's files)."""
+    path = Path(source_path).resolve()
+    if not any(path.is_relative_to(root) for root in roots):
+        raise Forbidden(f"{str(path)!r} is outside {member!r}'s data folders ({', '.join(roots) or 'none granted'})")
+    return path
+
+
+def _check_params(epsilon, classification, max_mia_score, delta, rows) -> dict:
+    schema = parse_schema(classification)
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta <= MAX_DELTA:
+        raise InputError(f"delta {delta!r} must be in (0, {MAX_DELTA:g}]")
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
+        raise InputError(f"rows {rows!r} must be a whole number of at least 1")
+    return {
+        "epsilon": check_epsilon(epsilon), "delta": float(delta), "rows": rows,
+        "max_mia_score": None if max_mia_score is None else check_max_mia_score(max_mia_score),
+        "classification": schema.to_dict(),
+    }
+
+
+def _check_output_kinds(types: dict[str, str], params: dict) -> None:
+    for col in params["classification"]["columns"]:
+        sql_type = types[col["name"]].upper()
+        if col["type"] == "numerical" and not sql_type.startswith(_NUMERIC):
+            raise InputError(f"template rejected: column {col['name']!r} is classified numerical but the template gives {sql_type}")
+        if col["type"] == "datetime" and not sql_type.startswith(_TEMPORAL + ("VARCHAR",)):
+            raise InputError(f"template rejected: column {col['name']!r} is classified datetime but the template gives {sql_type}")
+
+
+def content_hash(template: Template) -> str:
+    """SHA-256 of what an approval vouches for: SQL, parameters and which tables it reads."""
+    body = _json({"collaboration_id": template.collaboration_id, "name": template.name, "version": template.version,
+                  "sql": template.sql, "params": json.loads(template.params), "tables": json.loads(template.tables)})
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def required_approvers(s: Session, template: Template) -> set[int]:
+    return {s.get(ConfiguredTable, tid).owner_id for tid in json.loads(template.tables).values()}
+
+
+def table_columns(table: ConfiguredTable) -> TableColumns:
+    return TableColumns(tuple(json.loads(table.columns)), tuple(json.loads(table.allowed_columns)), table.unit_column)
+
+
+def source_of(name: str, table: ConfiguredTable) -> Source:
+    return Source(name, table.source_kind, table.source_path, table.source_table,
+                  tuple(json.loads(table.allowed_columns)), table.unit_column)
+
+
+def table_view(table: ConfiguredTable, owner_view: bool) -> dict:
+    view = {
+        "id": table.id, "name": table.name, "owner_id": table.owner_id,
+        "allowed_columns": json.loads(table.allowed_columns), "unit_column": table.unit_column,
+        "unit_cap": table.unit_cap, "epsilon_budget": table.epsilon_budget, "epsilon_spent": table.epsilon_spent,
+        "epsilon_remaining": remaining(table),
+        "allowed_receivers": None if table.allowed_receivers is None else json.loads(table.allowed_receivers),
+        "share_full_report": table.share_full_report,
+    }
+    if owner_view:
+        view.update(source_kind=table.source_kind, source_path=table.source_path, source_table=table.source_table,
+                    columns=json.loads(table.columns))
+    return view
+
+
+def template_view(s: Session, template: Template) -> dict:
+    approvers = required_approvers(s, template)
+    approvals = {a.member_id: a.content_hash for a in s.scalars(select(Approval).where(Approval.template_id == template.id))}
+    names = {m.id: m.name for m in s.scalars(select(Member).where(Member.id.in_(approvers | set(approvals))))}
+    approved_by = sorted(names[m] for m, h in approvals.items() if h == template.content_hash)
+    return {
+        "id": template.id, "collaboration_id": template.collaboration_id, "name": template.name,
+        "version": template.version, "sql": template.sql, "params": json.loads(template.params),
+        "tables": json.loads(template.tables), "hash": template.content_hash,
+        "approvers": sorted(names[m] for m in approvers), "approved_by": approved_by,
+        "approved": set(approved_by) == {names[m] for m in approvers},
+    }
+
+
+def _collaboration_view(s: Session, collab: Collaboration) -> dict:
+    rows = s.execute(select(Membership, Member).join(Member, Member.id == Membership.member_id)
+                     .where(Membership.collaboration_id == collab.id)).all()
+    assocs = s.execute(select(Association, ConfiguredTable).join(ConfiguredTable, ConfiguredTable.id == Association.table_id)
+                       .where(Association.collaboration_id == collab.id)).all()
+    owners = {m.id: m.name for _, m in rows}
+    return {
+        "id": collab.id, "name": collab.name, "payer": owners.get(collab.payer_id),
+        "retention_days": collab.retention_days,
+        "members": [{"name": m.name, "can_run": ms.can_run, "can_receive": ms.can_receive} for ms, m in rows],
+        "tables": [{"name": a.name, "table_id": t.id, "owner": owners.get(t.owner_id), **{
+            k: v for k, v in table_view(t, owner_view=False).items() if k not in ("id", "name", "owner_id")}}
+            for a, t in assocs],
+    }

@@ -1,0 +1,60 @@
+"""Test helpers for the clean room: a two-party room (publisher + advertiser) on small data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthroom.demo.adtech import (AUDIENCE_COLUMNS, CONVERSIONS_COLUMNS, DEMO_CLASSIFICATION, DEMO_TEMPLATE,
+                                   simulate_audience, simulate_conversions)
+from synthroom.room import Actor, Room
+
+ADMIN = "test-admin-key"
+
+
+@dataclass
+class TwoParty:
+    room: Room
+    publisher: Actor
+    advertiser: Actor
+    analyst: Actor  # a third member: may run, may not receive
+    keys: dict[str, str]
+    collab: int
+    audience: int  # configured table ids
+    conversions: int
+    template: dict
+    folder: Path
+
+
+def two_party(folder: Path, users: int = 1500, budget: float = 3.0, epsilon: float = 1.0, approve: bool = True,
+              url: str | None = None, room: Room | None = None, **room_options) -> TwoParty:
+    """Members, tables, a collaboration, associations and the demo template (approved)."""
+    room = room or Room(url or f"sqlite:///{folder / 'room.db'}", folder / "artifacts", admin_key=ADMIN, **room_options)
+    keys, actors = {}, {}
+    for name in ("publisher", "advertiser", "analyst"):
+        data = folder / "data" / name
+        data.mkdir(parents=True, exist_ok=True)
+        created = room.create_member(ADMIN, name, [str(data)])
+        keys[name], actors[name] = created["api_key"], Actor(created["id"], name)
+    audience = simulate_audience(users, seed=3)
+    audience.to_csv(folder / "data" / "publisher" / "audience.csv", index=False)
+    simulate_conversions(audience, seed=3).to_parquet(folder / "data" / "advertiser" / "conversions.parquet")
+    pub, adv = actors["publisher"], actors["advertiser"]
+    t_aud = room.configure_table(pub, "audience", "csv", str(folder / "data/publisher/audience.csv"), AUDIENCE_COLUMNS,
+                                 epsilon_budget=budget, unit_column="user_id", unit_cap=1, share_full_report=True)
+    t_conv = room.configure_table(adv, "conversions", "parquet", str(folder / "data/advertiser/conversions.parquet"),
+                                  CONVERSIONS_COLUMNS, epsilon_budget=budget, unit_column="user_id", unit_cap=3,
+                                  allowed_receivers=["advertiser", "analyst"], share_full_report=True)
+    collab = room.create_collaboration(adv, "campaign lift", [
+        {"name": "publisher", "can_run": False, "can_receive": False},
+        {"name": "advertiser", "can_run": True, "can_receive": True},
+        {"name": "analyst", "can_run": True, "can_receive": False},
+    ], payer="advertiser", retention_days=7)
+    room.associate(pub, collab["id"], t_aud["id"], "audience")
+    room.associate(adv, collab["id"], t_conv["id"], "conversions")
+    template = room.create_template(adv, collab["id"], "converters", DEMO_TEMPLATE, epsilon=epsilon,
+                                    classification=DEMO_CLASSIFICATION, max_mia_score=0.8)
+    if approve:
+        for actor in (pub, adv):
+            template = room.approve_template(actor, template["id"], template["hash"])
+    return TwoParty(room, pub, adv, actors["analyst"], keys, collab["id"], t_aud["id"], t_conv["id"], template, folder)

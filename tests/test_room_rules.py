@@ -1,0 +1,181 @@
+"""Every authorisation rule of the clean room, from both sides, on the domain layer (no HTTP)."""
+
+import json
+
+import pytest
+from roomkit import ADMIN, two_party
+from sqlalchemy import text
+
+from synthroom.demo.adtech import DEMO_CLASSIFICATION, DEMO_TEMPLATE
+from synthroom.errors import InputError
+from synthroom.privacy.accountant import rho_from_epsilon
+from synthroom.room import (BudgetExhausted, Conflict, Forbidden, audit_log, get_job, group_epsilon, result_path,
+                            run_job, start_job)
+
+
+@pytest.fixture()
+def tp(tmp_path):
+    return two_party(tmp_path, users=300, approve=False)
+
+
+def _approve_all(tp, template):
+    for actor in (tp.publisher, tp.advertiser):
+        template = tp.room.approve_template(actor, template["id"], template["hash"])
+    return template
+
+
+def test_members_need_the_admin_key_and_a_valid_api_key(tp):
+    with pytest.raises(Forbidden, match="needs the server's admin key"):
+        tp.room.create_member("wrong", "mallory")
+    assert tp.room.authenticate(tp.keys["publisher"]).name == "publisher"
+    with pytest.raises(Forbidden, match="the API key is not valid"):
+        tp.room.authenticate("sr_forged")
+    with pytest.raises(Conflict, match="a member named 'publisher' already exists"):
+        tp.room.create_member(ADMIN, "publisher")
+
+
+def test_a_member_cannot_point_a_table_at_anothers_files_or_read_anothers_table(tp):
+    other = tp.folder / "data" / "publisher" / "audience.csv"
+    with pytest.raises(Forbidden, match="is outside 'advertiser''s data folders"):
+        tp.room.configure_table(tp.advertiser, "stolen", "csv", str(other), ["age"], epsilon_budget=1)
+    outsider = tp.room.create_member(ADMIN, "outsider", [])
+    from synthroom.room import Actor
+
+    with pytest.raises(Forbidden, match="belongs to another member and is not in any of your collaborations"):
+        tp.room.get_table(Actor(outsider["id"], "outsider"), tp.audience)
+    seen = tp.room.get_table(tp.advertiser, tp.audience)  # a collaborator sees the rule, not the source
+    assert "source_path" not in seen and seen["allowed_columns"][0] == "user_id"
+    assert tp.room.get_table(tp.publisher, tp.audience)["source_path"].endswith("audience.csv")
+    with pytest.raises(Forbidden, match="only the owner of table 'audience' can associate it"):
+        tp.room.associate(tp.advertiser, tp.collab, tp.audience, "aud2")
+    with pytest.raises(Forbidden, match="'outsider' is not a member of collaboration"):
+        tp.room.get_collaboration(Actor(outsider["id"], "outsider"), tp.collab)
+
+
+def test_table_rule_validation(tp):
+    path = str(tp.folder / "data" / "publisher" / "audience.csv")
+    with pytest.raises(InputError, match="column 'salary' is not in audience.csv"):
+        tp.room.configure_table(tp.publisher, "t", "csv", path, ["age", "salary"], epsilon_budget=1)
+    with pytest.raises(InputError, match="the privacy-unit column 'user_id' must be among the allowed columns"):
+        tp.room.configure_table(tp.publisher, "t", "csv", path, ["age"], epsilon_budget=1, unit_column="user_id")
+    with pytest.raises(InputError, match="retention_days 31 must be a whole number of days from 1 to 30"):
+        tp.room.create_collaboration(tp.publisher, "x", [], payer="publisher", retention_days=31)
+
+
+def test_templates_are_checked_against_allowed_columns_and_classification(tp):
+    with pytest.raises(InputError, match="column 'email' of table 'audience' may not be used"):
+        tp.room.create_template(tp.advertiser, tp.collab, "peek", "SELECT a.email, a.age FROM audience a",
+                                epsilon=1, classification={"target": "age", "columns": [
+                                    {"name": "email", "type": "categorical"}, {"name": "age", "type": "numerical"}]})
+    wrong = json.loads(json.dumps(DEMO_CLASSIFICATION))
+    wrong["columns"][1]["type"] = "numerical"  # region is text
+    with pytest.raises(InputError, match="column 'region' is classified numerical but the template gives VARCHAR"):
+        tp.room.create_template(tp.advertiser, tp.collab, "bad", DEMO_TEMPLATE, epsilon=1, classification=wrong)
+
+
+def test_unapproved_template_cannot_run_and_approvals_bind_the_hash(tp):
+    template = tp.template
+    assert template["approvers"] == ["advertiser", "publisher"] and not template["approved"]
+    tp.room.approve_template(tp.advertiser, template["id"], template["hash"])
+    with pytest.raises(Forbidden, match="is not approved by publisher"):
+        start_job(tp.room, tp.advertiser, template["id"])
+    with pytest.raises(Conflict, match="is not the content hash of template 'converters'"):
+        tp.room.approve_template(tp.publisher, template["id"], "0" * 64)
+    with pytest.raises(Forbidden, match="'analyst' owns no table that template 'converters' reads"):
+        tp.room.approve_template(tp.analyst, template["id"], template["hash"])
+    tp.room.approve_template(tp.publisher, template["id"], template["hash"])
+    assert start_job(tp.room, tp.advertiser, template["id"], seed=1)["state"] == "queued"
+
+
+def test_an_edit_is_a_new_version_that_needs_its_own_approvals(tp):
+    v1 = _approve_all(tp, tp.template)
+    v2 = tp.room.create_template(tp.advertiser, tp.collab, "converters", DEMO_TEMPLATE.replace("a.age,", "a.age + 0 AS age,", 1),
+                                 epsilon=1, classification=DEMO_CLASSIFICATION)
+    assert v2["version"] == 2 and v2["hash"] != v1["hash"] and not v2["approved"]
+    with pytest.raises(Forbidden, match="version 2 is not approved by advertiser, publisher"):
+        start_job(tp.room, tp.advertiser, v2["id"])
+    assert start_job(tp.room, tp.advertiser, v1["id"], seed=1)["state"] == "queued"
+
+
+def test_a_template_altered_in_the_database_cannot_run(tp):
+    template = _approve_all(tp, tp.template)
+    with tp.room.db.engine.begin() as con:
+        con.execute(text("UPDATE templates SET sql = replace(sql, 'LEFT JOIN', 'JOIN') WHERE id = :i"), {"i": template["id"]})
+    with pytest.raises(Conflict, match="was altered after it was created"):
+        start_job(tp.room, tp.advertiser, template["id"])
+
+
+def test_running_needs_the_run_ability_and_a_permitted_receiver(tp):
+    template = _approve_all(tp, tp.template)
+    with pytest.raises(Forbidden, match="'publisher' may not run templates"):
+        start_job(tp.room, tp.publisher, template["id"])
+    job = start_job(tp.room, tp.analyst, template["id"], seed=1)  # analyst may run...
+    for actor in (tp.analyst, tp.publisher):  # ...but neither it nor the publisher may receive
+        with pytest.raises(Forbidden, match=f"'{actor.name}' may not receive the results of job {job['id']}"):
+            result_path(tp.room, actor, job["id"])
+    with pytest.raises(Conflict, match=f"job {job['id']} released no synthetic data"):
+        result_path(tp.room, tp.advertiser, job["id"])
+
+
+def test_no_job_when_no_member_may_receive(tmp_path):
+    tp = two_party(tmp_path, users=300, approve=False)
+    path = str(tmp_path / "data" / "advertiser" / "conversions.parquet")
+    table = tp.room.configure_table(tp.advertiser, "conv_strict", "parquet", path, ["user_id", "campaign", "order_value"],
+                                    epsilon_budget=1, unit_column="user_id", allowed_receivers=["publisher"])
+    collab = tp.room.create_collaboration(tp.advertiser, "strict", [
+        {"name": "publisher", "can_run": False, "can_receive": False}], payer="advertiser")
+    tp.room.associate(tp.advertiser, collab["id"], table["id"], "conversions")
+    template = tp.room.create_template(tp.advertiser, collab["id"], "t", "SELECT c.campaign, c.order_value FROM conversions c",
+                                       epsilon=1, classification={"target": "campaign", "columns": [
+                                           {"name": "campaign", "type": "categorical"}, {"name": "order_value", "type": "numerical"}]})
+    tp.room.approve_template(tp.advertiser, template["id"], template["hash"])
+    members = tp.room.get_collaboration(tp.advertiser, collab["id"])["members"]
+    assert {m["name"] for m in members} == {"advertiser", "publisher"}
+    with pytest.raises(Forbidden, match="may not run templates"):  # the creator got no abilities
+        start_job(tp.room, tp.advertiser, template["id"])
+
+
+def test_budget_is_enforced_with_the_remaining_budget_named(tmp_path):
+    tp = two_party(tmp_path, users=300, budget=2.5)
+    start_job(tp.room, tp.advertiser, tp.template["id"], seed=1)
+    start_job(tp.room, tp.advertiser, tp.template["id"], seed=2)
+    with pytest.raises(BudgetExhausted, match=r"table 'audience' has epsilon 0.5 left of 2.5; this job needs 1"):
+        start_job(tp.room, tp.advertiser, tp.template["id"], seed=3)
+    assert tp.room.get_table(tp.publisher, tp.audience)["epsilon_spent"] == pytest.approx(2.0)
+    assert tp.room.get_table(tp.advertiser, tp.conversions)["epsilon_spent"] == pytest.approx(2.0)
+    log = audit_log(tp.room, tp.publisher, tp.collab)
+    assert [e["action"] for e in log["entries"]].count("job.started") == 2
+    assert log["entries"][-1]["action"] == "job.refused" and "0.5 left" in log["entries"][-1]["details"]["reason"]
+    assert log["verified"]
+
+
+def test_failure_before_dp_gives_the_budget_back_and_after_dp_does_not(tmp_path):
+    tp = two_party(tmp_path, users=300, budget=5)
+
+    def fails_early(frame, schema, **kw):
+        kw["progress"]("splitting", "holding out")
+        raise InputError("column 'age' is broken")
+
+    def fails_after_measuring(frame, schema, **kw):
+        kw["progress"]("measuring", "learning the domains")
+        raise RuntimeError("out of memory")
+
+    early = start_job(tp.room, tp.advertiser, tp.template["id"], seed=1)
+    done = run_job(tp.room, early["id"], synthesize=fails_early)
+    assert done["state"] == "failed" and done["reason"] == "column 'age' is broken" and done["budget_released"]
+    late = start_job(tp.room, tp.advertiser, tp.template["id"], seed=2)
+    done = run_job(tp.room, late["id"], synthesize=fails_after_measuring)
+    assert done["state"] == "failed" and done["reason"] == "internal error: RuntimeError: out of memory"
+    assert not done["budget_released"]
+    assert tp.room.get_table(tp.publisher, tp.audience)["epsilon_spent"] == pytest.approx(1.0)
+    assert get_job(tp.room, tp.publisher, late["id"])["rows_real"] == 300  # one row per audience user
+    entries = audit_log(tp.room, tp.advertiser, tp.collab)["entries"]
+    assert [e["action"] for e in entries[-6:]] == ["job.started", "job.running", "job.failed"] * 2
+
+
+@pytest.mark.parametrize("cap", [1, 2, 3, 10])
+def test_group_epsilon_gives_the_template_rho_to_a_group_of_cap_rows(cap):
+    eps, delta = 1.0, 1e-9
+    per_row = group_epsilon(eps, delta, cap)
+    assert per_row <= eps / cap + 1e-12
+    assert cap**2 * rho_from_epsilon(per_row, delta) == pytest.approx(rho_from_epsilon(eps, delta), rel=1e-6)
