@@ -233,6 +233,17 @@ def parse_gates(specs: list[str] | None) -> dict[str, float]:
     return gates
 
 
+def check_gates(gates: dict[str, float] | None, max_mia_score: float | None) -> None:
+    """Before any work: unknown gate names, thresholds out of range, and gates on anonymeter's
+    risks when its sidecar is not installed, each fail with one message."""
+    from .evaluation import find_sidecar
+    from .evaluation.gates import require_computable, resolve_gates
+
+    requested = resolve_gates(gates, max_mia_score)
+    interpreter, why = find_sidecar()
+    require_computable(requested, None if interpreter is not None else why)
+
+
 def _draw_seed() -> int:
     return int(np.random.SeedSequence().generate_state(1)[0])
 
@@ -267,6 +278,7 @@ def synthesize_with_gate(
         raise InputError(f"the number of rows to sample must be at least 1, not {rows!r}")
     if max_mia_score is None:
         max_mia_score = parsed.max_mia_score
+    check_gates(gates, max_mia_score)
     split_seed = _draw_seed() if seed is None else int(seed)
     synth = Synthesizer(parsed, epsilon=epsilon, delta=delta, seed=seed, progress=progress)  # checks epsilon first
 
@@ -314,6 +326,9 @@ def evaluate_files(
     parsed = parse_schema(schema)
     if max_rows < MIN_ROWS:
         raise InputError(f"--max-rows {max_rows} is below the minimum of {MIN_ROWS}")
+    if max_mia_score is None:
+        max_mia_score = parsed.max_mia_score
+    check_gates(gates, max_mia_score)
     frames, notes = {}, []
     for key, path, table in (("train", train, "training"), ("holdout", holdout, "holdout"), ("synthetic", synthetic, "synthetic")):
         progress("reading", f"the {table} table {path}")
@@ -321,7 +336,7 @@ def evaluate_files(
         notes += note
     progress("evaluating", f"scoring {len(frames['synthetic']):,} synthetic rows against the real ones")
     report = evaluate(frames["train"], frames["holdout"], frames["synthetic"], parsed, gates=gates,
-                      max_mia_score=parsed.max_mia_score if max_mia_score is None else max_mia_score,
+                      max_mia_score=max_mia_score,
                       max_rows=max_rows, seed=seed, progress=progress)
     report.notes[:0] = notes
     return report
