@@ -42,6 +42,7 @@ class Fidelity:
     association_synthetic: list[list[float]]
     association_diff_mean: float  # mean |real - synthetic| over off-diagonal pairs
     association_diff_ceiling: float  # same for holdout vs train
+    association_holdout: list[list[float]] = field(default_factory=list)  # the ceiling's matrix
 
 
 @dataclass

@@ -1,0 +1,95 @@
+"""Anonymeter's three privacy risks, run by the *sidecar* interpreter as a plain script:
+
+    <sidecar python> anonymeter_runner.py JOB_DIR
+
+anonymeter 1.1.0 pins numpy < 1.27, which cannot share a virtual environment with Synthroom's
+numpy 2, so this file imports only the standard library, numpy, pandas and anonymeter (never
+synthroom).
+
+JOB_DIR holds ``train.parquet`` (the original rows anonymeter attacks), ``holdout.parquet`` (its
+control rows, never used for fitting), ``synthetic.parquet`` and ``job.json``::
+
+    {"n_attacks": 500, "n_cols": 3, "seed": 0, "secret": "income", "regression": false,
+     "aux_cols": [["age", ...], ["sex", ...]]}
+
+It writes ``JOB_DIR/result.json``: ``{"results": {name: risk}, "errors": {name: message}}`` where
+each risk is ``{"risk", "ci": [lo, hi], "attack_rate", "baseline_rate", "control_rate",
+"n_attacks"}`` (rates are success rates with their error bars). One failing evaluator does not
+stop the others.
+"""
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+
+def _summary(evaluator, **risk_kwargs):
+    risk = evaluator.risk(**risk_kwargs)
+    results = evaluator.results(**risk_kwargs)
+
+    def rate(success_rate):
+        return {"value": float(success_rate.value), "error": float(success_rate.error)}
+
+    return {
+        "risk": float(risk.value),
+        "ci": [float(risk.ci[0]), float(risk.ci[1])],
+        "attack_rate": rate(results.attack_rate),
+        "baseline_rate": rate(results.baseline_rate),
+        "control_rate": rate(results.control_rate) if results.control_rate is not None else None,
+        "n_attacks": int(results.n_attacks_ori),
+    }
+
+
+def run(job_dir):
+    import numpy as np
+    import pandas as pd
+    from anonymeter.evaluators import InferenceEvaluator, LinkabilityEvaluator, SinglingOutEvaluator
+
+    job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
+    ori, control, syn = (pd.read_parquet(job_dir / f"{name}.parquet") for name in ("train", "holdout", "synthetic"))
+    n, seed = int(job["n_attacks"]), int(job["seed"])
+    secret = job["secret"]
+    evaluators = {
+        "singling_out_univariate": lambda: _summary(
+            SinglingOutEvaluator(ori=ori, syn=syn, control=control, n_attacks=n, seed=seed).evaluate(mode="univariate")
+        ),
+        "singling_out_multivariate": lambda: _summary(
+            SinglingOutEvaluator(
+                ori=ori, syn=syn, control=control, n_attacks=n, n_cols=int(job["n_cols"]), seed=seed
+            ).evaluate(mode="multivariate")
+        ),
+        "linkability": lambda: _summary(
+            LinkabilityEvaluator(
+                ori=ori, syn=syn, control=control, aux_cols=tuple(job["aux_cols"]), n_attacks=n, n_neighbors=1
+            ).evaluate(n_jobs=1)
+        ),
+        "inference": lambda: _summary(
+            InferenceEvaluator(
+                ori=ori,
+                syn=syn,
+                control=control,
+                aux_cols=[c for c in ori.columns if c != secret],
+                secret=secret,
+                regression=bool(job["regression"]),
+                n_attacks=n,
+            ).evaluate(n_jobs=1)
+        ),
+    }
+    results, errors = {}, {}
+    for name, evaluate in evaluators.items():
+        np.random.seed(seed)  # evaluators without a seed argument draw from numpy's global state
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results[name] = evaluate()
+        except Exception as exc:  # one evaluator's failure is reported, not fatal
+            errors[name] = f"{type(exc).__name__}: {exc}"
+    out = job_dir / "result.json"
+    out.write_text(json.dumps({"results": results, "errors": errors}), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: anonymeter_runner.py JOB_DIR")
+    run(Path(sys.argv[1]))
