@@ -1,0 +1,240 @@
+"""The release gate end to end: the seeded holdout split, `synthroom synthesize --report/--max-mia-score`
+(released, or refused with exit 3 and no output anywhere), `synthroom evaluate`, and bad input
+(exit 2, one exact message). anonymeter's sidecar is switched off here (its own tests cover it)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from synthroom.cli.app import app
+from synthroom.demo import CUSTOMERS_SCHEMA, simulate_customers
+from synthroom.errors import InputError
+from synthroom.evaluation import ANONYMETER_ENV_VAR
+from synthroom.pipeline import split_file, split_frame, synthesize_with_gate
+from synthroom.schema import parse_schema
+
+runner = CliRunner()
+NO_SIDECAR = "/nonexistent/anonymeter-python"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_sidecar():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ANONYMETER_ENV_VAR, NO_SIDECAR)
+        yield
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """2,000 customers as CSV and Parquet, the schema, and a 1,600/400 train/holdout pair."""
+    tmp = tmp_path_factory.mktemp("gate")
+    real = simulate_customers(2000, seed=3)
+    real.to_csv(tmp / "customers.csv", index=False)
+    real.to_parquet(tmp / "customers.parquet", index=False)
+    real.iloc[:1600].to_csv(tmp / "train.csv", index=False)
+    real.iloc[1600:].to_csv(tmp / "holdout.csv", index=False)
+    (tmp / "schema.yaml").write_text(yaml.safe_dump(CUSTOMERS_SCHEMA))
+    return tmp
+
+
+def _run(args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def _rows(df: pd.DataFrame) -> Counter:
+    """Rows as comparable tuples, whatever the reader's dtypes."""
+    norm = df.astype(str).replace({"nan": "", "<NA>": "", "None": ""})
+    return Counter(map(tuple, norm[list(CUSTOMERS_SCHEMA_NAMES)].to_numpy().tolist()))
+
+
+CUSTOMERS_SCHEMA_NAMES = [c["name"] for c in CUSTOMERS_SCHEMA["columns"]]
+
+
+# -- the split ---------------------------------------------------------------------------------
+def test_file_split_is_exact_disjoint_and_seeded(files, tmp_path):
+    schema = parse_schema(CUSTOMERS_SCHEMA)
+    everything = _rows(pd.read_csv(files / "customers.csv"))
+    holdouts = {}
+    for name in ("customers.csv", "customers.parquet"):
+        work = tmp_path / name.replace(".", "_")
+        work.mkdir()
+        split = split_file(files / name, schema, 0.2, seed=5, workdir=work)
+        assert (split.n_train, split.n_holdout) == (1600, 400)
+        train = pd.read_parquet(split.fit_data)
+        assert list(train.columns) == CUSTOMERS_SCHEMA_NAMES and len(train) == 1600
+        assert _rows(train) + _rows(split.holdout) == everything  # disjoint, and nothing lost
+        assert _rows(split.train) == _rows(train)  # evaluation rows = what the synthesizer saw
+        holdouts[name] = _rows(split.holdout)
+    assert holdouts["customers.csv"] == holdouts["customers.parquet"]  # same seed, same rows
+    again = split_file(files / "customers.csv", schema, 0.2, seed=5, workdir=tmp_path / "customers_csv")
+    other = split_file(files / "customers.csv", schema, 0.2, seed=6, workdir=tmp_path / "customers_csv")
+    assert _rows(again.holdout) == holdouts["customers.csv"]
+    assert len(_rows(other.holdout) & holdouts["customers.csv"]) < 150  # ~80 expected by chance
+
+
+def test_file_split_samples_evaluation_rows(files, tmp_path):
+    split = split_file(files / "customers.parquet", parse_schema(CUSTOMERS_SCHEMA), 0.25, seed=1,
+                       workdir=tmp_path, max_rows=1000)
+    assert (split.n_train, split.n_holdout, len(split.train), len(split.holdout)) == (1500, 500, 1000, 500)
+    assert split.notes == ["the training table was subsampled from 1,500 to 1,000 rows "
+                           "(seeded hash of the row number, seed 1)"]
+
+
+def test_frame_split_is_exact_disjoint_and_seeded(files):
+    real = pd.read_csv(files / "customers.csv")
+    train, holdout = split_frame(real, 0.3, seed=2)
+    assert (len(train), len(holdout)) == (1400, 600)
+    assert _rows(train) + _rows(holdout) == _rows(real)
+    assert _rows(split_frame(real, 0.3, seed=2)[1]) == _rows(holdout)
+    positions = real.reset_index().merge(holdout)["index"]
+    assert positions.min() < 100 and positions.max() > 1900  # drawn across the table, not its tail
+
+
+# -- synthesize behind the gate ----------------------------------------------------------------
+def test_gate_pass_writes_output_and_report(files, tmp_path):
+    out, report = tmp_path / "synthetic.csv", tmp_path / "report.html"
+    code, output = _run(["synthesize", files / "customers.csv", "-s", files / "schema.yaml", "-o", out, "--epsilon", 1,
+                         "--seed", 1, "--max-mia-score", 0.9, "--report", report, "--save-model", tmp_path / "m.npz", "-q"])
+    assert code == 0, output
+    assert "DCR-v1" in output and "PASS" in output and f"report: {report}" in output
+    assert len(pd.read_csv(out).columns) == 10 and (tmp_path / "m.npz").exists()
+    data = json.loads(report.with_suffix(".json").read_text())
+    assert 0 < data["fidelityScore"] <= 1
+    assert data["membershipInferenceAttackScores"][0]["attackVersion"] == "DCR-v1"
+    assert 0.35 < data["membershipInferenceAttackScores"][0]["score"] < 0.65  # a DP synthesizer leaks nothing visible
+    assert data["released"] is True and data["gates"][0]["threshold"] == 0.9
+    assert data["rows"]["train"] == 1600 and data["rows"]["holdout"] == 400
+    assert data["notes"][0] == ("holdout: 400 of 2,000 real rows (20%, seed 1); the synthesizer was fitted on the "
+                                "other 1,600")
+    assert data["privacy"]["epsilon_spent"] == pytest.approx(1.0, rel=1e-6)
+    html = report.read_text()
+    assert ">RELEASED<" in html and "http://" not in html and "https://" not in html
+
+
+def test_gate_refusal_leaves_no_output(files, tmp_path, monkeypatch):
+    """A leaky synthesizer (its "synthetic" rows are its training rows) is refused: exit 3, the
+    report says which score was over which threshold, and no synthetic or model file exists."""
+    import synthroom.evaluation as evaluation
+
+    real_evaluate = evaluation.evaluate
+
+    def leaky(train, holdout, synthetic, *args, **kwargs):
+        return real_evaluate(train, holdout, train.copy(), *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate", leaky)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the split's temporary folder goes
+    out, report = tmp_path / "synthetic.parquet", tmp_path / "report.html"
+    code, output = _run(["synthesize", files / "customers.parquet", "-s", files / "schema.yaml", "-o", out,
+                         "--epsilon", 1, "--seed", 1, "--max-mia-score", 0.6, "--report", report,
+                         "--save-model", tmp_path / "m.npz", "-q"])
+    assert code == 3, output
+    assert "refused: DCR-v1 scored 1.000, over the threshold 0.600" in output
+    assert "what to try: - Lower epsilon" in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.json"]
+    data = json.loads(report.with_suffix(".json").read_text())
+    assert data["released"] is False and data["gates"][0]["value"] == pytest.approx(1.0)
+    assert "DCR-v1 scored 1.000, over the threshold 0.600" in report.read_text()
+
+
+def test_library_gate_on_a_dataframe(files):
+    """The clean room's path: a DataFrame in, a GatedRun out."""
+    real = pd.read_csv(files / "customers.csv")
+    run = synthesize_with_gate(real, CUSTOMERS_SCHEMA, epsilon=2.0, seed=4, rows=900, gates={"DCR-v1": 0.9},
+                               holdout_share=0.25)
+    assert run.released and run.report.passed
+    assert run.synthetic is not None and run.synthetic.shape == (900, 10)
+    assert run.report.rows["holdout"] == 500 and run.report.rows["train"] == 1500
+    assert run.report.privacy["epsilon"] == 2.0 and run.synthesizer.privacy_report()["epsilon"] == 2.0
+    assert any("anonymeter risks not computed" in n for n in run.report.notes)
+
+
+# -- evaluate any synthetic table --------------------------------------------------------------
+def test_evaluate_training_rows_as_synthetic_fails(files, tmp_path):
+    report = tmp_path / "ev.html"
+    code, output = _run(["evaluate", "--train", files / "train.csv", "--holdout", files / "holdout.csv",
+                         "--synthetic", files / "train.csv", "-s", files / "schema.yaml", "--max-mia-score", 0.6,
+                         "--report", report, "-q"])
+    assert code == 3, output
+    assert "gate failed: DCR-v1 scored 1.000, over the threshold 0.600" in output
+    data = json.loads(report.with_suffix(".json").read_text())
+    assert data["membershipInferenceAttackScores"][0]["score"] > 0.95 and data["released"] is False
+    assert data["privacy"] is None and ">FAILED<" in report.read_text()
+
+
+# -- bad input ---------------------------------------------------------------------------------
+def _fails(args, message, *never):
+    code, output = _run(args)
+    assert code == 2, output
+    assert f"error: {message}" in output, output
+    for path in never:
+        assert not Path(path).exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--holdout-share", 0.7], "holdout share 0.7 must be in (0, 0.5]"),
+    (["--holdout-share", 0], "holdout share 0.0 must be in (0, 0.5]"),
+    (["--gate", "DCR"], "--gate 'DCR' must look like NAME=VALUE, e.g. DCR-v1=0.6"),
+    (["--gate", "FOO=0.5"], "gate on 'FOO': no attack has that version (known: DCR-v1, DENSITY-RATIO-v1,"),
+    (["--max-mia-score", 0.3], "max MIA score 0.3 is outside the allowed range [0.5, 1.0]"),
+    (["--gate", "ANONYMETER-LINKABILITY-v1=0.1"], "gate on 'ANONYMETER-LINKABILITY-v1': that attack cannot be "
+     f"computed ({ANONYMETER_ENV_VAR} is set to '{NO_SIDECAR}', which is not a file)"),
+])
+def test_bad_gate_options(files, tmp_path, extra, message):
+    out = tmp_path / "o.csv"
+    _fails(["synthesize", files / "customers.csv", "-s", files / "schema.yaml", "-o", out, "-q", *extra], message, out)
+
+
+def test_bad_report_path_and_small_table(files, tmp_path):
+    out = tmp_path / "o.csv"
+    base = ["synthesize", files / "customers.csv", "-s", files / "schema.yaml", "-o", out, "-q"]
+    _fails([*base, "--report", tmp_path / "r.txt"],
+           f"report file '{tmp_path / 'r.txt'}' must end in .html (the JSON is written beside it)", out)
+    small = tmp_path / "small.csv"
+    simulate_customers(600, seed=1).to_csv(small, index=False)
+    _fails(["synthesize", small, "-s", files / "schema.yaml", "-o", out, "-q", "--report", tmp_path / "r.html"],
+           "the holdout would have 120 of 600 rows (holdout share 0.2); at least 200 are needed for a meaningful "
+           "membership-inference score", out, tmp_path / "r.html")
+
+
+def test_bad_evaluation_tables(files, tmp_path):
+    real = pd.read_csv(files / "holdout.csv")
+    tables = {
+        "no_age.csv": real.drop(columns="age"),
+        "empty.csv": real.head(0),
+        "small.csv": real.head(150),
+        "forty.csv": real.astype({"age": object}).assign(age=lambda d: d.age.where(d.index != 7, "forty")),
+    }
+    for name, df in tables.items():
+        df.to_csv(tmp_path / name, index=False)
+    report = tmp_path / "r.html"
+
+    def evaluate(holdout: str, synthetic: str, *extra) -> list:
+        return ["evaluate", "--train", files / "train.csv", "--holdout", holdout, "--synthetic", synthetic,
+                "-s", files / "schema.yaml", "--report", report, "-q", *extra]
+
+    _fails(evaluate(files / "holdout.csv", tmp_path / "no_age.csv"),
+           f"column 'age' is in the schema but not in {tmp_path / 'no_age.csv'}", report)
+    _fails(evaluate(tmp_path / "empty.csv", files / "holdout.csv"), "the holdout table has no rows", report)
+    _fails(evaluate(tmp_path / "small.csv", files / "holdout.csv"),
+           "the holdout table has 150 rows; at least 200 are needed for a meaningful membership-inference score", report)
+    _fails(evaluate(files / "holdout.csv", tmp_path / "forty.csv"),
+           "column 'age' is numerical but the synthetic table holds the value 'forty'", report)
+    _fails(evaluate(files / "holdout.csv", files / "holdout.csv", "--max-rows", 100),
+           "--max-rows 100 is below the minimum of 200", report)
+    _fails(evaluate(files / "holdout.csv", tmp_path / "missing.csv"),
+           f"input file '{tmp_path / 'missing.csv'}' does not exist", report)
+
+
+def test_split_rejects_bad_shares():
+    for share in (0, 0.51, -0.1, True, "0.2"):
+        with pytest.raises(InputError, match=r"must be in \(0, 0\.5\]"):
+            split_frame(pd.DataFrame({"a": range(1000)}), share, seed=0)
