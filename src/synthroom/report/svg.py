@@ -90,6 +90,9 @@ def bar_chart(labels: Sequence[str], series: dict[str, Sequence[float]], *, mark
     n = max(len(labels), 1)
     rotate = n > 6 or max((len(s) for s in labels), default=0) * n * 6.2 > width - 50
     left, right, top_pad = 42.0, 8.0, 8.0
+    if rotate:  # the first rotated label leans left, past the axis
+        longest = max((len(short(s, 14)) for s in labels), default=0)
+        left = max(left, 4.4 * longest - (width - left - right) / n / 2 + 4)
     bottom = 78.0 if rotate else 22.0
     plot_h = 130.0
     height = top_pad + plot_h + bottom
@@ -190,7 +193,7 @@ def legend(color, lo: float, hi: float, *, label: str, steps: int = 40, width: f
 def histogram(edges: Sequence[float], series: dict[str, Sequence[float]], *, title: str = "",
               x_label: str = "", width: float = 520) -> str:
     """Overlaid step histograms (shares per bin) over shared ``edges``."""
-    left, right, top_pad, bottom, plot_h = 46.0, 10.0, 8.0, 40.0, 160.0
+    left, right, top_pad, bottom, plot_h = 46.0, 18.0, 8.0, 40.0, 160.0
     plot_w = width - left - right
     lo, hi = float(edges[0]), float(edges[-1])
     span = (hi - lo) or 1.0
@@ -213,8 +216,9 @@ def histogram(edges: Sequence[float], series: dict[str, Sequence[float]], *, tit
         body.append(f'<polygon points="{" ".join(pts)}" fill="{c}" fill-opacity="0.18" stroke="{c}" '
                     f'stroke-width="1.6"><title>{text(name)} rows</title></polygon>')
     body.append(f'<line x1="{_num(left)}" x2="{_num(left + plot_w)}" y1="{_num(y0)}" y2="{_num(y0)}" class="axis"/>')
-    for i in range(6):
-        v = lo + span * i / 5
+    step = _nice_step(span, 5)
+    for i in range(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1):
+        v = i * step
         body.append(f'<text x="{_num(sx(v))}" y="{_num(y0 + 14)}" text-anchor="middle" class="tick">{text(f"{v:.3g}")}</text>')
     body.append(f'<text x="{_num(left + plot_w / 2)}" y="{_num(y0 + 32)}" text-anchor="middle" class="tick">{text(x_label)}</text>')
     return _svg(width, top_pad + plot_h + bottom, body, title)
