@@ -238,3 +238,8 @@ def test_split_rejects_bad_shares():
     for share in (0, 0.51, -0.1, True, "0.2"):
         with pytest.raises(InputError, match=r"must be in \(0, 0\.5\]"):
             split_frame(pd.DataFrame({"a": range(1000)}), share, seed=0)
+
+
+def test_setup_anonymeter_with_a_missing_interpreter(tmp_path):
+    _fails(["setup-anonymeter", "--venv", tmp_path / "venv", "--python", tmp_path / "python3"],
+           f"cannot run {tmp_path / 'python3'}: no such file", tmp_path / "venv")

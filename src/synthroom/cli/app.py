@@ -291,6 +291,8 @@ def setup_anonymeter(
             interpreter = setup_anonymeter_venv(venv, python)
     except InputError as exc:
         _fail(exc)
+    except FileNotFoundError as exc:
+        _fail(InputError(f"cannot run {exc.filename or python}: no such file"))
     except subprocess.CalledProcessError as exc:
         err.print(f"[bold red]error:[/] setting up the sidecar failed: {exc}", highlight=False)
         raise typer.Exit(1) from None

@@ -32,7 +32,7 @@ def fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return "n/a"
-        return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+        return f"{value:.2g}" if 0 < abs(value) < 0.01 else f"{value:.{digits}f}"
     return str(value)
 
 
@@ -111,7 +111,7 @@ def _summary(report: EvaluationReport) -> str:
         tiles.append(_tile("Epsilon spent", fmt(priv.get("epsilon_spent"), 4),
                            f"of {fmt(priv.get('epsilon'), 4)}; delta {_delta(priv)}"))
     else:
-        tiles.append(_tile("Epsilon spent", "n/a", "the synthetic table came from elsewhere"))
+        tiles.append(_tile("Epsilon spent", "n/a", "no privacy ledger: the table was not synthesized in this run"))
     rows = report.rows
     tiles.append(_tile("Rows evaluated", fmt(rows.get("synthetic")),
                        text(f"synthetic; {rows.get('train', 0):,} training, {rows.get('holdout', 0):,} holdout")))
