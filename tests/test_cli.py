@@ -112,10 +112,21 @@ def test_bad_parameters_and_files(files):
     _fails(["synthesize", data, "--schema", tmp / "broken.yaml", "-o", out], out, "does not parse")
 
 
-def test_demo_runs_end_to_end(tmp_path):
-    code, output = _run(["demo", "--workdir", tmp_path / "d", "--rows", 3000])
+def test_demo_runs_end_to_end(tmp_path, monkeypatch):
+    """The README's first command: the two-party clean room, in-process, end to end."""
+    monkeypatch.setenv("SYNTHROOM_ANONYMETER_PYTHON", "/nonexistent")  # as in CI: no anonymeter sidecar
+    monkeypatch.setenv("COLUMNS", "200")
+    code, output = _run(["demo", "--workdir", tmp_path / "d", "--users", 1500])
     assert code == 0, output
-    for name in ("customers.csv", "schema.yaml", "customers_synthetic.csv", "model.npz", "privacy.json"):
+    for name in ("publisher/audience.csv", "advertiser/conversions.parquet", "server/room.db", "advertiser/synthetic.csv",
+                 "advertiser/report.html", "advertiser/model.pkl", "advertiser/audit.json"):
         assert (tmp_path / "d" / name).exists(), name
-    assert "churn rate by plan" in output
-    assert len(pd.read_csv(tmp_path / "d" / "customers_synthetic.csv")) > 2500
+    text = " ".join(output.split())
+    assert "succeeded in" in text and "chain verified: True" in text and "where everything is" in text
+    assert "refused as it should be: template rejected: column 'email' of table 'audience' may not be used" in text
+    assert "the publisher asks for the rows, refused as it should be: 'publisher' may not receive the results of job 1" in text
+    assert "budget left: audience 2 of 3, conversions 2 of 3" in text
+    synthetic = pd.read_csv(tmp_path / "d" / "advertiser" / "synthetic.csv")
+    assert list(synthetic.columns) == ["age", "region", "device", "segment", "weekly_visits", "converted"]
+    assert len(synthetic) > 900
+    assert "email" not in synthetic.columns

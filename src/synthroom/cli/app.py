@@ -211,37 +211,15 @@ def simulate(
 @app.command()
 def demo(
     workdir: Path = typer.Option(Path("synthroom-demo"), help="Folder for the demo's files."),
-    epsilon: float = typer.Option(1.0, help="Privacy budget."),
-    rows: int = typer.Option(20_000, help="Rows of simulated data."),
+    epsilon: float = typer.Option(1.0, help="Privacy budget of the template."),
+    users: int = typer.Option(5_000, help="Users in the publisher's simulated audience."),
 ) -> None:
-    """Simulate a customer table, synthesize it with DP, and show where everything is."""
-    import yaml
+    """Two-party clean room end to end (publisher + advertiser, joined on a user id): DP synthetic data, a model, where everything is."""
+    from ..demo.cleanroom import run_demo
 
-    from ..demo import CUSTOMERS_SCHEMA, simulate_customers
-    from ..synthesis import Synthesizer
-
-    start = time.perf_counter()
-    workdir.mkdir(parents=True, exist_ok=True)
-    real_path, schema_path = workdir / "customers.csv", workdir / "schema.yaml"
-    synth_path, model_path = workdir / "customers_synthetic.csv", workdir / "model.npz"
-    real = simulate_customers(rows, seed=0)
-    write_table(real, real_path)
-    schema_path.write_text(yaml.safe_dump(CUSTOMERS_SCHEMA, sort_keys=False))
-    out.print(f"simulated {rows:,} customers -> {real_path}")
-    with _Phases(False) as phases:
-        synth = Synthesizer(CUSTOMERS_SCHEMA, epsilon=epsilon, seed=0, progress=phases).fit(real_path)
-        df = synth.sample()
-    write_table(df, synth_path)
-    synth.save(model_path)
-    (workdir / "privacy.json").write_text(json.dumps(synth.privacy_report(), indent=2))
-    _summary(synth, len(df), df.shape[1], time.perf_counter() - start, synth_path)
-    out.print(f"model: {model_path}  privacy ledger: {workdir / 'privacy.json'}")
-    out.print("\nchurn rate by plan, real vs synthetic:")
-    cmp = (
-        real.assign(churn=real.churned.eq("yes")).groupby("plan").churn.mean().to_frame("real")
-        .join(df.assign(churn=df.churned.eq("yes")).groupby("plan").churn.mean().to_frame("synthetic"))
-    )
-    out.print(cmp.round(3).to_string())
+    if users < 100:
+        _fail(InputError(f"--users must be at least 100, not {users}"))
+    run_demo(workdir, users=users, epsilon=epsilon, console=out)
 
 
 @app.command("evaluate")
@@ -297,6 +275,12 @@ def setup_anonymeter(
         err.print(f"[bold red]error:[/] setting up the sidecar failed: {exc}", highlight=False)
         raise typer.Exit(1) from None
     out.print(f"anonymeter sidecar ready: {interpreter}")
+
+
+from .room import room_app, serve  # noqa: E402 - the clean room's commands
+
+app.add_typer(room_app, name="room")
+app.command("serve")(serve)
 
 
 def main() -> None:

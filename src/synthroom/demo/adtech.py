@@ -64,11 +64,9 @@ def simulate_conversions(audience: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 AUDIENCE_COLUMNS = ["user_id", "age", "region", "device", "segment", "weekly_visits"]  # email is not allowed
 CONVERSIONS_COLUMNS = ["user_id", "campaign", "order_value"]
 
-# One output row per user: the audience's columns, and whether and how much the user bought.
+# One output row per user: the audience's columns, and whether the user bought anything.
 DEMO_TEMPLATE = """
 SELECT a.age, a.region, a.device, a.segment, a.weekly_visits,
-       count(c.user_id) AS orders,
-       coalesce(sum(c.order_value), 0) AS order_value,
        CASE WHEN count(c.user_id) > 0 THEN 'yes' ELSE 'no' END AS converted
 FROM audience AS a
 LEFT JOIN conversions AS c ON a.user_id = c.user_id
@@ -83,8 +81,6 @@ DEMO_CLASSIFICATION = {
         {"name": "device", "type": "categorical"},
         {"name": "segment", "type": "categorical"},
         {"name": "weekly_visits", "type": "numerical", "min": 0, "max": 40},
-        {"name": "orders", "type": "numerical", "min": 0, "max": 10},
-        {"name": "order_value", "type": "numerical", "min": 0, "max": 2000},
         {"name": "converted", "type": "categorical", "categories": ["no", "yes"]},
     ],
 }

@@ -31,7 +31,7 @@ from ..sql import check_template, run_template
 from . import audit, ledger
 from .errors import Conflict, Forbidden, NotFound
 from .models import Association, Collaboration, ConfiguredTable, Job, Member, Membership, MeterEntry, Template, utcnow
-from .service import (Actor, Room, _get, content_hash, membership, required_approvers, source_of, table_columns,
+from .service import (Actor, Room, _get, content_hash, membership, source_of, table_columns,
                       template_view)
 
 Synthesize = Callable[..., Any]  # synthesize_with_gate's signature
@@ -195,7 +195,6 @@ def _synthesize_job(plan: dict, seed: int, cap: int, artifacts: Path, synthesize
                      rows=params.get("rows"), max_mia_score=params.get("max_mia_score"), progress=progress)
     outcome["dp_started"] = True
     artifacts.mkdir(parents=True, exist_ok=True)
-    from ..pipeline import gate_summary
     from ..report import write_report
 
     write_report(run.report, artifacts / "report.html")
@@ -203,10 +202,14 @@ def _synthesize_job(plan: dict, seed: int, cap: int, artifacts: Path, synthesize
     (artifacts / "summary.json").write_text(json.dumps(summary, indent=2))
     if not run.released:
         return {"state": "failed", "summary": summary, "released": False,
-                "reason": "the release gate refused the synthetic data: " + "; ".join(gate_summary(run.report))}
+                "reason": "the release gate refused the synthetic data: " + "; ".join(_failed_gates(run.report))}
     for fmt in RESULT_FORMATS:
         write_table(run.synthetic, artifacts / f"synthetic.{fmt}")
     return {"state": "succeeded", "summary": summary, "released": True, "rows_synthetic": len(run.synthetic)}
+
+
+def _failed_gates(report) -> list[str]:
+    return [f"{g.name} scored {g.value:.3f}, over the threshold {g.threshold:.3f}" for g in report.gates if not g.passed]
 
 
 def _summary(report, execution, cap: int) -> dict:

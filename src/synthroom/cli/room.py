@@ -1,0 +1,385 @@
+"""``synthroom room ...``: the clean room's client commands (HTTP, via httpx), and ``serve``.
+
+Every command talks to a running server (``--server``, or ``$SYNTHROOM_SERVER``; default
+http://127.0.0.1:8765) with the member's key (``--key`` or ``$SYNTHROOM_API_KEY``). Answers are
+printed as JSON; a refusal prints the server's one-line reason and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import httpx
+import typer
+import yaml
+from rich.console import Console
+
+DEFAULT_SERVER = "http://127.0.0.1:8765"
+FINISHED = ("succeeded", "failed")
+
+room_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clean-room client: talks to `synthroom serve`.")
+out = Console()
+err = Console(stderr=True)
+
+
+class ClientError(Exception):
+    """The server refused a request: ``status`` and its one-line ``detail``."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(f"{status}: {detail}")
+        self.status, self.detail = status, detail
+
+
+class RoomClient:
+    """A thin client of the REST API; ``http`` may be any httpx.Client (e.g. FastAPI's TestClient)."""
+
+    def __init__(self, server: str = DEFAULT_SERVER, key: str | None = None, http: httpx.Client | None = None,
+                 admin_key: str | None = None):
+        self.http = http or httpx.Client(base_url=server, timeout=600)
+        self.key, self.admin_key = key, admin_key
+
+    def as_member(self, key: str) -> "RoomClient":
+        return RoomClient(key=key, http=self.http, admin_key=self.admin_key)
+
+    def _call(self, method: str, path: str, body: Any = None, params: dict | None = None, raw: bool = False):
+        headers = {"X-API-Key": self.key} if self.key else {}
+        if self.admin_key:
+            headers["X-Admin-Key"] = self.admin_key
+        response = self.http.request(method, path, json=body, params=params, headers=headers)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = response.text
+            raise ClientError(response.status_code, detail if isinstance(detail, str) else json.dumps(detail))
+        return response.content if raw else response.json()
+
+    # one method per endpoint
+    def create_member(self, name: str, data_roots: list[str]) -> dict:
+        return self._call("POST", "/members", {"name": name, "data_roots": data_roots})
+
+    def me(self) -> dict:
+        return self._call("GET", "/me")
+
+    def create_collaboration(self, name: str, members: list[dict], payer: str, retention_days: int = 7) -> dict:
+        return self._call("POST", "/collaborations", {"name": name, "members": members, "payer": payer,
+                                                      "retention_days": retention_days})
+
+    def collaborations(self) -> list[dict]:
+        return self._call("GET", "/collaborations")
+
+    def collaboration(self, cid: int) -> dict:
+        return self._call("GET", f"/collaborations/{cid}")
+
+    def configure_table(self, **body) -> dict:
+        return self._call("POST", "/tables", body)
+
+    def tables(self) -> list[dict]:
+        return self._call("GET", "/tables")
+
+    def table(self, tid: int) -> dict:
+        return self._call("GET", f"/tables/{tid}")
+
+    def associate(self, cid: int, table_id: int, name: str) -> dict:
+        return self._call("POST", f"/collaborations/{cid}/associations", {"table_id": table_id, "name": name})
+
+    def create_template(self, cid: int, **body) -> dict:
+        return self._call("POST", f"/collaborations/{cid}/templates", body)
+
+    def templates(self, cid: int) -> list[dict]:
+        return self._call("GET", f"/collaborations/{cid}/templates")
+
+    def template(self, template_id: int) -> dict:
+        return self._call("GET", f"/templates/{template_id}")
+
+    def approve(self, template_id: int, content_hash: str) -> dict:
+        return self._call("POST", f"/templates/{template_id}/approve", {"hash": content_hash})
+
+    def start_job(self, template_id: int, seed: int | None = None) -> dict:
+        return self._call("POST", f"/templates/{template_id}/jobs", {"seed": seed})
+
+    def jobs(self, cid: int) -> list[dict]:
+        return self._call("GET", f"/collaborations/{cid}/jobs")
+
+    def job(self, job_id: int) -> dict:
+        return self._call("GET", f"/jobs/{job_id}")
+
+    def wait(self, job_id: int, timeout: float = 3600, poll: float = 0.5) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["state"] in FINISHED or time.monotonic() > deadline:
+                return job
+            time.sleep(poll)
+
+    def result(self, job_id: int, fmt: str = "csv") -> bytes:
+        return self._call("GET", f"/jobs/{job_id}/result", params={"format": fmt}, raw=True)
+
+    def report(self, job_id: int, kind: str = "html") -> bytes:
+        return self._call("GET", f"/jobs/{job_id}/report", params={"kind": kind}, raw=True)
+
+    def train(self, job_id: int, trainer: str = "auto", script: str | None = None) -> dict:
+        return self._call("POST", f"/jobs/{job_id}/models", {"trainer": trainer, "script": script})
+
+    def models(self, job_id: int) -> list[dict]:
+        return self._call("GET", f"/jobs/{job_id}/models")
+
+    def model(self, model_id: int) -> dict:
+        return self._call("GET", f"/models/{model_id}")
+
+    def model_file(self, model_id: int) -> bytes:
+        return self._call("GET", f"/models/{model_id}/file", raw=True)
+
+    def audit(self, cid: int) -> dict:
+        return self._call("GET", f"/collaborations/{cid}/audit")
+
+    def metering(self, cid: int) -> dict:
+        return self._call("GET", f"/collaborations/{cid}/metering")
+
+
+# -- the commands ----------------------------------------------------------------------------
+_state: dict[str, Any] = {}
+
+
+@room_app.callback()
+def _options(
+    server: str = typer.Option(os.environ.get("SYNTHROOM_SERVER", DEFAULT_SERVER), help="Server URL ($SYNTHROOM_SERVER)."),
+    key: Optional[str] = typer.Option(None, help="Your API key (default $SYNTHROOM_API_KEY)."),
+    admin_key: Optional[str] = typer.Option(None, help="The server's admin key, for member-create (default $SYNTHROOM_ADMIN_KEY)."),
+) -> None:
+    _state["client"] = RoomClient(server, key or os.environ.get("SYNTHROOM_API_KEY"),
+                                  admin_key=admin_key or os.environ.get("SYNTHROOM_ADMIN_KEY"))
+
+
+def _client() -> RoomClient:
+    return _state["client"]
+
+
+def _show(call) -> Any:
+    """Run one client call; print its JSON, or the refusal and exit 2 (1 when unreachable)."""
+    try:
+        value = call()
+    except ClientError as exc:
+        err.print(f"[bold red]refused ({exc.status}):[/] {exc.detail}", highlight=False)
+        raise typer.Exit(2)
+    except httpx.HTTPError as exc:
+        err.print(f"[bold red]cannot reach the server:[/] {exc}", highlight=False)
+        raise typer.Exit(1)
+    if isinstance(value, (dict, list)):
+        out.print_json(json.dumps(value))
+    return value
+
+
+def _load(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        err.print(f"[bold red]error:[/] cannot read {path}: {exc.strerror}")
+        raise typer.Exit(2)
+    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+
+
+@room_app.command("member-create")
+def member_create(name: str, data_root: list[Path] = typer.Option([], help="Server folder for this member's sources (repeat).")):
+    """Create a member (needs the admin key); prints its API key once."""
+    _show(lambda: _client().create_member(name, [str(p) for p in data_root]))
+
+
+@room_app.command()
+def me():
+    """Who the API key belongs to."""
+    _show(_client().me)
+
+
+@room_app.command("collab-create")
+def collab_create(name: str, payer: str = typer.Option(..., help="The member who pays for generation."),
+                  member: list[str] = typer.Option([], help="NAME[:run][:receive], repeat per member."),
+                  retention_days: int = typer.Option(7, help="Days job artifacts are kept (1-30).")):
+    """Create a collaboration with members and their abilities."""
+    members = []
+    for spec in member:
+        name_, *abilities = spec.split(":")
+        members.append({"name": name_, "can_run": "run" in abilities, "can_receive": "receive" in abilities})
+    _show(lambda: _client().create_collaboration(name, members, payer, retention_days))
+
+
+@room_app.command("collab-list")
+def collab_list():
+    """Your collaborations."""
+    _show(_client().collaborations)
+
+
+@room_app.command("collab-show")
+def collab_show(collaboration_id: int):
+    """Members, abilities, tables and their remaining budgets."""
+    _show(lambda: _client().collaboration(collaboration_id))
+
+
+@room_app.command("table-create")
+def table_create(name: str, source: Path = typer.Option(..., help="CSV/Parquet/DuckDB file on the server."),
+                 allow: list[str] = typer.Option(..., help="A column templates may use (repeat)."),
+                 budget: float = typer.Option(..., help="Total epsilon across all jobs."),
+                 unit: Optional[str] = typer.Option(None, help="Privacy-unit column (e.g. user_id)."),
+                 cap: int = typer.Option(1, help="Rows per privacy unit kept in a result."),
+                 duckdb_table: Optional[str] = typer.Option(None, help="Table inside a DuckDB database."),
+                 receiver: Optional[list[str]] = typer.Option(None, help="Member allowed to receive results (repeat)."),
+                 share_report: bool = typer.Option(False, help="Receivers may read the full evaluation report.")):
+    """Configure one of your tables with its analysis rule."""
+    kind = "duckdb" if duckdb_table else source.suffix.lower().lstrip(".")
+    _show(lambda: _client().configure_table(
+        name=name, source_kind=kind, source_path=str(source), source_table=duckdb_table, allowed_columns=allow,
+        epsilon_budget=budget, unit_column=unit, unit_cap=cap, allowed_receivers=receiver or None,
+        share_full_report=share_report))
+
+
+@room_app.command("table-list")
+def table_list():
+    """Your configured tables."""
+    _show(_client().tables)
+
+
+@room_app.command("table-show")
+def table_show(table_id: int):
+    """One table (its owner sees the source; collaborators the rule and budget)."""
+    _show(lambda: _client().table(table_id))
+
+
+@room_app.command()
+def associate(collaboration_id: int, table_id: int, name: str = typer.Option(..., help="Name templates use.")):
+    """Put one of your tables into a collaboration."""
+    _show(lambda: _client().associate(collaboration_id, table_id, name))
+
+
+@room_app.command("template-create")
+def template_create(collaboration_id: int, name: str, sql: Path = typer.Option(..., help="File with the SELECT."),
+                    classification: Path = typer.Option(..., help="Column classification (YAML/JSON)."),
+                    epsilon: float = typer.Option(...), max_mia_score: Optional[float] = typer.Option(None),
+                    rows: Optional[int] = typer.Option(None, help="Synthetic rows (default: DP estimate).")):
+    """Propose a template (a name used before makes a new version)."""
+    _show(lambda: _client().create_template(collaboration_id, name=name, sql=sql.read_text(), epsilon=epsilon,
+                                            classification=_load(classification), max_mia_score=max_mia_score, rows=rows))
+
+
+@room_app.command("template-list")
+def template_list(collaboration_id: int):
+    """A collaboration's templates, versions, hashes and approvals."""
+    _show(lambda: _client().templates(collaboration_id))
+
+
+@room_app.command("template-show")
+def template_show(template_id: int):
+    _show(lambda: _client().template(template_id))
+
+
+@room_app.command()
+def approve(template_id: int, hash: str = typer.Option(..., help="The content hash you reviewed.")):
+    """Approve a template that reads one of your tables."""
+    _show(lambda: _client().approve(template_id, hash))
+
+
+@room_app.command("job-start")
+def job_start(template_id: int, seed: Optional[int] = typer.Option(None), wait: bool = typer.Option(False, help="Wait until it finishes.")):
+    """Start a synthetic-data job on an approved template."""
+    job = _show(lambda: _client().start_job(template_id, seed))
+    if wait:
+        _show(lambda: _client().wait(job["id"]))
+
+
+@room_app.command("job-list")
+def job_list(collaboration_id: int):
+    _show(lambda: _client().jobs(collaboration_id))
+
+
+@room_app.command("job-show")
+def job_show(job_id: int):
+    """A job's state, reason, scores and metering."""
+    _show(lambda: _client().job(job_id))
+
+
+def _save(data: bytes, output: Path) -> None:
+    output.write_bytes(data)
+    out.print(f"wrote {output}")
+
+
+@room_app.command()
+def result(job_id: int, output: Path = typer.Option(..., "--output", "-o", help=".csv or .parquet")):
+    """Download a job's released synthetic data (result receivers only)."""
+    fmt = output.suffix.lower().lstrip(".")
+    _save(_show(lambda: _client().result(job_id, fmt)), output)
+
+
+@room_app.command()
+def report(job_id: int, output: Path = typer.Option(..., "--output", "-o", help=".html or .json")):
+    """Download a job's full evaluation report (when the tables' rules share it)."""
+    _save(_show(lambda: _client().report(job_id, output.suffix.lower().lstrip("."))), output)
+
+
+@room_app.command()
+def train(job_id: int, trainer: str = typer.Option("auto", help="auto, logistic, linear, gbm or script."),
+          script: Optional[Path] = typer.Option(None, help="Training script (trainer 'script').")):
+    """Train a model on a job's synthetic data."""
+    text = script.read_text() if script else None
+    _show(lambda: _client().train(job_id, "script" if script and trainer == "auto" else trainer, text))
+
+
+@room_app.command("model-show")
+def model_show(model_id: int):
+    _show(lambda: _client().model(model_id))
+
+
+@room_app.command("model-download")
+def model_download(model_id: int, output: Path = typer.Option(..., "--output", "-o")):
+    _save(_show(lambda: _client().model_file(model_id)), output)
+
+
+@room_app.command()
+def audit(collaboration_id: int):
+    """The collaboration's audit log, with the chain verified."""
+    _show(lambda: _client().audit(collaboration_id))
+
+
+@room_app.command()
+def metering(collaboration_id: int):
+    """Compute time and rows per job, charged to the paying member."""
+    _show(lambda: _client().metering(collaboration_id))
+
+
+# -- the server ------------------------------------------------------------------------------
+def admin_key_for(data_dir: Path) -> str:
+    """``$SYNTHROOM_ADMIN_KEY``, else the one kept in DATA_DIR/admin.key (created once, mode 600)."""
+    if os.environ.get("SYNTHROOM_ADMIN_KEY"):
+        return os.environ["SYNTHROOM_ADMIN_KEY"]
+    path = data_dir / "admin.key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def serve(
+    data_dir: Path = typer.Option(Path("synthroom-data"), help="Folder for the metadata database and job artifacts."),
+    db_url: Optional[str] = typer.Option(None, help="SQLAlchemy URL (default: SQLite in DATA_DIR)."),
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8765),
+    allow_training_scripts: bool = typer.Option(False, help="Let members run their own training scripts (trusted members only)."),
+    script_time_limit: float = typer.Option(600, help="Seconds a training script may run."),
+) -> None:
+    """Start the clean-room server: SQLite + local artifacts + DuckDB, nothing else to install."""
+    import uvicorn
+
+    from ..api import create_app
+    from ..room import Room, Worker
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = admin_key_for(data_dir)
+    room = Room(db_url or f"sqlite:///{data_dir.resolve() / 'room.db'}", data_dir / "artifacts", admin_key=key,
+                allow_training_scripts=allow_training_scripts, script_time_limit=script_time_limit)
+    out.print(f"metadata: {room.db.url}\nartifacts: {room.artifacts}\nadmin key: "
+              f"{'$SYNTHROOM_ADMIN_KEY' if os.environ.get('SYNTHROOM_ADMIN_KEY') else data_dir / 'admin.key'}\n"
+              f"API docs: http://{host}:{port}/docs")
+    uvicorn.run(create_app(room, Worker(room)), host=host, port=port, log_level="info")

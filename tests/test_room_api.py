@@ -1,0 +1,179 @@
+"""The REST API and the CLI client on one real job (synthesized, evaluated, gated): API-key
+authentication, result receivers, reports, training, metering, audit, retention."""
+
+import io
+import json
+import socket
+import threading
+import time
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from roomkit import ADMIN, two_party
+from typer.testing import CliRunner
+
+from synthroom.api import create_app
+from synthroom.cli.app import app as cli
+from synthroom.demo.adtech import DEMO_CLASSIFICATION
+from synthroom.room import Worker, purge_expired
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SYNTHROOM_ANONYMETER_PYTHON", "/nonexistent")  # CI has no anonymeter sidecar either
+        tp = two_party(tmp_path_factory.mktemp("room"), users=1500, script_time_limit=20)
+        worker = Worker(tp.room)
+        with TestClient(create_app(tp.room, worker)) as http:
+            job = http.post(f"/templates/{tp.template['id']}/jobs", json={"seed": 0},
+                            headers={"X-API-Key": tp.keys["advertiser"]}).json()
+            worker.wait_idle()
+            yield tp, http, job["id"]
+
+
+def _as(tp, who):
+    return {"X-API-Key": tp.keys[who]}
+
+
+def test_openapi_and_authentication(served):
+    tp, http, _ = served
+    paths = http.get("/openapi.json").json()["paths"]
+    assert {"/collaborations", "/templates/{template_id}/approve", "/jobs/{job_id}/result"} <= set(paths)
+    assert http.get("/me").json() == {"detail": "an API key is required (header X-API-Key)"}
+    assert http.get("/me").status_code == 403
+    assert http.get("/me", headers={"X-API-Key": "sr_guess"}).status_code == 403
+    assert http.get("/me", headers=_as(tp, "publisher")).json()["name"] == "publisher"
+    answer = http.post("/members", json={"name": "mallory"}, headers={"X-Admin-Key": "wrong"})
+    assert answer.status_code == 403 and answer.json()["detail"] == "creating members needs the server's admin key"
+
+
+def test_the_job_released_synthetic_data_that_only_receivers_read(served):
+    tp, http, job_id = served
+    job = http.get(f"/jobs/{job_id}", headers=_as(tp, "publisher")).json()  # any member sees state and scores
+    assert job["state"] == "succeeded", job["reason"]
+    assert job["released"] and job["summary"]["released"] and job["rows_real"] == 1500
+    assert job["summary"]["privacy_unit_cap"] == {"cap": 1, "rows_before_cap": 1500, "rows_after_cap": 1500, "units": 1500}
+    csv = http.get(f"/jobs/{job_id}/result", params={"format": "csv"}, headers=_as(tp, "advertiser"))
+    assert csv.status_code == 200
+    frame = pd.read_csv(io.StringIO(csv.text))
+    assert list(frame.columns) == [c["name"] for c in DEMO_CLASSIFICATION["columns"]]
+    assert len(frame) == job["rows_synthetic"] > 900
+    assert set(frame.converted) <= {"yes", "no"} and frame.age.between(18, 80).all()
+    parquet = http.get(f"/jobs/{job_id}/result", params={"format": "parquet"}, headers=_as(tp, "advertiser"))
+    assert len(pd.read_parquet(io.BytesIO(parquet.content))) == len(frame)
+    for who in ("publisher", "analyst"):  # no receive ability / not a permitted receiver
+        refused = http.get(f"/jobs/{job_id}/result", headers=_as(tp, who))
+        assert refused.status_code == 403
+        assert refused.json()["detail"] == f"'{who}' may not receive the results of job {job_id}"
+    report = http.get(f"/jobs/{job_id}/report", params={"kind": "html"}, headers=_as(tp, "advertiser"))
+    assert report.status_code == 200 and "<html" in report.text.lower()
+
+
+def test_a_non_member_sees_nothing(served):
+    tp, http, job_id = served
+    outsider = tp.room.create_member(ADMIN, "outsider", [])
+    headers = {"X-API-Key": outsider["api_key"]}
+    for path in (f"/jobs/{job_id}", f"/collaborations/{tp.collab}", f"/collaborations/{tp.collab}/audit",
+                 f"/templates/{tp.template['id']}", f"/tables/{tp.audience}"):
+        assert http.get(path, headers=headers).status_code == 403, path
+
+
+def test_models_train_on_synthetic_rows(served):
+    tp, http, job_id = served
+    model = http.post(f"/jobs/{job_id}/models", json={"trainer": "logistic"}, headers=_as(tp, "advertiser")).json()
+    assert model["state"] == "succeeded" and model["task"] == "classification"
+    assert model["metrics"]["auc"] > 0.62  # segment, device and visits drive conversion in the simulator
+    pickled = http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser"))
+    assert pickled.status_code == 200 and len(pickled.content) > 1000
+    assert http.post(f"/jobs/{job_id}/models", json={"trainer": "gbm"}, headers=_as(tp, "analyst")).status_code == 403
+    refused = http.post(f"/jobs/{job_id}/models", json={"trainer": "script", "script": "print(1)"}, headers=_as(tp, "advertiser"))
+    assert refused.json()["detail"] == "training scripts are disabled on this server (start it with --allow-training-scripts)"
+
+
+def test_training_scripts_run_in_their_own_process_with_a_time_limit(served):
+    tp, http, job_id = served
+    script = (
+        "import argparse, json, pathlib\nimport pandas as pd\n"
+        "p = argparse.ArgumentParser()\n[p.add_argument(a) for a in ('--data', '--target', '--task', '--output')]\n"
+        "a = p.parse_args()\ndf = pd.read_parquet(a.data)\nrate = float((df[a.target] == 'yes').mean())\n"
+        "pathlib.Path(a.output, 'model.json').write_text(json.dumps({'rate': rate}))\n"
+        "pathlib.Path(a.output, 'metrics.json').write_text(json.dumps({'rows': len(df), 'rate': rate}))\n"
+    )
+    tp.room.allow_training_scripts, tp.room.script_time_limit = True, 20
+    try:
+        model = http.post(f"/jobs/{job_id}/models", json={"trainer": "script", "script": script}, headers=_as(tp, "advertiser")).json()
+        assert model["state"] == "succeeded", model["reason"]
+        assert model["metrics"]["rows"] > 900 and 0 < model["metrics"]["rate"] < 1
+        assert json.loads(http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser")).content)["rate"] == model["metrics"]["rate"]
+        tp.room.script_time_limit = 1
+        slow = http.post(f"/jobs/{job_id}/models", json={"trainer": "script", "script": "import time\ntime.sleep(30)\n"},
+                         headers=_as(tp, "advertiser")).json()
+        assert slow["state"] == "failed" and slow["reason"] == "the training script ran over its time limit of 1 s and was stopped"
+    finally:
+        tp.room.allow_training_scripts = False
+
+
+def test_metering_charges_the_payer(served):
+    tp, http, job_id = served
+    meter = http.get(f"/collaborations/{tp.collab}/metering", headers=_as(tp, "publisher")).json()
+    job = http.get(f"/jobs/{job_id}", headers=_as(tp, "publisher")).json()
+    assert meter["entries"][0]["payer"] == "advertiser" and meter["entries"][0]["job_id"] == job_id
+    assert meter["totals"]["advertiser"]["rows_real"] == 1500
+    assert meter["totals"]["advertiser"]["compute_seconds"] == pytest.approx(job["compute_seconds"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_cli_client_against_a_running_server(served):
+    import uvicorn
+
+    tp, _, job_id = served
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(tp.room), host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        runner = CliRunner()
+        base = ["room", "--server", f"http://127.0.0.1:{port}", "--key", tp.keys["advertiser"]]
+        shown = runner.invoke(cli, base + ["job-show", str(job_id)])
+        assert shown.exit_code == 0, shown.output
+        assert json.loads(shown.output)["state"] == "succeeded"
+        out = tp.folder / "cli_synthetic.parquet"
+        got = runner.invoke(cli, base + ["result", str(job_id), "-o", str(out)])
+        assert got.exit_code == 0, got.output
+        assert len(pd.read_parquet(out)) > 900
+        refused = runner.invoke(cli, ["room", "--server", f"http://127.0.0.1:{port}", "--key", tp.keys["publisher"],
+                                      "result", str(job_id), "-o", str(tp.folder / "x.csv")])
+        assert refused.exit_code == 2 and "may not receive the results" in refused.output
+        assert not (tp.folder / "x.csv").exists()
+        audit = runner.invoke(cli, base + ["audit", str(tp.collab)])
+        assert json.loads(audit.output)["verified"] is True
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_retention_deletes_artifacts_and_logs_it(served):
+    """Runs last in this module: it deletes the job's artifacts."""
+    tp, http, job_id = served
+    job = http.get(f"/jobs/{job_id}", headers=_as(tp, "advertiser")).json()
+    from datetime import datetime
+
+    expires = datetime.fromisoformat(job["expires_at"])
+    assert expires - datetime.fromisoformat(job["finished_at"]) == timedelta(days=7)
+    assert purge_expired(tp.room, now=expires - timedelta(seconds=1)) == []
+    assert purge_expired(tp.room, now=expires) == [job_id]
+    gone = http.get(f"/jobs/{job_id}/result", headers=_as(tp, "advertiser"))
+    assert gone.status_code == 404 and "deleted at the end of the retention period" in gone.json()["detail"]
+    assert not (tp.room.artifacts / "jobs" / str(job_id)).exists()
+    log = http.get(f"/collaborations/{tp.collab}/audit", headers=_as(tp, "publisher")).json()
+    assert log["verified"] and log["entries"][-1]["action"] == "job.artifacts_deleted"
+    assert log["entries"][-1]["actor"] == "retention"
