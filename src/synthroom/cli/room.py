@@ -327,6 +327,12 @@ def train(job_id: int, trainer: str = typer.Option("auto", help="auto, logistic,
     _show(lambda: _client().train(job_id, "script" if script and trainer == "auto" else trainer, text))
 
 
+@room_app.command("model-list")
+def model_list(job_id: int):
+    """The models trained on a job's synthetic data."""
+    _show(lambda: _client().models(job_id))
+
+
 @room_app.command("model-show")
 def model_show(model_id: int):
     _show(lambda: _client().model(model_id))
