@@ -52,13 +52,19 @@ def epsilon_from_rho(rho: float, delta: float) -> float:
     """Smallest epsilon such that rho-zCDP implies (epsilon, delta)-DP (tight conversion)."""
     if rho <= 0:
         return 0.0
-    import opendp.prelude as dp
+    # The submodules, not ``opendp.prelude``: the prelude also imports optional extras that
+    # cost ~80 MiB of memory for nothing we use.
+    from opendp.combinators import make_zCDP_to_approxDP
+    from opendp.domains import atom_domain
+    from opendp.measurements import make_gaussian
+    from opendp.metrics import absolute_distance
+    from opendp.mod import enable_features
 
-    dp.enable_features("contrib")
+    enable_features("contrib")
     # A Gaussian mechanism with scale sigma and sensitivity 1 is exactly 1/(2 sigma^2)-zCDP.
     sigma = 1.0 / math.sqrt(2.0 * rho)
-    gauss = dp.m.make_gaussian(dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float), sigma)
-    profile = dp.c.make_zCDP_to_approxDP(gauss).map(1.0)
+    gauss = make_gaussian(atom_domain(T=float, nan=False), absolute_distance(T=float), sigma)
+    profile = make_zCDP_to_approxDP(gauss).map(1.0)
     return float(profile.epsilon(delta))
 
 

@@ -138,10 +138,11 @@ class Synthesizer:
             if not refining:  # the data is no longer needed: free DuckDB before compiling
                 source.close()
             self.progress("fitting", f"estimating the graphical model from {len(measurements)} noisy marginals")
-            from .model import estimate, suppress_codes
+            from .model import estimate, finalize, release_compiled
 
             model = estimate(sizes, measurements, settings.iters)
             if refining:
+                release_compiled()
                 measurements += refine(
                     source, model, measurements, sizes, schema.target, acc, rng, acc.rho_remaining,
                     settings.max_clique_cells, settings.max_model_cells,
@@ -151,7 +152,8 @@ class Synthesizer:
                 model = estimate(sizes, measurements, settings.iters, warm_start=model)
         finally:
             source.close()
-        self.model_ = suppress_codes(model, _phantom_codes(columns, measurements))
+        release_compiled()
+        self.model_ = finalize(model, _phantom_codes(columns, measurements))
         self.timings_["fitting"] = time.perf_counter() - t
         self.columns_ = columns
         return self
