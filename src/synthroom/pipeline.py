@@ -282,7 +282,8 @@ def synthesize_with_gate(
     split_seed = _draw_seed() if seed is None else int(seed)
     synth = Synthesizer(parsed, epsilon=epsilon, delta=delta, seed=seed, progress=progress)  # checks epsilon first
 
-    progress("splitting", f"holding out {holdout_share:.0%} of the real rows (seed {split_seed})")
+    share = f"{holdout_share * 100:g}%"
+    progress("splitting", f"holding out {share} of the real rows (seed {split_seed})")
     with tempfile.TemporaryDirectory(prefix="synthroom-split-") as workdir:
         if isinstance(data, pd.DataFrame):
             _check_names([str(c) for c in data.columns], {c.name: c.kind for c in parsed.columns}, "the DataFrame")
@@ -297,7 +298,7 @@ def synthesize_with_gate(
     report = evaluate(split.train, split.holdout, synthetic, parsed, gates=gates, max_mia_score=max_mia_score,
                       max_rows=max_rows, seed=split_seed, privacy=synth.privacy_report(), progress=progress)
     report.notes[:0] = [
-        f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows ({holdout_share:.0%}, seed {split_seed}); "
+        f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows ({share}, seed {split_seed}); "
         f"the synthesizer was fitted on the other {split.n_train:,}"
     ] + split.notes
     released = report.passed

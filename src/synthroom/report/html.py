@@ -192,8 +192,8 @@ def _associations(report: EvaluationReport) -> str:
     seq_legend = svg.legend(svg.sequential, 0.0, 1.0, label="association strength")
     div_legend = svg.legend(div, -scale, scale, label="synthetic − real")
     return ("<h2>Associations</h2><p class='lead'>Pairwise association of the columns: Cramér's V between two "
-            "categorical columns, the correlation ratio between a categorical and a numeric one, |Pearson r| "
-            f"between two numeric ones. Mean |difference| off the diagonal: {fmt(fid.association_diff_mean)} "
+            "categorical columns, the correlation ratio between a categorical and a numeric one, |Spearman rank "
+            f"correlation| between two numeric ones. Mean |difference| off the diagonal: {fmt(fid.association_diff_mean)} "
             f"(ceiling {fmt(fid.association_diff_ceiling)}, holdout vs training). 2-way TVD: {fmt(fid.tvd_2way)} "
             f"(ceiling {fmt(fid.tvd_2way_ceiling)}).</p><div class='grid3'>"
             + panel("Real (training rows)", real, svg.sequential, seq_legend)
