@@ -133,13 +133,17 @@ def test_gate_refusal_leaves_no_output(files, tmp_path, monkeypatch):
     monkeypatch.setattr(evaluation, "evaluate", leaky)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the split's temporary folder goes
     out, report = tmp_path / "synthetic.parquet", tmp_path / "report.html"
+    earlier = tmp_path / "m.npz"  # a model file from an earlier run is neither replaced nor removed
+    earlier.write_text("a\n1\n")
     code, output = _run(["synthesize", files / "customers.parquet", "-s", files / "schema.yaml", "-o", out,
                          "--epsilon", 1, "--seed", 1, "--max-mia-score", 0.6, "--report", report,
-                         "--save-model", tmp_path / "m.npz", "-q"])
+                         "--save-model", earlier, "-q"])
     assert code == 3, output
     assert "refused: DCR-v1 scored 1.000, over the threshold 0.600" in output
     assert "what to try: - Lower epsilon" in output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.json"]
+    assert f"note: {earlier} is an earlier file: this run wrote nothing there" in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz", "report.html", "report.json"]
+    assert earlier.read_text() == "a\n1\n"
     data = json.loads(report.with_suffix(".json").read_text())
     assert data["released"] is False and data["gates"][0]["value"] == pytest.approx(1.0)
     assert "DCR-v1 scored 1.000, over the threshold 0.600" in report.read_text()

@@ -122,6 +122,8 @@ def synthesize(
     maxMembershipInferenceAttackScore) a seeded share of the rows is held out, the synthesizer is
     fitted on the rest, and the synthetic rows are written only if every gate passes (else exit 3).
     """
+    from rich.markup import escape
+
     from ..pipeline import DEFAULT_HOLDOUT_SHARE, parse_gates, synthesize_with_gate
     from ..report import check_report_path
     from ..schema import load_schema
@@ -153,6 +155,10 @@ def synthesize(
         if evaluation is not None:
             if privacy_log is not None:  # the budget was spent whether or not the rows are released
                 privacy_log.write_text(json.dumps(synth.privacy_report(), indent=2))
+            for earlier in (output, save_model) if not evaluation.passed else ():
+                if earlier is not None and earlier.exists():
+                    err.print(f"[bold yellow]note:[/] {escape(str(earlier))} is an earlier file: this run wrote "
+                              "nothing there", highlight=False)
             _show_evaluation(evaluation, report, refused="refused")
         write_table(df, output)
         if save_model is not None:
