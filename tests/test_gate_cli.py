@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -247,3 +248,24 @@ def test_split_rejects_bad_shares():
 def test_setup_anonymeter_with_a_missing_interpreter(tmp_path):
     _fails(["setup-anonymeter", "--venv", tmp_path / "venv", "--python", tmp_path / "python3"],
            f"cannot run {tmp_path / 'python3'}: no such file", tmp_path / "venv")
+
+
+def test_report_escapes_hostile_names_end_to_end(files, tmp_path):
+    """A column called ``<script>`` with a value ``<img src=x>`` stays text in the real report."""
+    evil_column, evil_value = "<script>alert(1)</script>", "<img src=x onerror=alert(1)>"
+    schema = {**CUSTOMERS_SCHEMA, "columns": [
+        {**c, "name": evil_column} if c["name"] == "channel" else c for c in CUSTOMERS_SCHEMA["columns"]]}
+    (tmp_path / "schema.yaml").write_text(yaml.safe_dump(schema))
+    for name in ("train", "holdout"):
+        df = pd.read_csv(files / f"{name}.csv").rename(columns={"channel": evil_column})
+        df[evil_column] = df[evil_column].replace({"partner": evil_value})
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    report = tmp_path / "r.html"
+    code, output = _run(["evaluate", "--train", tmp_path / "train.parquet", "--holdout", tmp_path / "holdout.parquet",
+                         "--synthetic", tmp_path / "holdout.parquet", "-s", tmp_path / "schema.yaml",
+                         "--report", report, "-q"])
+    assert code == 0, output
+    html = report.read_text()
+    assert evil_column not in html and evil_value not in html and "<img" not in html
+    assert re.search(r"<[a-z]+[^>]*\ssrc=", html) is None  # no element has a src attribute
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
