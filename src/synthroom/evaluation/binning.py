@@ -2,7 +2,8 @@
 
 * categorical: one bin per training category (the ``MAX_CATEGORIES`` most frequent; rarer and
   unseen values share one ``(other)`` bin);
-* numerical / datetime: cut at the training column's quantiles 1/20, ..., 19/20; a value holding
+* numerical / datetime: cut at the training column's quantiles 1/20, ..., 19/20 (inverted-CDF
+  definition, so every cut is a training value); a value holding
   at least 1/20 of the training rows (a point mass such as "0" or "40 hours") gets a bin of its
   own; values beyond the training range fall in the first/last bin;
 * missing values are their own ``(missing)`` bin in every column.
@@ -65,7 +66,7 @@ def _categorical_bins(columns: dict[str, np.ndarray]) -> tuple[list[str], dict[s
     other, missing = len(kept), len(kept) + 1
     codes = {}
     for key, values in columns.items():
-        code = pd.Categorical(values, categories=kept).codes.astype(np.int64)
+        code = pd.Index(kept, dtype=object).get_indexer(values).astype(np.int64)
         code[code < 0] = other
         code[pd.isna(values)] = missing
         codes[key] = code
@@ -77,7 +78,7 @@ def numeric_cuts(train: np.ndarray) -> np.ndarray:
     present = train[~np.isnan(train)]
     if present.size == 0:
         return np.empty(0)
-    quantiles = np.quantile(present, np.arange(1, N_QUANTILE_BINS) / N_QUANTILE_BINS)
+    quantiles = np.quantile(present, np.arange(1, N_QUANTILE_BINS) / N_QUANTILE_BINS, method="inverted_cdf")
     values, counts = np.unique(present, return_counts=True)
     atoms = values[counts >= present.size / N_QUANTILE_BINS]
     return np.unique(np.concatenate([quantiles, atoms, np.nextafter(atoms, np.inf)]))
@@ -110,7 +111,7 @@ def _interval_label(cuts: np.ndarray, i: int, fmt) -> str:
 
 
 def _number_label(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:.4g}"
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:.6g}"
 
 
 def _date_label(value: float) -> str:

@@ -59,8 +59,8 @@ def evaluate(
         say("prepare", "checking and normalising the three tables")
         tables = prepare_tables(train, holdout, synthetic, schema, max_rows=max_rows, seed=seed)
     notes = list(tables.notes)
-    interpreter, why = find_sidecar() if anonymeter else (None, "switched off")
-    require_computable(requested, None if interpreter is not None else why)
+    interpreter, why = find_sidecar() if anonymeter else (None, "turned off")
+    require_computable(requested, None if interpreter is not None else "anonymeter risks turned off" if not anonymeter else why)
     with ExitStack() as stack:
         run = None
         if interpreter is not None:

@@ -100,7 +100,8 @@ def find_sidecar() -> tuple[Path | None, str]:
 
 
 def setup_anonymeter_venv(venv: str | Path | None = None, python: str | Path | None = None) -> Path:
-    """Create the sidecar environment (``python -m venv`` + ``pip install`` of the exact pins)
+    """Create the sidecar environment (``python -m venv`` + ``pip install`` of the exact pins),
+    check it with a small run (which also compiles anonymeter's numba kernels into their cache)
     and return its interpreter. Downloads from the package index: run once, at setup time."""
     venv = Path(venv).expanduser() if venv is not None else default_venv()
     base = str(python) if python is not None else sys.executable
@@ -116,8 +117,23 @@ def setup_anonymeter_venv(venv: str | Path | None = None, python: str | Path | N
     subprocess.run([base, "-m", "venv", "--clear", str(venv)], check=True)
     interpreter = venv_python(venv)
     subprocess.run([str(interpreter), "-m", "pip", "install", "--quiet", *SIDECAR_PINS], check=True)
-    subprocess.run([str(interpreter), "-c", "import anonymeter.evaluators"], check=True)
+    _warm_up(interpreter)
     return interpreter
+
+
+def _warm_up(interpreter: Path) -> None:
+    """One small run, so that numba compiles (and caches) anonymeter's kernels at setup time
+    rather than in the first evaluation."""
+    from ..demo.simulator import CUSTOMERS_SCHEMA, simulate_customers
+    from ..schema import parse_schema
+    from .tables import prepare_tables
+
+    rows = simulate_customers(900, seed=0)
+    tables = prepare_tables(rows[:300], rows[300:600], rows[600:], parse_schema(CUSTOMERS_SCHEMA), max_rows=300, seed=0)
+    with AnonymeterRun(interpreter, tables, seed=0) as run:
+        _, problems = run.collect()
+    if problems:
+        raise RuntimeError(f"the anonymeter sidecar at {interpreter} does not work: {problems[0]}")
 
 
 class AnonymeterRun:
