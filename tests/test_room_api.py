@@ -18,6 +18,7 @@ from synthroom.api import create_app
 from synthroom.cli.app import app as cli
 from synthroom.demo.adtech import DEMO_CLASSIFICATION
 from synthroom.room import Worker, purge_expired
+from synthroom.room.models import Job
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,7 @@ def served(tmp_path_factory):
         tp = two_party(tmp_path_factory.mktemp("room"), users=1500, script_time_limit=20)
         worker = Worker(tp.room)
         with TestClient(create_app(tp.room, worker)) as http:
-            job = http.post(f"/templates/{tp.template['id']}/jobs", json={"seed": 0},
-                            headers={"X-API-Key": tp.keys["advertiser"]}).json()
+            job = http.post(f"/templates/{tp.template['id']}/jobs", headers={"X-API-Key": tp.keys["advertiser"]}).json()
             worker.wait_idle()
             yield tp, http, job["id"]
 
@@ -69,6 +69,11 @@ def test_the_job_released_synthetic_data_that_only_receivers_read(served):
         assert refused.json()["detail"] == f"'{who}' may not receive the results of job {job_id}"
     report = http.get(f"/jobs/{job_id}/report", params={"kind": "html"}, headers=_as(tp, "advertiser"))
     assert report.status_code == 200 and "<html" in report.text.lower()
+    with tp.room.transaction() as s:  # the seed drives the DP noise: no view or report shows it
+        seed = s.get(Job, job_id).seed
+    report_json = http.get(f"/jobs/{job_id}/report", params={"kind": "json"}, headers=_as(tp, "advertiser")).text
+    assert "seed" not in job and f"seed {seed}" not in report.text and f"seed {seed}" not in report_json
+    assert "seed withheld" in report_json
 
 
 def test_a_non_member_sees_nothing(served):

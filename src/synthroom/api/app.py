@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from .. import __version__
 from ..errors import InputError
 from ..room import Actor, Conflict, Forbidden, NotFound, Room, Worker, jobs, training
-from .schemas import (ApprovalIn, AssociationIn, CollaborationIn, JobIn, MemberIn, ModelIn, TableIn, TemplateIn)
+from .schemas import ApprovalIn, AssociationIn, CollaborationIn, MemberIn, ModelIn, TableIn, TemplateIn
 
 _STATUS = ((Forbidden, 403), (NotFound, 404), (Conflict, 409), (InputError, 422))
 
@@ -102,8 +102,8 @@ def create_app(room: Room, worker: Worker | None = None) -> FastAPI:
         return room.approve_template(actor, template_id, body.hash)
 
     @app.post("/templates/{template_id}/jobs", tags=["jobs"], status_code=202)
-    def start_job(template_id: int, body: JobIn | None = None, actor: Actor = Depends(caller)) -> dict:
-        return jobs.start_job(room, actor, template_id, seed=body.seed if body else None)
+    def start_job(template_id: int, actor: Actor = Depends(caller)) -> dict:
+        return jobs.start_job(room, actor, template_id)
 
     @app.get("/collaborations/{collaboration_id}/jobs", tags=["jobs"])
     def list_jobs(collaboration_id: int, actor: Actor = Depends(caller)) -> list[dict]:

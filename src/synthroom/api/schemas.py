@@ -57,10 +57,6 @@ class ApprovalIn(BaseModel):
     hash: str = Field(description="The content hash you reviewed.")
 
 
-class JobIn(BaseModel):
-    seed: int | None = None
-
-
 class ModelIn(BaseModel):
     trainer: Literal["auto", "logistic", "linear", "gbm", "script"] = "auto"
     script: str | None = Field(None, description="A training script's text (trainer 'script'; server must allow scripts).")

@@ -100,8 +100,8 @@ class RoomClient:
     def approve(self, template_id: int, content_hash: str) -> dict:
         return self._call("POST", f"/templates/{template_id}/approve", {"hash": content_hash})
 
-    def start_job(self, template_id: int, seed: int | None = None) -> dict:
-        return self._call("POST", f"/templates/{template_id}/jobs", {"seed": seed})
+    def start_job(self, template_id: int) -> dict:
+        return self._call("POST", f"/templates/{template_id}/jobs")
 
     def jobs(self, cid: int) -> list[dict]:
         return self._call("GET", f"/collaborations/{cid}/jobs")
@@ -283,9 +283,9 @@ def approve(template_id: int, hash: str = typer.Option(..., help="The content ha
 
 
 @room_app.command("job-start")
-def job_start(template_id: int, seed: Optional[int] = typer.Option(None), wait: bool = typer.Option(False, help="Wait until it finishes.")):
+def job_start(template_id: int, wait: bool = typer.Option(False, help="Wait until it finishes.")):
     """Start a synthetic-data job on an approved template."""
-    job = _show(lambda: _client().start_job(template_id, seed))
+    job = _show(lambda: _client().start_job(template_id))
     if wait:
         _show(lambda: _client().wait(job["id"]))
 

@@ -92,7 +92,7 @@ def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Co
         except ClientError as exc:
             say.print(f"   refused as it should be: {exc.detail}")
 
-        job = adv.start_job(template["id"], seed=0)
+        job = adv.start_job(template["id"])
         say.print(f"[bold]6. job[/] #{job['id']} queued; epsilon {epsilon:g} reserved on both tables' ledgers; running…")
         job = adv.wait(job["id"], timeout=900)
         say.print(f"   {job['state']} in {job['compute_seconds']:.1f} s"

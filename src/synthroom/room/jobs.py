@@ -14,6 +14,7 @@ as failed and releases their reservations, one transaction per job.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import time
@@ -36,6 +37,7 @@ from .service import (Actor, Room, _get, content_hash, membership, source_of, ta
 
 Synthesize = Callable[..., Any]  # synthesize_with_gate's signature
 RESULT_FORMATS = ("csv", "parquet")
+_SEED = re.compile(r"seed -?\d+")
 INTERRUPTED = "interrupted by a server restart before it finished; its budget reservation was released"
 
 
@@ -56,7 +58,11 @@ def group_epsilon(epsilon: float, delta: float, cap: int) -> float:
 
 
 def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = None) -> dict:
-    """Check every rule, reserve the budget, queue the job; refusals name what is missing."""
+    """Check every rule, reserve the budget, queue the job; refusals name what is missing.
+
+    The seed (the synthesizer's noise, the cap's ranking, the holdout split) is drawn from the OS's
+    secure generator and never shown: the API and CLI take none. ``seed`` is for the operator's
+    own reproducibility checks through the domain layer."""
     try:
         with room.transaction() as s:
             template = _get(s, Template, template_id, "template")
@@ -130,7 +136,7 @@ def _receivers(s, collaboration_id: int, tables: list[ConfiguredTable]) -> list[
 def job_view(job: Job) -> dict:
     return {
         "id": job.id, "collaboration_id": job.collaboration_id, "template_id": job.template_id,
-        "hash": job.content_hash, "state": job.state, "reason": job.reason, "seed": job.seed,
+        "hash": job.content_hash, "state": job.state, "reason": job.reason,
         "epsilon": job.epsilon, "delta": job.delta, "unit_cap": job.unit_cap, "synth_epsilon": job.synth_epsilon,
         "released": job.released, "budget_released": job.budget_released,
         "summary": json.loads(job.summary) if job.summary else None,
@@ -194,6 +200,9 @@ def _synthesize_job(plan: dict, seed: int, cap: int, artifacts: Path, synthesize
     run = synthesize(execution.frame, schema, epsilon=synth_epsilon, delta=params["delta"], seed=seed,
                      rows=params.get("rows"), max_mia_score=params.get("max_mia_score"), progress=progress)
     outcome["dp_started"] = True
+    # The seed drives the DP noise: anyone who knew it could rerun the synthesizer on candidate
+    # inputs and match the output exactly. It stays on the server (never in a view or report).
+    run.report.notes = [_SEED.sub("seed withheld", note) for note in run.report.notes]
     artifacts.mkdir(parents=True, exist_ok=True)
     from ..report import write_report
 
