@@ -53,8 +53,10 @@ def test_the_job_released_synthetic_data_that_only_receivers_read(served):
     tp, http, job_id = served
     job = http.get(f"/jobs/{job_id}", headers=_as(tp, "publisher")).json()  # any member sees state and scores
     assert job["state"] == "succeeded", job["reason"]
-    assert job["released"] and job["summary"]["released"] and job["rows_real"] == 1500
-    assert job["summary"]["privacy_unit_cap"] == {"cap": 1, "rows_before_cap": 1500, "rows_after_cap": 1500, "units": 1500}
+    assert job["released"] and job["summary"]["released"] and job["summary"]["privacy_unit_cap"] == 1
+    assert "rows_real" not in job and "rows" not in job["summary"]  # exact real counts are not DP: operator only
+    operator = json.loads((tp.room.artifacts / "jobs" / str(job_id) / "summary.json").read_text())
+    assert operator["privacy_unit_cap"] == {"cap": 1, "rows_before_cap": 1500, "rows_after_cap": 1500, "units": 1500}
     csv = http.get(f"/jobs/{job_id}/result", params={"format": "csv"}, headers=_as(tp, "advertiser"))
     assert csv.status_code == 200
     frame = pd.read_csv(io.StringIO(csv.text))
@@ -125,7 +127,8 @@ def test_metering_charges_the_payer(served):
     meter = http.get(f"/collaborations/{tp.collab}/metering", headers=_as(tp, "publisher")).json()
     job = http.get(f"/jobs/{job_id}", headers=_as(tp, "publisher")).json()
     assert meter["entries"][0]["payer"] == "advertiser" and meter["entries"][0]["job_id"] == job_id
-    assert meter["totals"]["advertiser"]["rows_real"] == 1500
+    assert meter["totals"]["advertiser"]["rows_synthetic"] == job["rows_synthetic"]
+    assert "rows_real" not in meter["entries"][0]
     assert meter["totals"]["advertiser"]["compute_seconds"] == pytest.approx(job["compute_seconds"])
 
 

@@ -139,7 +139,6 @@ def _print_summary(say: Console, job: dict) -> None:
     if not summary:
         return
     scores = ", ".join(f"{a['attackVersion']} {a['score']:.3f}" for a in summary.get("membershipInferenceAttackScores", []))
-    cap = summary.get("privacy_unit_cap", {})
     say.print(f"   report: fidelity {summary.get('fidelityScore', float('nan')):.3f}; membership-inference {scores}; "
-              f"released: {summary.get('released')}; {cap.get('rows_after_cap', 0):,} real joined rows "
-              f"({cap.get('units', 0):,} users), {job['rows_synthetic'] or 0:,} synthetic rows")
+              f"released: {summary.get('released')}; {job['rows_synthetic'] or 0:,} synthetic rows "
+              f"(at most {summary.get('privacy_unit_cap')} per user went in)")

@@ -140,7 +140,7 @@ def job_view(job: Job) -> dict:
         "epsilon": job.epsilon, "delta": job.delta, "unit_cap": job.unit_cap, "synth_epsilon": job.synth_epsilon,
         "released": job.released, "budget_released": job.budget_released,
         "summary": json.loads(job.summary) if job.summary else None,
-        "rows_real": job.rows_real, "rows_synthetic": job.rows_synthetic, "compute_seconds": job.compute_seconds,
+        "rows_synthetic": job.rows_synthetic, "compute_seconds": job.compute_seconds,
         "created_at": _iso(job.created_at), "started_at": _iso(job.started_at), "finished_at": _iso(job.finished_at),
         "expires_at": _iso(job.expires_at), "artifacts_deleted_at": _iso(job.artifacts_deleted_at),
     }
@@ -207,8 +207,11 @@ def _synthesize_job(plan: dict, seed: int, cap: int, artifacts: Path, synthesize
     from ..report import write_report
 
     write_report(run.report, artifacts / "report.html")
-    summary = _summary(run.report, execution, cap)
-    (artifacts / "summary.json").write_text(json.dumps(summary, indent=2))
+    summary = _summary(run.report, cap)
+    operator = {**summary, "rows": run.report.rows, "privacy_unit_cap": {
+        "cap": cap, "rows_before_cap": execution.rows_before_cap, "rows_after_cap": execution.rows_after_cap,
+        "units": execution.units}}
+    (artifacts / "summary.json").write_text(json.dumps(operator, indent=2))  # the operator's copy, exact counts
     if not run.released:
         return {"state": "failed", "summary": summary, "released": False,
                 "reason": "the release gate refused the synthetic data: " + "; ".join(_failed_gates(run.report))}
@@ -221,12 +224,13 @@ def _failed_gates(report) -> list[str]:
     return [f"{g.name} scored {g.value:.3f}, over the threshold {g.threshold:.3f}" for g in report.gates if not g.passed]
 
 
-def _summary(report, execution, cap: int) -> dict:
+def _summary(report, cap: int) -> dict:
+    """What every member sees: scores and the gate, no exact count of real rows (an exact join
+    size is not DP: it tells how many of one party's people are in another's table)."""
     data = report.to_dict()
-    keep = ("fidelityScore", "membershipInferenceAttackScores", "released", "gates", "advice", "rows")
+    keep = ("fidelityScore", "membershipInferenceAttackScores", "released", "gates", "advice")
     summary = {k: data[k] for k in keep if k in data}
-    summary["privacy_unit_cap"] = {"cap": cap, "rows_before_cap": execution.rows_before_cap,
-                                   "rows_after_cap": execution.rows_after_cap, "units": execution.units}
+    summary["privacy_unit_cap"] = cap
     return summary
 
 
@@ -255,7 +259,7 @@ def _finish(room: Room, job_id: int, outcome: dict, artifacts: Path) -> dict:
         audit.append(s, collab_scope, "worker", f"job.{job.state}", {
             "job_id": job.id, "reason": job.reason, "released": job.released,
             "budget_released": job.budget_released, "compute_seconds": round(job.compute_seconds, 3),
-            "rows_real": job.rows_real, "rows_synthetic": job.rows_synthetic})
+            "rows_synthetic": job.rows_synthetic})
         return job_view(job)
 
 
@@ -358,17 +362,19 @@ def purge_expired(room: Room, now: datetime | None = None) -> list[int]:
 
 
 def metering(room: Room, actor: Actor, collaboration_id: int) -> dict:
+    """Compute seconds and synthetic rows per job, charged to the payer (the exact count of real
+    rows is kept for the operator only: it is not DP)."""
     with room.transaction() as s:
         membership(s, actor, collaboration_id)
         names = {m.id: m.name for m in s.scalars(select(Member))}
         entries = list(s.scalars(select(MeterEntry).where(MeterEntry.collaboration_id == collaboration_id).order_by(MeterEntry.id)))
         rows = [{"job_id": e.job_id, "payer": names[e.payer_id], "compute_seconds": e.compute_seconds,
-                 "rows_real": e.rows_real, "rows_synthetic": e.rows_synthetic, "at": _iso(e.created_at)} for e in entries]
+                 "rows_synthetic": e.rows_synthetic, "at": _iso(e.created_at)} for e in entries]
         totals: dict[str, dict[str, float]] = {}
         for r in rows:
-            t = totals.setdefault(r["payer"], {"jobs": 0, "compute_seconds": 0.0, "rows_real": 0, "rows_synthetic": 0})
+            t = totals.setdefault(r["payer"], {"jobs": 0, "compute_seconds": 0.0, "rows_synthetic": 0})
             t["jobs"] += 1
-            for k in ("compute_seconds", "rows_real", "rows_synthetic"):
+            for k in ("compute_seconds", "rows_synthetic"):
                 t[k] += r[k]
         return {"entries": rows, "totals": totals}
 
