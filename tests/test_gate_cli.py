@@ -19,7 +19,7 @@ from synthroom.cli.app import app
 from synthroom.demo import CUSTOMERS_SCHEMA, simulate_customers
 from synthroom.errors import InputError
 from synthroom.evaluation import ANONYMETER_ENV_VAR
-from synthroom.pipeline import split_file, split_frame, synthesize_with_gate
+from synthroom.pipeline import split_file, split_frame, synthesize_with_gate, withhold_seed
 from synthroom.schema import parse_schema
 
 runner = CliRunner()
@@ -87,7 +87,7 @@ def test_file_split_samples_evaluation_rows(files, tmp_path):
                        workdir=tmp_path, max_rows=1000)
     assert (split.n_train, split.n_holdout, len(split.train), len(split.holdout)) == (1500, 500, 1000, 500)
     assert split.notes == ["the training table was subsampled from 1,500 to 1,000 rows "
-                           "(seeded hash of the row number, seed 1)"]
+                           "(seeded hash of the row number)"]
 
 
 def test_frame_split_is_exact_disjoint_and_seeded(files):
@@ -114,8 +114,9 @@ def test_gate_pass_writes_output_and_report(files, tmp_path):
     assert 0.35 < data["membershipInferenceAttackScores"][0]["score"] < 0.65  # a DP synthesizer leaks nothing visible
     assert data["released"] is True and data["gates"][0]["threshold"] == 0.9
     assert data["rows"]["train"] == 1600 and data["rows"]["holdout"] == 400
-    assert data["notes"][0] == ("holdout: 400 of 2,000 real rows (20%, seed 1); the synthesizer was fitted on the "
-                                "other 1,600")
+    assert data["notes"][0] == ("holdout: 400 of 2,000 real rows (20%, a seeded draw); the synthesizer was fitted "
+                                "on the other 1,600")
+    assert "seed 1" not in report.with_suffix(".json").read_text()  # the seed drives the DP noise: never shown
     assert data["privacy"]["epsilon_spent"] == pytest.approx(1.0, rel=1e-6)
     html = report.read_text()
     assert ">RELEASED<" in html and "http://" not in html and "https://" not in html
@@ -269,3 +270,9 @@ def test_report_escapes_hostile_names_end_to_end(files, tmp_path):
     assert evil_column not in html and evil_value not in html and "<img" not in html
     assert re.search(r"<[a-z]+[^>]*\ssrc=", html) is None  # no element has a src attribute
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_notes_never_show_the_seed():
+    notes = ["the training table was subsampled from 90,000 to 50,000 rows (seeded draw, seed 1234)", "seeded draw"]
+    assert withhold_seed(notes) == [
+        "the training table was subsampled from 90,000 to 50,000 rows (seeded draw, seed withheld)", "seeded draw"]

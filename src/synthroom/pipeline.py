@@ -19,6 +19,7 @@ The report is meant for the data owner, not for the people the synthetic data is
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -196,7 +197,7 @@ def split_file(path: str | Path, schema: Schema, share: float, seed: int, workdi
                                     f"ORDER BY synthroom_rank, {_q(_RID)} LIMIT {int(max_rows)}").df()
                   for name, where in part.items()}
     sizes = {"training": n - k, "holdout": k}
-    notes = [_sample_note(name, size, max_rows, seed) for name, size in sizes.items() if size > max_rows]
+    notes = [_sample_note(name, size, max_rows) for name, size in sizes.items() if size > max_rows]
     return Split(str(train_path), frames["train"], frames["holdout"], n - k, k, notes)
 
 
@@ -204,8 +205,19 @@ def _rank(seed: int) -> str:
     return f"hash({_q(_RID)}, {int(seed)}::BIGINT)"
 
 
-def _sample_note(table: str, size: int, max_rows: int, seed: int) -> str:
-    return f"the {table} table was subsampled from {size:,} to {max_rows:,} rows (seeded hash of the row number, seed {seed})"
+def _sample_note(table: str, size: int, max_rows: int, seed: int | None = None) -> str:
+    """Says how a table was subsampled; the seed only where it is not the synthesizer's."""
+    shown = "" if seed is None else f", seed {seed}"
+    return f"the {table} table was subsampled from {size:,} to {max_rows:,} rows (seeded hash of the row number{shown})"
+
+
+_SEED = re.compile(r"\bseed -?\d+")
+
+
+def withhold_seed(notes: list[str]) -> list[str]:
+    """Notes without the seed: the synthesizer's seed drives its DP noise, and whoever knows it
+    could replay the noise and subtract it, so no report shows it (or anything derived from it)."""
+    return [_SEED.sub("seed withheld", note) for note in notes]
 
 
 def read_sample(path: str | Path, schema: Schema, max_rows: int, seed: int, table: str) -> tuple[pd.DataFrame, list[str]]:
@@ -283,7 +295,7 @@ def synthesize_with_gate(
     synth = Synthesizer(parsed, epsilon=epsilon, delta=delta, seed=seed, progress=progress)  # checks epsilon first
 
     share = f"{holdout_share * 100:g}%"
-    progress("splitting", f"holding out {share} of the real rows (seed {split_seed})")
+    progress("splitting", f"holding out {share} of the real rows")
     with tempfile.TemporaryDirectory(prefix="synthroom-split-") as workdir:
         if isinstance(data, pd.DataFrame):
             _check_names([str(c) for c in data.columns], {c.name: c.kind for c in parsed.columns}, "the DataFrame")
@@ -297,10 +309,10 @@ def synthesize_with_gate(
     progress("evaluating", f"scoring {len(synthetic):,} synthetic rows against the real ones")
     report = evaluate(split.train, split.holdout, synthetic, parsed, gates=gates, max_mia_score=max_mia_score,
                       max_rows=max_rows, seed=split_seed, privacy=synth.privacy_report(), progress=progress)
-    report.notes[:0] = [
-        f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows ({share}, seed {split_seed}); "
+    report.notes = [
+        f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows ({share}, a seeded draw); "
         f"the synthesizer was fitted on the other {split.n_train:,}"
-    ] + split.notes
+    ] + split.notes + withhold_seed(report.notes)
     released = report.passed
     return GatedRun(released, synthetic if released else None, report, synth)
 
