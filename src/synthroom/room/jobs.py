@@ -32,12 +32,14 @@ from ..sql import check_template, run_template
 from . import audit, ledger
 from .errors import Conflict, Forbidden, NotFound
 from .models import Association, Collaboration, ConfiguredTable, Job, Member, Membership, MeterEntry, Template, utcnow
-from .service import (Actor, Room, _get, content_hash, membership, source_of, table_columns,
+from .service import (Actor, Room, _get, content_hash, membership, required_approvers, source_of, table_columns,
                       template_view)
 
 Synthesize = Callable[..., Any]  # synthesize_with_gate's signature
 RESULT_FORMATS = ("csv", "parquet")
 _SEED = re.compile(r"seed -?\d+")
+DATA_FAILURE = ("the job failed while processing the tables' rows; the owners of the tables read can see "
+                "the detail (it may quote their data)")
 INTERRUPTED = "interrupted by a server restart before it finished; its budget reservation was released"
 
 
@@ -133,10 +135,13 @@ def _receivers(s, collaboration_id: int, tables: list[ConfiguredTable]) -> list[
     return sorted(allowed)
 
 
-def job_view(job: Job) -> dict:
+def job_view(job: Job, owner: bool = False) -> dict:
+    """A job as members see it; ``owner`` (of a table it reads) adds the failure's detail, which
+    may quote values of the rows (e.g. a value that does not parse)."""
     return {
         "id": job.id, "collaboration_id": job.collaboration_id, "template_id": job.template_id,
         "hash": job.content_hash, "state": job.state, "reason": job.reason,
+        **({"detail": job.detail} if owner else {}),
         "epsilon": job.epsilon, "delta": job.delta, "unit_cap": job.unit_cap, "synth_epsilon": job.synth_epsilon,
         "released": job.released, "budget_released": job.budget_released,
         "summary": json.loads(job.summary) if job.summary else None,
@@ -177,9 +182,9 @@ def run_job(room: Room, job_id: int, synthesize: Synthesize | None = None) -> di
     try:
         outcome.update(_synthesize_job(plan, seed, cap, artifacts, synthesize, outcome))
     except InputError as exc:
-        outcome.update(state="failed", reason=str(exc))
+        outcome.update(state="failed", reason=DATA_FAILURE, detail=str(exc))
     except Exception as exc:  # noqa: BLE001 - the job records any failure; the worker keeps going
-        outcome.update(state="failed", reason=f"internal error: {type(exc).__name__}: {exc}")
+        outcome.update(state="failed", reason=DATA_FAILURE, detail=f"internal error: {type(exc).__name__}: {exc}")
     outcome["seconds"] = time.perf_counter() - start
     return _finish(room, job_id, outcome, artifacts)
 
@@ -238,7 +243,7 @@ def _finish(room: Room, job_id: int, outcome: dict, artifacts: Path) -> dict:
     with room.transaction() as s:
         job = s.get(Job, job_id)
         collab_scope = audit.collaboration_scope(job.collaboration_id)
-        job.state, job.reason = outcome["state"], outcome.get("reason")
+        job.state, job.reason, job.detail = outcome["state"], outcome.get("reason"), outcome.get("detail")
         job.finished_at = utcnow()
         job.released = bool(outcome.get("released"))
         job.synth_epsilon = outcome.get("synth_epsilon")
@@ -282,17 +287,22 @@ def recover_interrupted(room: Room) -> list[int]:
     return ids
 
 
+def _owns_a_table_of(s, actor: Actor, job: Job) -> bool:
+    return actor.id in required_approvers(s, s.get(Template, job.template_id))
+
+
 def get_job(room: Room, actor: Actor, job_id: int) -> dict:
     with room.transaction() as s:
         job = _get(s, Job, job_id, "job")
         membership(s, actor, job.collaboration_id)
-        return job_view(job)
+        return job_view(job, _owns_a_table_of(s, actor, job))
 
 
 def list_jobs(room: Room, actor: Actor, collaboration_id: int) -> list[dict]:
     with room.transaction() as s:
         membership(s, actor, collaboration_id)
-        return [job_view(j) for j in s.scalars(select(Job).where(Job.collaboration_id == collaboration_id).order_by(Job.id))]
+        return [job_view(j, _owns_a_table_of(s, actor, j))
+                for j in s.scalars(select(Job).where(Job.collaboration_id == collaboration_id).order_by(Job.id))]
 
 
 def check_receiver(s, actor: Actor, job: Job) -> None:

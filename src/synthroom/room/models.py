@@ -121,7 +121,8 @@ class Job(Base):
     started_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
     receivers: Mapped[str] = mapped_column(Text)  # JSON list of member ids
     state: Mapped[str] = mapped_column(String(20), default="queued")
-    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # shown to every member
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # may quote data: table owners only
     seed: Mapped[int] = mapped_column(Integer)
     epsilon: Mapped[float] = mapped_column(Float)  # charged to every table read
     delta: Mapped[float] = mapped_column(Float)
