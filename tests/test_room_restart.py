@@ -13,6 +13,7 @@ import pytest
 from roomkit import ADMIN
 
 from synthroom.room import Actor, Room, Worker, audit_log, get_job
+from synthroom.room.models import TrainedModel
 
 CHILD = textwrap.dedent("""
     import sys, time
@@ -55,6 +56,9 @@ def test_killed_server_keeps_committed_state_and_recovers_jobs(tmp_path):
     assert room.get_table(pub, 1)["epsilon_spent"] == pytest.approx(2.0)
     assert room.list_templates(adv, 1)[0]["approved"]
 
+    with room.transaction() as s:  # as if a training had been cut short too
+        s.add(TrainedModel(job_id=job_ids[0], collaboration_id=1, created_by=2, trainer="gbm",
+                           task="classification", target="converted", state="running"))
     worker = Worker(room).start()  # what `synthroom serve` does on start-up
     try:
         assert worker.recovered == job_ids
@@ -64,7 +68,9 @@ def test_killed_server_keeps_committed_state_and_recovers_jobs(tmp_path):
             assert job["reason"] == "interrupted by a server restart before it finished; its budget reservation was released"
         assert room.get_table(pub, 1)["epsilon_spent"] == pytest.approx(0.0)
         assert room.get_table(adv, 2)["epsilon_spent"] == pytest.approx(0.0)
+        with room.transaction() as s:
+            assert s.get(TrainedModel, 1).state == "failed"
         log = audit_log(room, pub, 1)
-        assert log["verified"] and [e["actor"] for e in log["entries"][-2:]] == ["server", "server"]
+        assert log["verified"] and [e["actor"] for e in log["entries"][-3:]] == ["server"] * 3
     finally:
         worker.stop(5)

@@ -31,7 +31,8 @@ from ..schema import EPSILON_RANGE, parse_schema
 from ..sql import check_template, run_template
 from . import audit, ledger
 from .errors import Conflict, Forbidden, NotFound
-from .models import Association, Collaboration, ConfiguredTable, Job, Member, Membership, MeterEntry, Template, utcnow
+from .models import (Association, Collaboration, ConfiguredTable, Job, Member, Membership, MeterEntry, Template,
+                     TrainedModel, utcnow)
 from .service import (Actor, Room, _get, content_hash, membership, required_approvers, source_of, table_columns,
                       template_view)
 
@@ -269,7 +270,8 @@ def _finish(room: Room, job_id: int, outcome: dict, artifacts: Path) -> dict:
 
 
 def recover_interrupted(room: Room) -> list[int]:
-    """Fail every job a stopped server left queued or running, releasing its reservation."""
+    """Fail every job a stopped server left queued or running, releasing its reservation (and
+    every model training it left running)."""
     with room.transaction() as s:
         ids = list(s.scalars(select(Job.id).where(Job.state.in_(("queued", "running")))))
     for job_id in ids:
@@ -284,6 +286,11 @@ def recover_interrupted(room: Room) -> list[int]:
             job.artifacts_dir = None
             audit.append(s, audit.collaboration_scope(job.collaboration_id), "server", "job.failed",
                          {"job_id": job.id, "reason": INTERRUPTED, "epsilon_released": epsilon})
+    with room.transaction() as s:  # a training the stop cut short
+        for model in s.scalars(select(TrainedModel).where(TrainedModel.state == "running")):
+            model.state, model.reason = "failed", "interrupted by a server restart"
+            audit.append(s, audit.collaboration_scope(model.collaboration_id), "server", "model.failed",
+                         {"model_id": model.id, "reason": model.reason})
     return ids
 
 
