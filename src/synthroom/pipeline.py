@@ -30,7 +30,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .engine.counting import _NUMERIC_TYPES, _check_names, _csv_header, _lit, _q
+from .engine.counting import NUMERIC_TYPES, check_names, csv_header, quote_ident, quote_literal
 from .errors import InputError
 from .evaluation.result import EvaluationReport
 from .schema import Schema, parse_schema
@@ -117,7 +117,7 @@ def _file_rows(path: str | Path, kinds: dict[str, str], *, strict: bool) -> Iter
 
 def _check_columns(names: list[str], kinds: dict[str, str], where: str, strict: bool) -> None:
     if strict:
-        _check_names(names, kinds, where)
+        check_names(names, kinds, where)
         return
     missing = [k for k in kinds if k not in names]
     if missing:
@@ -134,12 +134,12 @@ def _open_rows(con: duckdb.DuckDBPyConnection, path: Path, kinds: dict[str, str]
     if ext == ".parquet":
         names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
         _check_columns(names, kinds, str(path), strict)
-        columns = ", ".join(_q(k) for k in kinds)
-        return f"(SELECT {columns}, file_row_number AS {_q(_RID)} FROM read_parquet({_lit(str(path))}, file_row_number = true))"
+        columns = ", ".join(quote_ident(k) for k in kinds)
+        return f"(SELECT {columns}, file_row_number AS {quote_ident(_RID)} FROM read_parquet({quote_literal(str(path))}, file_row_number = true))"
     if ext in (".csv", ".tsv", ".txt"):
-        _check_columns(_csv_header(path), kinds, str(path), strict)
-        con.execute(f"CREATE TEMP TABLE synthroom_raw AS SELECT * FROM read_csv({_lit(str(path))}, header = true, all_varchar = true)")
-        return f"(SELECT {_csv_typed_columns(con, path, kinds)}, rowid AS {_q(_RID)} FROM synthroom_raw)"
+        _check_columns(csv_header(path), kinds, str(path), strict)
+        con.execute(f"CREATE TEMP TABLE synthroom_raw AS SELECT * FROM read_csv({quote_literal(str(path))}, header = true, all_varchar = true)")
+        return f"(SELECT {_csv_typed_columns(con, path, kinds)}, rowid AS {quote_ident(_RID)} FROM synthroom_raw)"
     raise InputError(f"input file {str(path)!r}: unknown extension {ext!r} (use .csv or .parquet)")
 
 
@@ -147,7 +147,7 @@ def _keeps_kind(kind: str, sniffed: str) -> bool:
     """Whether a sniffed CSV type fits the column's kind (a date stays text in a numerical column,
     so the synthesizer reports it as it does when it reads the CSV itself)."""
     base = sniffed.split("(")[0]
-    numeric = base in _NUMERIC_TYPES or base == "DECIMAL"
+    numeric = base in NUMERIC_TYPES or base == "DECIMAL"
     if kind == "numerical":
         return numeric
     if kind == "datetime":
@@ -162,16 +162,16 @@ def _csv_typed_columns(con: duckdb.DuckDBPyConnection, path: Path, kinds: dict[s
     back unchanged (so "yes"/"no" stays text, not a boolean). Other columns stay text, so the
     synthesizer's own validation names the value that does not parse."""
     sniffed = {r[0]: str(r[1]) for r in con.execute(
-        f"DESCRIBE SELECT * FROM read_csv({_lit(str(path))}, header = true, sample_size = 20480)").fetchall()}
+        f"DESCRIBE SELECT * FROM read_csv({quote_literal(str(path))}, header = true, sample_size = 20480)").fetchall()}
     typed = [n for n in kinds if _keeps_kind(kinds[n], sniffed.get(n, "VARCHAR"))]
-    value = {n: _q(n) if kinds[n] == "categorical" else f"NULLIF(trim({_q(n)}), '')" for n in typed}
-    lossy = {n: f"CAST(TRY_CAST({_q(n)} AS {sniffed[n]}) AS VARCHAR) IS DISTINCT FROM {_q(n)}" if kinds[n] == "categorical"
+    value = {n: quote_ident(n) if kinds[n] == "categorical" else f"NULLIF(trim({quote_ident(n)}), '')" for n in typed}
+    lossy = {n: f"CAST(TRY_CAST({quote_ident(n)} AS {sniffed[n]}) AS VARCHAR) IS DISTINCT FROM {quote_ident(n)}" if kinds[n] == "categorical"
              else f"TRY_CAST({value[n]} AS {sniffed[n]}) IS NULL" for n in typed}
     if typed:
         bad = con.execute("SELECT " + ", ".join(
             f"count(*) FILTER (WHERE {value[n]} IS NOT NULL AND {lossy[n]})" for n in typed) + " FROM synthroom_raw").fetchone()
         typed = [n for n, b in zip(typed, bad) if b == 0]
-    return ", ".join(f"CAST({value[n]} AS {sniffed[n]}) AS {_q(n)}" if n in typed else _q(n) for n in kinds)
+    return ", ".join(f"CAST({value[n]} AS {sniffed[n]}) AS {quote_ident(n)}" if n in typed else quote_ident(n) for n in kinds)
 
 
 def split_file(path: str | Path, schema: Schema, share: float, seed: int, workdir: Path,
@@ -185,16 +185,16 @@ def split_file(path: str | Path, schema: Schema, share: float, seed: int, workdi
         k = holdout_size(n, share)
         con.execute(f"CREATE TEMP VIEW synthroom_ranked AS SELECT *, {_rank(seed)} AS synthroom_rank FROM {rows}")
         h, rid = con.execute(
-            f"SELECT synthroom_rank, {_q(_RID)} FROM synthroom_ranked ORDER BY 1, 2 LIMIT 1 OFFSET {k - 1}").fetchone()
-        in_holdout = f"(synthroom_rank < {h}::UBIGINT OR (synthroom_rank = {h}::UBIGINT AND {_q(_RID)} <= {rid}))"
-        columns = ", ".join(_q(c.name) for c in schema.columns)
+            f"SELECT synthroom_rank, {quote_ident(_RID)} FROM synthroom_ranked ORDER BY 1, 2 LIMIT 1 OFFSET {k - 1}").fetchone()
+        in_holdout = f"(synthroom_rank < {h}::UBIGINT OR (synthroom_rank = {h}::UBIGINT AND {quote_ident(_RID)} <= {rid}))"
+        columns = ", ".join(quote_ident(c.name) for c in schema.columns)
         part = {"train": f"NOT {in_holdout}", "holdout": in_holdout}
         train_path = workdir / "train.parquet"
         con.execute(f"COPY (SELECT {columns} FROM synthroom_ranked WHERE {part['train']}) "
-                    f"TO {_lit(str(train_path))} (FORMAT parquet)")
+                    f"TO {quote_literal(str(train_path))} (FORMAT parquet)")
         # The rank is a seeded hash, so the lowest ranks of each part are a seeded random sample of it.
         frames = {name: con.execute(f"SELECT {columns} FROM synthroom_ranked WHERE {where} "
-                                    f"ORDER BY synthroom_rank, {_q(_RID)} LIMIT {int(max_rows)}").df()
+                                    f"ORDER BY synthroom_rank, {quote_ident(_RID)} LIMIT {int(max_rows)}").df()
                   for name, where in part.items()}
     sizes = {"training": n - k, "holdout": k}
     notes = [_sample_note(name, size, max_rows) for name, size in sizes.items() if size > max_rows]
@@ -202,7 +202,7 @@ def split_file(path: str | Path, schema: Schema, share: float, seed: int, workdi
 
 
 def _rank(seed: int) -> str:
-    return f"hash({_q(_RID)}, {int(seed)}::BIGINT)"
+    return f"hash({quote_ident(_RID)}, {int(seed)}::BIGINT)"
 
 
 def _sample_note(table: str, size: int, max_rows: int, seed: int | None = None) -> str:
@@ -225,8 +225,8 @@ def read_sample(path: str | Path, schema: Schema, max_rows: int, seed: int, tabl
     without loading the whole file; the note says when it was subsampled."""
     with _file_rows(path, {c.name: c.kind for c in schema.columns}, strict=False) as (con, rows):
         n = con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
-        order = f"{_rank(seed)}, {_q(_RID)}" if n > max_rows else _q(_RID)
-        columns = ", ".join(_q(c.name) for c in schema.columns)
+        order = f"{_rank(seed)}, {quote_ident(_RID)}" if n > max_rows else quote_ident(_RID)
+        columns = ", ".join(quote_ident(c.name) for c in schema.columns)
         df = con.execute(f"SELECT {columns} FROM {rows} ORDER BY {order} LIMIT {int(max_rows)}").df()
     return df, [_sample_note(table, n, max_rows, seed)] if n > max_rows else []
 
@@ -298,7 +298,7 @@ def synthesize_with_gate(
     progress("splitting", f"holding out {share} of the real rows")
     with tempfile.TemporaryDirectory(prefix="synthroom-split-") as workdir:
         if isinstance(data, pd.DataFrame):
-            _check_names([str(c) for c in data.columns], {c.name: c.kind for c in parsed.columns}, "the DataFrame")
+            check_names([str(c) for c in data.columns], {c.name: c.kind for c in parsed.columns}, "the DataFrame")
             train, holdout = split_frame(data, holdout_share, split_seed)
             split = Split(train, train, holdout, len(train), len(holdout), [])
         else:

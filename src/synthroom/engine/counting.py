@@ -29,16 +29,16 @@ from ..errors import InputError
 from .grid import Grid
 
 _ENC = "synthroom_encoded"
-_NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE"}
 
 
-def _q(name: str) -> str:
+def quote_ident(name: str) -> str:
     """Quote an identifier for DuckDB."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def _lit(value: str) -> str:
+def quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -108,7 +108,7 @@ class CountingSource:
         con.execute("SET preserve_insertion_order = false")
         if isinstance(data, pd.DataFrame):
             names = [str(c) for c in data.columns]
-            _check_names(names, kinds, "the DataFrame")
+            check_names(names, kinds, "the DataFrame")
             con.register("synthroom_input", data)
             relation = "synthroom_input"
             csv_path = None
@@ -121,13 +121,13 @@ class CountingSource:
             try:
                 if ext == ".parquet":
                     names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
-                    _check_names(names, kinds, str(path))
-                    relation = f"read_parquet({_lit(str(path))})"
+                    check_names(names, kinds, str(path))
+                    relation = f"read_parquet({quote_literal(str(path))})"
                 elif ext in (".csv", ".tsv", ".txt"):
-                    names = _csv_header(path)
-                    _check_names(names, kinds, str(path))
+                    names = csv_header(path)
+                    check_names(names, kinds, str(path))
                     con.execute(
-                        f"CREATE TEMP TABLE synthroom_input AS SELECT * FROM read_csv({_lit(str(path))}, "
+                        f"CREATE TEMP TABLE synthroom_input AS SELECT * FROM read_csv({quote_literal(str(path))}, "
                         "header = true, all_varchar = true)"
                     )
                     relation = "synthroom_input"
@@ -149,8 +149,8 @@ class CountingSource:
             if kind == "categorical":
                 continue
             target = "TIMESTAMP" if kind == "datetime" else "DOUBLE"
-            col = _q(name)
-            if kind == "datetime" and self.storage_type(name) in _NUMERIC_TYPES:
+            col = quote_ident(name)
+            if kind == "datetime" and self.storage_type(name) in NUMERIC_TYPES:
                 raise InputError(f"column {name!r} is declared datetime but holds numbers")
             bad = self._con.execute(
                 f"SELECT CAST({col} AS VARCHAR) FROM {self._rel} WHERE {col} IS NOT NULL "
@@ -165,7 +165,7 @@ class CountingSource:
         if self._types is None:
             if self._csv_path is not None:
                 rows = self._con.execute(
-                    f"DESCRIBE SELECT * FROM read_csv({_lit(self._csv_path)}, header = true, sample_size = 20480)"
+                    f"DESCRIBE SELECT * FROM read_csv({quote_literal(self._csv_path)}, header = true, sample_size = 20480)"
                 ).fetchall()
             else:
                 rows = self._con.execute(f"DESCRIBE SELECT * FROM {self._rel}").fetchall()
@@ -174,14 +174,14 @@ class CountingSource:
 
     def value_sql(self, column: str) -> str:
         """Typed value of a column: VARCHAR for categorical, DOUBLE (epoch seconds for datetime)."""
-        col = _q(column)
+        col = quote_ident(column)
         kind = self._kinds[column]
         stored = self._rel_types.get(column, "VARCHAR")
         if kind == "categorical":
             return f"CAST({col} AS VARCHAR)"
         if stored.startswith(("TIMESTAMP", "DATE")):
             return f"epoch(CAST({col} AS TIMESTAMP))"
-        if stored in _NUMERIC_TYPES or stored.startswith("DECIMAL"):
+        if stored in NUMERIC_TYPES or stored.startswith("DECIMAL"):
             return f"CAST({col} AS DOUBLE)"
         if kind == "datetime":
             return f"epoch(TRY_CAST(NULLIF(trim(CAST({col} AS VARCHAR)), '') AS TIMESTAMP))"
@@ -224,7 +224,7 @@ class CountingSource:
         """Materialise the encoded table (one small-integer code per column) for marginals."""
         exprs = []
         for name, coding in codings.items():
-            exprs.append(f"{self._code_sql(name, coding)} AS {_q(name)}")
+            exprs.append(f"{self._code_sql(name, coding)} AS {quote_ident(name)}")
         self._con.execute(f"CREATE OR REPLACE TEMP TABLE {_ENC} AS SELECT {', '.join(exprs)} FROM {self._rel}")
         self._encoded = list(codings)
         self._sizes = {name: coding.size for name, coding in codings.items()}
@@ -243,7 +243,7 @@ class CountingSource:
             mapped = fallback
         else:
             # A MAP lookup is a hash probe per row, fine for hundreds of categories.
-            keys = "[" + ",".join(_lit(v) for v in coding.values) + "]"
+            keys = "[" + ",".join(quote_literal(v) for v in coding.values) + "]"
             vals = "[" + ",".join(str(i) for i in range(len(coding.values))) + "]"
             mapped = f"coalesce(element_at(MAP({keys}, {vals}), {value})[1], {fallback})"
         return f"CAST(CASE WHEN {value} IS NULL THEN {missing} ELSE {mapped} END AS USMALLINT)"
@@ -254,7 +254,7 @@ class CountingSource:
             raise RuntimeError("encode() must be called before marginals()")
         out = []
         for clique in cliques:
-            cols = ", ".join(_q(c) for c in clique)
+            cols = ", ".join(quote_ident(c) for c in clique)
             shape = tuple(self._sizes[c] for c in clique)
             res = self._con.execute(f"SELECT {cols}, count(*) FROM {_ENC} GROUP BY ALL").fetchnumpy()
             table = np.zeros(shape, dtype=np.float64)
@@ -289,7 +289,7 @@ def _piece_sql(v: str, grid: Grid, pieces: Pieces) -> str:
     return f"CASE WHEN {nsub} > 0 THEN CAST({offset} + {within} AS BIGINT) ELSE -1 END"
 
 
-def _csv_header(path: Path) -> list[str]:
+def csv_header(path: Path) -> list[str]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             header = next(csv.reader(fh), None)
@@ -300,7 +300,7 @@ def _csv_header(path: Path) -> list[str]:
     return header
 
 
-def _check_names(names: list[str], kinds: dict[str, str], where: str) -> None:
+def check_names(names: list[str], kinds: dict[str, str], where: str) -> None:
     seen: set[str] = set()
     for n in names:
         if n in seen:
