@@ -9,13 +9,13 @@ synthroom).
 JOB_DIR holds ``train.parquet`` (the original rows anonymeter attacks), ``holdout.parquet`` (its
 control rows, never used for fitting), ``synthetic.parquet`` and ``job.json``::
 
-    {"n_attacks": 500, "n_cols": 3, "seed": 0, "secret": "income", "regression": false,
-     "aux_cols": [["age", ...], ["sex", ...]]}
+    {"n_attacks": 500, "n_cols": 3, "max_attempts": 50000, "seed": 0, "secret": "income",
+     "regression": false, "aux_cols": [["age", ...], ["sex", ...]]}
 
 It writes ``JOB_DIR/result.json``: ``{"results": {name: risk}, "errors": {name: message}}`` where
 each risk is ``{"risk", "ci": [lo, hi], "attack_rate", "baseline_rate", "control_rate",
-"n_attacks", "seconds"}`` (rates are success rates with their error bars). One failing evaluator does not
-stop the others.
+"n_attacks", "seconds"}`` (rates are success rates with their error bars; singling out adds
+"n_queries", the predicates found). One failing evaluator does not stop the others.
 """
 
 import json
@@ -25,9 +25,9 @@ import warnings
 from pathlib import Path
 
 
-def _summary(evaluator, **risk_kwargs):
-    risk = evaluator.risk(**risk_kwargs)
-    results = evaluator.results(**risk_kwargs)
+def _summary(evaluator, **extra):
+    risk = evaluator.risk()
+    results = evaluator.results()
 
     def rate(success_rate):
         return {"value": float(success_rate.value), "error": float(success_rate.error)}
@@ -39,7 +39,15 @@ def _summary(evaluator, **risk_kwargs):
         "baseline_rate": rate(results.baseline_rate),
         "control_rate": rate(results.control_rate) if results.control_rate is not None else None,
         "n_attacks": int(results.n_attacks_ori),
+        **extra,
     }
+
+
+def _singling_out(evaluator, mode):
+    """Singling-out risk; also how many distinct predicates were found (at most n_attacks: with
+    few, the attack is weaker, since the risk counts successes out of n_attacks)."""
+    evaluator.evaluate(mode=mode)
+    return _summary(evaluator, n_queries=len(evaluator.queries()))
 
 
 def _cache_numba_compilation():
@@ -69,13 +77,15 @@ def run(job_dir):
     n, seed = int(job["n_attacks"]), int(job["seed"])
     secret = job["secret"]
     evaluators = {
-        "singling_out_univariate": lambda: _summary(
-            SinglingOutEvaluator(ori=ori, syn=syn, control=control, n_attacks=n, seed=seed).evaluate(mode="univariate")
+        "singling_out_univariate": lambda: _singling_out(
+            SinglingOutEvaluator(ori=ori, syn=syn, control=control, n_attacks=n, seed=seed), "univariate"
         ),
-        "singling_out_multivariate": lambda: _summary(
+        "singling_out_multivariate": lambda: _singling_out(
             SinglingOutEvaluator(
-                ori=ori, syn=syn, control=control, n_attacks=n, n_cols=int(job["n_cols"]), seed=seed
-            ).evaluate(mode="multivariate")
+                ori=ori, syn=syn, control=control, n_attacks=n, n_cols=int(job["n_cols"]), seed=seed,
+                max_attempts=int(job["max_attempts"]),
+            ),
+            "multivariate",
         ),
         "linkability": lambda: _summary(
             LinkabilityEvaluator(

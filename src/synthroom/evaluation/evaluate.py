@@ -59,8 +59,12 @@ def evaluate(
         say("prepare", "checking and normalising the three tables")
         tables = prepare_tables(train, holdout, synthetic, schema, max_rows=max_rows, seed=seed)
     notes = list(tables.notes)
-    interpreter, why = find_sidecar() if anonymeter else (None, "turned off")
-    require_computable(requested, None if interpreter is not None else "anonymeter risks turned off" if not anonymeter else why)
+    if anonymeter:
+        interpreter, why = find_sidecar()
+        require_computable(requested, None if interpreter is not None else why)
+    else:
+        interpreter, why = None, "turned off"
+        require_computable(requested, "anonymeter risks turned off")
     with ExitStack() as stack:
         run = None
         if interpreter is not None:

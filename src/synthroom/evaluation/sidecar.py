@@ -51,6 +51,11 @@ SIDECAR_PINS = (
 MAX_ROWS = 5_000  # rows of each table handed to anonymeter (multivariate singling-out cost grows with it)
 N_ATTACKS = 500
 N_COLS = 3  # columns per multivariate singling-out query
+# Multivariate singling out draws random predicates until N_ATTACKS of them single out one
+# synthetic row; on a noisy synthetic table that can take millions of draws (70 s of CPU on
+# Adult at epsilon 0.1). Capped: fewer predicates make the attack weaker, and the details say
+# how many were found ("n_queries").
+MAX_ATTEMPTS = 50_000
 TIMEOUT_S = 300.0
 
 ATTACKS = {  # runner's name -> (attack_version, description)
@@ -151,6 +156,7 @@ class AnonymeterRun:
         self.job = {
             "n_attacks": n_attacks,
             "n_cols": min(N_COLS, len(columns)),
+            "max_attempts": MAX_ATTEMPTS,
             "seed": seed,
             "secret": tables.target,
             "regression": tables.kinds[tables.target] != "categorical",
@@ -200,6 +206,7 @@ class AnonymeterRun:
         config = {"n_attacks": job["n_attacks"], "rows_per_table_at_most": MAX_ROWS}
         if name == "singling_out_multivariate":
             config["n_cols"] = job["n_cols"]
+            config["max_attempts"] = job["max_attempts"]
         if name == "linkability":
             config["aux_cols"] = job["aux_cols"]
             config["n_neighbors"] = 1

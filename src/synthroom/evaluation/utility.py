@@ -46,10 +46,11 @@ def measure_utility(tables: Tables, bins: list[ColumnBins], notes: list[str]) ->
     scores = {}
     for name, fit_key in (("tstr", "synthetic"), ("trtr", "train")):
         with threadpool_limits(limits=OPENMP_THREADS, user_api="openmp"):
+            fit, test, mask = _without_empty_features(matrices[fit_key], matrices["holdout"], categorical)
             scores[name] = scorer(
-                model(random_state=RANDOM_STATE, categorical_features=categorical),
-                (matrices[fit_key], labels[fit_key]),
-                (matrices["holdout"], labels["holdout"]),
+                model(random_state=RANDOM_STATE, categorical_features=mask),
+                (fit, labels[fit_key]),
+                (test, labels["holdout"]),
                 notes,
                 "the synthetic" if fit_key == "synthetic" else "the training",
                 _positive_class(labels["train"]) if task == "classification" else None,
@@ -75,6 +76,15 @@ def _feature_matrix(df: pd.DataFrame, features: list[ColumnBins], key: str) -> n
         else:
             columns.append(df[b.name].to_numpy(dtype=float))
     return np.column_stack(columns)
+
+
+def _without_empty_features(fit: np.ndarray, test: np.ndarray, categorical: list[bool]):
+    """Leave out features with no value at all in the fitting rows (they carry nothing, and the
+    model cannot bin them)."""
+    keep = ~np.isnan(fit).all(axis=0)
+    if not keep.any():  # nothing to learn from: one constant feature, so the model predicts the mean/prior
+        return np.zeros((len(fit), 1)), np.zeros((len(test), 1)), [False]
+    return fit[:, keep], test[:, keep], [c for c, k in zip(categorical, keep) if k]
 
 
 def _positive_class(train_labels: np.ndarray) -> str | None:
