@@ -75,7 +75,6 @@ def test_the_job_released_synthetic_data_that_only_receivers_read(served):
         seed = s.get(Job, job_id).seed
     report_json = http.get(f"/jobs/{job_id}/report", params={"kind": "json"}, headers=_as(tp, "advertiser")).text
     assert "seed" not in job and f"seed {seed}" not in report.text and f"seed {seed}" not in report_json
-    assert "seed withheld" in report_json
 
 
 def test_a_non_member_sees_nothing(served):
@@ -91,7 +90,7 @@ def test_models_train_on_synthetic_rows(served):
     tp, http, job_id = served
     model = http.post(f"/jobs/{job_id}/models", json={"trainer": "logistic"}, headers=_as(tp, "advertiser")).json()
     assert model["state"] == "succeeded" and model["task"] == "classification"
-    assert model["metrics"]["auc"] > 0.62  # segment, device and visits drive conversion in the simulator
+    assert model["metrics"]["auc"] > 0.65  # segment, device and visits drive conversion (real rows: 0.76)
     pickled = http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser"))
     assert pickled.status_code == 200 and len(pickled.content) > 1000
     assert http.post(f"/jobs/{job_id}/models", json={"trainer": "gbm"}, headers=_as(tp, "analyst")).status_code == 403

@@ -43,9 +43,9 @@ def simulate_conversions(audience: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     users the publisher does not know)."""
     rng = np.random.default_rng([seed, 2])
     n = len(audience)
-    logit = (-1.9 + 0.9 * (audience.segment == "tech").to_numpy() + 0.5 * (audience.segment == "fashion").to_numpy()
-             + 0.6 * (audience.device == "desktop").to_numpy() + 0.12 * np.minimum(audience.weekly_visits.to_numpy(), 10)
-             - 0.015 * (audience.age.to_numpy() - 38))
+    logit = (-2.6 + 1.5 * (audience.segment == "tech").to_numpy() + 0.9 * (audience.segment == "fashion").to_numpy()
+             + 1.0 * (audience.device == "desktop").to_numpy() + 0.2 * np.minimum(audience.weekly_visits.to_numpy(), 10)
+             - 0.03 * (audience.age.to_numpy() - 38))
     buys = rng.random(n) < 1 / (1 + np.exp(-logit))
     counts = np.where(buys, 1 + rng.poisson(0.6, n), 0)
     users = np.repeat(audience.user_id.to_numpy(), counts)

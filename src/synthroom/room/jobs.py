@@ -14,7 +14,6 @@ as failed and releases their reservations, one transaction per job.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import shutil
 import time
@@ -26,6 +25,7 @@ from sqlalchemy import select
 
 from ..errors import InputError
 from ..io import write_table
+from ..pipeline import withhold_seed
 from ..privacy.accountant import epsilon_from_rho, rho_from_epsilon
 from ..schema import EPSILON_RANGE, parse_schema
 from ..sql import check_template, run_template
@@ -38,7 +38,6 @@ from .service import (Actor, Room, _get, content_hash, membership, required_appr
 
 Synthesize = Callable[..., Any]  # synthesize_with_gate's signature
 RESULT_FORMATS = ("csv", "parquet")
-_SEED = re.compile(r"seed -?\d+")
 DATA_FAILURE = ("the job failed while processing the tables' rows; the owners of the tables read can see "
                 "the detail (it may quote their data)")
 INTERRUPTED = "interrupted by a server restart before it finished; its budget reservation was released"
@@ -208,7 +207,7 @@ def _synthesize_job(plan: dict, seed: int, cap: int, artifacts: Path, synthesize
     outcome["dp_started"] = True
     # The seed drives the DP noise: anyone who knew it could rerun the synthesizer on candidate
     # inputs and match the output exactly. It stays on the server (never in a view or report).
-    run.report.notes = [_SEED.sub("seed withheld", note) for note in run.report.notes]
+    run.report.notes = withhold_seed(run.report.notes)  # (the pipeline does too; the room relies on it)
     artifacts.mkdir(parents=True, exist_ok=True)
     from ..report import write_report
 
