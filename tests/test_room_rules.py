@@ -63,6 +63,14 @@ def test_a_member_cannot_point_a_table_at_anothers_files_or_read_anothers_table(
 
 
 def test_table_rule_validation(tp):
+    import duckdb
+
+    db = tp.folder / "data" / "publisher" / "crm.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE people AS SELECT 1 AS user_id, 'a' AS tier")
+    table = tp.room.configure_table(tp.publisher, "crm", "duckdb", str(db), ["user_id", "tier"], epsilon_budget=1,
+                                    unit_column="user_id", source_table="people")
+    assert table["columns"] == ["user_id", "tier"] and table["source_table"] == "people"
     path = str(tp.folder / "data" / "publisher" / "audience.csv")
     with pytest.raises(InputError, match="column 'salary' is not in audience.csv"):
         tp.room.configure_table(tp.publisher, "t", "csv", path, ["age", "salary"], epsilon_budget=1)

@@ -20,7 +20,8 @@ class MemberAbilities(BaseModel):
 
 class CollaborationIn(BaseModel):
     name: str
-    members: list[MemberAbilities] = Field(description="Other members and their abilities (the creator is always a member).")
+    members: list[MemberAbilities] = Field(description="Members and their abilities; the creator is always a member "
+                                                       "(list it too to give it abilities).")
     payer: str = Field(description="The member charged for synthetic-data generation.")
     retention_days: int = Field(7, description="Days a job's artifacts are kept (1 to 30).")
 
