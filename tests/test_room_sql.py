@@ -81,6 +81,10 @@ def _rejects(sql, message, output=None):
      "table 'campaigns' has no privacy-unit column, so it cannot be joined"),
     ("SELECT age AS x, segment AS x FROM audience", "every output column needs a distinct name"),
     ("SELECT age AS __synthroom_unit FROM audience", "is reserved"),
+    ("SELECT a FROM audience a", "'a' names a whole table row; name the columns instead"),
+    ("SELECT COLUMNS('.*') FROM audience", "function columns() is not allowed"),
+    ("SELECT age FROM audience USING SAMPLE 10%", "sampling (USING SAMPLE / TABLESAMPLE) is not allowed"),
+    ("SELECT * FROM audience PIVOT (count(*) FOR segment IN ('a', 'b') GROUP BY user_id)", "PIVOT/UNPIVOT is not allowed"),
 ])
 def test_rejected_templates(sql, message):
     _rejects(sql, message)

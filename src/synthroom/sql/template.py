@@ -13,8 +13,8 @@ A template is parsed with ``sqlglot`` (DuckDB dialect) and accepted only if
 * each output row belongs to one privacy unit (what makes the executor's cap on rows per unit a
   bound on one person's influence): several tables must all have a privacy-unit column and be
   joined on equal units; an aggregating template must group by a unit column; window
-  functions, ``DISTINCT``, ``LIMIT``/``OFFSET`` and ``QUALIFY`` (which mix rows of different
-  units) are refused.
+  functions, ``DISTINCT``, ``LIMIT``/``OFFSET``, ``QUALIFY``, sampling and ``PIVOT`` (which mix
+  rows of different units) are refused, and so are whole-row references and ``COLUMNS(...)``.
 
 The result, :class:`CheckedTemplate`, carries the normalised SQL with one hidden column added,
 the row's privacy unit, which the sandboxed executor uses to cap rows per unit and then drops.
@@ -40,6 +40,7 @@ UNIT_COLUMN = "__synthroom_unit"  # hidden output column: the row's privacy unit
 ROW_COLUMN = "__synthroom_row"  # row number the executor adds to tables without a unit column
 _RESERVED_PREFIX = "__synthroom"
 
+_DENIED_FUNCTIONS = {"columns", "unpack"}  # DuckDB star expressions: they would select every loaded column
 # Functions that read files, the environment, settings or the catalog (prefix match, lower case).
 # The executor's sandbox blocks file access as well; this gives the clear message up front.
 _DENIED_FUNCTION_PREFIXES = (
@@ -105,6 +106,10 @@ def _check_nodes(root: exp.Expression) -> None:
             _fail("window functions are not allowed: they mix rows of different privacy units")
         if isinstance(node, (exp.Limit, exp.Offset, exp.Fetch)):
             _fail("LIMIT/OFFSET are not allowed: which rows survive would depend on other units' rows")
+        if isinstance(node, exp.TableSample):
+            _fail("sampling (USING SAMPLE / TABLESAMPLE) is not allowed: which rows are kept would depend on other units' rows")
+        if isinstance(node, exp.Pivot):  # UNPIVOT too
+            _fail("PIVOT/UNPIVOT is not allowed: write the aggregates per unit instead")
         if isinstance(node, exp.With):
             _fail("WITH (common table expressions) is not allowed: read the tables directly in FROM/JOIN")
         if isinstance(node, exp.Qualify):
@@ -116,7 +121,7 @@ def _check_nodes(root: exp.Expression) -> None:
                 _fail(f"qualified table name {node.sql(DIALECT)} is not allowed; use the association name alone")
         if isinstance(node, exp.Func):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name.startswith(_DENIED_FUNCTION_PREFIXES):
+            if name.startswith(_DENIED_FUNCTION_PREFIXES) or name in _DENIED_FUNCTIONS:
                 _fail(f"function {name}() is not allowed in a template")
         if isinstance(node, exp.Identifier) and str(node.this).lower().startswith(_RESERVED_PREFIX):
             _fail(f"the name {node.this!r} is reserved")
@@ -160,6 +165,8 @@ def _qualify(root: exp.Expression, tables: dict[str, TableColumns]) -> exp.Selec
 
 
 def _check_columns(root: exp.Select, tables: dict[str, TableColumns]) -> None:
+    for whole in root.find_all(exp.TableColumn):
+        _fail(f"{whole.name!r} names a whole table row; name the columns instead")
     for scope in traverse_scope(root):
         for column in scope.columns:
             source = scope.sources.get(column.table)
