@@ -56,6 +56,8 @@ def test_a_member_cannot_point_a_table_at_anothers_files_or_read_anothers_table(
     seen = tp.room.get_table(tp.advertiser, tp.audience)  # a collaborator sees the rule, not the source
     assert "source_path" not in seen and seen["allowed_columns"][0] == "user_id"
     assert tp.room.get_table(tp.publisher, tp.audience)["source_path"].endswith("audience.csv")
+    with pytest.raises(InputError, match="association name 'synthroom_result' is reserved"):
+        tp.room.associate(tp.publisher, tp.collab, tp.audience, "synthroom_result")
     with pytest.raises(Forbidden, match="only the owner of table 'audience' can associate it"):
         tp.room.associate(tp.advertiser, tp.collab, tp.audience, "aud2")
     with pytest.raises(Forbidden, match="'outsider' is not a member of collaboration"):

@@ -309,6 +309,8 @@ def _check_name(name: Any, what: str) -> str:
 def _check_identifier(name: Any) -> str:
     if not isinstance(name, str) or not name.isidentifier() or name.startswith("__") or len(name) > 60:
         raise InputError(f"association name {name!r} must be a plain SQL identifier (letters, digits, _)")
+    if name.lower().startswith("synthroom"):
+        raise InputError(f"association name {name!r} is reserved (names starting with 'synthroom' are the executor's)")
     return name
 
 
