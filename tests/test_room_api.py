@@ -49,6 +49,21 @@ def test_openapi_and_authentication(served):
     assert answer.status_code == 403 and answer.json()["detail"] == "creating members needs the server's admin key"
 
 
+def test_every_endpoint_needs_an_api_key(served):
+    _, http, _ = served
+    checked = 0
+    for path, methods in http.get("/openapi.json").json()["paths"].items():
+        if path == "/health":
+            continue
+        for method in methods:
+            url = path.replace("{", "").replace("}", "").replace("collaboration_id", "1").replace("template_id", "1")
+            url = url.replace("table_id", "1").replace("job_id", "1").replace("model_id", "1")
+            answer = http.request(method.upper(), url, json={})
+            assert answer.status_code == 403 if path != "/members" else answer.status_code in (403, 422), (method, path)
+            checked += 1
+    assert checked >= 20
+
+
 def test_the_job_released_synthetic_data_that_only_receivers_read(served):
     tp, http, job_id = served
     job = http.get(f"/jobs/{job_id}", headers=_as(tp, "publisher")).json()  # any member sees state and scores
