@@ -138,7 +138,7 @@ def _column_advice(tables: Tables) -> list[str]:
         counts = pd.Series(train[n]).value_counts()
         few = counts[counts < RARE_ROWS]
         if len(few):
-            rare.append(f"{n} ({len(few)} values, e.g. {str(few.index[-1])!r})")
+            rare.append(f"{n} ({len(few)} value{'s' if len(few) > 1 else ''}, e.g. {str(few.index[-1])!r})")
     if rare:
         out.append(
             f"Drop or generalise rare values (held by fewer than {RARE_ROWS} training rows), merging them into "
