@@ -237,3 +237,34 @@ def test_bad_input_messages(real):
     assert _error(real, gates={"ANONYMETER-INFERENCE-v1": 0.2}) == (
         "gate on 'ANONYMETER-INFERENCE-v1': that attack cannot be computed (anonymeter risks turned off)"
     )
+
+
+def test_values_are_normalised_across_file_types():
+    from synthroom.evaluation.tables import normalise_column
+
+    # a categorical code read as 1 in one file and 1.0 in another (because of a gap) still matches
+    assert list(normalise_column(pd.Series([1.0, np.nan, 2.0]), "categorical", "c", "synthetic")) == ["1", None, "2"]
+    assert list(normalise_column(pd.Series([1, 2, 2]), "categorical", "c", "training")) == ["1", "2", "2"]
+    # naive datetimes are UTC; aware ones are converted; text dates parse
+    aware = pd.Series(pd.to_datetime(["2024-01-01 01:00"]).tz_localize("Europe/Paris"))
+    assert normalise_column(aware, "datetime", "d", "synthetic")[0] == pd.Timestamp("2024-01-01").timestamp()
+    assert normalise_column(pd.Series(["2024-01-01", None]), "datetime", "d", "holdout")[0] == pd.Timestamp("2024-01-01").timestamp()
+    assert np.isnan(normalise_column(pd.Series(["2024-01-01", " "]), "datetime", "d", "holdout")[1])
+    with pytest.raises(InputError, match=r"^column 'n' is numerical but the training table holds an infinite value$"):
+        normalise_column(pd.Series([1.0, np.inf]), "numerical", "n", "training")
+
+
+def test_advice_names_the_ledger_epsilon_and_the_identifying_columns(real):
+    from synthroom.evaluation.gates import advise
+    from synthroom.evaluation.result import GateResult
+
+    tables = prepare_tables(real["train"], real["holdout"], real["fresh"], SCHEMA, max_rows=50_000, seed=0)
+    advice = advise([GateResult("DENSITY-RATIO-v1", 0.6, 0.71, False)], tables, {}, {"epsilon": 2.0})
+    assert advice[0] == (
+        "DENSITY-RATIO-v1 scored 0.710, over the threshold 0.600: the synthetic rows crowd the training rows "
+        "more than real data does."
+    )
+    assert advice[1].startswith("Lower epsilon: this data was synthesized with epsilon 2; try 1,")
+    assert advice[2].startswith("Coarsen fine-grained numerical columns before synthesis (round them or cut them into fewer bins): monthly_spend (")
+    assert advice[-1].startswith("Use fewer columns: drop those the task does not need; with all 9 feature columns, 100% of the training rows are unique")
+    assert advise([], tables, {}, None) == []
