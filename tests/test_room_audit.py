@@ -23,6 +23,14 @@ def test_actions_are_logged_and_an_edited_entry_is_detected(tmp_path):
     assert log["problem"] == "entry 5 (template.approved) was altered: its hash does not match"
 
 
+def test_a_removed_last_entry_is_detected(tmp_path):
+    tp = two_party(tmp_path, users=200)
+    with tp.room.db.engine.begin() as con:
+        con.execute(text("DELETE FROM audit WHERE scope = :s AND seq = 6"), {"s": f"collaboration:{tp.collab}"})
+    log = audit_log(tp.room, tp.publisher, tp.collab)
+    assert not log["verified"] and log["problem"] == "the chain ends at entry 5 but its head records entry 6"
+
+
 def test_removed_and_relinked_entries_are_detected(tmp_path):
     tp = two_party(tmp_path, users=200)
     with tp.room.transaction() as s:

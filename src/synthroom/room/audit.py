@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import AuditEntry, utcnow
+from .models import AuditEntry, AuditHead, utcnow
 
 GENESIS = "0" * 64
 ROOM_SCOPE = "room"
@@ -36,16 +36,21 @@ def entry_hash(scope: str, seq: int, at: str, actor: str, action: str, details: 
 
 
 def append(session: Session, scope: str, actor: str, action: str, details: dict[str, Any] | None = None) -> AuditEntry:
-    """Add the next entry of ``scope``'s chain inside the caller's transaction."""
-    last = session.scalars(
-        select(AuditEntry).where(AuditEntry.scope == scope).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
-    seq = 1 if last is None else last.seq + 1
-    prev = GENESIS if last is None else last.entry_hash
+    """Add the next entry of ``scope``'s chain inside the caller's transaction.
+
+    The chain's head row is read ``FOR UPDATE``: concurrent appenders to one chain wait for each
+    other on databases with row locks (PostgreSQL); SQLite's IMMEDIATE transactions already
+    serialise every writer."""
+    head = session.get(AuditHead, scope, with_for_update=True)
+    if head is None:
+        head = AuditHead(scope=scope, seq=0, entry_hash=GENESIS)
+        session.add(head)
+    seq, prev = head.seq + 1, head.entry_hash
     at = utcnow().isoformat(timespec="microseconds")
     text = _canonical(details or {})
     entry = AuditEntry(scope=scope, seq=seq, at=at, actor=actor, action=action, details=text, prev_hash=prev,
                        entry_hash=entry_hash(scope, seq, at, actor, action, text, prev))
+    head.seq, head.entry_hash = seq, entry.entry_hash
     session.add(entry)
     session.flush()
     return entry
@@ -72,6 +77,17 @@ def verify_chain(entries: Iterable[AuditEntry]) -> ChainCheck:
             return ChainCheck(False, count, prev, f"entry {e.seq} ({e.action}) was altered: its hash does not match")
         prev = e.entry_hash
     return ChainCheck(True, count, prev)
+
+
+def verify_scope(session: Session, scope: str, entries: list[AuditEntry]) -> ChainCheck:
+    """:func:`verify_chain`, and the chain must end where its head row says (removing the last
+    entries leaves a valid but shorter chain; the head row catches it)."""
+    check = verify_chain(entries)
+    head = session.get(AuditHead, scope)
+    if check.ok and head is not None and (head.seq != check.entries or head.entry_hash != check.head):
+        return ChainCheck(False, check.entries, check.head,
+                          f"the chain ends at entry {check.entries} but its head records entry {head.seq}")
+    return check
 
 
 def read_chain(session: Session, scope: str) -> list[AuditEntry]:

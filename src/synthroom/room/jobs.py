@@ -398,7 +398,8 @@ def metering(room: Room, actor: Actor, collaboration_id: int) -> dict:
 def audit_log(room: Room, actor: Actor, collaboration_id: int) -> dict:
     with room.transaction() as s:
         membership(s, actor, collaboration_id)
-        entries = audit.read_chain(s, audit.collaboration_scope(collaboration_id))
-        check = audit.verify_chain(entries)
+        scope = audit.collaboration_scope(collaboration_id)
+        entries = audit.read_chain(s, scope)
+        check = audit.verify_scope(s, scope, entries)
         return {"entries": [audit.entry_dict(e) for e in entries], "verified": check.ok, "problem": check.problem,
                 "head": check.head}

@@ -187,6 +187,15 @@ class TrainedModel(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AuditHead(Base):
+    """The last entry of each audit chain: the row appenders lock (see :func:`.audit.append`)."""
+
+    __tablename__ = "audit_heads"
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
 class AuditEntry(Base):
     """Append-only, hash-chained: ``entry_hash`` covers the fields and the previous entry's hash.
 
