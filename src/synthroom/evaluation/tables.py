@@ -141,9 +141,9 @@ def _as_number(series: pd.Series, name: str, table: str) -> np.ndarray:
 
 
 def _as_epoch_seconds(series: pd.Series, name: str, table: str) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        if series.notna().any():
-            raise InputError(f"column {name!r} is declared datetime but the {table} table holds numbers")
+    numbers = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if numbers and series.notna().any():
+        raise InputError(f"column {name!r} is declared datetime but the {table} table holds numbers")
     stamps = pd.to_datetime(series, errors="coerce", utc=True)
     failed = stamps.isna() & _present(series)
     if failed.any():  # the first value's format did not fit every row: parse each on its own
