@@ -115,7 +115,7 @@ def _classification_scores(model, fit, test, notes, fit_name, positive) -> dict[
         proba = {c: matrix[:, column[c]] if c in column else np.zeros(len(y_test)) for c in np.unique(y_test)}
     scores = {"auc": _auc(y_test, proba, positive, notes), "accuracy": float(accuracy_score(y_test, predicted))}
     if positive is not None:
-        scores["f1"] = float(f1_score(y_test, predicted.astype(str), pos_label=positive, average="binary", zero_division=0))
+        scores["f1"] = float(f1_score(y_test == positive, predicted.astype(str) == positive, zero_division=0))
     else:
         scores["f1"] = float(f1_score(y_test, predicted.astype(str), average="macro", zero_division=0))
     return scores
