@@ -268,3 +268,19 @@ def test_advice_names_the_ledger_epsilon_and_the_identifying_columns(real):
     assert advice[2].startswith("Coarsen fine-grained numerical columns before synthesis (round them or cut them into fewer bins): monthly_spend (")
     assert advice[-1].startswith("Use fewer columns: drop those the task does not need; with all 9 feature columns, 100% of the training rows are unique")
     assert advise([], tables, {}, None) == []
+
+
+def test_a_broken_sidecar_is_noted_and_a_gate_on_it_refused(real, monkeypatch):
+    import sys
+
+    monkeypatch.setenv("SYNTHROOM_ANONYMETER_PYTHON", sys.executable)  # runs, but has no anonymeter
+    train, holdout, fresh = real["train"].iloc[:300], real["holdout"].iloc[:300], real["fresh"].iloc[:300]
+    report = evaluate(train, holdout, fresh, SCHEMA)
+    assert [a.attack_version for a in report.attacks] == ["DCR-v1", "DENSITY-RATIO-v1"]
+    (note,) = report.notes
+    assert note.startswith("anonymeter risks not computed: the sidecar exited with code 1: ModuleNotFoundError: No module named")
+    with pytest.raises(InputError) as err:
+        evaluate(train, holdout, fresh, SCHEMA, gates={"ANONYMETER-INFERENCE-v1": 0.5})
+    assert str(err.value).startswith(
+        "gate on 'ANONYMETER-INFERENCE-v1': that attack was not computed (anonymeter risks not computed: the sidecar exited with code 1"
+    )
