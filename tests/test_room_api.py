@@ -30,6 +30,7 @@ def served(tmp_path_factory):
         with TestClient(create_app(tp.room, worker)) as http:
             job = http.post(f"/templates/{tp.template['id']}/jobs", headers={"X-API-Key": tp.keys["advertiser"]}).json()
             worker.wait_idle()
+            tp.worker = worker
             yield tp, http, job["id"]
 
 
@@ -101,9 +102,17 @@ def test_a_non_member_sees_nothing(served):
         assert http.get(path, headers=headers).status_code == 403, path
 
 
+def _train(tp, http, job_id, body):
+    """Queue a training (answered 202, state queued), let the worker run it, read the model."""
+    queued = http.post(f"/jobs/{job_id}/models", json=body, headers=_as(tp, "advertiser"))
+    assert queued.status_code == 202 and queued.json()["state"] == "queued", queued.text
+    tp.worker.wait_idle()
+    return http.get(f"/models/{queued.json()['id']}", headers=_as(tp, "advertiser")).json()
+
+
 def test_models_train_on_synthetic_rows(served):
     tp, http, job_id = served
-    model = http.post(f"/jobs/{job_id}/models", json={"trainer": "logistic"}, headers=_as(tp, "advertiser")).json()
+    model = _train(tp, http, job_id, {"trainer": "logistic"})
     assert model["state"] == "succeeded" and model["task"] == "classification"
     assert model["metrics"]["auc"] > 0.65  # segment, device and visits drive conversion (real rows: 0.76)
     pickled = http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser"))
@@ -124,13 +133,12 @@ def test_training_scripts_run_in_their_own_process_with_a_time_limit(served):
     )
     tp.room.allow_training_scripts, tp.room.script_time_limit = True, 20
     try:
-        model = http.post(f"/jobs/{job_id}/models", json={"trainer": "script", "script": script}, headers=_as(tp, "advertiser")).json()
+        model = _train(tp, http, job_id, {"trainer": "script", "script": script})
         assert model["state"] == "succeeded", model["reason"]
         assert model["metrics"]["rows"] > 900 and 0 < model["metrics"]["rate"] < 1
         assert json.loads(http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser")).content)["rate"] == model["metrics"]["rate"]
         tp.room.script_time_limit = 1
-        slow = http.post(f"/jobs/{job_id}/models", json={"trainer": "script", "script": "import time\ntime.sleep(30)\n"},
-                         headers=_as(tp, "advertiser")).json()
+        slow = _train(tp, http, job_id, {"trainer": "script", "script": "import time\ntime.sleep(30)\n"})
         assert slow["state"] == "failed" and slow["reason"] == "the training script ran over its time limit of 1 s and was stopped"
     finally:
         tp.room.allow_training_scripts = False

@@ -121,7 +121,7 @@ def create_app(room: Room, worker: Worker | None = None) -> FastAPI:
     def report(job_id: int, kind: str = "html", actor: Actor = Depends(caller)):
         return _file(jobs.report_path(room, actor, job_id, kind))
 
-    @app.post("/jobs/{job_id}/models", tags=["models"], status_code=201)
+    @app.post("/jobs/{job_id}/models", tags=["models"], status_code=202)
     def train(job_id: int, body: ModelIn, actor: Actor = Depends(caller)) -> dict:
         return training.train_model(room, actor, job_id, body.trainer, body.script)
 

@@ -109,13 +109,18 @@ class RoomClient:
     def job(self, job_id: int) -> dict:
         return self._call("GET", f"/jobs/{job_id}")
 
-    def wait(self, job_id: int, timeout: float = 3600, poll: float = 0.5) -> dict:
+    @staticmethod
+    def _poll(fetch, object_id: int, timeout: float, poll: float) -> dict:
+        """``fetch(object_id)`` until its state is final or ``timeout`` seconds have passed."""
         deadline = time.monotonic() + timeout
         while True:
-            job = self.job(job_id)
-            if job["state"] in FINISHED or time.monotonic() > deadline:
-                return job
+            current = fetch(object_id)
+            if current["state"] in FINISHED or time.monotonic() > deadline:
+                return current
             time.sleep(poll)
+
+    def wait(self, job_id: int, timeout: float = 3600, poll: float = 0.5) -> dict:
+        return self._poll(self.job, job_id, timeout, poll)
 
     def result(self, job_id: int, fmt: str = "csv") -> bytes:
         return self._call("GET", f"/jobs/{job_id}/result", params={"format": fmt}, raw=True)
@@ -125,6 +130,9 @@ class RoomClient:
 
     def train(self, job_id: int, trainer: str = "auto", script: str | None = None) -> dict:
         return self._call("POST", f"/jobs/{job_id}/models", {"trainer": trainer, "script": script})
+
+    def wait_model(self, model_id: int, timeout: float = 3600, poll: float = 0.5) -> dict:
+        return self._poll(self.model, model_id, timeout, poll)
 
     def models(self, job_id: int) -> list[dict]:
         return self._call("GET", f"/jobs/{job_id}/models")
@@ -321,10 +329,13 @@ def report(job_id: int, output: Path = typer.Option(..., "--output", "-o", help=
 
 @room_app.command()
 def train(job_id: int, trainer: str = typer.Option("auto", help="auto, logistic, linear, gbm or script."),
-          script: Optional[Path] = typer.Option(None, help="Training script (trainer 'script').")):
-    """Train a model on a job's synthetic data."""
+          script: Optional[Path] = typer.Option(None, help="Training script (trainer 'script')."),
+          wait: bool = typer.Option(False, help="Wait until it finishes.")):
+    """Train a model on a job's synthetic data (in the server's background worker)."""
     text = script.read_text() if script else None
-    _show(lambda: _client().train(job_id, "script" if script and trainer == "auto" else trainer, text))
+    model = _show(lambda: _client().train(job_id, "script" if script and trainer == "auto" else trainer, text))
+    if wait:
+        _show(lambda: _client().wait_model(model["id"]))
 
 
 @room_app.command("model-list")

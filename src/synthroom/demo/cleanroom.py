@@ -107,7 +107,7 @@ def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Co
         if job["state"] == "succeeded":
             paths["synthetic"] = _write(adv_dir / "synthetic.csv", adv.result(job["id"], "csv"))
             paths["report"] = _write(adv_dir / "report.html", adv.report(job["id"], "html"))
-            model = adv.train(job["id"], "gbm")
+            model = adv.wait_model(adv.train(job["id"], "gbm")["id"], timeout=600)
             paths["model"] = _write(adv_dir / "model.pkl", adv.model_file(model["id"]))
             metrics = ", ".join(f"{k} {v:.3f}" for k, v in model["metrics"].items())
             say.print(f"[bold]7. model[/]  gradient boosting on the synthetic rows predicts 'converted': {metrics}")

@@ -270,7 +270,7 @@ def _finish(room: Room, job_id: int, outcome: dict, artifacts: Path) -> dict:
 
 def recover_interrupted(room: Room) -> list[int]:
     """Fail every job a stopped server left queued or running, releasing its reservation (and
-    every model training it left running)."""
+    every model training it left queued or running)."""
     with room.transaction() as s:
         ids = list(s.scalars(select(Job.id).where(Job.state.in_(("queued", "running")))))
     for job_id in ids:
@@ -286,7 +286,7 @@ def recover_interrupted(room: Room) -> list[int]:
             audit.append(s, audit.collaboration_scope(job.collaboration_id), "server", "job.failed",
                          {"job_id": job.id, "reason": INTERRUPTED, "epsilon_released": epsilon})
     with room.transaction() as s:  # a training the stop cut short
-        for model in s.scalars(select(TrainedModel).where(TrainedModel.state == "running")):
+        for model in s.scalars(select(TrainedModel).where(TrainedModel.state.in_(("queued", "running")))):
             model.state, model.reason = "failed", "interrupted by a server restart"
             audit.append(s, audit.collaboration_scope(model.collaboration_id), "server", "model.failed",
                          {"model_id": model.id, "reason": model.reason})

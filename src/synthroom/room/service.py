@@ -56,8 +56,9 @@ def _json(value: Any) -> str:
 class Room:
     """The clean room's state: the metadata database and the artifacts folder.
 
-    ``admin_key`` (kept only hashed) is needed to create members. ``on_job_queued`` is called
-    with a job id after the job's creation commits (the API's background worker).
+    ``admin_key`` (kept only hashed) is needed to create members. ``on_job_queued`` and
+    ``on_model_queued`` are called with the new id after a job's or a model's creation commits
+    (the server's background worker).
     """
 
     def __init__(self, url: str, artifacts: str | Path, admin_key: str | None = None,
@@ -69,6 +70,7 @@ class Room:
         self.allow_training_scripts = allow_training_scripts
         self.script_time_limit = script_time_limit
         self.on_job_queued: Callable[[int], None] | None = None
+        self.on_model_queued: Callable[[int], None] | None = None
 
     def transaction(self):
         return self.db.transaction()

@@ -112,10 +112,9 @@ def task_of(schema) -> str:
     return "classification" if schema[schema.target].kind == "categorical" else "regression"
 
 
-def run_script(script: str, data: Path, target: str, task: str, out_dir: Path, time_limit: float) -> dict:
-    """Run a user's training script in its own process; its metrics.json is the result."""
-    path = out_dir / "train.py"
-    path.write_text(script)
+def run_script(path: Path, data: Path, target: str, task: str, out_dir: Path, time_limit: float) -> dict:
+    """Run a user's training script (saved at ``path``) in its own process; its metrics.json is
+    the result."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(out_dir), "PYTHONHASHSEED": "0"}
     try:
         done = subprocess.run([sys.executable, "-I", str(path), "--data", str(data), "--target", target, "--task", task,
@@ -137,7 +136,10 @@ def run_script(script: str, data: Path, target: str, task: str, out_dir: Path, t
 
 
 def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", script: str | None = None) -> dict:
-    """Train on job ``job_id``'s synthetic rows; only its result receivers may."""
+    """Queue a training on job ``job_id``'s synthetic rows (only its result receivers may).
+
+    With a worker attached (``room.on_model_queued``, the server) the model is returned
+    ``queued`` and trained in the background; without one it is trained before returning."""
     if trainer not in BUILTIN + ("script",):
         raise InputError(f"trainer {trainer!r} is not one of {', '.join(BUILTIN + ('script',))}")
     if trainer == "script":
@@ -153,16 +155,37 @@ def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", sc
         data = _artifacts_of(job) / "synthetic.parquet"
         schema = parse_schema(json.loads(s.get(Template, job.template_id).params)["classification"])
         record = TrainedModel(job_id=job.id, collaboration_id=job.collaboration_id, created_by=actor.id,
-                              trainer=trainer, task=task_of(schema), target=schema.target, state="running")
+                              trainer=trainer, task=task_of(schema), target=schema.target, state="queued")
         s.add(record)
         s.flush()
-        model_id = record.id
-    out_dir = data.parent / "models" / str(model_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = data.parent / "models" / str(record.id)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if script is not None:
+            (out_dir / "train.py").write_text(script)
+        record.path = str(out_dir)
+        audit.append(s, audit.collaboration_scope(record.collaboration_id), actor.name, "model.queued",
+                     {"model_id": record.id, "job_id": job_id, "trainer": trainer})
+        view, model_id = model_view(record), record.id
+    if room.on_model_queued is not None:
+        room.on_model_queued(model_id)
+        return view
+    return run_training(room, model_id)
+
+
+def run_training(room: Room, model_id: int) -> dict:
+    """Train one queued model to its end (the worker's task); returns its final view."""
+    with room.transaction() as s:
+        record = s.get(TrainedModel, model_id)
+        if record.state != "queued":
+            return model_view(record)
+        record.state = "running"
+        job = s.get(Job, record.job_id)
+        data, out_dir, trainer = _artifacts_of(job) / "synthetic.parquet", Path(record.path), record.trainer
+        schema = parse_schema(json.loads(s.get(Template, job.template_id).params)["classification"])
     state, reason, metrics = "succeeded", None, {}
     try:
         if trainer == "script":
-            metrics = run_script(script, data, schema.target, task_of(schema), out_dir, room.script_time_limit)
+            metrics = run_script(out_dir / "train.py", data, schema.target, task_of(schema), out_dir, room.script_time_limit)
         else:
             metrics = train_builtin(pd.read_parquet(data), schema, "gbm" if trainer == "auto" else trainer, out_dir)
     except InputError as exc:
@@ -171,9 +194,10 @@ def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", sc
         state, reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
     with room.transaction() as s:
         record = s.get(TrainedModel, model_id)
-        record.state, record.reason, record.metrics, record.path = state, reason, json.dumps(metrics), str(out_dir)
-        audit.append(s, audit.collaboration_scope(record.collaboration_id), actor.name, f"model.{state}",
-                     {"model_id": record.id, "job_id": job_id, "trainer": trainer, "metrics": metrics, "reason": reason})
+        record.state, record.reason, record.metrics = state, reason, json.dumps(metrics)
+        audit.append(s, audit.collaboration_scope(record.collaboration_id), "worker", f"model.{state}",
+                     {"model_id": record.id, "job_id": record.job_id, "trainer": trainer, "metrics": metrics,
+                      "reason": reason})
         return model_view(record)
 
 

@@ -1,4 +1,5 @@
-"""The background worker: runs queued jobs one at a time and deletes expired artifacts.
+"""The background worker: runs queued jobs and model trainings one at a time, and deletes
+expired artifacts.
 
 On start it first fails every job a previous server left queued or running (releasing their
 budget reservations), then purges expired artifacts; after that it purges again every
@@ -13,47 +14,52 @@ import threading
 
 from .jobs import Synthesize, purge_expired, recover_interrupted, run_job
 from .service import Room
+from .training import run_training
 
 log = logging.getLogger("synthroom.worker")
-_STOP = -1
+_STOP = ("stop", 0)
 
 
 class Worker:
     def __init__(self, room: Room, synthesize: Synthesize | None = None, purge_every: float = 3600.0):
         self.room, self.synthesize, self.purge_every = room, synthesize, purge_every
-        self.queue: queue.Queue[int] = queue.Queue()
+        self.queue: queue.Queue[tuple[str, int]] = queue.Queue()
         self.thread: threading.Thread | None = None
         self.recovered: list[int] = []
 
     def start(self) -> "Worker":
         self.recovered = recover_interrupted(self.room)
         purge_expired(self.room)
-        self.room.on_job_queued = self.queue.put
+        self.room.on_job_queued = lambda job_id: self.queue.put(("job", job_id))
+        self.room.on_model_queued = lambda model_id: self.queue.put(("model", model_id))
         self.thread = threading.Thread(target=self._loop, name="synthroom-worker", daemon=True)
         self.thread.start()
         return self
 
     def stop(self, timeout: float | None = None) -> None:
-        self.room.on_job_queued = None
+        self.room.on_job_queued = self.room.on_model_queued = None
         if self.thread is not None:
             self.queue.put(_STOP)
             self.thread.join(timeout)
 
     def wait_idle(self) -> None:
-        """Block until every submitted job has finished (tests, the demo)."""
+        """Block until every submitted job and training has finished (tests)."""
         self.queue.join()
 
     def _loop(self) -> None:
         while True:
             try:
-                job_id = self.queue.get(timeout=self.purge_every)
+                kind, object_id = self.queue.get(timeout=self.purge_every)
             except queue.Empty:
                 self._safely(purge_expired, self.room)
                 continue
             try:
-                if job_id == _STOP:
+                if kind == _STOP[0]:
                     return
-                self._safely(run_job, self.room, job_id, self.synthesize)
+                if kind == "job":
+                    self._safely(run_job, self.room, object_id, self.synthesize)
+                else:
+                    self._safely(run_training, self.room, object_id)
             finally:
                 self.queue.task_done()
 
