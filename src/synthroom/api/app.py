@@ -16,7 +16,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from .. import __version__
 from ..errors import InputError
 from ..room import Actor, Conflict, Forbidden, NotFound, Room, Worker, jobs, training
-from .schemas import ApprovalIn, AssociationIn, CollaborationIn, MemberIn, ModelIn, TableIn, TemplateIn
+from .schemas import (ApprovalIn, AssociationIn, AssociationOut, AuditOut, CollaborationIn, CollaborationOut, JobOut,
+                      MemberCreated, MemberIn, MemberOut, MeteringOut, ModelIn, ModelOut, TableIn, TableOut, TemplateIn,
+                      TemplateOut)
 
 _STATUS = ((Forbidden, 403), (NotFound, 404), (Conflict, 409), (InputError, 422))
 
@@ -49,67 +51,67 @@ def create_app(room: Room, worker: Worker | None = None) -> FastAPI:
     def health() -> dict:
         return {"status": "ok", "version": __version__}
 
-    @app.post("/members", tags=["members"], status_code=201)
+    @app.post("/members", tags=["members"], status_code=201, response_model=MemberCreated)
     def create_member(body: MemberIn, x_admin_key: str = Header(..., description="The server's admin key.")) -> dict:
         return room.create_member(x_admin_key, body.name, body.data_roots)
 
-    @app.get("/me", tags=["members"])
+    @app.get("/me", tags=["members"], response_model=MemberOut)
     def me(actor: Actor = Depends(caller)) -> dict:
         return {"id": actor.id, "name": actor.name}
 
-    @app.post("/collaborations", tags=["collaborations"], status_code=201)
+    @app.post("/collaborations", tags=["collaborations"], status_code=201, response_model=CollaborationOut)
     def create_collaboration(body: CollaborationIn, actor: Actor = Depends(caller)) -> dict:
         return room.create_collaboration(actor, body.name, [m.model_dump() for m in body.members], body.payer, body.retention_days)
 
-    @app.get("/collaborations", tags=["collaborations"])
+    @app.get("/collaborations", tags=["collaborations"], response_model=list[CollaborationOut])
     def list_collaborations(actor: Actor = Depends(caller)) -> list[dict]:
         return room.list_collaborations(actor)
 
-    @app.get("/collaborations/{collaboration_id}", tags=["collaborations"])
+    @app.get("/collaborations/{collaboration_id}", tags=["collaborations"], response_model=CollaborationOut)
     def get_collaboration(collaboration_id: int, actor: Actor = Depends(caller)) -> dict:
         return room.get_collaboration(actor, collaboration_id)
 
-    @app.post("/tables", tags=["tables"], status_code=201)
+    @app.post("/tables", tags=["tables"], status_code=201, response_model=TableOut)
     def configure_table(body: TableIn, actor: Actor = Depends(caller)) -> dict:
         return room.configure_table(actor, **body.model_dump())
 
-    @app.get("/tables", tags=["tables"])
+    @app.get("/tables", tags=["tables"], response_model=list[TableOut])
     def list_tables(actor: Actor = Depends(caller)) -> list[dict]:
         return room.list_tables(actor)
 
-    @app.get("/tables/{table_id}", tags=["tables"])
+    @app.get("/tables/{table_id}", tags=["tables"], response_model=TableOut)
     def get_table(table_id: int, actor: Actor = Depends(caller)) -> dict:
         return room.get_table(actor, table_id)
 
-    @app.post("/collaborations/{collaboration_id}/associations", tags=["tables"], status_code=201)
+    @app.post("/collaborations/{collaboration_id}/associations", tags=["tables"], status_code=201, response_model=AssociationOut)
     def associate(collaboration_id: int, body: AssociationIn, actor: Actor = Depends(caller)) -> dict:
         return room.associate(actor, collaboration_id, body.table_id, body.name)
 
-    @app.post("/collaborations/{collaboration_id}/templates", tags=["templates"], status_code=201)
+    @app.post("/collaborations/{collaboration_id}/templates", tags=["templates"], status_code=201, response_model=TemplateOut)
     def create_template(collaboration_id: int, body: TemplateIn, actor: Actor = Depends(caller)) -> dict:
         return room.create_template(actor, collaboration_id, **body.model_dump())
 
-    @app.get("/collaborations/{collaboration_id}/templates", tags=["templates"])
+    @app.get("/collaborations/{collaboration_id}/templates", tags=["templates"], response_model=list[TemplateOut])
     def list_templates(collaboration_id: int, actor: Actor = Depends(caller)) -> list[dict]:
         return room.list_templates(actor, collaboration_id)
 
-    @app.get("/templates/{template_id}", tags=["templates"])
+    @app.get("/templates/{template_id}", tags=["templates"], response_model=TemplateOut)
     def get_template(template_id: int, actor: Actor = Depends(caller)) -> dict:
         return room.get_template(actor, template_id)
 
-    @app.post("/templates/{template_id}/approve", tags=["templates"])
+    @app.post("/templates/{template_id}/approve", tags=["templates"], response_model=TemplateOut)
     def approve(template_id: int, body: ApprovalIn, actor: Actor = Depends(caller)) -> dict:
         return room.approve_template(actor, template_id, body.hash)
 
-    @app.post("/templates/{template_id}/jobs", tags=["jobs"], status_code=202)
+    @app.post("/templates/{template_id}/jobs", tags=["jobs"], status_code=202, response_model=JobOut)
     def start_job(template_id: int, actor: Actor = Depends(caller)) -> dict:
         return jobs.start_job(room, actor, template_id)
 
-    @app.get("/collaborations/{collaboration_id}/jobs", tags=["jobs"])
+    @app.get("/collaborations/{collaboration_id}/jobs", tags=["jobs"], response_model=list[JobOut])
     def list_jobs(collaboration_id: int, actor: Actor = Depends(caller)) -> list[dict]:
         return jobs.list_jobs(room, actor, collaboration_id)
 
-    @app.get("/jobs/{job_id}", tags=["jobs"])
+    @app.get("/jobs/{job_id}", tags=["jobs"], response_model=JobOut)
     def get_job(job_id: int, actor: Actor = Depends(caller)) -> dict:
         return jobs.get_job(room, actor, job_id)
 
@@ -121,15 +123,15 @@ def create_app(room: Room, worker: Worker | None = None) -> FastAPI:
     def report(job_id: int, kind: str = "html", actor: Actor = Depends(caller)):
         return _file(jobs.report_path(room, actor, job_id, kind))
 
-    @app.post("/jobs/{job_id}/models", tags=["models"], status_code=202)
+    @app.post("/jobs/{job_id}/models", tags=["models"], status_code=202, response_model=ModelOut)
     def train(job_id: int, body: ModelIn, actor: Actor = Depends(caller)) -> dict:
         return training.train_model(room, actor, job_id, body.trainer, body.script)
 
-    @app.get("/jobs/{job_id}/models", tags=["models"])
+    @app.get("/jobs/{job_id}/models", tags=["models"], response_model=list[ModelOut])
     def list_models(job_id: int, actor: Actor = Depends(caller)) -> list[dict]:
         return training.list_models(room, actor, job_id)
 
-    @app.get("/models/{model_id}", tags=["models"])
+    @app.get("/models/{model_id}", tags=["models"], response_model=ModelOut)
     def get_model(model_id: int, actor: Actor = Depends(caller)) -> dict:
         return training.get_model(room, actor, model_id)
 
@@ -137,11 +139,11 @@ def create_app(room: Room, worker: Worker | None = None) -> FastAPI:
     def model_file(model_id: int, actor: Actor = Depends(caller)):
         return _file(training.model_file(room, actor, model_id))
 
-    @app.get("/collaborations/{collaboration_id}/audit", tags=["audit"])
+    @app.get("/collaborations/{collaboration_id}/audit", tags=["audit"], response_model=AuditOut)
     def audit_log(collaboration_id: int, actor: Actor = Depends(caller)) -> dict:
         return jobs.audit_log(room, actor, collaboration_id)
 
-    @app.get("/collaborations/{collaboration_id}/metering", tags=["audit"])
+    @app.get("/collaborations/{collaboration_id}/metering", tags=["audit"], response_model=MeteringOut)
     def metering(collaboration_id: int, actor: Actor = Depends(caller)) -> dict:
         return jobs.metering(room, actor, collaboration_id)
 

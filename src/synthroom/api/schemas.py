@@ -61,3 +61,129 @@ class ApprovalIn(BaseModel):
 class ModelIn(BaseModel):
     trainer: Literal["auto", "logistic", "linear", "gbm", "script"] = "auto"
     script: str | None = Field(None, description="A training script's text (trainer 'script'; server must allow scripts).")
+
+
+# -- responses (the domain layer's views; listing them documents the API and keeps any field
+#    a view might gain by accident out of the answers) ------------------------------------------
+class MemberCreated(BaseModel):
+    id: int
+    name: str
+    api_key: str = Field(description="Shown once; only its hash is stored.")
+    data_roots: list[str]
+
+
+class MemberOut(BaseModel):
+    id: int
+    name: str
+
+
+class MembershipOut(BaseModel):
+    name: str
+    can_run: bool
+    can_receive: bool
+
+
+class TableRuleOut(BaseModel):
+    """A table's analysis rule and budget, as every collaborator sees it."""
+
+    allowed_columns: list[str]
+    unit_column: str | None
+    unit_cap: int
+    epsilon_budget: float
+    epsilon_spent: float
+    epsilon_remaining: float
+    allowed_receivers: list[str] | None
+    share_full_report: bool
+
+
+class TableOut(TableRuleOut):
+    id: int
+    name: str
+    owner_id: int
+    source_kind: str | None = Field(None, description="Owner only.")
+    source_path: str | None = Field(None, description="Owner only.")
+    source_table: str | None = Field(None, description="Owner only.")
+    columns: list[str] | None = Field(None, description="Owner only: every column of the source.")
+
+
+class AssociatedTableOut(TableRuleOut):
+    name: str
+    table_id: int
+    owner: str | None
+
+
+class CollaborationOut(BaseModel):
+    id: int
+    name: str
+    payer: str | None
+    retention_days: int
+    members: list[MembershipOut]
+    tables: list[AssociatedTableOut]
+
+
+class AssociationOut(BaseModel):
+    collaboration_id: int
+    name: str
+    table_id: int
+
+
+class TemplateOut(BaseModel):
+    id: int
+    collaboration_id: int
+    name: str
+    version: int
+    sql: str
+    params: dict[str, Any]
+    tables: dict[str, int]
+    hash: str
+    approvers: list[str]
+    approved_by: list[str]
+    approved: bool
+
+
+class JobOut(BaseModel):
+    id: int
+    collaboration_id: int
+    template_id: int
+    hash: str
+    state: str
+    reason: str | None
+    detail: str | None = Field(None, description="Owners of the tables read only: may quote row values.")
+    epsilon: float
+    delta: float
+    unit_cap: int
+    synth_epsilon: float | None
+    released: bool
+    budget_released: bool
+    summary: dict[str, Any] | None
+    rows_synthetic: int | None
+    compute_seconds: float | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    expires_at: str | None
+    artifacts_deleted_at: str | None
+
+
+class ModelOut(BaseModel):
+    id: int
+    job_id: int
+    trainer: str
+    task: str
+    target: str
+    state: str
+    reason: str | None
+    metrics: dict[str, Any]
+    created_at: str
+
+
+class AuditOut(BaseModel):
+    entries: list[dict[str, Any]]
+    verified: bool
+    problem: str | None
+    head: str
+
+
+class MeteringOut(BaseModel):
+    entries: list[dict[str, Any]]
+    totals: dict[str, dict[str, float]]
