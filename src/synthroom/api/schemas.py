@@ -186,4 +186,4 @@ class AuditOut(BaseModel):
 
 class MeteringOut(BaseModel):
     entries: list[dict[str, Any]]
-    totals: dict[str, dict[str, float]]
+    totals: dict[str, dict[str, int | float]]
