@@ -205,3 +205,45 @@ def test_group_epsilon_gives_the_template_rho_to_a_group_of_cap_rows(cap):
     per_row = group_epsilon(eps, delta, cap)
     assert per_row <= eps / cap + 1e-12
     assert cap**2 * rho_from_epsilon(per_row, delta) == pytest.approx(rho_from_epsilon(eps, delta), rel=1e-6)
+
+
+def test_one_to_many_join_is_capped_and_the_synthesizer_gets_the_group_epsilon(tmp_path):
+    import pandas as pd
+
+    tp = two_party(tmp_path, users=400, budget=5)
+    pub_path = str(tmp_path / "data" / "publisher" / "audience.csv")
+    adv_path = str(tmp_path / "data" / "advertiser" / "conversions.parquet")
+    aud = tp.room.configure_table(tp.publisher, "aud2", "csv", pub_path, ["user_id", "age", "segment"], epsilon_budget=5,
+                                  unit_column="user_id", unit_cap=3)
+    conv = tp.room.configure_table(tp.advertiser, "conv2", "parquet", adv_path, ["user_id", "campaign", "order_value"],
+                                   epsilon_budget=5, unit_column="user_id", unit_cap=2)
+    collab = tp.room.create_collaboration(tp.advertiser, "purchases", [
+        {"name": "publisher"}, {"name": "advertiser", "can_run": True, "can_receive": True}], payer="advertiser")
+    tp.room.associate(tp.publisher, collab["id"], aud["id"], "audience")
+    tp.room.associate(tp.advertiser, collab["id"], conv["id"], "conversions")
+    template = tp.room.create_template(
+        tp.advertiser, collab["id"], "orders",
+        "SELECT a.age, a.segment, c.order_value, c.campaign FROM audience a JOIN conversions c ON a.user_id = c.user_id",
+        epsilon=2, classification={"target": "campaign", "columns": [
+            {"name": "age", "type": "numerical"}, {"name": "segment", "type": "categorical"},
+            {"name": "order_value", "type": "numerical"}, {"name": "campaign", "type": "categorical"}]})
+    for actor in (tp.publisher, tp.advertiser):
+        template = tp.room.approve_template(actor, template["id"], template["hash"])
+    seen = {}
+
+    def records(frame, schema, **kw):
+        seen.update(rows=len(frame), epsilon=kw["epsilon"], delta=kw["delta"])
+        kw["progress"]("measuring", "learning the domains")
+        raise RuntimeError("stop here")
+
+    job = start_job(tp.room, tp.advertiser, template["id"])
+    assert job["unit_cap"] == 2  # the smaller cap of the two tables
+    done = run_job(tp.room, job["id"], synthesize=records)
+    audience = pd.read_csv(pub_path)
+    per_user = pd.read_parquet(adv_path).user_id.value_counts()
+    expected = int(per_user[per_user.index.isin(audience.user_id)].clip(upper=2).sum())
+    assert per_user.max() > 2 and seen["rows"] == expected  # at most 2 joined rows per user reached the synthesizer
+    assert seen["epsilon"] == pytest.approx(group_epsilon(2.0, 1e-9, 2)) and seen["epsilon"] < 1.0
+    assert done["synth_epsilon"] == pytest.approx(seen["epsilon"]) and done["epsilon"] == 2.0
+    for table_id, owner in ((aud["id"], tp.publisher), (conv["id"], tp.advertiser)):  # each table is charged 2
+        assert tp.room.get_table(owner, table_id)["epsilon_spent"] == pytest.approx(2.0)
