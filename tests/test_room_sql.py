@@ -140,3 +140,15 @@ def test_sandbox_blocks_files_even_if_a_check_were_missed(sources, tmp_path):
         assert [r[0] for r in con.execute("DESCRIBE audience").fetchall()] == ["user_id", "age", "segment"]
     finally:
         con.close()
+
+
+def test_names_are_case_insensitive_as_in_duckdb_and_outputs_spelled_as_classified(tmp_path):
+    pd.DataFrame({"UserId": [1, 2, 2], "Age": [30, 40, 41], "Email": ["a", "b", "c"]}).to_csv(tmp_path / "p.csv", index=False)
+    tables = {"people": TableColumns(("UserId", "Age", "Email"), ("UserId", "Age"), "UserId")}
+    source = Source("people", "csv", str(tmp_path / "p.csv"), None, ("UserId", "Age"), "UserId")
+    with pytest.raises(InputError, match="column 'email' of table 'people' may not be used"):
+        check_template('SELECT "Email" AS e FROM people', tables)
+    checked = check_template("SELECT age FROM PEOPLE", tables, ["Age"])
+    assert checked.output_columns == ("Age",)
+    frame = run_template(checked, [source], cap=1, seed=0).frame
+    assert list(frame.columns) == ["Age"] and sorted(frame.Age) in ([30, 40], [30, 41])  # one row per user

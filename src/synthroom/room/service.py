@@ -309,8 +309,9 @@ def _check_name(name: Any, what: str) -> str:
 
 
 def _check_identifier(name: Any) -> str:
-    if not isinstance(name, str) or not name.isidentifier() or name.startswith("__") or len(name) > 60:
-        raise InputError(f"association name {name!r} must be a plain SQL identifier (letters, digits, _)")
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("__") or len(name) > 60 \
+            or name != name.lower():
+        raise InputError(f"association name {name!r} must be a plain lower-case SQL identifier (letters, digits, _)")
     if name.lower().startswith("synthroom"):
         raise InputError(f"association name {name!r} is reserved (names starting with 'synthroom' are the executor's)")
     return name

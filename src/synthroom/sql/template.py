@@ -131,12 +131,12 @@ def _check_tables(root: exp.Expression, tables: dict[str, TableColumns]) -> list
     """Every table is associated and read directly by the outermost SELECT."""
     known = ", ".join(sorted(tables)) or "(none)"
     for table in root.find_all(exp.Table):
-        if table.name not in tables:
+        if table.name.lower() not in tables:
             _fail(f"unknown table {table.name!r}; the collaboration's tables are {known}")
     outer = [t for t in _outer_sources(root)]
     outer_ids = {id(t) for t in outer}
     for table in root.find_all(exp.Table):
-        if table.name in tables and id(table) not in outer_ids:
+        if table.name.lower() in tables and id(table) not in outer_ids:
             _fail(f"table {table.name!r} must be read in the outermost FROM/JOIN, not in a subquery or CTE")
     if not outer:
         _fail("the template reads no table")
@@ -155,6 +155,7 @@ def _outer_sources(root: exp.Select) -> list[exp.Table]:
 
 
 def _qualify(root: exp.Expression, tables: dict[str, TableColumns]) -> exp.Select:
+    # DuckDB names are case-insensitive: sqlglot lower-cases them all, and so do our checks.
     schema = {name: {col: "VARCHAR" for col in t.columns} for name, t in tables.items()}
     try:
         return qualify(root, schema=schema, dialect=DIALECT, validate_qualify_columns=True,
@@ -172,7 +173,7 @@ def _check_columns(root: exp.Select, tables: dict[str, TableColumns]) -> None:
             source = scope.sources.get(column.table)
             if isinstance(source, exp.Table) and source.name in tables:
                 spec = tables[source.name]
-                if column.name not in spec.allowed:
+                if column.name.lower() not in {a.lower() for a in spec.allowed}:
                     _fail(f"column {column.name!r} of table {source.name!r} may not be used "
                           f"(allowed: {', '.join(spec.allowed) or 'none'})")
 
@@ -186,7 +187,8 @@ def _is_aggregating(root: exp.Select) -> bool:
 def _unit_of(column: exp.Expression, aliases: dict[str, str], tables: dict[str, TableColumns]) -> str | None:
     """The alias whose unit column ``column`` is, if it is one."""
     if isinstance(column, exp.Column) and column.table in aliases:
-        if tables[aliases[column.table]].unit == column.name:
+        unit = tables[aliases[column.table]].unit
+        if unit is not None and unit.lower() == column.name.lower():
             return column.table
     return None
 
@@ -258,15 +260,19 @@ def check_template(sql: str, tables: dict[str, TableColumns], output_columns: li
     _check_columns(qualified, tables)
     outer = _outer_sources(qualified)
     names = list(qualified.named_selects)
-    if len(set(names)) != len(names) or any(n == "" for n in names):
+    if len({n.lower() for n in names}) != len(names) or any(n == "" for n in names):
         _fail(f"every output column needs a distinct name; the template gives {', '.join(map(repr, names))}")
     if output_columns is not None:
-        missing = [c for c in output_columns if c not in names]
-        extra = [c for c in names if c not in output_columns]
+        spelled = {c.lower(): c for c in output_columns}
+        missing = [c for c in output_columns if c.lower() not in {n.lower() for n in names}]
+        extra = [c for c in names if c.lower() not in spelled]
         if missing or extra:
             parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
                 [f"not classified {', '.join(map(repr, extra))}"] if extra else [])
             _fail(f"the output columns do not match the column classification: {'; '.join(parts)}")
+        for projection in qualified.expressions:  # output columns spelled as the classification spells them
+            projection.set("alias", exp.to_identifier(spelled[projection.alias_or_name.lower()], quoted=True))
+        names = list(qualified.named_selects)
     aggregating = _is_aggregating(qualified)
     unit_sql = _unit_expression(qualified, outer, tables, aggregating)
     executable = qualified.copy()
