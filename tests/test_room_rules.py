@@ -13,6 +13,7 @@ from synthroom.room import (
     BudgetExhausted,
     Conflict,
     Forbidden,
+    NotFound,
     audit_log,
     get_job,
     group_epsilon,
@@ -247,3 +248,35 @@ def test_one_to_many_join_is_capped_and_the_synthesizer_gets_the_group_epsilon(t
     assert done["synth_epsilon"] == pytest.approx(seen["epsilon"]) and done["epsilon"] == 2.0
     for table_id, owner in ((aud["id"], tp.publisher), (conv["id"], tp.advertiser)):  # each table is charged 2
         assert tp.room.get_table(owner, table_id)["epsilon_spent"] == pytest.approx(2.0)
+
+
+def test_owners_can_withdraw_and_queued_jobs_then_do_not_run(tmp_path):
+    tp = two_party(tmp_path, users=300, budget=5)
+    queued = start_job(tp.room, tp.advertiser, tp.template["id"])
+    view = tp.room.revoke_approval(tp.publisher, tp.template["id"])
+    assert not view["approved"] and view["approved_by"] == ["advertiser"]
+    with pytest.raises(Forbidden, match="is not approved by publisher"):
+        start_job(tp.room, tp.advertiser, tp.template["id"])
+
+    def must_not_run(*_a, **_k):
+        raise AssertionError("a withdrawn job ran")
+
+    done = run_job(tp.room, queued["id"], synthesize=must_not_run)
+    assert done["state"] == "failed" and done["budget_released"]
+    assert done["reason"] == "withdrawn before it ran: publisher revoked the approval of template 'converters'"
+    assert tp.room.get_table(tp.publisher, tp.audience)["epsilon_spent"] == pytest.approx(0.0)
+    with pytest.raises(NotFound, match="'publisher' has not approved template 'converters' version 1"):
+        tp.room.revoke_approval(tp.publisher, tp.template["id"])
+
+    tp.room.approve_template(tp.publisher, tp.template["id"], tp.template["hash"])
+    queued = start_job(tp.room, tp.advertiser, tp.template["id"])
+    with pytest.raises(Forbidden, match="only the owner of table 'audience' can take it out"):
+        tp.room.dissociate(tp.advertiser, tp.collab, "audience")
+    tp.room.dissociate(tp.publisher, tp.collab, "audience")
+    done = run_job(tp.room, queued["id"], synthesize=must_not_run)
+    assert done["reason"] == ("withdrawn before it ran: table 'audience' is no longer associated as it was when "
+                              "template 'converters' was approved")
+    with pytest.raises(Conflict, match="table 'audience' is no longer associated"):
+        start_job(tp.room, tp.advertiser, tp.template["id"])
+    actions = [e["action"] for e in audit_log(tp.room, tp.advertiser, tp.collab)["entries"]]
+    assert "template.revoked" in actions and "table.dissociated" in actions

@@ -87,6 +87,10 @@ def create_app(room: Room, worker: Worker | None = None) -> FastAPI:
     def associate(collaboration_id: int, body: AssociationIn, actor: Actor = Depends(caller)) -> dict:
         return room.associate(actor, collaboration_id, body.table_id, body.name)
 
+    @app.delete("/collaborations/{collaboration_id}/associations/{name}", tags=["tables"], response_model=AssociationOut)
+    def dissociate(collaboration_id: int, name: str, actor: Actor = Depends(caller)) -> dict:
+        return room.dissociate(actor, collaboration_id, name)
+
     @app.post("/collaborations/{collaboration_id}/templates", tags=["templates"], status_code=201, response_model=TemplateOut)
     def create_template(collaboration_id: int, body: TemplateIn, actor: Actor = Depends(caller)) -> dict:
         return room.create_template(actor, collaboration_id, **body.model_dump())
@@ -102,6 +106,10 @@ def create_app(room: Room, worker: Worker | None = None) -> FastAPI:
     @app.post("/templates/{template_id}/approve", tags=["templates"], response_model=TemplateOut)
     def approve(template_id: int, body: ApprovalIn, actor: Actor = Depends(caller)) -> dict:
         return room.approve_template(actor, template_id, body.hash)
+
+    @app.delete("/templates/{template_id}/approve", tags=["templates"], response_model=TemplateOut)
+    def revoke(template_id: int, actor: Actor = Depends(caller)) -> dict:
+        return room.revoke_approval(actor, template_id)
 
     @app.post("/templates/{template_id}/jobs", tags=["jobs"], status_code=202, response_model=JobOut)
     def start_job(template_id: int, actor: Actor = Depends(caller)) -> dict:

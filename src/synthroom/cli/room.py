@@ -88,6 +88,9 @@ class RoomClient:
     def associate(self, cid: int, table_id: int, name: str) -> dict:
         return self._call("POST", f"/collaborations/{cid}/associations", {"table_id": table_id, "name": name})
 
+    def dissociate(self, cid: int, name: str) -> dict:
+        return self._call("DELETE", f"/collaborations/{cid}/associations/{name}")
+
     def create_template(self, cid: int, **body) -> dict:
         return self._call("POST", f"/collaborations/{cid}/templates", body)
 
@@ -99,6 +102,9 @@ class RoomClient:
 
     def approve(self, template_id: int, content_hash: str) -> dict:
         return self._call("POST", f"/templates/{template_id}/approve", {"hash": content_hash})
+
+    def revoke(self, template_id: int) -> dict:
+        return self._call("DELETE", f"/templates/{template_id}/approve")
 
     def start_job(self, template_id: int) -> dict:
         return self._call("POST", f"/templates/{template_id}/jobs")
@@ -263,6 +269,12 @@ def associate(collaboration_id: int, table_id: int, name: str = typer.Option(...
     _show(lambda: _client().associate(collaboration_id, table_id, name))
 
 
+@room_app.command()
+def dissociate(collaboration_id: int, name: str):
+    """Take one of your tables back out of a collaboration."""
+    _show(lambda: _client().dissociate(collaboration_id, name))
+
+
 @room_app.command("template-create")
 def template_create(collaboration_id: int, name: str, sql: Path = typer.Option(..., help="File with the SELECT."),
                     classification: Path = typer.Option(..., help="Column classification (YAML/JSON)."),
@@ -288,6 +300,12 @@ def template_show(template_id: int):
 def approve(template_id: int, hash: str = typer.Option(..., help="The content hash you reviewed.")):
     """Approve a template that reads one of your tables."""
     _show(lambda: _client().approve(template_id, hash))
+
+
+@room_app.command()
+def revoke(template_id: int):
+    """Withdraw your approval of a template (queued jobs on it fail without running)."""
+    _show(lambda: _client().revoke(template_id))
 
 
 @room_app.command("job-start")

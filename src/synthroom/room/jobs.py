@@ -176,17 +176,34 @@ def run_job(room: Room, job_id: int, synthesize: Synthesize | None = None) -> di
                 "sources": [source_of(n, t) for n, t in tables.items()]}
         audit.append(s, audit.collaboration_scope(job.collaboration_id), "worker", "job.running", {"job_id": job.id})
         seed, cap = job.seed, job.unit_cap
+        withdrawn = _withdrawn(s, template)
     artifacts = room.artifacts / "jobs" / str(job_id)
     outcome: dict[str, Any] = {"dp_started": False}
     start = time.perf_counter()
     try:
-        outcome.update(_synthesize_job(plan, seed, cap, artifacts, synthesize, outcome))
+        if withdrawn:
+            outcome.update(state="failed", reason=withdrawn)
+        else:
+            outcome.update(_synthesize_job(plan, seed, cap, artifacts, synthesize, outcome))
     except InputError as exc:
         outcome.update(state="failed", reason=DATA_FAILURE, detail=str(exc))
     except Exception as exc:  # noqa: BLE001 - the job records any failure; the worker keeps going
         outcome.update(state="failed", reason=DATA_FAILURE, detail=f"internal error: {type(exc).__name__}: {exc}")
     outcome["seconds"] = time.perf_counter() - start
     return _finish(room, job_id, outcome, artifacts)
+
+
+def _withdrawn(s, template: Template) -> str | None:
+    """Why a queued job may no longer run: an owner revoked its approval or took a table back."""
+    try:
+        _tables_read(s, template)
+    except Conflict as exc:
+        return f"withdrawn before it ran: {exc}"
+    view = template_view(s, template)
+    if not view["approved"]:
+        missing = ", ".join(sorted(set(view["approvers"]) - set(view["approved_by"])))
+        return f"withdrawn before it ran: {missing} revoked the approval of template {template.name!r}"
+    return None
 
 
 def _synthesize_job(plan: dict, seed: int, cap: int, artifacts: Path, synthesize: Synthesize, outcome: dict) -> dict:

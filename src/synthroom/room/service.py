@@ -216,6 +216,22 @@ class Room:
                          {"name": name, "table_id": table.id, "owner": actor.name})
             return {"collaboration_id": collaboration_id, "name": name, "table_id": table.id}
 
+    def dissociate(self, actor: Actor, collaboration_id: int, name: str) -> dict:
+        """Take one of the actor's tables back out of a collaboration (templates reading it stop
+        running, queued jobs included)."""
+        with self.transaction() as s:
+            membership(s, actor, collaboration_id)
+            assoc = s.scalar(select(Association).where(Association.collaboration_id == collaboration_id,
+                                                       Association.name == name))
+            if assoc is None:
+                raise NotFound(f"collaboration {collaboration_id} has no table named {name!r}")
+            if s.get(ConfiguredTable, assoc.table_id).owner_id != actor.id:
+                raise Forbidden(f"only the owner of table {name!r} can take it out of the collaboration")
+            s.delete(assoc)
+            audit.append(s, audit.collaboration_scope(collaboration_id), actor.name, "table.dissociated",
+                         {"name": name, "table_id": assoc.table_id})
+            return {"collaboration_id": collaboration_id, "name": name, "table_id": assoc.table_id}
+
     # -- templates ------------------------------------------------------------------------
     def create_template(self, actor: Actor, collaboration_id: int, name: str, sql: str, epsilon: float,
                         classification: Any, max_mia_score: float | None = None, delta: float = 1e-9,
@@ -255,6 +271,20 @@ class Room:
             membership(s, actor, collaboration_id)
             return [template_view(s, t) for t in s.scalars(
                 select(Template).where(Template.collaboration_id == collaboration_id).order_by(Template.id))]
+
+    def revoke_approval(self, actor: Actor, template_id: int) -> dict:
+        """Withdraw the actor's approval: no new job runs the template, nor a queued one."""
+        with self.transaction() as s:
+            template = _get(s, Template, template_id, "template")
+            membership(s, actor, template.collaboration_id)
+            approval = s.get(Approval, (template.id, actor.id))
+            if approval is None:
+                raise NotFound(f"{actor.name!r} has not approved template {template.name!r} version {template.version}")
+            s.delete(approval)
+            s.flush()
+            audit.append(s, audit.collaboration_scope(template.collaboration_id), actor.name, "template.revoked",
+                         {"template_id": template.id, "name": template.name, "version": template.version})
+            return template_view(s, template)
 
     def approve_template(self, actor: Actor, template_id: int, approved_hash: str) -> dict:
         """An owner of a table the template reads approves exactly the content it reviewed."""
