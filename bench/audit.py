@@ -245,8 +245,9 @@ def run_audit(runs: int, broken_runs: int, workers: int, seed: int, log=print) -
     configs = [Config(k, e, None, runs) for k in KINDS for e in EPSILONS]
     configs += [Config(k, BROKEN_EPSILON, f, broken_runs) for k in KINDS for f in FAULTS]
     JAX_CACHE.mkdir(parents=True, exist_ok=True)
+    # Workers are renewed every few hundred fits: the compiled programs they keep add up.
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(str(JAX_CACHE),)) as pool:
+                             initargs=(str(JAX_CACHE),), max_tasks_per_child=400) as pool:
         pilots = sorted({(c.kind, c.epsilon) for c in configs})
         taus = dict(zip(pilots, pool.map(selection_threshold, pilots)))
         tasks, owners = [], []
@@ -305,13 +306,13 @@ def write_results(text: str, path: Path = RESULTS) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few hundred fits (minutes), enough to catch the broken variants")
-    parser.add_argument("--runs", type=int, help="fits per table and configuration (default 30 quick, 500 full)")
+    parser.add_argument("--runs", type=int, help="fits per table and side for each epsilon (default 10 quick, 500 full)")
     parser.add_argument("--broken-runs", type=int, help="fits per table for each broken variant (default 20 quick, 100 full)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026, help="master seed; every fit gets its own seed from it")
     parser.add_argument("--write", action="store_true", help="write the table to bench/RESULTS.md (the full run always does)")
     args = parser.parse_args(argv)
-    runs = args.runs or (30 if args.quick else 500)
+    runs = args.runs or (10 if args.quick else 500)
     broken_runs = args.broken_runs or (20 if args.quick else 100)
     start = time.perf_counter()
     configs = run_audit(runs, broken_runs, args.workers, args.seed)
@@ -319,8 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     fits = sum(2 * c.runs for c in configs)
     text = table(configs)
     line, ok = summary(configs)
-    note = (f"{'Quick' if args.quick else 'Full'} run: `python bench/audit.py{' --quick' if args.quick else ''}`"
-            f" (seed {args.seed}), {fits} fits in {wall / 60:.1f} min on {args.workers} workers.")
+    command = " ".join(["python bench/audit.py", *(argv if argv is not None else sys.argv[1:])])
+    note = (f"`{command}` (seed {args.seed}, {runs} fits per side for each epsilon, {broken_runs} for each "
+            f"broken variant): {fits} fits in {wall / 60:.1f} min on {args.workers} workers.")
     print(text)
     print(note)
     if args.write or not args.quick:
