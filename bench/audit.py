@@ -137,6 +137,8 @@ def observe(synth, game: Game) -> dict[str, bool]:
 
 
 _GAMES: dict[tuple[str, int], Game] = {}
+_FITS_SINCE_CLEAR = [0]
+CLEAR_EVERY = 100  # fits; compiled programs kept longer exhaust the process's memory maps
 
 
 def _game(kind: str, edge_count: int) -> Game:
@@ -154,6 +156,11 @@ def play(task: tuple) -> dict:
     from synthroom.privacy import _faults
 
     game = _game(kind, edge_count)
+    _FITS_SINCE_CLEAR[0] += 1
+    if _FITS_SINCE_CLEAR[0] % CLEAR_EVERY == 0:
+        import jax
+
+        jax.clear_caches()  # the on-disk cache still holds every compiled program
     start = time.perf_counter()
     with _faults.injected(fault) if fault else contextlib.nullcontext():
         synth = Synthesizer(game.schema, epsilon=epsilon, delta=DELTA, seed=seed).fit(game.world(with_canary))
@@ -245,9 +252,8 @@ def run_audit(runs: int, broken_runs: int, workers: int, seed: int, log=print) -
     configs = [Config(k, e, None, runs) for k in KINDS for e in EPSILONS]
     configs += [Config(k, BROKEN_EPSILON, f, broken_runs) for k in KINDS for f in FAULTS]
     JAX_CACHE.mkdir(parents=True, exist_ok=True)
-    # Workers are renewed every few hundred fits: the compiled programs they keep add up.
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(str(JAX_CACHE),), max_tasks_per_child=400) as pool:
+                             initargs=(str(JAX_CACHE),)) as pool:
         pilots = sorted({(c.kind, c.epsilon) for c in configs})
         taus = dict(zip(pilots, pool.map(selection_threshold, pilots)))
         tasks, owners = [], []
