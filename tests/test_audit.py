@@ -189,3 +189,18 @@ def test_the_game_separates_a_broken_runs_neighbours():
     for with_canary in (False, True):
         seen[with_canary] = audit.play(("categorical-heavy", 3, 1.0, "numeric_bounds_from_data", with_canary, 5))
     assert seen[True]["range"] and not seen[False]["range"]
+
+
+def test_the_summary_fails_on_an_uncaught_variant_or_an_exceeded_claim():
+    shipped = audit.Config("t", 1.0, None, runs=200)
+    broken = audit.Config("t", 1.0, "no_measurement_noise", runs=20)
+    broken.hits["rows"] = [0, 20]
+    line, ok = audit.summary([shipped, broken])
+    assert ok and line == "audit: 1 configurations, 1 of 1 broken variants caught, max empirical/claimed epsilon 0.00"
+    broken.hits["rows"] = [10, 10]  # the game no longer tells D from D'
+    assert audit.summary([shipped, broken]) == (
+        "audit: 1 configurations, 0 of 1 broken variants caught, max empirical/claimed epsilon 0.00", False)
+    broken.hits["rows"] = [0, 20]
+    shipped.hits["category"] = [0, 200]  # a perfect attack on the shipped code: far above epsilon 1
+    line, ok = audit.summary([shipped, broken])
+    assert not ok and line.endswith("max empirical/claimed epsilon 3.72")
