@@ -4,6 +4,7 @@
     python bench/run.py adult   [--epsilons 0.1,1,10]   # time, peak memory, evaluate.py scores
     python bench/run.py scale   [--sizes 1000000,10000000]  # fit time/memory from Parquet, sample 1M
     python bench/run.py compare [--epsilons 1,10] [--generators ...]  # shared compare.py, one run
+    python bench/run.py wide    [--epsilons 1]      # 74 columns, 50-value categoricals, missing values
 
 Every run of our command goes through the `synthroom` CLI under `/usr/bin/time -v`, so wall time
 and peak memory are those of the whole process. The yardstick (../shared/bench) is called, never
@@ -104,6 +105,68 @@ def scale(args) -> list[dict]:
     return rows
 
 
+def simulate_wide(n: int, seed: int):
+    """A seeded wide table unlike Adult: 74 columns (30 numerical driven by 5 latent factors, 30
+    categorical with 50 skewed values each tied to the same factors, 10 numerical with 40% missing,
+    3 binary) and a regression target that depends on all four kinds. Returns (frame, schema)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    factors = rng.normal(size=(n, 5))
+    cols, schema = {}, []
+    load = np.random.default_rng(1).normal(size=(5, 30))  # fixed loadings: train and holdout alike
+    num = factors @ load + rng.normal(size=(n, 30))
+    for j in range(30):
+        cols[f"num_{j:02d}"] = np.round(np.exp(num[:, j] / 3) * 100, 2) if j % 3 == 0 else np.round(num[:, j], 3)
+        schema.append({"name": f"num_{j:02d}", "type": "numerical"})
+    cuts = np.quantile(np.random.default_rng(2).normal(size=100_000) * 1.6, np.linspace(0, 1, 51)[1:-1] ** 1.7)
+    for j in range(30):
+        latent = factors[:, j % 5] + rng.normal(scale=0.8, size=n)
+        cols[f"cat_{j:02d}"] = np.array([f"c{j:02d}_v{k:02d}" for k in range(50)])[np.searchsorted(cuts, latent)]
+        schema.append({"name": f"cat_{j:02d}", "type": "categorical"})
+    for j in range(10):
+        value = np.round(factors[:, (j + 2) % 5] * 10 + rng.normal(scale=5, size=n), 1)
+        cols[f"sparse_{j}"] = np.where(rng.random(n) < 0.4, np.nan, value)
+        schema.append({"name": f"sparse_{j}", "type": "numerical"})
+    for j in range(3):
+        cols[f"flag_{j}"] = np.where(factors[:, j] + rng.normal(size=n) > 0.5, "yes", "no")
+        schema.append({"name": f"flag_{j}", "type": "categorical"})
+    target = (factors @ np.array([2.0, -1.5, 1.0, 0.5, 0.0]) + 0.8 * (cols["flag_0"] == "yes")
+              + 0.05 * np.nan_to_num(cols["sparse_3"]) + rng.normal(scale=0.7, size=n))
+    cols["target"] = np.round(target, 3)
+    schema.append({"name": "target", "type": "numerical"})
+    return pd.DataFrame(cols), {"name": "wide", "target": "target", "task": "regression", "columns": schema}
+
+
+def wide(args) -> list[dict]:
+    """Fit on 20,000 simulated wide rows, score against 20,000 fresh rows from the simulator."""
+    train, schema = simulate_wide(20_000, seed=11)
+    holdout, _ = simulate_wide(20_000, seed=12)
+    paths = {"train": OUT / "wide_train.csv", "holdout": OUT / "wide_holdout.csv", "schema": OUT / "wide_schema.json"}
+    train.to_csv(paths["train"], index=False)
+    holdout.to_csv(paths["holdout"], index=False)
+    paths["schema"].write_text(json.dumps(schema, indent=2))
+    rows = []
+    for eps in [float(e) for e in args.epsilons.split(",")]:
+        syn = OUT / f"wide_eps{eps:g}.csv"
+        rec = {"epsilon": eps, **timed([str(SYNTHROOM), "synthesize", str(paths["train"]), "--schema", str(paths["schema"]),
+                                        "--epsilon", str(eps), "-o", str(syn), "-q", "--seed", str(args.seed)],
+                                       OUT / f"wide_eps{eps:g}.log")}
+        if rec["returncode"] == 0:
+            subprocess.run([str(VENV_PEERS / "bin" / "python"), str(SHARED / "bench" / "evaluate.py"), "--train",
+                            str(paths["train"]), "--holdout", str(paths["holdout"]), "--synthetic", str(syn),
+                            "--schema", str(paths["schema"]), "--out", str(OUT / f"wide_eps{eps:g}.metrics.json")],
+                           check=True, capture_output=True)
+            m = json.loads((OUT / f"wide_eps{eps:g}.metrics.json").read_text())
+            rec.update({"tstr": m["utility"]["tstr"], "trtr": m["utility"]["trtr"],
+                        "tvd_1way": m["fidelity"].get("tvd_1way_mean"), "tvd_2way": m["fidelity"]["tvd_2way_mean"],
+                        "mia_auc": m["privacy"]["mia_auc"]})
+        print(json.dumps(rec), flush=True)
+        rows.append(rec)
+    return rows
+
+
 def compare(args) -> None:
     cmd = f"{SYNTHROOM} synthesize {{train}} --schema {ADULT / 'schema.json'} --epsilon {{epsilon}} --rows {{rows}} -o {{out}} -q"
     subprocess.run([str(VENV_PEERS / "bin" / "python"), str(SHARED / "bench" / "compare.py"), "--data", str(ADULT),
@@ -113,7 +176,7 @@ def compare(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["adult", "scale", "compare"])
+    ap.add_argument("what", choices=["adult", "scale", "compare", "wide"])
     ap.add_argument("--epsilons", default=None)
     ap.add_argument("--sizes", default="1000000,10000000")
     ap.add_argument("--generators", default="candidate,aim,mst,mostly-argn,dpctgan")
@@ -125,6 +188,9 @@ def main() -> None:
         res = adult(args)
     elif args.what == "scale":
         res = scale(args)
+    elif args.what == "wide":
+        args.epsilons = args.epsilons or "1"
+        res = wide(args)
     else:
         args.epsilons = args.epsilons or "1,10"
         compare(args)

@@ -130,3 +130,14 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     assert list(synthetic.columns) == ["age", "region", "device", "segment", "weekly_visits", "converted"]
     assert len(synthetic) > 900
     assert "email" not in synthetic.columns
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    """`.ci/run` is the README's second newcomer command, so a missing install step fails CI."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    blocks = (root / "README.md").read_text().split("```")
+    commands = [b.strip() for b in blocks[1::2] if b.strip().startswith("python3 -m venv .venv")]
+    assert len(commands) >= 2 and "synthroom demo" in commands[0]
+    assert commands[1] in (root / ".ci" / "run").read_text().splitlines()

@@ -251,6 +251,46 @@ def test_setup_anonymeter_with_a_missing_interpreter(tmp_path):
            f"cannot run {tmp_path / 'python3'}: no such file", tmp_path / "venv")
 
 
+def test_setup_anonymeter_that_fails_its_check_exits_1_without_a_traceback(tmp_path, monkeypatch):
+    import synthroom.evaluation as evaluation
+
+    def broken(venv, python, force):
+        raise RuntimeError("the anonymeter sidecar at /x/bin/python does not work: import failed")
+
+    monkeypatch.setattr(evaluation, "setup_anonymeter_venv", broken)
+    result = runner.invoke(app, ["setup-anonymeter", "--venv", str(tmp_path / "venv")])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "setting up the sidecar failed: the anonymeter sidecar at /x/bin/python does not work: import failed" in \
+        " ".join(result.output.split())
+
+
+def test_setup_anonymeter_keeps_a_working_environment_with_the_same_pins(tmp_path, monkeypatch):
+    """Re-running the setup (it stands in the README's test command) only checks the environment;
+    changed pins or ``force`` rebuild it."""
+    from synthroom.evaluation import sidecar
+
+    venv = tmp_path / "venv"
+    interpreter = sidecar.venv_python(venv)
+    interpreter.parent.mkdir(parents=True)
+    interpreter.write_text("")
+    (venv / sidecar.PINS_MARKER).write_text("\n".join(sidecar.SIDECAR_PINS))
+    checked, ran = [], []
+    monkeypatch.setattr(sidecar, "_warm_up", checked.append)
+    monkeypatch.setattr(sidecar.subprocess, "run", lambda cmd, **kw: ran.append(cmd) or (_ for _ in ()).throw(
+        RuntimeError("stop")))
+    assert sidecar.setup_anonymeter_venv(venv) == interpreter
+    assert checked == [interpreter] and ran == []
+    (venv / sidecar.PINS_MARKER).write_text("anonymeter==0.0.1")
+    with pytest.raises(RuntimeError, match="stop"):
+        sidecar.setup_anonymeter_venv(venv)
+    assert len(ran) == 1  # a different pin set: rebuilt (the first command asks the interpreter's version)
+    (venv / sidecar.PINS_MARKER).write_text("\n".join(sidecar.SIDECAR_PINS))
+    with pytest.raises(RuntimeError, match="stop"):
+        sidecar.setup_anonymeter_venv(venv, force=True)
+    assert len(ran) == 2
+
+
 def test_report_escapes_hostile_names_end_to_end(files, tmp_path):
     """A column called ``<script>`` with a value ``<img src=x>`` stays text in the real report."""
     evil_column, evil_value = "<script>alert(1)</script>", "<img src=x onerror=alert(1)>"

@@ -263,8 +263,10 @@ def evaluate_command(
 def setup_anonymeter(
     venv: Optional[Path] = typer.Option(None, help="Where to create the environment (default: the sidecar's usual place)."),
     python: Optional[Path] = typer.Option(None, help="Base interpreter, Python 3.9 to 3.12 (default: this one)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if a working environment with the same pins is there."),
 ) -> None:
-    """Create the anonymeter sidecar environment (installs pinned packages from the index, once)."""
+    """Create the anonymeter sidecar environment (installs pinned packages from the index, once;
+    a working one with the same pins is kept)."""
     import subprocess
 
     from ..evaluation import setup_anonymeter_venv
@@ -272,12 +274,12 @@ def setup_anonymeter(
     try:
         with _Phases(False) as phases:
             phases("setup", "creating the anonymeter environment (pip install of the pinned packages)")
-            interpreter = setup_anonymeter_venv(venv, python)
+            interpreter = setup_anonymeter_venv(venv, python, force)
     except InputError as exc:
         _fail(exc)
     except FileNotFoundError as exc:
         _fail(InputError(f"cannot run {exc.filename or python}: no such file"))
-    except subprocess.CalledProcessError as exc:
+    except (subprocess.CalledProcessError, RuntimeError) as exc:
         err.print(f"[bold red]error:[/] setting up the sidecar failed: {exc}", highlight=False)
         raise typer.Exit(1) from None
     out.print(f"anonymeter sidecar ready: {interpreter}")

@@ -104,11 +104,25 @@ def find_sidecar() -> tuple[Path | None, str]:
     )
 
 
-def setup_anonymeter_venv(venv: str | Path | None = None, python: str | Path | None = None) -> Path:
+PINS_MARKER = "synthroom-sidecar-pins.txt"
+
+
+def setup_anonymeter_venv(venv: str | Path | None = None, python: str | Path | None = None,
+                          force: bool = False) -> Path:
     """Create the sidecar environment (``python -m venv`` + ``pip install`` of the exact pins),
     check it with a small run (which also compiles anonymeter's numba kernels into their cache)
-    and return its interpreter. Downloads from the package index: run once, at setup time."""
+    and return its interpreter. Downloads from the package index: run once, at setup time.
+
+    An environment this function built earlier with the same pins (recorded in a marker file
+    inside it) is kept and only checked, unless ``force``: so the setup step can stand in a
+    command that is run again and again (the README's test command) at the cost of one check."""
     venv = Path(venv).expanduser() if venv is not None else default_venv()
+    marker = venv / PINS_MARKER
+    interpreter = venv_python(venv)
+    if not force and python is None and interpreter.is_file() and marker.is_file() \
+            and marker.read_text() == "\n".join(SIDECAR_PINS):
+        _warm_up(interpreter)
+        return interpreter
     base = str(python) if python is not None else sys.executable
     version = subprocess.run(
         [base, "-c", "import sys; print(sys.version_info[0] * 100 + sys.version_info[1])"],
@@ -120,9 +134,9 @@ def setup_anonymeter_venv(venv: str | Path | None = None, python: str | Path | N
             f"versions); {base} is {int(version) // 100}.{int(version) % 100}: pass another interpreter"
         )
     subprocess.run([base, "-m", "venv", "--clear", str(venv)], check=True)
-    interpreter = venv_python(venv)
     subprocess.run([str(interpreter), "-m", "pip", "install", "--quiet", *SIDECAR_PINS], check=True)
     _warm_up(interpreter)
+    marker.write_text("\n".join(SIDECAR_PINS))
     return interpreter
 
 

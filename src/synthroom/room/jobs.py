@@ -226,7 +226,7 @@ def _synthesize_job(plan: dict, seed: int, cap: int, artifacts: Path, synthesize
     # inputs and match the output exactly. It stays on the server (never in a view or report).
     run.report.notes = withhold_seed(run.report.notes)  # (the pipeline does too; the room relies on it)
     artifacts.mkdir(parents=True, exist_ok=True)
-    from ..report import write_report
+    from ..report import gate_failures, write_report
 
     write_report(run.report, artifacts / "report.html")
     summary = _summary(run.report, cap)
@@ -236,14 +236,10 @@ def _synthesize_job(plan: dict, seed: int, cap: int, artifacts: Path, synthesize
     (artifacts / "summary.json").write_text(json.dumps(operator, indent=2))  # the operator's copy, exact counts
     if not run.released:
         return {"state": "failed", "summary": summary, "released": False,
-                "reason": "the release gate refused the synthetic data: " + "; ".join(_failed_gates(run.report))}
+                "reason": "the release gate refused the synthetic data: " + "; ".join(gate_failures(run.report))}
     for fmt in RESULT_FORMATS:
         write_table(run.synthetic, artifacts / f"synthetic.{fmt}")
     return {"state": "succeeded", "summary": summary, "released": True, "rows_synthetic": len(run.synthetic)}
-
-
-def _failed_gates(report) -> list[str]:
-    return [f"{g.name} scored {g.value:.3f}, over the threshold {g.threshold:.3f}" for g in report.gates if not g.passed]
 
 
 def _summary(report, cap: int) -> dict:
