@@ -5,6 +5,7 @@
     python bench/run.py scale   [--sizes 1000000,10000000]  # fit time/memory from Parquet, sample 1M
     python bench/run.py compare [--epsilons 1,10] [--generators ...]  # shared compare.py, one run
     python bench/run.py wide    [--epsilons 1]      # 74 columns, 50-value categoricals, missing values
+    python bench/run.py evaluation                  # `synthroom evaluate` on 50k x 15 real and synthetic rows
 
 Every run of our command goes through the `synthroom` CLI under `/usr/bin/time -v`, so wall time
 and peak memory are those of the whole process. The yardstick (../shared/bench) is called, never
@@ -167,6 +168,27 @@ def wide(args) -> list[dict]:
     return rows
 
 
+def evaluation(args) -> list[dict]:
+    """Time `synthroom evaluate` (every measure, anonymeter's sidecar included when it is set
+    up) on 50,000 real training rows (Adult resampled, seeded), the 16,281 real test rows as
+    holdout and 50,000 synthetic rows, 15 columns each."""
+    train = make_big(50_000)
+    syn = OUT / "evaluation_synthetic.parquet"
+    made = timed([str(SYNTHROOM), "synthesize", str(ADULT / "train.csv"), "--schema", str(ADULT / "schema.json"),
+                  "--epsilon", "1", "--rows", "50000", "-o", str(syn), "-q", "--seed", str(args.seed)],
+                 OUT / "evaluation_synthesize.log")
+    assert made["returncode"] == 0, made
+    rec = timed([str(SYNTHROOM), "evaluate", "--train", str(train), "--holdout", str(ADULT / "test.csv"),
+                 "--synthetic", str(syn), "--schema", str(ADULT / "schema.json"), "--report",
+                 str(OUT / "evaluation_report.html"), "-q"], OUT / "evaluation.log")
+    report = json.loads((OUT / "evaluation_report.json").read_text())
+    rec.update({"rows_train": 50_000, "rows_holdout": 16_281, "rows_synthetic": 50_000,
+                "attacks": [a["attackVersion"] for a in report["membershipInferenceAttackScores"]],
+                "notes": report.get("notes", [])})
+    print(json.dumps(rec), flush=True)
+    return [rec]
+
+
 def compare(args) -> None:
     cmd = f"{SYNTHROOM} synthesize {{train}} --schema {ADULT / 'schema.json'} --epsilon {{epsilon}} --rows {{rows}} -o {{out}} -q"
     subprocess.run([str(VENV_PEERS / "bin" / "python"), str(SHARED / "bench" / "compare.py"), "--data", str(ADULT),
@@ -176,7 +198,7 @@ def compare(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["adult", "scale", "compare", "wide"])
+    ap.add_argument("what", choices=["adult", "scale", "compare", "wide", "evaluation"])
     ap.add_argument("--epsilons", default=None)
     ap.add_argument("--sizes", default="1000000,10000000")
     ap.add_argument("--generators", default="candidate,aim,mst,mostly-argn,dpctgan")
@@ -188,6 +210,8 @@ def main() -> None:
         res = adult(args)
     elif args.what == "scale":
         res = scale(args)
+    elif args.what == "evaluation":
+        res = evaluation(args)
     elif args.what == "wide":
         args.epsilons = args.epsilons or "1"
         res = wide(args)
