@@ -141,3 +141,19 @@ def test_ci_runs_the_readme_test_command_verbatim():
     commands = [b.strip() for b in blocks[1::2] if b.strip().startswith("python3 -m venv .venv")]
     assert len(commands) >= 2 and "synthroom demo" in commands[0]
     assert commands[1] in (root / ".ci" / "run").read_text().splitlines()
+
+
+def test_synthesize_prints_what_the_fit_could_not_learn(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    pd.DataFrame({"amount": rng.normal(5e6, 1e5, 40), "y": rng.choice(["p", "q"], 40)}).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"target": "y", "columns": [
+        {"name": "amount", "type": "numerical"}, {"name": "y", "type": "categorical"}]}))
+    code, output = _run(["synthesize", tmp_path / "t.csv", "-s", tmp_path / "s.yaml", "--epsilon", "0.1",
+                         "-o", tmp_path / "o.csv", "--seed", "0", "-q"])
+    assert code == 0, output
+    text = " ".join(output.split())
+    assert "warning: column 'amount': no value range stood out from the DP noise" in text
+    assert "warning: column 'y' (the predictive column): no value is frequent enough to be released" in text
+    assert (tmp_path / "o.csv").exists()

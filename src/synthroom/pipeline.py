@@ -312,7 +312,7 @@ def synthesize_with_gate(
     report.notes = [
         f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows ({share}, a seeded draw); "
         f"the synthesizer was fitted on the other {split.n_train:,}"
-    ] + split.notes + withhold_seed(report.notes)
+    ] + split.notes + synth.warnings_ + withhold_seed(report.notes)
     released = report.passed
     return GatedRun(released, synthetic if released else None, report, synth)
 

@@ -168,6 +168,8 @@ def synthesize(
     except InputError as exc:
         _fail(exc)
     _summary(synth, len(df), df.shape[1], time.perf_counter() - start, output)
+    for warning in synth.warnings_:  # shown even with --quiet: the output is weaker than it looks
+        err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 @app.command()

@@ -78,6 +78,7 @@ class NumericColumn:
     integer: bool
     storage_type: str
     noisy_rows: float | None = None  # DP estimate of the row count
+    range_learned: bool = True  # False: no range stood out from the noise; values are placeholders
 
     @property
     def size(self) -> int:
@@ -181,11 +182,14 @@ def learn_numeric(
     mass = noisy[noisy > tau]
     if _faults.active("numeric_bounds_from_data", accountant):  # test-only switch, see _faults
         kept, mass = possible[counts[possible] > 0], counts[possible][counts[possible] > 0].astype(float)
-    if kept.size == 0:  # nothing clears the threshold: keep the single largest noisy cell
-        kept, mass = possible[[int(np.argmax(noisy))]], np.array([1.0])
     missing_kept = grid.missing in kept
     cells, cell_mass = kept[kept != grid.missing], mass[kept != grid.missing]
-    if cells.size == 0:  # only missing values survive: model a single cell around zero
+    range_learned = cells.size > 0
+    if not range_learned:
+        # No value range stood out from the noise (too few rows for this budget), or only
+        # missing values did. The largest noisy cell would then be a random cell of the public
+        # grid (values up to 2^63), so a single data-independent cell around zero (or the
+        # declared bound nearest to it) is modelled instead, and the fit warns about it.
         cells = grid.cell_of(np.array([0.0 if clip is None else float(np.clip(0.0, *clip))]))
         cell_mass = np.array([1.0])
     order = np.argsort(cells)
@@ -226,7 +230,8 @@ def learn_numeric(
         len(groups) + int(missing_kept),
     )
     rows = float(piece_mass.sum() + (mass[kept == grid.missing].sum() if missing_kept else 0.0))
-    return NumericColumn(spec.name, spec.kind, coding, bin_lo, bin_hi, bin_weights, missing_bin, integer, stype, rows)
+    return NumericColumn(spec.name, spec.kind, coding, bin_lo, bin_hi, bin_weights, missing_bin, integer, stype, rows,
+                         range_learned)
 
 
 def _pieces(grid: Grid, cells: np.ndarray, integer: bool) -> tuple[Pieces, np.ndarray, np.ndarray]:
@@ -307,3 +312,26 @@ def _cell_lookup(
     else:  # no missing bin: a missing value is coded as the bin holding the median mass
         lookup[grid.missing] = int(np.searchsorted(np.cumsum(bin_mass) / bin_mass.sum(), 0.5))
     return lookup
+
+
+def domain_warnings(columns: dict[str, "CategoricalColumn | NumericColumn"], target: str) -> list[str]:
+    """What a user must know about the learned domains: columns whose values could not be
+    learned at this budget, one line per kind (post-processing of the DP outputs; no extra cost)."""
+    no_range = [n for n, c in columns.items() if isinstance(c, NumericColumn) and not c.range_learned]
+    no_value = [n for n, c in columns.items() if isinstance(c, CategoricalColumn) and c.noisy_rows is not None
+                and not c.coding.values and c.coding.missing_code is None]
+    out = []
+    if no_range:
+        out.append(f"{_which(no_range, target)}: no value range stood out from the DP noise (too few rows for this "
+                   f"epsilon), so the synthetic values are placeholders near 0; declare min/max or raise epsilon")
+    if no_value:
+        labels = sorted({columns[n].other_label for n in no_value})  # type: ignore[union-attr]
+        out.append(f"{_which(no_value, target)}: no value is frequent enough to be released at this epsilon, so "
+                   f"every synthetic value is {' or '.join(map(repr, labels))}; declare the categories or raise epsilon")
+    return out
+
+
+def _which(names: list[str], target: str) -> str:
+    shown = ", ".join(repr(n) + (" (the predictive column)" if n == target else "") for n in names[:6])
+    more = f" and {len(names) - 6} more" if len(names) > 6 else ""
+    return f"{'column' if len(names) == 1 else 'columns'} {shown}{more}"

@@ -32,7 +32,7 @@ from ..engine.grid import DATE_GRID, LOG_GRID
 from ..errors import InputError
 from ..privacy import ZCDPAccountant, _faults
 from ..schema import Schema, check_epsilon, parse_schema
-from .discretize import CategoricalColumn, NumericColumn, learn_categorical, learn_numeric
+from .discretize import CategoricalColumn, NumericColumn, domain_warnings, learn_categorical, learn_numeric
 from .refine import SHARE as REFINE_SHARE
 from .refine import refine, should_refine
 from .structure import anticipated_noise, select_and_measure
@@ -88,6 +88,7 @@ class Synthesizer:
         self.model_ = None
         self.accountant_: ZCDPAccountant | None = None
         self.timings_: dict[str, float] = {}
+        self.warnings_: list[str] = []  # what the fit could not learn at this budget (see fit)
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, data: "str | Path | pd.DataFrame") -> "Synthesizer":
@@ -122,6 +123,7 @@ class Synthesizer:
                 else:
                     bins = settings.max_target_bins if spec.name == schema.target else settings.max_bins
                     columns[spec.name] = learn_numeric(source, spec, acc, rng, rho_col, bins, noise_scale)
+            self.warnings_ = domain_warnings(columns, schema.target)
             source.encode({name: col.coding for name, col in columns.items()})
             sizes = {name: col.size for name, col in columns.items()}
             n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
