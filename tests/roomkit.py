@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,29 @@ from synthroom.demo.adtech import (AUDIENCE_COLUMNS, CONVERSIONS_COLUMNS, DEMO_C
 from synthroom.room import Actor, Room
 
 ADMIN = "test-admin-key"
+POSTGRES_ENV = "SYNTHROOM_TEST_POSTGRES_URL"  # e.g. postgresql+psycopg://postgres:pw@localhost/postgres
+
+
+def database_url(folder: Path) -> str:
+    """The room's metadata database for a test folder: SQLite in the folder, or, when
+    ``SYNTHROOM_TEST_POSTGRES_URL`` names a PostgreSQL server (an account that may create
+    databases), a database of its own on that server, named after the folder (so a second
+    process for the same folder, as in the restart test, opens the same one)."""
+    admin = os.environ.get(POSTGRES_ENV)
+    if not admin:
+        return f"sqlite:///{folder / 'room.db'}"
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = "synthroom_test_" + hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:16]
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as con:
+            if not con.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+                con.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return make_url(admin).set(database=name).render_as_string(hide_password=False)
 
 
 @dataclass
@@ -29,7 +54,7 @@ class TwoParty:
 def two_party(folder: Path, users: int = 1500, budget: float = 3.0, epsilon: float = 1.0, approve: bool = True,
               url: str | None = None, room: Room | None = None, **room_options) -> TwoParty:
     """Members, tables, a collaboration, associations and the demo template (approved)."""
-    room = room or Room(url or f"sqlite:///{folder / 'room.db'}", folder / "artifacts", admin_key=ADMIN, **room_options)
+    room = room or Room(url or database_url(folder), folder / "artifacts", admin_key=ADMIN, **room_options)
     keys, actors = {}, {}
     for name in ("publisher", "advertiser", "analyst"):
         data = folder / "data" / name

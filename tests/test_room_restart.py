@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from roomkit import ADMIN
+from roomkit import ADMIN, database_url
 
 from synthroom.room import Actor, Room, Worker, audit_log, get_job
 from synthroom.room.models import TrainedModel
@@ -49,7 +49,7 @@ def test_killed_server_keeps_committed_state_and_recovers_jobs(tmp_path):
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
-    room = Room(f"sqlite:///{tmp_path / 'room.db'}", tmp_path / "artifacts", admin_key=ADMIN)
+    room = Room(database_url(tmp_path), tmp_path / "artifacts", admin_key=ADMIN)
     adv, pub = Actor(2, "advertiser"), Actor(1, "publisher")
     job_ids = [int((tmp_path / "running").read_text()), int((tmp_path / "running").read_text()) + 1]
     assert [get_job(room, adv, j)["state"] for j in job_ids] == ["running", "queued"]  # committed, survived the kill

@@ -285,7 +285,7 @@ def recover_interrupted(room: Room) -> list[int]:
     """Fail every job a stopped server left queued or running, releasing its reservation (and
     every model training it left queued or running)."""
     with room.transaction() as s:
-        ids = list(s.scalars(select(Job.id).where(Job.state.in_(("queued", "running")))))
+        ids = list(s.scalars(select(Job.id).where(Job.state.in_(("queued", "running"))).order_by(Job.id)))
     for job_id in ids:
         with room.transaction() as s:
             job = s.get(Job, job_id)
@@ -299,7 +299,7 @@ def recover_interrupted(room: Room) -> list[int]:
             audit.append(s, audit.collaboration_scope(job.collaboration_id), "server", "job.failed",
                          {"job_id": job.id, "reason": INTERRUPTED, "epsilon_released": epsilon})
     with room.transaction() as s:  # a training the stop cut short
-        for model in s.scalars(select(TrainedModel).where(TrainedModel.state.in_(("queued", "running")))):
+        for model in s.scalars(select(TrainedModel).where(TrainedModel.state.in_(("queued", "running"))).order_by(TrainedModel.id)):
             model.state, model.reason = "failed", "interrupted by a server restart"
             audit.append(s, audit.collaboration_scope(model.collaboration_id), "server", "model.failed",
                          {"model_id": model.id, "reason": model.reason})
@@ -376,7 +376,7 @@ def purge_expired(room: Room, now: datetime | None = None) -> list[int]:
     """Delete the artifacts of jobs past their retention; log each deletion."""
     now = now or utcnow()
     with room.transaction() as s:
-        ids = list(s.scalars(select(Job.id).where(Job.expires_at <= now, Job.artifacts_deleted_at.is_(None))))
+        ids = list(s.scalars(select(Job.id).where(Job.expires_at <= now, Job.artifacts_deleted_at.is_(None)).order_by(Job.id)))
     for job_id in ids:
         with room.transaction() as s:
             job = s.get(Job, job_id)

@@ -43,7 +43,7 @@ def reserve(session: Session, job_id: int, tables: list[ConfiguredTable], epsilo
 
 def release(session: Session, job_id: int) -> float:
     """Give back every reservation of ``job_id`` that was not released yet; returns the epsilon."""
-    entries = list(session.scalars(select(LedgerEntry).where(LedgerEntry.job_id == job_id)))
+    entries = list(session.scalars(select(LedgerEntry).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id)))
     net: dict[int, float] = {}
     for e in entries:
         net[e.table_id] = net.get(e.table_id, 0.0) + (e.epsilon if e.kind == "reserve" else -e.epsilon)

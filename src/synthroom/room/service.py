@@ -137,7 +137,7 @@ class Room:
 
     def list_collaborations(self, actor: Actor) -> list[dict]:
         with self.transaction() as s:
-            ids = s.scalars(select(Membership.collaboration_id).where(Membership.member_id == actor.id))
+            ids = s.scalars(select(Membership.collaboration_id).where(Membership.member_id == actor.id).order_by(Membership.collaboration_id))
             return [_collaboration_view(s, s.get(Collaboration, i)) for i in ids]
 
     # -- configured tables ----------------------------------------------------------------
@@ -196,7 +196,7 @@ class Room:
     def list_tables(self, actor: Actor) -> list[dict]:
         with self.transaction() as s:
             return [table_view(t, owner_view=True)
-                    for t in s.scalars(select(ConfiguredTable).where(ConfiguredTable.owner_id == actor.id))]
+                    for t in s.scalars(select(ConfiguredTable).where(ConfiguredTable.owner_id == actor.id).order_by(ConfiguredTable.id))]
 
     def associate(self, actor: Actor, collaboration_id: int, table_id: int, name: str) -> dict:
         """Put one of the actor's tables into a collaboration under ``name``."""

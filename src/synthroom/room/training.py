@@ -217,7 +217,7 @@ def get_model(room: Room, actor: Actor, model_id: int) -> dict:
 def list_models(room: Room, actor: Actor, job_id: int) -> list[dict]:
     with room.transaction() as s:
         check_receiver(s, actor, _get(s, Job, job_id, "job"))
-        return [model_view(m) for m in s.scalars(select(TrainedModel).where(TrainedModel.job_id == job_id))]
+        return [model_view(m) for m in s.scalars(select(TrainedModel).where(TrainedModel.job_id == job_id).order_by(TrainedModel.id))]
 
 
 def model_file(room: Room, actor: Actor, model_id: int) -> Path:
