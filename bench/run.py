@@ -45,11 +45,17 @@ def timed(cmd: list[str], log: Path) -> dict:
             "peak_mib": round(int(rss.group(1)) / 1024) if rss else None, "command": shlex.join(cmd)}
 
 
-def evaluate(train: Path, holdout: Path, synthetic: Path, schema: Path, out: Path) -> dict:
+def run_evaluate(train: Path, holdout: Path, synthetic: Path, schema: Path, out: Path) -> dict:
+    """The yardstick's evaluate.py on one synthetic table; its whole metrics JSON."""
     subprocess.run([str(VENV_PEERS / "bin" / "python"), str(SHARED / "bench" / "evaluate.py"), "--train", str(train),
                     "--holdout", str(holdout), "--synthetic", str(synthetic), "--schema", str(schema),
                     "--out", str(out)], check=True, capture_output=True)
-    m = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def evaluate(train: Path, holdout: Path, synthetic: Path, schema: Path, out: Path) -> dict:
+    """The classification figures RESULTS.md reports for Adult."""
+    m = run_evaluate(train, holdout, synthetic, schema, out)
     f, u, p = m["fidelity"], m["utility"], m["privacy"]
     return {"tstr_auc": u["tstr"].get("roc_auc"), "trtr_auc": u["trtr"].get("roc_auc"),
             "tvd_2way": f["tvd_2way_mean"], "fidelity": f["fidelity_score"], "kl_mean": f["kl_mean"],
@@ -155,11 +161,7 @@ def wide(args) -> list[dict]:
                                         "--epsilon", str(eps), "-o", str(syn), "-q", "--seed", str(args.seed)],
                                        OUT / f"wide_eps{eps:g}.log")}
         if rec["returncode"] == 0:
-            subprocess.run([str(VENV_PEERS / "bin" / "python"), str(SHARED / "bench" / "evaluate.py"), "--train",
-                            str(paths["train"]), "--holdout", str(paths["holdout"]), "--synthetic", str(syn),
-                            "--schema", str(paths["schema"]), "--out", str(OUT / f"wide_eps{eps:g}.metrics.json")],
-                           check=True, capture_output=True)
-            m = json.loads((OUT / f"wide_eps{eps:g}.metrics.json").read_text())
+            m = run_evaluate(paths["train"], paths["holdout"], syn, paths["schema"], OUT / f"wide_eps{eps:g}.metrics.json")
             rec.update({"tstr": m["utility"]["tstr"], "trtr": m["utility"]["trtr"],
                         "tvd_1way": m["fidelity"].get("tvd_1way_mean"), "tvd_2way": m["fidelity"]["tvd_2way_mean"],
                         "mia_auc": m["privacy"]["mia_auc"]})

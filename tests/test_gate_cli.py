@@ -276,9 +276,13 @@ def test_setup_anonymeter_keeps_a_working_environment_with_the_same_pins(tmp_pat
     interpreter.write_text("")
     (venv / sidecar.PINS_MARKER).write_text("\n".join(sidecar.SIDECAR_PINS))
     checked, ran = [], []
+
+    def run_stops(cmd, **kw):  # record the first command of a rebuild, then stop it there
+        ran.append(cmd)
+        raise RuntimeError("stop")
+
     monkeypatch.setattr(sidecar, "_warm_up", checked.append)
-    monkeypatch.setattr(sidecar.subprocess, "run", lambda cmd, **kw: ran.append(cmd) or (_ for _ in ()).throw(
-        RuntimeError("stop")))
+    monkeypatch.setattr(sidecar.subprocess, "run", run_stops)
     assert sidecar.setup_anonymeter_venv(venv) == interpreter
     assert checked == [interpreter] and ran == []
     (venv / sidecar.PINS_MARKER).write_text("anonymeter==0.0.1")
