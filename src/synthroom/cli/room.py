@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -387,33 +386,57 @@ def metering(collaboration_id: int):
 # -- the server ------------------------------------------------------------------------------
 def admin_key_for(data_dir: Path) -> str:
     """``$SYNTHROOM_ADMIN_KEY``, else the one kept in DATA_DIR/admin.key (created once, mode 600)."""
-    if os.environ.get("SYNTHROOM_ADMIN_KEY"):
-        return os.environ["SYNTHROOM_ADMIN_KEY"]
-    path = data_dir / "admin.key"
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+    from ..room.settings import server_secret
+
+    return server_secret(data_dir / "admin.key", "SYNTHROOM_ADMIN_KEY")
+
+
+def _default(field: str) -> Any:
+    from ..room.settings import Settings
+
+    return Settings.model_fields[field].default
 
 
 def serve(
-    data_dir: Path = typer.Option(Path("synthroom-data"), help="Folder for the metadata database and job artifacts."),
+    data_dir: Path = typer.Option(Path("synthroom-data"), help="Folder for the metadata database, job artifacts and "
+                                                               "keys (mode 0700)."),
     db_url: Optional[str] = typer.Option(None, help="SQLAlchemy URL (default: SQLite in DATA_DIR)."),
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8765),
     allow_training_scripts: bool = typer.Option(False, help="Let members run their own training scripts (trusted members only)."),
-    script_time_limit: float = typer.Option(600, help="Seconds a training script may run."),
+    script_time_limit: float = typer.Option(_default("script_time_limit"), help="Seconds a training script may run."),
+    max_body_bytes: int = typer.Option(_default("max_body_bytes"), help="Largest request body (413 beyond)."),
+    page_size: int = typer.Option(_default("page_size"), help="Items per page when a list request names no limit."),
+    max_page_size: int = typer.Option(_default("max_page_size"), help="Largest page a list request may ask for."),
+    max_collaboration_members: int = typer.Option(_default("max_collaboration_members"),
+                                                  help="Members one collaboration may list."),
+    max_rows: int = typer.Option(_default("max_rows"), help="Largest number of synthetic rows a template may ask for."),
 ) -> None:
-    """Start the clean-room server: SQLite + local artifacts + DuckDB, nothing else to install."""
+    """Start the clean-room server: SQLite + local artifacts + DuckDB, nothing else to install.
+
+    Keys live in DATA_DIR (mode 0600) unless given by environment: the admin key
+    ($SYNTHROOM_ADMIN_KEY, admin.key) and the audit chain's key ($SYNTHROOM_AUDIT_KEY, audit.key)."""
     import uvicorn
+    from pydantic import ValidationError
 
     from ..api import create_app
     from ..room import Room, Worker
+    from ..room.settings import Settings
 
+    try:
+        settings = Settings(allow_training_scripts=allow_training_scripts, script_time_limit=script_time_limit,
+                            max_body_bytes=max_body_bytes, page_size=page_size, max_page_size=max_page_size,
+                            max_collaboration_members=max_collaboration_members, max_rows=max_rows)
+    except ValidationError as exc:
+        faults = "; ".join("--" + str(e["loc"][0]).replace("_", "-") + ": " + e["msg"] for e in exc.errors())
+        err.print(f"[bold red]error:[/] {faults}", highlight=False)
+        raise typer.Exit(2)
+    os.umask(0o077)
     data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
     key = admin_key_for(data_dir)
     room = Room(db_url or f"sqlite:///{data_dir.resolve() / 'room.db'}", data_dir / "artifacts", admin_key=key,
-                allow_training_scripts=allow_training_scripts, script_time_limit=script_time_limit)
+                settings=settings)
     out.print(f"metadata: {room.db.url}\nartifacts: {room.artifacts}\nadmin key: "
               f"{'$SYNTHROOM_ADMIN_KEY' if os.environ.get('SYNTHROOM_ADMIN_KEY') else data_dir / 'admin.key'}\n"
               f"API docs: http://{host}:{port}/docs")

@@ -197,7 +197,8 @@ class AuditHead(Base):
 
 
 class AuditEntry(Base):
-    """Append-only, hash-chained: ``entry_hash`` covers the fields and the previous entry's hash.
+    """Append-only, hash-chained: ``entry_hash`` covers the fields and the previous entry's hash;
+    ``mac`` is the server's HMAC of ``entry_hash`` under the audit key (kept outside the database).
 
     One chain per collaboration (``scope`` = "collaboration:<id>") and one for actions outside
     any collaboration (``scope`` = "room")."""
@@ -213,3 +214,4 @@ class AuditEntry(Base):
     details: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))

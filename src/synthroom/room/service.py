@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,9 @@ from .db import Database
 from .errors import Conflict, Forbidden, NotFound
 from .ledger import remaining
 from .models import Approval, Association, Collaboration, ConfiguredTable, Member, Membership, Template
+from .settings import Settings, server_secret
 
+AUDIT_KEY_ENV = "SYNTHROOM_AUDIT_KEY"
 RETENTION_DAYS = (1, 30)
 MAX_DELTA = 1e-5
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -49,6 +52,19 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file with mode 0600 before SQLite does (its -wal and -shm files
+    take the database file's mode)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        path.chmod(0o600)
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
@@ -56,21 +72,45 @@ def _json(value: Any) -> str:
 class Room:
     """The clean room's state: the metadata database and the artifacts folder.
 
-    ``admin_key`` (kept only hashed) is needed to create members. ``on_job_queued`` and
+    ``admin_key`` (kept only hashed) is needed to create members. ``settings`` holds every limit
+    (``allow_training_scripts`` and ``script_time_limit`` may also be given directly). The audit
+    chains are keyed with ``audit_key``: by default ``$SYNTHROOM_AUDIT_KEY``, else the key in
+    ``audit.key`` beside the artifacts folder (the data folder), created on first start with mode
+    0600. The process's umask becomes 0077 and the artifacts folder 0700: the database, artifacts,
+    reports, results and keys are the server user's alone. ``on_job_queued`` and
     ``on_model_queued`` are called with the new id after a job's or a model's creation commits
     (the server's background worker).
     """
 
-    def __init__(self, url: str, artifacts: str | Path, admin_key: str | None = None,
-                 allow_training_scripts: bool = False, script_time_limit: float = 600.0):
-        self.db = Database(url)
+    def __init__(self, url: str, artifacts: str | Path, admin_key: str | None = None, *,
+                 settings: Settings | None = None, audit_key: str | bytes | None = None, **overrides: Any):
+        os.umask(0o077)
+        self.settings = Settings(**{**(settings or Settings()).model_dump(), **overrides})  # validated
         self.artifacts = Path(artifacts)
         self.artifacts.mkdir(parents=True, exist_ok=True)
+        self.artifacts.chmod(0o700)
+        _private_sqlite_file(url)
+        self.db = Database(url)
+        audit.bind_key(self.db.engine, audit_key or server_secret(self.artifacts.parent / "audit.key", AUDIT_KEY_ENV))
         self._admin_hash = hash_key(admin_key) if admin_key else None
-        self.allow_training_scripts = allow_training_scripts
-        self.script_time_limit = script_time_limit
         self.on_job_queued: Callable[[int], None] | None = None
         self.on_model_queued: Callable[[int], None] | None = None
+
+    @property
+    def allow_training_scripts(self) -> bool:
+        return self.settings.allow_training_scripts
+
+    @allow_training_scripts.setter
+    def allow_training_scripts(self, value: bool) -> None:
+        self.settings.allow_training_scripts = value
+
+    @property
+    def script_time_limit(self) -> float:
+        return self.settings.script_time_limit
+
+    @script_time_limit.setter
+    def script_time_limit(self, value: float) -> None:
+        self.settings.script_time_limit = value
 
     def transaction(self):
         return self.db.transaction()
@@ -303,6 +343,20 @@ class Room:
                              {"template_id": template.id, "name": template.name, "version": template.version,
                               "hash": approved_hash})
             return template_view(s, template)
+
+    # -- the audit chain's signed heads -----------------------------------------------------
+    def audit_head(self, actor: Actor, collaboration_id: int) -> dict:
+        """The collaboration's audit head, signed by the server: a member keeps it to check later
+        (:meth:`prove_audit_head`) that the chain was not rewritten or cut short since."""
+        with self.transaction() as s:
+            membership(s, actor, collaboration_id)
+            return audit.signed_head(s, audit.collaboration_scope(collaboration_id))
+
+    def prove_audit_head(self, actor: Actor, collaboration_id: int, head: dict) -> dict:
+        """Whether the collaboration's chain verifies and still holds ``head`` where it was."""
+        with self.transaction() as s:
+            membership(s, actor, collaboration_id)
+            return audit.prove_extends(s, audit.collaboration_scope(collaboration_id), head)
 
 
 # -- helpers shared with jobs/training ----------------------------------------------------------
