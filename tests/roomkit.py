@@ -55,7 +55,8 @@ class TwoParty:
 
 def two_party(folder: Path, users: int = 1500, budget: float = 3.0, epsilon: float = 1.0, approve: bool = True,
               url: str | None = None, room: Room | None = None, **room_options) -> TwoParty:
-    """Members, tables, a collaboration, associations and the demo template (approved)."""
+    """Members, tables, a collaboration (created and paid for by the advertiser, accepted by the
+    publisher and the analyst), associations and the demo template (approved)."""
     room = room or Room(url or database_url(folder), folder / "artifacts", admin_key=ADMIN, **room_options)
     keys, actors = {}, {}
     for name in ("publisher", "advertiser", "analyst"):
@@ -77,6 +78,8 @@ def two_party(folder: Path, users: int = 1500, budget: float = 3.0, epsilon: flo
         {"name": "advertiser", "can_run": True, "can_receive": True},
         {"name": "analyst", "can_run": True, "can_receive": False},
     ], payer="advertiser", retention_days=7)
+    for invited in (pub, actors["analyst"]):  # the creator (and payer) is active; the others accept
+        room.accept_invitation(invited, collab["id"])
     room.associate(pub, collab["id"], t_aud["id"], "audience")
     room.associate(adv, collab["id"], t_conv["id"], "conversions")
     template = room.create_template(adv, collab["id"], "converters", DEMO_TEMPLATE, epsilon=epsilon,

@@ -97,9 +97,16 @@ def test_a_non_member_sees_nothing(served):
     tp, http, job_id = served
     outsider = tp.room.create_member(ADMIN, "outsider", [])
     headers = {"X-API-Key": outsider["api_key"]}
-    for path in (f"/jobs/{job_id}", f"/collaborations/{tp.collab}", f"/collaborations/{tp.collab}/audit",
-                 f"/templates/{tp.template['id']}", f"/tables/{tp.audience}"):
-        assert http.get(path, headers=headers).status_code == 403, path
+    for what, path, unused in (("job", f"/jobs/{job_id}", "/jobs/{}"),
+                               ("collaboration", f"/collaborations/{tp.collab}", "/collaborations/{}"),
+                               ("collaboration", f"/collaborations/{tp.collab}/audit", "/collaborations/{}/audit"),
+                               ("template", f"/templates/{tp.template['id']}", "/templates/{}"),
+                               ("table", f"/tables/{tp.audience}", "/tables/{}")):
+        seen, missing = http.get(path, headers=headers), http.get(unused.format(987654), headers=headers)
+        assert seen.status_code == missing.status_code == 404, path  # exists-but-not-yours looks like missing
+        object_id = int(path.split("/")[2])
+        assert (seen.json()["detail"], missing.json()["detail"]) == (f"no {what} with id {object_id}",
+                                                                     f"no {what} with id 987654")
 
 
 def _train(tp, http, job_id, body):

@@ -17,23 +17,24 @@ def test_actions_are_logged_and_an_edited_entry_is_detected(tmp_path):
     log = audit_log(tp.room, tp.publisher, tp.collab)
     assert log["verified"] and log["problem"] is None
     assert [e["action"] for e in log["entries"]] == [
-        "collaboration.created", "table.associated", "table.associated", "template.created",
-        "template.approved", "template.approved"]
-    assert log["entries"][1]["actor"] == "publisher" and log["entries"][4]["details"]["hash"] == tp.template["hash"]
+        "collaboration.created", "membership.accepted", "membership.accepted", "table.associated", "table.associated",
+        "template.created", "template.approved", "template.approved"]
+    assert [e["actor"] for e in log["entries"][1:4]] == ["publisher", "analyst", "publisher"]
+    assert log["entries"][6]["details"]["hash"] == tp.template["hash"]
     scope = f"collaboration:{tp.collab}"
     with tp.room.db.engine.begin() as con:  # someone with database access rewrites history
-        con.execute(text("UPDATE audit SET actor = 'analyst' WHERE scope = :s AND seq = 5"), {"s": scope})
+        con.execute(text("UPDATE audit SET actor = 'analyst' WHERE scope = :s AND seq = 7"), {"s": scope})
     log = audit_log(tp.room, tp.publisher, tp.collab)
     assert not log["verified"]
-    assert log["problem"] == "entry 5 (template.approved) was altered: its hash does not match"
+    assert log["problem"] == "entry 7 (template.approved) was altered: its hash does not match"
 
 
 def test_a_removed_last_entry_is_detected(tmp_path):
     tp = two_party(tmp_path, users=200)
     with tp.room.db.engine.begin() as con:
-        con.execute(text("DELETE FROM audit WHERE scope = :s AND seq = 6"), {"s": f"collaboration:{tp.collab}"})
+        con.execute(text("DELETE FROM audit WHERE scope = :s AND seq = 8"), {"s": f"collaboration:{tp.collab}"})
     log = audit_log(tp.room, tp.publisher, tp.collab)
-    assert not log["verified"] and log["problem"] == "the chain ends at entry 5 but its head records entry 6"
+    assert not log["verified"] and log["problem"] == "the chain ends at entry 7 but its head records entry 8"
 
 
 def test_removed_and_relinked_entries_are_detected(tmp_path):
@@ -69,13 +70,13 @@ def test_a_whole_chain_rewritten_with_recomputed_hashes_is_detected(tmp_path):
     tp = two_party(tmp_path, users=200)
     with tp.room.transaction() as s:  # a member's own check, without the key, is fooled...
         before = verify_chain(read_chain(s, f"collaboration:{tp.collab}"))
-    _rewrite_from(tp, 5, actor="analyst")
+    _rewrite_from(tp, 7, actor="analyst")
     with tp.room.transaction() as s:
         forged = read_chain(s, f"collaboration:{tp.collab}")
         assert verify_chain(forged).ok and verify_chain(forged).head != before.head
     log = audit_log(tp.room, tp.publisher, tp.collab)  # ...the server's, with the key, is not
     assert not log["verified"]
-    assert log["problem"] == ("entry 5 (template.approved) was not written by this server: its MAC does not match "
+    assert log["problem"] == ("entry 7 (template.approved) was not written by this server: its MAC does not match "
                               "(the chain was rewritten)")
 
 
@@ -96,16 +97,16 @@ def test_the_audit_key_lives_outside_the_database_with_mode_0600(tmp_path):
 def test_an_exported_head_is_proved_while_the_chain_grows(tmp_path):
     tp = two_party(tmp_path, users=200)
     head = tp.room.audit_head(tp.analyst, tp.collab)
-    assert (head["scope"], head["seq"]) == (f"collaboration:{tp.collab}", 6)
+    assert (head["scope"], head["seq"]) == (f"collaboration:{tp.collab}", 8)
     assert head["hash"] == audit_log(tp.room, tp.analyst, tp.collab)["head"] and len(head["signature"]) == 64
     tp.room.revoke_approval(tp.publisher, tp.template["id"])  # the chain grows by one entry
     proof = tp.room.prove_audit_head(tp.analyst, tp.collab, head)
-    assert proof["extends"] and proof["problem"] is None and proof["head"]["seq"] == 7
+    assert proof["extends"] and proof["problem"] is None and proof["head"]["seq"] == 9
     assert tp.room.prove_audit_head(tp.analyst, tp.collab, proof["head"])["extends"]
 
 
 @pytest.mark.parametrize("forgery, problem", [
-    ({"seq": 5}, "the exported head's signature does not match: this server did not sign it, or it was altered"),
+    ({"seq": 7}, "the exported head's signature does not match: this server did not sign it, or it was altered"),
     ({"hash": "0" * 64}, "the exported head's signature does not match: this server did not sign it, or it was altered"),
     ({"scope": "collaboration:99"}, "the exported head is for 'collaboration:99', not 'collaboration:1'"),
     ({"seq": "6"}, "the exported head needs scope, seq (a whole number), hash and signature"),
@@ -122,13 +123,13 @@ def test_an_exported_head_refutes_a_rewritten_or_shortened_chain(tmp_path):
     head = tp.room.audit_head(tp.analyst, tp.collab)
     scope = f"collaboration:{tp.collab}"
     with tp.room.db.engine.begin() as con:  # cut the last entry and move the head row back
-        last = con.execute(text("SELECT prev_hash FROM audit WHERE scope = :s AND seq = 6"), {"s": scope}).scalar()
-        con.execute(text("DELETE FROM audit WHERE scope = :s AND seq = 6"), {"s": scope})
-        con.execute(text("UPDATE audit_heads SET seq = 5, entry_hash = :h WHERE scope = :s"), {"h": last, "s": scope})
+        last = con.execute(text("SELECT prev_hash FROM audit WHERE scope = :s AND seq = 8"), {"s": scope}).scalar()
+        con.execute(text("DELETE FROM audit WHERE scope = :s AND seq = 8"), {"s": scope})
+        con.execute(text("UPDATE audit_heads SET seq = 7, entry_hash = :h WHERE scope = :s"), {"h": last, "s": scope})
     assert audit_log(tp.room, tp.publisher, tp.collab)["verified"]  # a valid shorter chain on its own...
     proof = tp.room.prove_audit_head(tp.analyst, tp.collab, head)  # ...but not the one the member saw
     assert not proof["extends"]
-    assert proof["problem"] == "the chain now ends at entry 5, before the exported head's entry 6: entries were removed"
+    assert proof["problem"] == "the chain now ends at entry 7, before the exported head's entry 8: entries were removed"
 
 
 def test_an_exported_head_refutes_a_chain_rewritten_below_it(tmp_path):

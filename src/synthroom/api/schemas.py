@@ -1,24 +1,53 @@
-"""Request bodies of the REST API (pydantic); responses are the domain layer's JSON views."""
+"""Request bodies of the REST API (pydantic); responses are the domain layer's JSON views.
+
+Every text anywhere in a request body (names, paths, SQL, the classification's keys and values)
+is refused with 422 when it holds a control character other than tab and line breaks: NUL cannot
+be stored by PostgreSQL nor opened as a path, and no honest request needs one.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from ..room.service import MAX_ID, has_control
+
+def _control_free(value: Any) -> Any:
+    """``value`` unchanged if no text inside it holds a control character; else ValueError."""
+    if isinstance(value, str) and has_control(value):
+        raise ValueError("text must not hold control characters (NUL included) other than tabs and line breaks")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _control_free(key)
+            _control_free(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _control_free(item)
+    return value
 
 
-class MemberIn(BaseModel):
+class Body(BaseModel):
+    """A request body: no control characters in any of its texts."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_controls(cls, value: Any) -> Any:
+        return _control_free(value)
+
+
+class MemberIn(Body):
     name: str = Field(description="Unique member name.")
     data_roots: list[str] = Field(default_factory=list, description="Server folders this member's data sources may lie in.")
 
 
-class MemberAbilities(BaseModel):
+class MemberAbilities(Body):
     name: str
     can_run: bool = False
     can_receive: bool = False
 
 
-class CollaborationIn(BaseModel):
+class CollaborationIn(Body):
     name: str
     members: list[MemberAbilities] = Field(description="Members and their abilities; the creator is always a member "
                                                        "(list it too to give it abilities).")
@@ -26,7 +55,7 @@ class CollaborationIn(BaseModel):
     retention_days: int = Field(7, description="Days a job's artifacts are kept (1 to 30).")
 
 
-class TableIn(BaseModel):
+class TableIn(Body):
     name: str
     source_kind: Literal["csv", "parquet", "duckdb"]
     source_path: str = Field(description="Path on the server, inside one of your data folders.")
@@ -39,12 +68,12 @@ class TableIn(BaseModel):
     share_full_report: bool = Field(False, description="Receivers may read the full evaluation report (non-DP aggregates).")
 
 
-class AssociationIn(BaseModel):
-    table_id: int
+class AssociationIn(Body):
+    table_id: int = Field(ge=1, le=MAX_ID)
     name: str = Field(description="The name templates use for the table.")
 
 
-class TemplateIn(BaseModel):
+class TemplateIn(Body):
     name: str
     sql: str
     epsilon: float
@@ -54,11 +83,24 @@ class TemplateIn(BaseModel):
     rows: int | None = None
 
 
-class ApprovalIn(BaseModel):
+class ApprovalIn(Body):
     hash: str = Field(description="The content hash you reviewed.")
 
 
-class ModelIn(BaseModel):
+class AcceptIn(Body):
+    pay: bool = Field(False, description="The paying member also accepts paying for synthetic-data generation.")
+
+
+class HeadIn(Body):
+    """An audit head the server signed (GET /collaborations/{id}/audit/head), kept by a member."""
+
+    scope: str
+    seq: int = Field(ge=0, le=MAX_ID)
+    hash: str = Field(max_length=64)
+    signature: str = Field(max_length=64)
+
+
+class ModelIn(Body):
     trainer: Literal["auto", "logistic", "linear", "gbm", "script"] = "auto"
     script: str | None = Field(None, description="A training script's text (trainer 'script'; server must allow scripts).")
 
@@ -81,6 +123,7 @@ class MembershipOut(BaseModel):
     name: str
     can_run: bool
     can_receive: bool
+    status: Literal["invited", "active", "declined"]
 
 
 class TableRuleOut(BaseModel):
@@ -116,6 +159,7 @@ class CollaborationOut(BaseModel):
     id: int
     name: str
     payer: str | None
+    payer_accepted: bool = Field(description="The paying member accepted paying for synthetic-data generation.")
     retention_days: int
     members: list[MembershipOut]
     tables: list[AssociatedTableOut]
@@ -182,6 +226,25 @@ class AuditOut(BaseModel):
     verified: bool
     problem: str | None
     head: str
+
+
+class DeclinedOut(BaseModel):
+    collaboration_id: int
+    member: str
+    status: Literal["declined"]
+
+
+class HeadOut(BaseModel):
+    scope: str
+    seq: int
+    hash: str
+    signature: str = Field(description="The server's HMAC-SHA256 over scope, seq and hash.")
+
+
+class HeadProofOut(BaseModel):
+    extends: bool = Field(description="The current chain verifies and still holds the exported head where it was.")
+    problem: str | None
+    head: HeadOut
 
 
 class MeteringOut(BaseModel):

@@ -33,8 +33,8 @@ from . import audit, ledger
 from .errors import Conflict, Forbidden, NotFound
 from .models import (Association, Collaboration, ConfiguredTable, Job, Member, Membership, MeterEntry, Template,
                      TrainedModel, utcnow)
-from .service import (Actor, Room, _get, content_hash, membership, required_approvers, source_of, table_columns,
-                      template_view)
+from .service import (Actor, Room, _get, consent_missing, content_hash, membership, required_approvers, source_of,
+                      table_columns, template_view, visible)
 
 Synthesize = Callable[..., Any]  # synthesize_with_gate's signature
 RESULT_FORMATS = ("csv", "parquet")
@@ -67,7 +67,7 @@ def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = Non
     own reproducibility checks through the domain layer."""
     try:
         with room.transaction() as s:
-            template = _get(s, Template, template_id, "template")
+            template = visible(s, actor, Template, template_id, "template")
             collab, member = membership(s, actor, template.collaboration_id)
             if not member.can_run:
                 raise Forbidden(f"{actor.name!r} may not run templates in collaboration {collab.id}")
@@ -80,6 +80,8 @@ def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = Non
                 raise Forbidden(f"template {template.name!r} version {template.version} is not approved by "
                                 f"{', '.join(missing)} (hash {template.content_hash[:12]})")
             tables = _tables_read(s, template)
+            if (missing := consent_missing(s, collab, tables)) is not None:
+                raise Conflict(missing)
             receivers = _receivers(s, template.collaboration_id, tables)
             params = json.loads(template.params)
             job = Job(collaboration_id=collab.id, template_id=template.id, content_hash=template.content_hash,
@@ -125,7 +127,8 @@ def _tables_read(s, template: Template) -> list[ConfiguredTable]:
 def _receivers(s, collaboration_id: int, tables: list[ConfiguredTable]) -> list[int]:
     """Members with the receive ability whom every table's analysis rule allows."""
     rows = s.execute(select(Membership, Member).join(Member, Member.id == Membership.member_id).where(
-        Membership.collaboration_id == collaboration_id, Membership.can_receive.is_(True))).all()
+        Membership.collaboration_id == collaboration_id, Membership.can_receive.is_(True),
+        Membership.status == "active")).all()
     allowed = []
     for _, member in rows:
         if all(t.allowed_receivers is None or member.name in json.loads(t.allowed_receivers) for t in tables):
@@ -196,9 +199,11 @@ def run_job(room: Room, job_id: int, synthesize: Synthesize | None = None) -> di
 def _withdrawn(s, template: Template) -> str | None:
     """Why a queued job may no longer run: an owner revoked its approval or took a table back."""
     try:
-        _tables_read(s, template)
+        tables = _tables_read(s, template)
     except Conflict as exc:
         return f"withdrawn before it ran: {exc}"
+    if (missing := consent_missing(s, s.get(Collaboration, template.collaboration_id), tables)) is not None:
+        return f"withdrawn before it ran: {missing}"
     view = template_view(s, template)
     if not view["approved"]:
         missing = ", ".join(sorted(set(view["approvers"]) - set(view["approved_by"])))
@@ -312,16 +317,16 @@ def _owns_a_table_of(s, actor: Actor, job: Job) -> bool:
 
 def get_job(room: Room, actor: Actor, job_id: int) -> dict:
     with room.transaction() as s:
-        job = _get(s, Job, job_id, "job")
-        membership(s, actor, job.collaboration_id)
+        job = visible(s, actor, Job, job_id, "job")
         return job_view(job, _owns_a_table_of(s, actor, job))
 
 
-def list_jobs(room: Room, actor: Actor, collaboration_id: int) -> list[dict]:
+def list_jobs(room: Room, actor: Actor, collaboration_id: int, *, limit: int | None = None, offset: int = 0) -> list[dict]:
+    """A collaboration's jobs, oldest first, one page."""
     with room.transaction() as s:
         membership(s, actor, collaboration_id)
-        return [job_view(j, _owns_a_table_of(s, actor, j))
-                for j in s.scalars(select(Job).where(Job.collaboration_id == collaboration_id).order_by(Job.id))]
+        return [job_view(j, _owns_a_table_of(s, actor, j)) for j in s.scalars(room.page(
+            select(Job).where(Job.collaboration_id == collaboration_id).order_by(Job.id), limit, offset))]
 
 
 def check_receiver(s, actor: Actor, job: Job) -> None:
@@ -332,8 +337,12 @@ def check_receiver(s, actor: Actor, job: Job) -> None:
 
 
 def _artifacts_of(job: Job) -> Path:
+    """The job's artifacts folder, refused once the retention period is over (at the request,
+    whether or not the periodic purge has deleted the files yet)."""
     if job.artifacts_deleted_at is not None:
         raise NotFound(f"job {job.id}'s artifacts were deleted at the end of the retention period ({_iso(job.artifacts_deleted_at)})")
+    if job.expires_at is not None and job.expires_at <= utcnow():
+        raise NotFound(f"job {job.id}'s artifacts expired at the end of the retention period ({_iso(job.expires_at)})")
     if job.artifacts_dir is None:
         raise NotFound(f"job {job.id} has no artifacts (state {job.state})")
     return Path(job.artifacts_dir)
@@ -344,7 +353,7 @@ def result_path(room: Room, actor: Actor, job_id: int, fmt: str = "csv") -> Path
     if fmt not in RESULT_FORMATS:
         raise InputError(f"format {fmt!r} is not one of {', '.join(RESULT_FORMATS)}")
     with room.transaction() as s:
-        job = _get(s, Job, job_id, "job")
+        job = visible(s, actor, Job, job_id, "job")
         check_receiver(s, actor, job)
         if job.state != "succeeded" or not job.released:
             raise Conflict(f"job {job.id} released no synthetic data (state {job.state}{': ' + job.reason if job.reason else ''})")
@@ -360,7 +369,7 @@ def report_path(room: Room, actor: Actor, job_id: int, kind: str = "html") -> Pa
     if kind not in ("html", "json"):
         raise InputError(f"report kind {kind!r} is not html or json")
     with room.transaction() as s:
-        job = _get(s, Job, job_id, "job")
+        job = visible(s, actor, Job, job_id, "job")
         check_receiver(s, actor, job)
         if not job.share_full_report:
             raise Forbidden(f"the analysis rules of job {job.id}'s tables do not share the full report; the summary is in the job")
@@ -390,9 +399,9 @@ def purge_expired(room: Room, now: datetime | None = None) -> list[int]:
     return ids
 
 
-def metering(room: Room, actor: Actor, collaboration_id: int) -> dict:
+def metering(room: Room, actor: Actor, collaboration_id: int, *, limit: int | None = None, offset: int = 0) -> dict:
     """Compute seconds and synthetic rows per job, charged to the payer (the exact count of real
-    rows is kept for the operator only: it is not DP)."""
+    rows is kept for the operator only: it is not DP): one page of entries, the totals of all."""
     with room.transaction() as s:
         membership(s, actor, collaboration_id)
         names = {m.id: m.name for m in s.scalars(select(Member))}
@@ -405,14 +414,15 @@ def metering(room: Room, actor: Actor, collaboration_id: int) -> dict:
             t["jobs"] += 1
             for k in ("compute_seconds", "rows_synthetic"):
                 t[k] += r[k]
-        return {"entries": rows, "totals": totals}
+        return {"entries": rows[room.window(limit, offset)], "totals": totals}
 
 
-def audit_log(room: Room, actor: Actor, collaboration_id: int) -> dict:
+def audit_log(room: Room, actor: Actor, collaboration_id: int, *, limit: int | None = None, offset: int = 0) -> dict:
+    """One page of the collaboration's audit entries, and whether the whole chain verifies."""
     with room.transaction() as s:
         membership(s, actor, collaboration_id)
         scope = audit.collaboration_scope(collaboration_id)
         entries = audit.read_chain(s, scope)
         check = audit.verify_scope(s, scope, entries)
-        return {"entries": [audit.entry_dict(e) for e in entries], "verified": check.ok, "problem": check.problem,
-                "head": check.head}
+        return {"entries": [audit.entry_dict(e) for e in entries[room.window(limit, offset)]], "verified": check.ok,
+                "problem": check.problem, "head": check.head}

@@ -33,23 +33,32 @@ class Member(Base):
 
 
 class Collaboration(Base):
-    """Members with abilities, who pays for generation, how long job artifacts are kept."""
+    """Members with abilities, who pays for generation (and whether it accepted to), how long job
+    artifacts are kept."""
 
     __tablename__ = "collaborations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     creator_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     payer_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    payer_accepted: Mapped[bool] = mapped_column(Boolean, default=False)  # the payer accepted paying for generation
     retention_days: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+MEMBERSHIP_STATES = ("invited", "active", "declined")
+
+
 class Membership(Base):
+    """A member's place in a collaboration: invited until it accepts (then active) or declines.
+    Only an active member acts in the collaboration; the creator is active from the start."""
+
     __tablename__ = "memberships"
     collaboration_id: Mapped[int] = mapped_column(ForeignKey("collaborations.id"), primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
     can_run: Mapped[bool] = mapped_column(Boolean, default=False)
     can_receive: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default="invited")  # one of MEMBERSHIP_STATES
 
 
 class ConfiguredTable(Base):

@@ -13,11 +13,12 @@ import hmac
 import json
 import os
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,7 @@ from .models import Approval, Association, Collaboration, ConfiguredTable, Membe
 from .settings import Settings, server_secret
 
 AUDIT_KEY_ENV = "SYNTHROOM_AUDIT_KEY"
+MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in every database
 RETENTION_DAYS = (1, 30)
 MAX_DELTA = 1e-5
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -115,6 +117,21 @@ class Room:
     def transaction(self):
         return self.db.transaction()
 
+    def window(self, limit: int | None, offset: int) -> slice:
+        """The items of one page of a list: ``limit`` of them (the settings' page size when None,
+        at most their max_page_size) after skipping ``offset``."""
+        limit = self.settings.page_size if limit is None else limit
+        if not _whole(limit, 1, self.settings.max_page_size):
+            raise InputError(f"limit {limit!r} must be a whole number from 1 to {self.settings.max_page_size}")
+        if not _whole(offset, 0, MAX_ID):
+            raise InputError(f"offset {offset!r} must be a whole number from 0 to {MAX_ID}")
+        return slice(offset, offset + limit)
+
+    def page(self, statement: Select, limit: int | None, offset: int) -> Select:
+        """One page (:meth:`window`) of an ordered ``statement``, cut by the database."""
+        window = self.window(limit, offset)
+        return statement.limit(window.stop - window.start).offset(window.start)
+
     # -- members --------------------------------------------------------------------------
     def create_member(self, admin_key: str, name: str, data_roots: list[str] | None = None) -> dict:
         """A new member and its API key (shown once; only its hash is stored)."""
@@ -144,41 +161,100 @@ class Room:
     # -- collaborations -------------------------------------------------------------------
     def create_collaboration(self, actor: Actor, name: str, members: list[dict], payer: str,
                              retention_days: int = 7) -> dict:
-        """``members``: ``[{"name", "can_run", "can_receive"}]``; the creator is always a member."""
+        """``members``: ``[{"name", "can_run", "can_receive"}]``; the creator is always a member.
+
+        Consent: the creator is active; every other member is *invited* and neither acts in the
+        collaboration nor is charged until it accepts (:meth:`accept_invitation`). A payer other
+        than the creator must also accept paying for synthetic-data generation; a creator naming
+        itself payer accepts by creating."""
         name = _check_name(name, "collaboration name")
         lo, hi = RETENTION_DAYS
         if isinstance(retention_days, bool) or not isinstance(retention_days, int) or not lo <= retention_days <= hi:
             raise InputError(f"retention_days {retention_days!r} must be a whole number of days from {lo} to {hi}")
+        limit = self.settings.max_collaboration_members
+        if len(members) > limit:
+            raise InputError(f"a collaboration may list at most {limit} members ({len(members)} listed)")
         with self.transaction() as s:
             abilities: dict[int, tuple[bool, bool]] = {actor.id: (False, False)}
             names = {actor.id: actor.name}
             for entry in members:
                 member = _member_by_name(s, entry.get("name"))
+                if member.id in names and member.id != actor.id:
+                    raise InputError(f"member {member.name!r} is listed twice")
                 abilities[member.id] = (bool(entry.get("can_run")), bool(entry.get("can_receive")))
                 names[member.id] = member.name
+            if len(abilities) > limit:
+                raise InputError(f"a collaboration may have at most {limit} members, its creator included")
             payer_member = _member_by_name(s, payer)
             if payer_member.id not in abilities:
                 raise InputError(f"the paying member {payer!r} is not a member of the collaboration")
-            collab = Collaboration(name=name, creator_id=actor.id, payer_id=payer_member.id, retention_days=retention_days)
+            collab = Collaboration(name=name, creator_id=actor.id, payer_id=payer_member.id, retention_days=retention_days,
+                                   payer_accepted=payer_member.id == actor.id)
             s.add(collab)
             s.flush()
+            status = {m: "active" if m == actor.id else "invited" for m in abilities}
             for member_id, (run, receive) in abilities.items():
-                s.add(Membership(collaboration_id=collab.id, member_id=member_id, can_run=run, can_receive=receive))
+                s.add(Membership(collaboration_id=collab.id, member_id=member_id, can_run=run, can_receive=receive,
+                                 status=status[member_id]))
             audit.append(s, audit.collaboration_scope(collab.id), actor.name, "collaboration.created", {
                 "name": name, "payer": payer_member.name, "retention_days": retention_days,
-                "members": {names[m]: {"can_run": r, "can_receive": c} for m, (r, c) in abilities.items()},
+                "members": {names[m]: {"can_run": r, "can_receive": c, "status": status[m]}
+                            for m, (r, c) in abilities.items()},
             })
             return _collaboration_view(s, collab)
 
     def get_collaboration(self, actor: Actor, collaboration_id: int) -> dict:
+        """Active members, and members invited to it (to decide whether to accept), read it."""
         with self.transaction() as s:
-            collab, _ = membership(s, actor, collaboration_id)
+            collab, _ = membership(s, actor, collaboration_id, invited=True)
             return _collaboration_view(s, collab)
 
-    def list_collaborations(self, actor: Actor) -> list[dict]:
+    def list_collaborations(self, actor: Actor, *, limit: int | None = None, offset: int = 0) -> list[dict]:
+        """The collaborations ``actor`` is an active member of, oldest first, one page."""
+        return self._my_collaborations(actor, "active", limit, offset)
+
+    def invitations(self, actor: Actor, *, limit: int | None = None, offset: int = 0) -> list[dict]:
+        """The collaborations ``actor`` is invited to and has not answered yet, one page."""
+        return self._my_collaborations(actor, "invited", limit, offset)
+
+    def _my_collaborations(self, actor: Actor, status: str, limit: int | None, offset: int) -> list[dict]:
         with self.transaction() as s:
-            ids = s.scalars(select(Membership.collaboration_id).where(Membership.member_id == actor.id).order_by(Membership.collaboration_id))
+            ids = s.scalars(self.page(select(Membership.collaboration_id).where(
+                Membership.member_id == actor.id, Membership.status == status).order_by(Membership.collaboration_id),
+                limit, offset)).all()
             return [_collaboration_view(s, s.get(Collaboration, i)) for i in ids]
+
+    def accept_invitation(self, actor: Actor, collaboration_id: int, *, pay: bool = False) -> dict:
+        """``actor`` accepts its invitation (its membership becomes active); with ``pay``, the
+        paying member also accepts paying for synthetic-data generation (it may do so later, by
+        accepting again with ``pay``). Accepting what was already accepted changes nothing."""
+        with self.transaction() as s:
+            collab, row = membership(s, actor, collaboration_id, invited=True)
+            if pay and collab.payer_id != actor.id:
+                raise Conflict(f"{actor.name!r} is not the paying member of collaboration {collab.id}: accept without pay")
+            scope = audit.collaboration_scope(collab.id)
+            if row.status == "invited":
+                row.status = "active"
+                audit.append(s, scope, actor.name, "membership.accepted",
+                             {"member": actor.name, "can_run": row.can_run, "can_receive": row.can_receive})
+            if pay and not collab.payer_accepted:
+                collab.payer_accepted = True
+                audit.append(s, scope, actor.name, "payment.accepted",
+                             {"payer": actor.name, "pays_for": "synthetic-data generation"})
+            s.flush()
+            return _collaboration_view(s, collab)
+
+    def decline_invitation(self, actor: Actor, collaboration_id: int) -> dict:
+        """``actor`` declines its invitation: it never becomes active (a job that reads its tables
+        or that it would pay for never runs)."""
+        with self.transaction() as s:
+            collab, row = membership(s, actor, collaboration_id, invited=True)
+            if row.status != "invited":
+                raise Conflict(f"{actor.name!r} is already an active member of collaboration {collab.id}; "
+                               "only an invitation not yet accepted can be declined")
+            row.status = "declined"
+            audit.append(s, audit.collaboration_scope(collab.id), actor.name, "membership.declined", {"member": actor.name})
+            return {"collaboration_id": collab.id, "member": actor.name, "status": row.status}
 
     # -- configured tables ----------------------------------------------------------------
     def configure_table(self, actor: Actor, name: str, source_kind: str, source_path: str, allowed_columns: list[str],
@@ -225,25 +301,22 @@ class Room:
         """The owner sees everything; members of a collaboration it is associated with see the
         rule and the remaining budget, never the source path."""
         with self.transaction() as s:
-            table = _get(s, ConfiguredTable, table_id, "table")
-            if table.owner_id == actor.id:
-                return table_view(table, owner_view=True)
-            shared = s.scalars(select(Association.collaboration_id).where(Association.table_id == table.id)).all()
-            if not any(_membership_row(s, actor.id, cid) for cid in shared):
-                raise Forbidden(f"table {table_id} belongs to another member and is not in any of your collaborations")
-            return table_view(table, owner_view=False)
+            table = _visible_table(s, actor, table_id)
+            return table_view(table, owner_view=table.owner_id == actor.id)
 
-    def list_tables(self, actor: Actor) -> list[dict]:
+    def list_tables(self, actor: Actor, *, limit: int | None = None, offset: int = 0) -> list[dict]:
+        """The actor's own tables, oldest first, one page."""
         with self.transaction() as s:
-            return [table_view(t, owner_view=True)
-                    for t in s.scalars(select(ConfiguredTable).where(ConfiguredTable.owner_id == actor.id).order_by(ConfiguredTable.id))]
+            return [table_view(t, owner_view=True) for t in s.scalars(self.page(
+                select(ConfiguredTable).where(ConfiguredTable.owner_id == actor.id).order_by(ConfiguredTable.id),
+                limit, offset))]
 
     def associate(self, actor: Actor, collaboration_id: int, table_id: int, name: str) -> dict:
         """Put one of the actor's tables into a collaboration under ``name``."""
         name = _check_identifier(name)
         with self.transaction() as s:
             membership(s, actor, collaboration_id)
-            table = _get(s, ConfiguredTable, table_id, "table")
+            table = _visible_table(s, actor, table_id)
             if table.owner_id != actor.id:
                 raise Forbidden(f"only the owner of table {table.name!r} can associate it with a collaboration")
             assoc = Association(collaboration_id=collaboration_id, table_id=table.id, name=name)
@@ -262,7 +335,7 @@ class Room:
         with self.transaction() as s:
             membership(s, actor, collaboration_id)
             assoc = s.scalar(select(Association).where(Association.collaboration_id == collaboration_id,
-                                                       Association.name == name))
+                                                       Association.name == name)) if _is_identifier(name) else None
             if assoc is None:
                 raise NotFound(f"collaboration {collaboration_id} has no table named {name!r}")
             if s.get(ConfiguredTable, assoc.table_id).owner_id != actor.id:
@@ -278,7 +351,8 @@ class Room:
                         rows: int | None = None) -> dict:
         """Check and store a template; a name used before gets the next version (an edit)."""
         name = _check_name(name, "template name")
-        params = _check_params(epsilon, classification, max_mia_score, delta, rows)
+        _check_text(sql, "the template's SQL")
+        params = _check_params(epsilon, classification, max_mia_score, delta, rows, self.settings.max_rows)
         with self.transaction() as s:
             membership(s, actor, collaboration_id)
             assocs = {a.name: a for a in s.scalars(select(Association).where(Association.collaboration_id == collaboration_id))}
@@ -302,21 +376,21 @@ class Room:
 
     def get_template(self, actor: Actor, template_id: int) -> dict:
         with self.transaction() as s:
-            template = _get(s, Template, template_id, "template")
-            membership(s, actor, template.collaboration_id)
-            return template_view(s, template)
+            return template_view(s, visible(s, actor, Template, template_id, "template"))
 
-    def list_templates(self, actor: Actor, collaboration_id: int) -> list[dict]:
+    def list_templates(self, actor: Actor, collaboration_id: int, *, limit: int | None = None,
+                       offset: int = 0) -> list[dict]:
+        """A collaboration's templates, oldest first, one page."""
         with self.transaction() as s:
             membership(s, actor, collaboration_id)
-            return [template_view(s, t) for t in s.scalars(
-                select(Template).where(Template.collaboration_id == collaboration_id).order_by(Template.id))]
+            return [template_view(s, t) for t in s.scalars(self.page(
+                select(Template).where(Template.collaboration_id == collaboration_id).order_by(Template.id),
+                limit, offset))]
 
     def revoke_approval(self, actor: Actor, template_id: int) -> dict:
         """Withdraw the actor's approval: no new job runs the template, nor a queued one."""
         with self.transaction() as s:
-            template = _get(s, Template, template_id, "template")
-            membership(s, actor, template.collaboration_id)
+            template = visible(s, actor, Template, template_id, "template")
             approval = s.get(Approval, (template.id, actor.id))
             if approval is None:
                 raise NotFound(f"{actor.name!r} has not approved template {template.name!r} version {template.version}")
@@ -329,11 +403,10 @@ class Room:
     def approve_template(self, actor: Actor, template_id: int, approved_hash: str) -> dict:
         """An owner of a table the template reads approves exactly the content it reviewed."""
         with self.transaction() as s:
-            template = _get(s, Template, template_id, "template")
-            membership(s, actor, template.collaboration_id)
+            template = visible(s, actor, Template, template_id, "template")
             if actor.id not in required_approvers(s, template):
                 raise Forbidden(f"{actor.name!r} owns no table that template {template.name!r} reads, so it cannot approve it")
-            if approved_hash != template.content_hash or content_hash(template) != template.content_hash:
+            if not isinstance(approved_hash, str) or approved_hash != template.content_hash or content_hash(template) != template.content_hash:
                 raise Conflict(f"the hash {approved_hash!r} is not the content hash of template {template.name!r} "
                                f"version {template.version} ({template.content_hash})")
             if s.get(Approval, (template.id, actor.id)) is None:
@@ -360,11 +433,18 @@ class Room:
 
 
 # -- helpers shared with jobs/training ----------------------------------------------------------
-def membership(s: Session, actor: Actor, collaboration_id: int) -> tuple[Collaboration, Membership]:
-    collab = s.get(Collaboration, collaboration_id)
+def membership(s: Session, actor: Actor, collaboration_id: int, *, invited: bool = False
+               ) -> tuple[Collaboration, Membership]:
+    """The collaboration and the actor's active membership in it. ``invited``: an invitation not
+    yet answered will do (to read the collaboration and answer). No such collaboration, not a
+    member, or declined: one :class:`NotFound`, worded as for an id that does not exist."""
+    collab = s.get(Collaboration, collaboration_id) if _whole(collaboration_id, 1, MAX_ID) else None
     row = _membership_row(s, actor.id, collaboration_id) if collab is not None else None
-    if row is None:
-        raise Forbidden(f"{actor.name!r} is not a member of collaboration {collaboration_id}")
+    if row is None or row.status == "declined":
+        raise not_found("collaboration", collaboration_id)
+    if row.status != "active" and not invited:
+        raise Forbidden(f"{actor.name!r} has not accepted the invitation to collaboration {collaboration_id} yet "
+                        f"(`synthroom room accept {collaboration_id}`)")
     return collab, row
 
 
@@ -372,29 +452,100 @@ def _membership_row(s: Session, member_id: int, collaboration_id: int) -> Member
     return s.get(Membership, (collaboration_id, member_id))
 
 
+def _active(s: Session, member_id: int, collaboration_id: int) -> bool:
+    row = _membership_row(s, member_id, collaboration_id)
+    return row is not None and row.status == "active"
+
+
+def visible(s: Session, actor: Actor, model, object_id: int, what: str):
+    """Object ``object_id`` of ``model`` (one with a ``collaboration_id``) if ``actor`` is an active
+    member of its collaboration; otherwise :class:`NotFound` worded exactly as for an id that does
+    not exist, so an outsider cannot tell which ids exist."""
+    obj = _get(s, model, object_id, what)
+    if not _active(s, actor.id, obj.collaboration_id):
+        raise not_found(what, object_id)
+    return obj
+
+
+def _visible_table(s: Session, actor: Actor, table_id: int) -> ConfiguredTable:
+    """A table its owner, or an active member of a collaboration it is associated with, may see."""
+    table = _get(s, ConfiguredTable, table_id, "table")
+    if table.owner_id != actor.id:
+        shared = s.scalars(select(Association.collaboration_id).where(Association.table_id == table.id)).all()
+        if not any(_active(s, actor.id, cid) for cid in shared):
+            raise not_found("table", table_id)
+    return table
+
+
+def consent_missing(s: Session, collab: Collaboration, tables: Iterable[ConfiguredTable]) -> str | None:
+    """Why no job of ``collab`` that reads ``tables`` may run yet (None: it may): every owner of a
+    table it reads and the payer must be active members, and the payer must have accepted paying."""
+    needed = {t.owner_id for t in tables} | {collab.payer_id}
+    names = dict(s.execute(select(Member.id, Member.name).where(Member.id.in_(needed))).all())
+    pending = sorted(names[m] for m in needed if not _active(s, m, collab.id))
+    problems = []
+    if pending:
+        problems.append(f"{', '.join(pending)} {'has' if len(pending) == 1 else 'have'} not accepted the invitation")
+    if not collab.payer_accepted:
+        problems.append(f"the paying member {names[collab.payer_id]!r} has not accepted paying for synthetic-data "
+                        f"generation (`synthroom room accept {collab.id} --pay`)")
+    if not problems:
+        return None
+    return (f"no job runs in collaboration {collab.id} until the owners of the tables it reads and the paying member "
+            f"have accepted: {'; '.join(problems)}")
+
+
+def _whole(value: Any, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def not_found(what: str, object_id: Any) -> NotFound:
+    """The one answer for an object that does not exist and for one the caller may not see."""
+    return NotFound(f"no {what} with id {object_id}")
+
+
 def _get(s: Session, model, object_id: int, what: str):
-    obj = s.get(model, object_id)
+    """The row ``object_id`` of ``model``; an id that is not a 64-bit positive integer is no row."""
+    obj = s.get(model, object_id) if _whole(object_id, 1, MAX_ID) else None
     if obj is None:
-        raise NotFound(f"no {what} with id {object_id}")
+        raise not_found(what, object_id)
     return obj
 
 
 def _member_by_name(s: Session, name: Any) -> Member:
-    member = s.scalar(select(Member).where(Member.name == name))
+    usable = isinstance(name, str) and name.isprintable()
+    member = s.scalar(select(Member).where(Member.name == name)) if usable else None
     if member is None:
         raise InputError(f"no member named {name!r}")
     return member
 
 
 def _check_name(name: Any, what: str) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > 100:
-        raise InputError(f"{what} {name!r} must be a non-empty text of at most 100 characters")
+    if not isinstance(name, str) or not name.strip() or len(name) > 100 or not name.isprintable():
+        raise InputError(f"{what} {name!r} must be a non-empty text of at most 100 printable characters")
     return name.strip()
 
 
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character other than tab and line breaks (NUL included:
+    PostgreSQL cannot store it, a path cannot hold it, and no honest text needs one)."""
+    return any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in text)
+
+
+def _check_text(text: Any, what: str) -> str:
+    """Free text (SQL) may hold line breaks and tabs but no other control character."""
+    if not isinstance(text, str) or has_control(text):
+        raise InputError(f"{what} must be text without control characters other than tabs and line breaks")
+    return text
+
+
+def _is_identifier(name: Any) -> bool:
+    return isinstance(name, str) and name.isidentifier() and not name.startswith("__") and len(name) <= 60 \
+        and name == name.lower()
+
+
 def _check_identifier(name: Any) -> str:
-    if not isinstance(name, str) or not name.isidentifier() or name.startswith("__") or len(name) > 60 \
-            or name != name.lower():
+    if not _is_identifier(name):
         raise InputError(f"association name {name!r} must be a plain lower-case SQL identifier (letters, digits, _)")
     if name.lower().startswith("synthroom"):
         raise InputError(f"association name {name!r} is reserved (names starting with 'synthroom' are the executor's)")
@@ -410,12 +561,12 @@ def _inside_roots(source_path: str, roots: list[str], member: str) -> Path:
     return path
 
 
-def _check_params(epsilon, classification, max_mia_score, delta, rows) -> dict:
+def _check_params(epsilon, classification, max_mia_score, delta, rows, max_rows: int) -> dict:
     schema = parse_schema(classification)
     if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta <= MAX_DELTA:
         raise InputError(f"delta {delta!r} must be in (0, {MAX_DELTA:g}]")
-    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
-        raise InputError(f"rows {rows!r} must be a whole number of at least 1")
+    if rows is not None and not _whole(rows, 1, max_rows):
+        raise InputError(f"rows {rows!r} must be a whole number from 1 to {max_rows:,} (the server's max_rows)")
     return {
         "epsilon": check_epsilon(epsilon), "delta": float(delta), "rows": rows,
         "max_mia_score": None if max_mia_score is None else check_max_mia_score(max_mia_score),
@@ -489,8 +640,9 @@ def _collaboration_view(s: Session, collab: Collaboration) -> dict:
     owners = {m.id: m.name for _, m in rows}
     return {
         "id": collab.id, "name": collab.name, "payer": owners.get(collab.payer_id),
-        "retention_days": collab.retention_days,
-        "members": [{"name": m.name, "can_run": ms.can_run, "can_receive": ms.can_receive} for ms, m in rows],
+        "payer_accepted": collab.payer_accepted, "retention_days": collab.retention_days,
+        "members": [{"name": m.name, "can_run": ms.can_run, "can_receive": ms.can_receive, "status": ms.status}
+                    for ms, m in rows],
         "tables": [{"name": a.name, "table_id": t.id, "owner": owners.get(t.owner_id), **{
             k: v for k, v in table_view(t, owner_view=False).items() if k not in ("id", "name", "owner_id")}}
             for a, t in assocs],

@@ -32,7 +32,7 @@ from . import audit
 from .errors import Conflict, Forbidden, NotFound
 from .jobs import _artifacts_of, check_receiver
 from .models import Job, Template, TrainedModel
-from .service import Actor, Room, _get
+from .service import Actor, Room, not_found, visible
 
 BUILTIN = ("auto", "logistic", "linear", "gbm")
 
@@ -148,7 +148,7 @@ def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", sc
         if not script:
             raise InputError("the script trainer needs the script's text")
     with room.transaction() as s:
-        job = _get(s, Job, job_id, "job")
+        job = visible(s, actor, Job, job_id, "job")
         check_receiver(s, actor, job)
         if job.state != "succeeded" or not job.released:
             raise Conflict(f"job {job.id} has no released synthetic data to train on (state {job.state})")
@@ -207,25 +207,34 @@ def model_view(record: TrainedModel) -> dict:
             "metrics": json.loads(record.metrics), "created_at": record.created_at.isoformat()}
 
 
+def _receivers_model(s, actor: Actor, model_id: int) -> TrainedModel:
+    """A model only its job's result receivers see; to anyone else it does not exist."""
+    record = visible(s, actor, TrainedModel, model_id, "model")
+    try:
+        check_receiver(s, actor, s.get(Job, record.job_id))
+    except Forbidden:
+        raise not_found("model", model_id) from None
+    return record
+
+
 def get_model(room: Room, actor: Actor, model_id: int) -> dict:
     with room.transaction() as s:
-        record = _get(s, TrainedModel, model_id, "model")
-        check_receiver(s, actor, s.get(Job, record.job_id))
-        return model_view(record)
+        return model_view(_receivers_model(s, actor, model_id))
 
 
-def list_models(room: Room, actor: Actor, job_id: int) -> list[dict]:
+def list_models(room: Room, actor: Actor, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[dict]:
+    """The models trained on a job's synthetic rows (its result receivers only), oldest first, one page."""
     with room.transaction() as s:
-        check_receiver(s, actor, _get(s, Job, job_id, "job"))
-        return [model_view(m) for m in s.scalars(select(TrainedModel).where(TrainedModel.job_id == job_id).order_by(TrainedModel.id))]
+        check_receiver(s, actor, visible(s, actor, Job, job_id, "job"))
+        return [model_view(m) for m in s.scalars(room.page(
+            select(TrainedModel).where(TrainedModel.job_id == job_id).order_by(TrainedModel.id), limit, offset))]
 
 
 def model_file(room: Room, actor: Actor, model_id: int) -> Path:
     """The model file (``model.pkl`` for built-ins; the script's first model file otherwise)."""
     with room.transaction() as s:
-        record = _get(s, TrainedModel, model_id, "model")
+        record = _receivers_model(s, actor, model_id)
         job = s.get(Job, record.job_id)
-        check_receiver(s, actor, job)
         _artifacts_of(job)
         if record.state != "succeeded" or not record.path:
             raise Conflict(f"model {model_id} has no file (state {record.state})")
