@@ -198,6 +198,21 @@ def test_cli_client_against_a_running_server(served):
         thread.join(10)
 
 
+def test_the_database_artifacts_and_keys_are_the_server_users_alone(served):
+    import stat
+
+    tp, http, job_id = served
+    _train(tp, http, job_id, {"trainer": "logistic"})  # a model file too
+    files = [p for p in (tp.folder / "artifacts").rglob("*")]
+    assert any(p.name == "synthetic.csv" for p in files) and any(p.name == "model.pkl" for p in files)
+    for path in files + [tp.folder / "artifacts"]:
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
+    if tp.room.db.url.startswith("sqlite"):
+        for path in tp.folder.glob("room.db*"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE((tp.folder / "audit.key").stat().st_mode) == 0o600
+
+
 def test_retention_deletes_artifacts_and_logs_it(served):
     """Runs last in this module: it deletes the job's artifacts."""
     tp, http, job_id = served

@@ -69,8 +69,17 @@ class RoomClient:
         return self._call("POST", "/collaborations", {"name": name, "members": members, "payer": payer,
                                                       "retention_days": retention_days})
 
-    def collaborations(self) -> list[dict]:
-        return self._call("GET", "/collaborations")
+    def collaborations(self, **page) -> list[dict]:
+        return self._call("GET", "/collaborations", params=_page(page))
+
+    def invitations(self, **page) -> list[dict]:
+        return self._call("GET", "/invitations", params=_page(page))
+
+    def accept(self, cid: int, pay: bool = False) -> dict:
+        return self._call("POST", f"/collaborations/{cid}/accept", {"pay": pay})
+
+    def decline(self, cid: int) -> dict:
+        return self._call("POST", f"/collaborations/{cid}/decline")
 
     def collaboration(self, cid: int) -> dict:
         return self._call("GET", f"/collaborations/{cid}")
@@ -78,8 +87,8 @@ class RoomClient:
     def configure_table(self, **body) -> dict:
         return self._call("POST", "/tables", body)
 
-    def tables(self) -> list[dict]:
-        return self._call("GET", "/tables")
+    def tables(self, **page) -> list[dict]:
+        return self._call("GET", "/tables", params=_page(page))
 
     def table(self, tid: int) -> dict:
         return self._call("GET", f"/tables/{tid}")
@@ -93,8 +102,8 @@ class RoomClient:
     def create_template(self, cid: int, **body) -> dict:
         return self._call("POST", f"/collaborations/{cid}/templates", body)
 
-    def templates(self, cid: int) -> list[dict]:
-        return self._call("GET", f"/collaborations/{cid}/templates")
+    def templates(self, cid: int, **page) -> list[dict]:
+        return self._call("GET", f"/collaborations/{cid}/templates", params=_page(page))
 
     def template(self, template_id: int) -> dict:
         return self._call("GET", f"/templates/{template_id}")
@@ -108,8 +117,8 @@ class RoomClient:
     def start_job(self, template_id: int) -> dict:
         return self._call("POST", f"/templates/{template_id}/jobs")
 
-    def jobs(self, cid: int) -> list[dict]:
-        return self._call("GET", f"/collaborations/{cid}/jobs")
+    def jobs(self, cid: int, **page) -> list[dict]:
+        return self._call("GET", f"/collaborations/{cid}/jobs", params=_page(page))
 
     def job(self, job_id: int) -> dict:
         return self._call("GET", f"/jobs/{job_id}")
@@ -139,8 +148,8 @@ class RoomClient:
     def wait_model(self, model_id: int, timeout: float = 3600, poll: float = 0.5) -> dict:
         return self._poll(self.model, model_id, timeout, poll)
 
-    def models(self, job_id: int) -> list[dict]:
-        return self._call("GET", f"/jobs/{job_id}/models")
+    def models(self, job_id: int, **page) -> list[dict]:
+        return self._call("GET", f"/jobs/{job_id}/models", params=_page(page))
 
     def model(self, model_id: int) -> dict:
         return self._call("GET", f"/models/{model_id}")
@@ -148,11 +157,22 @@ class RoomClient:
     def model_file(self, model_id: int) -> bytes:
         return self._call("GET", f"/models/{model_id}/file", raw=True)
 
-    def audit(self, cid: int) -> dict:
-        return self._call("GET", f"/collaborations/{cid}/audit")
+    def audit(self, cid: int, **page) -> dict:
+        return self._call("GET", f"/collaborations/{cid}/audit", params=_page(page))
 
-    def metering(self, cid: int) -> dict:
-        return self._call("GET", f"/collaborations/{cid}/metering")
+    def audit_head(self, cid: int) -> dict:
+        return self._call("GET", f"/collaborations/{cid}/audit/head")
+
+    def audit_verify(self, cid: int, head: dict) -> dict:
+        return self._call("POST", f"/collaborations/{cid}/audit/verify", head)
+
+    def metering(self, cid: int, **page) -> dict:
+        return self._call("GET", f"/collaborations/{cid}/metering", params=_page(page))
+
+
+def _page(page: dict) -> dict:
+    """``limit``/``offset`` query parameters, leaving out those not given (the server's defaults)."""
+    return {k: v for k, v in page.items() if k in ("limit", "offset") and v is not None}
 
 
 # -- the commands ----------------------------------------------------------------------------
@@ -213,7 +233,8 @@ def me():
 def collab_create(name: str, payer: str = typer.Option(..., help="The member who pays for generation."),
                   member: list[str] = typer.Option([], help="NAME[:run][:receive], repeat per member."),
                   retention_days: int = typer.Option(7, help="Days job artifacts are kept (1-30).")):
-    """Create a collaboration with members and their abilities."""
+    """Create a collaboration: the members listed are invited (each accepts with `accept`; the
+    payer with `accept --pay`)."""
     members = []
     for spec in member:
         name_, *abilities = spec.split(":")
@@ -221,10 +242,33 @@ def collab_create(name: str, payer: str = typer.Option(..., help="The member who
     _show(lambda: _client().create_collaboration(name, members, payer, retention_days))
 
 
+LIMIT = typer.Option(None, help="Items per page (default: the server's page size).")
+OFFSET = typer.Option(0, help="Items to skip (the next page: offset + limit).")
+
+
 @room_app.command("collab-list")
-def collab_list():
-    """Your collaborations."""
-    _show(_client().collaborations)
+def collab_list(limit: Optional[int] = LIMIT, offset: int = OFFSET):
+    """Your collaborations (active memberships)."""
+    _show(lambda: _client().collaborations(limit=limit, offset=offset))
+
+
+@room_app.command()
+def invitations(limit: Optional[int] = LIMIT, offset: int = OFFSET):
+    """Collaborations you are invited to and have not answered yet."""
+    _show(lambda: _client().invitations(limit=limit, offset=offset))
+
+
+@room_app.command()
+def accept(collaboration_id: int, pay: bool = typer.Option(False, help="As the paying member, also accept paying "
+                                                                       "for synthetic-data generation.")):
+    """Accept an invitation: you become an active member (and, with --pay, the paying one)."""
+    _show(lambda: _client().accept(collaboration_id, pay))
+
+
+@room_app.command()
+def decline(collaboration_id: int):
+    """Decline an invitation (for good)."""
+    _show(lambda: _client().decline(collaboration_id))
 
 
 @room_app.command("collab-show")
@@ -251,9 +295,9 @@ def table_create(name: str, source: Path = typer.Option(..., help="CSV/Parquet/D
 
 
 @room_app.command("table-list")
-def table_list():
+def table_list(limit: Optional[int] = LIMIT, offset: int = OFFSET):
     """Your configured tables."""
-    _show(_client().tables)
+    _show(lambda: _client().tables(limit=limit, offset=offset))
 
 
 @room_app.command("table-show")
@@ -285,9 +329,9 @@ def template_create(collaboration_id: int, name: str, sql: Path = typer.Option(.
 
 
 @room_app.command("template-list")
-def template_list(collaboration_id: int):
+def template_list(collaboration_id: int, limit: Optional[int] = LIMIT, offset: int = OFFSET):
     """A collaboration's templates, versions, hashes and approvals."""
-    _show(lambda: _client().templates(collaboration_id))
+    _show(lambda: _client().templates(collaboration_id, limit=limit, offset=offset))
 
 
 @room_app.command("template-show")
@@ -316,8 +360,8 @@ def job_start(template_id: int, wait: bool = typer.Option(False, help="Wait unti
 
 
 @room_app.command("job-list")
-def job_list(collaboration_id: int):
-    _show(lambda: _client().jobs(collaboration_id))
+def job_list(collaboration_id: int, limit: Optional[int] = LIMIT, offset: int = OFFSET):
+    _show(lambda: _client().jobs(collaboration_id, limit=limit, offset=offset))
 
 
 @room_app.command("job-show")
@@ -356,9 +400,9 @@ def train(job_id: int, trainer: str = typer.Option("auto", help="auto, logistic,
 
 
 @room_app.command("model-list")
-def model_list(job_id: int):
+def model_list(job_id: int, limit: Optional[int] = LIMIT, offset: int = OFFSET):
     """The models trained on a job's synthetic data."""
-    _show(lambda: _client().models(job_id))
+    _show(lambda: _client().models(job_id, limit=limit, offset=offset))
 
 
 @room_app.command("model-show")
@@ -372,15 +416,32 @@ def model_download(model_id: int, output: Path = typer.Option(..., "--output", "
 
 
 @room_app.command()
-def audit(collaboration_id: int):
-    """The collaboration's audit log, with the chain verified."""
-    _show(lambda: _client().audit(collaboration_id))
+def audit(collaboration_id: int, limit: Optional[int] = LIMIT, offset: int = OFFSET):
+    """One page of the collaboration's audit log, with the whole chain verified."""
+    _show(lambda: _client().audit(collaboration_id, limit=limit, offset=offset))
+
+
+@room_app.command("audit-head")
+def audit_head(collaboration_id: int, output: Path = typer.Option(..., "--output", "-o", help="Where to keep it (.json).")):
+    """Export the audit chain's head, signed by the server; keep it to check later with audit-verify."""
+    head = _show(lambda: _client().audit_head(collaboration_id))
+    output.write_text(json.dumps(head, indent=2) + "\n")
+    out.print(f"wrote {output}")
+
+
+@room_app.command("audit-verify")
+def audit_verify(collaboration_id: int, head: Path = typer.Argument(..., help="A head exported by audit-head.")):
+    """Ask the server to prove the chain still holds a head you kept; exit 3 when it does not."""
+    proof = _show(lambda: _client().audit_verify(collaboration_id, _load(head)))
+    if not proof["extends"]:
+        err.print(f"[bold red]the audit chain does not extend your head:[/] {proof['problem']}", highlight=False)
+        raise typer.Exit(3)
 
 
 @room_app.command()
-def metering(collaboration_id: int):
-    """Compute time and rows per job, charged to the paying member."""
-    _show(lambda: _client().metering(collaboration_id))
+def metering(collaboration_id: int, limit: Optional[int] = LIMIT, offset: int = OFFSET):
+    """Compute time and rows per job, charged to the paying member (one page of entries, all totals)."""
+    _show(lambda: _client().metering(collaboration_id, limit=limit, offset=offset))
 
 
 # -- the server ------------------------------------------------------------------------------

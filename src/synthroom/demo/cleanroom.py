@@ -3,7 +3,8 @@
 A publisher (audience table) and an advertiser (conversions table) share nothing but a user id.
 The demo starts the server's app in this process (FastAPI's TestClient: no port, no separate
 server), and then, as each party, over HTTP: creates the members, configures both tables with
-their analysis rules, creates the collaboration, associates the tables, proposes the template,
+their analysis rules, creates the collaboration (the publisher accepts its invitation; the
+advertiser created it and pays), associates the tables, proposes the template,
 approves it from both sides, runs the job (the background worker synthesizes, evaluates and
 gates), shows the report's scores and two refusals, trains a model on the synthetic rows, checks
 the audit chain and prints where everything is.
@@ -73,9 +74,13 @@ def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Co
         collab = adv.create_collaboration("spring campaign", [
             {"name": "publisher", "can_run": False, "can_receive": False},
             {"name": "advertiser", "can_run": True, "can_receive": True}], payer="advertiser", retention_days=7)
+        invited = [c["id"] for c in pub.invitations()]
+        pub.accept(collab["id"])
         pub.associate(collab["id"], t_aud["id"], "audience")
         adv.associate(collab["id"], t_conv["id"], "conversions")
-        say.print(f"[bold]4. collaboration[/] #{collab['id']} 'spring campaign': the advertiser runs, receives and pays")
+        say.print(f"[bold]4. collaboration[/] #{collab['id']} 'spring campaign': the advertiser runs, receives and pays; "
+                  f"the publisher, invited to #{', #'.join(map(str, invited))}, accepts")
+        head = adv.audit_head(collab["id"])
 
         (adv_dir / "template.sql").write_text(DEMO_TEMPLATE + "\n")
         (adv_dir / "classification.yaml").write_text(yaml.safe_dump(DEMO_CLASSIFICATION, sort_keys=False))
@@ -115,8 +120,9 @@ def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Co
         meter = adv.metering(collab["id"])["totals"]
         (adv_dir / "audit.json").write_text(json.dumps(log, indent=2))
         paths["audit"] = adv_dir / "audit.json"
-        say.print(f"[bold]8. audit[/]  {len(log['entries'])} entries, chain verified: {log['verified']}; "
-                  f"metering: {json.dumps(meter)}")
+        proof = adv.audit_verify(collab["id"], head)
+        say.print(f"[bold]8. audit[/]  {len(log['entries'])} entries, chain verified: {log['verified']}; the signed head "
+                  f"kept at entry {head['seq']} still holds: {proof['extends']}; metering: {json.dumps(meter)}")
         budget = adv.collaboration(collab["id"])["tables"]
         say.print("   budget left: " + ", ".join(f"{t['name']} {t['epsilon_remaining']:g} of {t['epsilon_budget']:g}" for t in budget))
 
