@@ -123,6 +123,7 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
         assert (tmp_path / "d" / name).exists(), name
     text = " ".join(output.split())
     assert "succeeded in" in text and "chain verified: True" in text and "where everything is" in text
+    assert "the publisher, invited to #1, accepts" in text and "kept at entry 4 still holds: True" in text
     assert "refused as it should be: template rejected: column 'email' of table 'audience' may not be used" in text
     assert "the publisher asks for the rows, refused as it should be: 'publisher' may not receive the results of job 1" in text
     assert "budget left: audience 2 of 3, conversions 2 of 3" in text
