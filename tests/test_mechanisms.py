@@ -13,6 +13,9 @@ from synthroom.privacy import ZCDPAccountant
 from synthroom.privacy.mechanisms import (
     exponential_choice, gaussian_counts, sample_exponential, sigma_for, threshold_for, thresholded_counts,
 )
+from synthroom.privacy.noise import (
+    SecureNoise, SeededNoise, discrete_gaussian_isf, discrete_gaussian_sf, noise_for, sample_discrete_gaussian,
+)
 
 ALPHA = 1e-6
 
@@ -50,23 +53,131 @@ def test_threshold_noise_and_delta():
     noisy, keep, tau = thresholded_counts(acc, np.random.default_rng(3), counts, rho, 5e-10, "test")
     sigma = sigma_for(rho)
     _assert_std(noisy - counts, sigma)
-    assert stats.norm.sf((tau - 1) / sigma) == pytest.approx(5e-10, rel=1e-6)
+    # One row on a value of its own is released iff 1 + Z > tau, i.e. Z >= tau: the smallest such tau.
+    assert tau == int(tau) and discrete_gaussian_sf(int(tau), sigma) <= 5e-10 < discrete_gaussian_sf(int(tau) - 1, sigma)
     assert acc.charges[0].delta == 5e-10 and acc.charges[0].mechanism == "gaussian-threshold"
 
 
-def test_threshold_releases_a_single_row_value_with_probability_delta():
-    # With delta = 0.05 (testable), a value held by one row passes 5% of the time.
+def test_threshold_releases_a_single_row_value_with_probability_at_most_delta():
+    # With delta = 0.05 (testable), a value held by one row passes at most 5% of the time, and
+    # the integer threshold is tight: one less would pass more than 5% of the time.
     sigma, delta, trials = 10.0, 0.05, 200_000
     tau = threshold_for(sigma, delta)
-    passed = int(np.sum(1 + np.random.default_rng(4).normal(0, sigma, trials) > tau))
-    lo, hi = stats.binom.ppf(ALPHA / 2, trials, delta), stats.binom.isf(ALPHA / 2, trials, delta)
-    assert lo <= passed <= hi
+    draws = 1 + sample_discrete_gaussian(np.random.default_rng(4), sigma, trials)
+    exact = discrete_gaussian_sf(int(tau), sigma)
+    assert exact <= delta < discrete_gaussian_sf(int(tau) - 1, sigma)
+    passed = int(np.sum(draws > tau))
+    assert stats.binom.ppf(ALPHA / 2, trials, exact) <= passed <= stats.binom.isf(ALPHA / 2, trials, exact)
 
 
-def test_exponential_mechanism_draws_follow_its_distribution():
-    scores, eps, sens, trials = np.array([0.0, 1.0, 3.0, 3.5]), 2.0, 1.0, 100_000
-    rng = np.random.default_rng(5)
-    draws = np.bincount([sample_exponential(scores, eps, sens, rng) for _ in range(trials)], minlength=4)
+def _partitions(k: int, most: int | None = None):
+    """Every way to put at most k rows on values of their own (non-increasing counts >= 1)."""
+    most = k if most is None else most
+    yield []
+    for first in range(min(k, most), 0, -1):
+        for rest in _partitions(k - first, first):
+            yield [first] + rest
+
+
+@pytest.mark.parametrize("k,sigma,delta", [(1, 3.0, 1e-3), (2, 4.0, 1e-6), (5, 3.0, 1e-3), (8, 1.5, 0.05),
+                                           (12, 20.0, 1e-9)])
+def test_threshold_covers_every_way_to_spread_k_rows_over_own_values(k, sigma, delta):
+    tau = threshold_for(sigma, delta, unit_cap=k)
+
+    def release(split, t):  # P(some value of this split is released), union bound (the claim)
+        return sum(discrete_gaussian_sf(int(t) - c + 1, sigma) for c in split)
+
+    worst = max(release(split, tau) for split in _partitions(k))
+    assert worst <= delta * (1 + 1e-9)
+    assert max(release(split, tau - 1) for split in _partitions(k)) > delta  # tight: one less breaks it
+    if k > 1:  # the one-row threshold does not cover k rows
+        assert max(release(split, threshold_for(sigma, delta)) for split in _partitions(k)) > delta
+
+
+def test_k_rows_on_their_own_values_pass_a_k_threshold_at_most_delta_of_the_time():
+    # Simulated through thresholded_counts itself: a person with k = 4 rows, all on one new value
+    # or one on each of 4 new values, at a testable delta of 0.05.
+    k, delta, trials = 4, 0.05, 20_000
+    for split in ([4], [1, 1, 1, 1]):
+        acc = ZCDPAccountant(10.0, 0.1, delta_threshold=delta, unit_cap=k)
+        counts = np.tile(np.array(split), trials)
+        noisy, keep, tau = thresholded_counts(acc, np.random.default_rng(sum(split)), counts, 0.5, delta, "own")
+        leaked = keep.reshape(trials, len(split)).any(axis=1).sum()
+        assert leaked <= stats.binom.isf(ALPHA, trials, delta), (split, leaked)
+        assert acc.charges[0].sensitivity == k and acc.charges[0].noise == pytest.approx(k / math.sqrt(2 * 0.5))
+
+
+def test_discrete_gaussian_tail_exact_and_bounded():
+    for sigma in (0.7, 3.0, 41.5):
+        x = np.arange(-int(60 * sigma) - 60, int(60 * sigma) + 61)
+        w = np.exp(-(x.astype(float) ** 2) / (2 * sigma**2))
+        for m in (1, 2, int(3 * sigma) + 1, int(6 * sigma) + 1):
+            assert discrete_gaussian_sf(m, sigma) == pytest.approx(w[x >= m].sum() / w.sum(), rel=1e-9)
+    for m in (10, 50_000, 80_000):  # above the exact range: an upper bound, within 0.1%
+        sigma = 20_000.0
+        exact = stats.norm.sf(m / sigma)  # the continuous tail is within 1e-6 relative at this scale
+        assert exact <= discrete_gaussian_sf(m, sigma) <= exact * 1.001 + 1e-12
+    assert discrete_gaussian_isf(0.05, 10.0) == 17 and discrete_gaussian_sf(17, 10.0) <= 0.05
+
+
+@pytest.mark.parametrize("source", ["seeded", "secure"])
+def test_discrete_gaussian_samplers_draw_the_discrete_gaussian(source):
+    sigma, n = 2.5, (200_000 if source == "seeded" else 60_000)
+    noise = SeededNoise(8) if source == "seeded" else SecureNoise()
+    draws = noise.discrete_gaussian(np.zeros(n, dtype=np.int64), sigma)
+    assert draws.dtype == np.int64
+    support = np.arange(-12, 13)
+    w = np.exp(-(support.astype(float) ** 2) / (2 * sigma**2))
+    p = w / w.sum()
+    observed = np.array([np.sum(draws == v) for v in support])
+    assert np.all(np.abs(draws) <= 40)
+    chi = float(np.sum((observed - n * p) ** 2 / (n * p)))
+    assert chi < stats.chi2.isf(ALPHA, df=support.size - 1)
+
+
+def test_the_secure_source_cannot_be_replayed_and_the_seeded_one_can():
+    counts = np.zeros(1000, dtype=np.int64)
+    a, b = SecureNoise().discrete_gaussian(counts, 50.0), SecureNoise().discrete_gaussian(counts, 50.0)
+    assert not np.array_equal(a, b)
+    assert np.array_equal(SeededNoise(3).discrete_gaussian(counts, 50.0), SeededNoise(3).discrete_gaussian(counts, 50.0))
+    assert noise_for(None).reproducible is False and noise_for(0).reproducible is True
+    with pytest.raises(ValueError, match="integer counts only"):
+        SecureNoise().discrete_gaussian(np.array([0.5]), 1.0)
+
+
+def test_unit_cap_multiplies_every_sensitivity_and_opendps_maps_agree():
+    from opendp.domains import atom_domain, vector_domain
+    from opendp.measurements import make_gaussian, make_noisy_max
+    from opendp.measures import zero_concentrated_divergence
+    from opendp.metrics import l2_distance, linf_distance
+
+    k = 5
+    acc = ZCDPAccountant(4.0, 1e-9, delta_threshold=5e-10, unit_cap=k)
+    rho = acc.rho_budget / 10
+    _, sigma = gaussian_counts(acc, SecureNoise(), np.arange(10), rho, "histogram")
+    _, _, tau = thresholded_counts(acc, SecureNoise(), np.arange(10), rho, 5e-10, "categories")
+    eps = math.sqrt(8 * rho)
+    exponential_choice(acc, SecureNoise(), np.array([1.0, 2.0, 3.0]), eps, 1.0, "pick")
+    gauss, thresh, expo = acc.charges
+    assert gauss.sensitivity == thresh.sensitivity == expo.sensitivity == k
+    assert sigma == pytest.approx(k / math.sqrt(2 * rho)) and gauss.rho == pytest.approx(rho, rel=1e-12)
+    assert tau == threshold_for(sigma, 5e-10, unit_cap=k)
+    assert acc.summary()["unit"] == "one person with up to 5 rows (add/remove)" and acc.summary()["unit_cap"] == k
+    # The vetted maps of the very samplers used, at a person's sensitivity, give the same rho.
+    g = make_gaussian(vector_domain(atom_domain(T="i64")), l2_distance(T="i64"), sigma)
+    assert g.map(k) == pytest.approx(gauss.rho, rel=1e-9)
+    nm = make_noisy_max(vector_domain(atom_domain(T=float, nan=False)), linf_distance(T=float),
+                        zero_concentrated_divergence(), 2.0 * k / eps)
+    assert nm.map(float(k)) == pytest.approx(expo.rho, rel=1e-9)
+    with pytest.raises(ValueError, match="unit_cap 0 must be a whole number of rows per person, at least 1"):
+        ZCDPAccountant(1.0, 1e-9, unit_cap=0)
+
+
+@pytest.mark.parametrize("source", ["seeded", "secure"])
+def test_exponential_mechanism_draws_follow_its_distribution(source):
+    scores, eps, sens, trials = np.array([0.0, 1.0, 3.0, 3.5]), 2.0, 1.0, 30_000
+    noise = SeededNoise(5) if source == "seeded" else SecureNoise()
+    draws = np.bincount([sample_exponential(scores, eps, sens, noise) for _ in range(trials)], minlength=4)
     p = np.exp(eps * scores / (2 * sens))
     p /= p.sum()
     chi = float(np.sum((draws - trials * p) ** 2 / (trials * p)))

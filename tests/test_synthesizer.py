@@ -8,6 +8,7 @@ import pytest
 
 from synthroom import InputError, Synthesizer
 from synthroom.demo import CUSTOMERS_SCHEMA
+from synthroom.synthesis.synthesizer import NOT_FOR_RELEASE
 
 
 @pytest.fixture(scope="module")
@@ -170,13 +171,14 @@ def test_the_fit_warns_about_what_it_could_not_learn():
         "synthetic values are placeholders near 0; declare min/max or raise epsilon",
         "column 'y' (the predictive column): no value is frequent enough to be released at this epsilon, so every "
         "synthetic value is 'other'; declare the categories or raise epsilon",
+        NOT_FOR_RELEASE,  # seeded
     ]
     out = synth.sample(200)
     assert out["amount"].abs().max() <= 1.0 and set(out["y"]) == {"other"}
 
 
 def test_a_well_measured_fit_has_no_warnings(fitted):
-    assert fitted.warnings_ == []
+    assert fitted.warnings_ == [NOT_FOR_RELEASE]  # only that it was seeded
 
 
 def test_warnings_name_at_most_six_columns_per_line():
@@ -189,3 +191,82 @@ def test_warnings_name_at_most_six_columns_per_line():
         "columns 'c0' (the predictive column), 'c1', 'c2', 'c3', 'c4', 'c5' and 3 more: no value is frequent "
         "enough to be released at this epsilon, so every synthetic value is 'other'; declare the categories or "
         "raise epsilon"]
+
+
+# -- randomness, seeded runs, saved models -----------------------------------------------------
+def _small(n=3000, seed=5):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(40, 10, n).round()
+    return pd.DataFrame({"x": x, "kind": rng.choice(["a", "b", "c"], n), "y": np.where(x + rng.normal(0, 5, n) > 40, "p", "q")})
+
+
+SMALL_SCHEMA = {"target": "y", "columns": [{"name": "x", "type": "numerical"}, {"name": "kind", "type": "categorical"},
+                                           {"name": "y", "type": "categorical"}]}
+
+
+def test_a_seeded_fit_is_marked_not_for_release(fitted):
+    report = fitted.privacy_report()
+    assert fitted.reproducible_ is True and report["reproducible"] is True
+    assert report["randomness"] == "seeded: numpy PCG64 (reproducible: not for release)"
+    assert NOT_FOR_RELEASE.startswith("reproducible: not for release")
+
+
+def test_an_unseeded_fit_draws_secure_noise_that_no_one_can_replay():
+    df = _small()
+    a, b = (Synthesizer(SMALL_SCHEMA, epsilon=1.0).fit(df) for _ in range(2))
+    for synth in (a, b):
+        report = synth.privacy_report()
+        assert synth.reproducible_ is False and report["reproducible"] is False
+        assert report["randomness"].startswith("secure: OpenDP samplers")
+        assert NOT_FOR_RELEASE not in synth.warnings_
+    # Fresh noise each time: the DP row counts (noisy integers) of two fits differ.
+    assert [c.noisy_rows for c in a.columns_.values()] != [c.noisy_rows for c in b.columns_.values()]
+    assert float(a.columns_["kind"].noisy_rows).is_integer()  # a sum of discrete Gaussian counts
+
+
+def test_saved_models_hold_no_seed_derived_value_and_no_full_precision_noise(tmp_path, fitted):
+    import json
+
+    path = tmp_path / "model.npz"
+    fitted.save(path)
+    npz = np.load(path)
+    meta = json.loads(npz["__meta__"].tobytes().decode())
+
+    def keys(obj):
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                yield k
+                yield from keys(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                yield from keys(v)
+
+    assert not [k for k in keys(meta) if "seed" in k.lower()]
+    assert meta["model"]["total"] == round(meta["model"]["total"])
+    for name in npz.files:
+        if name.startswith("potential_"):
+            values = npz[name]
+            assert np.array_equal(values, values.astype(np.float32).astype(values.dtype)), name
+    loaded = Synthesizer.load(path)
+    assert loaded.reproducible_ is True  # the ledger travels with the model
+    # Without a seed, a loaded model samples from fresh entropy: nothing in the file replays it.
+    assert not loaded.sample(300).equals(loaded.sample(300))
+    assert fitted.sample(300).equals(fitted.sample(300))  # the seeded fit in memory still replays
+
+
+def test_unit_cap_charges_every_mechanism_for_k_rows():
+    df = _small()
+    one = Synthesizer(SMALL_SCHEMA, epsilon=2.0, seed=3).fit(df).privacy_report()
+    synth = Synthesizer(SMALL_SCHEMA, epsilon=2.0, seed=3, unit_cap=4).fit(df)
+    four = synth.privacy_report()
+    assert four["unit"] == "one person with up to 4 rows (add/remove)" and four["unit_cap"] == 4
+    assert four["epsilon_spent"] == pytest.approx(2.0, rel=1e-6)
+    assert four["rho_spent"] == pytest.approx(four["rho_budget"], rel=1e-9)
+    assert {c["sensitivity"] for c in four["charges"]} == {4.0}
+    assert {c["sensitivity"] for c in one["charges"]} == {1.0}
+    for c1, c4 in zip(one["charges"], four["charges"]):  # same steps, noise 4x for the same rho
+        assert c1["step"] == c4["step"] and c4["rho"] == pytest.approx(c1["rho"], rel=1e-9)
+        if c4["mechanism"].startswith("gaussian"):
+            assert c4["noise"] == pytest.approx(4 * c1["noise"], rel=1e-9)
+    with pytest.raises(InputError, match=r"unit_cap 0 must be a whole number of rows per person, at least 1"):
+        Synthesizer(SMALL_SCHEMA, unit_cap=0)

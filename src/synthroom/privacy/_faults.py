@@ -2,7 +2,8 @@
 
 ``bench/audit.py`` proves that its distinguishing game has teeth by running it on variants of
 the synthesizer with one privacy safeguard removed; it must then report an empirical epsilon
-above the claimed one. This private module is the only switch for those variants:
+above the claimed one. ``bench/audit_mechanisms.py`` does the same per mechanism (a measured
+mu or delta above the charged one). This private module is the only switch for those variants:
 
     from synthroom.privacy import _faults
     with _faults.injected("no_measurement_noise"):
@@ -25,6 +26,9 @@ FAULTS: dict[str, str] = {
     "no_measurement_noise": "Gaussian measurements (numeric histograms and marginals) released without their noise",
     "noiseless_category_selection": "category partition selection without its noise (the threshold is kept)",
     "numeric_bounds_from_data": "numeric columns modelled over every grid cell the data occupies, read exactly",
+    "sensitivity_under_declared": "every sensitivity declared sqrt(2) below the truth (noise too small for its charge)",
+    "group_scaling_linear": "group privacy scaled by k instead of k^2 (a person's sensitivity sqrt(k) rows, not k)",
+    "threshold_for_one_row": "category-selection threshold set for one row whatever the cap of rows per person",
 }
 MECHANISM = "fault-injected"
 

@@ -1,6 +1,9 @@
 """One zero-concentrated-DP accountant for a whole synthesis run.
 
-What is private: the unit is one input row (add/remove neighbours). The user gives a target
+What is private: the unit is one person holding up to ``unit_cap`` rows (add/remove
+neighbours; one input row when ``unit_cap`` is 1). Mechanisms read ``unit_cap`` and charge the
+sensitivity per person (see ``mechanisms.person_sensitivity``), so group privacy is in every
+charge, not a rescaling of the budget. The user gives a target
 ``(epsilon, delta)``. We split ``delta`` in two: ``delta_threshold`` pays for the thresholding
 mechanisms that pick which categories exist (they are (delta, rho)-approximate zCDP), the rest
 pays for the conversion of the total zCDP cost ``rho`` to ``(epsilon, delta)``. The budget
@@ -18,6 +21,8 @@ import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
+import numpy as np
+
 # Relative slack for float sums: charges that add up to the budget within this are "equal".
 _REL_TOL = 1e-9
 
@@ -31,7 +36,7 @@ class Charge:
     """The cost of one mechanism run.
 
     ``sensitivity`` is the L2 sensitivity (Gaussian) or the score sensitivity (exponential
-    mechanism) under add/remove of one row; ``noise`` is the Gaussian standard deviation or the
+    mechanism) under add/remove of one privacy unit (one person's rows, up to the cap); ``noise`` is the Gaussian standard deviation or the
     exponential mechanism's epsilon; ``rho`` the zCDP cost; ``delta`` the additive delta of a
     thresholding step (0 for pure zCDP mechanisms).
     """
@@ -84,12 +89,22 @@ def rho_from_epsilon(epsilon: float, delta: float) -> float:
     return lo
 
 
+def check_unit_cap(unit_cap: object) -> int:
+    """``unit_cap`` as an int >= 1, or a ValueError saying what is wrong."""
+    if isinstance(unit_cap, bool) or not isinstance(unit_cap, (int, np.integer)) or unit_cap < 1:
+        raise ValueError(f"unit_cap {unit_cap!r} must be a whole number of rows per person, at least 1")
+    return int(unit_cap)
+
+
 class ZCDPAccountant:
     """Holds the budget of one run and the ledger of every charge against it."""
 
-    def __init__(self, epsilon: float, delta: float, delta_threshold: float = 0.0):
+    def __init__(self, epsilon: float, delta: float, delta_threshold: float = 0.0, *, unit_cap: int = 1,
+                 randomness: str = ""):
         if not 0 <= delta_threshold < delta:
             raise ValueError("delta_threshold must be in [0, delta)")
+        self.unit_cap = check_unit_cap(unit_cap)
+        self.randomness = randomness  # where the noise came from (Noise.label), for the ledger
         self.epsilon = float(epsilon)
         self.delta = float(delta)
         self.delta_threshold = float(delta_threshold)
@@ -149,9 +164,18 @@ class ZCDPAccountant:
     def ledger(self) -> list[dict]:
         return [c.to_dict() for c in self.charges]
 
+    @property
+    def reproducible(self) -> bool:
+        """Whether the noise came from a seed (then the run is not for release)."""
+        return self.randomness.startswith("seeded")
+
     def summary(self) -> dict:
+        k = self.unit_cap
         return {
-            "unit": "one input row (add/remove)",
+            "unit": "one input row (add/remove)" if k == 1 else f"one person with up to {k} rows (add/remove)",
+            "unit_cap": k,
+            "randomness": self.randomness,
+            "reproducible": self.reproducible,
             "epsilon": self.epsilon,
             "delta": self.delta,
             "delta_for_thresholds": self.delta_threshold,

@@ -23,6 +23,7 @@ from scipy.special import ndtri
 from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
 from ..engine.grid import DATE_GRID, LOG_GRID, Grid
 from ..privacy import ZCDPAccountant, _faults
+from ..privacy.noise import Noise
 from ..privacy.mechanisms import gaussian_counts, thresholded_counts
 from ..schema import ColumnSpec
 
@@ -118,7 +119,7 @@ def learn_categorical(
     source: CountingSource,
     spec: ColumnSpec,
     accountant: ZCDPAccountant,
-    rng: np.random.Generator,
+    noise: Noise,
     rho: float,
     delta: float,
 ) -> CategoricalColumn:
@@ -130,7 +131,7 @@ def learn_categorical(
         return CategoricalColumn(spec.name, coding, _other_label(values), stype)
     observed, counts = source.category_counts(spec.name)
     noisy, keep, _ = thresholded_counts(
-        accountant, rng, counts, rho, delta, step=f"categories of {spec.name!r} (partition selection)"
+        accountant, noise, counts, rho, delta, step=f"categories of {spec.name!r} (partition selection)"
     )
     order = np.argsort(-noisy, kind="stable")
     kept = [observed[i] for i in order if keep[i]]
@@ -145,7 +146,7 @@ def learn_numeric(
     source: CountingSource,
     spec: ColumnSpec,
     accountant: ZCDPAccountant,
-    rng: np.random.Generator,
+    noise: Noise,
     rho: float,
     max_bins: int,
     noise_scale: float,
@@ -175,7 +176,7 @@ def learn_numeric(
     counts = source.grid_counts(spec.name, grid, clip)
     possible = _possible_cells(grid, clip)
     noisy, sigma1 = gaussian_counts(
-        accountant, rng, counts[possible], COARSE_SHARE * rho, step=f"histogram of {spec.name!r} on the public grid"
+        accountant, noise, counts[possible], COARSE_SHARE * rho, step=f"histogram of {spec.name!r} on the public grid"
     )
     tau = sigma1 * float(-ndtri(PHANTOM_CELLS / len(possible)))
     kept = possible[noisy > tau]
@@ -197,7 +198,7 @@ def learn_numeric(
 
     pieces, piece_lo, piece_hi = _pieces(grid, cells, integer)
     fine, sigma2 = gaussian_counts(
-        accountant, rng, source.piece_counts(spec.name, grid, clip, pieces),
+        accountant, noise, source.piece_counts(spec.name, grid, clip, pieces),
         (1 - COARSE_SHARE) * rho, step=f"fine histogram of {spec.name!r} inside its kept cells",
     )
     nsub = np.asarray(pieces.nsub)[cells]
@@ -268,7 +269,11 @@ def _project_to_total(y: np.ndarray, total: float) -> np.ndarray:
 
 
 def _normalise(w: np.ndarray) -> np.ndarray:
-    return w / w.sum() if w.sum() > 0 else np.full(w.size, 1.0 / w.size)
+    """Weights summing to 1, from float32-rounded shares (what sampling needs, not the noisy masses' bits)."""
+    if not w.sum() > 0:
+        return np.full(w.size, 1.0 / w.size)
+    shares = np.asarray(w / w.sum(), dtype=np.float32).astype(np.float64)
+    return shares / shares.sum()
 
 
 def _possible_cells(grid: Grid, clip: tuple[float, float] | None) -> np.ndarray:

@@ -1,7 +1,9 @@
 """The graphical model, estimated and sampled with ``mbi`` (private-pgm), and its file format.
 
 A fitted model is post-processing of DP measurements, so it is as private as the synthetic data
-and safe to share. It is saved as one ``.npz`` file with no pickled objects: the potentials of
+and safe to share. Its potentials are rounded to float32 and its total to a whole number of rows
+when it is finalised (the precision sampling needs, no more), so neither the file nor the model
+in memory carries full-precision images of the noisy counts. It is saved as one ``.npz`` file with no pickled objects: the potentials of
 each clique as plain arrays plus a JSON header, so loading a model file cannot run code.
 """
 
@@ -78,13 +80,20 @@ def finalize(model: MarkovRandomField, suppress: dict[str, list[int]]) -> Markov
         shape = [1] * len(factor.domain)
         shape[axis] = -1
         tables[clique] = Factor(factor.domain, factor.values + penalty.reshape(shape))
+    tables = {cl: Factor(f.domain, _rounded(f.values)) for cl, f in tables.items()}
     potentials = CliqueVector(model.domain, list(potentials.cliques), tables)
-    marginals = marginal_oracles.message_passing_stable(potentials, model.total)
-    return MarkovRandomField(potentials=potentials, marginals=marginals, total=model.total)
+    total = float(max(1, round(float(model.total))))
+    marginals = marginal_oracles.message_passing_stable(potentials, total)
+    return MarkovRandomField(potentials=potentials, marginals=marginals, total=total)
+
+
+def _rounded(values) -> np.ndarray:
+    """Log-potentials at float32 precision (about 7 digits), held as float64."""
+    return np.asarray(values, dtype=np.float32).astype(np.float64)
 
 
 @contextlib.contextmanager
-def _seeded_global_numpy(seed: int):
+def _seeded_global_numpy(seed: "int | np.ndarray"):
     """mbi samples with numpy's global generator: seed it, and restore it afterwards."""
     with _NP_RANDOM_LOCK:
         state = np.random.get_state()
@@ -95,8 +104,8 @@ def _seeded_global_numpy(seed: int):
             np.random.set_state(state)
 
 
-def sample_codes(model: MarkovRandomField, rows: int, seed: int) -> dict[str, np.ndarray]:
-    """Draw ``rows`` records (as codes) from the model."""
+def sample_codes(model: MarkovRandomField, rows: int, seed: "int | np.ndarray") -> dict[str, np.ndarray]:
+    """Draw ``rows`` records (as codes) from the model (``seed``: an int or uint32 words)."""
     with _seeded_global_numpy(seed):
         data = model.synthetic_data(rows, method="sample")
     return {c: np.asarray(data.to_dict()[c]) for c in model.domain}

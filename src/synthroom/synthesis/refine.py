@@ -24,8 +24,9 @@ import numpy as np
 
 from ..engine import CountingSource
 from ..privacy import ZCDPAccountant
+from ..privacy.noise import Noise
 from ..privacy.mechanisms import exponential_choice, sigma_for
-from .structure import Measurement, _cells, _measure
+from .structure import Measurement, _cells, _measure, clique_scores
 
 SHARE = 0.25  # of the marginal budget, reserved for this round when it runs
 SELECT_SHARE = 0.2  # of this round's budget, for the exponential mechanism
@@ -83,7 +84,7 @@ def refine(
     sizes: dict[str, int],
     target: str,
     accountant: ZCDPAccountant,
-    rng: np.random.Generator,
+    noise: Noise,
     rho: float,
     max_clique_cells: int,
     max_model_cells: int,
@@ -102,16 +103,14 @@ def refine(
     ]
     if not tree or not candidates:  # nothing to add: measure the tree once more
         again = tree or [m.clique for m in measurements]
-        return _measure(source, accountant, rng, again, rho / len(again), "marginal")
+        return _measure(source, accountant, noise, again, rho / len(again), "marginal")
 
     n_picks = min(len(candidates), max(1, len(features) // 3))
     rho_select = SELECT_SHARE * rho
     sigma_next = sigma_for((rho - rho_select) / n_picks)
     predict = tree_predictor(model, tree, sizes, target)
     progress(f"scoring {len(candidates)} cliques against the first model")
-    errors = np.array([np.abs(source.marginals([c])[0] - predict(c)).sum() for c in candidates])
-    penalty = np.array([math.sqrt(2 / math.pi) * sigma_next * _cells(sizes, c) for c in candidates])
-    scores = errors - penalty
+    scores = clique_scores(source, candidates, predict, sizes, sigma_next)
 
     domain = Domain(list(sizes), [sizes[c] for c in sizes])
     current = [m.clique for m in measurements]
@@ -124,10 +123,10 @@ def refine(
         if not open_:
             break
         pick = open_[exponential_choice(
-            accountant, rng, scores[open_], eps_each, sensitivity=1.0, step=f"refine: select clique {step + 1}"
+            accountant, noise, scores[open_], eps_each, sensitivity=1.0, step=f"refine: select clique {step + 1}"
         )]
         chosen.append(candidates[pick])
     if not chosen:
         chosen = tree
     progress(f"measuring {len(chosen)} more cliques")
-    return _measure(source, accountant, rng, chosen, accountant.rho_remaining / len(chosen), "marginal")
+    return _measure(source, accountant, noise, chosen, accountant.rho_remaining / len(chosen), "marginal")

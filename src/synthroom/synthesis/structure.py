@@ -30,6 +30,7 @@ import numpy as np
 
 from ..engine import CountingSource
 from ..privacy import ZCDPAccountant
+from ..privacy.noise import Noise
 from ..privacy.mechanisms import exponential_choice, gaussian_counts, sigma_for
 
 ANCHOR_SHARE = 0.3
@@ -45,10 +46,10 @@ class Measurement:
     sigma: float
 
 
-def _measure(source, accountant, rng, cliques, rho_each, label) -> list[Measurement]:
+def _measure(source, accountant, noise, cliques, rho_each, label) -> list[Measurement]:
     out = []
     for clique, exact in zip(cliques, source.marginals(cliques)):
-        noisy, sigma = gaussian_counts(accountant, rng, exact, rho_each, step=f"{label} {'x'.join(clique)}")
+        noisy, sigma = gaussian_counts(accountant, noise, exact, rho_each, step=f"{label} {'x'.join(clique)}")
         out.append(Measurement(tuple(clique), noisy, sigma))
     return out
 
@@ -78,7 +79,7 @@ def select_and_measure(
     sizes: dict[str, int],
     target: str,
     accountant: ZCDPAccountant,
-    rng: np.random.Generator,
+    noise: Noise,
     rho: float,
     max_clique_cells: int,
     max_model_cells: int,
@@ -88,28 +89,26 @@ def select_and_measure(
     spent_before = accountant.rho_spent
     features = [c for c in sizes if c != target]
     if not features:
-        return _measure(source, accountant, rng, [(target,)], rho, "marginal")
+        return _measure(source, accountant, noise, [(target,)], rho, "marginal")
 
     anchors = [(x, target) if _cells(sizes, (x, target)) <= max_clique_cells else (x,) for x in features]
     if any(len(a) == 1 for a in anchors):
         anchors.append((target,))
     candidates = _candidates(features, target, sizes, max_clique_cells)
     if not candidates:
-        return _measure(source, accountant, rng, anchors, rho / len(anchors), "marginal")
+        return _measure(source, accountant, noise, anchors, rho / len(anchors), "marginal")
 
     rho_anchor = ANCHOR_SHARE * rho
     rho_select = SELECT_SHARE * rho
     rho_measure = rho - rho_anchor - rho_select
     progress(f"measuring {len(anchors)} marginals with the target")
-    measurements = _measure(source, accountant, rng, anchors, rho_anchor / len(anchors), "marginal")
+    measurements = _measure(source, accountant, noise, anchors, rho_anchor / len(anchors), "marginal")
 
     n_edges = min(len(features) - 1, len(candidates))
     sigma_next = sigma_for(rho_measure / n_edges)
     predicted = _naive_bayes(measurements, sizes, target)
     progress(f"scoring {len(candidates)} candidate cliques")
-    penalty = np.array([math.sqrt(2 / math.pi) * sigma_next * _cells(sizes, c) for c in candidates])
-    errors = np.array([np.abs(source.marginals([c])[0] - predicted(c)).sum() for c in candidates])
-    scores = errors - penalty
+    scores = clique_scores(source, candidates, predicted, sizes, sigma_next)
 
     forest = _Forest(features)
     chosen: list[tuple[str, ...]] = []
@@ -124,7 +123,7 @@ def select_and_measure(
             # Nothing fits any more: the unspent selection budget moves to measurement.
             break
         pick = open_[exponential_choice(
-            accountant, rng, scores[open_], eps_each, sensitivity=1.0, step=f"select clique {step + 1}"
+            accountant, noise, scores[open_], eps_each, sensitivity=1.0, step=f"select clique {step + 1}"
         )]
         clique = candidates[pick]
         chosen.append(clique)
@@ -134,8 +133,18 @@ def select_and_measure(
         chosen = anchors
     progress(f"measuring {len(chosen)} selected cliques")
     rho_left = rho - (accountant.rho_spent - spent_before)
-    measurements += _measure(source, accountant, rng, chosen, rho_left / len(chosen), "marginal")
+    measurements += _measure(source, accountant, noise, chosen, rho_left / len(chosen), "marginal")
     return measurements
+
+
+def clique_scores(source: CountingSource, candidates: list[tuple[str, ...]], predict: Callable,
+                  sizes: dict[str, int], sigma_next: float) -> np.ndarray:
+    """AIM's quality score of each candidate clique: the L1 distance between its true marginal and
+    ``predict(clique)`` (a table fixed before this data is read), minus the noise its measurement
+    would add (``sqrt(2/pi) * sigma_next`` per cell). One row moves each score by at most 1."""
+    penalty = np.array([math.sqrt(2 / math.pi) * sigma_next * _cells(sizes, c) for c in candidates])
+    errors = np.array([np.abs(source.marginals([c])[0] - predict(c)).sum() for c in candidates])
+    return errors - penalty
 
 
 def anticipated_noise(rho: float, n_columns: int) -> float:

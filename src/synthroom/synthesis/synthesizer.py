@@ -2,7 +2,8 @@
 
     Synthesizer(schema, epsilon=1.0, seed=0).fit(table).sample(n)
 
-What is private: one input row (add/remove neighbours) under ``(epsilon, delta)``-DP. Every
+What is private: one person holding up to ``unit_cap`` rows (one input row by default;
+add/remove neighbours) under ``(epsilon, delta)``-DP. Every
 step that reads the data is a mechanism charged to one zCDP accountant (``privacy_report()``
 lists each charge); the charges add up to exactly the budget. Default ``delta`` is 1e-9: fixed,
 so it reveals nothing about the data, and below 1/rows for any table under a billion rows.
@@ -14,6 +15,11 @@ numeric histograms), split evenly over the columns that need it; the rest goes t
 Not private: the schema (column names, kinds, declared categories and bounds), the storage type
 of each column (integer/float/date, as the file declares it), and the parameters. The number
 of output rows defaults to the model's DP estimate of the input's row count.
+
+Randomness: without a seed, every mechanism draws from OpenDP's samplers on OS entropy (see
+:mod:`synthroom.privacy.noise`). With a seed the run is reproducible, and therefore not for
+release: its ledger says so (``privacy_report()["reproducible"]``, ``reproducible_``) and the
+fit warns.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
 from ..engine.grid import DATE_GRID, LOG_GRID
 from ..errors import InputError
 from ..privacy import ZCDPAccountant, _faults
+from ..privacy.accountant import check_unit_cap
+from ..privacy.noise import SeededNoise, noise_for
 from ..schema import Schema, check_epsilon, parse_schema
 from .discretize import CategoricalColumn, NumericColumn, domain_warnings, learn_categorical, learn_numeric
 from .refine import SHARE as REFINE_SHARE
@@ -38,7 +46,9 @@ from .refine import refine, should_refine
 from .structure import anticipated_noise, select_and_measure
 
 DEFAULT_DELTA = 1e-9
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: no sampling seed in the file, rounded potentials and weights
+NOT_FOR_RELEASE = ("reproducible: not for release (the run was seeded: whoever knows the seed can rerun the fit "
+                   "on candidate tables and recognise the output; fit without a seed to release)")
 
 Progress = Callable[[str, str], None]
 
@@ -69,7 +79,12 @@ class Synthesizer:
     schema: a :class:`~synthroom.schema.Schema` or anything :func:`parse_schema` accepts.
     epsilon: total privacy budget, in [0.0001, 10].
     delta: total delta, in (0, 1e-3]; default 1e-9.
-    seed: same seed and same input give the same output; None draws fresh entropy.
+    seed: same seed and same input give the same output, for experiments only: a seeded run is
+        marked "reproducible: not for release". None (the default) draws all noise from OpenDP's
+        samplers on OS entropy.
+    unit_cap: (keyword only) the most rows one person can hold in the table, k. The guarantee is
+        then for one person (all of their rows): every mechanism's sensitivity is k times that
+        of a row and the category thresholds cover k rows on k values (docs/privacy.md).
     """
 
     schema: Schema | dict
@@ -78,12 +93,18 @@ class Synthesizer:
     seed: int | None = None
     settings: Settings = field(default_factory=Settings)
     progress: Progress = field(default=_quiet, repr=False, compare=False)
+    unit_cap: int = field(default=1, kw_only=True)
 
     def __post_init__(self) -> None:
         self.schema = parse_schema(self.schema)
         self.epsilon = check_epsilon(self.epsilon)
         if not (isinstance(self.delta, (int, float)) and 0 < self.delta <= 1e-3):
             raise InputError(f"delta {self.delta!r} must be in (0, 0.001]")
+        try:
+            self.unit_cap = check_unit_cap(self.unit_cap)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        self._sample_seed: int | None = None  # a seeded fit's sampling seed (in memory only, never saved)
         self.columns_: dict[str, CategoricalColumn | NumericColumn] | None = None
         self.model_ = None
         self.accountant_: ZCDPAccountant | None = None
@@ -95,9 +116,8 @@ class Synthesizer:
         """Learn the model from a CSV/Parquet path or a DataFrame; reads only counts."""
         schema: Schema = self.schema  # type: ignore[assignment]
         settings = self.settings
-        seed_seq = np.random.SeedSequence(self.seed)
-        rng = np.random.default_rng(seed_seq.spawn(1)[0])
-        self._sample_seed = int(seed_seq.generate_state(1)[0])
+        noise = noise_for(self.seed)  # the noise source of every mechanism below
+        self._sample_seed = noise.sampling_seed if isinstance(noise, SeededNoise) else None
 
         start = time.perf_counter()
         self.progress("reading", "opening the table")
@@ -108,7 +128,8 @@ class Synthesizer:
             numerics = [c for c in schema.columns if c.kind != "categorical"]
             n_learn = len(learn_cats) + len(numerics)
             delta_threshold = self.delta / 2 if learn_cats else 0.0
-            acc = ZCDPAccountant(self.epsilon, self.delta, delta_threshold)
+            acc = ZCDPAccountant(self.epsilon, self.delta, delta_threshold, unit_cap=self.unit_cap,
+                                 randomness=noise.label)
             self.accountant_ = acc
 
             t = time.perf_counter()
@@ -119,18 +140,18 @@ class Synthesizer:
             for spec in schema.columns:
                 if spec.kind == "categorical":
                     delta_col = delta_threshold / len(learn_cats) if learn_cats else 0.0
-                    columns[spec.name] = learn_categorical(source, spec, acc, rng, rho_col, delta_col)
+                    columns[spec.name] = learn_categorical(source, spec, acc, noise, rho_col, delta_col)
                 else:
                     bins = settings.max_target_bins if spec.name == schema.target else settings.max_bins
-                    columns[spec.name] = learn_numeric(source, spec, acc, rng, rho_col, bins, noise_scale)
-            self.warnings_ = domain_warnings(columns, schema.target)
+                    columns[spec.name] = learn_numeric(source, spec, acc, noise, rho_col, bins, noise_scale)
+            self.warnings_ = domain_warnings(columns, schema.target) + ([NOT_FOR_RELEASE] if noise.reproducible else [])
             source.encode({name: col.coding for name, col in columns.items()})
             sizes = {name: col.size for name, col in columns.items()}
             n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
             refining = settings.refine and should_refine(n_rows, noise_scale)
             rho_first = acc.rho_remaining * (1 - REFINE_SHARE if refining else 1.0)
             measurements = select_and_measure(
-                source, sizes, schema.target, acc, rng, rho_first,
+                source, sizes, schema.target, acc, noise, rho_first,
                 settings.max_clique_cells, settings.max_model_cells,
                 progress=lambda msg: self.progress("measuring", msg),
             )
@@ -146,7 +167,7 @@ class Synthesizer:
             if refining:
                 release_compiled()
                 measurements += refine(
-                    source, model, measurements, sizes, schema.target, acc, rng, acc.rho_remaining,
+                    source, model, measurements, sizes, schema.target, acc, noise, acc.rho_remaining,
                     settings.max_clique_cells, settings.max_model_cells,
                     progress=lambda msg: self.progress("fitting", msg),
                 )
@@ -171,8 +192,18 @@ class Synthesizer:
         self._check_fitted()
         return max(1, int(round(float(self.model_.total))))
 
+    @property
+    def reproducible_(self) -> bool:
+        """Whether the model's noise came from a seed: such a run is not for release."""
+        return bool(self.privacy_report().get("reproducible", False))
+
     def sample(self, n: int | None = None, seed: int | None = None) -> pd.DataFrame:
-        """Draw ``n`` synthetic rows (default: the DP estimate of the input's row count)."""
+        """Draw ``n`` synthetic rows (default: the DP estimate of the input's row count).
+
+        Post-processing of the model, so its randomness need not be secret, only independent of
+        the mechanisms' noise: ``seed``, else a seeded fit's own sampling seed (kept in memory,
+        derived from the fit's seed, not from its noise), else fresh OS entropy.
+        """
         self._check_fitted()
         rows = self.estimated_rows_ if n is None else int(n)
         if rows < 1:
@@ -180,10 +211,10 @@ class Synthesizer:
         from .model import sample_codes
 
         base = self._sample_seed if seed is None else seed
-        seq = np.random.SeedSequence([base, rows])
+        seq = np.random.SeedSequence(None if base is None else [base, rows])
         t = time.perf_counter()
         self.progress("sampling", f"drawing {rows:,} rows")
-        codes = sample_codes(self.model_, rows, int(seq.generate_state(1)[0]))
+        codes = sample_codes(self.model_, rows, seq.generate_state(4))
         rng = np.random.default_rng(seq.spawn(1)[0])
         schema: Schema = self.schema  # type: ignore[assignment]
         out = {}
@@ -215,7 +246,6 @@ class Synthesizer:
             "schema": self.schema.to_dict(),  # type: ignore[union-attr]
             "epsilon": self.epsilon,
             "delta": self.delta,
-            "sample_seed": self._sample_seed,
             "privacy": self.privacy_report(),
             "model": header,
             "columns": {},
@@ -255,9 +285,10 @@ class Synthesizer:
         arrays = {_unkey(k): npz[k] for k in npz.files}
         meta = json.loads(arrays.pop("__meta__").tobytes().decode())
         if meta.get("format") != FORMAT_VERSION:
-            raise InputError(f"model file {str(path)!r} has format {meta.get('format')!r}, expected {FORMAT_VERSION}")
-        synth = cls(meta["schema"], epsilon=meta["epsilon"], delta=meta["delta"])
-        synth._sample_seed = meta["sample_seed"]
+            raise InputError(f"model file {str(path)!r} has format {meta.get('format')!r}, expected {FORMAT_VERSION}: "
+                             "fit and save it again with this version")
+        synth = cls(meta["schema"], epsilon=meta["epsilon"], delta=meta["delta"],
+                    unit_cap=meta["privacy"].get("unit_cap", 1))
         synth._saved_privacy = meta["privacy"]
         columns: dict[str, CategoricalColumn | NumericColumn] = {}
         for name, c in meta["columns"].items():
