@@ -300,11 +300,11 @@ def summary(configs: list[Config]) -> tuple[str, bool]:
     return line, ok
 
 
-def write_results(text: str, path: Path = RESULTS) -> None:
-    """Replace the audit block of RESULTS.md (between its markers), or append one."""
-    block = f"<!-- audit:begin -->\n{text}\n<!-- audit:end -->"
+def write_results(text: str, path: Path = RESULTS, marker: str = "audit") -> None:
+    """Replace the ``marker`` block of RESULTS.md (between its markers), or append one."""
+    block = f"<!-- {marker}:begin -->\n{text}\n<!-- {marker}:end -->"
     current = path.read_text() if path.exists() else ""
-    pattern = re.compile(r"<!-- audit:begin -->.*?<!-- audit:end -->", re.S)
+    pattern = re.compile(rf"<!-- {re.escape(marker)}:begin -->.*?<!-- {re.escape(marker)}:end -->", re.S)
     new = pattern.sub(lambda _m: block, current) if pattern.search(current) else current.rstrip() + "\n\n" + block + "\n"
     path.write_text(new)
 

@@ -64,3 +64,91 @@ def test_the_exponential_test_sees_a_doubled_epsilon():
     p /= p.sum()
     chi = float(np.sum((draws - trials * p) ** 2 / (trials * p)))
     assert chi > stats.chi2.isf(ALPHA, df=scores.size - 1)
+
+
+# -- bench/audit_mechanisms.py: the white-box audit, per mechanism ------------------------------
+def _load_audit():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "audit_mechanisms.py"
+    spec = importlib.util.spec_from_file_location("bench_audit_mechanisms", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_audit_mechanisms"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+am = _load_audit()
+Z_TEST = stats.norm.isf(ALPHA / 2)  # tests use a one-in-a-million margin, not the audit's 99%
+
+
+def _run(mechanism, k, fault, runs):
+    (config,) = am.run_audit(runs, log=lambda _line: None, configs=[am.Config(mechanism, k, fault, runs)])
+    est, lo, hi = config.estimate()
+    se = (hi - est) / am.Z  # the estimate's standard error (normal intervals)
+    return config, est, se
+
+
+def test_mu_estimate_recovers_a_known_shift_with_a_covering_interval():
+    rng = np.random.default_rng(21)
+    t0, t1 = rng.normal(10, 2.0, 50_000), rng.normal(12.6, 2.0, 50_000)  # mu = 1.3
+    mu, lo, hi = am.mu_estimate(t0, t1)
+    assert lo < 1.3 < hi and hi - lo < 0.06
+    se = (hi - mu) / am.Z
+    assert abs(mu - 1.3) < Z_TEST * se
+
+
+def test_epsilon_estimate_and_clopper_pearson():
+    rng = np.random.default_rng(22)
+    n, eps = 100_000, 2.0
+    p0, p1 = 1 / (1 + math.exp(eps / 2)), 1 / (1 + math.exp(-eps / 2))
+    est, lo, hi = am.epsilon_estimate(int(rng.binomial(n, p0)), int(rng.binomial(n, p1)), n)
+    assert lo < eps < hi and hi - lo < 0.1
+    ci = stats.binomtest(37, 500).proportion_ci(confidence_level=0.99, method="exact")
+    assert am.clopper_pearson(37, 500) == pytest.approx((ci.low, ci.high), rel=1e-9)
+
+
+def test_a_shipped_marginal_is_at_its_charged_mu_for_one_row_and_for_k_rows():
+    for k in (1, am.GROUP_K):
+        config, est, se = _run("marginal", k, None, 600)
+        assert config.claim == pytest.approx(1.0, rel=1e-9)  # sqrt(2 * rho) of the ledger's charge
+        assert abs(est - config.claim) < Z_TEST * se, (k, est)
+
+
+def test_the_audit_catches_a_sensitivity_under_declared_by_sqrt_two():
+    config, est, se = _run("marginal", 1, "sensitivity_under_declared", 1500)
+    assert abs(est - math.sqrt(2)) < Z_TEST * se and est - Z_TEST * se > config.claim
+    assert config.passed()  # caught at the audit's own confidence too
+
+
+def test_the_audit_catches_group_scaling_by_k_instead_of_k_squared():
+    config, est, se = _run("partition selection (counts)", am.GROUP_K, "group_scaling_linear", 300)
+    assert abs(est - math.sqrt(am.GROUP_K)) < Z_TEST * se and est - Z_TEST * se > config.claim
+    assert config.passed()
+
+
+def test_the_threshold_holds_k_rows_to_delta_and_the_one_row_threshold_does_not():
+    shipped = am.run_audit(1000, log=lambda _l: None, configs=[
+        am.Config("threshold, k rows on one own value", am.GROUP_K, None, 1000),
+        am.Config("threshold, k rows on one own value", am.GROUP_K, "threshold_for_one_row", 1000)])
+    ok, broken = shipped
+    assert ok.claim == broken.claim == am.DELTA_MEASURED
+    lo_ok, _ = am.clopper_pearson(int(ok.outputs[1].sum()), 1000, 1 - ALPHA)
+    lo_broken, _ = am.clopper_pearson(int(broken.outputs[1].sum()), 1000, 1 - ALPHA)
+    assert lo_ok <= ok.claim < lo_broken
+
+
+def test_the_summary_fails_on_an_uncaught_variant_or_an_exceeded_claim():
+    def config(fault, t1_shift):
+        c = am.Config("marginal", 1, fault, 1000, claim=1.0)
+        rng = np.random.default_rng(23)
+        c.outputs = {0: rng.normal(0, 1, 1000), 1: rng.normal(t1_shift, 1, 1000)}
+        return c
+
+    line, ok = am.summary([config(None, 1.0), config("sensitivity_under_declared", 2.0)])
+    assert ok and line.startswith("mechanism audit: 1 of 1 shipped configurations within their claims")
+    assert line.endswith("1 of 1 broken variants caught")
+    assert not am.summary([config(None, 1.0), config("sensitivity_under_declared", 1.0)])[1]  # not caught
+    assert not am.summary([config(None, 2.0), config("sensitivity_under_declared", 2.0)])[1]  # over its claim

@@ -273,6 +273,7 @@ def synthesize_with_gate(
     holdout_share: float = DEFAULT_HOLDOUT_SHARE,
     progress: Progress | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
+    unit_cap: int = 1,
 ) -> GatedRun:
     """Hold out ``holdout_share`` of the real rows (seeded), fit on the rest, sample ``rows``
     (default: the DP estimate of the training part's size), evaluate against the holdout and
@@ -292,7 +293,8 @@ def synthesize_with_gate(
         max_mia_score = parsed.max_mia_score
     check_gates(gates, max_mia_score)
     split_seed = _draw_seed() if seed is None else int(seed)
-    synth = Synthesizer(parsed, epsilon=epsilon, delta=delta, seed=seed, progress=progress)  # checks epsilon first
+    synth = Synthesizer(parsed, epsilon=epsilon, delta=delta, seed=seed, progress=progress,  # checks epsilon first
+                        unit_cap=unit_cap)  # rows per person: the guarantee is per person (docs/privacy.md)
 
     share = f"{holdout_share * 100:g}%"
     progress("splitting", f"holding out {share} of the real rows")

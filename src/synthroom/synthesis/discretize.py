@@ -167,17 +167,10 @@ def learn_numeric(
     pieces that only noise filled). Bins are runs of pieces holding about ``1/n_bins`` of the
     mass each; a piece heavier than that (a point mass such as "0" or "40 hours") is a bin alone.
     """
-    grid: Grid = DATE_GRID if spec.kind == "datetime" else LOG_GRID
-    clip = None
-    if spec.min is not None or spec.max is not None:
-        clip = (-np.inf if spec.min is None else spec.min, np.inf if spec.max is None else spec.max)
+    grid, clip = grid_and_clip(spec)
     stype = source.storage_type(spec.name)
     integer = spec.kind == "numerical" and stype.split("(")[0] in _INTEGER_TYPES
-    counts = source.grid_counts(spec.name, grid, clip)
-    possible = _possible_cells(grid, clip)
-    noisy, sigma1 = gaussian_counts(
-        accountant, noise, counts[possible], COARSE_SHARE * rho, step=f"histogram of {spec.name!r} on the public grid"
-    )
+    counts, possible, noisy, sigma1 = grid_histogram(source, spec, accountant, noise, COARSE_SHARE * rho)
     tau = sigma1 * float(-ndtri(PHANTOM_CELLS / len(possible)))
     kept = possible[noisy > tau]
     mass = noisy[noisy > tau]
@@ -233,6 +226,28 @@ def learn_numeric(
     rows = float(piece_mass.sum() + (mass[kept == grid.missing].sum() if missing_kept else 0.0))
     return NumericColumn(spec.name, spec.kind, coding, bin_lo, bin_hi, bin_weights, missing_bin, integer, stype, rows,
                          range_learned)
+
+
+def grid_and_clip(spec: ColumnSpec) -> tuple[Grid, tuple[float, float] | None]:
+    """A numeric column's public grid, and its declared bounds (None when it has none)."""
+    grid: Grid = DATE_GRID if spec.kind == "datetime" else LOG_GRID
+    if spec.min is None and spec.max is None:
+        return grid, None
+    return grid, (-np.inf if spec.min is None else spec.min, np.inf if spec.max is None else spec.max)
+
+
+def grid_histogram(
+    source: CountingSource, spec: ColumnSpec, accountant: ZCDPAccountant, noise: Noise, rho: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Level 1 of :func:`learn_numeric`: a Gaussian histogram on every possible cell of the public
+    grid (one row adds 1 to one cell). Returns the exact counts on the whole grid, the possible
+    cells (in order), their noisy counts and the noise scale."""
+    grid, clip = grid_and_clip(spec)
+    counts = source.grid_counts(spec.name, grid, clip)
+    possible = _possible_cells(grid, clip)
+    noisy, sigma = gaussian_counts(accountant, noise, counts[possible], rho,
+                                   step=f"histogram of {spec.name!r} on the public grid")
+    return counts, possible, noisy, sigma
 
 
 def _pieces(grid: Grid, cells: np.ndarray, integer: bool) -> tuple[Pieces, np.ndarray, np.ndarray]:
