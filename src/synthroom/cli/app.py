@@ -107,7 +107,9 @@ def synthesize(
     epsilon: Optional[float] = typer.Option(None, help="Privacy budget in [0.0001, 10] (default: the schema's, else 1)."),
     delta: float = typer.Option(1e-9, help="Privacy delta (default 1e-9)."),
     rows: Optional[int] = typer.Option(None, help="Rows to generate (default: DP estimate of the input's rows)."),
-    seed: Optional[int] = typer.Option(None, help="Same seed and input give the same output."),
+    seed: Optional[int] = typer.Option(
+        None, help="Same seed and input give the same output: for experiments, not for release (whoever knows "
+                   "the seed can recognise the input). Without it the noise is OpenDP's, on OS entropy."),
     save_model: Optional[Path] = typer.Option(None, help="Also save the fitted model (.npz) for later sampling."),
     privacy_log: Optional[Path] = typer.Option(None, help="Write the accountant's ledger as JSON."),
     max_mia_score: Optional[float] = typer.Option(None, help="Release gate: refuse when the DCR membership-inference score is above this (default: the schema's maxMembershipInferenceAttackScore)."),
