@@ -54,3 +54,20 @@ def test_threshold_delta_is_reserved_from_the_total():
     with pytest.raises(BudgetExceeded, match="beyond the reserved share"):
         acc.charge_gaussian("select again", 1.0, 50.0, delta=1e-10)
     assert acc.delta_spent() == pytest.approx(1e-9)
+
+
+def test_the_ledger_names_its_unit_and_where_its_noise_came_from():
+    plain = ZCDPAccountant(1.0, 1e-9).summary()
+    assert plain["unit"] == "one input row (add/remove)" and plain["unit_cap"] == 1
+    assert plain["reproducible"] is False
+    seeded = ZCDPAccountant(1.0, 1e-9, unit_cap=7, randomness="seeded: x", reproducible=True).summary()
+    assert seeded["unit"] == "one person with up to 7 rows (add/remove)" and seeded["unit_cap"] == 7
+    assert seeded["reproducible"] is True and seeded["randomness"] == "seeded: x"
+    # The cap does not change the budget: each mechanism charges its per-person sensitivity instead.
+    assert ZCDPAccountant(1.0, 1e-9, unit_cap=7).rho_budget == ZCDPAccountant(1.0, 1e-9).rho_budget
+
+
+@pytest.mark.parametrize("cap", [0, -1, 1.5, True, "3"])
+def test_a_unit_cap_must_be_a_whole_number_of_rows(cap):
+    with pytest.raises(ValueError, match=f"unit_cap {cap!r} must be a whole number of rows per person, at least 1"):
+        ZCDPAccountant(1.0, 1e-9, unit_cap=cap)

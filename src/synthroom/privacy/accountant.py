@@ -100,11 +100,12 @@ class ZCDPAccountant:
     """Holds the budget of one run and the ledger of every charge against it."""
 
     def __init__(self, epsilon: float, delta: float, delta_threshold: float = 0.0, *, unit_cap: int = 1,
-                 randomness: str = ""):
+                 randomness: str = "", reproducible: bool = False):
         if not 0 <= delta_threshold < delta:
             raise ValueError("delta_threshold must be in [0, delta)")
         self.unit_cap = check_unit_cap(unit_cap)
         self.randomness = randomness  # where the noise came from (Noise.label), for the ledger
+        self.reproducible = reproducible  # seeded noise: the run is not for release
         self.epsilon = float(epsilon)
         self.delta = float(delta)
         self.delta_threshold = float(delta_threshold)
@@ -163,11 +164,6 @@ class ZCDPAccountant:
 
     def ledger(self) -> list[dict]:
         return [c.to_dict() for c in self.charges]
-
-    @property
-    def reproducible(self) -> bool:
-        """Whether the noise came from a seed (then the run is not for release)."""
-        return self.randomness.startswith("seeded")
 
     def summary(self) -> dict:
         k = self.unit_cap

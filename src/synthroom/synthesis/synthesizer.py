@@ -129,7 +129,7 @@ class Synthesizer:
             n_learn = len(learn_cats) + len(numerics)
             delta_threshold = self.delta / 2 if learn_cats else 0.0
             acc = ZCDPAccountant(self.epsilon, self.delta, delta_threshold, unit_cap=self.unit_cap,
-                                 randomness=noise.label)
+                                 randomness=noise.label, reproducible=noise.reproducible)
             self.accountant_ = acc
 
             t = time.perf_counter()
