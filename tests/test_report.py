@@ -43,7 +43,7 @@ def make_report(dcr_score: float = 0.52, threshold: float | None = 0.6, privacy:
     ]
     gates = [] if threshold is None else [GateResult("DCR-v1", threshold, dcr_score, dcr_score <= threshold)]
     failed = [g for g in gates if not g.passed]
-    advice = ([f"DCR-v1 scored {dcr_score:.3f}, over the threshold {threshold:.3f}: training rows lie closer.",
+    advice = ([f"DCR-v1 is over its threshold of {threshold:g}: training rows lie closer.",
                "Lower epsilon: try 0.5.", f"Drop or generalise rare values: {EVIL} (3 values)."] if failed else [])
     ledger = {"unit": "one input row (add/remove)", "epsilon": 1.0, "delta": 1e-9, "rho_budget": 0.0144,
               "rho_spent": 0.0144, "epsilon_spent": 1.0, "delta_spent": 1e-9,
@@ -161,3 +161,24 @@ def test_failed_rendering_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_report(make_report(), tmp_path / "r.html")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_member_summary_rounds_the_non_dp_scores_and_leaves_out_rows_and_notes():
+    from synthroom.evaluation.disclosure import member_refusal, member_summary
+
+    report = make_report(dcr_score=0.97346)
+    report.fidelity.score = 0.8861
+    summary = member_summary(report)
+    assert summary == {
+        "fidelityScore": 0.89,
+        "membershipInferenceAttackScores": [{"attackVersion": "DCR-v1", "score": 0.97},
+                                            {"attackVersion": "DENSITY-RATIO-v1", "score": 0.51},
+                                            {"attackVersion": "ANONYMETER-LINKABILITY-v1", "score": None}],
+        "released": False,
+        "gates": [{"name": "DCR-v1", "threshold": 0.6, "value": 0.97, "passed": False}],
+        "advice": report.advice,
+        "non_dp": "the scores, the gates and the release decision are computed from the real rows without noise: "
+                  "they are not differentially private; scores are rounded to 2 decimals",
+    }
+    assert member_refusal(report) == ["DCR-v1 scored 0.97, over the threshold 0.60"]
+    assert json.loads(json.dumps(summary, allow_nan=False)) == summary

@@ -105,7 +105,7 @@ def evaluate(
         attacks=attacks,
         copies=copies,
         gates=gate_results,
-        advice=advise(failed, tables, copies, privacy),
+        advice=advise(failed, schema, privacy),
         privacy=privacy,
         timings=timings,
     )

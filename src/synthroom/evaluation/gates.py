@@ -1,24 +1,20 @@
 """Release gates (an attack's score must not exceed a threshold) and, when one fails, advice on
-what to change, naming the score, the threshold and the columns that make rows identifiable."""
+what to change, naming the gate, its threshold and the schema's columns by kind (never a value,
+a count or a share of the real rows)."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from ..errors import InputError
-from ..schema import check_max_mia_score
+from ..schema import Schema, check_max_mia_score
 from .result import Attack, GateResult
 from .sidecar import ATTACK_VERSIONS as ANONYMETER_VERSIONS
-from .tables import Tables
 
 DEFAULT_GATE = "DCR-v1"
 MEMBERSHIP_VERSIONS = ("DCR-v1", "DENSITY-RATIO-v1")
 KNOWN_VERSIONS = MEMBERSHIP_VERSIONS + ANONYMETER_VERSIONS
-RARE_ROWS = 20  # a categorical value held by fewer training rows than this is "rare"
 
 MEANING = {
     "DCR-v1": "training rows lie closer to the synthetic rows than unseen real rows do",
@@ -74,26 +70,23 @@ def apply_gates(requested: dict[str, float], attacks: list[Attack], notes: list[
     return results
 
 
-def advise(
-    failed: list[GateResult], tables: Tables, copies: dict[str, float], privacy: dict | None
-) -> list[str]:
-    """Concrete things to try, most effective first; empty when no gate failed."""
+def advise(failed: list[GateResult], schema: Schema, privacy: dict | None) -> list[str]:
+    """Concrete things to try, most effective first; empty when no gate failed.
+
+    The advice reads nothing but the failed gates (names and thresholds), the schema and the
+    ledger's epsilon: it names columns and kinds of problem, never a value, a count or a share of
+    the real rows, so it tells a reader nothing beyond the refusal itself (it goes into the
+    clean room's job summary, which every member reads)."""
     if not failed:
         return []
-    advice = [
-        f"{g.name} scored {g.value:.3f}, over the threshold {g.threshold:.3f}"
-        + (f": {MEANING[g.name]}." if g.name in MEANING else ": anonymeter's attack succeeds on training rows more often than on unseen rows.")
-        for g in failed
-    ]
+    advice = [f"{g.name} is over its threshold of {g.threshold:g}: {_meaning(g.name)}." for g in failed]
     advice.append(_epsilon_advice(privacy))
-    advice += _column_advice(tables)
-    rate, ceiling = copies.get("exact_copy_rate_train", 0.0), copies.get("exact_copy_rate_ceiling", 0.0)
-    if rate > max(2 * ceiling, 0.001):
-        advice.append(
-            f"{rate:.1%} of the synthetic rows copy a training row exactly, against {ceiling:.1%} of unseen "
-            "real rows: the generator reproduces individual records."
-        )
+    advice += _column_advice(schema)
     return advice
+
+
+def _meaning(name: str) -> str:
+    return MEANING.get(name, "anonymeter's attack succeeds on training rows more often than on unseen rows")
 
 
 def _epsilon_advice(privacy: dict | None) -> str:
@@ -120,35 +113,18 @@ def _ledger_epsilon(privacy: dict | None) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
-def _column_advice(tables: Tables) -> list[str]:
-    train = tables.train
-    features = [n for n in tables.kinds if n != tables.target]
+def _column_advice(schema: Schema) -> list[str]:
+    """What to change in the schema's feature columns, by kind (the schema alone decides)."""
+    features = [c for c in schema.columns if c.name != schema.target]
+    numeric = [c.name for c in features if c.kind != "categorical"]
+    categorical = [c.name for c in features if c.kind == "categorical"]
     out = []
-    numeric = sorted(
-        ((int(pd.Series(train[n]).nunique()), n) for n in features if tables.kinds[n] != "categorical"), reverse=True
-    )[:3]
-    numeric = [(count, n) for count, n in numeric if count > 20]
     if numeric:
-        listed = ", ".join(f"{n} ({count:,} distinct values)" for count, n in numeric)
-        out.append(f"Coarsen fine-grained numerical columns before synthesis (round them or cut them into fewer bins): {listed}.")
-    rare = []
-    for n in features:
-        if tables.kinds[n] != "categorical":
-            continue
-        counts = pd.Series(train[n]).value_counts()
-        few = counts[counts < RARE_ROWS]
-        if len(few):
-            rare.append(f"{n} ({len(few)} value{'s' if len(few) > 1 else ''}, e.g. {str(few.index[-1])!r})")
-    if rare:
-        out.append(
-            f"Drop or generalise rare values (held by fewer than {RARE_ROWS} training rows), merging them into "
-            f"broader groups: {'; '.join(rare[:3])}."
-        )
-    hashes = pd.util.hash_pandas_object(train[features], index=False).to_numpy()
-    _, counts = np.unique(hashes, return_counts=True)
-    unique_share = float((counts == 1).sum() / max(len(hashes), 1))
-    out.append(
-        f"Use fewer columns: drop those the task does not need; with all {len(features)} feature columns, "
-        f"{unique_share:.0%} of the training rows are unique, and unique rows are the ones attacks expose."
-    )
+        out.append("Coarsen fine-grained numerical columns before synthesis (round them or cut them into fewer bins): "
+                   f"{', '.join(numeric)}.")
+    if categorical:
+        out.append("Drop or generalise rare values of categorical columns, merging them into broader groups: "
+                   f"{', '.join(categorical)}.")
+    out.append(f"Use fewer columns: drop those the task does not need; a row that is unique on all {len(features)} "
+               "feature columns is the kind attacks expose.")
     return out

@@ -101,8 +101,9 @@ def _classification_scores(model, fit, test, notes, fit_name, positive) -> dict[
     classes = np.unique(y)
     if classes.size < 2:
         only = str(classes[0]) if classes.size else ""
+        shown = f" ({only or 'none'})" if fit_name == "the synthetic" else ""  # never quote a real row's value
         notes.append(
-            f"utility: {fit_name} rows hold a single target class ({only or 'none'}); the model "
+            f"utility: {fit_name} rows hold a single target class{shown}; the model "
             "predicts it for every row, so its AUC is 0.5"
         )
         predicted = np.full(y_test.shape, only, dtype=object)

@@ -5,24 +5,29 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from ..evaluation.disclosure import gate_line
 from ..evaluation.result import EvaluationReport
+
+DIGITS = 3  # the operator's console and report show scores to 3 decimals (members: see disclosure.py)
 
 
 def gate_failures(report: EvaluationReport) -> list[str]:
     """One line per failed gate: which score was over which threshold."""
-    return [f"{g.name} scored {g.value:.3f}, over the threshold {g.threshold:.3f}" for g in report.gates if not g.passed]
+    return [gate_line(g, DIGITS) for g in report.gates if not g.passed]
 
 
 def explain_refusal(report: EvaluationReport) -> tuple[list[str], list[str]]:
-    """(why, what to try): one line per failed gate (the advice's explanation of it where the
-    advice starts with the same words) and the remaining advice."""
+    """(why, what to try): one line per failed gate, with the advice's explanation of it (the
+    advice line that starts with "<gate> is over its threshold"), and the remaining advice."""
     advice = list(report.advice)
     why = []
-    for line in gate_failures(report):
-        match = next((a for a in advice if a.startswith(line)), None)
+    for gate in (g for g in report.gates if not g.passed):
+        line = gate_line(gate, DIGITS)
+        match = next((a for a in advice if a.startswith(f"{gate.name} is over its threshold")), None)
         if match is not None:
             advice.remove(match)
-        why.append(match or line)
+            line += match[match.index(":"):] if ":" in match else ""
+        why.append(line)
     return why, advice
 
 
