@@ -6,7 +6,7 @@ Three spellings are accepted, so configurations move over unchanged:
 
       target: income
       columns:
-        - {name: age, type: numerical, min: 17, max: 90}
+        - {name: age, type: numerical, min: 17, max: 90, integer: true}
         - {name: workclass, type: categorical, categories: [Private, State-gov]}
         - {name: signup, type: datetime}
 
@@ -20,6 +20,10 @@ Three spellings are accepted, so configurations move over unchanged:
 
 Declared ``min``/``max`` and ``categories`` are *public facts* the data owner vouches for: they
 are used as given and cost no privacy budget. Anything not declared is learned with DP.
+``integer: true`` makes a numerical column's synthetic values whole numbers; undeclared, a column
+is integer only when the file declares an integer type (Parquet, a database table, a DataFrame's
+dtype). A CSV declares no types, and its content is never sniffed for them: one row holding 3.5
+must not change the output's type.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class ColumnSpec:
     max: float | None = None
     categories: tuple[str, ...] | None = None
     format: str | None = None  # datetime output format (strftime); default: the input's type
+    integer: bool | None = None  # numerical: whole numbers out (True) or not; None: as the file declares
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -57,6 +62,8 @@ class ColumnSpec:
             )
         if self.categories is not None and self.kind != "categorical":
             raise InputError(f"column {self.name!r}: categories are only for categorical columns")
+        if self.integer is not None and (self.kind != "numerical" or not isinstance(self.integer, bool)):
+            raise InputError(f"column {self.name!r}: integer must be true or false, and only for numerical columns")
         if (self.min is not None or self.max is not None) and self.kind == "categorical":
             raise InputError(f"column {self.name!r}: min/max are only for numerical columns")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -107,7 +114,7 @@ class Schema:
         out: list[dict[str, Any]] = []
         for c in self.columns:
             d: dict[str, Any] = {"name": c.name, "type": c.kind}
-            for key in ("min", "max", "format"):
+            for key in ("min", "max", "format", "integer"):
                 if getattr(c, key) is not None:
                     d[key] = getattr(c, key)
             if c.categories is not None:
@@ -187,6 +194,7 @@ def _parse_native(data: dict[str, Any]) -> Schema:
                 max=_opt_float(raw, "max"),
                 categories=None if cats is None else tuple(str(c) for c in cats),
                 format=raw.get("format"),
+                integer=raw.get("integer"),
             )
         )
         if raw.get("target") or raw.get("predictive"):

@@ -8,9 +8,15 @@ so a 10-million-row file never becomes a pandas DataFrame. Only counts leave thi
 * :meth:`CountingSource.marginals` -- exact contingency tables of encoded columns.
 
 The caller (the synthesis core) must noise them through :mod:`synthroom.privacy.mechanisms`
-before they influence anything it outputs. Three non-DP facts are also answered, for input
-validation only: whether the table is empty, the first value of a numeric column that does not
-parse, and the column names and storage types (public metadata).
+before they influence anything it outputs. Two non-DP facts are also answered, for input
+validation only: whether the table is empty, and the column names and storage types (public
+metadata: what the file or DataFrame declares; a CSV declares none, so every CSV column's storage
+type is ``VARCHAR`` and nothing is sniffed from its content).
+
+Typing is this module's: :func:`typed_sql` turns a column of any storage type into the value
+its kind needs (numerical: a number, datetime: a timestamp), and a value that does not parse
+(or is infinite) becomes missing, so whether a table can be read never depends on one row.
+The pipeline's split uses the same function.
 """
 
 from __future__ import annotations
@@ -84,6 +90,43 @@ class NumericCoding:
     size: int
 
 
+def _is_time(stored: str) -> bool:
+    return stored.startswith(("TIMESTAMP", "DATE"))
+
+
+def _is_number(stored: str) -> bool:
+    return stored.split("(")[0] in NUMERIC_TYPES or stored.startswith("DECIMAL")
+
+
+def typed_sql(column: str, kind: str, stored: str) -> str:
+    """SQL for ``column`` (stored as ``stored``) typed as its ``kind`` needs: categorical as
+    stored; numerical as stored when the storage is numeric or a date/time, else ``DOUBLE``;
+    datetime as stored when the storage is a date/time, else ``TIMESTAMP``. Text that does not
+    parse, blanks and infinite values become NULL (missing): typing never fails on a value."""
+    col = quote_ident(column)
+    if kind == "categorical":
+        return col
+    if _is_time(stored):
+        return f"CASE WHEN isfinite({col}) THEN {col} END"
+    if kind == "numerical" and _is_number(stored):
+        return col if stored.split("(")[0] not in ("FLOAT", "DOUBLE") else f"CASE WHEN isfinite({col}) THEN {col} END"
+    target = "TIMESTAMP" if kind == "datetime" else "DOUBLE"
+    value = f"TRY_CAST(NULLIF(trim(CAST({col} AS VARCHAR)), '') AS {target})"
+    return f"CASE WHEN isfinite({value}) THEN {value} END"
+
+
+def value_sql(column: str, kind: str, stored: str) -> str:
+    """A column's value as counted: VARCHAR for categorical, DOUBLE for numerical and datetime
+    (epoch seconds); NULL where the value is missing or does not parse. The same value whatever
+    the storage (``35`` in a CSV and in a Parquet integer column are both 35.0)."""
+    typed = typed_sql(column, kind, stored)
+    if kind == "categorical":
+        return f"CAST({typed} AS VARCHAR)"
+    if kind == "datetime" or _is_time(stored):
+        return f"epoch(CAST({typed} AS TIMESTAMP))"
+    return f"CAST({typed} AS DOUBLE)"
+
+
 class CountingSource:
     """A table the synthesis core may count, and nothing else."""
 
@@ -92,8 +135,6 @@ class CountingSource:
         self._rel = relation
         self._kinds = kinds
         self._encoded: list[str] | None = None
-        self._csv_path: str | None = None
-        self._types: dict[str, str] | None = None
         self._rel_types = {r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
 
     # -- construction ------------------------------------------------------------------------
@@ -111,9 +152,7 @@ class CountingSource:
             check_names(names, kinds, "the DataFrame")
             con.register("synthroom_input", data)
             relation = "synthroom_input"
-            csv_path = None
         else:
-            csv_path = None
             path = Path(data)
             if not path.exists():
                 raise InputError(f"input file {str(path)!r} does not exist")
@@ -131,61 +170,32 @@ class CountingSource:
                         "header = true, all_varchar = true)"
                     )
                     relation = "synthroom_input"
-                    csv_path = str(path)
                 else:
                     raise InputError(f"input file {str(path)!r}: unknown extension {ext!r} (use .csv or .parquet)")
             except duckdb.Error as exc:
                 raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
         source = cls(con, relation, kinds)
-        source._csv_path = csv_path
         source._validate()
         return source
 
     def _validate(self) -> None:
+        """An empty table, or a datetime column whose declared storage type is a number, is
+        refused; values that do not parse are not (they count as missing, see :func:`typed_sql`)."""
         n = self._con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {self._rel} LIMIT 1)").fetchone()[0]
         if n == 0:
             raise InputError("the table has no rows")
         for name, kind in self._kinds.items():
-            if kind == "categorical":
-                continue
-            target = "TIMESTAMP" if kind == "datetime" else "DOUBLE"
-            col = quote_ident(name)
-            if kind == "datetime" and self.storage_type(name) in NUMERIC_TYPES:
+            if kind == "datetime" and _is_number(self.storage_type(name)):
                 raise InputError(f"column {name!r} is declared datetime but holds numbers")
-            bad = self._con.execute(
-                f"SELECT CAST({col} AS VARCHAR) FROM {self._rel} WHERE {col} IS NOT NULL "
-                f"AND trim(CAST({col} AS VARCHAR)) <> '' AND TRY_CAST({col} AS {target}) IS NULL LIMIT 1"
-            ).fetchone()
-            if bad is not None:
-                raise InputError(f"column {name!r} is {kind} but holds the value {bad[0]!r}")
 
     # -- public metadata ---------------------------------------------------------------------
     def storage_type(self, column: str) -> str:
-        """The column's storage type as the file declares it (CSV: as DuckDB's sniffer reads it)."""
-        if self._types is None:
-            if self._csv_path is not None:
-                rows = self._con.execute(
-                    f"DESCRIBE SELECT * FROM read_csv({quote_literal(self._csv_path)}, header = true, sample_size = 20480)"
-                ).fetchall()
-            else:
-                rows = self._con.execute(f"DESCRIBE SELECT * FROM {self._rel}").fetchall()
-            self._types = {r[0]: str(r[1]) for r in rows}
-        return self._types.get(column, "VARCHAR")
+        """The column's storage type as the file or DataFrame declares it (a CSV: ``VARCHAR``)."""
+        return self._rel_types.get(column, "VARCHAR")
 
     def value_sql(self, column: str) -> str:
-        """Typed value of a column: VARCHAR for categorical, DOUBLE (epoch seconds for datetime)."""
-        col = quote_ident(column)
-        kind = self._kinds[column]
-        stored = self._rel_types.get(column, "VARCHAR")
-        if kind == "categorical":
-            return f"CAST({col} AS VARCHAR)"
-        if stored.startswith(("TIMESTAMP", "DATE")):
-            return f"epoch(CAST({col} AS TIMESTAMP))"
-        if stored in NUMERIC_TYPES or stored.startswith("DECIMAL"):
-            return f"CAST({col} AS DOUBLE)"
-        if kind == "datetime":
-            return f"epoch(TRY_CAST(NULLIF(trim(CAST({col} AS VARCHAR)), '') AS TIMESTAMP))"
-        return f"TRY_CAST(NULLIF(trim(CAST({col} AS VARCHAR)), '') AS DOUBLE)"
+        """Value of a column for counting (see :func:`value_sql`)."""
+        return value_sql(column, self._kinds[column], self.storage_type(column))
 
     # -- counts (exact; the caller must add noise) -------------------------------------------
     def category_counts(self, column: str) -> tuple[list[str | None], np.ndarray]:

@@ -8,7 +8,7 @@ Every figure stands beside its ceiling (real holdout rows scored the same way). 
 formulas: docs/evaluation.md.
 """
 
-from .evaluate import evaluate
+from .evaluate import evaluate, skipped_report
 from .result import Attack, ColumnFidelity, EvaluationReport, Fidelity, GateResult, Utility
 from .sidecar import ENV_VAR as ANONYMETER_ENV_VAR
 from .sidecar import default_venv as default_anonymeter_venv
@@ -28,4 +28,5 @@ __all__ = [
     "evaluate",
     "find_sidecar",
     "setup_anonymeter_venv",
+    "skipped_report",
 ]

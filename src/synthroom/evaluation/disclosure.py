@@ -32,7 +32,10 @@ def rounded(value: float | None) -> float | None:
 
 
 def gate_line(gate: GateResult, digits: int = SCORE_DIGITS) -> str:
-    """One failed gate in words: ``"DCR-v1 scored 0.97, over the threshold 0.60"``."""
+    """One failed gate in words: ``"DCR-v1 scored 0.97, over the threshold 0.60"`` (or that it
+    was not evaluated)."""
+    if not math.isfinite(gate.value):
+        return f"{gate.name} was not evaluated (threshold {gate.threshold:.{digits}f})"
     return f"{gate.name} scored {gate.value:.{digits}f}, over the threshold {gate.threshold:.{digits}f}"
 
 

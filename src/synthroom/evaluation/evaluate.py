@@ -15,12 +15,14 @@ from .binning import bin_columns
 from .distance import encode_rows
 from .fidelity import measure_fidelity
 from .gates import advise, apply_gates, require_computable, resolve_gates
-from .result import EvaluationReport
+from .result import EvaluationReport, GateResult
 from .sidecar import AnonymeterRun, find_sidecar
 from .tables import prepare_tables
 from .utility import measure_utility
 
 Progress = Callable[[str, str], None]
+SKIPPED_ADVICE = ("Not evaluated: there were too few real rows to evaluate; use more rows, a larger holdout share or a "
+                  "larger epsilon (the check that decides this is differentially private).")
 
 
 def _quiet(_phase: str, _message: str) -> None:
@@ -118,3 +120,31 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
         yield
     finally:
         timings[name] = round(time.perf_counter() - start, 3)
+
+
+def skipped_report(
+    schema: Schema | dict[str, Any],
+    *,
+    gates: dict[str, float] | None,
+    max_mia_score: float | None,
+    privacy: dict | None,
+    synthetic_rows: int,
+    why: str,
+) -> EvaluationReport:
+    """The report of a run whose evaluation was skipped (``why``, a note): nothing measured, and
+    every requested gate refused (its value NaN: not evaluated), so a skip never releases rows
+    that a gate was asked to check."""
+    schema = parse_schema(schema)
+    failed = [GateResult(name, threshold, float("nan"), False)
+              for name, threshold in resolve_gates(gates, max_mia_score).items()]
+    return EvaluationReport(
+        rows={"train": 0, "holdout": 0, "synthetic": synthetic_rows},
+        notes=[why],
+        fidelity=None,
+        utility=None,
+        attacks=[],
+        copies={},
+        gates=failed,
+        advice=[SKIPPED_ADVICE] if failed else [],
+        privacy=privacy,
+    )

@@ -86,7 +86,7 @@ class EvaluationReport:
 
     rows: dict[str, int]  # train / holdout / synthetic rows used (after subsampling)
     notes: list[str]  # e.g. "training rows subsampled to 50,000 (seed 0)"
-    fidelity: Fidelity
+    fidelity: Fidelity | None  # None when the evaluation was skipped (too few rows; see the notes)
     utility: Utility | None
     attacks: list[Attack]  # DCR first
     copies: dict[str, float]  # exact/near copy rates against train vs holdout
@@ -102,7 +102,7 @@ class EvaluationReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; reference-product field names first."""
         return {
-            "fidelityScore": self.fidelity.score,
+            "fidelityScore": self.fidelity.score if self.fidelity is not None else None,
             "membershipInferenceAttackScores": [
                 {"attackVersion": a.attack_version, "score": a.score} for a in self.attacks
             ],
@@ -111,7 +111,7 @@ class EvaluationReport:
             "advice": self.advice,
             "rows": self.rows,
             "notes": self.notes,
-            "fidelity": asdict(self.fidelity),
+            "fidelity": asdict(self.fidelity) if self.fidelity is not None else None,
             "utility": asdict(self.utility) if self.utility is not None else None,
             "attacks": [asdict(a) for a in self.attacks],
             "copies": self.copies,

@@ -92,7 +92,7 @@ def _gate_for(report: EvaluationReport, name: str) -> GateResult | None:
 def _summary(report: EvaluationReport) -> str:
     state, word, why = _verdict(report)
     fid = report.fidelity
-    tiles = [
+    tiles = [] if fid is None else [
         _tile("Fidelity score", fmt(fid.score), f"ceiling {fmt(fid.score_ceiling)} (holdout vs training); 1 = identical"),
         _tile("2-way TVD", fmt(fid.tvd_2way), f"ceiling {fmt(fid.tvd_2way_ceiling)}; 0 = identical pairs"),
         _tile("Association diff", fmt(fid.association_diff_mean), f"ceiling {fmt(fid.association_diff_ceiling)}"),
@@ -157,6 +157,8 @@ def _key(*names: str, tick: str | None = None) -> str:
 
 def _fidelity(report: EvaluationReport) -> str:
     fid = report.fidelity
+    if fid is None:
+        return "<h2>Column distributions</h2><p class='muted'>Not evaluated (see the notes).</p>"
     rows = [(c.name, c.kind, fmt(c.kl), fmt(c.kl_ceiling), fmt(c.score)) for c in fid.columns]
     table = _table(["column", "kind", "KL (synthetic)", "KL ceiling (holdout)", "score exp(-KL)"], rows, numeric={2, 3, 4})
     charts = []
@@ -174,7 +176,7 @@ def _fidelity(report: EvaluationReport) -> str:
 
 def _associations(report: EvaluationReport) -> str:
     fid = report.fidelity
-    names = fid.association_names
+    names = fid.association_names if fid is not None else []
     if not names:
         return ""
     real, synth = fid.association_real, fid.association_synthetic

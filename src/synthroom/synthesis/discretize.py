@@ -169,7 +169,8 @@ def learn_numeric(
     """
     grid, clip = grid_and_clip(spec)
     stype = source.storage_type(spec.name)
-    integer = spec.kind == "numerical" and stype.split("(")[0] in _INTEGER_TYPES
+    integer = spec.integer if spec.integer is not None else (  # declared, or the file's declared type
+        spec.kind == "numerical" and stype.split("(")[0] in _INTEGER_TYPES)
     counts, possible, noisy, sigma1 = grid_histogram(source, spec, accountant, noise, COARSE_SHARE * rho)
     tau = sigma1 * float(-ndtri(PHANTOM_CELLS / len(possible)))
     kept = possible[noisy > tau]

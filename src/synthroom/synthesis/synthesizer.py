@@ -38,7 +38,7 @@ from ..engine.grid import DATE_GRID, LOG_GRID
 from ..errors import InputError
 from ..privacy import ZCDPAccountant, _faults
 from ..privacy.accountant import check_unit_cap
-from ..privacy.noise import SeededNoise, noise_for
+from ..privacy.noise import Noise, SeededNoise, noise_for
 from ..schema import Schema, check_epsilon, parse_schema
 from .discretize import CategoricalColumn, NumericColumn, domain_warnings, learn_categorical, learn_numeric
 from .refine import SHARE as REFINE_SHARE
@@ -112,8 +112,12 @@ class Synthesizer:
         self.warnings_: list[str] = []  # what the fit could not learn at this budget (see fit)
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, data: "str | Path | pd.DataFrame") -> "Synthesizer":
-        """Learn the model from a CSV/Parquet path or a DataFrame; reads only counts."""
+    def fit(self, data: "str | Path | pd.DataFrame", *,
+            first: "Callable[[ZCDPAccountant, Noise], None] | None" = None) -> "Synthesizer":
+        """Learn the model from a CSV/Parquet path or a DataFrame; reads only counts.
+
+        ``first``: a caller's own mechanism, run on this run's accountant and noise source before
+        the fit's own charges (the gate's DP holdout-size check); the fit spends what it leaves."""
         schema: Schema = self.schema  # type: ignore[assignment]
         settings = self.settings
         noise = noise_for(self.seed)  # the noise source of every mechanism below
@@ -131,6 +135,8 @@ class Synthesizer:
             acc = ZCDPAccountant(self.epsilon, self.delta, delta_threshold, unit_cap=self.unit_cap,
                                  randomness=noise.label, reproducible=noise.reproducible)
             self.accountant_ = acc
+            if first is not None:
+                first(acc, noise)
 
             t = time.perf_counter()
             self.progress("measuring", f"learning the domains of {n_learn} columns with DP")

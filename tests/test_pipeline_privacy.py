@@ -1,0 +1,120 @@
+"""The gated pipeline's privacy paths around the synthesizer: the per-person keyed holdout split,
+and output types that come from the schema or declared file types, never from CSV content."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthroom import Synthesizer
+from synthroom.demo import CUSTOMERS_SCHEMA, simulate_customers
+from synthroom.pipeline import hmac_sql, holdout_key, split_frame, synthesize_with_gate
+
+
+# -- the keyed split ---------------------------------------------------------------------------
+@pytest.mark.parametrize("key", [bytes(range(32)), b"k", bytes(range(100))])
+def test_the_split_hash_is_rfc_2104_hmac_sha256(key):
+    con = duckdb.connect()
+    for message in ("", "user-17", "ünïcödé ✓", "x" * 200):
+        got = con.execute(f"SELECT {hmac_sql(key, 'encode(?)')}", [message]).fetchone()[0]
+        assert got == hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def test_the_key_is_secret_unless_a_seed_is_given():
+    assert holdout_key(None) != holdout_key(None) and len(holdout_key(None)) == 32
+    assert holdout_key(5) == holdout_key(5) != holdout_key(6)
+
+
+def _people(n: int, seed: int) -> pd.DataFrame:
+    """``n`` people with 1 to 4 rows each (a ``user`` column names the person)."""
+    rng = np.random.default_rng(seed)
+    users = np.repeat([f"u{i}" for i in range(n)], rng.integers(1, 5, n))
+    return pd.DataFrame({"user": users, "x": rng.normal(size=len(users)).round(3)})
+
+
+def _part_of(df: pd.DataFrame, units: pd.Series, seed: int) -> dict[str, bool]:
+    """Each unit's part (True: holdout); fails if a unit's rows were split between the parts."""
+    train, holdout = split_frame(df, 0.3, seed, units=units)
+    parts = pd.concat([train.assign(h=False), holdout.assign(h=True)])
+    per_unit = parts.groupby("user")["h"].agg(["min", "max"])
+    assert (per_unit["min"] == per_unit["max"]).all(), "a unit's rows went to both parts"
+    return per_unit["min"].to_dict()
+
+
+def test_adding_one_person_moves_nobody_else():
+    """Neighbouring tables (one extra person, 3 rows, put first so every row number shifts): every
+    other person is in the same part in both. The old fixed-size permutation moved about a third
+    of them."""
+    df = _people(600, seed=1)
+    extra = pd.DataFrame({"user": ["newcomer"] * 3, "x": [1.0, 2.0, 3.0]})
+    bigger = pd.concat([extra, df], ignore_index=True)
+    before, after = _part_of(df, df["user"], 11), _part_of(bigger, bigger["user"], 11)
+    assert set(after) == set(before) | {"newcomer"}
+    assert all(after[u] == before[u] for u in before)
+    assert 0.2 < np.mean(list(before.values())) < 0.4  # 600 units at 0.3: standard deviation 0.019
+
+
+def test_adding_one_row_moves_no_other_row_without_units():
+    df = simulate_customers(1500, seed=4)
+    bigger = pd.concat([simulate_customers(1, seed=99), df], ignore_index=True)
+    holdout = split_frame(df, 0.2, seed=3)[1]
+    holdout_bigger = split_frame(bigger, 0.2, seed=3)[1]
+    key = ["age", "income", "monthly_spend", "signup_date"]
+    rows = lambda h: set(map(tuple, h[key].astype(str).to_numpy().tolist()))  # noqa: E731
+    assert rows(holdout_bigger) - rows(bigger.iloc[[0]]) == rows(holdout)
+
+
+def test_units_are_checked():
+    from synthroom.errors import InputError
+
+    df = _people(10, seed=2)
+    with pytest.raises(InputError, match=r"^units has 3 values for \d+ rows: give one privacy unit per row$"):
+        split_frame(df, 0.2, 1, units=["a", "b", "c"])
+    with pytest.raises(InputError, match="^units holds a missing value: every row needs its privacy unit$"):
+        split_frame(df, 0.2, 1, units=[None] * len(df))
+
+
+# -- types from the schema, not from CSV content -----------------------------------------------
+SCHEMA = {"target": "y", "columns": [
+    {"name": "n", "type": "numerical"}, {"name": "k", "type": "numerical", "integer": True},
+    {"name": "c", "type": "categorical"}, {"name": "y", "type": "categorical"}]}
+
+
+def _csv(folder, rows: int, odd: bool):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"n": rng.integers(0, 50, rows).astype(str), "k": rng.integers(0, 9, rows).astype(str),
+                       "c": rng.integers(1, 4, rows).astype(str), "y": rng.choice(["a", "b"], rows)})
+    if odd:  # the neighbour: one more row, holding 3.5 in the integer-looking column
+        df = pd.concat([df, pd.DataFrame({"n": ["3.5"], "k": ["3.5"], "c": ["2"], "y": ["a"]})], ignore_index=True)
+    path = folder / f"t_{odd}.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_neighbouring_csvs_give_the_same_output_types(tmp_path):
+    """One row holding 3.5 used to turn an integer column's output from Int64 to float (DuckDB's
+    sniffer read the CSV's content). Now a CSV's types come from the schema: ``n`` is float and
+    ``k`` (declared ``integer: true``) whole numbers on both neighbours, and the categorical
+    ``c`` stays text (it used to become an integer column)."""
+    dtypes = []
+    for odd in (False, True):
+        path = _csv(tmp_path, 3000, odd)
+        direct = Synthesizer(SCHEMA, epsilon=2.0, seed=1).fit(path).sample(200)
+        gated = synthesize_with_gate(path, SCHEMA, epsilon=2.0, seed=1, rows=200).synthetic
+        dtypes.append([str(t) for t in (*direct.dtypes, *gated.dtypes)])
+    assert dtypes[0] == dtypes[1] == ["float64", "Int64", "object", "object"] * 2
+
+
+def test_a_value_that_does_not_parse_is_missing_not_a_failure(tmp_path):
+    path = _csv(tmp_path, 3000, False)
+    df = pd.read_csv(path, dtype=str)
+    df.loc[5, "n"] = "n/a"
+    df.loc[6, "k"] = "inf"
+    df.to_csv(path, index=False)
+    synthetic = Synthesizer(SCHEMA, epsilon=2.0, seed=1).fit(path).sample(100)
+    assert len(synthetic) == 100 and synthetic["n"].notna().all()
