@@ -118,3 +118,22 @@ def test_a_value_that_does_not_parse_is_missing_not_a_failure(tmp_path):
     df.to_csv(path, index=False)
     synthetic = Synthesizer(SCHEMA, epsilon=2.0, seed=1).fit(path).sample(100)
     assert len(synthetic) == 100 and synthetic["n"].notna().all()
+
+
+def test_the_room_splits_per_privacy_unit(tmp_path):
+    """The sandbox hands each capped row's unit to the pipeline, so the holdout is per person."""
+    from roomkit import two_party
+    from synthroom.room.jobs import run_job, start_job
+
+    tp = two_party(tmp_path, users=300, budget=5)
+    seen = {}
+
+    def records(frame, schema, **kw):
+        seen.update(rows=len(frame), units=kw["units"])
+        raise RuntimeError("stop here")
+
+    run_job(tp.room, start_job(tp.room, tp.advertiser, tp.template["id"])["id"], synthesize=records)
+    audience = pd.read_csv(tmp_path / "data" / "publisher" / "audience.csv")
+    units = seen["units"]
+    assert len(units) == seen["rows"] == 300 and units.is_unique  # the demo template: one row per user
+    assert set(units) == set(audience.user_id.astype(str))

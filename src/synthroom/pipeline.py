@@ -49,7 +49,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .engine.counting import check_names, csv_header, quote_ident, quote_literal, typed_sql, value_sql
+from .engine.counting import check_names, open_file, quote_ident, quote_literal, typed_sql, value_sql
 from .errors import InputError
 from .evaluation.result import EvaluationReport
 from .evaluation.tables import MIN_ROWS
@@ -175,26 +175,9 @@ def _open_rows(con: duckdb.DuckDBPyConnection, data: "str | Path | pd.DataFrame"
             frame[_UNIT] = units
         con.register("synthroom_frame", frame)
         return "synthroom_frame"
-    path = Path(data)
     if units is not None:
         raise InputError("units can only be given with a DataFrame (one per row)")
-    if not path.exists():
-        raise InputError(f"input file {str(path)!r} does not exist")
-    ext = path.suffix.lower()
-    try:
-        if ext == ".parquet":
-            names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
-            _check_columns(names, kinds, str(path), strict)
-            return (f"(SELECT *, file_row_number AS {quote_ident(_RID)} FROM "
-                    f"read_parquet({quote_literal(str(path))}, file_row_number = true))")
-        if ext in (".csv", ".tsv", ".txt"):
-            _check_columns(csv_header(path), kinds, str(path), strict)
-            con.execute(f"CREATE TEMP TABLE synthroom_raw AS SELECT * FROM read_csv({quote_literal(str(path))}, "
-                        "header = true, all_varchar = true)")
-            return f"(SELECT *, rowid AS {quote_ident(_RID)} FROM synthroom_raw)"
-    except duckdb.Error as exc:
-        raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
-    raise InputError(f"input file {str(path)!r}: unknown extension {ext!r} (use .csv or .parquet)")
+    return open_file(con, data, lambda names, where: _check_columns(names, kinds, where, strict), row_number=_RID)
 
 
 def _check_columns(names: list[str], kinds: dict[str, str], where: str, strict: bool) -> None:
@@ -236,8 +219,8 @@ def split_rows(data: "str | Path | pd.DataFrame", schema: Schema, share: float, 
             if n_train + n_holdout == 0:
                 raise InputError("the table has no rows")
             part = {"train": f"NOT {holdout}", "holdout": holdout}
-            con.execute(f"COPY (SELECT {columns} FROM synthroom_split WHERE {part['train']} ORDER BY {quote_ident(_RID)}) "
-                        f"TO {quote_literal(str(train_path))} (FORMAT parquet)")
+            con.execute(f"COPY (SELECT {columns} FROM synthroom_split WHERE {part['train']} "
+                        f"ORDER BY {quote_ident(_RID)}) TO {quote_literal(str(train_path))} (FORMAT parquet)")
             # The draw is a keyed hash, so the lowest draws of each part are a random sample of it.
             frames = {name: con.execute(f"SELECT {columns} FROM synthroom_split WHERE {where} "
                                         f"ORDER BY {_DRAW}, {quote_ident(_RID)} LIMIT {int(max_rows)}").df()

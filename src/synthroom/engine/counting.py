@@ -25,7 +25,7 @@ import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import duckdb
 import numpy as np
@@ -143,7 +143,7 @@ class CountingSource:
         """Open a CSV/Parquet path or a DataFrame; ``kinds`` maps each schema column to its kind.
 
         Raises :class:`InputError` for an unreadable file, missing/unknown/duplicate columns, an
-        empty table, or a numerical/datetime column holding a value that does not parse.
+        empty table, or a datetime column whose declared type is a number.
         """
         con = duckdb.connect(config={"threads": threads or min(os.cpu_count() or 2, 4)})
         con.execute("SET preserve_insertion_order = false")
@@ -153,27 +153,7 @@ class CountingSource:
             con.register("synthroom_input", data)
             relation = "synthroom_input"
         else:
-            path = Path(data)
-            if not path.exists():
-                raise InputError(f"input file {str(path)!r} does not exist")
-            ext = path.suffix.lower()
-            try:
-                if ext == ".parquet":
-                    names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
-                    check_names(names, kinds, str(path))
-                    relation = f"read_parquet({quote_literal(str(path))})"
-                elif ext in (".csv", ".tsv", ".txt"):
-                    names = csv_header(path)
-                    check_names(names, kinds, str(path))
-                    con.execute(
-                        f"CREATE TEMP TABLE synthroom_input AS SELECT * FROM read_csv({quote_literal(str(path))}, "
-                        "header = true, all_varchar = true)"
-                    )
-                    relation = "synthroom_input"
-                else:
-                    raise InputError(f"input file {str(path)!r}: unknown extension {ext!r} (use .csv or .parquet)")
-            except duckdb.Error as exc:
-                raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
+            relation = open_file(con, data, lambda names, where: check_names(names, kinds, where))
         source = cls(con, relation, kinds)
         source._validate()
         return source
@@ -297,6 +277,35 @@ def _piece_sql(v: str, grid: Grid, pieces: Pieces) -> str:
     offset = f"list_extract({_ints(pieces.offsets)}, {cell})"
     within = f"CASE WHEN {step} > 0 THEN least(greatest(floor(({v} - {origin}) / {step}), 0), {nsub} - 1) ELSE 0 END"
     return f"CASE WHEN {nsub} > 0 THEN CAST({offset} + {within} AS BIGINT) ELSE -1 END"
+
+
+def open_file(con: duckdb.DuckDBPyConnection, path: "str | os.PathLike", check: Callable[[list[str], str], None],
+              row_number: str | None = None) -> str:
+    """SQL naming the rows of a CSV or Parquet file, as stored: a CSV is parsed once into a
+    temporary table, every column as text (a CSV declares no types, and its content is never
+    sniffed for them). ``check`` gets the file's column names and its path before anything is
+    read; ``row_number`` names an added column holding each row's stable position."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input file {str(path)!r} does not exist")
+    ext = path.suffix.lower()
+    try:
+        if ext == ".parquet":
+            check([r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()],
+                  str(path))
+            if row_number is None:
+                return f"read_parquet({quote_literal(str(path))})"
+            return (f"(SELECT *, file_row_number AS {quote_ident(row_number)} FROM "
+                    f"read_parquet({quote_literal(str(path))}, file_row_number = true))")
+        if ext in (".csv", ".tsv", ".txt"):
+            check(csv_header(path), str(path))
+            con.execute(f"CREATE TEMP TABLE synthroom_input AS SELECT * FROM read_csv({quote_literal(str(path))}, "
+                        "header = true, all_varchar = true)")
+            return "synthroom_input" if row_number is None else \
+                f"(SELECT *, rowid AS {quote_ident(row_number)} FROM synthroom_input)"
+    except duckdb.Error as exc:
+        raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
+    raise InputError(f"input file {str(path)!r}: unknown extension {ext!r} (use .csv or .parquet)")
 
 
 def csv_header(path: Path) -> list[str]:

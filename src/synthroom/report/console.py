@@ -48,7 +48,8 @@ def summary_table(report: EvaluationReport) -> Table:
     else:
         table.add_row("fidelity score", _num(fid.score), f"ceiling {_num(fid.score_ceiling)}", "")
         table.add_row("2-way TVD", _num(fid.tvd_2way), f"ceiling {_num(fid.tvd_2way_ceiling)}", "")
-        table.add_row("association diff", _num(fid.association_diff_mean), f"ceiling {_num(fid.association_diff_ceiling)}", "")
+        table.add_row("association diff", _num(fid.association_diff_mean),
+                      f"ceiling {_num(fid.association_diff_ceiling)}", "")
     gates = {g.name: g for g in report.gates}
     for attack in report.attacks:
         gate = gates.pop(attack.attack_version, None)

@@ -225,7 +225,8 @@ def _synthesize_job(plan: dict, seed: int, cap: int, artifacts: Path, synthesize
             outcome["dp_started"] = True  # from here on the budget counts as spent
 
     run = synthesize(execution.frame, schema, epsilon=synth_epsilon, delta=params["delta"], seed=seed,
-                     rows=params.get("rows"), max_mia_score=params.get("max_mia_score"), progress=progress)
+                     rows=params.get("rows"), max_mia_score=params.get("max_mia_score"), progress=progress,
+                     units=execution.unit_ids)  # the holdout is drawn per privacy unit
     outcome["dp_started"] = True
     # The seed drives the DP noise: anyone who knew it could rerun the synthesizer on candidate
     # inputs and match the output exactly. It stays on the server (never in a view or report).

@@ -46,6 +46,7 @@ class Execution:
     rows_before_cap: int
     rows_after_cap: int
     units: int
+    unit_ids: pd.Series | None = None  # each row's privacy unit (None: the tables have none; a row is its own)
 
 
 def _q(name: str) -> str:
@@ -143,7 +144,7 @@ def run_template(template: CheckedTemplate, sources: list[Source], cap: int, see
         before, units = con.execute(
             f"SELECT count(*), count(DISTINCT {unit}) FROM synthroom_result").fetchone()
         frame = con.execute(
-            f"SELECT {out} FROM (SELECT *, row_number() OVER (PARTITION BY {unit} ORDER BY "
+            f"SELECT {out}, {unit} FROM (SELECT *, row_number() OVER (PARTITION BY {unit} ORDER BY "
             f"hash(r, {int(seed)})) AS synthroom_rank FROM synthroom_result AS r WHERE {unit} IS NOT NULL) "
             f"WHERE synthroom_rank <= {int(cap)} ORDER BY {unit}, synthroom_rank"
         ).df()
@@ -151,4 +152,6 @@ def run_template(template: CheckedTemplate, sources: list[Source], cap: int, see
         raise InputError(f"the template failed to run: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
-    return Execution(frame=frame, rows_before_cap=int(before), rows_after_cap=len(frame), units=int(units))
+    ids = frame.pop(UNIT_COLUMN)  # a row number is no person's id: then each row is its own unit
+    return Execution(frame=frame, rows_before_cap=int(before), rows_after_cap=len(frame), units=int(units),
+                     unit_ids=ids if all(s.unit for s in sources) else None)
