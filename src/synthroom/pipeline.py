@@ -123,9 +123,14 @@ def _draw_sql(key: bytes, unit: str) -> str:
     return f"CAST('0x' || substr({hmac_sql(key, f'encode({unit})')}, 1, 16) AS UBIGINT)"
 
 
+def _cut(share: float) -> int:
+    """A unit is held out when its draw is below this: a ``share`` of all 64-bit numbers."""
+    return int(share * 2**64)
+
+
 def _holdout_sql(share: float) -> str:
     """The condition for a row of ``synthroom_split`` to be in the holdout."""
-    return f"({_DRAW} < {int(share * 2**64)}::UBIGINT)"
+    return f"({_DRAW} < {_cut(share)}::UBIGINT)"
 
 
 def _unit_sql(con: duckdb.DuckDBPyConnection, rows: str, kinds: dict[str, str], units: bool) -> str:
@@ -251,7 +256,7 @@ def split_frame(df: pd.DataFrame, share: float, seed: int | None = None, *,
         unit = _unit_sql(con, rows, kinds, given is not None)
         draws = con.execute(f"SELECT {_draw_sql(holdout_key(seed), unit)} AS {_DRAW} "
                             f"FROM {rows} ORDER BY {quote_ident(_RID)}").fetchnumpy()[_DRAW]
-    is_holdout = draws < np.uint64(int(share * 2**64))
+    is_holdout = draws < np.uint64(_cut(share))
     return df[~is_holdout].reset_index(drop=True), df[is_holdout].reset_index(drop=True)
 
 
