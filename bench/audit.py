@@ -10,7 +10,9 @@ to be as exposed as possible:
 * numbers far outside the data (their public grid cells are empty in ``D``).
 
 The full synthesizer (default settings: DP discretisation, category selection, structure
-selection, estimation) is fitted many times on each table with fresh seeds. The attacker sees
+selection, estimation) is fitted many times on each table with fresh seeds (seeded runs draw
+the same distributions as the secure samplers of a release, from numpy, so the game is
+reproducible; ``bench/audit_mechanisms.py`` audits the secure samplers themselves). The attacker sees
 what a user may publish (the fitted model, which ``--save-model`` writes and which is as private
 as the synthetic data) and guesses "``D'``" from three statistics, each with a threshold fixed
 in advance:
