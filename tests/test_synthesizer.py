@@ -270,3 +270,14 @@ def test_unit_cap_charges_every_mechanism_for_k_rows():
             assert c4["noise"] == pytest.approx(4 * c1["noise"], rel=1e-9)
     with pytest.raises(InputError, match=r"unit_cap 0 must be a whole number of rows per person, at least 1"):
         Synthesizer(SMALL_SCHEMA, unit_cap=0)
+
+
+def test_the_plan_expects_the_noise_of_k_rows():
+    # Bin counts, the refinement decision and AIM's noise penalty use the noise a clique will
+    # get, which grows with the cap: k = 4 plans for four times the noise of k = 1.
+    from synthroom.synthesis.structure import anticipated_noise
+
+    assert anticipated_noise(0.3, 10, 4) == pytest.approx(4 * anticipated_noise(0.3, 10), rel=1e-12)
+    df = _small(20_000)
+    bins = {k: Synthesizer(SMALL_SCHEMA, epsilon=1.0, seed=4, unit_cap=k).fit(df).columns_["x"].size for k in (1, 16)}
+    assert bins[16] < bins[1]

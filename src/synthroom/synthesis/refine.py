@@ -107,7 +107,7 @@ def refine(
 
     n_picks = min(len(candidates), max(1, len(features) // 3))
     rho_select = SELECT_SHARE * rho
-    sigma_next = sigma_for((rho - rho_select) / n_picks)
+    sigma_next = sigma_for((rho - rho_select) / n_picks, accountant.unit_cap)
     predict = tree_predictor(model, tree, sizes, target)
     progress(f"scoring {len(candidates)} cliques against the first model")
     scores = clique_scores(source, candidates, predict, sizes, sigma_next)

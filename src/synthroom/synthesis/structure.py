@@ -105,7 +105,7 @@ def select_and_measure(
     measurements = _measure(source, accountant, noise, anchors, rho_anchor / len(anchors), "marginal")
 
     n_edges = min(len(features) - 1, len(candidates))
-    sigma_next = sigma_for(rho_measure / n_edges)
+    sigma_next = sigma_for(rho_measure / n_edges, accountant.unit_cap)  # the noise one clique will get
     predicted = _naive_bayes(measurements, sizes, target)
     progress(f"scoring {len(candidates)} candidate cliques")
     scores = clique_scores(source, candidates, predicted, sizes, sigma_next)
@@ -147,10 +147,11 @@ def clique_scores(source: CountingSource, candidates: list[tuple[str, ...]], pre
     return errors - penalty
 
 
-def anticipated_noise(rho: float, n_columns: int) -> float:
-    """Noise std of one selected clique's measurement, given ``rho`` for all marginals."""
+def anticipated_noise(rho: float, n_columns: int, unit_cap: int = 1) -> float:
+    """Noise std of one selected clique's measurement, given ``rho`` for all marginals and the
+    most rows one person holds (the noise grows with it: see ``mechanisms.person_sensitivity``)."""
     n_edges = max(1, n_columns - 2)
-    return sigma_for((1 - ANCHOR_SHARE - SELECT_SHARE) * rho / n_edges)
+    return sigma_for((1 - ANCHOR_SHARE - SELECT_SHARE) * rho / n_edges, unit_cap)
 
 
 def _candidates(features, target, sizes, cap) -> list[tuple[str, ...]]:

@@ -142,7 +142,8 @@ class Synthesizer:
             self.progress("measuring", f"learning the domains of {n_learn} columns with DP")
             rho_col = settings.domain_share * acc.rho_budget / n_learn if n_learn else 0.0
             columns: dict[str, CategoricalColumn | NumericColumn] = {}
-            noise_scale = anticipated_noise(acc.rho_budget * (1 - settings.domain_share), len(schema.columns))
+            noise_scale = anticipated_noise(acc.rho_budget * (1 - settings.domain_share), len(schema.columns),
+                                            self.unit_cap)
             for spec in schema.columns:
                 if spec.kind == "categorical":
                     delta_col = delta_threshold / len(learn_cats) if learn_cats else 0.0
