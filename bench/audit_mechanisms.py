@@ -430,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1,000 runs per side (a few minutes)")
     parser.add_argument("--runs", type=int, help="runs per side and configuration (default 1,000 quick, 10,000 full)")
-    parser.add_argument("--write", action="store_true", help="write the table to bench/RESULTS.md (the full run always does)")
+    parser.add_argument("--write", action="store_true",
+                        help="write the table to bench/RESULTS.md (the full run always does)")
     args = parser.parse_args(argv)
     runs = args.runs or (1000 if args.quick else 10_000)
     start = time.perf_counter()

@@ -197,7 +197,8 @@ def test_warnings_name_at_most_six_columns_per_line():
 def _small(n=3000, seed=5):
     rng = np.random.default_rng(seed)
     x = rng.normal(40, 10, n).round()
-    return pd.DataFrame({"x": x, "kind": rng.choice(["a", "b", "c"], n), "y": np.where(x + rng.normal(0, 5, n) > 40, "p", "q")})
+    y = np.where(x + rng.normal(0, 5, n) > 40, "p", "q")
+    return pd.DataFrame({"x": x, "kind": rng.choice(["a", "b", "c"], n), "y": y})
 
 
 SMALL_SCHEMA = {"target": "y", "columns": [{"name": "x", "type": "numerical"}, {"name": "kind", "type": "categorical"},

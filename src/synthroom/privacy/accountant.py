@@ -36,9 +36,9 @@ class Charge:
     """The cost of one mechanism run.
 
     ``sensitivity`` is the L2 sensitivity (Gaussian) or the score sensitivity (exponential
-    mechanism) under add/remove of one privacy unit (one person's rows, up to the cap); ``noise`` is the Gaussian standard deviation or the
-    exponential mechanism's epsilon; ``rho`` the zCDP cost; ``delta`` the additive delta of a
-    thresholding step (0 for pure zCDP mechanisms).
+    mechanism) under add/remove of one privacy unit (one person's rows, up to the cap);
+    ``noise`` is the Gaussian standard deviation or the exponential mechanism's epsilon; ``rho``
+    the zCDP cost; ``delta`` the additive delta of a thresholding step (0 for pure zCDP ones).
     """
 
     step: str

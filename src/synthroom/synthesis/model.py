@@ -3,8 +3,9 @@
 A fitted model is post-processing of DP measurements, so it is as private as the synthetic data
 and safe to share. Its potentials are rounded to float32 and its total to a whole number of rows
 when it is finalised (the precision sampling needs, no more), so neither the file nor the model
-in memory carries full-precision images of the noisy counts. It is saved as one ``.npz`` file with no pickled objects: the potentials of
-each clique as plain arrays plus a JSON header, so loading a model file cannot run code.
+in memory carries full-precision images of the noisy counts. It is saved as one ``.npz`` file
+with no pickled objects: the potentials of each clique as plain arrays plus a JSON header, so
+loading a model file cannot run code.
 """
 
 from __future__ import annotations
