@@ -67,7 +67,9 @@ def test_every_endpoint_needs_an_api_key(served):
 
 def test_the_job_released_synthetic_data_that_only_receivers_read(served):
     tp, http, job_id = served
-    job = http.get(f"/jobs/{job_id}", headers=_as(tp, "publisher")).json()  # any member sees state and scores
+    other = http.get(f"/jobs/{job_id}", headers=_as(tp, "publisher")).json()  # not a receiver: no non-DP scores
+    assert (other["state"], other["released"], other["summary"]) == ("finished", None, None), other
+    job = http.get(f"/jobs/{job_id}", headers=_as(tp, "advertiser")).json()  # a receiver sees state and scores
     assert job["state"] == "succeeded", job["reason"]
     assert job["released"] and job["summary"]["released"] and job["summary"]["privacy_unit_cap"] == 1
     assert "rows_real" not in job and "rows" not in job["summary"]  # exact real counts are not DP: operator only

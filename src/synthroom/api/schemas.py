@@ -66,6 +66,10 @@ class TableIn(Body):
     unit_cap: int = Field(1, description="At most this many output rows per privacy unit.")
     allowed_receivers: list[str] | None = Field(None, description="Members who may receive results; null: any receiver.")
     share_full_report: bool = Field(False, description="Receivers may read the full evaluation report (non-DP aggregates).")
+    delta_budget: float = Field(1e-6, description="Total delta this table may spend across all jobs.")
+    share_scores: bool = Field(False, description="Every member sees jobs' non-DP scores and gate outcome; "
+                                                  "false: only the jobs' result receivers.")
+    max_gated_runs: int = Field(5, description="Charged jobs per template version that reads this table.")
 
 
 class AssociationIn(Body):
@@ -135,8 +139,13 @@ class TableRuleOut(BaseModel):
     epsilon_budget: float
     epsilon_spent: float
     epsilon_remaining: float
+    delta_budget: float
+    delta_spent: float
+    delta_remaining: float
     allowed_receivers: list[str] | None
     share_full_report: bool
+    share_scores: bool
+    max_gated_runs: int
 
 
 class TableOut(TableRuleOut):
@@ -190,18 +199,21 @@ class JobOut(BaseModel):
     collaboration_id: int
     template_id: int
     hash: str
-    state: str
-    reason: str | None
-    detail: str | None = Field(None, description="Owners of the tables read only: may quote row values.")
+    state: str = Field(description="queued, running, succeeded or failed; 'finished' for a job that reached the "
+                                   "gate, to a member who may not see its scores.")
+    category: str | None = Field(None, description="A failed job's fixed failure category.")
+    reason: str | None = Field(None, description="The category's fixed text.")
     epsilon: float
     delta: float
     unit_cap: int
     synth_epsilon: float | None
-    released: bool
+    released: bool | None
+    reproducible: bool
     budget_released: bool
-    summary: dict[str, Any] | None
+    summary: dict[str, Any] | None = Field(None, description="Non-DP scores and gates (rounded): the result receivers, "
+                                                             "or every member when every table shares scores.")
     rows_synthetic: int | None
-    compute_seconds: float | None
+    compute_seconds: int | None
     created_at: str | None
     started_at: str | None
     finished_at: str | None

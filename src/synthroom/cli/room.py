@@ -19,7 +19,7 @@ import yaml
 from rich.console import Console
 
 DEFAULT_SERVER = "http://127.0.0.1:8765"
-FINISHED = ("succeeded", "failed")
+FINISHED = ("succeeded", "failed", "finished")
 
 room_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clean-room client: talks to `synthroom serve`.")
 out = Console()
@@ -285,13 +285,17 @@ def table_create(name: str, source: Path = typer.Option(..., help="CSV/Parquet/D
                  cap: int = typer.Option(1, help="Rows per privacy unit kept in a result."),
                  duckdb_table: Optional[str] = typer.Option(None, help="Table inside a DuckDB database."),
                  receiver: Optional[list[str]] = typer.Option(None, help="Member allowed to receive results (repeat)."),
-                 share_report: bool = typer.Option(False, help="Receivers may read the full evaluation report.")):
+                 share_report: bool = typer.Option(False, help="Receivers may read the full evaluation report."),
+                 delta_budget: float = typer.Option(1e-6, help="Total delta across all jobs."),
+                 share_scores: bool = typer.Option(False, help="Every member sees non-DP scores, not only receivers."),
+                 max_gated_runs: int = typer.Option(5, help="Charged jobs per template version reading this table.")):
     """Configure one of your tables with its analysis rule."""
     kind = "duckdb" if duckdb_table else source.suffix.lower().lstrip(".")
     _show(lambda: _client().configure_table(
         name=name, source_kind=kind, source_path=str(source), source_table=duckdb_table, allowed_columns=allow,
         epsilon_budget=budget, unit_column=unit, unit_cap=cap, allowed_receivers=receiver or None,
-        share_full_report=share_report))
+        share_full_report=share_report, delta_budget=delta_budget, share_scores=share_scores,
+        max_gated_runs=max_gated_runs))
 
 
 @room_app.command("table-list")

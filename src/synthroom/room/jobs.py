@@ -1,29 +1,37 @@
 """Synthetic-data jobs: start (checks, budget reservation), run, read results, recover, retention.
 
 Life of a job: ``start_job`` checks the caller may run the template, that every table owner
-approved its current hash and that someone may receive the result, then reserves the template's
-epsilon on every table's ledger, all in one transaction. ``run_job`` (the background worker)
-runs the SQL in the sandbox with the privacy-unit cap, synthesizes, evaluates and applies the
-gate through :func:`synthroom.pipeline.synthesize_with_gate`, and records the outcome with the
-job's metering in one transaction. A job that fails before any DP computation gets its budget
-back; once the synthesizer has measured anything, the budget stays spent (also when the gate
-refuses the release). ``recover_interrupted`` marks jobs a stopped server left queued or running
-as failed and releases their reservations, one transaction per job.
+approved its current hash, that someone may receive the result and that the template has gated
+runs left, then reserves the template's epsilon and delta on every table's ledger, all in one
+transaction. ``run_job`` (the background worker) runs the SQL in the sandbox with the
+privacy-unit cap, synthesizes, evaluates and applies the gate through
+:func:`synthroom.pipeline.synthesize_with_gate`, and records the outcome (a :class:`JobOutcome`)
+with the job's metering in one transaction.
+
+Charging from first touch: once the sandbox starts reading the tables' rows the job is charged,
+whatever happens next; only a failure decided before that (or by the source's identity) gets the
+budget back (:func:`refunded`), so no refund depends on any person's rows. A failed job shows
+members a fixed category and its fixed text (:data:`synthroom.errors.FAILURE_CATEGORIES`); the
+detail, which may quote rows or server details, goes to the operator's log and database only.
+``recover_interrupted`` marks jobs a stopped server left queued or running as failed; a queued
+one gets its reservation back, a running one (its template may have read rows) stays charged.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import shutil
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from ..errors import InputError
+from ..errors import FAILURE_CATEGORIES, InputError, JobFailure
 from ..io import write_table
 from ..pipeline import withhold_seed
 from ..privacy.accountant import epsilon_from_rho, rho_from_epsilon
@@ -36,11 +44,65 @@ from .models import (Association, Collaboration, ConfiguredTable, Job, Member, M
 from .service import (Actor, Room, _get, consent_missing, content_hash, membership, required_approvers, source_of,
                       table_columns, template_view, visible)
 
+log = logging.getLogger("synthroom.jobs")
 Synthesize = Callable[..., Any]  # synthesize_with_gate's signature
 RESULT_FORMATS = ("csv", "parquet")
-DATA_FAILURE = ("the job failed while processing the tables' rows; the owners of the tables read can see "
-                "the detail (it may quote their data)")
-INTERRUPTED = "interrupted by a server restart before it finished; its budget reservation was released"
+SCORE_DIGITS = 2  # the non-DP scores members see are rounded to this many decimals
+GATE_HIDDEN = "finished"  # the state a member without the scores right sees once a job reached the gate
+INTERRUPTED = FAILURE_CATEGORIES["interrupted"]
+
+
+@dataclass
+class JobOutcome:
+    """What one run of a job produced, as :func:`_finish` records it.
+
+    ``touched`` is set by the code that calls the sandbox, right before the template starts
+    reading real rows: from then on the job is charged whatever happens (see :func:`refunded`).
+    ``detail`` is for the operator only (log and database): it may quote rows or server paths."""
+
+    state: str = "failed"
+    category: str | None = None  # a key of FAILURE_CATEGORIES when the job failed
+    detail: str | None = None
+    touched: bool = False
+    released: bool = False
+    summary: dict | None = None
+    rows_real: int | None = None
+    rows_synthetic: int | None = None
+    synth_epsilon: float | None = None
+    seconds: float = 0.0
+
+    def fail(self, category: str, detail: str) -> None:
+        if category not in FAILURE_CATEGORIES:
+            raise ValueError(f"unknown failure category {category!r}")
+        self.state, self.category, self.detail = "failed", category, detail
+
+
+def refunded(category: str | None, touched: bool) -> bool:
+    """Whether a failed job gets its budget back: only when the failure cannot depend on any
+    person's rows (a refund that did would tell, for free, whether a row is there).
+
+    - Not touched: the sandbox had not started reading rows. The job was withdrawn (approvals,
+      associations), the current rules refuse its template, its parameters no longer fit the
+      cap, or it was still queued at a restart: all decided by metadata that is the same on
+      any two neighbouring tables.
+    - ``source_changed``, whenever it is detected: a source is not the file configured. That is
+      decided by the file's identity against its configuration (an owner's act), again the
+      same event on neighbouring tables.
+    - Everything else after the first touch stays charged: ``template_error``,
+      ``resource_limit``, ``refused_by_gate``, ``internal_error``, ``interrupted`` while
+      running. Whether these happen can depend on one person's rows (a value a cast rejects,
+      a row that blows up memory, a score near the gate's threshold).
+    """
+    return not touched or category == "source_changed"
+
+
+def _category_of(exc: BaseException) -> str:
+    """The failure category of an exception raised while running a job."""
+    if isinstance(exc, JobFailure):
+        return exc.category
+    if isinstance(exc, InputError):  # the sandbox run or the synthesizer refused the template's rows
+        return "template_error"
+    return "internal_error"
 
 
 def group_epsilon(epsilon: float, delta: float, cap: int) -> float:
@@ -62,9 +124,14 @@ def group_epsilon(epsilon: float, delta: float, cap: int) -> float:
 def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = None) -> dict:
     """Check every rule, reserve the budget, queue the job; refusals name what is missing.
 
-    The seed (the synthesizer's noise, the cap's ranking, the holdout split) is drawn from the OS's
-    secure generator and never shown: the API and CLI take none. ``seed`` is for the operator's
-    own reproducibility checks through the domain layer."""
+    A room job has no seed: the synthesizer and the holdout split draw from the OS's secure
+    generator, and the cap's ranking salt is drawn (63 bits, ``secrets``) when the job runs and
+    never stored. An explicit ``seed`` is refused unless the operator built the room for
+    reproducibility checks (``Room(seeded_jobs=True)``, not reachable from the API or CLI);
+    such a job is marked ``reproducible`` and never released."""
+    if seed is not None and not room.seeded_jobs:
+        raise Forbidden("a room job takes no explicit seed: its randomness comes from the OS's secure generator "
+                        "(seeded, reproducible runs are for an operator's test room, and are never released)")
     try:
         with room.transaction() as s:
             template = visible(s, actor, Template, template_id, "template")
@@ -83,26 +150,42 @@ def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = Non
             if (missing := consent_missing(s, collab, tables)) is not None:
                 raise Conflict(missing)
             receivers = _receivers(s, template.collaboration_id, tables)
+            _check_gated_runs(s, template, tables)
             params = json.loads(template.params)
             job = Job(collaboration_id=collab.id, template_id=template.id, content_hash=template.content_hash,
                       started_by=actor.id, receivers=json.dumps(receivers), state="queued",
-                      seed=int(seed) if seed is not None else secrets.randbelow(2**31),
+                      seed=None if seed is None else int(seed), reproducible=seed is not None,
                       epsilon=params["epsilon"], delta=params["delta"],
                       unit_cap=min(t.unit_cap if t.unit_column else 1 for t in tables),
-                      share_full_report=all(t.share_full_report for t in tables))
+                      share_full_report=all(t.share_full_report for t in tables),
+                      share_scores=all(t.share_scores for t in tables))
             s.add(job)
             s.flush()
-            ledger.reserve(s, job.id, tables, params["epsilon"])
+            ledger.reserve(s, job.id, tables, params["epsilon"], params["delta"])
             audit.append(s, audit.collaboration_scope(collab.id), actor.name, "job.started", {
                 "job_id": job.id, "template_id": template.id, "hash": template.content_hash,
-                "epsilon": params["epsilon"], "tables": sorted(t.name for t in tables)})
-            result = job_view(job)
-    except Conflict as exc:  # budget refusals are audited too (the job itself was rolled back)
+                "epsilon": params["epsilon"], "delta": params["delta"], "tables": sorted(t.name for t in tables),
+                **({"reproducible": True} if job.reproducible else {})})
+            result = job_view(job, sees_scores=_sees_scores(actor, job))
+    except Conflict as exc:  # budget and gated-run refusals are audited too (the job itself was rolled back)
         _audit_refusal(room, actor, template_id, str(exc))
         raise
     if room.on_job_queued is not None:
         room.on_job_queued(result["id"])
     return result
+
+
+def _check_gated_runs(s, template: Template, tables: list[ConfiguredTable]) -> None:
+    """At most the smallest ``max_gated_runs`` of the tables read charged jobs per template
+    version: each one that reaches the gate tells its score readers a non-DP pass/refuse bit.
+    Refunded jobs (they never read a row) do not count. The template row is locked first
+    (``FOR UPDATE``; SQLite serialises writers), so concurrent starts cannot both pass."""
+    limit = min(t.max_gated_runs for t in tables)
+    s.execute(select(Template.id).where(Template.id == template.id).with_for_update())
+    used = s.scalar(select(func.count(Job.id)).where(Job.template_id == template.id, Job.budget_released.is_(False)))
+    if used >= limit:
+        raise Conflict(f"template {template.name!r} version {template.version} has used its {limit} gated runs "
+                       "(the owners' max_gated_runs); a new version needs new approvals")
 
 
 def _audit_refusal(room: Room, actor: Actor, template_id: int, reason: str) -> None:
@@ -138,20 +221,43 @@ def _receivers(s, collaboration_id: int, tables: list[ConfiguredTable]) -> list[
     return sorted(allowed)
 
 
-def job_view(job: Job, owner: bool = False) -> dict:
-    """A job as members see it; ``owner`` (of a table it reads) adds the failure's detail, which
-    may quote values of the rows (e.g. a value that does not parse)."""
+def job_view(job: Job, *, sees_scores: bool = False) -> dict:
+    """A job as a member sees it.
+
+    Every member: the state, a failure's category and its fixed text (never the detail, which
+    may quote rows or server details), the budget, the DP count of synthetic rows, compute time
+    in whole seconds. The non-DP outcome of the evaluation (the summary's scores and gates, and
+    pass/refuse itself) only when ``sees_scores`` (:func:`_sees_scores`); for anyone else a job
+    that reached the gate is ``finished``, released or not."""
+    hidden = not sees_scores and _reached_gate(job)
+    category = None if hidden else job.category
     return {
         "id": job.id, "collaboration_id": job.collaboration_id, "template_id": job.template_id,
-        "hash": job.content_hash, "state": job.state, "reason": job.reason,
-        **({"detail": job.detail} if owner else {}),
+        "hash": job.content_hash, "state": GATE_HIDDEN if hidden else job.state, "category": category,
+        "reason": FAILURE_CATEGORIES.get(category) if category else None,
         "epsilon": job.epsilon, "delta": job.delta, "unit_cap": job.unit_cap, "synth_epsilon": job.synth_epsilon,
-        "released": job.released, "budget_released": job.budget_released,
-        "summary": json.loads(job.summary) if job.summary else None,
-        "rows_synthetic": job.rows_synthetic, "compute_seconds": job.compute_seconds,
+        "released": None if hidden else job.released, "reproducible": job.reproducible,
+        "budget_released": job.budget_released,
+        "summary": json.loads(job.summary) if job.summary and sees_scores else None,
+        "rows_synthetic": job.rows_synthetic, "compute_seconds": _whole_seconds(job.compute_seconds),
         "created_at": _iso(job.created_at), "started_at": _iso(job.started_at), "finished_at": _iso(job.finished_at),
         "expires_at": _iso(job.expires_at), "artifacts_deleted_at": _iso(job.artifacts_deleted_at),
     }
+
+
+def _reached_gate(job: Job) -> bool:
+    return job.state == "succeeded" or job.category == "refused_by_gate"
+
+
+def _sees_scores(actor: Actor, job: Job) -> bool:
+    """The job's result receivers (when it started) see its non-DP scores; every member does
+    only when every table read shares them (``share_scores`` in its analysis rule)."""
+    return job.share_scores or actor.id in json.loads(job.receivers)
+
+
+def _whole_seconds(seconds: float | None) -> int | None:
+    """Compute time as members see it: a coarse, non-DP signal, shown in whole seconds."""
+    return None if seconds is None else int(round(seconds))
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -165,12 +271,13 @@ def _default_synthesize(*args, **kwargs):
 
 
 def run_job(room: Room, job_id: int, synthesize: Synthesize | None = None) -> dict:
-    """Run one queued job to its end (the worker's task); returns the job's final view."""
+    """Run one queued job to its end (the worker's task); returns the job's final view (as an
+    operator sees it: with the gate's outcome)."""
     synthesize = synthesize or _default_synthesize
     with room.transaction() as s:
         job = _get(s, Job, job_id, "job")
         if job.state != "queued":
-            return job_view(job)
+            return job_view(job, sees_scores=True)
         job.state, job.started_at = "running", utcnow()
         template = s.get(Template, job.template_id)
         tables = {name: s.get(ConfiguredTable, tid) for name, tid in json.loads(template.tables).items()}
@@ -181,18 +288,16 @@ def run_job(room: Room, job_id: int, synthesize: Synthesize | None = None) -> di
         seed, cap = job.seed, job.unit_cap
         withdrawn = _withdrawn(s, template)
     artifacts = room.artifacts / "jobs" / str(job_id)
-    outcome: dict[str, Any] = {"dp_started": False}
+    outcome = JobOutcome()
     start = time.perf_counter()
     try:
         if withdrawn:
-            outcome.update(state="failed", reason=withdrawn)
+            outcome.fail("withdrawn", withdrawn)
         else:
-            outcome.update(_synthesize_job(plan, seed, cap, artifacts, synthesize, outcome))
-    except InputError as exc:
-        outcome.update(state="failed", reason=DATA_FAILURE, detail=str(exc))
+            _synthesize_job(plan, seed, cap, artifacts, synthesize, outcome)
     except Exception as exc:  # noqa: BLE001 - the job records any failure; the worker keeps going
-        outcome.update(state="failed", reason=DATA_FAILURE, detail=f"internal error: {type(exc).__name__}: {exc}")
-    outcome["seconds"] = time.perf_counter() - start
+        outcome.fail(_category_of(exc), f"{type(exc).__name__}: {exc}")
+    outcome.seconds = time.perf_counter() - start
     return _finish(room, job_id, outcome, artifacts)
 
 
@@ -211,68 +316,92 @@ def _withdrawn(s, template: Template) -> str | None:
     return None
 
 
-def _synthesize_job(plan: dict, seed: int, cap: int, artifacts: Path, synthesize: Synthesize, outcome: dict) -> dict:
+def _synthesize_job(plan: dict, seed: int | None, cap: int, artifacts: Path, synthesize: Synthesize,
+                    outcome: JobOutcome) -> None:
+    """Template, cap, split, synthesis, gate; fills ``outcome`` (raises on a failure).
+
+    ``seed`` is None for every room job (secure randomness throughout); only an operator's
+    reproducible run has one, and then nothing is released."""
     params = plan["params"]
     schema = parse_schema(params["classification"])
     checked = check_template(plan["sql"], plan["columns"], schema.names)  # again: the rules may have changed
-    execution = run_template(checked, plan["sources"], cap=cap, seed=seed)
-    outcome["rows_real"] = execution.rows_after_cap
-    synth_epsilon = group_epsilon(params["epsilon"], params["delta"], cap)
-    outcome["synth_epsilon"] = synth_epsilon
-
-    def progress(phase: str, _message: str) -> None:
-        if phase not in ("splitting", "reading"):
-            outcome["dp_started"] = True  # from here on the budget counts as spent
-
-    run = synthesize(execution.frame, schema, epsilon=synth_epsilon, delta=params["delta"], seed=seed,
-                     rows=params.get("rows"), max_mia_score=params.get("max_mia_score"), progress=progress,
+    outcome.synth_epsilon = group_epsilon(params["epsilon"], params["delta"], cap)
+    outcome.touched = True  # the sandbox reads the tables' rows from here on: charged, whatever happens next
+    execution = run_template(checked, plan["sources"], cap=cap, seed=secrets.randbits(63) if seed is None else seed)
+    outcome.rows_real = execution.rows_after_cap
+    run = synthesize(execution.frame, schema, epsilon=outcome.synth_epsilon, delta=params["delta"], seed=seed,
+                     rows=params.get("rows"), max_mia_score=params.get("max_mia_score"), progress=_no_progress,
                      units=execution.unit_ids)  # the holdout is drawn per privacy unit
-    outcome["dp_started"] = True
-    # The seed drives the DP noise: anyone who knew it could rerun the synthesizer on candidate
-    # inputs and match the output exactly. It stays on the server (never in a view or report).
+    # No seed reaches a view or report (an operator's reproducible run has one: withheld too).
     run.report.notes = withhold_seed(run.report.notes)  # (the pipeline does too; the room relies on it)
     artifacts.mkdir(parents=True, exist_ok=True)
     from ..report import gate_failures, write_report
 
     write_report(run.report, artifacts / "report.html")
-    summary = _summary(run.report, cap)
-    operator = {**summary, "rows": run.report.rows, "privacy_unit_cap": {
+    outcome.summary = _summary(run.report, cap)
+    # The DP sample size, released or not (so metering does not tell pass from refuse).
+    outcome.rows_synthetic = params.get("rows") or run.synthesizer.estimated_rows_
+    operator = {**run.report.to_dict(), "privacy_unit_cap": {
         "cap": cap, "rows_before_cap": execution.rows_before_cap, "rows_after_cap": execution.rows_after_cap,
         "units": execution.units}}
-    (artifacts / "summary.json").write_text(json.dumps(operator, indent=2))  # the operator's copy, exact counts
+    (artifacts / "summary.json").write_text(json.dumps(operator, indent=2, default=str))  # operator's copy: exact
     if not run.released:
-        return {"state": "failed", "summary": summary, "released": False,
-                "reason": "the release gate refused the synthetic data: " + "; ".join(gate_failures(run.report))}
+        outcome.fail("refused_by_gate", "; ".join(gate_failures(run.report)))
+        return
+    outcome.state = "succeeded"
+    if seed is not None:  # an operator's reproducible run: its noise can be replayed, so nothing leaves
+        return
     for fmt in RESULT_FORMATS:
         write_table(run.synthetic, artifacts / f"synthetic.{fmt}")
-    return {"state": "succeeded", "summary": summary, "released": True, "rows_synthetic": len(run.synthetic)}
+    outcome.released = True
+
+
+def _no_progress(_phase: str, _message: str) -> None:
+    """Progress phases decide nothing here: charging follows :attr:`JobOutcome.touched`."""
 
 
 def _summary(report, cap: int) -> dict:
-    """What every member sees: scores and the gate, no exact count of real rows (an exact join
-    size is not DP: it tells how many of one party's people are in another's table)."""
+    """The non-DP summary for the members allowed scores: scores and gates rounded to
+    :data:`SCORE_DIGITS` decimals, no exact count of real rows (an exact join size is not DP:
+    it tells how many of one party's people are in another's table)."""
     data = report.to_dict()
     keep = ("fidelityScore", "membershipInferenceAttackScores", "released", "gates", "advice")
-    summary = {k: data[k] for k in keep if k in data}
+    summary = {k: _rounded(data[k]) for k in keep if k in data}
     summary["privacy_unit_cap"] = cap
     return summary
 
 
-def _finish(room: Room, job_id: int, outcome: dict, artifacts: Path) -> dict:
+def _rounded(value: Any) -> Any:
+    """Every float inside ``value`` rounded to :data:`SCORE_DIGITS` decimals."""
+    if isinstance(value, float):
+        return round(value, SCORE_DIGITS)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _finish(room: Room, job_id: int, outcome: JobOutcome, artifacts: Path) -> dict:
+    """Record the outcome, the refund decision and the metering in one transaction."""
     with room.transaction() as s:
         job = s.get(Job, job_id)
         collab_scope = audit.collaboration_scope(job.collaboration_id)
-        job.state, job.reason, job.detail = outcome["state"], outcome.get("reason"), outcome.get("detail")
+        job.state, job.category, job.detail = outcome.state, outcome.category, outcome.detail
+        job.reason = FAILURE_CATEGORIES.get(outcome.category) if outcome.category else None
         job.finished_at = utcnow()
-        job.released = bool(outcome.get("released"))
-        job.synth_epsilon = outcome.get("synth_epsilon")
-        job.summary = json.dumps(outcome["summary"]) if outcome.get("summary") else None
-        job.rows_real, job.rows_synthetic = outcome.get("rows_real"), outcome.get("rows_synthetic")
-        job.compute_seconds = outcome["seconds"]
-        if job.state == "failed" and not outcome["dp_started"]:
-            ledger.release(s, job.id)
-            job.budget_released = True
-            shutil.rmtree(artifacts, ignore_errors=True)
+        job.released = outcome.released
+        job.synth_epsilon = outcome.synth_epsilon
+        job.summary = json.dumps(outcome.summary) if outcome.summary else None
+        job.rows_real, job.rows_synthetic = outcome.rows_real, outcome.rows_synthetic
+        job.compute_seconds = outcome.seconds
+        if job.state == "failed":
+            log.warning("job %s failed (%s, %s): %s", job.id, job.category,
+                        "charged" if outcome.touched else "not touched", job.detail)
+            if refunded(job.category, outcome.touched):
+                ledger.release(s, job.id)
+                job.budget_released = True
+                shutil.rmtree(artifacts, ignore_errors=True)
         collab = s.get(Collaboration, job.collaboration_id)
         if artifacts.exists():
             job.artifacts_dir = str(artifacts)
@@ -280,11 +409,12 @@ def _finish(room: Room, job_id: int, outcome: dict, artifacts: Path) -> dict:
         s.add(MeterEntry(collaboration_id=job.collaboration_id, job_id=job.id, payer_id=collab.payer_id,
                          compute_seconds=job.compute_seconds, rows_real=job.rows_real or 0,
                          rows_synthetic=job.rows_synthetic or 0))
-        audit.append(s, collab_scope, "worker", f"job.{job.state}", {
-            "job_id": job.id, "reason": job.reason, "released": job.released,
-            "budget_released": job.budget_released, "compute_seconds": round(job.compute_seconds, 3),
+        gated = _reached_gate(job)  # every member reads the audit log: pass/refuse is not in it
+        audit.append(s, collab_scope, "worker", "job.finished" if gated else f"job.{job.state}", {
+            "job_id": job.id, "category": None if gated else job.category,
+            "budget_released": job.budget_released, "compute_seconds": _whole_seconds(job.compute_seconds),
             "rows_synthetic": job.rows_synthetic})
-        return job_view(job)
+        return job_view(job, sees_scores=True)
 
 
 def recover_interrupted(room: Room) -> list[int]:
@@ -297,9 +427,12 @@ def recover_interrupted(room: Room) -> list[int]:
             job = s.get(Job, job_id)
             if job.state not in ("queued", "running"):
                 continue
-            job.state, job.reason, job.finished_at = "failed", INTERRUPTED, utcnow()
-            epsilon = ledger.release(s, job.id)
-            job.budget_released = True
+            touched = job.state == "running"  # its template may have read rows: stays charged (see refunded)
+            job.state, job.category, job.reason, job.finished_at = "failed", "interrupted", INTERRUPTED, utcnow()
+            epsilon = 0.0
+            if refunded(job.category, touched):
+                epsilon = ledger.release(s, job.id)
+                job.budget_released = True
             shutil.rmtree(room.artifacts / "jobs" / str(job.id), ignore_errors=True)
             job.artifacts_dir = None
             audit.append(s, audit.collaboration_scope(job.collaboration_id), "server", "job.failed",
@@ -312,21 +445,17 @@ def recover_interrupted(room: Room) -> list[int]:
     return ids
 
 
-def _owns_a_table_of(s, actor: Actor, job: Job) -> bool:
-    return actor.id in required_approvers(s, s.get(Template, job.template_id))
-
-
 def get_job(room: Room, actor: Actor, job_id: int) -> dict:
     with room.transaction() as s:
         job = visible(s, actor, Job, job_id, "job")
-        return job_view(job, _owns_a_table_of(s, actor, job))
+        return job_view(job, sees_scores=_sees_scores(actor, job))
 
 
 def list_jobs(room: Room, actor: Actor, collaboration_id: int, *, limit: int | None = None, offset: int = 0) -> list[dict]:
     """A collaboration's jobs, oldest first, one page."""
     with room.transaction() as s:
         membership(s, actor, collaboration_id)
-        return [job_view(j, _owns_a_table_of(s, actor, j)) for j in s.scalars(room.page(
+        return [job_view(j, sees_scores=_sees_scores(actor, j)) for j in s.scalars(room.page(
             select(Job).where(Job.collaboration_id == collaboration_id).order_by(Job.id), limit, offset))]
 
 
@@ -356,6 +485,8 @@ def result_path(room: Room, actor: Actor, job_id: int, fmt: str = "csv") -> Path
     with room.transaction() as s:
         job = visible(s, actor, Job, job_id, "job")
         check_receiver(s, actor, job)
+        if job.reproducible:
+            raise Conflict(f"job {job.id} is a reproducible run (an explicit seed): its data is never released")
         if job.state != "succeeded" or not job.released:
             raise Conflict(f"job {job.id} released no synthetic data (state {job.state}{': ' + job.reason if job.reason else ''})")
         path = _artifacts_of(job) / f"synthetic.{fmt}"
@@ -401,17 +532,18 @@ def purge_expired(room: Room, now: datetime | None = None) -> list[int]:
 
 
 def metering(room: Room, actor: Actor, collaboration_id: int, *, limit: int | None = None, offset: int = 0) -> dict:
-    """Compute seconds and synthetic rows per job, charged to the payer (the exact count of real
-    rows is kept for the operator only: it is not DP): one page of entries, the totals of all."""
+    """Compute seconds (whole) and synthetic rows (the DP sample size, released or not) per job,
+    charged to the payer (the exact count of real rows is kept for the operator only: it is not
+    DP): one page of entries, the totals of all."""
     with room.transaction() as s:
         membership(s, actor, collaboration_id)
         names = {m.id: m.name for m in s.scalars(select(Member))}
         entries = list(s.scalars(select(MeterEntry).where(MeterEntry.collaboration_id == collaboration_id).order_by(MeterEntry.id)))
-        rows = [{"job_id": e.job_id, "payer": names[e.payer_id], "compute_seconds": e.compute_seconds,
+        rows = [{"job_id": e.job_id, "payer": names[e.payer_id], "compute_seconds": _whole_seconds(e.compute_seconds),
                  "rows_synthetic": e.rows_synthetic, "at": _iso(e.created_at)} for e in entries]
         totals: dict[str, dict[str, float]] = {}
         for r in rows:
-            t = totals.setdefault(r["payer"], {"jobs": 0, "compute_seconds": 0.0, "rows_synthetic": 0})
+            t = totals.setdefault(r["payer"], {"jobs": 0, "compute_seconds": 0, "rows_synthetic": 0})
             t["jobs"] += 1
             for k in ("compute_seconds", "rows_synthetic"):
                 t[k] += r[k]

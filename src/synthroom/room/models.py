@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -79,6 +79,10 @@ class ConfiguredTable(Base):
     unit_cap: Mapped[int] = mapped_column(Integer, default=1)
     epsilon_budget: Mapped[float] = mapped_column(Float)
     epsilon_spent: Mapped[float] = mapped_column(Float, default=0.0)
+    delta_budget: Mapped[float] = mapped_column(Float, default=1e-6)  # total delta across all jobs
+    delta_spent: Mapped[float] = mapped_column(Float, default=0.0)
+    share_scores: Mapped[bool] = mapped_column(Boolean, default=False)  # non-DP scores to every member too
+    max_gated_runs: Mapped[int] = mapped_column(Integer, default=5)  # charged jobs per template version
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -130,9 +134,11 @@ class Job(Base):
     started_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
     receivers: Mapped[str] = mapped_column(Text)  # JSON list of member ids
     state: Mapped[str] = mapped_column(String(20), default="queued")
-    reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # shown to every member
-    detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # may quote data: table owners only
-    seed: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # legacy free text; views show the category's text
+    category: Mapped[str | None] = mapped_column(String(30), nullable=True)  # a key of errors.FAILURE_CATEGORIES
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # may quote data or server details: operator only
+    seed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # only an operator's reproducible run has one
+    reproducible: Mapped[bool] = mapped_column(Boolean, default=False)  # explicit seed: never released
     epsilon: Mapped[float] = mapped_column(Float)  # charged to every table read
     delta: Mapped[float] = mapped_column(Float)
     synth_epsilon: Mapped[float | None] = mapped_column(Float, nullable=True)  # given to the synthesizer
@@ -140,7 +146,8 @@ class Job(Base):
     budget_released: Mapped[bool] = mapped_column(Boolean, default=False)
     released: Mapped[bool] = mapped_column(Boolean, default=False)  # synthetic data passed the gate
     share_full_report: Mapped[bool] = mapped_column(Boolean, default=False)
-    summary: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: scores, gates, rows
+    share_scores: Mapped[bool] = mapped_column(Boolean, default=False)  # every member sees the non-DP summary
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: non-DP scores, gates (rounded)
     rows_real: Mapped[int | None] = mapped_column(Integer, nullable=True)
     rows_synthetic: Mapped[int | None] = mapped_column(Integer, nullable=True)
     compute_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -153,7 +160,7 @@ class Job(Base):
 
 
 class LedgerEntry(Base):
-    """One change of a table's spent epsilon: a reservation (+) or its release (-)."""
+    """One change of a table's spent epsilon and delta: a reservation (+) or its release (-)."""
 
     __tablename__ = "ledger"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -161,6 +168,7 @@ class LedgerEntry(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
     kind: Mapped[str] = mapped_column(String(20))  # reserve | release
     epsilon: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

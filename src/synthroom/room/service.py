@@ -28,7 +28,7 @@ from ..sql import SOURCE_KINDS, Source, TableColumns, check_template, describe_s
 from . import audit
 from .db import Database
 from .errors import Conflict, Forbidden, NotFound
-from .ledger import remaining
+from .ledger import DEFAULT_DELTA_BUDGET, delta_remaining, remaining
 from .models import Approval, Association, Collaboration, ConfiguredTable, Member, Membership, Template
 from .settings import Settings, server_secret
 
@@ -36,6 +36,8 @@ AUDIT_KEY_ENV = "SYNTHROOM_AUDIT_KEY"
 MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in every database
 RETENTION_DAYS = (1, 30)
 MAX_DELTA = 1e-5
+MAX_DELTA_BUDGET = 1e-4  # a table's total delta across all jobs
+GATED_RUNS = (1, 1000)  # the range of a table's max_gated_runs
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
             "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
 _TEMPORAL = ("DATE", "TIMESTAMP", "TIME")
@@ -79,13 +81,16 @@ class Room:
     chains are keyed with ``audit_key``: by default ``$SYNTHROOM_AUDIT_KEY``, else the key in
     ``audit.key`` beside the artifacts folder (the data folder), created on first start with mode
     0600. The process's umask becomes 0077 and the artifacts folder 0700: the database, artifacts,
-    reports, results and keys are the server user's alone. ``on_job_queued`` and
+    reports, results and keys are the server user's alone. ``seeded_jobs`` lets the operator's own
+    reproducibility checks give a job an explicit seed (such a job is marked reproducible and never
+    released); it is not a setting, so no serve flag reaches it. ``on_job_queued`` and
     ``on_model_queued`` are called with the new id after a job's or a model's creation commits
     (the server's background worker).
     """
 
     def __init__(self, url: str, artifacts: str | Path, admin_key: str | None = None, *,
-                 settings: Settings | None = None, audit_key: str | bytes | None = None, **overrides: Any):
+                 settings: Settings | None = None, audit_key: str | bytes | None = None, seeded_jobs: bool = False,
+                 **overrides: Any):
         os.umask(0o077)
         self.settings = Settings(**{**(settings or Settings()).model_dump(), **overrides})  # validated
         self.artifacts = Path(artifacts)
@@ -95,6 +100,7 @@ class Room:
         self.db = Database(url)
         audit.bind_key(self.db.engine, audit_key or server_secret(self.artifacts.parent / "audit.key", AUDIT_KEY_ENV))
         self._admin_hash = hash_key(admin_key) if admin_key else None
+        self.seeded_jobs = seeded_jobs
         self.on_job_queued: Callable[[int], None] | None = None
         self.on_model_queued: Callable[[int], None] | None = None
 
@@ -260,7 +266,8 @@ class Room:
     def configure_table(self, actor: Actor, name: str, source_kind: str, source_path: str, allowed_columns: list[str],
                         epsilon_budget: float, unit_column: str | None = None, unit_cap: int = 1,
                         source_table: str | None = None, allowed_receivers: list[str] | None = None,
-                        share_full_report: bool = False) -> dict:
+                        share_full_report: bool = False, delta_budget: float = DEFAULT_DELTA_BUDGET,
+                        share_scores: bool = False, max_gated_runs: int = 5) -> dict:
         """Register one of the actor's data sources with its analysis rule."""
         name = _check_name(name, "table name")
         if source_kind not in SOURCE_KINDS:
@@ -269,6 +276,7 @@ class Room:
             raise InputError(f"epsilon budget {epsilon_budget!r} must be a number in (0, 100]")
         if isinstance(unit_cap, bool) or not isinstance(unit_cap, int) or not 1 <= unit_cap <= 1000:
             raise InputError(f"the cap on rows per privacy unit {unit_cap!r} must be a whole number from 1 to 1000")
+        _check_privacy_rule(delta_budget, max_gated_runs)
         with self.transaction() as s:
             member = s.get(Member, actor.id)
             path = _inside_roots(source_path, json.loads(member.data_roots), actor.name)
@@ -287,13 +295,16 @@ class Room:
                 columns=_json(columns), allowed_columns=_json(list(allowed_columns)),
                 allowed_receivers=None if allowed_receivers is None else _json(list(allowed_receivers)),
                 share_full_report=bool(share_full_report), unit_column=unit_column, unit_cap=unit_cap,
-                epsilon_budget=float(epsilon_budget),
+                epsilon_budget=float(epsilon_budget), delta_budget=float(delta_budget),
+                share_scores=bool(share_scores), max_gated_runs=max_gated_runs,
             )
             s.add(table)
             s.flush()
             audit.append(s, audit.ROOM_SCOPE, actor.name, "table.configured", {
                 "table_id": table.id, "name": name, "allowed_columns": list(allowed_columns), "unit_column": unit_column,
                 "unit_cap": unit_cap, "epsilon_budget": float(epsilon_budget), "allowed_receivers": allowed_receivers,
+                "delta_budget": float(delta_budget), "share_scores": bool(share_scores),
+                "max_gated_runs": max_gated_runs,
             })
             return table_view(table, owner_view=True)
 
@@ -574,6 +585,16 @@ def _check_params(epsilon, classification, max_mia_score, delta, rows, max_rows:
     }
 
 
+def _check_privacy_rule(delta_budget: Any, max_gated_runs: Any) -> None:
+    """A table's delta budget and its limit on gated runs per template version."""
+    if isinstance(delta_budget, bool) or not isinstance(delta_budget, (int, float)) \
+            or not 0 < delta_budget <= MAX_DELTA_BUDGET:
+        raise InputError(f"delta budget {delta_budget!r} must be a number in (0, {MAX_DELTA_BUDGET:g}]")
+    lo, hi = GATED_RUNS
+    if isinstance(max_gated_runs, bool) or not isinstance(max_gated_runs, int) or not lo <= max_gated_runs <= hi:
+        raise InputError(f"max_gated_runs {max_gated_runs!r} must be a whole number from {lo} to {hi}")
+
+
 def _check_output_kinds(types: dict[str, str], params: dict) -> None:
     for col in params["classification"]["columns"]:
         sql_type = types[col["name"]].upper()
@@ -608,7 +629,9 @@ def table_view(table: ConfiguredTable, owner_view: bool) -> dict:
         "id": table.id, "name": table.name, "owner_id": table.owner_id,
         "allowed_columns": json.loads(table.allowed_columns), "unit_column": table.unit_column,
         "unit_cap": table.unit_cap, "epsilon_budget": table.epsilon_budget, "epsilon_spent": table.epsilon_spent,
-        "epsilon_remaining": remaining(table),
+        "epsilon_remaining": remaining(table), "delta_budget": table.delta_budget, "delta_spent": table.delta_spent,
+        "delta_remaining": delta_remaining(table), "share_scores": table.share_scores,
+        "max_gated_runs": table.max_gated_runs,
         "allowed_receivers": None if table.allowed_receivers is None else json.loads(table.allowed_receivers),
         "share_full_report": table.share_full_report,
     }
