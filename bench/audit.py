@@ -31,6 +31,7 @@ exceed it, which shows that the game can see a leak.
 
     python bench/audit.py --quick      # ~ a few hundred fits, minutes on 2 cores
     python bench/audit.py              # the full run (about an hour); writes bench/RESULTS.md
+    python bench/audit.py --room --quick   # the clean room's job path (bench/audit_room.py)
 
 Exit code 1 when a broken variant goes uncaught or an empirical bound exceeds its claim.
 """
@@ -302,16 +303,28 @@ def summary(configs: list[Config]) -> tuple[str, bool]:
     return line, ok
 
 
-def write_results(text: str, path: Path = RESULTS, marker: str = "audit") -> None:
-    """Replace the ``marker`` block of RESULTS.md (between its markers), or append one."""
+def write_results(text: str, path: Path = RESULTS, marker: str = "audit", *, anchor: str | None = None) -> None:
+    """Replace the ``marker`` block of RESULTS.md (between its markers), or put one in place of
+    ``anchor`` (a placeholder line), or append one."""
     block = f"<!-- {marker}:begin -->\n{text}\n<!-- {marker}:end -->"
     current = path.read_text() if path.exists() else ""
     pattern = re.compile(rf"<!-- {re.escape(marker)}:begin -->.*?<!-- {re.escape(marker)}:end -->", re.S)
-    new = pattern.sub(lambda _m: block, current) if pattern.search(current) else current.rstrip() + "\n\n" + block + "\n"
+    if pattern.search(current):
+        new = pattern.sub(lambda _m: block, current)
+    elif anchor and anchor in current:
+        new = current.replace(anchor, block, 1)
+    else:
+        new = current.rstrip() + "\n\n" + block + "\n"
     path.write_text(new)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--room" in argv:  # the clean room's whole job path: bench/audit_room.py
+        sys.path.insert(0, str(BENCH))
+        from audit_room import main as room_main
+
+        return room_main(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few hundred fits (minutes), enough to catch the broken variants")
     parser.add_argument("--runs", type=int, help="fits per table and side for each epsilon (default 10 quick, 500 full)")
@@ -328,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     fits = sum(2 * c.runs for c in configs)
     text = table(configs)
     line, ok = summary(configs)
-    command = " ".join(["python bench/audit.py", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["python bench/audit.py", *argv])
     note = (f"`{command}` (seed {args.seed}, {runs} fits per side for each epsilon, {broken_runs} for each "
             f"broken variant): {fits} fits in {wall / 60:.1f} min on {args.workers} workers.")
     print(text)
