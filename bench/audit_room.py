@@ -177,6 +177,7 @@ def play(task: tuple) -> dict:
         collab = room.create_collaboration(adv, "audit", [
             {"name": "publisher", "can_run": False, "can_receive": False},
             {"name": "advertiser", "can_run": True, "can_receive": True}], payer="advertiser")
+        room.accept_invitation(pub, collab["id"])  # the advertiser created it and pays
         room.associate(pub, collab["id"], people["id"], "people")
         room.associate(adv, collab["id"], orders["id"], "orders")
         sql = PROBE.format(canary=game.canary) if variant == "probe" else TEMPLATE

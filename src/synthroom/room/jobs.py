@@ -41,7 +41,7 @@ from . import audit, ledger
 from .errors import Conflict, Forbidden, NotFound
 from .models import (Association, Collaboration, ConfiguredTable, Job, Member, Membership, MeterEntry, Template,
                      TrainedModel, utcnow)
-from .service import (Actor, Room, _get, consent_missing, content_hash, membership, required_approvers, source_of,
+from .service import (Actor, Room, _get, consent_missing, content_hash, membership, source_of,
                       table_columns, template_view, visible)
 
 log = logging.getLogger("synthroom.jobs")
