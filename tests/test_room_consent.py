@@ -152,10 +152,11 @@ def test_a_queued_job_rechecks_consent_before_it_runs(tp):
     with tp.room.transaction() as s:
         from synthroom.room.models import Job
 
-        reason = s.get(Job, job["id"]).reason
+        reason = s.get(Job, job["id"]).detail  # the operator's record; members see the category
     assert reason == (f"withdrawn before it ran: no job runs in collaboration {tp.collab} until the owners of the tables "
                       "it reads and the paying member have accepted: publisher has not accepted the invitation")
     assert get_job(tp.room, tp.advertiser, job["id"])["state"] == "failed"
+    assert get_job(tp.room, tp.advertiser, job["id"])["category"] == "withdrawn"
 
 
 def test_a_collaboration_lists_at_most_the_servers_member_limit(tp):
