@@ -198,7 +198,7 @@ def test_owners_limit_gated_runs_per_template_version(tmp_path):
 
 # -- who sees the non-DP scores --------------------------------------------------------------------
 def test_scores_go_to_receivers_rounded_and_to_every_member_only_when_every_table_shares_them(tmp_path):
-    tp = two_party(tmp_path, users=1000, budget=5)
+    tp = two_party(tmp_path, users=1500, budget=5)
     job = start_job(tp.room, tp.analyst, tp.template["id"])  # the analyst may run but not receive
     done = run_job(tp.room, job["id"])
     assert done["state"] in ("succeeded", "failed") and done["summary"] is not None
@@ -267,7 +267,7 @@ def test_the_room_refuses_explicit_seeds_and_hands_the_synthesizer_none(tmp_path
 
 
 def test_an_operators_seeded_run_is_reproducible_and_never_released(tmp_path):
-    tp = two_party(tmp_path, users=1000, budget=5, seeded_jobs=True)
+    tp = two_party(tmp_path, users=1500, budget=5, seeded_jobs=True)
     job = start_job(tp.room, tp.advertiser, tp.template["id"], seed=7)
     assert job["reproducible"]
     done = run_job(tp.room, job["id"])

@@ -47,7 +47,6 @@ from .service import (Actor, Room, _get, consent_missing, content_hash, membersh
 log = logging.getLogger("synthroom.jobs")
 Synthesize = Callable[..., Any]  # synthesize_with_gate's signature
 RESULT_FORMATS = ("csv", "parquet")
-SCORE_DIGITS = 2  # the non-DP scores members see are rounded to this many decimals
 GATE_HIDDEN = "finished"  # the state a member without the scores right sees once a job reached the gate
 INTERRUPTED = FAILURE_CATEGORIES["interrupted"]
 
@@ -361,25 +360,12 @@ def _no_progress(_phase: str, _message: str) -> None:
 
 
 def _summary(report, cap: int) -> dict:
-    """The non-DP summary for the members allowed scores: scores and gates rounded to
-    :data:`SCORE_DIGITS` decimals, no exact count of real rows (an exact join size is not DP:
-    it tells how many of one party's people are in another's table)."""
-    data = report.to_dict()
-    keep = ("fidelityScore", "membershipInferenceAttackScores", "released", "gates", "advice")
-    summary = {k: _rounded(data[k]) for k in keep if k in data}
-    summary["privacy_unit_cap"] = cap
-    return summary
+    """The non-DP summary for the members allowed scores (:func:`member_summary`: scores rounded,
+    gates, advice without values), no exact count of real rows (an exact join size is not DP: it
+    tells how many of one party's people are in another's table)."""
+    from ..evaluation.disclosure import member_summary
 
-
-def _rounded(value: Any) -> Any:
-    """Every float inside ``value`` rounded to :data:`SCORE_DIGITS` decimals."""
-    if isinstance(value, float):
-        return round(value, SCORE_DIGITS)
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_rounded(v) for v in value]
-    return value
+    return {**member_summary(report), "privacy_unit_cap": cap}
 
 
 def _finish(room: Room, job_id: int, outcome: JobOutcome, artifacts: Path) -> dict:
