@@ -1,5 +1,7 @@
 """Template checks (sqlglot) and the sandboxed executor: what is refused, and the unit cap."""
 
+from pathlib import Path
+
 import duckdb
 import pandas as pd
 import pytest
@@ -15,6 +17,21 @@ TABLES = {
 JOIN = "SELECT a.age, a.segment, c.amount FROM audience a JOIN conversions c ON a.user_id = c.user_id"
 
 
+def snap(tmp_path, name, kind, path, columns, unit, table=None):
+    """Configure-time snapshot of a source, as the room makes it, and the executor's view of it."""
+    import os
+
+    from synthroom.sql import data_folder, open_below, snapshot_source
+
+    path = Path(path)
+    fd = open_below(path.parent, (path.name,), str(path))
+    try:
+        snapshot = snapshot_source(kind, fd, str(path), list(columns), data_folder(tmp_path / "room"), table=table)
+    finally:
+        os.close(fd)
+    return Source(name, snapshot.path, snapshot.sha256, tuple(columns), unit)
+
+
 @pytest.fixture()
 def sources(tmp_path):
     audience = pd.DataFrame({"user_id": [1, 2, 3, 4, None], "age": [20, 30, 40, 50, 60],
@@ -28,9 +45,10 @@ def sources(tmp_path):
     con.execute("CREATE TABLE campaigns AS SELECT * FROM (VALUES ('x', 10.0), ('y', 20.0)) t(campaign, budget)")
     con.close()
     return [
-        Source("audience", "csv", str(tmp_path / "audience.csv"), None, ("user_id", "age", "segment"), "user_id"),
-        Source("conversions", "parquet", str(tmp_path / "conversions.parquet"), None, ("user_id", "amount", "converted"), "user_id"),
-        Source("campaigns", "duckdb", str(db), "campaigns", ("campaign", "budget"), None),
+        snap(tmp_path, "audience", "csv", tmp_path / "audience.csv", ("user_id", "age", "segment"), "user_id"),
+        snap(tmp_path, "conversions", "parquet", tmp_path / "conversions.parquet", ("user_id", "amount", "converted"),
+             "user_id"),
+        snap(tmp_path, "campaigns", "duckdb", db, ("campaign", "budget"), None, table="campaigns"),
     ]
 
 
@@ -131,7 +149,8 @@ def test_sandbox_blocks_files_even_if_a_check_were_missed(sources, tmp_path):
 
     con = open_sandbox(sources)
     try:
-        for sql in (f"SELECT * FROM read_csv('{sources[0].path}')", f"COPY audience TO '{tmp_path / 'leak.csv'}'",
+        for sql in (f"SELECT * FROM read_csv('{tmp_path / 'audience.csv'}')", f"SELECT * FROM read_parquet('{sources[1].path}')",
+                    f"COPY audience TO '{tmp_path / 'leak.csv'}'",
                     "SET enable_external_access = true", "INSTALL httpfs"):
             with pytest.raises(duckdb.Error):
                 con.execute(sql)
@@ -145,7 +164,7 @@ def test_sandbox_blocks_files_even_if_a_check_were_missed(sources, tmp_path):
 def test_names_are_case_insensitive_as_in_duckdb_and_outputs_spelled_as_classified(tmp_path):
     pd.DataFrame({"UserId": [1, 2, 2], "Age": [30, 40, 41], "Email": ["a", "b", "c"]}).to_csv(tmp_path / "p.csv", index=False)
     tables = {"people": TableColumns(("UserId", "Age", "Email"), ("UserId", "Age"), "UserId")}
-    source = Source("people", "csv", str(tmp_path / "p.csv"), None, ("UserId", "Age"), "UserId")
+    source = snap(tmp_path, "people", "csv", tmp_path / "p.csv", ("UserId", "Age"), "UserId")
     with pytest.raises(InputError, match="column 'email' of table 'people' may not be used"):
         check_template('SELECT "Email" AS e FROM people', tables)
     checked = check_template("SELECT age FROM PEOPLE", tables, ["Age"])

@@ -145,6 +145,10 @@ def create_app(room: Room, worker: Worker | None = None) -> FastAPI:
     def get_table(table_id: Id, actor: Actor = Depends(caller)) -> dict:
         return room.get_table(actor, table_id)
 
+    @app.post("/tables/{table_id}/refresh", tags=["tables"], response_model=TableOut)
+    def refresh_table(table_id: int, actor: Actor = Depends(caller)) -> dict:
+        return room.refresh_table(actor, table_id)
+
     @app.post("/collaborations/{collaboration_id}/associations", tags=["tables"], status_code=201, response_model=AssociationOut)
     def associate(collaboration_id: Id, body: AssociationIn, actor: Actor = Depends(caller)) -> dict:
         return room.associate(actor, collaboration_id, body.table_id, body.name)

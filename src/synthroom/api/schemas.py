@@ -156,6 +156,7 @@ class TableOut(TableRuleOut):
     source_path: str | None = Field(None, description="Owner only.")
     source_table: str | None = Field(None, description="Owner only.")
     columns: list[str] | None = Field(None, description="Owner only: every column of the source.")
+    snapshot_sha256: str | None = Field(None, description="Owner only: SHA-256 of the room's copy jobs read.")
 
 
 class AssociatedTableOut(TableRuleOut):

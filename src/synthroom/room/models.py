@@ -83,6 +83,8 @@ class ConfiguredTable(Base):
     delta_spent: Mapped[float] = mapped_column(Float, default=0.0)
     share_scores: Mapped[bool] = mapped_column(Boolean, default=False)  # non-DP scores to every member too
     max_gated_runs: Mapped[int] = mapped_column(Integer, default=5)  # charged jobs per template version
+    snapshot_path: Mapped[str | None] = mapped_column(Text, nullable=True)  # room's Parquet copy of the allowed columns
+    snapshot_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # jobs read only this exact copy
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from ..errors import InputError
 from ..schema import check_epsilon, check_max_mia_score, parse_schema
-from ..sql import SOURCE_KINDS, Source, TableColumns, check_template, describe_source, output_types
+from ..sql import (SOURCE_KINDS, Snapshot, Source, TableColumns, check_template, data_folder, open_below, output_types,
+                   snapshot_source)
 from . import audit
 from .db import Database
 from .errors import Conflict, Forbidden, NotFound
@@ -268,7 +269,12 @@ class Room:
                         source_table: str | None = None, allowed_receivers: list[str] | None = None,
                         share_full_report: bool = False, delta_budget: float = DEFAULT_DELTA_BUDGET,
                         share_scores: bool = False, max_gated_runs: int = 5) -> dict:
-        """Register one of the actor's data sources with its analysis rule."""
+        """Register one of the actor's data sources with its analysis rule.
+
+        The allowed columns are copied into a snapshot in the room's own storage now (see
+        :mod:`synthroom.sql.sandbox`); jobs read only that snapshot, never the member's file, so a
+        file swapped or changed later changes nothing until the owner calls :meth:`refresh_table`.
+        The copy is made outside any database transaction."""
         name = _check_name(name, "table name")
         if source_kind not in SOURCE_KINDS:
             raise InputError(f"source kind {source_kind!r} is not one of {', '.join(SOURCE_KINDS)}")
@@ -277,36 +283,83 @@ class Room:
         if isinstance(unit_cap, bool) or not isinstance(unit_cap, int) or not 1 <= unit_cap <= 1000:
             raise InputError(f"the cap on rows per privacy unit {unit_cap!r} must be a whole number from 1 to 1000")
         _check_privacy_rule(delta_budget, max_gated_runs)
+        if not allowed_columns or not all(isinstance(c, str) and c for c in allowed_columns):
+            raise InputError("list the columns templates may use (allowed_columns)")
+        if unit_column and unit_column not in allowed_columns:
+            raise InputError(f"the privacy-unit column {unit_column!r} must be among the allowed columns (templates join on it)")
         with self.transaction() as s:
-            member = s.get(Member, actor.id)
-            path = _inside_roots(source_path, json.loads(member.data_roots), actor.name)
-            columns = [c for c, _ in describe_source(source_kind, str(path), source_table)]
-            if not allowed_columns:
-                raise InputError("list the columns templates may use (allowed_columns)")
-            for col in list(allowed_columns) + ([unit_column] if unit_column else []):
-                if col not in columns:
-                    raise InputError(f"column {col!r} is not in {path.name} (its columns: {', '.join(columns)})")
-            if unit_column and unit_column not in allowed_columns:
-                raise InputError(f"the privacy-unit column {unit_column!r} must be among the allowed columns (templates join on it)")
+            roots = json.loads(s.get(Member, actor.id).data_roots)
             for receiver in allowed_receivers or []:
                 _member_by_name(s, receiver)
-            table = ConfiguredTable(
-                owner_id=actor.id, name=name, source_kind=source_kind, source_path=str(path), source_table=source_table,
-                columns=_json(columns), allowed_columns=_json(list(allowed_columns)),
-                allowed_receivers=None if allowed_receivers is None else _json(list(allowed_receivers)),
-                share_full_report=bool(share_full_report), unit_column=unit_column, unit_cap=unit_cap,
-                epsilon_budget=float(epsilon_budget), delta_budget=float(delta_budget),
-                share_scores=bool(share_scores), max_gated_runs=max_gated_runs,
-            )
-            s.add(table)
-            s.flush()
-            audit.append(s, audit.ROOM_SCOPE, actor.name, "table.configured", {
-                "table_id": table.id, "name": name, "allowed_columns": list(allowed_columns), "unit_column": unit_column,
-                "unit_cap": unit_cap, "epsilon_budget": float(epsilon_budget), "allowed_receivers": allowed_receivers,
-                "delta_budget": float(delta_budget), "share_scores": bool(share_scores),
-                "max_gated_runs": max_gated_runs,
-            })
-            return table_view(table, owner_view=True)
+        path = _inside_roots(source_path, roots, actor.name)
+        snapshot = self._snapshot(source_kind, path, roots, list(allowed_columns), source_table)
+        try:
+            with self.transaction() as s:
+                table = ConfiguredTable(
+                    owner_id=actor.id, name=name, source_kind=source_kind, source_path=str(path),
+                    source_table=source_table, columns=_json(list(snapshot.columns)),
+                    allowed_columns=_json(list(allowed_columns)),
+                    allowed_receivers=None if allowed_receivers is None else _json(list(allowed_receivers)),
+                    share_full_report=bool(share_full_report), unit_column=unit_column, unit_cap=unit_cap,
+                    epsilon_budget=float(epsilon_budget), delta_budget=float(delta_budget),
+                    share_scores=bool(share_scores), max_gated_runs=max_gated_runs, snapshot_path=snapshot.path,
+                    snapshot_sha256=snapshot.sha256,
+                )
+                s.add(table)
+                s.flush()
+                audit.append(s, audit.ROOM_SCOPE, actor.name, "table.configured", {
+                    "table_id": table.id, "name": name, "allowed_columns": list(allowed_columns),
+                    "unit_column": unit_column, "unit_cap": unit_cap, "epsilon_budget": float(epsilon_budget),
+                    "allowed_receivers": allowed_receivers, "delta_budget": float(delta_budget),
+                    "share_scores": bool(share_scores), "max_gated_runs": max_gated_runs,
+                    "snapshot_sha256": snapshot.sha256,
+                })
+                return table_view(table, owner_view=True)
+        except BaseException:
+            Path(snapshot.path).unlink(missing_ok=True)
+            raise
+
+    def refresh_table(self, actor: Actor, table_id: int) -> dict:
+        """The owner re-reads its source into a new snapshot (same checks as configuring it).
+
+        The refreshed columns must have the same names and types as before (approved templates
+        were checked against them); otherwise configure a new table. Jobs that start afterwards
+        read the new snapshot; a job running meanwhile fails with ``source_changed``."""
+        with self.transaction() as s:
+            table = _visible_table(s, actor, table_id)
+            if table.owner_id != actor.id:
+                raise Forbidden(f"only the owner of table {table.name!r} can refresh it")
+            roots = json.loads(s.get(Member, actor.id).data_roots)
+            kind, source, source_table = table.source_kind, table.source_path, table.source_table
+            allowed, old_path, old_sha = json.loads(table.allowed_columns), table.snapshot_path, table.snapshot_sha256
+        snapshot = self._snapshot(kind, _inside_roots(source, roots, actor.name), roots, allowed, source_table)
+        try:
+            if old_path and Path(old_path).exists() and not _same_schema(old_path, snapshot.path):
+                raise InputError(f"table {table_id}'s source now gives other column types "
+                                 f"({_types_text(snapshot)}); configure a new table instead")
+            with self.transaction() as s:
+                table = s.get(ConfiguredTable, table_id)
+                if table.snapshot_sha256 != old_sha:
+                    raise Conflict(f"table {table_id} was refreshed meanwhile; try again")
+                table.snapshot_path, table.snapshot_sha256 = snapshot.path, snapshot.sha256
+                audit.append(s, audit.ROOM_SCOPE, actor.name, "table.refreshed",
+                             {"table_id": table.id, "name": table.name, "snapshot_sha256": snapshot.sha256})
+                view = table_view(table, owner_view=True)
+        except BaseException:
+            Path(snapshot.path).unlink(missing_ok=True)
+            raise
+        if old_path and old_path != snapshot.path:
+            Path(old_path).unlink(missing_ok=True)
+        return view
+
+    def _snapshot(self, kind: str, path: Path, roots: list[str], keep: list[str], table: str | None) -> Snapshot:
+        """Open the member's file without following symlinks and snapshot its ``keep`` columns."""
+        root = next(r for r in roots if path.is_relative_to(r))
+        fd = open_below(root, path.relative_to(root).parts, str(path))
+        try:
+            return snapshot_source(kind, fd, str(path), keep, data_folder(self.artifacts), table=table)
+        finally:
+            os.close(fd)
 
     def get_table(self, actor: Actor, table_id: int) -> dict:
         """The owner sees everything; members of a collaboration it is associated with see the
@@ -563,13 +616,27 @@ def _check_identifier(name: Any) -> str:
     return name
 
 
-def _inside_roots(source_path: str, roots: list[str], member: str) -> Path:
+def _inside_roots(source_path: Any, roots: list[str], member: str) -> Path:
     """A member's sources must lie in a folder the admin granted it (so nobody points a table
-    at another member's files)."""
-    path = Path(source_path).resolve()
-    if not any(path.is_relative_to(root) for root in roots):
-        raise Forbidden(f"{str(path)!r} is outside {member!r}'s data folders ({', '.join(roots) or 'none granted'})")
+    at another member's files). The check is on the absolute path as given, without resolving
+    symlinks: opening the file (:func:`synthroom.sql.open_below`) refuses any symlink below the
+    granted folder instead of following it."""
+    if not isinstance(source_path, str) or not os.path.isabs(source_path) or "\x00" in source_path:
+        raise InputError(f"data source {source_path!r} must be an absolute path to a file in one of your data folders")
+    path = Path(os.path.normpath(source_path))
+    if not any(path.is_relative_to(root) and path != Path(root) for root in roots):
+        raise Forbidden(f"{source_path!r} is outside {member!r}'s data folders")
     return path
+
+
+def _same_schema(old: str, new: str) -> bool:
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(old).equals(pq.read_schema(new), check_metadata=False)
+
+
+def _types_text(snapshot: Snapshot) -> str:
+    return ", ".join(f"{c} {t}" for c, t in snapshot.types.items())
 
 
 def _check_params(epsilon, classification, max_mia_score, delta, rows, max_rows: int) -> dict:
@@ -620,7 +687,8 @@ def table_columns(table: ConfiguredTable) -> TableColumns:
 
 
 def source_of(name: str, table: ConfiguredTable) -> Source:
-    return Source(name, table.source_kind, table.source_path, table.source_table,
+    """What the executor loads for ``table``: its snapshot, never the member's file."""
+    return Source(name, table.snapshot_path or "", table.snapshot_sha256 or "",
                   tuple(json.loads(table.allowed_columns)), table.unit_column)
 
 
@@ -637,7 +705,7 @@ def table_view(table: ConfiguredTable, owner_view: bool) -> dict:
     }
     if owner_view:
         view.update(source_kind=table.source_kind, source_path=table.source_path, source_table=table.source_table,
-                    columns=json.loads(table.columns))
+                    columns=json.loads(table.columns), snapshot_sha256=table.snapshot_sha256)
     return view
 
 

@@ -1,16 +1,20 @@
-"""Templates (checked with sqlglot) and the sandboxed DuckDB executor of the clean room."""
+"""Templates (checked with sqlglot), source snapshots and the sandboxed DuckDB executor of the clean room."""
 
-from .sandbox import SOURCE_KINDS, Execution, Source, describe_source, output_types, run_template
+from .sandbox import (SOURCE_KINDS, Execution, Snapshot, Source, data_folder, open_below, output_types, run_template,
+                      snapshot_source)
 from .template import CheckedTemplate, TableColumns, check_template
 
 __all__ = [
     "SOURCE_KINDS",
     "CheckedTemplate",
     "Execution",
+    "Snapshot",
     "Source",
     "TableColumns",
     "check_template",
-    "describe_source",
+    "data_folder",
+    "open_below",
     "output_types",
     "run_template",
+    "snapshot_source",
 ]
