@@ -1,5 +1,6 @@
 """Template checks (sqlglot) and the sandboxed executor: what is refused, and the unit cap."""
 
+import time
 from pathlib import Path
 
 import duckdb
@@ -171,3 +172,114 @@ def test_names_are_case_insensitive_as_in_duckdb_and_outputs_spelled_as_classifi
     assert checked.output_columns == ("Age",)
     frame = run_template(checked, [source], cap=1, seed=0).frame
     assert list(frame.columns) == ["Age"] and sorted(frame.Age) in ([30, 40], [30, 41])  # one row per user
+
+
+# -- limits: size, nesting and the checker's own time are bounded --------------------------------------
+def _timed_rejection(sql, message):
+    start = time.perf_counter()
+    _rejects(sql, message)
+    return time.perf_counter() - start
+
+
+def test_a_20000_term_or_is_refused_in_well_under_a_second():
+    sql = "SELECT age FROM audience WHERE " + " OR ".join(f"age = {i}" for i in range(20_000))
+    assert _timed_rejection(sql, f"the SQL has {len(sql):,} characters; a template has at most 20,000") < 0.2
+
+
+@pytest.mark.parametrize("sql, message", [
+    ("SELECT " + "(" * 1000 + "age" + ")" * 1000 + " AS x FROM audience", "the SQL nests parentheses more than 24 deep"),
+    ("SELECT " + "abs(" * 30 + "age" + ")" * 30 + " AS x FROM audience", "the SQL nests parentheses more than 24 deep"),
+    ("SELECT age FROM audience WHERE " + "NOT " * 3000 + "age > 1", "the SQL is nested too deeply"),
+    ("SELECT " + "CASE WHEN age > 1 THEN " * 600 + "age" + " END" * 600 + " AS x FROM audience",
+     "the SQL is nested too deeply"),
+    ("SELECT age FROM audience WHERE " + " OR ".join(f"age={i}" for i in range(300)),
+     "the SQL is nested more than 200 levels deep"),
+    ("SELECT " + ", ".join("+".join(["age"] * 100) + f" AS x{i}" for i in range(40)) + " FROM audience",
+     "the SQL is too large: more than 5,000 syntax-tree nodes"),
+])
+def test_deep_or_large_sql_is_refused_with_a_message_not_a_crash(sql, message):
+    assert len(sql) <= 20_000
+    assert _timed_rejection(sql, message) < 1.0
+
+
+def test_the_largest_accepted_templates_check_quickly():
+    in_list = "SELECT age FROM audience WHERE age IN (" + ",".join(str(i) for i in range(3000)) + ")"
+    chain = "SELECT age FROM audience WHERE " + " OR ".join(f"age={i}" for i in range(150))
+    for sql in (in_list, chain):
+        start = time.perf_counter()
+        check_template(sql, TABLES)
+        assert time.perf_counter() - start < 2.0  # a generous bound on a shared machine (typically 0.1-0.4 s)
+
+
+# -- no value can make a template fail ------------------------------------------------------------------
+@pytest.mark.parametrize("sql, message", [
+    ("SELECT CASE WHEN user_id = 7 THEN error('present') ELSE age END AS age FROM audience",
+     "function error() is not allowed: it fails on chosen values"),
+    ("SELECT age FROM audience WHERE assert_true(age < 99) IS NULL", "function assert_true() is not allowed"),
+    ("SELECT age + random() AS age FROM audience", "function rand() is not allowed: a template must be deterministic"),
+    ("SELECT age, sleep_ms(CASE WHEN user_id = 7 THEN 5000 ELSE 0 END) AS s FROM audience",
+     "function sleep_ms() is not allowed: a template must be deterministic"),
+    ("SELECT age, write_log(segment) AS s FROM audience", "function write_log() is not allowed"),
+    ("SELECT age, nextval('seq') AS s FROM audience", "function nextval() is not allowed"),
+    ("SELECT age, setseed(0.5) AS s FROM audience", "is not allowed"),
+    ("SELECT age, gen_random_uuid() AS s FROM audience", "function uuid() is not allowed"),
+    ("SELECT age, (SELECT 1) AS s FROM audience", "subqueries are not allowed"),
+    ("SELECT age FROM audience WHERE EXISTS (SELECT 1)", "subqueries are not allowed"),
+])
+def test_functions_that_raise_or_vary_are_refused(sql, message):
+    _rejects(sql, message)
+
+
+@pytest.fixture()
+def bad_rows(tmp_path):
+    """Person 7 holds values that break casts, arithmetic and date parsing."""
+    people = pd.DataFrame({"user_id": [1, 2, 7], "age": [30, 40, 9_000_000_000_000_000_000 // 1000],
+                           "code": ["10", "20", "oops"], "day": ["2020-01-01", "2020-02-01", "not a date"]})
+    people.to_csv(tmp_path / "people.csv", index=False)
+    tables = {"people": TableColumns(("user_id", "age", "code", "day"), ("user_id", "age", "code", "day"), "user_id")}
+    return tables, [snap(tmp_path, "people", "csv", tmp_path / "people.csv", ("user_id", "age", "code", "day"), "user_id")]
+
+
+def _raw_run(sql, source):
+    """The template as it used to run: the raw SQL over the same rows (DuckDB raises on person 7)."""
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE people AS SELECT * FROM read_parquet('{source.path}')")
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("sql, column, expected", [
+    ("SELECT user_id, CAST(code AS INTEGER) AS v FROM people", "v", [10, 20, None]),  # cast
+    ("SELECT user_id, code::INTEGER + 1 AS v FROM people", "v", [11, 21, None]),  # :: cast
+    ("SELECT user_id, age * 1000000 AS v FROM people", "v", [30_000_000, 40_000_000, None]),  # overflow
+    ("SELECT user_id, strptime(day, '%Y-%m-%d')::DATE::VARCHAR AS v FROM people", "v",
+     ["2020-01-01", "2020-02-01", None]),  # a function that raises on a value
+    ("SELECT user_id, age AS v FROM people WHERE CAST(code AS INTEGER) > 5", "v", [30, 40]),  # in WHERE
+    ("SELECT user_id, CAST(sum(age) AS BIGINT) * 1000000 AS v FROM people GROUP BY user_id", "v",
+     [30_000_000, 40_000_000, None]),  # overflow above an aggregate
+    ("SELECT user_id, sum(age * 1000000) AS v FROM people GROUP BY user_id HAVING sum(code::INTEGER) IS NULL "
+     "OR sum(code::INTEGER) > 0", "v", [30_000_000, 40_000_000, None]),  # inside an aggregate and in HAVING
+])
+def test_a_value_that_breaks_an_expression_gives_null_not_a_failed_job(bad_rows, sql, column, expected):
+    tables, sources = bad_rows
+    with pytest.raises(duckdb.Error):  # it used to fail the whole job on person 7's row
+        _raw_run(sql, sources[0])
+    frame = run_template(check_template(sql, tables), sources, cap=1, seed=0).frame
+    values = [None if pd.isna(v) else v for v in frame.sort_values("user_id")[column]]
+    assert values == expected
+
+
+def test_csv_values_that_do_not_parse_become_missing(tmp_path):
+    # 30,000 integers, then one value beyond DuckDB's sniffing sample that is not an integer
+    rows = [f"{i},{i % 90}" for i in range(30_000)] + ["30000,oops"]
+    (tmp_path / "late.csv").write_text("user_id,age\n" + "\n".join(rows) + "\n")
+    with pytest.raises(duckdb.Error):  # reading the file as it used to be read fails on the last row
+        duckdb.connect().execute(f"SELECT * FROM read_csv('{tmp_path / 'late.csv'}', header = true)").fetchall()
+    source = snap(tmp_path, "people", "csv", tmp_path / "late.csv", ("user_id", "age"), "user_id")
+    tables = {"people": TableColumns(("user_id", "age"), ("user_id", "age"), "user_id")}
+    checked = check_template("SELECT age FROM people", tables)
+    assert output_types(checked, [source]) == {"age": "BIGINT"}  # the type fixed at configure time
+    frame = run_template(checked, [source], cap=1, seed=0).frame
+    assert len(frame) == 30_001 and frame.age.isna().sum() == 1

@@ -9,8 +9,8 @@ file descriptor into a private staging file, and read by a DuckDB connection tha
 that staging copy (``enable_external_access=false`` with ``allowed_paths``, configuration
 locked): a view, macro or generated column inside a member's database can reach nothing but the
 member's own copied file, and is refused anyway (only base tables without generated columns are
-accepted). CSV values are read as text and converted to the types sniffed at configure time with
-``TRY_CAST``: a value that does not parse becomes missing instead of failing the load.
+accepted). CSV values are read as text and converted to the types sniffed at configure time under
+``TRY``: a value that does not parse becomes missing instead of failing the load.
 
 **Runs (job time).** Jobs never open the member's file again. Each snapshot is opened with
 ``O_NOFOLLOW``, read into memory and compared with the SHA-256 recorded when it was written (a
@@ -172,8 +172,10 @@ def _csv_relation(con: duckdb.DuckDBPyConnection, staged: Path) -> tuple[str, di
     parts = []
     for name, sql_type in types.items():
         fmt = date_format if sql_type == "DATE" else stamp_format if sql_type.startswith("TIMESTAMP") else None
-        value = (f"CAST(try_strptime({_q(name)}, {_lit(fmt)}) AS {sql_type})" if fmt
-                 else f"TRY_CAST({_q(name)} AS {sql_type})")
+        # TRY(CAST(...)), not TRY_CAST: DuckDB 2.0.1 pushes a TRY_CAST over read_csv down into the
+        # reader as a strict column type, which fails on the first value that does not parse.
+        value = (f"TRY(CAST(strptime({_q(name)}, {_lit(fmt)}) AS {sql_type}))" if fmt
+                 else f"TRY(CAST({_q(name)} AS {sql_type}))")
         parts.append(f"{value} AS {_q(name)}")
     rel = f"(SELECT {', '.join(parts)} FROM read_csv({_lit(str(staged))}, header = true, all_varchar = true))"
     return rel, types

@@ -9,6 +9,13 @@ A template is parsed with ``sqlglot`` (DuckDB dialect) and accepted only if
 * it calls no function that reads files, settings or the catalog (``read_text``, ``getenv``,
   ``current_setting``, ``duckdb_*``...);
 * every column it reads is among the table's allowed columns;
+* it calls no function that raises on a chosen value (``error``, ``assert_true``...) and no
+  volatile function (``random``, ``sleep_ms``, ``nextval``...): a template is deterministic, and
+  whether it fails must not depend on any one person's row;
+* it reads no subquery (a template is one flat SELECT);
+* its size is bounded: at most :data:`MAX_TEMPLATE_CHARS` characters, :data:`MAX_NESTING`
+  nested parentheses, :data:`MAX_NODES` syntax-tree nodes and :data:`MAX_DEPTH` tree levels
+  (so the check's own time is bounded: it refuses a 20,000-term ``OR`` in milliseconds);
 * its output columns are exactly the column classification's;
 * each output row belongs to one privacy unit (what makes the executor's cap on rows per unit a
   bound on one person's influence): several tables must all have a privacy-unit column and be
@@ -16,18 +23,27 @@ A template is parsed with ``sqlglot`` (DuckDB dialect) and accepted only if
   functions, ``DISTINCT``, ``LIMIT``/``OFFSET``, ``QUALIFY``, sampling and ``PIVOT`` (which mix
   rows of different units) are refused, and so are whole-row references and ``COLUMNS(...)``.
 
-The result, :class:`CheckedTemplate`, carries the normalised SQL with one hidden column added,
-the row's privacy unit, which the sandboxed executor uses to cap rows per unit and then drops.
+The result, :class:`CheckedTemplate`, carries the normalised SQL as written (what owners
+approve) and the executable SQL the sandbox runs: the same query with one hidden column added
+(the row's privacy unit, which the executor uses to cap rows per unit and then drops), every
+``CAST`` turned into ``TRY_CAST``, and every per-row expression that could raise on a value
+(overflow, a bad argument) wrapped in DuckDB's ``TRY(...)``, so that such a value gives NULL on
+that row instead of failing the job. ``ORDER BY`` is dropped (the executor orders rows itself).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 
+import duckdb
+
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, SqlglotError, TokenError
+from sqlglot.tokens import TokenType
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 
@@ -39,6 +55,11 @@ DIALECT = "duckdb"
 UNIT_COLUMN = "__synthroom_unit"  # hidden output column: the row's privacy unit
 ROW_COLUMN = "__synthroom_row"  # row number the executor adds to tables without a unit column
 _RESERVED_PREFIX = "__synthroom"
+
+MAX_TEMPLATE_CHARS = 20_000  # characters of template SQL
+MAX_NESTING = 24  # nested parentheses (the parser recurses once per level)
+MAX_NODES = 5_000  # syntax-tree nodes after parsing
+MAX_DEPTH = 200  # syntax-tree levels (a chain of 200 ORs is 200 levels; use IN (...) for lists)
 
 _DENIED_FUNCTIONS = {"columns", "unpack"}  # DuckDB star expressions: they would select every loaded column
 # Functions that read files, the environment, settings or the catalog (prefix match, lower case).
@@ -79,9 +100,13 @@ def _fail(message: str) -> None:
 def _parse_one(sql: str) -> exp.Expression:
     if not isinstance(sql, str) or not sql.strip():
         _fail("the SQL is empty")
+    if len(sql) > MAX_TEMPLATE_CHARS:
+        _fail(f"the SQL has {len(sql):,} characters; a template has at most {MAX_TEMPLATE_CHARS:,}")
+    tokens = _check_tokens(sql)
     try:
-        statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
-    except ParseError as exc:
+        dialect = Dialect.get_or_raise(DIALECT)
+        statements = [s for s in dialect.parser().parse(tokens, sql) if s is not None]
+    except (ParseError, TokenError) as exc:
         _fail(f"the SQL does not parse: {str(exc).splitlines()[0]}")
     if len(statements) != 1:
         _fail(f"a template is exactly one SELECT statement, not {len(statements)} statements")
@@ -89,7 +114,81 @@ def _parse_one(sql: str) -> exp.Expression:
     if not isinstance(root, exp.Select):
         kind = root.key.upper() if not isinstance(root, exp.Command) else str(root.this).upper()
         _fail(f"only SELECT is allowed; found {kind}")
+    _check_size(root)
     return root
+
+
+def _check_tokens(sql: str) -> list:
+    """Before parsing (which recurses per nesting level): token count and parenthesis depth."""
+    try:
+        tokens = sqlglot.tokenize(sql, read=DIALECT)
+    except TokenError as exc:
+        _fail(f"the SQL does not parse: {str(exc).splitlines()[0]}")
+    if len(tokens) > 2 * MAX_NODES:
+        _fail(f"the SQL has {len(tokens):,} tokens; a template has at most {2 * MAX_NODES:,}")
+    depth = 0
+    for token in tokens:
+        if token.token_type in (TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE):
+            depth += 1
+            if depth > MAX_NESTING:
+                _fail(f"the SQL nests parentheses more than {MAX_NESTING} deep")
+        elif token.token_type in (TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE):
+            depth -= 1
+    return tokens
+
+
+def _check_size(root: exp.Expression) -> None:
+    """At most MAX_NODES nodes and MAX_DEPTH levels (iterative: deep trees cannot recurse here).
+
+    The checks that follow (sqlglot's qualify and scope analysis) walk up from every column to
+    its ancestors, so their time grows with nodes x depth: both are capped."""
+    nodes, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            _fail(f"the SQL is too large: more than {MAX_NODES:,} syntax-tree nodes")
+        if depth > MAX_DEPTH:
+            _fail(f"the SQL is nested more than {MAX_DEPTH} levels deep (a long chain of OR/AND/+ counts one level "
+                  "per term: use IN (...) for lists of values)")
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
+
+
+@functools.cache
+def _duckdb_functions() -> dict[str, frozenset[str]]:
+    """Names of DuckDB's aggregate, volatile and value-raising functions (from its own catalog)."""
+    con = duckdb.connect(":memory:")
+    try:
+        rows = con.execute("SELECT function_name, function_type, stability, macro_definition "
+                           "FROM duckdb_functions()").fetchall()
+    finally:
+        con.close()
+    aggregate = {n.lower() for n, kind, _, _ in rows if kind == "aggregate"}
+    volatile = {n.lower() for n, _, stability, _ in rows if stability == "VOLATILE"}
+    raising = {n.lower() for n, kind, _, body in rows if kind == "macro" and body and '"error"(' in body}
+    return {"aggregate": frozenset(aggregate), "volatile": frozenset(volatile - {"error"}),
+            "raising": frozenset(raising | {"error"})}
+
+
+def _function_name(node: exp.Func) -> str:
+    return (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+
+
+def _is_aggregate(node: exp.Expression) -> bool:
+    return isinstance(node, exp.AggFunc) or (
+        isinstance(node, exp.Anonymous) and node.name.lower() in _duckdb_functions()["aggregate"])
+
+
+def _check_function(node: exp.Func) -> None:
+    name = _function_name(node)
+    if name.startswith(_DENIED_FUNCTION_PREFIXES) or name in _DENIED_FUNCTIONS:
+        _fail(f"function {name}() is not allowed in a template")
+    known = _duckdb_functions()
+    if name in known["raising"]:
+        _fail(f"function {name}() is not allowed: it fails on chosen values, and whether a job fails must not "
+              "depend on any one person's row")
+    if isinstance(node, (exp.Rand, exp.Uuid)) or name in known["volatile"]:
+        _fail(f"function {name}() is not allowed: a template must be deterministic")
 
 
 def _check_nodes(root: exp.Expression) -> None:
@@ -120,9 +219,7 @@ def _check_nodes(root: exp.Expression) -> None:
             if node.args.get("db") or node.args.get("catalog"):
                 _fail(f"qualified table name {node.sql(DIALECT)} is not allowed; use the association name alone")
         if isinstance(node, exp.Func):
-            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name.startswith(_DENIED_FUNCTION_PREFIXES) or name in _DENIED_FUNCTIONS:
-                _fail(f"function {name}() is not allowed in a template")
+            _check_function(node)
         if isinstance(node, exp.Identifier) and str(node.this).lower().startswith(_RESERVED_PREFIX):
             _fail(f"the name {node.this!r} is reserved")
 
@@ -181,7 +278,147 @@ def _check_columns(root: exp.Select, tables: dict[str, TableColumns]) -> None:
 def _is_aggregating(root: exp.Select) -> bool:
     if root.args.get("group"):
         return True
-    return any(isinstance(e.find(exp.AggFunc), exp.AggFunc) for e in root.expressions)
+    return any(_is_aggregate(n) for e in root.expressions for n in e.walk())
+
+
+def _check_no_subquery(root: exp.Select) -> None:
+    for select in root.find_all(exp.Select):
+        if select is not root:
+            _fail("subqueries are not allowed: a template is one SELECT over the tables")
+
+
+# -- the executable form: failures on a value become NULL -------------------------------------------
+_CANNOT_FAIL = (exp.Column, exp.Literal, exp.Null, exp.Boolean, exp.Star, exp.Identifier, exp.Try, exp.Paren)
+_BARRIERS = (exp.Explode, exp.Unnest)  # set-returning: TRY cannot hold them; their arguments are guarded
+
+
+def _tainted(roots: list[exp.Expression], keys: list[exp.Expression]) -> set[int]:
+    """Ids of the nodes that contain an aggregate, a set-returning function or a group key:
+    TRY cannot wrap them (DuckDB refuses aggregates inside TRY, and a wrapped group key would no
+    longer match its GROUP BY entry), so the guard descends into them instead."""
+    marked: set[int] = set()
+    for root in roots:
+        for node in root.walk():
+            if _is_aggregate(node) or isinstance(node, _BARRIERS) or _is_key(node, keys):
+                while node is not None and id(node) not in marked:
+                    marked.add(id(node))
+                    node = node.parent
+    return marked
+
+
+def _is_key(node: exp.Expression, keys: list[exp.Expression]) -> bool:
+    return any(node.key == k.key and node == k for k in keys)
+
+
+def _wrap(node: exp.Expression) -> exp.Try:
+    """Put ``node`` under TRY(...) where it stands (in place, no copy)."""
+    wrapper = exp.Try()
+    node.replace(wrapper)
+    wrapper.set("this", node)
+    return wrapper
+
+
+def _guard(node: exp.Expression, tainted: set[int], keys: list[exp.Expression]) -> None:
+    """Wrap, in place, every maximal subtree of ``node`` that could raise on a value in TRY(...)."""
+    if _is_key(node, keys):
+        _wrap(node)
+        return
+    if id(node) not in tainted:
+        if isinstance(node, _CANNOT_FAIL):
+            return
+        if isinstance(node, exp.Condition):  # a value, not a type, an ORDER BY or a FILTER clause
+            _wrap(node)
+            return
+    for child in list(node.iter_expressions()):
+        _guard(child, tainted, keys)
+
+
+def _guard_condition(condition: exp.Expression, keys: list[exp.Expression]) -> None:
+    """Each conjunct guarded on its own; a plain column = column equality stays as it is (it
+    cannot fail, and the join planner needs it bare to hash-join)."""
+    parts = list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
+    tainted = _tainted(parts, keys)
+    for part in parts:
+        if not (isinstance(part, exp.EQ) and isinstance(part.left, exp.Column) and isinstance(part.right, exp.Column)):
+            _guard(part, tainted, keys)
+
+
+def _executable(qualified: exp.Select) -> exp.Select:
+    """The query the sandbox runs: casts never fail, per-row expressions cannot raise, no ORDER BY."""
+    executable = qualified.copy()
+    for cast in list(executable.find_all(exp.Cast)):
+        if type(cast) is exp.Cast:
+            cast.replace(exp.TryCast(**cast.args))
+    executable.set("order", None)
+    group = executable.args.get("group")
+    keys = [k.copy() for k in group.expressions if not isinstance(k, exp.Column)] if group else []
+    for key in list(group.expressions) if group else []:
+        if not isinstance(key, exp.Column):
+            _wrap(key)
+    targets = [p.this if isinstance(p, exp.Alias) else p for p in executable.expressions]
+    tainted = _tainted(targets, keys)
+    for target in targets:
+        _guard(target, tainted, keys)
+    for join in executable.args.get("joins") or []:
+        if join.args.get("on") is not None:
+            _guard_condition(join.args["on"], keys)
+    for clause in ("where", "having"):
+        part = executable.args.get(clause)
+        if part is not None:
+            _guard_condition(part.this, keys)
+    return _split_aggregation(executable) if group else executable
+
+
+_AGGREGATED = "synthroom_aggregated"
+
+
+def _split_aggregation(grouped: exp.Select) -> exp.Select:
+    """Aggregate in an inner query, compute on the aggregates in an outer one, under TRY.
+
+    DuckDB refuses aggregates inside TRY, so ``sum(x) * 1000`` could still overflow on one
+    unit's rows. The inner query computes each group key and each aggregate once; the outer
+    query evaluates the template's expressions over them, each wrapped in TRY, and HAVING
+    becomes its (guarded) WHERE. Group keys keep their names ``__synthroom_k<i>``."""
+    keys = list(grouped.args["group"].expressions)
+    aggregates: list[exp.Expression] = []
+
+    def lift(node: exp.Expression) -> exp.Expression:
+        if _is_aggregate(node):
+            for i, seen in enumerate(aggregates):
+                if seen == node:
+                    return exp.column(f"{_RESERVED_PREFIX}_a{i}", quoted=True)
+            aggregates.append(node.copy())
+            return exp.column(f"{_RESERVED_PREFIX}_a{len(aggregates) - 1}", quoted=True)
+        for i, key in enumerate(keys):
+            if node.key == key.key and node == key:
+                return exp.column(f"{_RESERVED_PREFIX}_k{i}", quoted=True)
+        return node
+
+    def outer(node: exp.Expression) -> exp.Expression:
+        lifted = node.transform(lift)
+        return lifted if isinstance(lifted, _CANNOT_FAIL) else exp.Try(this=lifted)
+
+    projections = [exp.alias_(outer(p.this if isinstance(p, exp.Alias) else p), p.alias_or_name, quoted=True)
+                   for p in grouped.expressions]
+    having = grouped.args.get("having")
+    condition = outer(having.this) if having is not None else None
+    inner = grouped.copy()
+    inner.set("having", None)
+    inner.set("expressions", [exp.alias_(k.copy(), f"{_RESERVED_PREFIX}_k{i}", quoted=True) for i, k in enumerate(keys)]
+              + [exp.alias_(a, f"{_RESERVED_PREFIX}_a{i}", quoted=True) for i, a in enumerate(aggregates)])
+    query = exp.select(*projections).from_(exp.alias_(exp.Subquery(this=inner), _AGGREGATED, quoted=True))
+    return query.where(condition, copy=False) if condition is not None else query
+
+
+def _unit_in_executable(unit_sql: str, qualified: exp.Select) -> str:
+    """The unit expression over the executable query (an aggregating one names its keys)."""
+    group = qualified.args.get("group")
+    if not group:
+        return unit_sql
+    for i, key in enumerate(group.expressions):
+        unit_sql = unit_sql.replace(f"CAST({key.sql(DIALECT)} AS VARCHAR)",
+                                    f'CAST("{_RESERVED_PREFIX}_k{i}" AS VARCHAR)')
+    return unit_sql
 
 
 def _unit_of(column: exp.Expression, aliases: dict[str, str], tables: dict[str, TableColumns]) -> str | None:
@@ -251,11 +488,20 @@ def _check_unit_joins(root: exp.Select, aliases: dict[str, str], tables: dict[st
 def check_template(sql: str, tables: dict[str, TableColumns], output_columns: list[str] | None = None) -> CheckedTemplate:
     """Check ``sql`` against the associated ``tables``; ``output_columns`` (the classification's
     column names), when given, must equal the template's output columns as a set."""
+    try:
+        return _check(sql, tables, output_columns)
+    except RecursionError:
+        _fail("the SQL is nested too deeply; simplify its expressions")
+    raise AssertionError("unreachable")
+
+
+def _check(sql: str, tables: dict[str, TableColumns], output_columns: list[str] | None) -> CheckedTemplate:
     root = _parse_one(sql)
     _check_nodes(root)
     if root.args.get("distinct"):
         _fail("SELECT DISTINCT is not allowed: it merges rows of different privacy units")
     _check_tables(root, tables)
+    _check_no_subquery(root)
     qualified = _qualify(root, tables)
     _check_columns(qualified, tables)
     outer = _outer_sources(qualified)
@@ -275,8 +521,8 @@ def check_template(sql: str, tables: dict[str, TableColumns], output_columns: li
         names = list(qualified.named_selects)
     aggregating = _is_aggregating(qualified)
     unit_sql = _unit_expression(qualified, outer, tables, aggregating)
-    executable = qualified.copy()
-    executable.select(f'{unit_sql} AS "{UNIT_COLUMN}"', dialect=DIALECT, copy=False)
+    executable = _executable(qualified)
+    executable.select(f'{_unit_in_executable(unit_sql, qualified)} AS "{UNIT_COLUMN}"', dialect=DIALECT, copy=False)
     return CheckedTemplate(
         sql=qualified.sql(DIALECT),
         executable_sql=executable.sql(DIALECT),
@@ -286,4 +532,5 @@ def check_template(sql: str, tables: dict[str, TableColumns], output_columns: li
     )
 
 
-__all__ = ["CheckedTemplate", "TableColumns", "check_template", "UNIT_COLUMN", "ROW_COLUMN"]
+__all__ = ["CheckedTemplate", "TableColumns", "check_template", "UNIT_COLUMN", "ROW_COLUMN", "MAX_TEMPLATE_CHARS",
+           "MAX_NESTING", "MAX_NODES", "MAX_DEPTH"]
