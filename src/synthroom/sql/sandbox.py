@@ -112,7 +112,8 @@ def open_below(root: str | Path, relative: tuple[str, ...], shown: str) -> int:
         for i, part in enumerate(relative):
             last = i == len(relative) - 1
             try:
-                child = os.open(part, flags | (0 if last else os.O_DIRECTORY), dir_fd=fd)
+                # O_NONBLOCK: a FIFO put in the file's place must not block the server on open
+                child = os.open(part, flags | (os.O_NONBLOCK if last else os.O_DIRECTORY), dir_fd=fd)
             except OSError as exc:
                 raise InputError(f"data source {shown!r} {_open_problem(exc)}") from None
             os.close(fd)
@@ -166,7 +167,11 @@ def _staging_connection(allowed: list[Path]) -> duckdb.DuckDBPyConnection:
 
 def _csv_relation(con: duckdb.DuckDBPyConnection, staged: Path) -> tuple[str, dict[str, str]]:
     """The CSV's rows with its sniffed types; values that do not parse become NULL."""
-    sniff = con.execute(f"SELECT Columns, DateFormat, TimestampFormat FROM sniff_csv({_lit(str(staged))})").fetchone()
+    # header = true, skip = 0: the sniffer may otherwise take a late odd line for the header (and
+    # name the columns after a row's values)
+    options = "header = true, skip = 0"
+    sniff = con.execute(f"SELECT Columns, DateFormat, TimestampFormat FROM sniff_csv({_lit(str(staged))}, {options})"
+                        ).fetchone()
     columns, date_format, stamp_format = sniff
     types = {c["name"]: c["type"] for c in columns}
     parts = []
@@ -177,7 +182,7 @@ def _csv_relation(con: duckdb.DuckDBPyConnection, staged: Path) -> tuple[str, di
         value = (f"TRY(CAST(strptime({_q(name)}, {_lit(fmt)}) AS {sql_type}))" if fmt
                  else f"TRY(CAST({_q(name)} AS {sql_type}))")
         parts.append(f"{value} AS {_q(name)}")
-    rel = f"(SELECT {', '.join(parts)} FROM read_csv({_lit(str(staged))}, header = true, all_varchar = true))"
+    rel = f"(SELECT {', '.join(parts)} FROM read_csv({_lit(str(staged))}, {options}, all_varchar = true))"
     return rel, types
 
 
@@ -305,16 +310,40 @@ def open_sandbox(sources: list[Source], limit_zero: bool = False) -> duckdb.Duck
     return con
 
 
+# Argument types an aggregate can fail on: 128-bit and arbitrary-precision integers and wide
+# decimals overflow its sum; the averaging ones fail on the largest dates.
+_WIDE_TYPES = ("HUGEINT", "UHUGEINT", "BIGNUM", "VARINT")
+_DATE_AVERAGING = frozenset({"avg", "mean", "median", "quantile", "quantile_cont", "percentile_cont", "mad"})
+
+
 def output_types(template: CheckedTemplate, sources: list[Source]) -> dict[str, str]:
-    """The DuckDB type of each output column (runs the template over empty tables)."""
+    """The DuckDB type of each output column (runs the template over empty tables).
+
+    Also refuses an aggregate over argument types it can fail on (a sum of HUGEINT values can
+    overflow on one unit's rows): types are fixed by the snapshots, so this holds at run time."""
     con = open_sandbox(sources, limit_zero=True)
     try:
         rows = con.execute(f"DESCRIBE {template.executable_sql}").fetchall()
+        arguments = (con.execute(f"DESCRIBE {template.aggregate_arguments_sql}").fetchall()
+                     if template.aggregate_arguments_sql else [])
     except duckdb.Error as exc:
         raise InputError(f"template rejected: it does not run: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
+    for (_, sql_type, *_), name in zip(arguments, template.aggregate_names):
+        if _can_fail(name, sql_type):
+            raise InputError(f"template rejected: {name}() over {sql_type} values can fail on some rows; "
+                             "cast its argument to DOUBLE (or BIGINT, or TIMESTAMP for dates)")
     return {r[0]: r[1] for r in rows if r[0] != UNIT_COLUMN}
+
+
+def _can_fail(aggregate: str, sql_type: str) -> bool:
+    sql_type = sql_type.upper()
+    if sql_type.startswith(_WIDE_TYPES) or (sql_type == "DATE" and aggregate in _DATE_AVERAGING):
+        return True
+    if sql_type.startswith("DECIMAL("):
+        return int(sql_type[len("DECIMAL("):].split(",")[0]) > 18
+    return False
 
 
 def run_template(template: CheckedTemplate, sources: list[Source], cap: int, seed: int) -> Execution:

@@ -91,6 +91,11 @@ class CheckedTemplate:
     tables: tuple[str, ...]  # association names read (sorted, unique)
     aggregating: bool
     notes: tuple[str, ...] = field(default=())
+    # A query giving the argument of every aggregate (but count) over the same rows, and the
+    # aggregates' names: the executor refuses argument types an aggregate can fail on
+    # (:func:`synthroom.sql.sandbox.output_types`). None when the template does not aggregate.
+    aggregate_arguments_sql: str | None = None
+    aggregate_names: tuple[str, ...] = ()
 
 
 def _fail(message: str) -> None:
@@ -154,6 +159,11 @@ def _check_size(root: exp.Expression) -> None:
         stack.extend((child, depth + 1) for child in node.iter_expressions())
 
 
+# Aggregates DuckDB 2.0.1 raises in on some values of a plain type (found by running every
+# aggregate over extreme values: infinities, the largest dates and integers).
+_RAISING_AGGREGATES = frozenset({"kurtosis", "kurtosis_pop", "skewness", "mad", "decimal_average"})
+
+
 @functools.cache
 def _duckdb_functions() -> dict[str, frozenset[str]]:
     """Names of DuckDB's aggregate, volatile and value-raising functions (from its own catalog)."""
@@ -187,6 +197,8 @@ def _check_function(node: exp.Func) -> None:
     if name in known["raising"]:
         _fail(f"function {name}() is not allowed: it fails on chosen values, and whether a job fails must not "
               "depend on any one person's row")
+    if name in _RAISING_AGGREGATES:
+        _fail(f"function {name}() is not allowed: it fails on some values (e.g. infinite ones)")
     if isinstance(node, (exp.Rand, exp.Uuid)) or name in known["volatile"]:
         _fail(f"function {name}() is not allowed: a template must be deterministic")
 
@@ -343,7 +355,7 @@ def _guard_condition(condition: exp.Expression, keys: list[exp.Expression]) -> N
             _guard(part, tainted, keys)
 
 
-def _executable(qualified: exp.Select) -> exp.Select:
+def _executable(qualified: exp.Select) -> "_Split":
     """The query the sandbox runs: casts never fail, per-row expressions cannot raise, no ORDER BY."""
     executable = qualified.copy()
     for cast in list(executable.find_all(exp.Cast)):
@@ -366,13 +378,30 @@ def _executable(qualified: exp.Select) -> exp.Select:
         part = executable.args.get(clause)
         if part is not None:
             _guard_condition(part.this, keys)
-    return _split_aggregation(executable) if group else executable
+    return _split_aggregation(executable) if group else _Split(executable, None, ())
 
 
 _AGGREGATED = "synthroom_aggregated"
 
 
-def _split_aggregation(grouped: exp.Select) -> exp.Select:
+_WRAPPERS = (exp.Filter, exp.IgnoreNulls, exp.RespectNulls, exp.WithinGroup)
+
+
+def _aggregate_call(node: exp.Expression) -> exp.Expression | None:
+    """The aggregate call ``node`` is, seen through FILTER, IGNORE NULLS and WITHIN GROUP."""
+    while isinstance(node, _WRAPPERS):
+        node = node.this
+    return node if _is_aggregate(node) else None
+
+
+@dataclass(frozen=True)
+class _Split:
+    query: exp.Select
+    arguments: exp.Select | None  # each aggregate's arguments over the same rows
+    names: tuple[str, ...]
+
+
+def _split_aggregation(grouped: exp.Select) -> _Split:
     """Aggregate in an inner query, compute on the aggregates in an outer one, under TRY.
 
     DuckDB refuses aggregates inside TRY, so ``sum(x) * 1000`` could still overflow on one
@@ -383,7 +412,7 @@ def _split_aggregation(grouped: exp.Select) -> exp.Select:
     aggregates: list[exp.Expression] = []
 
     def lift(node: exp.Expression) -> exp.Expression:
-        if _is_aggregate(node):
+        if _aggregate_call(node) is not None:
             for i, seen in enumerate(aggregates):
                 if seen == node:
                     return exp.column(f"{_RESERVED_PREFIX}_a{i}", quoted=True)
@@ -407,7 +436,28 @@ def _split_aggregation(grouped: exp.Select) -> exp.Select:
     inner.set("expressions", [exp.alias_(k.copy(), f"{_RESERVED_PREFIX}_k{i}", quoted=True) for i, k in enumerate(keys)]
               + [exp.alias_(a, f"{_RESERVED_PREFIX}_a{i}", quoted=True) for i, a in enumerate(aggregates)])
     query = exp.select(*projections).from_(exp.alias_(exp.Subquery(this=inner), _AGGREGATED, quoted=True))
-    return query.where(condition, copy=False) if condition is not None else query
+    if condition is not None:
+        query.where(condition, copy=False)
+    return _Split(query, *_aggregate_arguments(inner, aggregates))
+
+
+def _aggregate_arguments(inner: exp.Select, aggregates: list[exp.Expression]) -> tuple[exp.Select | None, tuple]:
+    """A SELECT of every aggregate's value arguments over the inner query's rows (no grouping)."""
+    names, values = [], []
+    for aggregate in aggregates:
+        call = _aggregate_call(aggregate)
+        if isinstance(call, exp.Count):
+            continue
+        for value in call.iter_expressions():
+            if not isinstance(value, (exp.Star, exp.Literal, exp.Order, exp.Ordered, exp.Null)):
+                names.append(_function_name(call))
+                values.append(exp.alias_(value.copy(), f"{_RESERVED_PREFIX}_p{len(values)}", quoted=True))
+    if not values:
+        return None, ()
+    probe = inner.copy()
+    probe.set("group", None)
+    probe.set("expressions", values)
+    return probe, tuple(names)
 
 
 def _unit_in_executable(unit_sql: str, qualified: exp.Select) -> str:
@@ -521,14 +571,16 @@ def _check(sql: str, tables: dict[str, TableColumns], output_columns: list[str] 
         names = list(qualified.named_selects)
     aggregating = _is_aggregating(qualified)
     unit_sql = _unit_expression(qualified, outer, tables, aggregating)
-    executable = _executable(qualified)
-    executable.select(f'{_unit_in_executable(unit_sql, qualified)} AS "{UNIT_COLUMN}"', dialect=DIALECT, copy=False)
+    split = _executable(qualified)
+    split.query.select(f'{_unit_in_executable(unit_sql, qualified)} AS "{UNIT_COLUMN}"', dialect=DIALECT, copy=False)
     return CheckedTemplate(
         sql=qualified.sql(DIALECT),
-        executable_sql=executable.sql(DIALECT),
+        executable_sql=split.query.sql(DIALECT),
         output_columns=tuple(names),
         tables=tuple(sorted({t.name for t in outer})),
         aggregating=aggregating,
+        aggregate_arguments_sql=None if split.arguments is None else split.arguments.sql(DIALECT),
+        aggregate_names=split.names,
     )
 
 
