@@ -29,6 +29,7 @@ member gave; DuckDB's own text goes to the operator's log (logger ``synthroom.sq
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -127,8 +128,6 @@ def open_below(root: str | Path, relative: tuple[str, ...], shown: str) -> int:
 
 
 def _open_problem(exc: OSError) -> str:
-    import errno
-
     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
         return "is or goes through a symbolic link (or a non-folder); give the real path of the file"
     if exc.errno == errno.ENOENT:
@@ -266,13 +265,13 @@ def _verified_snapshot(source: Source) -> bytes:
     try:
         fd = os.open(source.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise SourceChanged(f"table {source.name!r}: snapshot {source.path} cannot be opened: {exc}") from None
+        raise SourceChanged(f"table {source.name!r}: its snapshot cannot be opened ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise SourceChanged(f"table {source.name!r}: snapshot {source.path} is not a regular file")
+            raise SourceChanged(f"table {source.name!r}: its snapshot is not a regular file")
         data = f.read()
     if hashlib.sha256(data).hexdigest() != source.sha256:
-        raise SourceChanged(f"table {source.name!r}: snapshot {source.path} is not the one recorded (SHA-256 differs)")
+        raise SourceChanged(f"table {source.name!r}: its snapshot is not the one recorded (SHA-256 differs)")
     return data
 
 
@@ -282,7 +281,7 @@ def _load(con: duckdb.DuckDBPyConnection, source: Source, limit_zero: bool) -> N
     try:
         arrow = pq.read_table(pa.BufferReader(_verified_snapshot(source)), columns=cols)
     except (pa.ArrowException, KeyError) as exc:
-        raise SourceChanged(f"table {source.name!r}: snapshot {source.path} cannot be read: {exc}") from None
+        raise SourceChanged(f"table {source.name!r}: its snapshot cannot be read as Parquet ({type(exc).__name__})") from None
     select = ", ".join(_q(c) for c in cols)
     if source.unit is None:
         select += f", row_number() OVER () AS {_q(ROW_COLUMN)}"
