@@ -18,7 +18,7 @@ import pytest
 
 from roomkit import ADMIN, database_url
 from synthroom.errors import FAILURE_CATEGORIES, InputError, SourceChanged, TemplateRuntimeError
-from synthroom.room import Actor, Forbidden, Room
+from synthroom.room import Actor, Forbidden, NotFound, Room
 from synthroom.room.models import ConfiguredTable
 from synthroom.room.service import source_of, table_columns
 from synthroom.sql import TableColumns, check_template, run_template
@@ -309,8 +309,9 @@ def test_a_refresh_follows_no_swapped_symlink(esc):
     with pytest.raises(InputError, match="is or goes through a symbolic link") as info:
         esc.room.refresh_table(esc.actors["mallory"], table["id"])
     _assert_clean(info.value, esc)
-    with pytest.raises(Forbidden, match="only the owner of table"):
-        esc.room.refresh_table(esc.actors["mallory"], esc.victim_table["id"])
+    victim_id = esc.victim_table["id"]
+    with pytest.raises(NotFound, match=f"no table with id {victim_id}"):  # not hers, not shared with her
+        esc.room.refresh_table(esc.actors["mallory"], victim_id)
 
 
 def test_a_refresh_reads_the_new_rows_and_keeps_the_types(esc):
