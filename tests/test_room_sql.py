@@ -305,3 +305,13 @@ def test_aggregates_that_can_fail_on_a_value_are_refused(bad_rows):
     assert output_types(fine, sources) == {"user_id": "BIGINT", "v": "HUGEINT", "n": "BIGINT"}
     frame = run_template(fine, sources, cap=1, seed=0).frame.sort_values("user_id")
     assert frame.n.tolist() == [1, 1, 0]  # person 7's code does not parse: not counted, no failure
+
+
+def test_the_stored_form_passes_the_limits_it_is_checked_against_again():
+    # under 20,000 characters as written; qualifying and quoting every name makes it longer
+    sql = "SELECT " + ", ".join(f"age AS a{i}" for i in range(900)) + \
+        " FROM audience"
+    assert len(sql) < 20_000
+    _rejects(sql, "once its names are qualified and quoted (the form that is stored and approved), the SQL has")
+    checked = check_template(JOIN, TABLES)
+    assert check_template(checked.sql, TABLES).executable_sql == checked.executable_sql  # a job re-checks this form

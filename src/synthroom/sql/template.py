@@ -123,6 +123,18 @@ def _parse_one(sql: str) -> exp.Expression:
     return root
 
 
+def _check_normalised_size(sql: str) -> None:
+    """The stored SQL (names qualified and quoted) is checked again when a job runs: it must pass
+    the same limits, or an approved template would fail later for its size."""
+    try:
+        if len(sql) > MAX_TEMPLATE_CHARS:
+            _fail(f"the SQL has {len(sql):,} characters; a template has at most {MAX_TEMPLATE_CHARS:,}")
+        _check_size(sqlglot.parse_one(sql, read=DIALECT))
+    except InputError as exc:
+        reason = str(exc).removeprefix("template rejected: ")
+        _fail(f"once its names are qualified and quoted (the form that is stored and approved), {reason}")
+
+
 def _check_tokens(sql: str) -> list:
     """Before parsing (which recurses per nesting level): token count and parenthesis depth."""
     try:
@@ -573,8 +585,10 @@ def _check(sql: str, tables: dict[str, TableColumns], output_columns: list[str] 
     unit_sql = _unit_expression(qualified, outer, tables, aggregating)
     split = _executable(qualified)
     split.query.select(f'{_unit_in_executable(unit_sql, qualified)} AS "{UNIT_COLUMN}"', dialect=DIALECT, copy=False)
+    normalised = qualified.sql(DIALECT)
+    _check_normalised_size(normalised)
     return CheckedTemplate(
-        sql=qualified.sql(DIALECT),
+        sql=normalised,
         executable_sql=split.query.sql(DIALECT),
         output_columns=tuple(names),
         tables=tuple(sorted({t.name for t in outer})),
