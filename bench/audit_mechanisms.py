@@ -99,7 +99,7 @@ def extra_person(k: int, placement: str) -> pd.DataFrame:
 
 def bounded(table: pd.DataFrame, cap: int, workdir: Path, name: str) -> pd.DataFrame:
     """The room's contribution bounding: the template run by the sandbox with ``cap`` rows per person."""
-    from synthroom.sql import Source, TableColumns, check_template, run_template
+    from synthroom.sql import Source, TableColumns, check_template, run_template, snapshot_file
 
     path = workdir / f"{name}.parquet"
     table.to_parquet(path)
@@ -107,7 +107,8 @@ def bounded(table: pd.DataFrame, cap: int, workdir: Path, name: str) -> pd.DataF
     allowed = tuple(c for c in columns if c != "person") + ("person",)
     checked = check_template("SELECT c1, c2, num, y FROM t", {"t": TableColumns(columns, allowed, "person")},
                              [c["name"] for c in SCHEMA["columns"]])
-    source = Source("t", "parquet", str(path), None, allowed, "person")
+    snapshot = snapshot_file("parquet", path, list(allowed), workdir / f"{name}-room")
+    source = Source("t", snapshot.path, snapshot.sha256, allowed, "person")
     return run_template(checked, [source], cap=cap, seed=0).frame
 
 

@@ -1,14 +1,13 @@
 """Template checks (sqlglot) and the sandboxed executor: what is refused, and the unit cap."""
 
 import time
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
 from synthroom.errors import InputError
-from synthroom.sql import Source, TableColumns, check_template, output_types, run_template
+from synthroom.sql import Source, TableColumns, check_template, output_types, run_template, snapshot_file
 
 TABLES = {
     "audience": TableColumns(("user_id", "age", "segment", "email"), ("user_id", "age", "segment"), "user_id"),
@@ -20,16 +19,7 @@ JOIN = "SELECT a.age, a.segment, c.amount FROM audience a JOIN conversions c ON 
 
 def snap(tmp_path, name, kind, path, columns, unit, table=None):
     """Configure-time snapshot of a source, as the room makes it, and the executor's view of it."""
-    import os
-
-    from synthroom.sql import data_folder, open_below, snapshot_source
-
-    path = Path(path)
-    fd = open_below(path.parent, (path.name,), str(path))
-    try:
-        snapshot = snapshot_source(kind, fd, str(path), list(columns), data_folder(tmp_path / "room"), table=table)
-    finally:
-        os.close(fd)
+    snapshot = snapshot_file(kind, path, list(columns), tmp_path / "room", table=table)
     return Source(name, snapshot.path, snapshot.sha256, tuple(columns), unit)
 
 

@@ -1,7 +1,7 @@
 """Templates (checked with sqlglot), source snapshots and the sandboxed DuckDB executor of the clean room."""
 
 from .sandbox import (SOURCE_KINDS, Execution, Snapshot, Source, data_folder, open_below, output_types, run_template,
-                      snapshot_source)
+                      snapshot_file, snapshot_source)
 from .template import CheckedTemplate, TableColumns, check_template
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "open_below",
     "output_types",
     "run_template",
+    "snapshot_file",
     "snapshot_source",
 ]

@@ -252,6 +252,18 @@ def snapshot_source(kind: str, fd: int, shown: str, keep: list[str], folder: Pat
         Path(f"{staged}.wal").unlink(missing_ok=True)
 
 
+def snapshot_file(kind: str, path: str | Path, keep: list[str], folder: str | Path, *,
+                  table: str | None = None) -> Snapshot:
+    """Snapshot a file the caller trusts (tests, benchmarks) into ``folder``, with the same
+    checks as the room's (which opens a member's file below its data folder instead)."""
+    path = Path(path)
+    fd = open_below(path.parent, (path.name,), str(path))
+    try:
+        return snapshot_source(kind, fd, str(path), keep, data_folder(folder), table=table)
+    finally:
+        os.close(fd)
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
