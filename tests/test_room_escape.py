@@ -43,9 +43,11 @@ class Escape:
             created = self.room.create_member(ADMIN, name, [str(self.dirs[name])])
             self.actors[name] = Actor(created["id"], name)
         self.secret_csv = self.dirs["victim"] / "secret.csv"
-        pd.DataFrame({"user_id": [1, 2, 3], "age": [31, 42, 53], "ssn": [SECRET] * 3}).to_csv(self.secret_csv, index=False)
+        victim_rows = pd.DataFrame({"user_id": [1, 2, 3], "age": [31, 42, 53], "ssn": [SECRET] * 3})
+        victim_rows.to_csv(self.secret_csv, index=False)
         self.mine = self.dirs["mallory"] / "mine.csv"
-        pd.DataFrame({"user_id": [1, 2, 3], "age": [20, 30, 40], "segment": ["a", "b", "c"]}).to_csv(self.mine, index=False)
+        own_rows = pd.DataFrame({"user_id": [1, 2, 3], "age": [20, 30, 40], "segment": ["a", "b", "c"]})
+        own_rows.to_csv(self.mine, index=False)
         self.victim_table = self.room.configure_table(self.actors["victim"], "victim", "csv", str(self.secret_csv),
                                                       ["user_id", "age"], epsilon_budget=1, unit_column="user_id")
 
@@ -140,7 +142,8 @@ CHECK_REFUSALS = [
      "table 'victim' must be read in the outermost FROM/JOIN"),
     (f"SELECT age FROM people UNION ALL SELECT ssn FROM read_csv('{V}')", "only SELECT is allowed; found UNION"),
     # lambdas and list functions
-    (f"SELECT user_id, list_transform(['{V}'], f -> read_text(f)) AS t FROM people", "function read_text() is not allowed"),
+    (f"SELECT user_id, list_transform(['{V}'], f -> read_text(f)) AS t FROM people",
+     "function read_text() is not allowed"),
     ("SELECT user_id, list_apply(glob('/srv/*'), f -> f) AS t FROM people", "function glob() is not allowed"),
     # failing on a chosen value, timing
     ("SELECT CASE WHEN user_id = 2 THEN error('present') END AS x, age FROM people", "function error() is not allowed"),
@@ -182,7 +185,8 @@ def _database(esc, statements):
 
 
 def _view_named_as_table(esc):
-    return _database(esc, ["CREATE VIEW people AS SELECT 1 AS user_id, 30 AS age, content AS ssn FROM read_text('{V}')"])
+    return _database(esc, ["CREATE VIEW people AS "
+                           "SELECT 1 AS user_id, 30 AS age, content AS ssn FROM read_text('{V}')"])
 
 
 def _table_is_a_view_over_csv(esc):
@@ -357,7 +361,8 @@ def test_lookalike_function_names_do_not_run(esc):
             esc.room.create_template(esc.actors["mallory"], _collaboration(esc, table), "t",
                                      f"SELECT user_id, {name}('{esc.secret_csv}') AS age FROM people", epsilon=1,
                                      classification={"target": "age", "columns": [
-                                         {"name": "user_id", "type": "numerical"}, {"name": "age", "type": "categorical"}]})
+                                         {"name": "user_id", "type": "numerical"},
+                                         {"name": "age", "type": "categorical"}]})
         _assert_clean(info.value, esc)
 
 

@@ -140,7 +140,8 @@ def test_sandbox_blocks_files_even_if_a_check_were_missed(sources, tmp_path):
 
     con = open_sandbox(sources)
     try:
-        for sql in (f"SELECT * FROM read_csv('{tmp_path / 'audience.csv'}')", f"SELECT * FROM read_parquet('{sources[1].path}')",
+        for sql in (f"SELECT * FROM read_csv('{tmp_path / 'audience.csv'}')",
+                    f"SELECT * FROM read_parquet('{sources[1].path}')",
                     f"COPY audience TO '{tmp_path / 'leak.csv'}'",
                     "SET enable_external_access = true", "INSTALL httpfs"):
             with pytest.raises(duckdb.Error):
@@ -177,7 +178,8 @@ def test_a_20000_term_or_is_refused_in_well_under_a_second():
 
 
 @pytest.mark.parametrize("sql, message", [
-    ("SELECT " + "(" * 1000 + "age" + ")" * 1000 + " AS x FROM audience", "the SQL nests parentheses more than 24 deep"),
+    ("SELECT " + "(" * 1000 + "age" + ")" * 1000 + " AS x FROM audience",
+     "the SQL nests parentheses more than 24 deep"),
     ("SELECT " + "abs(" * 30 + "age" + ")" * 30 + " AS x FROM audience", "the SQL nests parentheses more than 24 deep"),
     ("SELECT age FROM audience WHERE " + "NOT " * 3000 + "age > 1", "the SQL is nested too deeply"),
     ("SELECT " + "CASE WHEN age > 1 THEN " * 600 + "age" + " END" * 600 + " AS x FROM audience",
@@ -227,7 +229,8 @@ def bad_rows(tmp_path):
                            "code": ["10", "20", "oops"], "day": ["2020-01-01", "2020-02-01", "not a date"]})
     people.to_csv(tmp_path / "people.csv", index=False)
     tables = {"people": TableColumns(("user_id", "age", "code", "day"), ("user_id", "age", "code", "day"), "user_id")}
-    return tables, [snap(tmp_path, "people", "csv", tmp_path / "people.csv", ("user_id", "age", "code", "day"), "user_id")]
+    columns = ("user_id", "age", "code", "day")
+    return tables, [snap(tmp_path, "people", "csv", tmp_path / "people.csv", columns, "user_id")]
 
 
 def _raw_run(sql, source):
@@ -305,3 +308,18 @@ def test_the_stored_form_passes_the_limits_it_is_checked_against_again():
     _rejects(sql, "once its names are qualified and quoted (the form that is stored and approved), the SQL has")
     checked = check_template(JOIN, TABLES)
     assert check_template(checked.sql, TABLES).executable_sql == checked.executable_sql  # a job re-checks this form
+
+
+def test_an_infinite_or_distant_date_in_the_output_becomes_missing(tmp_path):
+    (tmp_path / "d.csv").write_text("user_id,day\n1,2020-01-01\n2,infinity\n3,5877641-06-24\n")
+    source = snap(tmp_path, "people", "csv", tmp_path / "d.csv", ("user_id", "day"), "user_id")
+    tables = {"people": TableColumns(("user_id", "day"), ("user_id", "day"), "user_id")}
+    checked = check_template("SELECT user_id, day FROM people", tables)
+    assert output_types(checked, [source]) == {"user_id": "BIGINT", "day": "DATE"}
+    with pytest.raises(duckdb.Error, match="Could not convert DATE"):  # it used to fail the job on person 2's row
+        duckdb.connect().execute(f"SELECT day FROM read_parquet('{source.path}')").df()
+    frame = run_template(checked, [source], cap=1, seed=0).frame.sort_values("user_id")
+    assert str(frame.day.iloc[0].date()) == "2020-01-01" and frame.day.iloc[1:].isna().all()
+    with pytest.raises(InputError, match="output column 'gap' is an INTERVAL"):
+        output_types(check_template("SELECT user_id, age(CAST(day AS TIMESTAMP), TIMESTAMP '2000-01-01') AS gap "
+                                    "FROM people", tables), [source])

@@ -232,7 +232,8 @@ def snapshot_source(kind: str, fd: int, shown: str, keep: list[str], folder: Pat
             columns = tuple(r[0] for r in described)
             missing = [c for c in keep if c not in columns]
             if missing:
-                raise InputError(f"column {missing[0]!r} is not in {Path(shown).name} (its columns: {', '.join(columns)})")
+                raise InputError(f"column {missing[0]!r} is not in {Path(shown).name} "
+                                 f"(its columns: {', '.join(columns)})")
             select = ", ".join(_q(c) for c in dict.fromkeys(keep))
             con.execute(f"COPY (SELECT {select} FROM {rel}) TO {_lit(str(target))} (FORMAT parquet)")
             types = {r[0]: r[1] for r in described if r[0] in keep}
@@ -293,7 +294,7 @@ def _load(con: duckdb.DuckDBPyConnection, source: Source, limit_zero: bool) -> N
     try:
         arrow = pq.read_table(pa.BufferReader(_verified_snapshot(source)), columns=cols)
     except (pa.ArrowException, KeyError) as exc:
-        raise SourceChanged(f"table {source.name!r}: its snapshot cannot be read as Parquet ({type(exc).__name__})") from None
+        raise SourceChanged(f"table {source.name!r}: its snapshot cannot be read ({type(exc).__name__})") from None
     select = ", ".join(_q(c) for c in cols)
     if source.unit is None:
         select += f", row_number() OVER () AS {_q(ROW_COLUMN)}"
@@ -341,6 +342,10 @@ def output_types(template: CheckedTemplate, sources: list[Source]) -> dict[str, 
         raise InputError(f"template rejected: it does not run: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
+    for name, sql_type, *_ in rows:
+        if sql_type.upper().startswith("INTERVAL"):
+            raise InputError(f"template rejected: output column {name!r} is an INTERVAL, which a data frame cannot "
+                             "hold for every value; give a number (e.g. date_diff('day', a, b)) instead")
     for (_, sql_type, *_), name in zip(arguments, template.aggregate_names):
         if _can_fail(name, sql_type):
             raise InputError(f"template rejected: {name}() over {sql_type} values can fail on some rows; "
@@ -357,6 +362,16 @@ def _can_fail(aggregate: str, sql_type: str) -> bool:
     return False
 
 
+def _frame_value(column: str, sql_type: str) -> str:
+    """An output column as the data frame can hold every value of it: an infinite or too distant
+    date or timestamp (pandas holds microseconds) becomes missing instead of failing the job."""
+    if sql_type == "DATE":
+        return f"CASE WHEN isfinite({_q(column)}) THEN TRY(CAST({_q(column)} AS TIMESTAMP)) END AS {_q(column)}"
+    if sql_type.startswith("TIMESTAMP"):
+        return f"CASE WHEN isfinite({_q(column)}) THEN {_q(column)} END AS {_q(column)}"
+    return _q(column)
+
+
 def run_template(template: CheckedTemplate, sources: list[Source], cap: int, seed: int) -> Execution:
     """Run the template in the sandbox and keep at most ``cap`` rows per privacy unit.
 
@@ -366,9 +381,11 @@ def run_template(template: CheckedTemplate, sources: list[Source], cap: int, see
         raise InputError(f"the cap on rows per privacy unit must be at least 1, not {cap}")
     con = open_sandbox(sources)
     unit = _q(UNIT_COLUMN)
-    out = ", ".join(_q(c) for c in template.output_columns)
     try:
         con.execute(f"CREATE TEMP TABLE synthroom_result AS {template.executable_sql}")
+        types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() "
+                                 "WHERE table_name = 'synthroom_result'").fetchall())
+        out = ", ".join(_frame_value(c, types[c]) for c in template.output_columns)
         before, units = con.execute(
             f"SELECT count(*), count(DISTINCT {unit}) FROM synthroom_result").fetchone()
         frame = con.execute(
