@@ -141,6 +141,10 @@ def test_models_are_invisible_to_members_who_do_not_receive_them(room):
         s.flush()
         model_id = model.id
     assert get_model(room.room, room.advertiser, model_id)["id"] == model_id
+    with room.room.transaction() as s:  # an unexpected failure's text may name server paths: not shown
+        s.get(TrainedModel, model_id).reason = "internal error: FileNotFoundError: [Errno 2] No such file: '/srv/a/x'"
+    shown = get_model(room.room, room.advertiser, model_id)["reason"]
+    assert shown == "an internal error (the operator's log has the detail)"
     for who in (room.publisher, room.analyst, Actor(room.outsider["id"], "outsider")):
         with pytest.raises(NotFound, match=f"^no model with id {model_id}$"):
             get_model(room.room, who, model_id)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from ..errors import InputError
+from ..errors import FAILURE_CATEGORIES, InputError
 from ..schema import parse_schema
 from . import audit
 from .errors import Conflict, Forbidden, NotFound
@@ -202,8 +202,13 @@ def run_training(room: Room, model_id: int) -> dict:
 
 
 def model_view(record: TrainedModel) -> dict:
+    """A model as its receivers see it: an unexpected failure's text (which may name server paths)
+    stays in the database for the operator; the view says only that it was internal."""
+    reason = record.reason
+    if reason is not None and reason.startswith("internal error"):
+        reason = f"{FAILURE_CATEGORIES['internal_error']} (the operator's log has the detail)"
     return {"id": record.id, "job_id": record.job_id, "trainer": record.trainer, "task": record.task,
-            "target": record.target, "state": record.state, "reason": record.reason,
+            "target": record.target, "state": record.state, "reason": reason,
             "metrics": json.loads(record.metrics), "created_at": record.created_at.isoformat()}
 
 
