@@ -87,5 +87,8 @@ def test_statistics_and_verdicts():
     assert shipped.passed() and shipped.empirical()[1] < 0.5
     shipped.leaks.append("summary")
     assert not shipped.passed()
+    few = audit_room.RoomConfig("probe", 10)  # 10 runs can show at most 0.36, yet 10 of 10 is a leak
+    few.hits["state"] = [0, 10]
+    assert few.empirical()[1] < 1.0 and few.separating() == ["state"] and not few.passed()
     line, ok = audit_room.summary([broken, audit_room.RoomConfig("as shipped", 20)])
     assert ok and line.startswith("room audit: 1 shipped configurations, 1 of 1 broken variants caught")

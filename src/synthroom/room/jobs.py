@@ -34,8 +34,7 @@ from sqlalchemy import func, select
 from ..errors import FAILURE_CATEGORIES, InputError, JobFailure
 from ..io import write_table
 from ..pipeline import withhold_seed
-from ..privacy.accountant import epsilon_from_rho, rho_from_epsilon
-from ..schema import EPSILON_RANGE, parse_schema
+from ..schema import parse_schema
 from ..sql import check_template, run_template
 from . import audit, ledger
 from .errors import Conflict, Forbidden, NotFound
@@ -102,22 +101,6 @@ def _category_of(exc: BaseException) -> str:
     if isinstance(exc, InputError):  # the sandbox run or the synthesizer refused the template's rows
         return "template_error"
     return "internal_error"
-
-
-def group_epsilon(epsilon: float, delta: float, cap: int) -> float:
-    """The synthesizer's epsilon when one privacy unit may own up to ``cap`` output rows.
-
-    Group privacy in zCDP: rho-zCDP per row is (cap**2 * rho)-zCDP per group of ``cap`` rows.
-    So the synthesizer gets the epsilon whose rho is the template's rho divided by cap**2; at
-    the template's delta this is at most ``epsilon / cap`` (and equal to epsilon when cap = 1).
-    """
-    if cap == 1:
-        return epsilon
-    value = epsilon_from_rho(rho_from_epsilon(epsilon, delta) / cap**2, delta)
-    if value < EPSILON_RANGE[0]:
-        raise InputError(f"epsilon {epsilon:g} over a cap of {cap} rows per unit leaves {value:.2g} per row, "
-                         f"below the minimum {EPSILON_RANGE[0]}; raise epsilon or lower the cap")
-    return value
 
 
 def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = None) -> dict:
@@ -324,12 +307,12 @@ def _synthesize_job(plan: dict, seed: int | None, cap: int, artifacts: Path, syn
     params = plan["params"]
     schema = parse_schema(params["classification"])
     checked = check_template(plan["sql"], plan["columns"], schema.names)  # again: the rules may have changed
-    outcome.synth_epsilon = group_epsilon(params["epsilon"], params["delta"], cap)
+    outcome.synth_epsilon = params["epsilon"]  # per person with up to `cap` rows: the synthesizer accounts for the cap
     outcome.touched = True  # the sandbox reads the tables' rows from here on: charged, whatever happens next
     execution = run_template(checked, plan["sources"], cap=cap, seed=secrets.randbits(63) if seed is None else seed)
     outcome.rows_real = execution.rows_after_cap
-    run = synthesize(execution.frame, schema, epsilon=outcome.synth_epsilon, delta=params["delta"], seed=seed,
-                     rows=params.get("rows"), max_mia_score=params.get("max_mia_score"), progress=_no_progress,
+    run = synthesize(execution.frame, schema, epsilon=outcome.synth_epsilon, delta=params["delta"], unit_cap=cap,
+                     seed=seed, rows=params.get("rows"), max_mia_score=params.get("max_mia_score"), progress=_no_progress,
                      units=execution.unit_ids)  # the holdout is drawn per privacy unit
     # No seed reaches a view or report (an operator's reproducible run has one: withheld too).
     run.report.notes = withhold_seed(run.report.notes)  # (the pipeline does too; the room relies on it)
