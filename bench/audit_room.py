@@ -17,8 +17,8 @@ log. Statistics, each a yes/no with its threshold fixed before the game:
 
 * ``state``: the job failed (any category), as the attacker sees it;
 * ``refund``: the job's budget came back;
-* ``rows``: the sample size exceeds the midpoint between the expected training rows of ``D``
-  and ``D'``;
+* ``rows``: the sample size (the DP estimate of the training rows) exceeds the median of a pilot
+  on ``D``;
 * ``time``: the compute seconds exceed the median of a pilot on ``D``;
 * ``seed``: the sample size equals what a run with seed 0 gives on ``D'`` (and not on ``D``),
   computed by the attacker beforehand with the room's own code.
@@ -38,7 +38,6 @@ the checks must refuse it, or its failure would show.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import shutil
 import sys
@@ -62,7 +61,7 @@ ADMIN = "room-audit-admin"
 DELTA = 1e-9
 EPSILON = 1.0
 CAP = 2
-PEOPLE = 1000
+PEOPLE = 2000
 HOLDOUT_SHARE = 0.2  # synthesize_with_gate's default
 CANARY_CHANNEL, CANARY_AMOUNT = "lighthouse", 10_000_000
 STATISTICS = ("state", "refund", "rows", "time", "seed")
@@ -217,7 +216,7 @@ def _nothing() -> dict:
 # -- statistics --------------------------------------------------------------------------------
 @dataclass
 class Thresholds:
-    rows: float  # midpoint of the expected training rows of D and D'
+    rows: float  # median sample size of the pilot on D
     time: float  # median compute seconds of the pilot on D
     seed_rows: dict[bool, int | None]  # the sample size a seed-0 run gives on D (False) and D' (True)
 
@@ -284,13 +283,12 @@ def _init_room_worker(cache_dir: str, anonymeter: bool) -> None:
     _init_worker(cache_dir)
 
 
-def thresholds(pool, game: RoomGame, pilot_runs: int) -> Thresholds:
-    """Fixed before the game: the rows midpoint from the public game, the time median from a pilot
-    on ``D``, and the attacker's own seed-0 runs on ``D`` and ``D'``."""
-    keep = 1.0 - HOLDOUT_SHARE
-    rows = keep * (game.joined_rows(False) + game.joined_rows(True)) / 2
+def thresholds(pool, pilot_runs: int) -> Thresholds:
+    """Fixed before the game: the sample-size and time medians of a pilot on ``D``, and the
+    attacker's own seed-0 runs on ``D`` and ``D'``."""
     pilot = list(pool.map(play, [("as shipped", False, None)] * pilot_runs))
     seeded = list(pool.map(play, [("as shipped", False, 0), ("as shipped", True, 0)]))
+    rows = float(np.median([p["rows_synthetic"] for p in pilot]))
     time_median = float(np.median([p["compute_seconds"] for p in pilot]))
     return Thresholds(rows, time_median, {False: seeded[0]["rows_synthetic"], True: seeded[1]["rows_synthetic"]})
 
@@ -298,12 +296,11 @@ def thresholds(pool, game: RoomGame, pilot_runs: int) -> Thresholds:
 def run_room_audit(runs: int, broken_runs: int, workers: int, pilot_runs: int, *, anonymeter: bool = False,
                    log=None) -> tuple[list[RoomConfig], Thresholds]:
     log = log or (lambda message: print(message, flush=True))
-    game = build_room_game()
     configs = [RoomConfig(v, runs if v == "as shipped" else broken_runs) for v in VARIANTS]
     JAX_CACHE.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_room_worker,
                              initargs=(str(JAX_CACHE), anonymeter)) as pool:
-        th = thresholds(pool, game, pilot_runs)
+        th = thresholds(pool, pilot_runs)
         log(f"thresholds: rows > {th.rows:.1f}, seconds > {th.time:g}, seed-0 sample sizes {th.seed_rows}")
         tasks, owners = [], []
         for c in configs:
@@ -362,7 +359,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, help="jobs per side for the shipped room (default 10 quick, 200 full)")
     parser.add_argument("--broken-runs", type=int,
                         help="jobs per side for each broken variant and the probe (default 20 quick, 50 full)")
-    parser.add_argument("--pilot-runs", type=int, default=3, help="jobs on D that fix the timing threshold")
+    parser.add_argument("--pilot-runs", type=int, default=5, help="jobs on D that fix the rows and time thresholds")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--anonymeter", action="store_true", help="evaluate with the anonymeter sidecar too (slow)")
     parser.add_argument("--write", action="store_true", help="write the table to bench/RESULTS.md (the full run always does)")

@@ -31,7 +31,7 @@ def test_neighbouring_tables_differ_by_one_person_up_to_the_cap_in_one_partys_ta
     assert set(d2.user_id) - set(d.user_id) == {game.canary}
     assert game.canary in set(game.people.user_id)  # the attacker (the publisher) knows the canary
     assert game.joined_rows(True) - game.joined_rows(False) == audit_room.CAP
-    assert game.joined_rows(False) * (1 - audit_room.HOLDOUT_SHARE) >= 1000 * 0.8  # the holdout check passes
+    assert game.joined_rows(False) >= 2500  # big enough that the DP holdout-size check lets the evaluation run
 
 
 def test_the_fault_switch_restores_the_room_and_is_off_by_default():
