@@ -1,10 +1,19 @@
-"""The metadata database: SQLAlchemy engine and one-transaction-per-change sessions.
+"""The metadata database: SQLAlchemy engine, short write transactions and snapshot reads.
 
-SQLite (the default) runs every transaction as ``BEGIN IMMEDIATE``: writers are serialised
-from the start of the transaction, so a read-then-write (the audit chain's next entry, a budget
-check) cannot interleave with another writer's. WAL journaling keeps committed state on disk
-when the process is killed. Any other URL (e.g. PostgreSQL) works through SQLAlchemy; budget
-reservations are single conditional UPDATEs there too.
+Two kinds of transaction, so that no request waits on another member's slow request:
+
+* ``Database.transaction()`` changes state. On SQLite it runs as ``BEGIN IMMEDIATE``: writers
+  are serialised from the start of the transaction, so a read-then-write (the audit chain's next
+  entry, a budget check, a job claim) cannot interleave with another writer's. Write
+  transactions are kept short: nothing CPU-heavy (template checks, synthesis, evaluation) runs
+  inside one.
+* ``Database.read()`` only looks. On SQLite it is a deferred ``BEGIN`` with ``PRAGMA
+  query_only``: with WAL journaling it reads one consistent snapshot and never waits for a
+  writer, and a writer never waits for it. On PostgreSQL it is ``REPEATABLE READ, READ ONLY``
+  (one snapshot). A read that tries to write fails instead of silently taking the write lock.
+
+WAL journaling also keeps committed state on disk when the process is killed. Any other URL
+works through SQLAlchemy; budget reservations and job claims are single conditional UPDATEs.
 """
 
 from __future__ import annotations
@@ -18,42 +27,87 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Base
 
+READ_OPTION = "synthroom_read"  # execution option marking a read-only (snapshot) transaction
+SQLITE_BUSY_TIMEOUT = 60  # seconds a writer waits for another writer's (short) transaction
+
+
+def _is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised via every test
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # pragma: no cover - exercised via every test
+        if connection.get_execution_options().get(READ_OPTION):
+            connection.exec_driver_sql("PRAGMA query_only=ON")
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("PRAGMA query_only=OFF")
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _server_engine(url: str) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # pragma: no cover - exercised by the PostgreSQL runs
+        if connection.get_execution_options().get(READ_OPTION) and connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+    return engine
+
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url`` with the schema created; SQLite gets IMMEDIATE transactions and WAL."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised via every test
-            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-            cursor = dbapi_connection.cursor()
-            if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
-                cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(connection):  # pragma: no cover - exercised via every test
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+    """An engine for ``url`` with the schema created (SQLite: WAL, IMMEDIATE writes, deferred reads)."""
+    engine = _sqlite_engine(url) if _is_sqlite(url) else _server_engine(url)
     Base.metadata.create_all(engine)
     return engine
 
 
 class Database:
-    """Sessions on one engine: ``with db.transaction() as s:`` commits once, or rolls back."""
+    """Sessions on one engine: ``with db.transaction() as s:`` commits once, or rolls back;
+    ``with db.read() as s:`` reads one snapshot and holds no write lock."""
 
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_engine = self.engine.execution_options(**{READ_OPTION: True})
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite``, ``postgresql``, ...: what claims and locks may use."""
+        return self.engine.dialect.name
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        session = self._factory()
+        """One write transaction: keep it short (no CPU-heavy work inside)."""
+        with self._session(self._factory()) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """One read-only snapshot transaction: never waits for a writer, never blocks one."""
+        with self._session(self._factory(bind=self._read_engine)) as session:
+            yield session
+
+    @staticmethod
+    @contextmanager
+    def _session(session: Session) -> Iterator[Session]:
         try:
             with session.begin():
                 yield session

@@ -3,18 +3,19 @@
 Life of a job: ``start_job`` checks the caller may run the template, that every table owner
 approved its current hash, that someone may receive the result and that the template has gated
 runs left, then reserves the template's epsilon and delta on every table's ledger, all in one
-transaction. ``run_job`` (the background worker) runs the SQL in the sandbox with the
-privacy-unit cap, synthesizes, evaluates and applies the gate through
-:func:`synthroom.pipeline.synthesize_with_gate`, and records the outcome (a :class:`JobOutcome`)
-with the job's metering in one transaction.
+transaction. A worker claims it (:mod:`.claims`: any number of workers, one run per job) and
+``run_job`` runs the SQL in the sandbox with the privacy-unit cap, synthesizes, evaluates and
+applies the gate through :func:`synthroom.pipeline.synthesize_with_gate`, in a child process
+under the per-job limits (:mod:`.limits`), and records the outcome (a :class:`JobOutcome`) with
+the job's metering in one transaction.
 
 Charging from first touch: once the sandbox starts reading the tables' rows the job is charged,
 whatever happens next; only a failure decided before that (or by the source's identity) gets the
 budget back (:func:`refunded`), so no refund depends on any person's rows. A failed job shows
 members a fixed category and its fixed text (:data:`synthroom.errors.FAILURE_CATEGORIES`); the
 detail, which may quote rows or server details, goes to the operator's log and database only.
-``recover_interrupted`` marks jobs a stopped server left queued or running as failed; a queued
-one gets its reservation back, a running one (its template may have read rows) stays charged.
+``recover_interrupted`` fails the running jobs whose worker's lease ran out (the worker died):
+such a job's template may have read rows, so it stays charged. Queued jobs stay queued.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from ..io import write_table
 from ..pipeline import withhold_seed
 from ..schema import parse_schema
 from ..sql import check_template, run_template
-from . import audit, ledger
+from . import audit, claims, ledger
+from .claims import LEASE_SECONDS
+from .limits import JobLimits, run_limited
 from .errors import Conflict, Forbidden, NotFound
 from .models import (Association, Collaboration, ConfiguredTable, Job, Member, Membership, MeterEntry, Template,
                      TrainedModel, utcnow)
@@ -252,35 +255,88 @@ def _default_synthesize(*args, **kwargs):
     return synthesize_with_gate(*args, **kwargs)
 
 
-def run_job(room: Room, job_id: int, synthesize: Synthesize | None = None) -> dict:
-    """Run one queued job to its end (the worker's task); returns the job's final view (as an
-    operator sees it: with the gate's outcome)."""
-    synthesize = synthesize or _default_synthesize
+@dataclass(frozen=True)
+class _Claimed:
+    """A job this worker took (queued -> running): what running it needs, read in the claim."""
+
+    job_id: int
+    worker_id: str
+    plan: dict
+    seed: int | None
+    cap: int
+    withdrawn: str | None
+
+
+def run_job(room: Room, job_id: int, synthesize: Synthesize | None = None, *, limits: JobLimits | None = None,
+            worker_id: str | None = None, lease: float = LEASE_SECONDS) -> dict:
+    """Claim job ``job_id`` if it is still queued and run it to its end; returns its final view
+    (as an operator sees it: with the gate's outcome). A job another worker claimed first, or one
+    already finished, is returned as it is.
+
+    ``limits``: run the computation in a child process under them (the server's workers always
+    do); None runs it in this process (the domain layer, tests). ``lease``: seconds the claim
+    holds without renewal (renewed every third of it while the job runs)."""
+    claimed = _claim(room, job_id, worker_id or claims.new_worker_id(), lease)
+    if claimed is None:
+        with room.read() as s:
+            return job_view(_get(s, Job, job_id, "job"), sees_scores=True)
+    return _run_claimed(room, claimed, synthesize, limits, lease)
+
+
+def run_next_job(room: Room, *, worker_id: str, synthesize: Synthesize | None = None,
+                 limits: JobLimits | None = None, lease: float = LEASE_SECONDS) -> dict | None:
+    """Claim the oldest queued job (any server may have queued it) and run it; None when none is queued."""
+    claimed = _claim(room, None, worker_id, lease)
+    return None if claimed is None else _run_claimed(room, claimed, synthesize, limits, lease)
+
+
+def _claim(room: Room, job_id: int | None, worker_id: str, lease: float) -> _Claimed | None:
+    """One short write transaction: take the job (see :mod:`.claims`), read its plan, audit it."""
     with room.transaction() as s:
-        job = _get(s, Job, job_id, "job")
-        if job.state != "queued":
-            return job_view(job, sees_scores=True)
-        job.state, job.started_at = "running", utcnow()
+        if job_id is not None:
+            _get(s, Job, job_id, "job")
+        job_id = claims.take(s, Job, job_id, worker_id, lease, started_at=utcnow())
+        if job_id is None:
+            return None
+        job = s.get(Job, job_id, populate_existing=True)
         template = s.get(Template, job.template_id)
         tables = {name: s.get(ConfiguredTable, tid) for name, tid in json.loads(template.tables).items()}
         plan = {"sql": template.sql, "params": json.loads(template.params),
                 "columns": {n: table_columns(t) for n, t in tables.items()},
                 "sources": [source_of(n, t) for n, t in tables.items()]}
         audit.append(s, audit.collaboration_scope(job.collaboration_id), "worker", "job.running", {"job_id": job.id})
-        seed, cap = job.seed, job.unit_cap
-        withdrawn = _withdrawn(s, template)
-    artifacts = room.artifacts / "jobs" / str(job_id)
+        return _Claimed(job.id, worker_id, plan, job.seed, job.unit_cap, _withdrawn(s, template))
+
+
+def _run_claimed(room: Room, claimed: _Claimed, synthesize: Synthesize | None, limits: JobLimits | None,
+                 lease: float) -> dict:
+    """Run a claimed job while renewing its lease, then record the outcome."""
+    artifacts = room.artifacts / "jobs" / str(claimed.job_id)
     outcome = JobOutcome()
     start = time.perf_counter()
-    try:
-        if withdrawn:
-            outcome.fail("withdrawn", withdrawn)
-        else:
-            _synthesize_job(plan, seed, cap, artifacts, synthesize, outcome)
-    except Exception as exc:  # noqa: BLE001 - the job records any failure; the worker keeps going
-        outcome.fail(_category_of(exc), f"{type(exc).__name__}: {exc}")
+    with claims.Heartbeat(room, Job, claimed.job_id, claimed.worker_id, lease):
+        try:
+            if claimed.withdrawn:
+                outcome.fail("withdrawn", claimed.withdrawn)
+            else:
+                _execute(claimed, artifacts, synthesize or _default_synthesize, limits, outcome)
+        except Exception as exc:  # noqa: BLE001 - the job records any failure; the worker keeps going
+            outcome.fail(_category_of(exc), f"{type(exc).__name__}: {exc}")
     outcome.seconds = time.perf_counter() - start
-    return _finish(room, job_id, outcome, artifacts)
+    return _finish(room, claimed.job_id, outcome, artifacts, worker_id=claimed.worker_id)
+
+
+def _execute(claimed: _Claimed, artifacts: Path, synthesize: Synthesize, limits: JobLimits | None,
+             outcome: JobOutcome) -> None:
+    """The job's computation: here, or in a child process under ``limits`` (its writes to
+    ``outcome`` arrive as they happen, so a job stopped at a limit after its template touched the
+    rows stays charged). Over a limit raises :class:`~synthroom.errors.ResourceLimit`."""
+    args = (claimed.plan, claimed.seed, claimed.cap, artifacts, synthesize)
+    if limits is None:
+        _synthesize_job(*args, outcome)
+        return
+    artifacts.parent.mkdir(parents=True, exist_ok=True)
+    run_limited(_synthesize_job, args, limits=limits, shared=outcome, temp_root=artifacts.parent)
 
 
 def _withdrawn(s, template: Template) -> str | None:
@@ -351,10 +407,14 @@ def _summary(report, cap: int) -> dict:
     return {**member_summary(report), "privacy_unit_cap": cap}
 
 
-def _finish(room: Room, job_id: int, outcome: JobOutcome, artifacts: Path) -> dict:
-    """Record the outcome, the refund decision and the metering in one transaction."""
+def _finish(room: Room, job_id: int, outcome: JobOutcome, artifacts: Path, *, worker_id: str | None = None) -> dict:
+    """Record the outcome, the refund decision and the metering in one transaction (unless the
+    job was recovered after ``worker_id``'s lease ran out: then nothing)."""
     with room.transaction() as s:
         job = s.get(Job, job_id)
+        if not claims.still_mine(job, worker_id):
+            shutil.rmtree(artifacts, ignore_errors=True)
+            return job_view(job, sees_scores=True)
         collab_scope = audit.collaboration_scope(job.collaboration_id)
         job.state, job.category, job.detail = outcome.state, outcome.category, outcome.detail
         job.reason = FAILURE_CATEGORIES.get(outcome.category) if outcome.category else None
@@ -386,43 +446,55 @@ def _finish(room: Room, job_id: int, outcome: JobOutcome, artifacts: Path) -> di
         return job_view(job, sees_scores=True)
 
 
-def recover_interrupted(room: Room) -> list[int]:
-    """Fail every job a stopped server left queued or running, releasing its reservation (and
-    every model training it left queued or running)."""
-    with room.transaction() as s:
-        ids = list(s.scalars(select(Job.id).where(Job.state.in_(("queued", "running"))).order_by(Job.id)))
-    for job_id in ids:
+def recover_interrupted(room: Room, now: datetime | None = None) -> list[int]:
+    """Fail every running job whose worker's lease ran out (the worker was killed, its server
+    restarted or lost), and likewise its model trainings; returns the job ids. Such a job's
+    template may have read rows, so it stays charged (see :func:`refunded`). A job a live worker
+    runs keeps its renewed lease and is left alone; queued jobs stay queued for any worker."""
+    now = now or utcnow()
+    with room.read() as s:
+        ids = claims.expired(s, Job, now)
+    recovered = [job_id for job_id in ids if _fail_interrupted(room, job_id, now)]
+    with room.read() as s:
+        models = claims.expired(s, TrainedModel, now)
+    for model_id in models:  # a training its worker left
         with room.transaction() as s:
-            job = s.get(Job, job_id)
-            if job.state not in ("queued", "running"):
+            if not claims.expired(s, TrainedModel, now, model_id):
                 continue
-            touched = job.state == "running"  # its template may have read rows: stays charged (see refunded)
-            job.state, job.category, job.reason, job.finished_at = "failed", "interrupted", INTERRUPTED, utcnow()
-            epsilon = 0.0
-            if refunded(job.category, touched):
-                epsilon = ledger.release(s, job.id)
-                job.budget_released = True
-            shutil.rmtree(room.artifacts / "jobs" / str(job.id), ignore_errors=True)
-            job.artifacts_dir = None
-            audit.append(s, audit.collaboration_scope(job.collaboration_id), "server", "job.failed",
-                         {"job_id": job.id, "reason": INTERRUPTED, "epsilon_released": epsilon})
-    with room.transaction() as s:  # a training the stop cut short
-        for model in s.scalars(select(TrainedModel).where(TrainedModel.state.in_(("queued", "running"))).order_by(TrainedModel.id)):
+            model = s.get(TrainedModel, model_id)
             model.state, model.reason = "failed", "interrupted by a server restart"
             audit.append(s, audit.collaboration_scope(model.collaboration_id), "server", "model.failed",
                          {"model_id": model.id, "reason": model.reason})
-    return ids
+    return recovered
+
+
+def _fail_interrupted(room: Room, job_id: int, now: datetime) -> bool:
+    """One transaction: fail the job (refund as :func:`refunded` says), if its lease is still expired."""
+    with room.transaction() as s:
+        if not claims.expired(s, Job, now, job_id):
+            return False  # its worker renewed the lease, or another worker recovered it
+        job = s.get(Job, job_id)
+        job.state, job.category, job.reason, job.finished_at = "failed", "interrupted", INTERRUPTED, utcnow()
+        epsilon = 0.0
+        if refunded(job.category, touched=True):  # it was running: its template may have read rows
+            epsilon = ledger.release(s, job.id)
+            job.budget_released = True
+        shutil.rmtree(room.artifacts / "jobs" / str(job.id), ignore_errors=True)
+        job.artifacts_dir = None
+        audit.append(s, audit.collaboration_scope(job.collaboration_id), "server", "job.failed",
+                     {"job_id": job.id, "reason": INTERRUPTED, "epsilon_released": epsilon})
+        return True
 
 
 def get_job(room: Room, actor: Actor, job_id: int) -> dict:
-    with room.transaction() as s:
+    with room.read() as s:
         job = visible(s, actor, Job, job_id, "job")
         return job_view(job, sees_scores=_sees_scores(actor, job))
 
 
 def list_jobs(room: Room, actor: Actor, collaboration_id: int, *, limit: int | None = None, offset: int = 0) -> list[dict]:
     """A collaboration's jobs, oldest first, one page."""
-    with room.transaction() as s:
+    with room.read() as s:
         membership(s, actor, collaboration_id)
         return [job_view(j, sees_scores=_sees_scores(actor, j)) for j in s.scalars(room.page(
             select(Job).where(Job.collaboration_id == collaboration_id).order_by(Job.id), limit, offset))]
@@ -504,7 +576,7 @@ def metering(room: Room, actor: Actor, collaboration_id: int, *, limit: int | No
     """Compute seconds (whole) and synthetic rows (the DP sample size, released or not) per job,
     charged to the payer (the exact count of real rows is kept for the operator only: it is not
     DP): one page of entries, the totals of all."""
-    with room.transaction() as s:
+    with room.read() as s:
         membership(s, actor, collaboration_id)
         names = {m.id: m.name for m in s.scalars(select(Member))}
         entries = list(s.scalars(select(MeterEntry).where(MeterEntry.collaboration_id == collaboration_id).order_by(MeterEntry.id)))
@@ -521,7 +593,7 @@ def metering(room: Room, actor: Actor, collaboration_id: int, *, limit: int | No
 
 def audit_log(room: Room, actor: Actor, collaboration_id: int, *, limit: int | None = None, offset: int = 0) -> dict:
     """One page of the collaboration's audit entries, and whether the whole chain verifies."""
-    with room.transaction() as s:
+    with room.read() as s:
         membership(s, actor, collaboration_id)
         scope = audit.collaboration_scope(collaboration_id)
         entries = audit.read_chain(s, scope)

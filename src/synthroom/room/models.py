@@ -159,6 +159,8 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     artifacts_deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the worker that claimed it
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)  # its worker's heartbeat extends this
 
 
 class LedgerEntry(Base):
@@ -204,6 +206,8 @@ class TrainedModel(Base):
     metrics: Mapped[str] = mapped_column(Text, default="{}")
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)  # as for jobs
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class AuditHead(Base):

@@ -122,7 +122,12 @@ class Room:
         self.settings.script_time_limit = value
 
     def transaction(self):
+        """A short write transaction (see :mod:`.db`)."""
         return self.db.transaction()
+
+    def read(self):
+        """A read-only snapshot: holds no write lock, so it never waits for another request."""
+        return self.db.read()
 
     def window(self, limit: int | None, offset: int) -> slice:
         """The items of one page of a list: ``limit`` of them (the settings' page size when None,
@@ -159,7 +164,7 @@ class Room:
     def authenticate(self, api_key: str | None) -> Actor:
         if not api_key:
             raise Forbidden("an API key is required (header X-API-Key)")
-        with self.transaction() as s:
+        with self.read() as s:
             member = s.scalar(select(Member).where(Member.key_hash == hash_key(api_key)))
             if member is None:
                 raise Forbidden("the API key is not valid")
@@ -212,7 +217,7 @@ class Room:
 
     def get_collaboration(self, actor: Actor, collaboration_id: int) -> dict:
         """Active members, and members invited to it (to decide whether to accept), read it."""
-        with self.transaction() as s:
+        with self.read() as s:
             collab, _ = membership(s, actor, collaboration_id, invited=True)
             return _collaboration_view(s, collab)
 
@@ -225,7 +230,7 @@ class Room:
         return self._my_collaborations(actor, "invited", limit, offset)
 
     def _my_collaborations(self, actor: Actor, status: str, limit: int | None, offset: int) -> list[dict]:
-        with self.transaction() as s:
+        with self.read() as s:
             ids = s.scalars(self.page(select(Membership.collaboration_id).where(
                 Membership.member_id == actor.id, Membership.status == status).order_by(Membership.collaboration_id),
                 limit, offset)).all()
@@ -364,13 +369,13 @@ class Room:
     def get_table(self, actor: Actor, table_id: int) -> dict:
         """The owner sees everything; members of a collaboration it is associated with see the
         rule and the remaining budget, never the source path."""
-        with self.transaction() as s:
+        with self.read() as s:
             table = _visible_table(s, actor, table_id)
             return table_view(table, owner_view=table.owner_id == actor.id)
 
     def list_tables(self, actor: Actor, *, limit: int | None = None, offset: int = 0) -> list[dict]:
         """The actor's own tables, oldest first, one page."""
-        with self.transaction() as s:
+        with self.read() as s:
             return [table_view(t, owner_view=True) for t in s.scalars(self.page(
                 select(ConfiguredTable).where(ConfiguredTable.owner_id == actor.id).order_by(ConfiguredTable.id),
                 limit, offset))]
@@ -417,14 +422,16 @@ class Room:
         name = _check_name(name, "template name")
         _check_text(sql, "the template's SQL")
         params = _check_params(epsilon, classification, max_mia_score, delta, rows, self.settings.max_rows)
-        with self.transaction() as s:
+        with self.read() as s:  # the checks are CPU-heavy: they run on a snapshot, outside any write
             membership(s, actor, collaboration_id)
-            assocs = {a.name: a for a in s.scalars(select(Association).where(Association.collaboration_id == collaboration_id))}
-            tables = {a.name: s.get(ConfiguredTable, a.table_id) for a in assocs.values()}
-            checked = check_template(sql, {n: table_columns(t) for n, t in tables.items()},
-                                     [c["name"] for c in params["classification"]["columns"]])
-            _check_output_kinds(output_types(checked, [source_of(n, tables[n]) for n in checked.tables]), params)
-            read = {n: tables[n].id for n in checked.tables}
+            tables = _associated_tables(s, collaboration_id)
+        checked = check_template(sql, {n: table_columns(t) for n, t in tables.items()},
+                                 [c["name"] for c in params["classification"]["columns"]])
+        _check_output_kinds(output_types(checked, [source_of(n, tables[n]) for n in checked.tables]), params)
+        read = {n: tables[n].id for n in checked.tables}
+        with self.transaction() as s:  # short: re-validate what the checks relied on, then store
+            membership(s, actor, collaboration_id)
+            _check_unchanged(s, collaboration_id, {n: tables[n] for n in checked.tables})
             version = (s.scalar(select(func.max(Template.version)).where(
                 Template.collaboration_id == collaboration_id, Template.name == name)) or 0) + 1
             template = Template(collaboration_id=collaboration_id, name=name, version=version, sql=checked.sql,
@@ -439,13 +446,13 @@ class Room:
             return template_view(s, template)
 
     def get_template(self, actor: Actor, template_id: int) -> dict:
-        with self.transaction() as s:
+        with self.read() as s:
             return template_view(s, visible(s, actor, Template, template_id, "template"))
 
     def list_templates(self, actor: Actor, collaboration_id: int, *, limit: int | None = None,
                        offset: int = 0) -> list[dict]:
         """A collaboration's templates, oldest first, one page."""
-        with self.transaction() as s:
+        with self.read() as s:
             membership(s, actor, collaboration_id)
             return [template_view(s, t) for t in s.scalars(self.page(
                 select(Template).where(Template.collaboration_id == collaboration_id).order_by(Template.id),
@@ -680,6 +687,22 @@ def content_hash(template: Template) -> str:
 
 def required_approvers(s: Session, template: Template) -> set[int]:
     return {s.get(ConfiguredTable, tid).owner_id for tid in json.loads(template.tables).values()}
+
+
+def _associated_tables(s: Session, collaboration_id: int) -> dict[str, ConfiguredTable]:
+    """The collaboration's tables by association name."""
+    assocs = s.scalars(select(Association).where(Association.collaboration_id == collaboration_id))
+    return {a.name: s.get(ConfiguredTable, a.table_id) for a in assocs}
+
+
+def _check_unchanged(s: Session, collaboration_id: int, checked: dict[str, ConfiguredTable]) -> None:
+    """The tables a template was checked against (on a snapshot) are still associated under the
+    same names with the same columns: else the check is stale and the template is not stored."""
+    now = _associated_tables(s, collaboration_id)
+    for name, table in checked.items():
+        if name not in now or now[name].id != table.id or table_columns(now[name]) != table_columns(table):
+            raise Conflict(f"table {name!r} of collaboration {collaboration_id} changed while the template was "
+                           "being checked; send the template again")
 
 
 def table_columns(table: ConfiguredTable) -> TableColumns:

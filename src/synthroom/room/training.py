@@ -28,7 +28,8 @@ from sqlalchemy import select
 
 from ..errors import FAILURE_CATEGORIES, InputError
 from ..schema import parse_schema
-from . import audit
+from . import audit, claims
+from .claims import LEASE_SECONDS
 from .errors import Conflict, Forbidden, NotFound
 from .jobs import _artifacts_of, check_receiver
 from .models import Job, Template, TrainedModel
@@ -172,28 +173,53 @@ def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", sc
     return run_training(room, model_id)
 
 
-def run_training(room: Room, model_id: int) -> dict:
-    """Train one queued model to its end (the worker's task); returns its final view."""
+def run_training(room: Room, model_id: int, *, worker_id: str | None = None, lease: float = LEASE_SECONDS) -> dict:
+    """Claim model ``model_id`` if it is still queued and train it to its end; returns its final view."""
+    worker_id = worker_id or claims.new_worker_id()
     with room.transaction() as s:
-        record = s.get(TrainedModel, model_id)
-        if record.state != "queued":
-            return model_view(record)
-        record.state = "running"
-        job = s.get(Job, record.job_id)
-        data, out_dir, trainer = _artifacts_of(job) / "synthetic.parquet", Path(record.path), record.trainer
-        schema = parse_schema(json.loads(s.get(Template, job.template_id).params)["classification"])
+        if claims.take(s, TrainedModel, model_id, worker_id, lease) is None:
+            return model_view(_get(s, TrainedModel, model_id, "model"))
+        task = _task(s, model_id)
+    return _train_claimed(room, model_id, worker_id, lease, task)
+
+
+def run_next_training(room: Room, *, worker_id: str, lease: float = LEASE_SECONDS) -> dict | None:
+    """Claim the oldest queued training (any server may have queued it) and run it; None when none is queued."""
+    with room.transaction() as s:
+        model_id = claims.take(s, TrainedModel, None, worker_id, lease)
+        if model_id is None:
+            return None
+        task = _task(s, model_id)
+    return _train_claimed(room, model_id, worker_id, lease, task)
+
+
+def _task(s, model_id: int) -> tuple:
+    """What training a claimed model needs: its trainer, data file, schema and output folder."""
+    record = s.get(TrainedModel, model_id, populate_existing=True)
+    job = s.get(Job, record.job_id)
+    schema = parse_schema(json.loads(s.get(Template, job.template_id).params)["classification"])
+    return record.trainer, _artifacts_of(job) / "synthetic.parquet", schema, Path(record.path)
+
+
+def _train_claimed(room: Room, model_id: int, worker_id: str, lease: float, task: tuple) -> dict:
+    """Train while renewing the claim's lease, then record the outcome (unless the claim was lost)."""
+    trainer, data, schema, out_dir = task
     state, reason, metrics = "succeeded", None, {}
-    try:
-        if trainer == "script":
-            metrics = run_script(out_dir / "train.py", data, schema.target, task_of(schema), out_dir, room.script_time_limit)
-        else:
-            metrics = train_builtin(pd.read_parquet(data), schema, "gbm" if trainer == "auto" else trainer, out_dir)
-    except InputError as exc:
-        state, reason = "failed", str(exc)
-    except Exception as exc:  # noqa: BLE001 - recorded on the model
-        state, reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
+    with claims.Heartbeat(room, TrainedModel, model_id, worker_id, lease):
+        try:
+            if trainer == "script":
+                metrics = run_script(out_dir / "train.py", data, schema.target, task_of(schema), out_dir,
+                                     room.script_time_limit)
+            else:
+                metrics = train_builtin(pd.read_parquet(data), schema, "gbm" if trainer == "auto" else trainer, out_dir)
+        except InputError as exc:
+            state, reason = "failed", str(exc)
+        except Exception as exc:  # noqa: BLE001 - recorded on the model
+            state, reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
     with room.transaction() as s:
         record = s.get(TrainedModel, model_id)
+        if not claims.still_mine(record, worker_id):  # recovered after this worker's lease ran out
+            return model_view(record)
         record.state, record.reason, record.metrics = state, reason, json.dumps(metrics)
         audit.append(s, audit.collaboration_scope(record.collaboration_id), "worker", f"model.{state}",
                      {"model_id": record.id, "job_id": record.job_id, "trainer": trainer, "metrics": metrics,
@@ -223,13 +249,13 @@ def _receivers_model(s, actor: Actor, model_id: int) -> TrainedModel:
 
 
 def get_model(room: Room, actor: Actor, model_id: int) -> dict:
-    with room.transaction() as s:
+    with room.read() as s:
         return model_view(_receivers_model(s, actor, model_id))
 
 
 def list_models(room: Room, actor: Actor, job_id: int, *, limit: int | None = None, offset: int = 0) -> list[dict]:
     """The models trained on a job's synthetic rows (its result receivers only), oldest first, one page."""
-    with room.transaction() as s:
+    with room.read() as s:
         check_receiver(s, actor, visible(s, actor, Job, job_id, "job"))
         return [model_view(m) for m in s.scalars(room.page(
             select(TrainedModel).where(TrainedModel.job_id == job_id).order_by(TrainedModel.id), limit, offset))]

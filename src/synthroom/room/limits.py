@@ -1,0 +1,270 @@
+"""Per-job resource limits: a job's computation runs in a child process that cannot take the
+server (or the other jobs) down with it.
+
+:func:`run_limited` starts a fresh Python process (not a fork: the server has threads, and JAX
+must not be forked) and gives it
+
+* **memory**: ``RLIMIT_AS`` (address space) of ``memory_bytes``, and DuckDB's ``memory_limit`` at
+  half of it (DuckDB then spills to its temporary directory or fails cleanly);
+* **temporary disk**: its own temporary folder (``TMPDIR`` and DuckDB's ``temp_directory``) with
+  DuckDB's ``max_temp_directory_size`` of ``temp_bytes``, and ``RLIMIT_FSIZE``: no file it writes
+  may grow past ``temp_bytes``; the folder is deleted when the job ends;
+* **threads**: DuckDB's ``threads`` and the BLAS/OpenMP/XLA thread settings (one thread turns
+  XLA's multi-threaded Eigen off);
+* **time**: a wall-clock limit of ``seconds``; past it the whole process group is killed.
+
+Going over any of them raises :class:`~synthroom.errors.ResourceLimit` in the caller: a
+``MemoryError`` or DuckDB out-of-memory error in the child, a child killed by the kernel
+(``SIGKILL``, ``SIGXFSZ``, ``SIGXCPU``), or the time limit. Any other exception the child raises
+is raised again in the caller with its type (it must pickle; else an internal error).
+
+The function and its arguments travel to the child by pickle (a module-level function). The
+child's writes to the ``shared`` dict it gets as last argument arrive in the caller's dict as they
+happen, so progress survives a kill (e.g. "the synthesizer has started measuring").
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ResourceLimit
+
+_GIB = 1 << 30
+_MIB = 1 << 20
+_KILLED_BY_LIMIT = (signal.SIGKILL, signal.SIGXFSZ, signal.SIGXCPU)
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                     "VECLIB_MAXIMUM_THREADS")
+_CHILD = "from synthroom.room.limits import _child_main; _child_main()"
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """What one job may use (server settings: ``synthroom serve --job-*`` options)."""
+
+    seconds: float = 3600.0
+    memory_bytes: int = 8 * _GIB
+    threads: int = 2
+    temp_bytes: int = 10 * _GIB
+
+    def __post_init__(self) -> None:
+        if not self.seconds > 0 or self.memory_bytes < 256 * _MIB or self.threads < 1 or self.temp_bytes < _MIB:
+            raise ValueError(f"job limits out of range: {self} (time > 0, memory >= 256 MiB, threads >= 1, "
+                             "temporary disk >= 1 MiB)")
+
+    def duckdb_config(self, temp_dir: Path) -> dict[str, Any]:
+        """The settings every DuckDB connection of the job starts with."""
+        return {"threads": self.threads, "memory_limit": f"{self.memory_bytes // 2 // _MIB}MB",
+                "temp_directory": str(temp_dir), "max_temp_directory_size": f"{self.temp_bytes // _MIB}MB"}
+
+    def environment(self, temp_dir: Path) -> dict[str, str]:
+        """The child's environment: the server's, with thread counts and the temporary folder."""
+        env = dict(os.environ, TMPDIR=str(temp_dir), TEMP=str(temp_dir), TMP=str(temp_dir))
+        env.update({name: str(self.threads) for name in _THREAD_VARIABLES})
+        if self.threads == 1:
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+        return env
+
+
+def size_text(n_bytes: int) -> str:
+    """``10 GiB``, ``50 MiB``: a limit as people write it."""
+    return f"{n_bytes / _GIB:g} GiB" if n_bytes >= _GIB else f"{n_bytes / _MIB:g} MiB"
+
+
+def run_limited(fn: Callable[..., Any], args: tuple, *, limits: JobLimits, shared: dict | None = None,
+                temp_root: Path | None = None) -> Any:
+    """``fn(*args, shared)`` in a child process under ``limits``; its return value, or its exception."""
+    shared = {} if shared is None else shared
+    temp_dir = Path(tempfile.mkdtemp(prefix="synthroom-job-", dir=temp_root))
+    read_fd, write_fd = os.pipe()
+    payload = pickle.dumps((list(sys.path), pickle.dumps((fn, args, limits, str(temp_dir), write_fd))))
+    try:
+        child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, env=limits.environment(temp_dir),
+                                 pass_fds=(write_fd,), start_new_session=True)
+        os.close(write_fd)
+        write_fd = -1
+        try:
+            child.stdin.write(payload)
+            child.stdin.close()
+            return _collect(child, read_fd, limits, shared)
+        finally:
+            _kill_group(child)
+    finally:
+        os.close(read_fd)
+        if write_fd >= 0:
+            os.close(write_fd)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _collect(child: subprocess.Popen, read_fd: int, limits: JobLimits, shared: dict) -> Any:
+    """Read the child's messages until its result, its error, its death or the time limit."""
+    deadline = time.monotonic() + limits.seconds
+    reader = _Frames(read_fd)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            _kill_group(child)
+            raise ResourceLimit(f"the job ran past its time limit of {limits.seconds:g} s and was stopped")
+        message = reader.next(timeout=min(left, 1.0))
+        if message is None:
+            if reader.closed:
+                return _died(child, limits)
+            continue
+        kind, value = message
+        if kind == "set":
+            shared.update(value)
+        elif kind == "result":
+            child.wait()
+            return value
+        else:  # "error"
+            child.wait()
+            raise value
+
+
+def _died(child: subprocess.Popen, limits: JobLimits):
+    code = child.wait()
+    if -code in _KILLED_BY_LIMIT:
+        raise ResourceLimit(f"the job's process was stopped by signal {signal.Signals(-code).name} (memory limit "
+                            f"{size_text(limits.memory_bytes)}, temporary disk {size_text(limits.temp_bytes)})")
+    raise RuntimeError(f"the job's process ended without a result (exit status {code})")
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        child.wait()
+
+
+class _Frames:
+    """Length-prefixed pickles from a pipe, read without blocking past a timeout."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buffer, self.closed = fd, b"", False
+
+    def next(self, timeout: float):
+        while True:
+            frame = self._frame()
+            if frame is not None:
+                return frame
+            if self.closed:
+                return None
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                self.closed = True
+            self.buffer += chunk
+
+    def _frame(self):
+        if len(self.buffer) < 8:
+            return None
+        size = struct.unpack("<Q", self.buffer[:8])[0]
+        if len(self.buffer) < 8 + size:
+            return None
+        data, self.buffer = self.buffer[8:8 + size], self.buffer[8 + size:]
+        return pickle.loads(data)
+
+
+# -- the child's side ---------------------------------------------------------------------------
+class _Mirrored(dict):
+    """A dict whose writes are also sent to the parent (see :func:`run_limited`)."""
+
+    def __init__(self, send: Callable[[str, Any], None]):
+        super().__init__()
+        self._send = send
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        self._send("set", {key: value})
+
+    def update(self, *args, **kwargs) -> None:
+        changes = dict(*args, **kwargs)
+        super().update(changes)
+        self._send("set", changes)
+
+
+def _child_main() -> None:
+    """Entry point of the child: apply the limits, run the function, send back what happened."""
+    sys_path, rest = pickle.loads(sys.stdin.buffer.read())
+    sys.path[:] = sys_path
+    fn, args, limits, temp_dir, fd = pickle.loads(rest)
+    out = os.fdopen(fd, "wb")
+
+    def send(kind: str, value: Any) -> None:
+        data = pickle.dumps((kind, value))
+        out.write(struct.pack("<Q", len(data)) + data)
+        out.flush()
+
+    _die_with_parent()
+    _apply(limits, Path(temp_dir))
+    try:
+        result = fn(*args, _Mirrored(send))
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+        send("error", _transportable(_as_limit(exc, limits)))
+    else:
+        send("result", result)
+    out.close()
+    os._exit(0)  # no interpreter teardown: JAX or DuckDB threads must not delay or crash the exit
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when the worker thread that started it ends (a
+    killed server leaves no job running on its own)."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent kills its group when it can
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _apply(limits: JobLimits, temp_dir: Path) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.temp_bytes, limits.temp_bytes))
+    import duckdb
+
+    connect, limited = duckdb.connect, limits.duckdb_config(temp_dir)
+
+    def limited_connect(database: str = ":memory:", read_only: bool = False, config: dict | None = None, **kw):
+        return connect(database, read_only=read_only, config={**(config or {}), **limited}, **kw)
+
+    duckdb.connect = limited_connect  # every connection of this process (the sandbox's, the counts')
+
+
+def _as_limit(exc: BaseException, limits: JobLimits) -> BaseException:
+    """An out-of-memory anywhere in the exception's chain is the job's memory limit."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, MemoryError) or type(seen).__name__ == "OutOfMemoryException":
+            return ResourceLimit(f"the job ran out of memory or temporary disk (memory limit "
+                                 f"{size_text(limits.memory_bytes)}, temporary disk {size_text(limits.temp_bytes)}): {str(seen).splitlines()[0] if str(seen) else type(seen).__name__}")
+        seen = seen.__cause__ or seen.__context__
+    return exc
+
+
+def _transportable(exc: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - an exception that does not pickle becomes a plain one
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
