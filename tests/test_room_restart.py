@@ -1,19 +1,25 @@
-"""A killed server loses no committed state and leaves no job running: on start-up, jobs it
-left queued or running are failed with their budget reservations released."""
+"""A killed server loses no committed state and leaves no job running: once the lease of the job
+it was running has run out, a worker fails it (its template may have read rows: it stays
+charged); the job it left queued stays queued and a worker runs it."""
 
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from roomkit import ADMIN, database_url
 
-from synthroom.room import Actor, Room, Worker, audit_log, get_job
-from synthroom.room.models import TrainedModel
+from synthroom.errors import InputError
+from synthroom.room import Actor, Room, Worker, audit_log, get_job, recover_interrupted
+from synthroom.room.models import Job, TrainedModel, utcnow
+
+LEASE = 3.0  # seconds the killed server's claim on its running job holds without renewal
 
 CHILD = textwrap.dedent("""
     import sys, time
@@ -32,13 +38,13 @@ CHILD = textwrap.dedent("""
         (folder / "running").write_text(str(running["id"]))
         time.sleep(600)
 
-    run_job(tp.room, running["id"], synthesize=hangs)
+    run_job(tp.room, running["id"], synthesize=hangs, lease={lease})
 """)
 
 
 def test_killed_server_keeps_committed_state_and_recovers_jobs(tmp_path):
     script = tmp_path / "server.py"
-    script.write_text(CHILD.format(tests=str(Path(__file__).parent), folder=str(tmp_path)))
+    script.write_text(CHILD.format(tests=str(Path(__file__).parent), folder=str(tmp_path), lease=LEASE))
     child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 120
@@ -58,21 +64,40 @@ def test_killed_server_keeps_committed_state_and_recovers_jobs(tmp_path):
 
     with room.transaction() as s:  # as if a training had been cut short too
         s.add(TrainedModel(job_id=job_ids[0], collaboration_id=1, created_by=2, trainer="gbm",
-                           task="classification", target="converted", state="running"))
-    worker = Worker(room).start()  # what `synthroom serve` does on start-up
+                           task="classification", target="converted", state="running",
+                           worker_id="killed", lease_until=utcnow() + timedelta(seconds=LEASE)))
+    assert recover_interrupted(room) == []  # the job's lease still runs: it could be a live worker's
+    assert get_job(room, adv, job_ids[0])["state"] == "running"
+    time.sleep(LEASE)
+    holding, proceed = threading.Event(), threading.Event()
+
+    def held(frame, schema, **kw):  # the restarted worker runs the queued job (held until checked)
+        holding.set()
+        proceed.wait(60)
+        raise InputError("stand-in synthesizer")
+
+    worker = Worker(room, held, limits=None).start()  # what `synthroom serve` does on start-up
     try:
-        assert worker.recovered == job_ids
-        for j in job_ids:
-            job = get_job(room, adv, j)
-            assert job["state"] == "failed" and job["category"] == "interrupted"
-            assert job["reason"] == "interrupted by a server restart before it finished"
-        # the running job's template may have read rows: it stays charged; the queued one is refunded
-        assert [get_job(room, adv, j)["budget_released"] for j in job_ids] == [False, True]
-        assert room.get_table(pub, 1)["epsilon_spent"] == pytest.approx(1.0)
-        assert room.get_table(adv, 2)["epsilon_spent"] == pytest.approx(1.0)
-        with room.transaction() as s:
+        assert worker.recovered == job_ids[:1]
+        job = get_job(room, adv, job_ids[0])
+        assert job["state"] == "failed" and job["category"] == "interrupted"
+        assert job["reason"] == "interrupted by a server restart before it finished"
+        assert not job["budget_released"]  # its template may have read rows: it stays charged
+        assert holding.wait(60)
+        assert get_job(room, adv, job_ids[1])["state"] == "running"
+        with room.read() as s:
             assert s.get(TrainedModel, 1).state == "failed"
+            assert s.get(Job, job_ids[1]).worker_id.split(":")[1] == str(os.getpid())
+        proceed.set()
+        worker.wait_idle(60)
+        with room.read() as s:
+            assert s.get(Job, job_ids[1]).detail == "InputError: stand-in synthesizer"
+        assert room.get_table(pub, 1)["epsilon_spent"] == pytest.approx(2.0)  # both touched the rows
         log = audit_log(room, pub, 1)
-        assert log["verified"] and [e["actor"] for e in log["entries"][-3:]] == ["server"] * 3
+        assert log["verified"]
+        assert [(e["actor"], e["action"]) for e in log["entries"][-4:]] == [
+            ("server", "job.failed"), ("server", "model.failed"), ("worker", "job.running"), ("worker", "job.failed")], \
+            [(e["seq"], e["actor"], e["action"]) for e in log["entries"]]
     finally:
+        proceed.set()
         worker.stop(5)

@@ -290,9 +290,11 @@ def setup_anonymeter(
 
 
 from .room import room_app, serve  # noqa: E402 - the clean room's commands
+from .workers import worker  # noqa: E402
 
 app.add_typer(room_app, name="room")
 app.command("serve")(serve)
+app.command("worker")(worker)
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ import typer
 import yaml
 from rich.console import Console
 
+from . import workers as w
+
 DEFAULT_SERVER = "http://127.0.0.1:8765"
 FINISHED = ("succeeded", "failed", "finished")
 
@@ -456,10 +458,7 @@ def admin_key_for(data_dir: Path) -> str:
     return server_secret(data_dir / "admin.key", "SYNTHROOM_ADMIN_KEY")
 
 
-def _default(field: str) -> Any:
-    from ..room.settings import Settings
-
-    return Settings.model_fields[field].default
+_default = w.default  # a setting's default, for a flag's
 
 
 def serve(
@@ -476,6 +475,11 @@ def serve(
     max_collaboration_members: int = typer.Option(_default("max_collaboration_members"),
                                                   help="Members one collaboration may list."),
     max_rows: int = typer.Option(_default("max_rows"), help="Largest number of synthetic rows a template may ask for."),
+    workers: w.Workers = w.DEFAULT_WORKERS,
+    job_seconds: w.JobSeconds = _default("job_seconds"),
+    job_memory_mib: w.JobMemory = _default("job_memory_mib"),
+    job_threads: w.JobThreads = _default("job_threads"),
+    job_temp_disk_mib: w.JobTempDisk = _default("job_temp_disk_mib"),
 ) -> None:
     """Start the clean-room server: SQLite + local artifacts + DuckDB, nothing else to install.
 
@@ -491,7 +495,9 @@ def serve(
     try:
         settings = Settings(allow_training_scripts=allow_training_scripts, script_time_limit=script_time_limit,
                             max_body_bytes=max_body_bytes, page_size=page_size, max_page_size=max_page_size,
-                            max_collaboration_members=max_collaboration_members, max_rows=max_rows)
+                            max_collaboration_members=max_collaboration_members, max_rows=max_rows,
+                            job_seconds=job_seconds, job_memory_mib=job_memory_mib, job_threads=job_threads,
+                            job_temp_disk_mib=job_temp_disk_mib)
     except ValidationError as exc:
         faults = "; ".join("--" + str(e["loc"][0]).replace("_", "-") + ": " + e["msg"] for e in exc.errors())
         err.print(f"[bold red]error:[/] {faults}", highlight=False)
@@ -500,9 +506,11 @@ def serve(
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)
     key = admin_key_for(data_dir)
-    room = Room(db_url or f"sqlite:///{data_dir.resolve() / 'room.db'}", data_dir / "artifacts", admin_key=key,
-                settings=settings)
+    room = Room(w.database_url(data_dir, db_url), data_dir / "artifacts", admin_key=key, settings=settings)
+    job_worker = Worker(room, threads=workers) if workers else None
+    if job_worker is None:  # jobs and trainings stay queued for `synthroom worker` processes
+        room.on_job_queued = room.on_model_queued = lambda _id: None
     out.print(f"metadata: {room.db.url}\nartifacts: {room.artifacts}\nadmin key: "
               f"{'$SYNTHROOM_ADMIN_KEY' if os.environ.get('SYNTHROOM_ADMIN_KEY') else data_dir / 'admin.key'}\n"
               f"API docs: http://{host}:{port}/docs")
-    uvicorn.run(create_app(room, Worker(room)), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(room, job_worker), host=host, port=port, log_level="info")

@@ -51,17 +51,18 @@ _CHILD = "from synthroom.room.limits import _child_main; _child_main()"
 
 @dataclass(frozen=True)
 class JobLimits:
-    """What one job may use (server settings: ``synthroom serve --job-*`` options)."""
+    """What one job may use; a server's come from its settings (``synthroom serve --job-*``)."""
 
     seconds: float = 3600.0
     memory_bytes: int = 8 * _GIB
     threads: int = 2
     temp_bytes: int = 10 * _GIB
 
-    def __post_init__(self) -> None:
-        if not self.seconds > 0 or self.memory_bytes < 256 * _MIB or self.threads < 1 or self.temp_bytes < _MIB:
-            raise ValueError(f"job limits out of range: {self} (time > 0, memory >= 256 MiB, threads >= 1, "
-                             "temporary disk >= 1 MiB)")
+    @classmethod
+    def from_settings(cls, settings) -> "JobLimits":
+        """The limits a server's :class:`~.settings.Settings` set (validated there)."""
+        return cls(seconds=settings.job_seconds, memory_bytes=settings.job_memory_mib * _MIB,
+                   threads=settings.job_threads, temp_bytes=settings.job_temp_disk_mib * _MIB)
 
     def duckdb_config(self, temp_dir: Path) -> dict[str, Any]:
         """The settings every DuckDB connection of the job starts with."""

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .limits import JobLimits
+
 MIB = 1024 * 1024
+JOB = JobLimits()  # the per-job limits' defaults
 
 
 class Settings(BaseModel):
@@ -30,6 +33,10 @@ class Settings(BaseModel):
     max_rows: int = Field(10_000_000, ge=1, description="Largest `rows` a template may ask for (422 beyond).")
     allow_training_scripts: bool = Field(False, description="Members may run their own training scripts.")
     script_time_limit: float = Field(600.0, gt=0, description="Seconds a training script may run.")
+    job_seconds: float = Field(JOB.seconds, gt=0, description="Wall-clock seconds one job may run (resource_limit beyond).")
+    job_memory_mib: int = Field(JOB.memory_bytes // MIB, ge=256, description="Address space of one job's process, MiB.")
+    job_threads: int = Field(JOB.threads, ge=1, description="Threads of one job's DuckDB, BLAS and XLA.")
+    job_temp_disk_mib: int = Field(JOB.temp_bytes // MIB, ge=1, description="Temporary disk one job may fill, MiB.")
 
 
 def server_secret(path: Path, env: str | None = None) -> str:

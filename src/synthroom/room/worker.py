@@ -5,8 +5,8 @@ A :class:`Worker` runs ``threads`` worker threads. Each polls the database for t
 job (then training), claims it (see :mod:`.claims`: safe with any number of threads, processes
 and servers on one database), and runs it; a job queued through this process's room wakes the
 threads at once, one queued through another server is found at the next poll. Each job's
-computation runs in a child process under the worker's :class:`~.limits.JobLimits` (``limits=None``
-runs it in the worker's own process: tests and library use only).
+computation runs in a child process under the room's per-job limits (its settings), or the
+``limits`` given; ``limits=None`` runs it in the worker's own process (tests and library use only).
 
 Every ``lease / 2`` seconds (and on start) a worker fails the jobs and trainings whose worker's
 lease ran out, releasing their budget reservations (:func:`~.jobs.recover_interrupted`); it
@@ -36,12 +36,13 @@ class Worker:
     """``Worker(room, threads=2).start()`` ... ``.stop()``: job-running threads for one room."""
 
     def __init__(self, room: Room, synthesize: Synthesize | None = None, purge_every: float = 3600.0, *,
-                 threads: int = 1, limits: JobLimits | None = JobLimits(), lease: float = LEASE_SECONDS,
+                 threads: int = 1, limits: JobLimits | None | str = "settings", lease: float = LEASE_SECONDS,
                  poll: float = 1.0):
         if threads < 1:
             raise ValueError(f"a worker needs at least 1 thread, not {threads}")
         self.room, self.synthesize, self.purge_every = room, synthesize, purge_every
-        self.threads, self.limits, self.lease, self.poll = threads, limits, lease, poll
+        self.limits = JobLimits.from_settings(room.settings) if limits == "settings" else limits
+        self.threads, self.lease, self.poll = threads, lease, poll
         self.recovered: list[int] = []
         self._stop, self._wake, self._lock = threading.Event(), threading.Event(), threading.Lock()
         self._threads: list[threading.Thread] = []
