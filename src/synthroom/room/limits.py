@@ -15,7 +15,10 @@ must not be forked) and gives it
 
 Going over any of them raises :class:`~synthroom.errors.ResourceLimit` in the caller: a
 ``MemoryError`` or DuckDB out-of-memory error in the child, a child killed by the kernel
-(``SIGKILL``, ``SIGXFSZ``, ``SIGXCPU``), or the time limit. Any other exception the child raises
+(``SIGKILL``, ``SIGXFSZ``, ``SIGXCPU``) or crashed in native code at its address-space limit
+(``SIGSEGV``, ``SIGABRT``, ``SIGBUS``), or the time limit. The address-space limit counts
+reserved virtual memory: JAX alone reserves about 2 GiB, so below about 4 GiB even a small
+synthesis cannot run. Any other exception the child raises
 is raised again in the caller with its type (it must pickle; else an internal error).
 
 The function and its arguments travel to the child by pickle (a module-level function). The
@@ -25,6 +28,7 @@ happen, so progress survives a kill (e.g. "the synthesizer has started measuring
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import select
@@ -44,6 +48,10 @@ from ..errors import ResourceLimit
 _GIB = 1 << 30
 _MIB = 1 << 20
 _KILLED_BY_LIMIT = (signal.SIGKILL, signal.SIGXFSZ, signal.SIGXCPU)
+# Native code that meets its address-space limit often crashes instead of raising (a failed
+# allocation aborts or dereferences NULL): counted as the memory limit. This errs on the side of
+# "nothing is given back", never on the side of a free refund.
+_CRASHED_AT_LIMIT = (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS)
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                      "VECLIB_MAXIMUM_THREADS")
 _CHILD = "from synthroom.room.limits import _child_main; _child_main()"
@@ -135,8 +143,9 @@ def _collect(child: subprocess.Popen, read_fd: int, limits: JobLimits, shared: d
 
 def _died(child: subprocess.Popen, limits: JobLimits):
     code = child.wait()
-    if -code in _KILLED_BY_LIMIT:
-        raise ResourceLimit(f"the job's process was stopped by signal {signal.Signals(-code).name} (memory limit "
+    if -code in _KILLED_BY_LIMIT + _CRASHED_AT_LIMIT:
+        how = "was stopped by" if -code in _KILLED_BY_LIMIT else "crashed with"
+        raise ResourceLimit(f"the job's process {how} signal {signal.Signals(-code).name} (memory limit "
                             f"{size_text(limits.memory_bytes)}, temporary disk {size_text(limits.temp_bytes)})")
     raise RuntimeError(f"the job's process ended without a result (exit status {code})")
 
@@ -256,11 +265,22 @@ def _as_limit(exc: BaseException, limits: JobLimits) -> BaseException:
     """An out-of-memory anywhere in the exception's chain is the job's memory limit."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, MemoryError) or type(seen).__name__ == "OutOfMemoryException":
+        if _out_of_memory(seen):
             return ResourceLimit(f"the job ran out of memory or temporary disk (memory limit "
                                  f"{size_text(limits.memory_bytes)}, temporary disk {size_text(limits.temp_bytes)}): {str(seen).splitlines()[0] if str(seen) else type(seen).__name__}")
         seen = seen.__cause__ or seen.__context__
     return exc
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """A failed allocation: Python's, DuckDB's, the OS's (``ENOMEM``), or a library that could
+    not be mapped into the address space left."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryException":
+        return True
+    if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, (ImportError, OSError)) and ("failed to map segment" in text or "cannot allocate memory" in text)
 
 
 def _transportable(exc: BaseException) -> BaseException:
