@@ -62,8 +62,8 @@ def served(tmp_path_factory):
     log = open(folder / "server.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "synthroom.cli.app", "serve", "--data-dir", str(folder), "--db-url", url,
-         "--port", str(port), "--workers", "2", "--job-seconds", "60", "--job-memory", "4096",
-         "--job-temp-disk", "1024", "--job-threads", "1"],
+         "--port", str(port), "--workers", "2", "--job-seconds", "60", "--job-memory-mib", "4096",
+         "--job-temp-disk-mib", "1024", "--job-threads", "1"],
         stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60

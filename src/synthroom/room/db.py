@@ -86,7 +86,6 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
-        self._read_engine = self.engine.execution_options(**{READ_OPTION: True})
 
     @property
     def dialect(self) -> str:
@@ -96,20 +95,22 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One write transaction: keep it short (no CPU-heavy work inside)."""
-        with self._session(self._factory()) as session:
+        with self._session() as session:
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """One read-only snapshot transaction: never waits for a writer, never blocks one."""
-        with self._session(self._factory(bind=self._read_engine)) as session:
+        with self._session(read=True) as session:
             yield session
 
-    @staticmethod
     @contextmanager
-    def _session(session: Session) -> Iterator[Session]:
+    def _session(self, read: bool = False) -> Iterator[Session]:
+        session = self._factory()
         try:
             with session.begin():
+                if read:  # the connection's options are set before its BEGIN (see the begin events)
+                    session.connection(execution_options={READ_OPTION: True})
                 yield session
         finally:
             session.close()
