@@ -88,3 +88,56 @@ def two_party(folder: Path, users: int = 1500, budget: float = 3.0, epsilon: flo
         for actor in (pub, adv):
             template = room.approve_template(actor, template["id"], template["hash"])
     return TwoParty(room, pub, adv, actors["analyst"], keys, collab["id"], t_aud["id"], t_conv["id"], template, folder)
+
+
+@dataclass
+class ServerProcess:
+    """A real ``synthroom serve`` process on a loopback port (see :func:`start_server`)."""
+
+    url: str
+    process: "subprocess.Popen"
+    log_path: Path
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 5 s (a request still computing must not hold the suite)."""
+        import subprocess
+
+        self.process.terminate()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_server(folder: Path, db_url: str, *options: str, timeout: float = 60) -> ServerProcess:
+    """Start ``synthroom serve`` on a free loopback port over ``db_url`` with data in ``folder``
+    (admin key :data:`ADMIN`, the anonymeter sidecar off) and wait until it answers ``/health``."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, SYNTHROOM_ADMIN_KEY=ADMIN, SYNTHROOM_ANONYMETER_PYTHON="/nonexistent")
+    log_path = folder / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "synthroom.cli.app", "serve", "--data-dir", str(folder),
+                                    "--db-url", db_url, "--port", str(port), *options],
+                                   stdout=log, stderr=subprocess.STDOUT, env=env)
+    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if httpx.get(server.url + "/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            server.stop()
+            raise RuntimeError(f"the server did not start: {log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
