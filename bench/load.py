@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from roomkit import ADMIN, start_server, two_party  # noqa: E402
 
 from synthroom.demo.adtech import DEMO_CLASSIFICATION  # noqa: E402
+from synthroom.room import Actor  # noqa: E402
 
 OR_TERMS = 20_000
 BODY_BYTES = 50 << 20
@@ -44,9 +45,11 @@ def build_room(folder: Path, members: int, db_url: str | None):
     """The two-party room and ``members`` more members in one collaboration (created by the advertiser)."""
     tp = two_party(folder, users=1000, url=db_url)
     names = [f"member{i:02d}" for i in range(members)]
-    keys = {name: tp.room.create_member(ADMIN, name, [])["api_key"] for name in names}
+    created = {name: tp.room.create_member(ADMIN, name, []) for name in names}
     collab = tp.room.create_collaboration(tp.advertiser, "load", [{"name": n} for n in names], payer="advertiser")
-    return tp, keys, collab["id"]
+    for name, member in created.items():
+        tp.room.accept_invitation(Actor(member["id"], name), collab["id"])
+    return tp, {name: member["api_key"] for name, member in created.items()}, collab["id"]
 
 
 class Members:
