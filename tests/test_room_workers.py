@@ -21,6 +21,18 @@ from synthroom.room.models import ConfiguredTable, Job
 TESTS = str(Path(__file__).parent)
 
 
+def _detail(room, job_id: int) -> str | None:
+    """A job's detail: the operator's (no member sees it)."""
+    with room.read() as s:
+        return s.get(Job, job_id).detail
+
+
+def _allow_runs(room, runs: int) -> None:
+    """The owners allow ``runs`` gated runs per template version (the test starts many jobs)."""
+    with room.transaction() as s:
+        s.execute(update(ConfiguredTable).values(max_gated_runs=runs))
+
+
 def _within(seconds: float, fn, *args, **kwargs):
     """``fn(*args)`` in a thread; fails the test if it has not returned after ``seconds``."""
     result: dict = {}
@@ -45,7 +57,7 @@ def _within(seconds: float, fn, *args, **kwargs):
 # -- no write lock for reads, no lock while computing -------------------------------------------
 def test_reads_and_authentication_do_not_wait_for_a_writer(tmp_path):
     tp = two_party(tmp_path, users=200)
-    job = start_job(tp.room, tp.advertiser, tp.template["id"], seed=1)
+    job = start_job(tp.room, tp.advertiser, tp.template["id"])
     holding, release = threading.Event(), threading.Event()
 
     def slow_writer():  # another member's request holding a write transaction
@@ -134,7 +146,7 @@ def test_template_checks_run_outside_write_transactions(tmp_path, monkeypatch):
 # -- several workers ------------------------------------------------------------------------------
 def records_and_fails(frame, schema, **kw):
     """Stand-in synthesizer for the claim test: one line per run (the job's seed) in the file
-    named by $SYNTHROOM_TEST_RUNS, then a failure before any DP computation."""
+    named by $SYNTHROOM_TEST_RUNS, then a failure."""
     import os
 
     with open(os.environ["SYNTHROOM_TEST_RUNS"], "a") as fh:
@@ -161,7 +173,8 @@ def test_two_worker_processes_never_run_the_same_job(tmp_path, monkeypatch):
     jobs = 24
     runs = tmp_path / "runs.txt"
     monkeypatch.setenv("SYNTHROOM_TEST_RUNS", str(runs))
-    tp = two_party(tmp_path, users=200, budget=jobs + 1)
+    tp = two_party(tmp_path, users=200, budget=jobs + 1, seeded_jobs=True)  # the seed names each job's run
+    _allow_runs(tp.room, jobs)
     script = WORKER_PROCESS.format(tests=TESTS, url=tp.room.db.url, artifacts=str(tp.room.artifacts))
     processes = [subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   text=True) for _ in range(2)]
@@ -183,16 +196,16 @@ def test_two_worker_processes_never_run_the_same_job(tmp_path, monkeypatch):
         workers = {s.get(Job, j).worker_id for j in ids}
     assert len({w.split(":")[1] for w in workers}) == 2  # both processes took jobs
     for j in ids:
-        job = get_job(tp.room, tp.publisher, j)
-        assert job["state"] == "failed" and job["detail"] == "stand-in synthesizer"
-    assert tp.room.get_table(tp.publisher, tp.audience)["epsilon_spent"] == pytest.approx(0.0)
+        assert get_job(tp.room, tp.publisher, j)["category"] == "template_error"
+        assert _detail(tp.room, j) == "InputError: stand-in synthesizer"
+    assert tp.room.get_table(tp.publisher, tp.audience)["epsilon_spent"] == pytest.approx(jobs)  # each charged once
 
 
 def test_recovery_leaves_a_live_workers_job_alone(tmp_path):
     """A job whose worker renews its lease is not failed by other workers' recovery, however
     long it runs; once done, it is recorded by its own worker."""
     tp = two_party(tmp_path, users=200)
-    job = start_job(tp.room, tp.advertiser, tp.template["id"], seed=1)
+    job = start_job(tp.room, tp.advertiser, tp.template["id"])
     recovered: list[int] = []
 
     def long_run(frame, schema, **kw):
@@ -202,14 +215,14 @@ def test_recovery_leaves_a_live_workers_job_alone(tmp_path):
         raise InputError("done waiting")
 
     done = run_job(tp.room, job["id"], synthesize=long_run, lease=0.5)
-    assert recovered == [] and done["state"] == "failed" and done["reason"] != FAILURE_CATEGORIES["interrupted"]
+    assert recovered == [] and done["state"] == "failed" and done["category"] == "template_error"
 
 
 def test_a_worker_that_lost_its_lease_records_nothing(tmp_path):
-    """A worker stalled past its lease (its job recovered, budget released) must not overwrite
-    the recovery with its late outcome."""
+    """A worker stalled past its lease (its job recovered as interrupted) must not overwrite the
+    recovery with its late outcome."""
     tp = two_party(tmp_path, users=200)
-    job = start_job(tp.room, tp.advertiser, tp.template["id"], seed=1)
+    job = start_job(tp.room, tp.advertiser, tp.template["id"])
 
     def stalls(frame, schema, **kw):
         with tp.room.transaction() as s:  # as if its heartbeats had stopped for longer than the lease
@@ -218,9 +231,8 @@ def test_a_worker_that_lost_its_lease_records_nothing(tmp_path):
         raise InputError("late outcome")
 
     done = run_job(tp.room, job["id"], synthesize=stalls, lease=30)
-    assert done["state"] == "failed" and done["budget_released"]
-    assert done["reason"] == "interrupted by a server restart before it finished; its budget reservation was released"
-    assert "detail" not in done or done.get("detail") is None
+    assert done["state"] == "failed" and done["category"] == "interrupted"
+    assert done["reason"] == FAILURE_CATEGORIES["interrupted"] and _detail(tp.room, job["id"]) is None
 
 
 # -- per-job limits -----------------------------------------------------------------------------
@@ -236,18 +248,18 @@ def fails_fast(frame, schema, **kw):
 
 def test_a_job_over_its_time_limit_fails_with_resource_limit_and_the_next_job_runs(tmp_path):
     tp = two_party(tmp_path, users=200, budget=5)
-    slow = start_job(tp.room, tp.advertiser, tp.template["id"], seed=1)
-    after = start_job(tp.room, tp.advertiser, tp.template["id"], seed=2)
+    slow = start_job(tp.room, tp.advertiser, tp.template["id"])
+    after = start_job(tp.room, tp.advertiser, tp.template["id"])
     limits = JobLimits(seconds=8)
     start = time.perf_counter()
     done = run_job(tp.room, slow["id"], synthesize=sleeps, limits=limits)
     assert time.perf_counter() - start < 8 + 3  # the limit, plus recording the outcome
-    assert done["state"] == "failed" and done["reason"] == FAILURE_CATEGORIES["resource_limit"]
-    assert get_job(tp.room, tp.publisher, slow["id"])["detail"] == "the job ran past its time limit of 8 s and was stopped"
+    assert done["state"] == "failed" and done["category"] == "resource_limit"
+    assert _detail(tp.room, slow["id"]) == "ResourceLimit: the job ran past its time limit of 8 s and was stopped"
     assert not done["budget_released"]  # over a limit releases nothing
     assert tp.room.get_table(tp.publisher, tp.audience)["epsilon_spent"] == pytest.approx(2.0)
     nxt = run_job(tp.room, after["id"], synthesize=fails_fast, limits=limits)
-    assert get_job(tp.room, tp.publisher, after["id"])["detail"] == "stand-in ran on 200 rows"
+    assert _detail(tp.room, after["id"]) == "InputError: stand-in ran on 200 rows"
     assert nxt["state"] == "failed"
 
 
@@ -266,12 +278,12 @@ def test_a_row_blow_up_template_is_refused_or_stopped_at_its_memory_limit(tmp_pa
         return
     for actor in (tp.publisher, tp.advertiser):
         template = tp.room.approve_template(actor, template["id"], template["hash"])
-    job = start_job(tp.room, tp.advertiser, template["id"], seed=1)
+    job = start_job(tp.room, tp.advertiser, template["id"])
     limits = JobLimits(seconds=60, memory_bytes=1 << 30, temp_bytes=64 << 20, threads=1)
     start = time.perf_counter()
     done = run_job(tp.room, job["id"], synthesize=fails_fast, limits=limits)
     assert time.perf_counter() - start < 60
     assert done["state"] == "failed" and done["reason"] == FAILURE_CATEGORIES["resource_limit"], \
-        get_job(tp.room, tp.publisher, job["id"])
-    assert get_job(tp.room, tp.publisher, job["id"])["detail"].startswith("the job ran out of memory or temporary disk")
+        _detail(tp.room, job["id"])
+    assert _detail(tp.room, job["id"]).startswith("ResourceLimit: the job ran out of memory or temporary disk")
     assert not done["budget_released"]

@@ -21,9 +21,10 @@ reserved virtual memory: JAX alone reserves about 2 GiB, so below about 4 GiB ev
 synthesis cannot run. Any other exception the child raises
 is raised again in the caller with its type (it must pickle; else an internal error).
 
-The function and its arguments travel to the child by pickle (a module-level function). The
-child's writes to the ``shared`` dict it gets as last argument arrive in the caller's dict as they
-happen, so progress survives a kill (e.g. "the synthesizer has started measuring").
+The function, its arguments and ``shared`` travel to the child by pickle (a module-level
+function). The attributes the child sets on its copy of ``shared`` (its last argument) are set
+on the caller's as they happen, so progress survives a kill (e.g. "the template has started
+reading rows": the job stays charged).
 """
 
 from __future__ import annotations
@@ -91,13 +92,12 @@ def size_text(n_bytes: int) -> str:
     return f"{n_bytes / _GIB:g} GiB" if n_bytes >= _GIB else f"{n_bytes / _MIB:g} MiB"
 
 
-def run_limited(fn: Callable[..., Any], args: tuple, *, limits: JobLimits, shared: dict | None = None,
+def run_limited(fn: Callable[..., Any], args: tuple, *, limits: JobLimits, shared: Any,
                 temp_root: Path | None = None) -> Any:
     """``fn(*args, shared)`` in a child process under ``limits``; its return value, or its exception."""
-    shared = {} if shared is None else shared
     temp_dir = Path(tempfile.mkdtemp(prefix="synthroom-job-", dir=temp_root))
     read_fd, write_fd = os.pipe()
-    payload = pickle.dumps((list(sys.path), pickle.dumps((fn, args, limits, str(temp_dir), write_fd))))
+    payload = pickle.dumps((list(sys.path), pickle.dumps((fn, args, shared, limits, str(temp_dir), write_fd))))
     try:
         child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, env=limits.environment(temp_dir),
                                  pass_fds=(write_fd,), start_new_session=True)
@@ -116,7 +116,7 @@ def run_limited(fn: Callable[..., Any], args: tuple, *, limits: JobLimits, share
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def _collect(child: subprocess.Popen, read_fd: int, limits: JobLimits, shared: dict) -> Any:
+def _collect(child: subprocess.Popen, read_fd: int, limits: JobLimits, shared: Any) -> Any:
     """Read the child's messages until its result, its error, its death or the time limit."""
     deadline = time.monotonic() + limits.seconds
     reader = _Frames(read_fd)
@@ -132,7 +132,8 @@ def _collect(child: subprocess.Popen, read_fd: int, limits: JobLimits, shared: d
             continue
         kind, value = message
         if kind == "set":
-            shared.update(value)
+            for name, item in value.items():
+                setattr(shared, name, item)
         elif kind == "result":
             child.wait()
             return value
@@ -191,28 +192,24 @@ class _Frames:
 
 
 # -- the child's side ---------------------------------------------------------------------------
-class _Mirrored(dict):
-    """A dict whose writes are also sent to the parent (see :func:`run_limited`)."""
+def _mirror(obj: Any, send: Callable[[str, Any], None]) -> Any:
+    """``obj`` (the child's copy of ``shared``) made to send each attribute it is given to the
+    parent (see :func:`run_limited`)."""
 
-    def __init__(self, send: Callable[[str, Any], None]):
-        super().__init__()
-        self._send = send
+    class Mirrored(type(obj)):
+        def __setattr__(self, name: str, value: Any) -> None:
+            super().__setattr__(name, value)
+            send("set", {name: value})
 
-    def __setitem__(self, key, value) -> None:
-        super().__setitem__(key, value)
-        self._send("set", {key: value})
-
-    def update(self, *args, **kwargs) -> None:
-        changes = dict(*args, **kwargs)
-        super().update(changes)
-        self._send("set", changes)
+    obj.__class__ = Mirrored
+    return obj
 
 
 def _child_main() -> None:
     """Entry point of the child: apply the limits, run the function, send back what happened."""
     sys_path, rest = pickle.loads(sys.stdin.buffer.read())
     sys.path[:] = sys_path
-    fn, args, limits, temp_dir, fd = pickle.loads(rest)
+    fn, args, shared, limits, temp_dir, fd = pickle.loads(rest)
     out = os.fdopen(fd, "wb")
 
     def send(kind: str, value: Any) -> None:
@@ -223,7 +220,7 @@ def _child_main() -> None:
     _die_with_parent()
     _apply(limits, Path(temp_dir))
     try:
-        result = fn(*args, _Mirrored(send))
+        result = fn(*args, _mirror(shared, send))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
         send("error", _transportable(_as_limit(exc, limits)))
     else:
