@@ -152,12 +152,12 @@ def _died(child: subprocess.Popen, limits: JobLimits):
 
 
 def _kill_group(child: subprocess.Popen) -> None:
-    if child.poll() is None:
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        child.wait()
+    """Kill the child and whatever it started (its process group outlives it while members remain)."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    child.wait()
 
 
 class _Frames:
