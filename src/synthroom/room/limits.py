@@ -270,13 +270,15 @@ def _as_limit(exc: BaseException, limits: JobLimits) -> BaseException:
 
 
 def _out_of_memory(exc: BaseException) -> bool:
-    """A failed allocation: Python's, DuckDB's, the OS's (``ENOMEM``), or a library that could
-    not be mapped into the address space left."""
+    """A failed allocation: Python's, DuckDB's, Arrow's, the OS's (``ENOMEM``), or a library that
+    could not be mapped into the address space left."""
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryException":
         return True
     if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
         return True
     text = str(exc).lower()
+    if type(exc).__module__.startswith("pyarrow"):  # Arrow's allocators: "malloc of size N failed", mmap, ...
+        return any(word in text for word in ("memory", "malloc", "mmap", "allocat"))
     return isinstance(exc, (ImportError, OSError)) and ("failed to map segment" in text or "cannot allocate memory" in text)
 
 
