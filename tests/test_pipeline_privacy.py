@@ -137,3 +137,16 @@ def test_the_room_splits_per_privacy_unit(tmp_path):
     units = seen["units"]
     assert len(units) == seen["rows"] == 300 and units.is_unique  # the demo template: one row per user
     assert set(units) == set(audience.user_id.astype(str))
+
+
+def test_an_empty_join_is_refused_by_the_gate_not_failed():
+    """Whether the clean room's joined rows are empty can depend on one person (a template that
+    keeps one user's rows), so an empty DataFrame is no error: the fit runs on nothing (DP noise
+    only), the DP holdout-size check skips the evaluation, and the gate refuses."""
+    empty = simulate_customers(10, seed=1).head(0)
+    run = synthesize_with_gate(empty, CUSTOMERS_SCHEMA, epsilon=1.0, max_mia_score=0.6, units=[])
+    assert not run.released and run.synthetic is None
+    assert [(g.name, g.passed) for g in run.report.gates] == [("DCR-v1", False)] and run.report.fidelity is None
+    assert run.report.privacy["epsilon_spent"] == pytest.approx(1.0, rel=1e-6)
+    ungated = synthesize_with_gate(empty, CUSTOMERS_SCHEMA, epsilon=1.0, rows=50)
+    assert ungated.released and len(ungated.synthetic) == 50

@@ -88,7 +88,7 @@ class GatedRun:
 class Split:
     """A keyed holdout split: what the synthesizer fits on, and the rows the evaluation reads."""
 
-    fit_data: str  # the training part, as a Parquet path
+    fit_data: "str | pd.DataFrame"  # the training part: a Parquet path (file input) or a DataFrame
     train: pd.DataFrame  # training rows for the evaluation (a random sample of at most max_rows)
     holdout: pd.DataFrame  # holdout rows for the evaluation (likewise)
     n_train: int
@@ -206,10 +206,12 @@ def _typed_columns(con: duckdb.DuckDBPyConnection, rows: str, kinds: dict[str, s
 def split_rows(data: "str | Path | pd.DataFrame", schema: Schema, share: float, key: bytes, workdir: Path, *,
                units: "pd.Series | np.ndarray | list | None" = None, max_rows: int = DEFAULT_MAX_ROWS) -> Split:
     """Split a CSV/Parquet file or a DataFrame per privacy unit by the keyed hash (see the module
-    docstring); write the typed training part to ``workdir/train.parquet``."""
+    docstring); the typed training part goes to ``workdir/train.parquet`` (a file input) or
+    stays a DataFrame (a DataFrame input, which may be empty)."""
     share = check_holdout_share(share)
     kinds = {c.name: c.kind for c in schema.columns}
-    given = _check_units(units, len(data)) if isinstance(data, pd.DataFrame) else units
+    frame = isinstance(data, pd.DataFrame)
+    given = _check_units(units, len(data)) if frame else units
     columns = ", ".join(quote_ident(n) for n in kinds)
     train_path = workdir / "train.parquet"
     try:
@@ -221,11 +223,15 @@ def split_rows(data: "str | Path | pd.DataFrame", schema: Schema, share: float, 
             holdout = _holdout_sql(share)
             n_train, n_holdout = con.execute(f"SELECT count(*) FILTER (WHERE NOT {holdout}), "
                                              f"count(*) FILTER (WHERE {holdout}) FROM synthroom_split").fetchone()
-            if n_train + n_holdout == 0:
+            if n_train + n_holdout == 0 and not frame:  # a user's empty file (an empty DataFrame is no error)
                 raise InputError("the table has no rows")
             part = {"train": f"NOT {holdout}", "holdout": holdout}
-            con.execute(f"COPY (SELECT {columns} FROM synthroom_split WHERE {part['train']} "
-                        f"ORDER BY {quote_ident(_RID)}) TO {quote_literal(str(train_path))} (FORMAT parquet)")
+            train_sql = f"SELECT {columns} FROM synthroom_split WHERE {part['train']} ORDER BY {quote_ident(_RID)}"
+            if frame:  # already in memory: fit on a DataFrame, whose emptiness the engine accepts
+                fit_data: "str | pd.DataFrame" = con.execute(train_sql).df()
+            else:
+                con.execute(f"COPY ({train_sql}) TO {quote_literal(str(train_path))} (FORMAT parquet)")
+                fit_data = str(train_path)
             # The draw is a keyed hash, so the lowest draws of each part are a random sample of it.
             frames = {name: con.execute(f"SELECT {columns} FROM synthroom_split WHERE {where} "
                                         f"ORDER BY {_DRAW}, {quote_ident(_RID)} LIMIT {int(max_rows)}").df()
@@ -234,7 +240,7 @@ def split_rows(data: "str | Path | pd.DataFrame", schema: Schema, share: float, 
         raise InputError(f"the input does not parse: {str(exc).splitlines()[0]}") from None
     sizes = {"training": n_train, "holdout": n_holdout}
     notes = [_sample_note(name, size, max_rows) for name, size in sizes.items() if size > max_rows]
-    return Split(str(train_path), frames["train"], frames["holdout"], n_train, n_holdout, notes)
+    return Split(fit_data, frames["train"], frames["holdout"], n_train, n_holdout, notes)
 
 
 def split_file(path: str | Path, schema: Schema, share: float, seed: int | None, workdir: Path,

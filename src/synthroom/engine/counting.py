@@ -143,7 +143,7 @@ class CountingSource:
         """Open a CSV/Parquet path or a DataFrame; ``kinds`` maps each schema column to its kind.
 
         Raises :class:`InputError` for an unreadable file, missing/unknown/duplicate columns, an
-        empty table, or a datetime column whose declared type is a number.
+        empty file, or a datetime column whose declared type is a number.
         """
         con = duckdb.connect(config={"threads": threads or min(os.cpu_count() or 2, 4)})
         con.execute("SET preserve_insertion_order = false")
@@ -155,14 +155,16 @@ class CountingSource:
         else:
             relation = open_file(con, data, lambda names, where: check_names(names, kinds, where))
         source = cls(con, relation, kinds)
-        source._validate()
+        source._validate(empty_is_error=not isinstance(data, pd.DataFrame))
         return source
 
-    def _validate(self) -> None:
-        """An empty table, or a datetime column whose declared storage type is a number, is
-        refused; values that do not parse are not (they count as missing, see :func:`typed_sql`)."""
-        n = self._con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {self._rel} LIMIT 1)").fetchone()[0]
-        if n == 0:
+    def _validate(self, empty_is_error: bool) -> None:
+        """A datetime column whose declared storage type is a number is refused, and so is an
+        empty file (a user's own input); values that do not parse are not (they count as missing,
+        see :func:`typed_sql`). An empty DataFrame is not an error: the clean room's joined rows
+        arrive as one, and whether they are empty can depend on one person."""
+        empty = self._con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {self._rel} LIMIT 1)").fetchone()[0] == 0
+        if empty and empty_is_error:
             raise InputError("the table has no rows")
         for name, kind in self._kinds.items():
             if kind == "datetime" and _is_number(self.storage_type(name)):
