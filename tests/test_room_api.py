@@ -197,6 +197,13 @@ def test_cli_client_against_a_running_server(served):
         assert not (tp.folder / "x.csv").exists()
         audit = runner.invoke(cli, base + ["audit", str(tp.collab)])
         assert json.loads(audit.output)["verified"] is True
+        refreshed = runner.invoke(cli, base + ["table-refresh", str(tp.conversions)])  # the owner re-reads its source
+        assert refreshed.exit_code == 0, refreshed.output
+        assert json.loads(refreshed.output)["snapshot_sha256"] == tp.room.get_table(tp.advertiser, tp.conversions)[
+            "snapshot_sha256"]
+        not_yours = runner.invoke(cli, ["room", "--server", f"http://127.0.0.1:{port}", "--key",
+                                        tp.keys["publisher"], "table-refresh", str(tp.conversions)])
+        assert not_yours.exit_code == 2 and "only the owner of table 'conversions' can refresh it" in not_yours.output
     finally:
         server.should_exit = True
         thread.join(10)

@@ -95,6 +95,9 @@ class RoomClient:
     def table(self, tid: int) -> dict:
         return self._call("GET", f"/tables/{tid}")
 
+    def refresh_table(self, tid: int) -> dict:
+        return self._call("POST", f"/tables/{tid}/refresh")
+
     def associate(self, cid: int, table_id: int, name: str) -> dict:
         return self._call("POST", f"/collaborations/{cid}/associations", {"table_id": table_id, "name": name})
 
@@ -310,6 +313,12 @@ def table_list(limit: Optional[int] = LIMIT, offset: int = OFFSET):
 def table_show(table_id: int):
     """One table (its owner sees the source; collaborators the rule and budget)."""
     _show(lambda: _client().table(table_id))
+
+
+@room_app.command("table-refresh")
+def table_refresh(table_id: int):
+    """Re-read one of your tables' source into a new snapshot (same columns and types required)."""
+    _show(lambda: _client().refresh_table(table_id))
 
 
 @room_app.command()
