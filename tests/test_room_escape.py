@@ -329,6 +329,31 @@ def test_a_refresh_reads_the_new_rows_and_keeps_the_types(esc):
         esc.room.refresh_table(esc.actors["mallory"], table["id"])
 
 
+def test_declared_csv_types_do_not_follow_the_rows(esc):
+    """One person's row holding 3.5 turns a sniffed integer column into a float one (types members
+    see); with the owner's declared types the neighbouring files give the same types, and the odd
+    value is cast to the declared type (DuckDB rounds '3.5' to 4)."""
+    rows = pd.DataFrame({"user_id": range(1, 41), "age": range(20, 60)})
+    rows.to_csv(esc.mine, index=False)
+    neighbour = esc.dirs["mallory"] / "neighbour.csv"
+    pd.concat([rows, pd.DataFrame({"user_id": [41], "age": [3.5]})]).to_csv(neighbour, index=False)
+    sniffed = [esc.configure(path) for path in (esc.mine, neighbour)]
+    types = [esc.run("SELECT typeof(age) AS t FROM people", {"people": t["id"]}).t.iloc[0] for t in sniffed]
+    assert types == ["BIGINT", "DOUBLE"]  # what the sniffer does: the reason to declare
+    declared = [esc.configure(path, column_types={"age": "bigint"}) for path in (esc.mine, neighbour)]
+    frames = [esc.run("SELECT typeof(age) AS t, age FROM people", {"people": t["id"]}) for t in declared]
+    assert [f.t.iloc[0] for f in frames] == ["BIGINT", "BIGINT"]
+    assert sorted(frames[1].age) == [4] + list(range(20, 60))
+    refreshed = esc.room.refresh_table(esc.actors["mallory"], declared[1]["id"])  # declared types kept
+    assert refreshed["snapshot_sha256"] == declared[1]["snapshot_sha256"]
+    with pytest.raises(InputError, match="column_types: 'INT128' for column 'age' is not one of BIGINT, DOUBLE"):
+        esc.configure(esc.mine, column_types={"age": "INT128"})
+    with pytest.raises(InputError, match="column_types names 'agee', which is not a column of the file"):
+        esc.configure(esc.mine, column_types={"agee": "BIGINT"})
+    with pytest.raises(InputError, match="column_types are for CSV sources; a parquet source declares its own"):
+        esc.configure(esc.mine, kind="parquet", column_types={"age": "BIGINT"})
+
+
 @pytest.mark.parametrize("tamper", ["replace", "symlink", "delete"])
 def test_a_snapshot_that_is_not_the_recorded_one_fails_the_job_as_source_changed(esc, tamper):
     table = esc.configure(esc.mine, columns=("user_id", "age", "segment"))

@@ -70,6 +70,9 @@ class TableIn(Body):
     share_scores: bool = Field(False, description="Every member sees jobs' non-DP scores and gate outcome; "
                                                   "false: only the jobs' result receivers.")
     max_gated_runs: int = Field(5, description="Charged jobs per template version that reads this table.")
+    column_types: dict[str, str] | None = Field(
+        None, description="CSV only: a type per column (BIGINT, DOUBLE, VARCHAR, BOOLEAN, DATE, TIMESTAMP) instead of "
+                          "the type DuckDB's sniffer guesses from the rows.")
 
 
 class AssociationIn(Body):

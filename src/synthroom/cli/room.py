@@ -293,14 +293,20 @@ def table_create(name: str, source: Path = typer.Option(..., help="CSV/Parquet/D
                  share_report: bool = typer.Option(False, help="Receivers may read the full evaluation report."),
                  delta_budget: float = typer.Option(1e-6, help="Total delta across all jobs."),
                  share_scores: bool = typer.Option(False, help="Every member sees non-DP scores, not only receivers."),
-                 max_gated_runs: int = typer.Option(5, help="Charged jobs per template version reading this table.")):
+                 max_gated_runs: int = typer.Option(5, help="Charged jobs per template version reading this table."),
+                 column_type: Optional[list[str]] = typer.Option(
+                     None, "--type", help="CSV only: COLUMN=TYPE (BIGINT, DOUBLE, VARCHAR, BOOLEAN, DATE, TIMESTAMP) "
+                                          "instead of the type guessed from the rows (repeat).")):
     """Configure one of your tables with its analysis rule."""
     kind = "duckdb" if duckdb_table else source.suffix.lower().lstrip(".")
+    types = dict(t.split("=", 1) for t in column_type or [] if "=" in t)
+    if len(types) != len(column_type or []):
+        raise typer.BadParameter("--type takes COLUMN=TYPE", param_hint="--type")
     _show(lambda: _client().configure_table(
         name=name, source_kind=kind, source_path=str(source), source_table=duckdb_table, allowed_columns=allow,
         epsilon_budget=budget, unit_column=unit, unit_cap=cap, allowed_receivers=receiver or None,
         share_full_report=share_report, delta_budget=delta_budget, share_scores=share_scores,
-        max_gated_runs=max_gated_runs))
+        max_gated_runs=max_gated_runs, column_types=types or None))
 
 
 @room_app.command("table-list")

@@ -85,6 +85,7 @@ class ConfiguredTable(Base):
     max_gated_runs: Mapped[int] = mapped_column(Integer, default=5)  # charged jobs per template version
     snapshot_path: Mapped[str | None] = mapped_column(Text, nullable=True)  # room's Parquet copy of the allowed columns
     snapshot_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # jobs read only this exact copy
+    column_types: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the owner's declared CSV types
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

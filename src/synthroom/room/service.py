@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from ..errors import InputError
 from ..schema import check_epsilon, check_max_mia_score, parse_schema
-from ..sql import (SOURCE_KINDS, Snapshot, Source, TableColumns, check_template, data_folder, open_below, output_types,
-                   snapshot_source)
+from ..sql import (SOURCE_KINDS, Snapshot, Source, TableColumns, check_column_types, check_template, data_folder,
+                   open_below, output_types, snapshot_source)
 from . import audit
 from .db import Database
 from .errors import Conflict, Forbidden, NotFound
@@ -273,13 +273,15 @@ class Room:
                         epsilon_budget: float, unit_column: str | None = None, unit_cap: int = 1,
                         source_table: str | None = None, allowed_receivers: list[str] | None = None,
                         share_full_report: bool = False, delta_budget: float = DEFAULT_DELTA_BUDGET,
-                        share_scores: bool = False, max_gated_runs: int = 5) -> dict:
+                        share_scores: bool = False, max_gated_runs: int = 5,
+                        column_types: dict[str, str] | None = None) -> dict:
         """Register one of the actor's data sources with its analysis rule.
 
         The allowed columns are copied into a snapshot in the room's own storage now (see
         :mod:`synthroom.sql.sandbox`); jobs read only that snapshot, never the member's file, so a
         file swapped or changed later changes nothing until the owner calls :meth:`refresh_table`.
-        The copy is made outside any database transaction."""
+        The copy is made outside any database transaction. ``column_types`` declares a CSV's
+        column types (else DuckDB's sniffer guesses them from the rows, once, here)."""
         name = _check_name(name, "table name")
         if source_kind not in SOURCE_KINDS:
             raise InputError(f"source kind {source_kind!r} is not one of {', '.join(SOURCE_KINDS)}")
@@ -297,7 +299,8 @@ class Room:
             for receiver in allowed_receivers or []:
                 _member_by_name(s, receiver)
         path = _inside_roots(source_path, roots, actor.name)
-        snapshot = self._snapshot(source_kind, path, roots, list(allowed_columns), source_table)
+        declared = check_column_types(source_kind, column_types)
+        snapshot = self._snapshot(source_kind, path, roots, list(allowed_columns), source_table, declared)
         try:
             with self.transaction() as s:
                 table = ConfiguredTable(
@@ -308,7 +311,7 @@ class Room:
                     share_full_report=bool(share_full_report), unit_column=unit_column, unit_cap=unit_cap,
                     epsilon_budget=float(epsilon_budget), delta_budget=float(delta_budget),
                     share_scores=bool(share_scores), max_gated_runs=max_gated_runs, snapshot_path=snapshot.path,
-                    snapshot_sha256=snapshot.sha256,
+                    snapshot_sha256=snapshot.sha256, column_types=_json(declared) if declared else None,
                 )
                 s.add(table)
                 s.flush()
@@ -337,7 +340,9 @@ class Room:
             roots = json.loads(s.get(Member, actor.id).data_roots)
             kind, source, source_table = table.source_kind, table.source_path, table.source_table
             allowed, old_path, old_sha = json.loads(table.allowed_columns), table.snapshot_path, table.snapshot_sha256
-        snapshot = self._snapshot(kind, _inside_roots(source, roots, actor.name), roots, allowed, source_table)
+            declared = json.loads(table.column_types) if table.column_types else None
+        snapshot = self._snapshot(kind, _inside_roots(source, roots, actor.name), roots, allowed, source_table,
+                                  declared)
         try:
             if old_path and Path(old_path).exists() and not _same_schema(old_path, snapshot.path):
                 raise InputError(f"table {table_id}'s source now gives other column types "
@@ -357,12 +362,14 @@ class Room:
             Path(old_path).unlink(missing_ok=True)
         return view
 
-    def _snapshot(self, kind: str, path: Path, roots: list[str], keep: list[str], table: str | None) -> Snapshot:
+    def _snapshot(self, kind: str, path: Path, roots: list[str], keep: list[str], table: str | None,
+                  column_types: dict[str, str] | None = None) -> Snapshot:
         """Open the member's file without following symlinks and snapshot its ``keep`` columns."""
         root = next(r for r in roots if path.is_relative_to(r))
         fd = open_below(root, path.relative_to(root).parts, str(path))
         try:
-            return snapshot_source(kind, fd, str(path), keep, data_folder(self.artifacts), table=table)
+            return snapshot_source(kind, fd, str(path), keep, data_folder(self.artifacts), table=table,
+                                   column_types=column_types)
         finally:
             os.close(fd)
 

@@ -164,8 +164,14 @@ def _staging_connection(allowed: list[Path]) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _csv_relation(con: duckdb.DuckDBPyConnection, staged: Path) -> tuple[str, dict[str, str]]:
-    """The CSV's rows with its sniffed types; values that do not parse become NULL."""
+# The types an owner may declare for a CSV column (``column_types``), instead of the sniffed one.
+DECLARABLE_TYPES = ("BIGINT", "DOUBLE", "VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP")
+
+
+def _csv_relation(con: duckdb.DuckDBPyConnection, staged: Path,
+                  declared: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """The CSV's rows with the owner's ``declared`` types, else the sniffed ones; values that do
+    not parse become NULL."""
     # header = true, skip = 0: the sniffer may otherwise take a late odd line for the header (and
     # name the columns after a row's values)
     options = "header = true, skip = 0"
@@ -173,6 +179,11 @@ def _csv_relation(con: duckdb.DuckDBPyConnection, staged: Path) -> tuple[str, di
                         ).fetchone()
     columns, date_format, stamp_format = sniff
     types = {c["name"]: c["type"] for c in columns}
+    unknown = sorted(set(declared or {}) - set(types))
+    if unknown:
+        raise InputError(f"column_types names {unknown[0]!r}, which is not a column of the file "
+                         f"(its columns: {', '.join(types)})")
+    types.update(declared or {})
     parts = []
     for name, sql_type in types.items():
         fmt = date_format if sql_type == "DATE" else stamp_format if sql_type.startswith("TIMESTAMP") else None
@@ -207,14 +218,16 @@ def _duckdb_relation(con: duckdb.DuckDBPyConnection, staged: Path, table: str | 
 
 
 def snapshot_source(kind: str, fd: int, shown: str, keep: list[str], folder: Path,
-                    *, table: str | None = None) -> Snapshot:
+                    *, table: str | None = None, column_types: dict[str, str] | None = None) -> Snapshot:
     """Copy the open member file ``fd`` and write the ``keep`` columns of it to a new snapshot.
 
     ``shown`` is the path as the member gave it (messages name it, and its file name). Raises
     :class:`InputError` for a file that is not a readable source of ``kind``, a column missing
-    from it, or a DuckDB table that is not a plain base table."""
+    from it, or a DuckDB table that is not a plain base table. ``column_types`` (CSV only) are the
+    owner's declared types, which the sniffer's guesses from the rows never override."""
     if kind not in SOURCE_KINDS:
         raise InputError(f"data source kind {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+    column_types = check_column_types(kind, column_types)
     token = secrets.token_hex(16)
     staged, target = folder / f".staging-{token}", folder / f"{token}.parquet"
     allowed = [staged, Path(f"{staged}.wal"), target]
@@ -223,7 +236,7 @@ def snapshot_source(kind: str, fd: int, shown: str, keep: list[str], folder: Pat
         con = _staging_connection(allowed)
         try:
             if kind == "csv":
-                rel, _ = _csv_relation(con, staged)
+                rel, _ = _csv_relation(con, staged, column_types)
             elif kind == "parquet":
                 rel = f"read_parquet({_lit(str(staged))})"
             else:
@@ -251,6 +264,21 @@ def snapshot_source(kind: str, fd: int, shown: str, keep: list[str], folder: Pat
     finally:
         staged.unlink(missing_ok=True)
         Path(f"{staged}.wal").unlink(missing_ok=True)
+
+
+def check_column_types(kind: str, column_types: dict[str, str] | None) -> dict[str, str]:
+    """The declared CSV column types, upper-cased; refuses them for other kinds and unknown types."""
+    if not column_types:
+        return {}
+    if kind != "csv":
+        raise InputError(f"column_types are for CSV sources; a {kind} source declares its own types")
+    declared = {}
+    for name, sql_type in column_types.items():
+        if not isinstance(sql_type, str) or sql_type.upper() not in DECLARABLE_TYPES:
+            raise InputError(f"column_types: {sql_type!r} for column {name!r} is not one of "
+                             f"{', '.join(DECLARABLE_TYPES)}")
+        declared[name] = sql_type.upper()
+    return declared
 
 
 def snapshot_file(kind: str, path: str | Path, keep: list[str], folder: str | Path, *,
