@@ -13,7 +13,7 @@ from synthroom.room import Actor, Room
 
 ADMIN = "test-admin-key"
 POSTGRES_ENV = "SYNTHROOM_TEST_POSTGRES_URL"  # e.g. postgresql+psycopg://postgres:pw@localhost/postgres
-CREATED_DATABASES: set[str] = set()  # what this test process created on that server (dropped at its end)
+CREATED_DATABASES: set[str] = set()  # what this test process used on that server (dropped at its end)
 
 
 def database_url(folder: Path) -> str:
@@ -33,7 +33,7 @@ def database_url(folder: Path) -> str:
         with engine.connect() as con:
             if not con.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
                 con.execute(text(f'CREATE DATABASE "{name}"'))
-                CREATED_DATABASES.add(name)
+        CREATED_DATABASES.add(name)  # also one a child process created (the restart test): dropped at the end
     finally:
         engine.dispose()
     return make_url(admin).set(database=name).render_as_string(hide_password=False)
