@@ -142,17 +142,17 @@ def test_training_scripts_run_in_their_own_process_with_a_time_limit(served):
         "pathlib.Path(a.output, 'model.json').write_text(json.dumps({'rate': rate}))\n"
         "pathlib.Path(a.output, 'metrics.json').write_text(json.dumps({'rows': len(df), 'rate': rate}))\n"
     )
-    tp.room.allow_training_scripts, tp.room.script_time_limit = True, 20
+    tp.room.settings.allow_training_scripts, tp.room.settings.script_time_limit = True, 20
     try:
         model = _train(tp, http, job_id, {"trainer": "script", "script": script})
         assert model["state"] == "succeeded", model["reason"]
         assert model["metrics"]["rows"] > 900 and 0 < model["metrics"]["rate"] < 1
         assert json.loads(http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser")).content)["rate"] == model["metrics"]["rate"]
-        tp.room.script_time_limit = 1
+        tp.room.settings.script_time_limit = 1
         slow = _train(tp, http, job_id, {"trainer": "script", "script": "import time\ntime.sleep(30)\n"})
         assert slow["state"] == "failed" and slow["reason"] == "the training script ran over its time limit of 1 s and was stopped"
     finally:
-        tp.room.allow_training_scripts = False
+        tp.room.settings.allow_training_scripts = False
 
 
 def test_metering_charges_the_payer(served):

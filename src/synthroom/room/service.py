@@ -78,7 +78,7 @@ class Room:
     """The clean room's state: the metadata database and the artifacts folder.
 
     ``admin_key`` (kept only hashed) is needed to create members. ``settings`` holds every limit
-    (``allow_training_scripts`` and ``script_time_limit`` may also be given directly). The audit
+    (any of its fields may also be given as a keyword). The audit
     chains are keyed with ``audit_key``: by default ``$SYNTHROOM_AUDIT_KEY``, else the key in
     ``audit.key`` beside the artifacts folder (the data folder), created on first start with mode
     0600. The process's umask becomes 0077 and the artifacts folder 0700: the database, artifacts,
@@ -104,22 +104,6 @@ class Room:
         self.seeded_jobs = seeded_jobs
         self.on_job_queued: Callable[[int], None] | None = None
         self.on_model_queued: Callable[[int], None] | None = None
-
-    @property
-    def allow_training_scripts(self) -> bool:
-        return self.settings.allow_training_scripts
-
-    @allow_training_scripts.setter
-    def allow_training_scripts(self, value: bool) -> None:
-        self.settings.allow_training_scripts = value
-
-    @property
-    def script_time_limit(self) -> float:
-        return self.settings.script_time_limit
-
-    @script_time_limit.setter
-    def script_time_limit(self, value: float) -> None:
-        self.settings.script_time_limit = value
 
     def transaction(self):
         """A short write transaction (see :mod:`.db`)."""

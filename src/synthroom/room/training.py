@@ -144,7 +144,7 @@ def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", sc
     if trainer not in BUILTIN + ("script",):
         raise InputError(f"trainer {trainer!r} is not one of {', '.join(BUILTIN + ('script',))}")
     if trainer == "script":
-        if not room.allow_training_scripts:
+        if not room.settings.allow_training_scripts:
             raise Forbidden("training scripts are disabled on this server (start it with --allow-training-scripts)")
         if not script:
             raise InputError("the script trainer needs the script's text")
@@ -209,7 +209,7 @@ def _train_claimed(room: Room, model_id: int, worker_id: str, lease: float, task
         try:
             if trainer == "script":
                 metrics = run_script(out_dir / "train.py", data, schema.target, task_of(schema), out_dir,
-                                     room.script_time_limit)
+                                     room.settings.script_time_limit)
             else:
                 metrics = train_builtin(pd.read_parquet(data), schema, "gbm" if trainer == "auto" else trainer, out_dir)
         except InputError as exc:
