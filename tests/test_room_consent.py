@@ -11,7 +11,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from synthroom.api import create_app
-from synthroom.cli import room as room_cli
+from synthroom import client as room_client
 from synthroom.cli.app import app as cli
 from synthroom.demo.adtech import DEMO_CLASSIFICATION, DEMO_TEMPLATE
 from synthroom.errors import InputError
@@ -185,7 +185,7 @@ def test_invitations_through_the_api_and_the_cli(tp, monkeypatch):
     missing = http.post("/collaborations/9999/accept", headers=headers)
     assert missing.status_code == 404 and missing.json()["detail"] == "no collaboration with id 9999"
 
-    monkeypatch.setattr(room_cli.httpx, "Client", lambda **_kw: http)  # the CLI's client talks to the app
+    monkeypatch.setattr(room_client.httpx, "Client", lambda **_kw: http)  # the CLI's client talks to the app
     runner = CliRunner()
     analyst = ["room", "--key", tp.keys["analyst"]]
     listed = runner.invoke(cli, analyst + ["invitations"])

@@ -1,4 +1,4 @@
-"""``synthroom room ...``: the clean room's client commands (HTTP, via httpx), and ``serve``.
+"""``synthroom room ...``: the clean room's client commands (over :class:`synthroom.client.RoomClient`), and ``serve``.
 
 Every command talks to a running server (``--server``, or ``$SYNTHROOM_SERVER``; default
 http://127.0.0.1:8765) with the member's key (``--key`` or ``$SYNTHROOM_API_KEY``). Answers are
@@ -9,175 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any, Optional
 
-import httpx
 import typer
 import yaml
 from rich.console import Console
 
+from ..client import DEFAULT_SERVER, ClientError, RoomClient, Unreachable
 from . import workers as w
-
-DEFAULT_SERVER = "http://127.0.0.1:8765"
-FINISHED = ("succeeded", "failed", "finished")
 
 room_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clean-room client: talks to `synthroom serve`.")
 out = Console()
 err = Console(stderr=True)
-
-
-class ClientError(Exception):
-    """The server refused a request: ``status`` and its one-line ``detail``."""
-
-    def __init__(self, status: int, detail: str):
-        super().__init__(f"{status}: {detail}")
-        self.status, self.detail = status, detail
-
-
-class RoomClient:
-    """A thin client of the REST API; ``http`` may be any httpx.Client (e.g. FastAPI's TestClient)."""
-
-    def __init__(self, server: str = DEFAULT_SERVER, key: str | None = None, http: httpx.Client | None = None,
-                 admin_key: str | None = None):
-        self.http = http or httpx.Client(base_url=server, timeout=600)
-        self.key, self.admin_key = key, admin_key
-
-    def as_member(self, key: str) -> "RoomClient":
-        return RoomClient(key=key, http=self.http, admin_key=self.admin_key)
-
-    def _call(self, method: str, path: str, body: Any = None, params: dict | None = None, raw: bool = False):
-        headers = {"X-API-Key": self.key} if self.key else {}
-        if self.admin_key:
-            headers["X-Admin-Key"] = self.admin_key
-        response = self.http.request(method, path, json=body, params=params, headers=headers)
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail")
-            except ValueError:
-                detail = response.text
-            raise ClientError(response.status_code, detail if isinstance(detail, str) else json.dumps(detail))
-        return response.content if raw else response.json()
-
-    # one method per endpoint
-    def create_member(self, name: str, data_roots: list[str]) -> dict:
-        return self._call("POST", "/members", {"name": name, "data_roots": data_roots})
-
-    def me(self) -> dict:
-        return self._call("GET", "/me")
-
-    def create_collaboration(self, name: str, members: list[dict], payer: str, retention_days: int = 7) -> dict:
-        return self._call("POST", "/collaborations", {"name": name, "members": members, "payer": payer,
-                                                      "retention_days": retention_days})
-
-    def collaborations(self, **page) -> list[dict]:
-        return self._call("GET", "/collaborations", params=_page(page))
-
-    def invitations(self, **page) -> list[dict]:
-        return self._call("GET", "/invitations", params=_page(page))
-
-    def accept(self, cid: int, pay: bool = False) -> dict:
-        return self._call("POST", f"/collaborations/{cid}/accept", {"pay": pay})
-
-    def decline(self, cid: int) -> dict:
-        return self._call("POST", f"/collaborations/{cid}/decline")
-
-    def collaboration(self, cid: int) -> dict:
-        return self._call("GET", f"/collaborations/{cid}")
-
-    def configure_table(self, **body) -> dict:
-        return self._call("POST", "/tables", body)
-
-    def tables(self, **page) -> list[dict]:
-        return self._call("GET", "/tables", params=_page(page))
-
-    def table(self, tid: int) -> dict:
-        return self._call("GET", f"/tables/{tid}")
-
-    def refresh_table(self, tid: int) -> dict:
-        return self._call("POST", f"/tables/{tid}/refresh")
-
-    def associate(self, cid: int, table_id: int, name: str) -> dict:
-        return self._call("POST", f"/collaborations/{cid}/associations", {"table_id": table_id, "name": name})
-
-    def dissociate(self, cid: int, name: str) -> dict:
-        return self._call("DELETE", f"/collaborations/{cid}/associations/{name}")
-
-    def create_template(self, cid: int, **body) -> dict:
-        return self._call("POST", f"/collaborations/{cid}/templates", body)
-
-    def templates(self, cid: int, **page) -> list[dict]:
-        return self._call("GET", f"/collaborations/{cid}/templates", params=_page(page))
-
-    def template(self, template_id: int) -> dict:
-        return self._call("GET", f"/templates/{template_id}")
-
-    def approve(self, template_id: int, content_hash: str) -> dict:
-        return self._call("POST", f"/templates/{template_id}/approve", {"hash": content_hash})
-
-    def revoke(self, template_id: int) -> dict:
-        return self._call("DELETE", f"/templates/{template_id}/approve")
-
-    def start_job(self, template_id: int) -> dict:
-        return self._call("POST", f"/templates/{template_id}/jobs")
-
-    def jobs(self, cid: int, **page) -> list[dict]:
-        return self._call("GET", f"/collaborations/{cid}/jobs", params=_page(page))
-
-    def job(self, job_id: int) -> dict:
-        return self._call("GET", f"/jobs/{job_id}")
-
-    @staticmethod
-    def _poll(fetch, object_id: int, timeout: float, poll: float) -> dict:
-        """``fetch(object_id)`` until its state is final or ``timeout`` seconds have passed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            current = fetch(object_id)
-            if current["state"] in FINISHED or time.monotonic() > deadline:
-                return current
-            time.sleep(poll)
-
-    def wait(self, job_id: int, timeout: float = 3600, poll: float = 0.5) -> dict:
-        return self._poll(self.job, job_id, timeout, poll)
-
-    def result(self, job_id: int, fmt: str = "csv") -> bytes:
-        return self._call("GET", f"/jobs/{job_id}/result", params={"format": fmt}, raw=True)
-
-    def report(self, job_id: int, kind: str = "html") -> bytes:
-        return self._call("GET", f"/jobs/{job_id}/report", params={"kind": kind}, raw=True)
-
-    def train(self, job_id: int, trainer: str = "auto", script: str | None = None) -> dict:
-        return self._call("POST", f"/jobs/{job_id}/models", {"trainer": trainer, "script": script})
-
-    def wait_model(self, model_id: int, timeout: float = 3600, poll: float = 0.5) -> dict:
-        return self._poll(self.model, model_id, timeout, poll)
-
-    def models(self, job_id: int, **page) -> list[dict]:
-        return self._call("GET", f"/jobs/{job_id}/models", params=_page(page))
-
-    def model(self, model_id: int) -> dict:
-        return self._call("GET", f"/models/{model_id}")
-
-    def model_file(self, model_id: int) -> bytes:
-        return self._call("GET", f"/models/{model_id}/file", raw=True)
-
-    def audit(self, cid: int, **page) -> dict:
-        return self._call("GET", f"/collaborations/{cid}/audit", params=_page(page))
-
-    def audit_head(self, cid: int) -> dict:
-        return self._call("GET", f"/collaborations/{cid}/audit/head")
-
-    def audit_verify(self, cid: int, head: dict) -> dict:
-        return self._call("POST", f"/collaborations/{cid}/audit/verify", head)
-
-    def metering(self, cid: int, **page) -> dict:
-        return self._call("GET", f"/collaborations/{cid}/metering", params=_page(page))
-
-
-def _page(page: dict) -> dict:
-    """``limit``/``offset`` query parameters, leaving out those not given (the server's defaults)."""
-    return {k: v for k, v in page.items() if k in ("limit", "offset") and v is not None}
 
 
 # -- the commands ----------------------------------------------------------------------------
@@ -205,8 +49,8 @@ def _show(call) -> Any:
     except ClientError as exc:
         err.print(f"[bold red]refused ({exc.status}):[/] {exc.detail}", highlight=False)
         raise typer.Exit(2)
-    except httpx.HTTPError as exc:
-        err.print(f"[bold red]cannot reach the server:[/] {exc}", highlight=False)
+    except Unreachable as exc:
+        err.print(f"[bold red]cannot reach the server:[/] {exc.__cause__}", highlight=False)
         raise typer.Exit(1)
     if isinstance(value, (dict, list)):
         out.print_json(json.dumps(value))

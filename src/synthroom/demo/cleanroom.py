@@ -20,7 +20,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from ..cli.room import ClientError, RoomClient
+from ..client import ClientError, RoomClient
 from .adtech import (AUDIENCE_COLUMNS, CONVERSIONS_COLUMNS, DEMO_CLASSIFICATION, DEMO_TEMPLATE, simulate_audience,
                      simulate_conversions)
 
