@@ -81,6 +81,7 @@ class Schema:
     epsilon: float | None = None  # only when the file carried synthetic-data parameters
     max_mia_score: float | None = None
     extras: dict[str, Any] = field(default_factory=dict, compare=False)
+    rules: tuple[Any, ...] = ()  # declared rules (synthroom.rules); see "Rules" below
 
     def __post_init__(self) -> None:
         if not self.columns:
@@ -120,7 +121,7 @@ class Schema:
             if c.categories is not None:
                 d["categories"] = list(c.categories)
             out.append(d)
-        return {"target": self.target, "columns": out}
+        return {"target": self.target, "columns": out, **rules_to_dict(self.rules)}
 
     def with_columns(self, columns: list[ColumnSpec]) -> "Schema":
         return replace(self, columns=tuple(columns))
@@ -206,12 +207,13 @@ def _parse_native(data: dict[str, Any]) -> Schema:
         raise InputError("the schema names no predictive (target) column")
     if len(targets) > 1:
         raise InputError(f"the schema names {len(targets)} predictive columns ({', '.join(map(repr, targets))}); exactly one is allowed")
-    return Schema(
+    schema = Schema(
         columns=tuple(specs),
         target=targets[0],
         epsilon=data.get("epsilon"),
         max_mia_score=data.get("max_mia_score"),
     )
+    return with_rules(schema, data.get("rules"))
 
 
 def _parse_reference_product(data: dict[str, Any]) -> Schema:
@@ -245,3 +247,18 @@ def _opt_float(raw: dict[str, Any], key: str) -> float | None:
         return float(raw[key])
     except (TypeError, ValueError):
         raise InputError(f"column {raw['name']!r}: {key} {raw[key]!r} is not a number") from None
+
+
+# -- Rules (the schema's optional ``rules`` list; definitions and checks in synthroom/rules.py) ----
+def with_rules(schema: Schema, raw: Any) -> Schema:
+    """``schema`` with its declared rules parsed and validated against its columns."""
+    if raw is None:
+        return schema
+    from .rules import parse_rules
+
+    return replace(schema, rules=parse_rules(raw, {c.name: c.kind for c in schema.columns}, schema.target))
+
+
+def rules_to_dict(rules: tuple[Any, ...]) -> dict[str, Any]:
+    """The ``rules`` entry of :meth:`Schema.to_dict` (nothing when there are none)."""
+    return {"rules": [r.to_dict() for r in rules]} if rules else {}

@@ -1,0 +1,121 @@
+"""Declared rules: parsing and validation (schema errors name the rule), checks on rows."""
+
+import numpy as np
+import pytest
+
+from synthroom import InputError, load_schema, parse_schema
+from synthroom.rules import Combinations, Computed, Inequality, Range, violations
+
+COLUMNS = [
+    {"name": "a", "type": "numerical"}, {"name": "b", "type": "numerical"},
+    {"name": "d1", "type": "datetime"}, {"name": "d2", "type": "datetime"},
+    {"name": "st", "type": "categorical"}, {"name": "rg", "type": "categorical"},
+    {"name": "t", "type": "categorical"}, {"name": "tot", "type": "numerical"},
+]
+ALL_KINDS = [
+    "a <= b",
+    {"check": "d1 < d2", "name": "login after signup"},
+    {"columns": ["st", "rg"], "allowed": [["CA", "West"], ["NY", "East"], [1, 2.0]]},
+    {"column": "a", "min": 0, "max": 10, "step": 0.5},
+    {"column": "d1", "min": "2015-01-01"},
+    {"column": "tot", "formula": 'ROUND(a * b, 2) + GREATEST(a, 1) - ABS(-b) / 2'},
+]
+
+
+def schema_with(*rules):
+    return parse_schema({"target": "t", "columns": COLUMNS, "rules": list(rules)})
+
+
+def test_every_kind_parses_and_round_trips(tmp_path):
+    s = schema_with(*ALL_KINDS)
+    assert [type(r) for r in s.rules] == [Inequality, Inequality, Combinations, Range, Range, Computed]
+    assert s.rules[0] == Inequality("a", "<=", "b")
+    assert s.rules[1].label == "login after signup"
+    assert s.rules[2].allowed == (("CA", "West"), ("NY", "East"), ("1", "2"))  # compared as text
+    assert s.rules[4].min == 1420070400.0  # 2015-01-01 UTC in epoch seconds
+    assert s.rules[5].inputs == ("a", "b")
+    assert parse_schema(s.to_dict()) == s
+    p = tmp_path / "s.yaml"
+    p.write_text("target: t\ncolumns:\n" + "".join(f"  - {{name: {c['name']}, type: {c['type']}}}\n" for c in COLUMNS)
+                 + "rules:\n  - signup_date <= last_login\n".replace("signup_date", "d1").replace("last_login", "d2"))
+    assert load_schema(p).rules == (Inequality("d1", "<=", "d2"),)
+
+
+def test_no_rules_is_the_default():
+    s = parse_schema({"target": "t", "columns": COLUMNS})
+    assert s.rules == () and "rules" not in s.to_dict()
+
+
+@pytest.mark.parametrize("rule, message", [
+    ("a <= zz", "rule #1 (a <= zz): column 'zz' is not in the schema"),
+    ("a <= st", "rule #1 (a <= st): column 'st' is categorical; an inequality compares numerical or datetime columns"),
+    ("a <= d1", "rule #1 (a <= d1): cannot compare 'a' (numerical) with 'd1' (datetime)"),
+    ("d1 >= st", "rule #1 (d1 >= st): column 'st' is categorical; an inequality compares numerical or datetime "
+                 "columns"),
+    ("a <= 3", "rule #1 (a <= 3): a check compares two columns with <, <=, > or >= (e.g. 'start <= end'); for a "
+               "bound on one column use {column, min, max}"),
+    ("a <=", "rule #1 (a <=): 'a <=' does not parse as an expression"),
+    ("a < a", "rule #1 (a < a): compares column 'a' with itself"),
+    ({"columns": ["st", "a"], "allowed": [["x", 1]]},
+     "rule #1: column 'a' is numerical; allowed combinations are of categorical columns"),
+    ({"columns": ["st", "rg"], "allowed": [["CA"]]},
+     "rule #1: each allowed combination must list 2 value(s), one per column, not ['CA']"),
+    ({"columns": ["st", "rg"], "allowed": []}, "rule #1: 'allowed' must be a non-empty list of value lists"),
+    ({"column": "st", "min": 1}, "rule #1: column 'st' is categorical; a range or step is for numerical or "
+                                 "datetime columns"),
+    ({"column": "d1", "step": 1}, "rule #1: 'step' is for numerical columns; 'd1' is datetime"),
+    ({"column": "d1", "min": "yesterday-ish"}, "rule #1: min 'yesterday-ish' is not a date"),
+    ({"column": "a", "min": 0.1, "max": 0.2, "step": 1}, "rule #1: no multiple of step 1 lies between min and max"),
+    ({"column": "a", "min": 5, "max": 1}, "rule #1: min 5 is greater than max 1"),
+    ({"column": "a", "step": -1}, "rule #1: step -1 must be a positive number"),
+    ({"column": "a"}, "rule #1: give at least one of min, max, step"),
+    ({"column": "tot", "formula": "a || b"}, "rule #1 (tot = a || b): 'a || b' is not allowed in a formula "
+                                             "(numbers, columns, + - * /, parentheses, ROUND, ABS, LEAST, GREATEST)"),
+    ({"column": "tot", "formula": "__import__('os')"}, "rule #1 (tot = __import__('os')): "),
+    ({"column": "tot", "formula": "a + st"}, "rule #1 (tot = a + st): column 'st' is categorical; a formula uses "
+                                             "numerical columns"),
+    ({"column": "t", "formula": "a"}, "rule #1 (t = a): column 't' is categorical; a computed column must be "
+                                     "numerical"),
+    ({"column": "tot", "formula": "tot + 1"}, "rule #1 (tot = tot + 1): the formula of 'tot' uses 'tot' itself"),
+    ({"column": "tot", "formula": "2 * 3"}, "rule #1 (tot = 2 * 3): the formula uses no column"),
+    ({"check": "a < b", "colour": "red"}, "rule #1: unknown key 'colour' (a check rule takes check, name)"),
+    ({"nonsense": 1}, "rule #1: a rule needs 'check', 'allowed' (with 'columns'), 'formula' (with 'column') or "
+                      "'column' with min/max/step"),
+    (42, "rule #1: a rule is a text like 'a <= b' or a mapping, not 42"),
+])
+def test_invalid_rule_is_a_schema_error_naming_it(rule, message):
+    with pytest.raises(InputError) as info:
+        schema_with(rule)
+    assert str(info.value).startswith(message)
+
+
+def test_rules_that_conflict_with_each_other_are_refused():
+    with pytest.raises(InputError, match=r"^rule #2 \(tot = b \* 2\): column 'tot' is computed by more than one"):
+        schema_with({"column": "tot", "formula": "a * 2"}, {"column": "tot", "formula": "b * 2"})
+    with pytest.raises(InputError, match=r"^rule #1 \(b = tot \+ 1\): the formula uses the computed column 'tot'"):
+        schema_with({"column": "b", "formula": "tot + 1"}, {"column": "tot", "formula": "a * 2"})
+    with pytest.raises(InputError, match=r"^rule #2 \(tot in steps of 1\): a computed column cannot have a step"):
+        schema_with({"column": "tot", "formula": "a * 2"}, {"column": "tot", "step": 1})
+    with pytest.raises(InputError, match="the predictive column 't' cannot be computed"):
+        parse_schema({"target": "t", "columns": [{"name": "a", "type": "numerical"},
+                                                 {"name": "t", "type": "numerical"}],
+                      "rules": [{"column": "t", "formula": "a * 2"}]})
+    with pytest.raises(InputError, match="the schema's 'rules' must be a list"):
+        parse_schema({"target": "t", "columns": COLUMNS, "rules": "a <= b"})
+
+
+def test_violations_follow_sql_check_semantics():
+    nan = np.nan
+    frame = {
+        "a": np.array([1.0, 2.0, 3.0, nan, 0.75]), "b": np.array([2.0, 2.0, 1.0, 1.0, nan]),
+        "st": np.array(["CA", "NY", "CA", None, "TX"], dtype=object),
+        "rg": np.array(["West", "West", "East", "East", "South"], dtype=object),
+        "tot": np.array([2.0, 4.0, 5.0, nan, 1.0]),
+    }
+    s = schema_with("a < b", {"columns": ["st", "rg"], "allowed": [["CA", "West"], ["NY", "East"]]},
+                    {"column": "a", "min": 0, "max": 2.5, "step": 0.5}, {"column": "tot", "formula": "a * b"})
+    got = [violations(r, frame).tolist() for r in s.rules]
+    assert got[0] == [False, True, True, False, False]  # missing operand: satisfied
+    assert got[1] == [False, True, True, False, True]
+    assert got[2] == [False, False, True, False, True]  # 3 > 2.5; 0.75 is not a multiple of 0.5
+    assert got[3] == [False, False, True, False, True]  # nan*1 is missing and tot is missing: fine
