@@ -49,7 +49,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .engine.counting import check_names, open_file, quote_ident, quote_literal, typed_sql, value_sql
+from .engine.counting import check_names, open_file, stored_types, typed_sql, value_sql
+from .engine.types import quote_ident, quote_literal
 from .errors import InputError
 from .evaluation.result import EvaluationReport
 from .evaluation.tables import MIN_ROWS
@@ -138,13 +139,9 @@ def _unit_sql(con: duckdb.DuckDBPyConnection, rows: str, kinds: dict[str, str], 
     counts it (so a row has the same id in a CSV and in a Parquet file), as a JSON list."""
     if units:
         return f"CAST({quote_ident(_UNIT)} AS VARCHAR)"
-    stored = _stored_types(con, rows)
+    stored = stored_types(con, rows)
     values = ", ".join(f"CAST({value_sql(n, kind, stored[n])} AS VARCHAR)" for n, kind in kinds.items())
     return f"to_json(list_value({values}))"
-
-
-def _stored_types(con: duckdb.DuckDBPyConnection, rows: str) -> dict[str, str]:
-    return {r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {rows}").fetchall()}
 
 
 def _check_units(units: "pd.Series | np.ndarray | list | None", rows: int) -> np.ndarray | None:
@@ -199,7 +196,7 @@ def _check_columns(names: list[str], kinds: dict[str, str], where: str, strict: 
 
 def _typed_columns(con: duckdb.DuckDBPyConnection, rows: str, kinds: dict[str, str]) -> str:
     """SELECT list typing each schema column as the engine does (a CSV's from the schema alone)."""
-    stored = _stored_types(con, rows)
+    stored = stored_types(con, rows)
     return ", ".join(f"{typed_sql(n, kind, stored[n])} AS {quote_ident(n)}" for n, kind in kinds.items())
 
 

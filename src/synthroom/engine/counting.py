@@ -33,19 +33,9 @@ import pandas as pd
 
 from ..errors import InputError
 from .grid import Grid
+from .types import is_float, is_number, is_time, quote_ident, quote_literal
 
 _ENC = "synthroom_encoded"
-NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE"}
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier for DuckDB."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -90,14 +80,6 @@ class NumericCoding:
     size: int
 
 
-def _is_time(stored: str) -> bool:
-    return stored.startswith(("TIMESTAMP", "DATE"))
-
-
-def _is_number(stored: str) -> bool:
-    return stored.split("(")[0] in NUMERIC_TYPES or stored.startswith("DECIMAL")
-
-
 def typed_sql(column: str, kind: str, stored: str) -> str:
     """SQL for ``column`` (stored as ``stored``) typed as its ``kind`` needs: categorical as
     stored; numerical as stored when the storage is numeric or a date/time, else ``DOUBLE``;
@@ -106,13 +88,18 @@ def typed_sql(column: str, kind: str, stored: str) -> str:
     col = quote_ident(column)
     if kind == "categorical":
         return col
-    if _is_time(stored):
+    if is_time(stored):
         return f"CASE WHEN isfinite({col}) THEN {col} END"
-    if kind == "numerical" and _is_number(stored):
-        return col if stored.split("(")[0] not in ("FLOAT", "DOUBLE") else f"CASE WHEN isfinite({col}) THEN {col} END"
+    if kind == "numerical" and is_number(stored):
+        return col if not is_float(stored) else f"CASE WHEN isfinite({col}) THEN {col} END"
     target = "TIMESTAMP" if kind == "datetime" else "DOUBLE"
     value = f"TRY_CAST(NULLIF(trim(CAST({col} AS VARCHAR)), '') AS {target})"
     return f"CASE WHEN isfinite({value}) THEN {value} END"
+
+
+def stored_types(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    """Each column of ``relation`` and its storage type, as DuckDB names it (a CSV's: VARCHAR)."""
+    return {r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
 
 
 def value_sql(column: str, kind: str, stored: str) -> str:
@@ -122,7 +109,7 @@ def value_sql(column: str, kind: str, stored: str) -> str:
     typed = typed_sql(column, kind, stored)
     if kind == "categorical":
         return f"CAST({typed} AS VARCHAR)"
-    if kind == "datetime" or _is_time(stored):
+    if kind == "datetime" or is_time(stored):
         return f"epoch(CAST({typed} AS TIMESTAMP))"
     return f"CAST({typed} AS DOUBLE)"
 
@@ -135,7 +122,7 @@ class CountingSource:
         self._rel = relation
         self._kinds = kinds
         self._encoded: list[str] | None = None
-        self._rel_types = {r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+        self._rel_types = stored_types(con, relation)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -167,7 +154,7 @@ class CountingSource:
         if empty and empty_is_error:
             raise InputError("the table has no rows")
         for name, kind in self._kinds.items():
-            if kind == "datetime" and _is_number(self.storage_type(name)):
+            if kind == "datetime" and is_number(self.storage_type(name)):
                 raise InputError(f"column {name!r} is declared datetime but holds numbers")
 
     # -- public metadata ---------------------------------------------------------------------

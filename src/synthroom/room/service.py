@@ -22,6 +22,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..engine.types import is_number, is_time
 from ..errors import InputError
 from ..schema import check_epsilon, check_max_mia_score, parse_schema
 from ..sql import (SOURCE_KINDS, Snapshot, Source, TableColumns, check_column_types, check_template, data_folder,
@@ -39,9 +40,6 @@ RETENTION_DAYS = (1, 30)
 MAX_DELTA = 1e-5
 MAX_DELTA_BUDGET = 1e-4  # a table's total delta across all jobs
 GATED_RUNS = (1, 1000)  # the range of a table's max_gated_runs
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-            "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
-_TEMPORAL = ("DATE", "TIMESTAMP", "TIME")
 
 
 @dataclass(frozen=True)
@@ -663,9 +661,9 @@ def _check_privacy_rule(delta_budget: Any, max_gated_runs: Any) -> None:
 def _check_output_kinds(types: dict[str, str], params: dict) -> None:
     for col in params["classification"]["columns"]:
         sql_type = types[col["name"]].upper()
-        if col["type"] == "numerical" and not sql_type.startswith(_NUMERIC):
+        if col["type"] == "numerical" and not is_number(sql_type):
             raise InputError(f"template rejected: column {col['name']!r} is classified numerical but the template gives {sql_type}")
-        if col["type"] == "datetime" and not sql_type.startswith(_TEMPORAL + ("VARCHAR",)):
+        if col["type"] == "datetime" and not (is_time(sql_type) or sql_type == "VARCHAR"):
             raise InputError(f"template rejected: column {col['name']!r} is classified datetime but the template gives {sql_type}")
 
 

@@ -43,6 +43,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..engine.types import quote_ident as _q
+from ..engine.types import quote_literal as _lit
 from ..errors import InputError, SourceChanged, TemplateRuntimeError
 from .template import ROW_COLUMN, UNIT_COLUMN, CheckedTemplate
 
@@ -84,14 +86,6 @@ class Execution:
     rows_after_cap: int
     units: int
     unit_ids: pd.Series | None = None  # each row's privacy unit (None: the tables have none; a row is its own)
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 # -- opening a member's file ---------------------------------------------------------------------

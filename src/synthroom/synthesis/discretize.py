@@ -22,6 +22,7 @@ from scipy.special import ndtri
 
 from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
 from ..engine.grid import DATE_GRID, LOG_GRID, Grid
+from ..engine.types import is_integer
 from ..privacy import ZCDPAccountant, _faults
 from ..privacy.noise import Noise
 from ..privacy.mechanisms import gaussian_counts, thresholded_counts
@@ -35,7 +36,6 @@ MAX_INTEGER_PIECES = 32
 MIN_BINS = 4
 PIECE_THRESHOLD = 2.0  # in noise standard deviations
 SUB_PIECES = 16
-_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 
 
 @dataclass
@@ -170,7 +170,7 @@ def learn_numeric(
     grid, clip = grid_and_clip(spec)
     stype = source.storage_type(spec.name)
     integer = spec.integer if spec.integer is not None else (  # declared, or the file's declared type
-        spec.kind == "numerical" and stype.split("(")[0] in _INTEGER_TYPES)
+        spec.kind == "numerical" and is_integer(stype))
     counts, possible, noisy, sigma1 = grid_histogram(source, spec, accountant, noise, COARSE_SHARE * rho)
     tau = sigma1 * float(-ndtri(PHANTOM_CELLS / len(possible)))
     kept = possible[noisy > tau]

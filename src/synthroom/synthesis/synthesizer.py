@@ -35,6 +35,7 @@ import pandas as pd
 
 from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
 from ..engine.grid import DATE_GRID, LOG_GRID
+from ..engine.types import base_type, fits_int64, is_float
 from ..errors import InputError
 from ..privacy import ZCDPAccountant, _faults
 from ..privacy.accountant import check_unit_cap
@@ -364,11 +365,11 @@ def _to_series(col: CategoricalColumn | NumericColumn, values: np.ndarray, fmt: 
     """Give decoded values the input column's type back."""
     if isinstance(col, CategoricalColumn):
         s = pd.Series(values, dtype=object)
-        stype = col.storage_type.split("(")[0]
-        if stype in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "DOUBLE", "FLOAT", "BOOLEAN") and col.other_label not in set(s.dropna()):
-            converted = pd.to_numeric(s, errors="coerce") if stype != "BOOLEAN" else s.map({"true": True, "false": False})
+        stype, boolean = col.storage_type, base_type(col.storage_type) == "BOOLEAN"
+        if (fits_int64(stype) or is_float(stype) or boolean) and col.other_label not in set(s.dropna()):
+            converted = pd.to_numeric(s, errors="coerce") if not boolean else s.map({"true": True, "false": False})
             if converted.notna().sum() == s.notna().sum():
-                return converted.astype("Int64") if stype in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT") else converted
+                return converted.astype("Int64") if fits_int64(stype) else converted
         return s
     if col.kind == "datetime":
         ts = pd.to_datetime(values, unit="s", errors="coerce")
