@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import __version__
+from .. import __version__, web
 from ..errors import InputError
 from ..room import Conflict, Forbidden, NotFound, Room, Worker
 from .routers import ROUTERS
@@ -78,7 +78,7 @@ def create_app(room: Room, worker: Worker | None = None) -> FastAPI:
             if worker is not None:
                 worker.stop(timeout=5)
 
-    app = FastAPI(title="Synthroom clean room", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="Synthroom clean room", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Multi-party clean room: approved SQL templates over members' tables, "
                               "differentially private synthetic results, models trained on them.")
     app.state.room, app.state.worker = room, worker
@@ -90,6 +90,7 @@ def create_app(room: Room, worker: Worker | None = None) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    web.install(app)  # the console at /, its assets, and the API docs at /docs and /redoc
     return app
 
 

@@ -129,7 +129,7 @@ class Room:
     # -- members --------------------------------------------------------------------------
     def create_member(self, admin_key: str, name: str, data_roots: list[str] | None = None) -> dict:
         """A new member and its API key (shown once; only its hash is stored)."""
-        if self._admin_hash is None or not hmac.compare_digest(hash_key(admin_key or ""), self._admin_hash):
+        if not self.is_admin_key(admin_key):
             raise Forbidden("creating members needs the server's admin key")
         name = _check_name(name, "member name")
         roots = [str(Path(r).resolve()) for r in (data_roots or [])]
@@ -142,6 +142,10 @@ class Room:
             s.flush()
             audit.append(s, audit.ROOM_SCOPE, "admin", "member.created", {"member": name, "data_roots": roots})
             return {"id": member.id, "name": name, "api_key": key, "data_roots": roots}
+
+    def is_admin_key(self, key: str | None) -> bool:
+        """Whether ``key`` is the server's admin key (no admin key set: never)."""
+        return self._admin_hash is not None and hmac.compare_digest(hash_key(key or ""), self._admin_hash)
 
     def authenticate(self, api_key: str | None) -> Actor:
         if not api_key:
