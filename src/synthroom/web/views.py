@@ -18,7 +18,7 @@ from pygments.lexers import SqlLexer
 
 from ..api.schemas import (AuditOut, CollaborationOut, JobOut, MemberOut, MeteringOut, ModelOut, TableOut,
                            TemplateOut)
-from ..room import Actor, Room, jobs, training
+from ..room import Actor, Forbidden, Room, jobs, training
 from ..sql.display import columns_read, pretty_sql
 
 _FORMATTER = HtmlFormatter(nowrap=True, classprefix="sql-")
@@ -111,17 +111,21 @@ def _outcome(job: dict) -> str:
 
 
 def job(room: Room, actor: Actor, job_id: int) -> dict:
-    """A job: its phases, scores (when I may see them), the models trained on it."""
+    """A job: its phases, scores (when I may see them), the models trained on it (None: I am
+    not one of its result receivers, to whom the API shows them)."""
     shown_job = shown(JobOut, jobs.get_job(room, actor, job_id))
     collab = shown(CollaborationOut, room.get_collaboration(actor, shown_job["collaboration_id"]))
-    models = shown(ModelOut, training.list_models(room, actor, job_id, limit=page_size(room)))
+    try:  # the API answers 403 to anyone but the job's result receivers
+        models = shown(ModelOut, training.list_models(room, actor, job_id, limit=page_size(room)))
+    except Forbidden:
+        models = None
     return {
         "job": shown_job,
         "collaboration": collab,
         "me": next((m for m in collab["members"] if m["name"] == actor.name), None),
         "phases": phases(shown_job),
         "models": models,
-        "live": shown_job["state"] not in FINAL or any(m["state"] not in FINAL for m in models),
+        "live": shown_job["state"] not in FINAL or any(m["state"] not in FINAL for m in models or []),
     }
 
 
