@@ -32,6 +32,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
            "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 STATUS = ((Forbidden, 403), (NotFound, 404), (Conflict, 409), (InputError, 422), (ValidationError, 422))
+REFUSALS = tuple(error for error, _ in STATUS)
 
 templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True))
 
@@ -133,7 +134,7 @@ class ConsoleRoute(APIRoute):
                     return secured(Response(status_code=204, headers={"HX-Redirect": LOGIN}))
                 target = LOGIN + ("?expired=1" if "expired" in str(exc) else "")
                 return redirect(target)
-            except tuple(error for error, _ in STATUS) as exc:
+            except REFUSALS as exc:
                 status = next(code for error, code in STATUS if isinstance(exc, error))
                 return refused(request, exc, status)
 

@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..room import Actor, NotFound, Room, jobs, training
 from . import views
 from .sessions import Session
-from .pages import ConsoleRoute, checked_form, member, operator, redirect, render, secured, signed_in
+from .pages import REFUSALS, STATUS, ConsoleRoute, checked_form, member, operator, redirect, render, secured, signed_in
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 Form = dict[str, Any]
@@ -185,10 +185,14 @@ def result(job_id: int, request: Request, format: str = "csv", actor: Actor = De
 def report(job_id: int, request: Request, kind: str = "html", actor: Actor = Depends(member)) -> Response:
     """The full report (receivers, when the tables share it): HTML shown in the page's frame
     (no script may run in it), JSON as a download."""
-    path = jobs.report_path(room_of(request), actor, job_id, kind)
+    try:
+        path = _existing(jobs.report_path(room_of(request), actor, job_id, kind))
+    except REFUSALS as exc:  # shown inside the page's frame
+        status = next(code for error, code in STATUS if isinstance(exc, error))
+        return secured(render(request, "error.html", status=status, status_code=status, message=str(exc)), REPORT_HEADERS)
     if kind == "json":
         return _download(path)
-    return secured(HTMLResponse(_existing(path).read_text()), REPORT_HEADERS)
+    return secured(HTMLResponse(path.read_text()), REPORT_HEADERS)
 
 
 @router.post("/console/jobs/{job_id}/models")
