@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from synthroom.demo.adtech import DEMO_CLASSIFICATION
 from synthroom.errors import FAILURE_CATEGORIES, InputError
-from synthroom.room import Conflict, Room, Worker, audit_log, get_job, recover_interrupted, run_job, start_job
+from synthroom.room import Conflict, Room, audit_log, get_job, recover_interrupted, run_job, start_job
 from synthroom.room.limits import JobLimits
 from synthroom.room.models import ConfiguredTable, Job
 

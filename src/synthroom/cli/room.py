@@ -48,10 +48,10 @@ def _show(call) -> Any:
         value = call()
     except ClientError as exc:
         err.print(f"[bold red]refused ({exc.status}):[/] {exc.detail}", highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     except Unreachable as exc:
         err.print(f"[bold red]cannot reach the server:[/] {exc.__cause__}", highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if isinstance(value, (dict, list)):
         out.print_json(json.dumps(value))
     return value
@@ -62,7 +62,7 @@ def _load(path: Path) -> Any:
         text = path.read_text()
     except OSError as exc:
         err.print(f"[bold red]error:[/] cannot read {path}: {exc.strerror}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
 
 
@@ -360,7 +360,7 @@ def serve(
     except ValidationError as exc:
         faults = "; ".join("--" + str(e["loc"][0]).replace("_", "-") + ": " + e["msg"] for e in exc.errors())
         err.print(f"[bold red]error:[/] {faults}", highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     os.umask(0o077)
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)

@@ -4,6 +4,7 @@ rows it was made from and real holdout rows it never saw. Definitions: docs/eval
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Iterator
 
@@ -15,9 +16,9 @@ from .binning import bin_columns
 from .distance import encode_rows
 from .fidelity import measure_fidelity
 from .gates import advise, apply_gates, require_computable, resolve_gates
-from .result import EvaluationReport, GateResult
+from .result import Attack, EvaluationReport, Fidelity, GateResult, Utility
 from .sidecar import AnonymeterRun, find_sidecar
-from .tables import prepare_tables
+from .tables import Tables, prepare_tables
 from .utility import measure_utility
 
 Progress = Callable[[str, str], None]
@@ -61,12 +62,7 @@ def evaluate(
         say("prepare", "checking and normalising the three tables")
         tables = prepare_tables(train, holdout, synthetic, schema, max_rows=max_rows, seed=seed)
     notes = list(tables.notes)
-    if anonymeter:
-        interpreter, why = find_sidecar()
-        require_computable(requested, None if interpreter is not None else why)
-    else:
-        interpreter, why = None, "turned off"
-        require_computable(requested, "anonymeter risks turned off")
+    interpreter, why = _sidecar(anonymeter, requested)
     with ExitStack() as stack:
         run = None
         if interpreter is not None:
@@ -74,22 +70,7 @@ def evaluate(
             run = stack.enter_context(AnonymeterRun(interpreter, tables, seed))
         else:
             notes.append(f"anonymeter risks not computed: {why}")
-        with _timed(timings, "fidelity"):
-            say("fidelity", f"comparing the distributions of {len(tables.kinds)} columns")
-            bins = bin_columns(tables)
-            fidelity = measure_fidelity(tables, bins)
-        with _timed(timings, "utility"):
-            say("utility", f"fitting models for {tables.target!r} on synthetic and on real rows")
-            utility = measure_utility(tables, bins, notes)
-        with _timed(timings, "attacks"):
-            say("attacks", "membership inference: distance to closest record, density ratio")
-            encoded = encode_rows(tables, bins)
-            candidates = draw_candidates(tables.rows, seed)
-            dcr, to_synthetic = dcr_attack(encoded, candidates)
-            attacks = [dcr, density_ratio_attack(encoded, candidates, to_synthetic)]
-        with _timed(timings, "copies"):
-            say("copies", "exact and near copies of real rows")
-            copies = copy_rates(tables, encoded, seed)
+        fidelity, utility, attacks, copies = _measure(tables, seed, notes, timings, say)
         if run is not None:
             with _timed(timings, "anonymeter_wait"):
                 say("anonymeter", "waiting for anonymeter's risks")
@@ -99,18 +80,42 @@ def evaluate(
     gate_results = apply_gates(requested, attacks, notes)
     failed = [g for g in gate_results if not g.passed]
     say("gates", "release refused" if failed else "release allowed" if gate_results else "no gates")
-    return EvaluationReport(
-        rows=tables.rows,
-        notes=notes,
-        fidelity=fidelity,
-        utility=utility,
-        attacks=attacks,
-        copies=copies,
-        gates=gate_results,
-        advice=advise(failed, schema, privacy),
-        privacy=privacy,
-        timings=timings,
-    )
+    return EvaluationReport(rows=tables.rows, notes=notes, fidelity=fidelity, utility=utility, attacks=attacks,
+                            copies=copies, gates=gate_results, advice=advise(failed, schema, privacy),
+                            privacy=privacy, timings=timings)
+
+
+def _sidecar(anonymeter: bool, requested: dict[str, float]) -> tuple[Path | None, str | None]:
+    """The anonymeter interpreter to use (None: none) and why there is none; refuses at once
+    when a requested gate needs anonymeter's risks and they cannot be computed."""
+    if not anonymeter:
+        require_computable(requested, "anonymeter risks turned off")
+        return None, "turned off"
+    interpreter, why = find_sidecar()
+    require_computable(requested, None if interpreter is not None else why)
+    return interpreter, why
+
+
+def _measure(tables: Tables, seed: int, notes: list[str], timings: dict[str, float],
+             say: Progress) -> tuple[Fidelity, Utility | None, list[Attack], dict[str, float]]:
+    """Fidelity, utility, the in-process membership attacks and the copy rates (timed)."""
+    with _timed(timings, "fidelity"):
+        say("fidelity", f"comparing the distributions of {len(tables.kinds)} columns")
+        bins = bin_columns(tables)
+        fidelity = measure_fidelity(tables, bins)
+    with _timed(timings, "utility"):
+        say("utility", f"fitting models for {tables.target!r} on synthetic and on real rows")
+        utility = measure_utility(tables, bins, notes)
+    with _timed(timings, "attacks"):
+        say("attacks", "membership inference: distance to closest record, density ratio")
+        encoded = encode_rows(tables, bins)
+        candidates = draw_candidates(tables.rows, seed)
+        dcr, to_synthetic = dcr_attack(encoded, candidates)
+        attacks = [dcr, density_ratio_attack(encoded, candidates, to_synthetic)]
+    with _timed(timings, "copies"):
+        say("copies", "exact and near copies of real rows")
+        copies = copy_rates(tables, encoded, seed)
+    return fidelity, utility, attacks, copies
 
 
 @contextmanager

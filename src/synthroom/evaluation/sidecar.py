@@ -142,13 +142,20 @@ def setup_anonymeter_venv(venv: str | Path | None = None, python: str | Path | N
 
 def _warm_up(interpreter: Path) -> None:
     """One small run, so that numba compiles (and caches) anonymeter's kernels at setup time
-    rather than in the first evaluation."""
-    from ..demo.simulator import CUSTOMERS_SCHEMA, simulate_customers
+    rather than in the first evaluation (on rows made here: evaluation does not depend on demo/)."""
+    import numpy as np
+    import pandas as pd
+
     from ..schema import parse_schema
     from .tables import prepare_tables
 
-    rows = simulate_customers(900, seed=0)
-    tables = prepare_tables(rows[:300], rows[300:600], rows[600:], parse_schema(CUSTOMERS_SCHEMA), max_rows=300, seed=0)
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"age": rng.integers(18, 90, 900), "income": rng.lognormal(10, 1, 900),
+                         "plan": rng.choice(["basic", "plus", "pro"], 900), "churned": rng.choice(["no", "yes"], 900)})
+    schema = parse_schema({"target": "churned", "columns": [
+        {"name": "age", "type": "numerical"}, {"name": "income", "type": "numerical"},
+        {"name": "plan", "type": "categorical"}, {"name": "churned", "type": "categorical"}]})
+    tables = prepare_tables(rows[:300], rows[300:600], rows[600:], schema, max_rows=300, seed=0)
     with AnonymeterRun(interpreter, tables, seed=0) as run:
         _, problems = run.collect()
     if problems:

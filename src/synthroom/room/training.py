@@ -33,7 +33,7 @@ from .claims import LEASE_SECONDS
 from .errors import Conflict, Forbidden, NotFound
 from .jobs import _artifacts_of, check_receiver
 from .models import Job, Template, TrainedModel
-from .service import Actor, Room, not_found, visible
+from .service import Actor, Room, _get, not_found, visible
 
 BUILTIN = ("auto", "logistic", "linear", "gbm")
 

@@ -260,17 +260,19 @@ def _pieces(grid: Grid, cells: np.ndarray, integer: bool) -> tuple[Pieces, np.nd
     first, last = grid.integers_in(cells)
     n_int = np.maximum(last - first + 1, 0)
     piece_lo, piece_hi = [], []
-    for c, l, h, f, n in zip(cells, lo, hi, first, n_int):
-        if h <= l:  # the exact-zero cell: one point piece
-            origin[c], step[c], nsub[c] = l, 0.0, 1
-            piece_lo.append([l]), piece_hi.append([l])
+    for c, low, h, f, n in zip(cells, lo, hi, first, n_int):
+        if h <= low:  # the exact-zero cell: one point piece
+            origin[c], step[c], nsub[c] = low, 0.0, 1
+            piece_lo.append([low])
+            piece_hi.append([low])
             continue
         if integer and 0 < n <= MAX_INTEGER_PIECES:  # one piece per integer, centred on it
             origin[c], step[c], nsub[c] = f - 0.5, 1.0, int(n)
         else:
-            origin[c], step[c], nsub[c] = l, (h - l) / SUB_PIECES, SUB_PIECES
+            origin[c], step[c], nsub[c] = low, (h - low) / SUB_PIECES, SUB_PIECES
         starts = origin[c] + step[c] * np.arange(nsub[c])
-        piece_lo.append(starts), piece_hi.append(starts + step[c])
+        piece_lo.append(starts)
+        piece_hi.append(starts + step[c])
     pieces = Pieces(tuple(origin.tolist()), tuple(step.tolist()), tuple(int(n) for n in nsub))
     return pieces, np.concatenate(piece_lo), np.concatenate(piece_hi)
 
