@@ -218,8 +218,9 @@ def _parse_one(item: Any, index: int, kinds: Mapping[str, str], target: str) -> 
     name = item.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise InputError(f"{_where(index)}: 'name' must be a non-empty text")
-    parse = {"check": _parse_inequality, "allowed": _parse_combinations, "formula": _parse_computed,
-             "range": _parse_range}[kind]
+    parsers: dict[str, Callable[..., Rule]] = {"check": _parse_inequality, "allowed": _parse_combinations,
+                                               "formula": _parse_computed, "range": _parse_range}
+    parse = parsers[kind]
     return parse(item, index, kinds, target, name)
 
 
