@@ -152,7 +152,7 @@ def test_each_page_shows_a_member_exactly_what_the_api_answers_it(party):
     for name, actor in (("publisher", party.publisher), ("advertiser", party.advertiser)):
         key = {"X-API-Key": party.keys[name]}
 
-        def get(path):
+        def get(path, key=key):
             return api.get(path, headers=key).json()
 
         home = views.home(room, actor)
