@@ -193,7 +193,7 @@ def test_cli_client_against_a_running_server(served):
         assert len(pd.read_parquet(out)) > 900
         refused = runner.invoke(cli, ["room", "--server", f"http://127.0.0.1:{port}", "--key", tp.keys["publisher"],
                                       "result", str(job_id), "-o", str(tp.folder / "x.csv")])
-        assert refused.exit_code == 2 and "may not receive the results" in refused.output
+        assert refused.exit_code == 5 and "may not receive the results" in refused.output  # 5: not allowed
         assert not (tp.folder / "x.csv").exists()
         audit = runner.invoke(cli, base + ["audit", str(tp.collab)])
         assert json.loads(audit.output)["verified"] is True
@@ -203,7 +203,7 @@ def test_cli_client_against_a_running_server(served):
             "snapshot_sha256"]
         not_yours = runner.invoke(cli, ["room", "--server", f"http://127.0.0.1:{port}", "--key",
                                         tp.keys["publisher"], "table-refresh", str(tp.conversions)])
-        assert not_yours.exit_code == 2 and "only the owner of table 'conversions' can refresh it" in not_yours.output
+        assert not_yours.exit_code == 5 and "only the owner of table 'conversions' can refresh it" in not_yours.output
     finally:
         server.should_exit = True
         thread.join(10)

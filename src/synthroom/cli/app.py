@@ -1,7 +1,8 @@
 """``synthroom``: synthesize, sample, simulate, demo.
 
 Exit codes: 0 success, 2 bad input (one message naming the column or value at fault, and no
-output file), 3 a release gate refused the synthetic data (no output file), 1 anything unexpected.
+output file), 3 a release gate refused the synthetic data (no output file), 1 anything unexpected;
+the clean room's commands add 4, 5 and 6 to the same table (:mod:`.output`).
 """
 
 from __future__ import annotations
@@ -290,8 +291,10 @@ def setup_anonymeter(
 
 
 from .room import room_app, serve  # noqa: E402 - the clean room's commands
+from .output import add_json_option  # noqa: E402
 from .workers import worker  # noqa: E402
 
+add_json_option(room_app)  # every room command takes --json (also those other modules register)
 app.add_typer(room_app, name="room")
 app.command("serve")(serve)
 app.command("worker")(worker)

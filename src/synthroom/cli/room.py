@@ -1,14 +1,17 @@
 """``synthroom room ...``: the clean room's client commands (over :class:`synthroom.client.RoomClient`), and ``serve``.
 
-Every command talks to a running server (``--server``, or ``$SYNTHROOM_SERVER``; default
-http://127.0.0.1:8765) with the member's key (``--key`` or ``$SYNTHROOM_API_KEY``). Answers are
-printed as JSON; a refusal prints the server's one-line reason and exits with code 2.
+Every command talks to a running server (``--server``, ``$SYNTHROOM_SERVER``, or the one
+``synthroom room login`` stored; default http://127.0.0.1:8765) with the member's key (``--key``,
+``$SYNTHROOM_API_KEY``, or the stored one: :mod:`.config`). Answers: one JSON document with
+``--json`` or when stdout is not a terminal, else a readable table; a refusal prints the server's
+one-line reason. Exit codes, the same for every command: :mod:`.output`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,8 +19,11 @@ import typer
 import yaml
 from rich.console import Console
 
-from ..client import DEFAULT_SERVER, ClientError, RoomClient, Unreachable
+from ..client import DEFAULT_SERVER, RoomClient
+from ..errors import InputError
 from . import workers as w
+from .config import config_path, forget_key, load_config, save_config
+from .output import AUDIT_BROKEN, BAD_INPUT, as_json, call, emit, fail, final_exit_code, set_json, wait_for
 
 room_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clean-room client: talks to `synthroom serve`.")
 out = Console()
@@ -30,40 +36,54 @@ _state: dict[str, Any] = {}
 
 @room_app.callback()
 def _options(
-    server: str = typer.Option(os.environ.get("SYNTHROOM_SERVER", DEFAULT_SERVER), help="Server URL ($SYNTHROOM_SERVER)."),
-    key: Optional[str] = typer.Option(None, help="Your API key (default $SYNTHROOM_API_KEY)."),
+    server: Optional[str] = typer.Option(None, help="Server URL (default $SYNTHROOM_SERVER, else the one `login` "
+                                                    f"stored, else {DEFAULT_SERVER})."),
+    key: Optional[str] = typer.Option(None, help="Your API key (default $SYNTHROOM_API_KEY, else the one `login` stored)."),
     admin_key: Optional[str] = typer.Option(None, help="The server's admin key, for member-create (default $SYNTHROOM_ADMIN_KEY)."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document (the default when stdout is not "
+                                                           "a terminal); every command also takes --json."),
 ) -> None:
-    _state["client"] = RoomClient(server, key or os.environ.get("SYNTHROOM_API_KEY"),
-                                  admin_key=admin_key or os.environ.get("SYNTHROOM_ADMIN_KEY"))
+    set_json(json_output)
+    _state.clear()
+    _state.update(server=server, key=key, admin_key=admin_key)
+
+
+def _settings() -> tuple[str, str | None]:
+    """The server and key: the options, else the environment, else the config file."""
+    try:
+        stored = load_config()
+    except InputError as exc:
+        fail(str(exc), BAD_INPUT)
+    server = _state.get("server") or os.environ.get("SYNTHROOM_SERVER") or stored.get("server") or DEFAULT_SERVER
+    key = _state.get("key") or os.environ.get("SYNTHROOM_API_KEY") or stored.get("key")
+    return server, key
 
 
 def _client() -> RoomClient:
+    if "client" not in _state:
+        server, key = _settings()
+        _state["client"] = RoomClient(server, key, admin_key=_state.get("admin_key") or os.environ.get("SYNTHROOM_ADMIN_KEY"))
     return _state["client"]
 
 
-def _show(call) -> Any:
-    """Run one client call; print its JSON, or the refusal and exit 2 (1 when unreachable)."""
-    try:
-        value = call()
-    except ClientError as exc:
-        err.print(f"[bold red]refused ({exc.status}):[/] {exc.detail}", highlight=False)
-        raise typer.Exit(2) from None
-    except Unreachable as exc:
-        err.print(f"[bold red]cannot reach the server:[/] {exc.__cause__}", highlight=False)
-        raise typer.Exit(1) from None
-    if isinstance(value, (dict, list)):
-        out.print_json(json.dumps(value))
+def _show(action, title: str | None = None) -> Any:
+    """Run one client call and print its answer (a refusal: its message and exit code)."""
+    value = call(action)
+    emit(value, title=title)
     return value
 
 
 def _load(path: Path) -> Any:
     try:
         text = path.read_text()
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except OSError as exc:
-        err.print(f"[bold red]error:[/] cannot read {path}: {exc.strerror}")
-        raise typer.Exit(2) from None
-    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        fail(f"cannot read {path}: {exc.strerror}", BAD_INPUT)
+    except (ValueError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        why = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        fail(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {why}{where}", BAD_INPUT)
 
 
 @room_app.command("member-create")
@@ -201,13 +221,46 @@ def template_list(collaboration_id: int, limit: Optional[int] = LIMIT, offset: i
 
 @room_app.command("template-show")
 def template_show(template_id: int):
-    _show(lambda: _client().template(template_id))
+    """A template for review: its SQL formatted, the tables and columns it reads, its parameters,
+    hash and approvals (JSON: the API's answer plus ``formatted_sql`` and ``columns_read``)."""
+    from ..sql.display import columns_read, pretty_sql
+
+    template = call(lambda: _client().template(template_id))
+    shown = {**template, "formatted_sql": pretty_sql(template["sql"]), "columns_read": columns_read(template["sql"])}
+    if as_json():
+        emit(shown)
+        return
+    from rich.syntax import Syntax
+
+    emit({k: shown[k] for k in ("id", "name", "version", "hash", "approvers", "approved_by", "approved")},
+         title=f"template {template['name']} v{template['version']}")
+    params = dict(shown["params"])
+    classification = params.pop("classification", {})
+    emit(params, title="parameters")
+    emit([{"column": c["name"], "type": c["type"], "predicted": c["name"] == classification.get("target")}
+          for c in classification.get("columns", [])], title="classification")
+    emit({table: ", ".join(columns) for table, columns in shown["columns_read"].items()}, title="tables and columns read")
+    out.print(Syntax(shown["formatted_sql"], "sql", word_wrap=True))
+
+
+def _full_hash(template: dict, given: str) -> str:
+    """The template's hash when ``given`` is it or a prefix of it of at least 8 characters."""
+    given = given.strip().lower()
+    if len(given) < 8:
+        fail(f"the hash {given!r} is too short: give at least its first 8 characters", BAD_INPUT)
+    if not template["hash"].startswith(given):
+        fail(f"{given!r} is not (a prefix of) template {template['id']}'s content hash {template['hash'][:12]}…: "
+             f"review `template-show {template['id']}` again", BAD_INPUT)
+    return template["hash"]
 
 
 @room_app.command()
-def approve(template_id: int, hash: str = typer.Option(..., help="The content hash you reviewed.")):
-    """Approve a template that reads one of your tables."""
-    _show(lambda: _client().approve(template_id, hash))
+def approve(template_id: int, hash: str = typer.Option(..., help="The content hash you reviewed (at least its first "
+                                                                 "8 characters).")):
+    """Approve a template that reads one of your tables (its content hash, or a prefix of it)."""
+    template = call(lambda: _client().template(template_id))
+    full = _full_hash(template, hash)
+    _show(lambda: _client().approve(template_id, full))
 
 
 @room_app.command()
@@ -216,12 +269,28 @@ def revoke(template_id: int):
     _show(lambda: _client().revoke(template_id))
 
 
+WAIT = typer.Option(False, help="Wait until it finishes (progress on a terminal), print the final state, and exit "
+                                "3 when the gate refused it, 4 when it failed.")
+TIMEOUT = typer.Option(3600.0, help="With --wait: give up waiting after this many seconds (exit 1; it keeps running).")
+
+
+def _finish(thing: dict, what: str) -> None:
+    """Print the final state; exit with its code (3 refused by the gate, 4 failed)."""
+    emit(thing, title=what)
+    code = final_exit_code(thing)
+    if code:
+        err.print(f"[bold red]{what} {thing['state']}:[/] {thing.get('reason') or ''}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code)
+
+
 @room_app.command("job-start")
-def job_start(template_id: int, wait: bool = typer.Option(False, help="Wait until it finishes.")):
+def job_start(template_id: int, wait: bool = WAIT, timeout: float = TIMEOUT):
     """Start a synthetic-data job on an approved template."""
-    job = _show(lambda: _client().start_job(template_id))
-    if wait:
-        _show(lambda: _client().wait(job["id"]))
+    if not wait:
+        _show(lambda: _client().start_job(template_id))
+        return
+    job = call(lambda: _client().start_job(template_id))
+    _finish(wait_for(lambda: _client().job(job["id"]), f"job {job['id']}", timeout=timeout), f"job {job['id']}")
 
 
 @room_app.command("job-list")
@@ -237,31 +306,33 @@ def job_show(job_id: int):
 
 def _save(data: bytes, output: Path) -> None:
     output.write_bytes(data)
-    out.print(f"wrote {output}")
+    emit({"written": str(output), "bytes": len(data)})
 
 
 @room_app.command()
 def result(job_id: int, output: Path = typer.Option(..., "--output", "-o", help=".csv or .parquet")):
     """Download a job's released synthetic data (result receivers only)."""
     fmt = output.suffix.lower().lstrip(".")
-    _save(_show(lambda: _client().result(job_id, fmt)), output)
+    _save(call(lambda: _client().result(job_id, fmt)), output)
 
 
 @room_app.command()
 def report(job_id: int, output: Path = typer.Option(..., "--output", "-o", help=".html or .json")):
     """Download a job's full evaluation report (when the tables' rules share it)."""
-    _save(_show(lambda: _client().report(job_id, output.suffix.lower().lstrip("."))), output)
+    _save(call(lambda: _client().report(job_id, output.suffix.lower().lstrip("."))), output)
 
 
 @room_app.command()
 def train(job_id: int, trainer: str = typer.Option("auto", help="auto, logistic, linear, gbm or script."),
           script: Optional[Path] = typer.Option(None, help="Training script (trainer 'script')."),
-          wait: bool = typer.Option(False, help="Wait until it finishes.")):
+          wait: bool = WAIT, timeout: float = TIMEOUT):
     """Train a model on a job's synthetic data (in the server's background worker)."""
     text = script.read_text() if script else None
-    model = _show(lambda: _client().train(job_id, "script" if script and trainer == "auto" else trainer, text))
-    if wait:
-        _show(lambda: _client().wait_model(model["id"]))
+    model = call(lambda: _client().train(job_id, "script" if script and trainer == "auto" else trainer, text))
+    if not wait:
+        emit(model)
+        return
+    _finish(wait_for(lambda: _client().model(model["id"]), f"model {model['id']}", timeout=timeout), f"model {model['id']}")
 
 
 @room_app.command("model-list")
@@ -277,7 +348,7 @@ def model_show(model_id: int):
 
 @room_app.command("model-download")
 def model_download(model_id: int, output: Path = typer.Option(..., "--output", "-o")):
-    _save(_show(lambda: _client().model_file(model_id)), output)
+    _save(call(lambda: _client().model_file(model_id)), output)
 
 
 @room_app.command()
@@ -289,24 +360,47 @@ def audit(collaboration_id: int, limit: Optional[int] = LIMIT, offset: int = OFF
 @room_app.command("audit-head")
 def audit_head(collaboration_id: int, output: Path = typer.Option(..., "--output", "-o", help="Where to keep it (.json).")):
     """Export the audit chain's head, signed by the server; keep it to check later with audit-verify."""
-    head = _show(lambda: _client().audit_head(collaboration_id))
+    head = call(lambda: _client().audit_head(collaboration_id))
     output.write_text(json.dumps(head, indent=2) + "\n")
-    out.print(f"wrote {output}")
+    emit(head)
+    err.print(f"wrote {output}", highlight=False)
 
 
 @room_app.command("audit-verify")
 def audit_verify(collaboration_id: int, head: Path = typer.Argument(..., help="A head exported by audit-head.")):
-    """Ask the server to prove the chain still holds a head you kept; exit 3 when it does not."""
+    """Ask the server to prove the chain still holds a head you kept; exit 6 when it does not."""
     proof = _show(lambda: _client().audit_verify(collaboration_id, _load(head)))
     if not proof["extends"]:
-        err.print(f"[bold red]the audit chain does not extend your head:[/] {proof['problem']}", highlight=False)
-        raise typer.Exit(3)
+        err.print(f"[bold red]the audit chain does not extend your head:[/] {proof['problem']}", highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(AUDIT_BROKEN)
 
 
 @room_app.command()
 def metering(collaboration_id: int, limit: Optional[int] = LIMIT, offset: int = OFFSET):
     """Compute time and rows per job, charged to the paying member (one page of entries, all totals)."""
     _show(lambda: _client().metering(collaboration_id, limit=limit, offset=offset))
+
+
+@room_app.command()
+def login(key_stdin: bool = typer.Option(False, help="Read the API key from stdin (scripts) instead of a prompt.")):
+    """Store the server URL (--server) and your API key in the config file (mode 0600), after the
+    server confirmed the key; later commands need neither."""
+    server, _ = _settings()
+    key = _state.get("key") or (sys.stdin.readline().strip() if key_stdin else typer.prompt("API key", hide_input=True))
+    me_ = call(lambda: RoomClient(server, key).me())
+    path = save_config({"server": server, "key": key})
+    emit({"server": server, "member": me_["name"], "config": str(path)})
+
+
+@room_app.command()
+def logout():
+    """Remove the stored API key from the config file (the server URL stays)."""
+    try:
+        path = forget_key()
+    except InputError as exc:
+        fail(str(exc), BAD_INPUT)
+    emit({"config": str(path or config_path()), "key_removed": path is not None})
 
 
 # -- the server ------------------------------------------------------------------------------
