@@ -51,8 +51,9 @@ def room_cli(party, monkeypatch, tmp_path):
 
 def _approved_template(party, name: str) -> dict:
     """An approved template without a release gate (300 users are too few to evaluate one)."""
-    template = party.room.create_template(party.advertiser, party.collab, name, DEMO_TEMPLATE, epsilon=0.5,
-                                          classification=DEMO_CLASSIFICATION)
+    template = party.room.create_template(
+        party.advertiser, party.collab, name, DEMO_TEMPLATE, epsilon=0.5, classification=DEMO_CLASSIFICATION
+    )
     for actor in (party.publisher, party.advertiser):
         template = party.room.approve_template(actor, template["id"], template["hash"])
     return template
@@ -74,8 +75,10 @@ def _worker(party, synthesize=None) -> threading.Thread:
 
 
 def test_refusals_map_to_the_documented_exit_codes():
-    assert [exit_code_of(e(1, "x")) for e in (ForbiddenError, ConflictError, NotFoundError, InvalidInputError,
-                                               TooLargeError, ServerError)] == [5, 5, 2, 2, 2, 1]
+    assert [
+        exit_code_of(e(1, "x"))
+        for e in (ForbiddenError, ConflictError, NotFoundError, InvalidInputError, TooLargeError, ServerError)
+    ] == [5, 5, 2, 2, 2, 1]
     assert final_exit_code({"state": "succeeded"}) == 0
     assert final_exit_code({"state": "finished"}) == 0  # a member who may not see the gate's outcome
     assert final_exit_code({"state": "failed", "category": "refused_by_gate"}) == 3
@@ -143,19 +146,40 @@ def test_not_allowed_exits_5_and_bad_input_exits_2(party, room_cli, tmp_path):
     bad_file = tmp_path / "classes.yaml"
     bad_file.write_text("columns: [unclosed\n")
     (tmp_path / "q.sql").write_text(DEMO_TEMPLATE)
-    invalid = room_cli("advertiser", "template-create", str(party.collab), "t", "--sql", str(tmp_path / "q.sql"),
-                       "--classification", str(bad_file), "--epsilon", "1")
+    invalid = room_cli(
+        "advertiser",
+        "template-create",
+        str(party.collab),
+        "t",
+        "--sql",
+        str(tmp_path / "q.sql"),
+        "--classification",
+        str(bad_file),
+        "--epsilon",
+        "1",
+    )
     assert invalid.exit_code == 2 and f"{bad_file} is not valid YAML" in invalid.stderr
-    out_of_range = room_cli("advertiser", "template-create", str(party.collab), "t", "--sql", str(tmp_path / "q.sql"),
-                            "--classification", str(bad_file).replace("classes.yaml", "none.yaml"), "--epsilon", "1")
+    out_of_range = room_cli(
+        "advertiser",
+        "template-create",
+        str(party.collab),
+        "t",
+        "--sql",
+        str(tmp_path / "q.sql"),
+        "--classification",
+        str(bad_file).replace("classes.yaml", "none.yaml"),
+        "--epsilon",
+        "1",
+    )
     assert out_of_range.exit_code == 2 and "cannot read" in out_of_range.stderr
     usage = room_cli("advertiser", "job-start", "not-a-number")
     assert usage.exit_code == 2
 
 
 def test_a_hash_prefix_of_8_characters_approves_and_a_wrong_or_short_one_is_refused(party, room_cli):
-    template = party.room.create_template(party.advertiser, party.collab, "prefix", DEMO_TEMPLATE, epsilon=0.5,
-                                          classification=DEMO_CLASSIFICATION)
+    template = party.room.create_template(
+        party.advertiser, party.collab, "prefix", DEMO_TEMPLATE, epsilon=0.5, classification=DEMO_CLASSIFICATION
+    )
     tid, full = str(template["id"]), template["hash"]
     short = room_cli("publisher", "approve", tid, "--hash", full[:7])
     assert short.exit_code == 2 and "at least its first 8 characters" in short.stderr
@@ -184,8 +208,9 @@ def test_login_stores_server_and_key_in_a_0600_file_and_later_commands_use_them(
     config = tmp_path / "config" / "room.json"
     refused = room_cli(None, "--server", "http://room.example:8765", "login", "--key-stdin", input="sr_wrong\n")
     assert refused.exit_code == 5 and not config.exists()
-    stored = room_cli(None, "--server", "http://room.example:8765", "login", "--key-stdin",
-                      input=party.keys["publisher"] + "\n")
+    stored = room_cli(
+        None, "--server", "http://room.example:8765", "login", "--key-stdin", input=party.keys["publisher"] + "\n"
+    )
     assert stored.exit_code == 0, stored.output
     assert json.loads(stored.stdout)["member"] == "publisher"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600 and stat.S_IMODE(config.parent.stat().st_mode) == 0o700

@@ -19,8 +19,14 @@ from pathlib import Path
 import pytest
 from roomkit import ADMIN, database_url, start_server
 
-from synthroom.demo.adtech import (AUDIENCE_COLUMNS, CONVERSIONS_COLUMNS, DEMO_CLASSIFICATION, DEMO_TEMPLATE,
-                                   simulate_audience, simulate_conversions)
+from synthroom.demo.adtech import (
+    AUDIENCE_COLUMNS,
+    CONVERSIONS_COLUMNS,
+    DEMO_CLASSIFICATION,
+    DEMO_TEMPLATE,
+    simulate_audience,
+    simulate_conversions,
+)
 
 pytestmark = pytest.mark.browser
 IMG = Path(__file__).parents[1] / "docs" / "img"
@@ -128,8 +134,12 @@ def _operator_creates_members(browser, url: str, folder: Path, shots) -> dict[st
     assert "Create a member" in page.content()
     keys = {}
     for name in ("publisher", "advertiser"):
-        submit(page, "form[action='/console/members']",
-               {"Name": name, "Data folders on this server (one a line)": str(folder / "data" / name)}, "Create member")
+        submit(
+            page,
+            "form[action='/console/members']",
+            {"Name": name, "Data folders on this server (one a line)": str(folder / "data" / name)},
+            "Create member",
+        )
         keys[name] = page.get_by_label("API key").input_value()
         assert keys[name].startswith("sr_")
     shots(page, "operator")
@@ -140,19 +150,38 @@ def _configure_tables(pub, adv, folder: Path) -> None:
     table_form = "form[action='/console/tables']"
     assert pub.locator(table_form).is_visible()  # open while no table is configured
     pub.locator(table_form).get_by_label("Receivers may read the full evaluation report").check()
-    submit(pub, table_form, {
-        "Name": "audience", "Source file on the server (CSV, Parquet or DuckDB, inside your data folders)":
-            str(folder / "data/publisher/audience.csv"),
-        "Allowed columns (comma separated)": ", ".join(AUDIENCE_COLUMNS), "Privacy-unit column": "user_id",
-        "Epsilon budget (all jobs)": "3"}, "Configure table")
+    submit(
+        pub,
+        table_form,
+        {
+            "Name": "audience",
+            "Source file on the server (CSV, Parquet or DuckDB, inside your data folders)": str(
+                folder / "data/publisher/audience.csv"
+            ),
+            "Allowed columns (comma separated)": ", ".join(AUDIENCE_COLUMNS),
+            "Privacy-unit column": "user_id",
+            "Epsilon budget (all jobs)": "3",
+        },
+        "Configure table",
+    )
     assert "table 'audience' configured" in flash(pub)
     adv.locator(table_form).get_by_label("Receivers may read the full evaluation report").check()
-    submit(adv, table_form, {
-        "Name": "conversions", "Source file on the server (CSV, Parquet or DuckDB, inside your data folders)":
-            str(folder / "data/advertiser/conversions.parquet"),
-        "Allowed columns (comma separated)": ", ".join(CONVERSIONS_COLUMNS), "Privacy-unit column": "user_id",
-        "Rows per unit kept": "5", "Epsilon budget (all jobs)": "3",
-        "Members allowed to receive results (comma separated; empty: any receiver)": "advertiser"}, "Configure table")
+    submit(
+        adv,
+        table_form,
+        {
+            "Name": "conversions",
+            "Source file on the server (CSV, Parquet or DuckDB, inside your data folders)": str(
+                folder / "data/advertiser/conversions.parquet"
+            ),
+            "Allowed columns (comma separated)": ", ".join(CONVERSIONS_COLUMNS),
+            "Privacy-unit column": "user_id",
+            "Rows per unit kept": "5",
+            "Epsilon budget (all jobs)": "3",
+            "Members allowed to receive results (comma separated; empty: any receiver)": "advertiser",
+        },
+        "Configure table",
+    )
     assert "table 'conversions' configured" in flash(adv)
     assert adv.get_by_role("meter").count() == 2  # epsilon and delta bars
 

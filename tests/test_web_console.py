@@ -50,7 +50,7 @@ def test_root_sends_a_stranger_to_sign_in_and_the_docs_load_nothing_from_elsewhe
         html = http.get(page).text
         urls = re.findall(r'(?:src|href)="([^"]+)"', html)
         assert urls and all(u.startswith("/") or u.startswith("#") for u in urls), (page, urls)
-        assert "http://" not in html.replace('http://www.w3.org', '') and "https://" not in html, page
+        assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html, page
         for url in urls:
             if url.startswith("/static/"):
                 assert http.get(url).status_code == 200, url
@@ -80,8 +80,9 @@ def test_a_wrong_key_gets_the_apis_message_and_no_session(party):
 
 def test_the_sign_in_form_needs_its_own_token_against_login_csrf(party):
     http = client(party)
-    answer = http.post("/console/login", data={"login_token": "forged", "api_key": party.keys["publisher"]},
-                       follow_redirects=False)
+    answer = http.post(
+        "/console/login", data={"login_token": "forged", "api_key": party.keys["publisher"]}, follow_redirects=False
+    )
     assert answer.status_code == 403 and "came from another site" in answer.text
     assert "synthroom_session" not in answer.headers.get("set-cookie", "")
 
@@ -92,19 +93,27 @@ def test_every_post_needs_the_sessions_csrf_token_and_this_sites_origin(party):
     template = party.template
     url = f"/console/templates/{template['id']}/approve"
     page = http.get(f"/console/templates/{template['id']}").text
-    for data, headers in (({"hash": template["hash"]}, {}),
-                          ({"hash": template["hash"], "csrf": "wrong"}, {}),
-                          ({"hash": template["hash"], "csrf": csrf_of(page)}, {"origin": "https://evil.example"})):
+    for data, headers in (
+        ({"hash": template["hash"]}, {}),
+        ({"hash": template["hash"], "csrf": "wrong"}, {}),
+        ({"hash": template["hash"], "csrf": csrf_of(page)}, {"origin": "https://evil.example"}),
+    ):
         answer = http.post(url, data=data, headers=headers, follow_redirects=False)
         assert answer.status_code == 403, answer.text
         assert "publisher" not in party.room.get_template(party.publisher, template["id"])["approved_by"]
-    answer = http.post(url, data={"hash": template["hash"], "csrf": csrf_of(page)},
-                       headers={"referer": f"http://testserver/console/templates/{template['id']}"}, follow_redirects=False)
+    answer = http.post(
+        url,
+        data={"hash": template["hash"], "csrf": csrf_of(page)},
+        headers={"referer": f"http://testserver/console/templates/{template['id']}"},
+        follow_redirects=False,
+    )
     assert answer.status_code == 303
     assert "publisher" in party.room.get_template(party.publisher, template["id"])["approved_by"]
     shown = http.get(answer.headers["location"]).text
     assert "you approved content hash" in shown and "Revoke my approval" in shown
-    revoked = http.post(f"/console/templates/{template['id']}/revoke", data={"csrf": csrf_of(shown)}, follow_redirects=False)
+    revoked = http.post(
+        f"/console/templates/{template['id']}/revoke", data={"csrf": csrf_of(shown)}, follow_redirects=False
+    )
     assert revoked.status_code == 303 and party.room.get_template(party.publisher, template["id"])["approved_by"] == []
 
 
@@ -113,10 +122,14 @@ def test_a_refused_form_comes_back_with_the_apis_one_line_message(party):
     sign_in(http, party.keys["publisher"])
     tid = party.template["id"]
     page = http.get(f"/console/templates/{tid}")
-    answer = http.post(f"/console/templates/{tid}/approve", data={"hash": "0" * 64, "csrf": csrf_of(page.text)},
-                       headers={"referer": f"http://testserver/console/templates/{tid}"})
-    api = TestClient(create_app(party.room)).post(f"/templates/{tid}/approve", json={"hash": "0" * 64},
-                                                  headers={"X-API-Key": party.keys["publisher"]})
+    answer = http.post(
+        f"/console/templates/{tid}/approve",
+        data={"hash": "0" * 64, "csrf": csrf_of(page.text)},
+        headers={"referer": f"http://testserver/console/templates/{tid}"},
+    )
+    api = TestClient(create_app(party.room)).post(
+        f"/templates/{tid}/approve", json={"hash": "0" * 64}, headers={"X-API-Key": party.keys["publisher"]}
+    )
     assert api.status_code == 409
     assert api.json()["detail"].replace("'", "&#39;") in answer.text and 'class="flash error"' in answer.text
 
@@ -124,14 +137,21 @@ def test_a_refused_form_comes_back_with_the_apis_one_line_message(party):
 def test_names_and_sql_are_escaped(party):
     """A member's template name and SQL literal holding markup reach the page as text."""
     evil = "<script>alert(1)</script>"
-    created = party.room.create_template(party.advertiser, party.collab, evil,
-                                         DEMO_TEMPLATE.replace("GROUP BY", f"WHERE a.region <> '{evil}' GROUP BY"),
-                                         epsilon=1.0, classification=DEMO_CLASSIFICATION)
+    created = party.room.create_template(
+        party.advertiser,
+        party.collab,
+        evil,
+        DEMO_TEMPLATE.replace("GROUP BY", f"WHERE a.region <> '{evil}' GROUP BY"),
+        epsilon=1.0,
+        classification=DEMO_CLASSIFICATION,
+    )
     http = client(party)
     sign_in(http, party.keys["publisher"])
     for page in (f"/console/templates/{created['id']}", f"/console/collaborations/{party.collab}"):
         html = http.get(page).text
-        assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html.replace("&#39;", "'"), page
+        assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html.replace("&#39;", "'"), (
+            page
+        )
     assert "<script>" not in http.get(f"/console/templates/{created['id']}").text.split("</head>")[1]
 
 
@@ -176,8 +196,9 @@ def test_each_page_shows_a_member_exactly_what_the_api_answers_it(party):
 
 
 def _approved(party) -> dict:
-    template = party.room.create_template(party.advertiser, party.collab, "approved", DEMO_TEMPLATE, epsilon=0.5,
-                                          classification=DEMO_CLASSIFICATION)
+    template = party.room.create_template(
+        party.advertiser, party.collab, "approved", DEMO_TEMPLATE, epsilon=0.5, classification=DEMO_CLASSIFICATION
+    )
     for actor in (party.publisher, party.advertiser):
         template = party.room.approve_template(actor, template["id"], template["hash"])
     return template
@@ -191,7 +212,10 @@ def test_a_job_page_shows_its_phases_and_polls_only_while_it_runs(party):
     assert 'hx-get="/console/jobs/%d/live"' % job["id"] in html and 'aria-current="step"' in html
     steps = views.phases({**job, "state": "succeeded", "released": True, "started_at": "t1", "finished_at": "t2"})
     assert [(s["label"], s["done"], s["current"]) for s in steps] == [
-        ("Queued", True, False), ("Running", True, False), ("Released", True, False)]
+        ("Queued", True, False),
+        ("Running", True, False),
+        ("Released", True, False),
+    ]
     running = views.phases({**job, "state": "running", "started_at": "t1"})
     assert [(s["done"], s["current"]) for s in running] == [(True, False), (False, True), (False, False)]
 
@@ -201,7 +225,10 @@ def test_a_non_receiver_is_refused_a_result_with_the_apis_message(party):
     http = client(party)
     sign_in(http, party.keys["publisher"])
     answer = http.get(f"/console/jobs/{job['id']}/result?format=csv")
-    assert answer.status_code == 403 and f"&#39;publisher&#39; may not receive the results of job {job['id']}" in answer.text
+    assert (
+        answer.status_code == 403
+        and f"&#39;publisher&#39; may not receive the results of job {job['id']}" in answer.text
+    )
 
 
 def test_the_operator_creates_a_member_and_has_no_member_pages(party, tmp_path):
@@ -209,7 +236,9 @@ def test_the_operator_creates_a_member_and_has_no_member_pages(party, tmp_path):
     assert sign_in(http, ADMIN).status_code == 303
     page = http.get("/")
     assert "Create a member" in page.text
-    created = http.post("/console/members", data={"name": "finance", "data_roots": str(tmp_path), "csrf": csrf_of(page.text)})
+    created = http.post(
+        "/console/members", data={"name": "finance", "data_roots": str(tmp_path), "csrf": csrf_of(page.text)}
+    )
     key = re.search(r'id="new-key" class="key" readonly value="(sr_[^"]+)"', created.text).group(1)
     assert party.room.authenticate(key).name == "finance"
     assert http.get(f"/console/collaborations/{party.collab}").status_code == 403
@@ -257,6 +286,9 @@ def test_the_highlighting_stylesheet_is_the_one_the_code_generates():
 
 def test_vendored_assets_carry_their_licences():
     vendor = STATIC / "vendor"
-    for asset, licence in (("htmx.min.js", "htmx.LICENSE"), ("swagger-ui-bundle.js", "swagger-ui.LICENSE"),
-                           ("redoc.standalone.js", "redoc.LICENSE")):
+    for asset, licence in (
+        ("htmx.min.js", "htmx.LICENSE"),
+        ("swagger-ui-bundle.js", "swagger-ui.LICENSE"),
+        ("redoc.standalone.js", "redoc.LICENSE"),
+    ):
         assert (vendor / asset).stat().st_size > 10_000 and (vendor / licence).read_text().strip()

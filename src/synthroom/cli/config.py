@@ -36,12 +36,16 @@ def load_config(path: Path | None = None) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise InputError(f"{path} may be read by other users (mode {stat.filemode(mode)}): its key may have leaked; "
-                         f"run `chmod 600 {path}` if it did not, else `synthroom room login` with a new key")
+        raise InputError(
+            f"{path} may be read by other users (mode {stat.filemode(mode)}): its key may have leaked; "
+            f"run `chmod 600 {path}` if it did not, else `synthroom room login` with a new key"
+        )
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise InputError(f"{path} is not a readable JSON config ({exc}); remove it and run `synthroom room login`") from None
+        raise InputError(
+            f"{path} is not a readable JSON config ({exc}); remove it and run `synthroom room login`"
+        ) from None
     if not isinstance(value, dict):
         raise InputError(f"{path} is not a JSON object; remove it and run `synthroom room login`")
     return {k: str(v) for k, v in value.items() if k in ("server", "key") and v}

@@ -37,12 +37,25 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..client import (FINISHED, ClientError, ConflictError, ForbiddenError, InvalidInputError, NotFoundError,
-                      TooLargeError, Unreachable)
+from ..client import (
+    FINISHED,
+    ClientError,
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    TooLargeError,
+    Unreachable,
+)
 
 OK, UNEXPECTED, BAD_INPUT, GATE_REFUSED, JOB_FAILED, NOT_ALLOWED, AUDIT_BROKEN = 0, 1, 2, 3, 4, 5, 6
-_BY_ERROR = ((ForbiddenError, NOT_ALLOWED), (ConflictError, NOT_ALLOWED), (NotFoundError, BAD_INPUT),
-             (InvalidInputError, BAD_INPUT), (TooLargeError, BAD_INPUT))
+_BY_ERROR = (
+    (ForbiddenError, NOT_ALLOWED),
+    (ConflictError, NOT_ALLOWED),
+    (NotFoundError, BAD_INPUT),
+    (InvalidInputError, BAD_INPUT),
+    (TooLargeError, BAD_INPUT),
+)
 GATE_CATEGORY = "refused_by_gate"
 
 out = Console()
@@ -73,11 +86,14 @@ def call(action: Callable[[], Any]) -> Any:
         return action()
     except ClientError as exc:
         err.print(f"[bold red]refused ({exc.status}):[/] {escape(exc.detail)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(exit_code_of(exc))
+        raise typer.Exit(exit_code_of(exc)) from None
     except Unreachable as exc:
-        err.print(f"[bold red]cannot reach the server:[/] {escape(str(exc.__cause__ or exc))}", highlight=False,
-                  soft_wrap=True)
-        raise typer.Exit(UNEXPECTED)
+        err.print(
+            f"[bold red]cannot reach the server:[/] {escape(str(exc.__cause__ or exc))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(UNEXPECTED) from None
 
 
 def as_json() -> bool:
@@ -143,7 +159,9 @@ def wait_for(fetch: Callable[[], dict], what: str, *, timeout: float, poll: floa
             if current["state"] in FINISHED:
                 return current
             if waited > timeout:
-                fail(f"{what} is still {current['state']} after {timeout:g} s (--timeout); it keeps running", UNEXPECTED)
+                fail(
+                    f"{what} is still {current['state']} after {timeout:g} s (--timeout); it keeps running", UNEXPECTED
+                )
             time.sleep(poll)
     finally:
         if status is not None:
@@ -161,10 +179,17 @@ def with_json_option(command: Callable) -> Callable:
         _mode["json"] = _mode["json"] or json_output
         return command(*args, **kwargs)
 
-    option = inspect.Parameter("json_output", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
-                               default=typer.Option(False, "--json", help="Print one JSON document (the default "
-                                                                          "when stdout is not a terminal)."))
-    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), option])
+    option = inspect.Parameter(
+        "json_output",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=bool,
+        default=typer.Option(
+            False, "--json", help="Print one JSON document (the default when stdout is not a terminal)."
+        ),
+    )
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]  # what typer reads
+        parameters=[*signature.parameters.values(), option]
+    )
     wrapper.__annotations__ = {**getattr(command, "__annotations__", {}), "json_output": bool}
     return wrapper
 

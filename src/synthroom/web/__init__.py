@@ -40,12 +40,20 @@ def _docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
     def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title}: API",
-                                   swagger_js_url=f"{STATIC}/vendor/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{STATIC}/vendor/swagger-ui.css", swagger_favicon_url=favicon)
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title}: API",
+            swagger_js_url=f"{STATIC}/vendor/swagger-ui-bundle.js",
+            swagger_css_url=f"{STATIC}/vendor/swagger-ui.css",
+            swagger_favicon_url=favicon,
+        )
 
     @app.get("/redoc", include_in_schema=False, response_class=HTMLResponse)
     def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title}: API",
-                              redoc_js_url=f"{STATIC}/vendor/redoc.standalone.js", redoc_favicon_url=favicon,
-                              with_google_fonts=False)
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title}: API",
+            redoc_js_url=f"{STATIC}/vendor/redoc.standalone.js",
+            redoc_favicon_url=favicon,
+            with_google_fonts=False,
+        )

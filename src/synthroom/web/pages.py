@@ -11,11 +11,11 @@ message shown once); else on an error page with its status.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
@@ -26,31 +26,43 @@ from ..room import Actor, Conflict, Forbidden, NotFound
 from .sessions import COOKIE, Session, SessionStore, SignedOut
 
 HERE = Path(__file__).parent
+R = TypeVar("R", bound=Response)
 LOGIN = "/console/login"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
-HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-           "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
 STATUS = ((Forbidden, 403), (NotFound, 404), (Conflict, 409), (InputError, 422), (ValidationError, 422))
 REFUSALS = tuple(error for error, _ in STATUS)
 
 templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True))
 
 
-def secured(response: Response, headers: dict[str, str] = HEADERS) -> Response:
+def secured(response: R, headers: dict[str, str] = HEADERS) -> R:
     response.headers.update(headers)
     return response
 
 
-def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
     """The page ``name`` with ``context``, the session's CSRF token and its flashes."""
     session: Session | None = getattr(request.state, "session", None)
-    context.update(request=request, session=session, csrf=session.csrf if session else "",
-                   flashes=session.take_flashes() if session else [])
+    context.update(
+        request=request,
+        session=session,
+        csrf=session.csrf if session else "",
+        flashes=session.take_flashes() if session else [],
+    )
     return secured(templates.TemplateResponse(request, name, context, status_code=status))
 
 
-def redirect(url: str) -> RedirectResponse:
+def redirect(url: str) -> Response:
     return secured(RedirectResponse(url, status_code=303))
 
 
@@ -88,7 +100,10 @@ async def checked_form(request: Request) -> dict[str, Any]:
     origin = request.headers.get("origin")
     if origin is not None and origin != _own_origin(request):
         raise Forbidden("the request comes from another site")
-    session.check_csrf(form.get("csrf") or request.headers.get("x-csrf-token"))
+    token = form.get("csrf")
+    session.check_csrf(token if isinstance(token, str) and token else request.headers.get("x-csrf-token"))
+    if any(not isinstance(value, str) for _, value in form.multi_items()):
+        raise InputError("the console's forms take no files")
     return {key: form.getlist(key) if len(form.getlist(key)) > 1 else value for key, value in form.items()}
 
 

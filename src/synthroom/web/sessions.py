@@ -71,8 +71,14 @@ def _digest(token: str) -> str:
 class SessionStore:
     """Sessions by token digest, with idle and absolute expiry (``clock`` for tests)."""
 
-    def __init__(self, *, idle: float = IDLE_SECONDS, lifetime: float = LIFETIME_SECONDS, capacity: int = CAPACITY,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        *,
+        idle: float = IDLE_SECONDS,
+        lifetime: float = LIFETIME_SECONDS,
+        capacity: int = CAPACITY,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.idle, self.lifetime, self.capacity, self.clock = idle, lifetime, capacity, clock
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()

@@ -16,8 +16,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import SqlLexer
 
-from ..api.schemas import (AuditOut, CollaborationOut, JobOut, MemberOut, MeteringOut, ModelOut, TableOut,
-                           TemplateOut)
+from ..api.schemas import AuditOut, CollaborationOut, JobOut, MemberOut, MeteringOut, ModelOut, TableOut, TemplateOut
 from ..room import Actor, Forbidden, Room, jobs, training
 from ..sql.display import columns_read, pretty_sql
 
@@ -96,10 +95,15 @@ def phases(job: dict) -> list[dict]:
     """A job's state as steps (queued, running, finished), each done, current or to come, with
     its time: only what the job's view already says."""
     position = 2 if job["state"] in FINAL else 1 if job["state"] == "running" else 0
-    steps = [("queued", "Queued", job["created_at"]), ("running", "Running", job["started_at"]),
-             ("finished", _outcome(job), job["finished_at"])]
-    return [{"key": key, "label": label, "at": at, "done": i < position or position == 2,
-             "current": i == position < 2} for i, (key, label, at) in enumerate(steps)]
+    steps = [
+        ("queued", "Queued", job["created_at"]),
+        ("running", "Running", job["started_at"]),
+        ("finished", _outcome(job), job["finished_at"]),
+    ]
+    return [
+        {"key": key, "label": label, "at": at, "done": i < position or position == 2, "current": i == position < 2}
+        for i, (key, label, at) in enumerate(steps)
+    ]
 
 
 def _outcome(job: dict) -> str:
