@@ -39,7 +39,11 @@ def should_refine(n_estimate: float, sigma: float) -> bool:
 
 
 def tree_predictor(model, tree: list[tuple[str, str, str]], sizes: dict[str, int], target: str) -> Callable:
-    """Model marginal of any (x, y, target), chained along the feature tree given the target."""
+    """Model marginal of any (x, y, target), chained along the feature tree given the target.
+
+    A feature in no tree clique with the target (its selected edge was a 2-way clique, as for a
+    400-value column whose 3-way cliques break the cap) is independent of the others given the
+    target here; its own (x, target) table is the model's projection."""
     adjacency: dict[str, list[str]] = defaultdict(list)
     cond: dict[tuple[str, str], np.ndarray] = {}  # (a, b) -> P(b | a, t), shape (a, b, t)
     single: dict[str, np.ndarray] = {}  # a -> counts (a, t)
@@ -53,9 +57,14 @@ def tree_predictor(model, tree: list[tuple[str, str, str]], sizes: dict[str, int
         single[a], single[b] = joint.sum(axis=1), joint.sum(axis=0)
     cache: dict[str, dict[str, np.ndarray]] = {}
 
+    def counts(a: str) -> np.ndarray:  # the model's (a, target) table
+        if a not in single:
+            single[a] = np.asarray(model.project((a, target)).datavector(flatten=False))
+        return single[a]
+
     def joints_from(x: str) -> dict[str, np.ndarray]:
         if x not in cache:
-            out = {x: np.einsum("xt,xy->xyt", single[x], np.eye(sizes[x]))}
+            out = {x: np.einsum("xt,xy->xyt", counts(x), np.eye(sizes[x]))}
             stack = [x]
             while stack:
                 v = stack.pop()
@@ -69,9 +78,9 @@ def tree_predictor(model, tree: list[tuple[str, str, str]], sizes: dict[str, int
     def predict(clique: tuple[str, str, str]) -> np.ndarray:
         x, y = clique[0], clique[1]
         joint = joints_from(x).get(y)
-        if joint is None:  # different trees of a forest: independent given the target
-            p_t = np.maximum(single[x].sum(axis=0), 1e-12)
-            joint = np.einsum("xt,yt->xyt", single[x], single[y]) / p_t
+        if joint is None:  # not joined by the tree: independent given the target
+            p_t = np.maximum(counts(x).sum(axis=0), 1e-12)
+            joint = np.einsum("xt,yt->xyt", counts(x), counts(y)) / p_t
         return joint
 
     return predict
