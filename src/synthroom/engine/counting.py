@@ -194,10 +194,14 @@ class CountingSource:
         return out
 
     def _clipped(self, column: str, clip: tuple[float, float] | None) -> str:
+        """The value within public bounds (an infinite bound is none); missing stays missing
+        (DuckDB's greatest/least skip NULLs: unguarded, a missing value would become the bound)."""
         x = self.value_sql(column)
         if clip is None:
             return x
-        return f"least(greatest({x}, {float(clip[0])!r}), {float(clip[1])!r})"
+        out = x if not np.isfinite(clip[0]) else f"greatest({x}, {float(clip[0])!r})"
+        out = out if not np.isfinite(clip[1]) else f"least({out}, {float(clip[1])!r})"
+        return f"CASE WHEN {x} IS NULL THEN NULL ELSE {out} END"
 
     def encode(self, codings: dict[str, "CategoryCoding | NumericCoding"]) -> None:
         """Materialise the encoded table (one small-integer code per column) for marginals."""

@@ -8,6 +8,8 @@ check of a template's output types all ask here.
 
 from __future__ import annotations
 
+import math
+
 INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                            "UINTEGER", "UBIGINT", "UHUGEINT"})
 FLOAT_TYPES = frozenset({"FLOAT", "REAL", "DOUBLE"})
@@ -26,6 +28,32 @@ def is_integer(stored: str) -> bool:
 def fits_int64(stored: str) -> bool:
     """An integer type whose every value a signed 64-bit integer holds."""
     return is_integer(stored) and base_type(stored) not in ("UBIGINT", "HUGEINT", "UHUGEINT")
+
+
+_INTEGER_RANGES = {"TINYINT": (-(2**7), 2**7 - 1), "SMALLINT": (-(2**15), 2**15 - 1),
+                   "INTEGER": (-(2**31), 2**31 - 1), "UTINYINT": (0, 2**8 - 1), "USMALLINT": (0, 2**16 - 1),
+                   "UINTEGER": (0, 2**32 - 1), "UBIGINT": (0, 2**64 - 1), "UHUGEINT": (0, 2**64 - 1)}
+INT64_RANGE = (-(2**63), 2**63 - 1)
+
+
+def integer_range(stored: str) -> tuple[int, int]:
+    """The values a synthetic integer column may take: its storage type's range, cut to 64 bits
+    (the widest integers pandas holds); int64's for a column of any other type declared integer."""
+    return _INTEGER_RANGES.get(base_type(stored), INT64_RANGE)
+
+
+def integer_float_range(stored: str) -> tuple[float, float]:
+    """:func:`integer_range` as the floats nearest to its ends from inside (``2**63 - 1`` is no
+    float: its nearest, ``2**63``, would overflow int64), for clipping float values."""
+    lo, hi = integer_range(stored)
+    lo_f, hi_f = float(lo), float(hi)
+    return (math.nextafter(lo_f, 0.0) if lo_f < lo else lo_f, math.nextafter(hi_f, 0.0) if hi_f > hi else hi_f)
+
+
+def integer_dtype(stored: str) -> str:
+    """The pandas (nullable) dtype of a synthetic integer column: ``UInt64`` when its storage type
+    holds values above int64's, else ``Int64``."""
+    return "UInt64" if integer_range(stored)[1] > INT64_RANGE[1] else "Int64"
 
 
 def is_float(stored: str) -> bool:

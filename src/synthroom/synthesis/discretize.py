@@ -22,7 +22,8 @@ from scipy.special import ndtri
 
 from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
 from ..engine.grid import DATE_GRID, LOG_GRID, Grid
-from ..engine.types import is_integer
+from ..engine.types import integer_float_range, is_integer
+from ..errors import InputError
 from ..privacy import ZCDPAccountant, _faults
 from ..privacy.noise import Noise
 from ..privacy.mechanisms import gaussian_counts, thresholded_counts
@@ -167,14 +168,16 @@ def learn_numeric(
     pieces that only noise filled). Bins are runs of pieces holding about ``1/n_bins`` of the
     mass each; a piece heavier than that (a point mass such as "0" or "40 hours") is a bin alone.
     """
-    grid, clip = grid_and_clip(spec)
     stype = source.storage_type(spec.name)
     integer = spec.integer if spec.integer is not None else (  # declared, or the file's declared type
         spec.kind == "numerical" and is_integer(stype))
+    integers = integer_float_range(stype) if integer else None  # public: what the storage type holds
+    grid, clip = grid_and_clip(spec, integers)
     counts, possible, noisy, sigma1 = grid_histogram(source, spec, accountant, noise, COARSE_SHARE * rho)
     tau = sigma1 * float(-ndtri(PHANTOM_CELLS / len(possible)))
-    kept = possible[noisy > tau]
-    mass = noisy[noisy > tau]
+    # Cells the storage type cannot hold are dropped (only noise could fill them): post-processing.
+    inside = np.isin(possible, _possible_cells(grid, clip)) & (noisy > tau)
+    kept, mass = possible[inside], noisy[inside]
     if _faults.active("numeric_bounds_from_data", accountant):  # test-only switch, see _faults
         kept, mass = possible[counts[possible] > 0], counts[possible][counts[possible] > 0].astype(float)
     missing_kept = grid.missing in kept
@@ -229,12 +232,22 @@ def learn_numeric(
                          range_learned)
 
 
-def grid_and_clip(spec: ColumnSpec) -> tuple[Grid, tuple[float, float] | None]:
-    """A numeric column's public grid, and its declared bounds (None when it has none)."""
+def grid_and_clip(spec: ColumnSpec, integers: tuple[float, float] | None = None,
+                  ) -> tuple[Grid, tuple[float, float] | None]:
+    """A numeric column's public grid, and its bounds (None when it has none): the declared ones,
+    within ``integers``, an integer column's storage range, when given (so no value, not even one
+    in a cell that noise alone kept, can fall outside what the output type holds)."""
     grid: Grid = DATE_GRID if spec.kind == "datetime" else LOG_GRID
-    if spec.min is None and spec.max is None:
+    lo = -np.inf if spec.min is None else spec.min
+    hi = np.inf if spec.max is None else spec.max
+    if integers is not None:
+        if lo > integers[1] or hi < integers[0]:
+            raise InputError(f"column {spec.name!r}: the declared min/max lie outside the integers its storage "
+                             f"type holds ({integers[0]:.0f} to {integers[1]:.0f})")
+        lo, hi = max(lo, integers[0]), min(hi, integers[1])
+    if lo == -np.inf and hi == np.inf:
         return grid, None
-    return grid, (-np.inf if spec.min is None else spec.min, np.inf if spec.max is None else spec.max)
+    return grid, (lo, hi)
 
 
 def grid_histogram(

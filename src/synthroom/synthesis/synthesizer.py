@@ -35,7 +35,7 @@ import pandas as pd
 
 from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
 from ..engine.grid import DATE_GRID, LOG_GRID
-from ..engine.types import base_type, fits_int64, is_float
+from ..engine.types import base_type, integer_dtype, integer_float_range, is_float, is_integer
 from ..errors import InputError
 from ..privacy import ZCDPAccountant, _faults
 from ..privacy.accountant import check_unit_cap
@@ -361,23 +361,42 @@ def _unkey(name: str) -> str:
     return bytes.fromhex(name[2:]).decode() if name.startswith("h_") else name
 
 
-def _to_series(col: CategoricalColumn | NumericColumn, values: np.ndarray, fmt: str | None) -> pd.Series:
-    """Give decoded values the input column's type back."""
+def _to_series(col: CategoricalColumn | NumericColumn, values: np.ndarray, fmt: str | None,
+               date_only: bool = False) -> pd.Series:
+    """Give decoded values the input column's type back: an integer column always integers (of a
+    dtype that holds its storage type's values, missing kept), a date column dates."""
     if isinstance(col, CategoricalColumn):
-        s = pd.Series(values, dtype=object)
-        stype, boolean = col.storage_type, base_type(col.storage_type) == "BOOLEAN"
-        if (fits_int64(stype) or is_float(stype) or boolean) and col.other_label not in set(s.dropna()):
-            converted = pd.to_numeric(s, errors="coerce") if not boolean else s.map({"true": True, "false": False})
-            if converted.notna().sum() == s.notna().sum():
-                return converted.astype("Int64") if fits_int64(stype) else converted
-        return s
+        return _typed_categories(col, pd.Series(values, dtype=object))
     if col.kind == "datetime":
         ts = pd.to_datetime(values, unit="s", errors="coerce")
         if fmt:
             return pd.Series(ts.strftime(fmt), dtype=object).where(~pd.isna(ts), None)
-        if col.storage_type.startswith("DATE"):
-            return pd.Series(ts.floor("D").date if len(ts) else [], dtype=object)
+        if date_only or base_type(col.storage_type) == "DATE":
+            return pd.Series(ts.floor("D").date if len(ts) else [], dtype=object).where(~pd.isna(ts), None)
         return pd.Series(ts.floor("s"))
     if col.integer:
-        return pd.Series(values).round().astype("Int64")
+        lo, hi = integer_float_range(col.storage_type)
+        return pd.Series(np.clip(np.round(values), lo, hi)).astype(integer_dtype(col.storage_type))
     return pd.Series(values, dtype=float)
+
+
+def _typed_categories(col: CategoricalColumn, s: pd.Series) -> pd.Series:
+    """Category labels (text) back as the numbers or booleans the column stored, each label
+    converted once and exactly (no float64 detour: a 19-digit id keeps its digits); text when a
+    label (``other``, a declared category) is not one."""
+    stype = col.storage_type
+    boolean = base_type(stype) == "BOOLEAN"
+    if not (is_integer(stype) or is_float(stype) or boolean):
+        return s
+    codes, labels = pd.factorize(s)  # missing -> -1
+    try:
+        if boolean:
+            table = pd.array([{"true": True, "false": False}[str(v)] for v in labels], dtype="boolean")
+        elif is_integer(stype):
+            table = pd.array([int(str(v)) for v in labels], dtype=integer_dtype(stype))
+        else:
+            table = pd.array([float(v) for v in labels], dtype="Float64")
+    except (KeyError, ValueError, TypeError, OverflowError):
+        return s
+    out = pd.Series(table.take(codes, allow_fill=True))
+    return out.astype(float) if is_float(stype) else out
