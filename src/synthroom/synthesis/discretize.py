@@ -173,13 +173,7 @@ def learn_numeric(
         spec.kind == "numerical" and is_integer(stype))
     integers = integer_float_range(stype) if integer else None  # public: what the storage type holds
     grid, clip = grid_and_clip(spec, integers)
-    counts, possible, noisy, sigma1 = grid_histogram(source, spec, accountant, noise, COARSE_SHARE * rho)
-    tau = sigma1 * float(-ndtri(PHANTOM_CELLS / len(possible)))
-    # Cells the storage type cannot hold are dropped (only noise could fill them): post-processing.
-    inside = np.isin(possible, _possible_cells(grid, clip)) & (noisy > tau)
-    kept, mass = possible[inside], noisy[inside]
-    if _faults.active("numeric_bounds_from_data", accountant):  # test-only switch, see _faults
-        kept, mass = possible[counts[possible] > 0], counts[possible][counts[possible] > 0].astype(float)
+    kept, mass, sigma1 = _kept_cells(source, spec, accountant, noise, COARSE_SHARE * rho, clip)
     missing_kept = grid.missing in kept
     cells, cell_mass = kept[kept != grid.missing], mass[kept != grid.missing]
     range_learned = cells.size > 0
@@ -230,6 +224,20 @@ def learn_numeric(
     rows = float(piece_mass.sum() + (mass[kept == grid.missing].sum() if missing_kept else 0.0))
     return NumericColumn(spec.name, spec.kind, coding, bin_lo, bin_hi, bin_weights, missing_bin, integer, stype, rows,
                          range_learned)
+
+
+def _kept_cells(source: CountingSource, spec: ColumnSpec, accountant: ZCDPAccountant, noise: Noise, rho: float,
+                clip: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Level 1 of :func:`learn_numeric`: the grid cells whose noisy count clears the threshold,
+    their noisy counts and the noise scale. Cells outside ``clip`` (what an integer column's
+    storage type holds: only noise could fill them) are dropped, as post-processing."""
+    counts, possible, noisy, sigma1 = grid_histogram(source, spec, accountant, noise, rho)
+    tau = sigma1 * float(-ndtri(PHANTOM_CELLS / len(possible)))
+    inside = np.isin(possible, _possible_cells(grid_and_clip(spec)[0], clip)) & (noisy > tau)
+    if _faults.active("numeric_bounds_from_data", accountant):  # test-only switch, see _faults
+        inside = counts[possible] > 0
+        return possible[inside], counts[possible][inside].astype(float), sigma1
+    return possible[inside], noisy[inside], sigma1
 
 
 def grid_and_clip(spec: ColumnSpec, integers: tuple[float, float] | None = None,
