@@ -236,3 +236,20 @@ def test_audit_verify_exits_6_when_the_chain_does_not_hold_the_head_kept(party, 
     broken = room_cli("publisher", "audit-verify", str(party.collab), str(head_file))
     assert broken.exit_code == 6, broken.output
     assert "the audit chain does not extend your head" in broken.stderr
+
+
+def test_wait_shows_the_state_on_a_terminal_and_times_out_with_exit_1(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from synthroom.cli import output
+
+    screen = io.StringIO()
+    monkeypatch.setattr(output, "err", Console(file=screen, force_terminal=True, width=100))
+    states = iter(["queued", "running", "succeeded"])
+    final = output.wait_for(lambda: {"state": next(states)}, "job 9", timeout=60, poll=0.01)
+    assert final == {"state": "succeeded"} and "job 9" in screen.getvalue() and "running" in screen.getvalue()
+    with pytest.raises(output.typer.Exit) as stopped:
+        output.wait_for(lambda: {"state": "running"}, "job 9", timeout=0.05, poll=0.01)
+    assert stopped.value.exit_code == 1 and "job 9 is still running after 0.05 s" in screen.getvalue()

@@ -119,12 +119,14 @@ def test_two_members_go_through_the_demo_story_in_the_browser(server, browser, t
     adv_context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     adv = sign_in(adv_context, url, keys["advertiser"])
     _configure_tables(pub, adv, folder)
-    shots(pub, "home", full_page=True)
     collab_url = _collaborate(pub, adv)
     template_url = _propose_and_approve(pub, adv, collab_url, shots)
     job_url = _run_and_watch(adv, template_url, shots)
     _download_and_refuse(pub, adv, job_url, tmp_path)
     _train(adv, job_url, shots)
+    pub.goto(url + "/")
+    assert "1 of 3 spent, 2 left" in pub.locator("#tables").inner_text()  # the job's epsilon, charged
+    shots(pub, "home", full_page=True)
     _audit(adv, collab_url, shots)
     _phone(browser, url, keys["advertiser"], [collab_url, template_url, job_url], shots)
 

@@ -292,3 +292,26 @@ def test_vendored_assets_carry_their_licences():
         ("redoc.standalone.js", "redoc.LICENSE"),
     ):
         assert (vendor / asset).stat().st_size > 10_000 and (vendor / licence).read_text().strip()
+
+
+def test_a_refusal_goes_back_only_to_a_page_of_this_site(party):
+    http = client(party)
+    sign_in(http, party.keys["publisher"])
+    tid = party.template["id"]
+    csrf = csrf_of(http.get(f"/console/templates/{tid}").text)
+    for referer in ("https://evil.example/console/templates/1", "http://testserver//evil.example/x",
+                    "http://testserver/\\evil.example"):
+        answer = http.post(f"/console/templates/{tid}/approve", data={"hash": "0" * 64, "csrf": csrf},
+                           headers={"referer": referer}, follow_redirects=False)
+        assert answer.status_code == 409 and "location" not in answer.headers, referer
+    back = http.post(f"/console/templates/{tid}/approve", data={"hash": "0" * 64, "csrf": csrf},
+                     headers={"referer": f"http://testserver/console/templates/{tid}?x=1"}, follow_redirects=False)
+    assert back.status_code == 303 and back.headers["location"] == f"/console/templates/{tid}?x=1"
+
+
+def test_the_console_takes_no_file_uploads(party):
+    http = client(party)
+    sign_in(http, party.keys["publisher"])
+    csrf = csrf_of(http.get("/").text)
+    answer = http.post("/console/tables", data={"csrf": csrf}, files={"name": ("x.csv", b"a,b\n")})
+    assert answer.status_code == 422 and "the console&#39;s forms take no files" in answer.text

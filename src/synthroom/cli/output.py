@@ -144,9 +144,9 @@ def _rows(values: list, title: str | None) -> Table:
 
 
 def wait_for(fetch: Callable[[], dict], what: str, *, timeout: float, poll: float = 0.5) -> dict:
-    """Poll ``fetch`` until the state is final; on a terminal, a live line with the state and the
-    time waited. Past ``timeout`` seconds: exit 1, naming the state it was in."""
-    start = time.monotonic()
+    """Poll ``fetch`` until the state is final; on a terminal, a line per state reached and a
+    live line with the time waited. Past ``timeout`` seconds: exit 1, naming the state it was in."""
+    start, seen = time.monotonic(), None
     status = err.status(f"{what}: waiting", spinner="dots") if err.is_terminal else None
     if status is not None:
         status.start()
@@ -155,6 +155,9 @@ def wait_for(fetch: Callable[[], dict], what: str, *, timeout: float, poll: floa
             current = call(fetch)
             waited = time.monotonic() - start
             if status is not None:
+                if current["state"] != seen:  # one line per phase stays on the screen
+                    err.print(f"{what}: [bold]{current['state']}[/] after {waited:.0f} s", highlight=False)
+                    seen = current["state"]
                 status.update(f"{what}: [bold]{current['state']}[/] ({waited:.0f} s)")
             if current["state"] in FINISHED:
                 return current

@@ -116,6 +116,8 @@ def _back(request: Request) -> str | None:
     referer = urlsplit(request.headers.get("referer", ""))
     if f"{referer.scheme}://{referer.netloc}" != _own_origin(request) or not referer.path.startswith("/"):
         return None
+    if referer.path.startswith("//") or "\\" in referer.path:  # "//host/..." would leave this site
+        return None
     return referer.path + (f"?{referer.query}" if referer.query else "")
 
 
