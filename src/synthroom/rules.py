@@ -126,6 +126,17 @@ class Range:
         lo, hi = self.step_bounds()
         return np.clip(np.round(out / self.step), lo, hi) * self.step
 
+    def round_to_step(self, values: np.ndarray) -> np.ndarray:
+        """Values rounded to the nearest multiple of ``step``; one inside the range stays inside it
+        (a value outside is left to the range check). Missing stays missing."""
+        assert self.step is not None
+        x = np.asarray(values, dtype=float)
+        k = np.round(x / self.step)
+        lo, hi = self.step_bounds()
+        with np.errstate(invalid="ignore"):
+            inside = (x >= (-np.inf if self.min is None else self.min)) & (x <= (np.inf if self.max is None else self.max))
+        return np.round(np.where(inside, np.clip(k, lo, hi), k) * self.step, 12)
+
     def step_bounds(self) -> tuple[float, float]:
         """The first and last multiple of ``step`` (as multipliers) inside the range."""
         assert self.step is not None

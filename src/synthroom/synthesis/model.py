@@ -112,6 +112,47 @@ def sample_codes(model: MarkovRandomField, rows: int, seed: "int | np.ndarray") 
     return {c: np.asarray(data.to_dict()[c]) for c in model.domain}
 
 
+EXCLUDED = -1.0e4  # log-weight of a value a condition rules out: e^-10000 is exactly 0 in float64
+
+
+def conditioned(model: MarkovRandomField, factors: "list[tuple[tuple[str, ...], np.ndarray]]") -> MarkovRandomField:
+    """The model times non-negative weight tables: P'(x) is proportional to P(x) times the
+    product of ``weights[x_attrs]`` over the factors (evidence for ``where``, 0/1 tables for
+    allowed combinations, within-bin shares for a numeric range). Exact: each table is added to
+    the log-potential of a clique that holds its attributes (or becomes a clique of its own), and
+    sampling runs message passing on the result, so a rare value is drawn without rejection."""
+    tables, cliques = dict(model.potentials.tables), list(model.potentials.cliques)
+    for attrs, weights in factors:
+        w = np.asarray(weights, dtype=float)
+        log_w = np.where(w > 0, np.log(np.where(w > 0, w, 1.0)), EXCLUDED)
+        factor = Factor(model.domain.project(attrs), log_w)
+        home = next((cl for cl in cliques if set(attrs) <= set(cl)), None)
+        if home is None:
+            cliques.append(tuple(attrs))
+            tables[tuple(attrs)] = factor
+        else:
+            tables[home] = tables[home] + factor
+    potentials = CliqueVector(model.domain, cliques, tables)
+    marginals = marginal_oracles.message_passing_stable(potentials, model.total)
+    return MarkovRandomField(potentials=potentials, marginals=marginals, total=model.total)
+
+
+def weighted_share(model: MarkovRandomField, factors: "list[tuple[tuple[str, ...], np.ndarray]]") -> float:
+    """The model's expected product of the factors' weights: for 0/1 tables, the probability
+    that a drawn row meets them all (how likely the condition is under the model)."""
+    attrs = tuple(dict.fromkeys(a for atts, _ in factors for a in atts))
+    joint = np.asarray(model.project(attrs).transpose(attrs).datavector(flatten=False), dtype=float)
+    joint = joint / max(joint.sum(), 1e-300)
+    for atts, weights in factors:
+        order = np.argsort([attrs.index(a) for a in atts])
+        w = np.transpose(np.asarray(weights, dtype=float), order)
+        shape = [1] * len(attrs)
+        for a in atts:
+            shape[attrs.index(a)] = model.domain[a]
+        joint = joint * w.reshape(shape)
+    return float(joint.sum())
+
+
 def to_arrays(model: MarkovRandomField) -> tuple[dict, dict[str, np.ndarray]]:
     """(header, arrays) describing the model's potentials, for saving."""
     header = {
@@ -135,4 +176,5 @@ def from_arrays(header: dict, arrays: dict[str, np.ndarray]) -> MarkovRandomFiel
     return MarkovRandomField(potentials=potentials, marginals=marginals, total=total)
 
 
-__all__ = ["estimate", "finalize", "release_compiled", "sample_codes", "to_arrays", "from_arrays", "mbi"]
+__all__ = ["conditioned", "estimate", "finalize", "release_compiled", "sample_codes", "to_arrays", "from_arrays",
+           "weighted_share", "mbi"]

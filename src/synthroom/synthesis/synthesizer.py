@@ -28,7 +28,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from ..privacy import ZCDPAccountant, _faults
 from ..privacy.accountant import check_unit_cap
 from ..privacy.noise import Noise, SeededNoise, noise_for
 from ..schema import Schema, check_epsilon, parse_schema
+from .enforce import computed_columns, modelled_schema
 from .discretize import CategoricalColumn, NumericColumn, domain_warnings, learn_categorical, learn_numeric
 from .refine import SHARE as REFINE_SHARE
 from .refine import refine, should_refine
@@ -111,6 +112,7 @@ class Synthesizer:
         self.accountant_: ZCDPAccountant | None = None
         self.timings_: dict[str, float] = {}
         self.warnings_: list[str] = []  # what the fit could not learn at this budget (see fit)
+        self.rule_reports_: list = []  # the last sample's enforce.RuleReport per part (None: no rules)
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, data: "str | Path | pd.DataFrame", *,
@@ -119,7 +121,7 @@ class Synthesizer:
 
         ``first``: a caller's own mechanism, run on this run's accountant and noise source before
         the fit's own charges (the gate's DP holdout-size check); the fit spends what it leaves."""
-        schema: Schema = self.schema  # type: ignore[assignment]
+        schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]  # computed columns: not modelled
         settings = self.settings
         noise = noise_for(self.seed)  # the noise source of every mechanism below
         self._sample_seed = noise.sampling_seed if isinstance(noise, SeededNoise) else None
@@ -205,8 +207,17 @@ class Synthesizer:
         """Whether the model's noise came from a seed: such a run is not for release."""
         return bool(self.privacy_report().get("reproducible", False))
 
-    def sample(self, n: int | None = None, seed: int | None = None) -> pd.DataFrame:
+    def sample(self, n: int | None = None, seed: int | None = None, *, where: "Mapping[str, Any] | None" = None,
+               balance: str | None = None, rules: bool = True) -> pd.DataFrame:
         """Draw ``n`` synthetic rows (default: the DP estimate of the input's row count).
+
+        ``where``: only rows with these values, drawn exactly from the model conditioned on them
+        (column -> a value or a list of values; for a numerical or datetime column a value or a
+        ``(low, high)`` range, ``None`` for an open end). ``balance``: a categorical column whose
+        values get equal shares of the rows (those the model can produce, or those ``where``
+        lists). The schema's rules hold on every row (``rules=False`` skips them, to see the
+        model's own rule violations; computed columns are computed either way). See
+        :mod:`.conditional` and :mod:`.enforce`.
 
         Post-processing of the model, so its randomness need not be secret, only independent of
         the mechanisms' noise: ``seed``, else a seeded fit's own sampling seed (kept in memory,
@@ -216,21 +227,58 @@ class Synthesizer:
         rows = self.estimated_rows_ if n is None else int(n)
         if rows < 1:
             raise InputError(f"the number of rows to sample must be at least 1, not {n!r}")
-        from .model import sample_codes
+        from .conditional import balance_plan, parse_where
 
+        schema: Schema = self.schema  # type: ignore[assignment]
+        condition = parse_where(where, self.columns_, computed_columns(schema))
+        plan = [(condition, rows)] if balance is None else balance_plan(
+            self.model_, self.columns_, balance, condition, rows, computed_columns(schema))
         base = self._sample_seed if seed is None else seed
         seq = np.random.SeedSequence(None if base is None else [base, rows])
         t = time.perf_counter()
         self.progress("sampling", f"drawing {rows:,} rows")
-        codes = sample_codes(self.model_, rows, seq.generate_state(4))
-        rng = np.random.default_rng(seq.spawn(1)[0])
-        schema: Schema = self.schema  # type: ignore[assignment]
-        out = {}
-        for spec in schema.columns:
-            col = self.columns_[spec.name]
-            out[spec.name] = _to_series(col, col.decode(codes[spec.name], rng), spec.format)
+        parts, self.rule_reports_ = [], []
+        for cond, k in plan:
+            part_seq = seq if len(plan) == 1 else seq.spawn(1)[0]
+            parts.append(self._sample_part(cond, k, part_seq, rules))
+        df = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        if len(parts) > 1:  # balanced parts were drawn one value at a time: mix them
+            df = df.iloc[np.random.default_rng(seq.spawn(1)[0]).permutation(len(df))].reset_index(drop=True)
         self.timings_["sampling"] = time.perf_counter() - t
-        return pd.DataFrame(out)
+        return df
+
+    def _sample_part(self, condition, rows: int, seq: np.random.SeedSequence, rules: bool) -> pd.DataFrame:
+        """``rows`` finished rows from the model given ``condition`` (and the rules, if ``rules``)."""
+        from .conditional import MIN_SHARE, combination_factors
+        from .enforce import enforce, finish
+        from .model import conditioned, sample_codes, weighted_share
+
+        schema: Schema = self.schema  # type: ignore[assignment]
+        factors = condition.factors + (combination_factors(schema.rules, self.columns_) if rules else [])
+        model = self.model_
+        if factors:
+            if weighted_share(model, factors) < MIN_SHARE:
+                asked = " and ".join(condition.text + (["the allowed combinations"] if rules and len(factors) > len(
+                    condition.factors) else []))
+                raise InputError(f"the model gives (almost) no probability to rows with {asked}")
+            model = conditioned(model, factors)
+        streams = iter(_streams(seq))
+
+        def draw(k: int) -> pd.DataFrame:
+            state, rng = next(streams)
+            codes = sample_codes(model, k, state)
+            out = {}
+            for name, col in self.columns_.items():
+                decoder = condition.decoders.get(name, col)
+                out[name] = _to_series(col, decoder.decode(codes[name], rng), schema[name].format)
+            return finish(pd.DataFrame(out), schema if rules else _derived_only(schema))
+
+        if not rules or not schema.rules:
+            self.rule_reports_.append(None)
+            return draw(rows)
+        df, report = enforce(schema, draw, rows, np.random.default_rng(seq.spawn(1)[0]))
+        self.rule_reports_.append(report)
+        return df
 
     # -- reporting ---------------------------------------------------------------------------
     def privacy_report(self) -> dict:
@@ -319,6 +367,24 @@ class Synthesizer:
         synth.columns_ = columns
         synth.model_ = from_arrays(meta["model"], {k: v for k, v in arrays.items() if k.startswith("potential_")})
         return synth
+
+
+def _streams(seq: np.random.SeedSequence):
+    """Seeds for successive draws: the codes' state words and the decoder's generator. The first
+    is what sampling always used, so a sample without rules or conditions is unchanged."""
+    yield seq.generate_state(4), np.random.default_rng(seq.spawn(1)[0])
+    while True:
+        child = seq.spawn(1)[0]
+        yield child.generate_state(4), np.random.default_rng(child.spawn(1)[0])
+
+
+def _derived_only(schema: Schema) -> Schema:
+    """``schema`` with its computed columns' rules only (``sample(rules=False)``)."""
+    from dataclasses import replace
+
+    from ..rules import Computed
+
+    return replace(schema, rules=tuple(r for r in schema.rules if isinstance(r, Computed)))
 
 
 def _phantom_codes(columns, measurements) -> dict[str, list[int]]:
