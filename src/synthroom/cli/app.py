@@ -181,6 +181,12 @@ def sample(
     output: Path = typer.Option(..., "--output", "-o", help="Synthetic output, .csv or .parquet."),
     rows: Optional[int] = typer.Option(None, help="Rows to generate (default: the model's estimate)."),
     seed: Optional[int] = typer.Option(None, help="Seed for sampling."),
+    where: Optional[list[str]] = typer.Option(
+        None, "--where", metavar="COLUMN=VALUE",
+        help="Only rows with this value, drawn exactly from the model (repeatable; repeating a column allows "
+             "several values; numerical/datetime columns take LOW..HIGH, either end open, e.g. age=30..40)."),
+    balance: Optional[str] = typer.Option(None, "--balance", metavar="COLUMN",
+                                          help="Equal shares of each value of this categorical column."),
 ) -> None:
     """Draw rows from a saved model (costs no privacy budget: it is post-processing)."""
     from ..synthesis import Synthesizer
@@ -189,11 +195,34 @@ def sample(
     try:
         check_output_path(output)
         synth = Synthesizer.load(model)
-        df = synth.sample(rows, seed=seed)
+        df = synth.sample(rows, seed=seed, where=parse_where_options(where, synth.schema), balance=balance)
         write_table(df, output)
     except InputError as exc:
         _fail(exc)
     out.print(f"wrote {len(df):,} rows to {output} in {time.perf_counter() - start:.1f} s")
+
+
+def parse_where_options(specs: list[str] | None, schema) -> dict | None:
+    """``--where COLUMN=VALUE`` options as ``Synthesizer.sample``'s ``where``: a repeated
+    categorical column collects a list of values; a numerical or datetime column takes a value or
+    ``LOW..HIGH`` (an empty end is open)."""
+    if not specs:
+        return None
+    where: dict = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not name:
+            raise InputError(f"--where {spec!r}: write COLUMN=VALUE")
+        if name not in schema.names:
+            raise InputError(f"--where {spec!r}: column {name!r} is not in the model's schema")
+        if schema[name].kind == "categorical":
+            where.setdefault(name, []).append(value)
+            continue
+        if name in where:
+            raise InputError(f"--where {spec!r}: column {name!r} is given twice; give one range LOW..HIGH")
+        lo, dots, hi = value.partition("..")
+        where[name] = (lo or None, hi or None) if dots else value
+    return where
 
 
 @app.command()

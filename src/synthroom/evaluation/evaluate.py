@@ -17,6 +17,7 @@ from .distance import encode_rows
 from .fidelity import measure_fidelity
 from .gates import advise, apply_gates, require_computable, resolve_gates
 from .result import Attack, EvaluationReport, Fidelity, GateResult, Utility
+from .rule_checks import check_rules
 from .sidecar import AnonymeterRun, find_sidecar
 from .tables import Tables, prepare_tables
 from .utility import measure_utility
@@ -82,7 +83,7 @@ def evaluate(
     say("gates", "release refused" if failed else "release allowed" if gate_results else "no gates")
     return EvaluationReport(rows=tables.rows, notes=notes, fidelity=fidelity, utility=utility, attacks=attacks,
                             copies=copies, gates=gate_results, advice=advise(failed, schema, privacy),
-                            privacy=privacy, timings=timings)
+                            privacy=privacy, timings=timings, rules=check_rules(tables, schema))
 
 
 def _sidecar(anonymeter: bool, requested: dict[str, float]) -> tuple[Path | None, str | None]:

@@ -81,6 +81,17 @@ class GateResult:
 
 
 @dataclass
+class RuleCheck:
+    """One declared rule: the share of rows that break it (real training and holdout rows: not
+    DP, for the data owner; synthetic rows: 0 when the synthesizer enforced the rules)."""
+
+    rule: str  # the rule's name, or its text
+    train: float
+    holdout: float
+    synthetic: float
+
+
+@dataclass
 class EvaluationReport:
     """Everything one evaluation measured, and whether release is allowed."""
 
@@ -94,6 +105,7 @@ class EvaluationReport:
     advice: list[str]  # what to try when a gate fails
     privacy: dict[str, Any] | None = None  # the accountant's ledger, when we synthesized
     timings: dict[str, float] = field(default_factory=dict)
+    rules: list[RuleCheck] = field(default_factory=list)  # the schema's declared rules, checked
 
     @property
     def passed(self) -> bool:
@@ -117,4 +129,5 @@ class EvaluationReport:
             "copies": self.copies,
             "privacy": self.privacy,
             "timings": self.timings,
+            "rules": [asdict(r) for r in self.rules],
         }

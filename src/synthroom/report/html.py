@@ -174,6 +174,16 @@ def _fidelity(report: EvaluationReport) -> str:
             + table + _key("real", "synthetic", tick="holdout") + f'<div class="grid2">{"".join(charts)}</div>')
 
 
+def _rules(report: EvaluationReport) -> str:
+    if not report.rules:
+        return ""
+    rows = [(r.rule, pct(r.train), pct(r.holdout), pct(r.synthetic)) for r in report.rules]
+    return ("<h2>Declared rules</h2><p class='lead'>Share of rows that break each rule of the schema. The synthesizer "
+            "enforces them on every sampled row (post-processing: no privacy cost); the real rows' shares are exact "
+            "counts, not differentially private.</p>"
+            + _table(["rule", "real (training)", "real (holdout)", "synthetic"], rows, numeric={1, 2, 3}))
+
+
 def _associations(report: EvaluationReport) -> str:
     fid = report.fidelity
     names = fid.association_names if fid is not None else []
@@ -330,6 +340,6 @@ def render_html(report: EvaluationReport, title: str = "Synthroom evaluation rep
             f"<title>{text(title)}</title><style>{CSS}</style></head><body><main>"
             f"<h1>{text(title)}</h1><p class='lead'>Generated {when} by synthroom {text(__version__)}. "
             "Self-contained: opens offline. It shows real-data figures: share it only with people who may see them.</p>"
-            + _summary(report) + _fidelity(report) + _associations(report) + _attacks(report) + _utility(report)
+            + _summary(report) + _fidelity(report) + _rules(report) + _associations(report) + _attacks(report) + _utility(report)
             + _copies(report) + _ledger(report)
             + f"<footer>{text('Timings: ' + timings) if timings else ''}</footer></main></body></html>")

@@ -128,7 +128,7 @@ class Synthesizer:
 
         start = time.perf_counter()
         self.progress("reading", "opening the table")
-        source = CountingSource.open(data, {c.name: c.kind for c in schema.columns})
+        source = CountingSource.open(data, {c.name: c.kind for c in self.schema.columns})  # type: ignore[union-attr]
         try:
             self.timings_["reading"] = time.perf_counter() - start
             learn_cats = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
