@@ -249,3 +249,26 @@ def test_cli_synthesize_refuses_an_invalid_rule(tmp_path):
     assert result.exit_code == 2 and not (tmp_path / "o.csv").exists()
     assert ("rule #1 (start <= segment): column 'segment' is categorical; an inequality compares numerical or "
             "datetime columns") in " ".join(result.output.split())
+
+
+def test_conditioning_is_exact_also_across_cliques():
+    """A weight table over columns no clique holds together (a new clique) gives exactly the
+    brute-force conditional: P'(x) proportional to P(x) w(x_a, x_b)."""
+    from mbi import CliqueVector, Domain, Factor, MarkovRandomField, marginal_oracles
+
+    rng = np.random.default_rng(0)
+    domain = Domain(["a", "t", "b"], [3, 2, 4])
+    cliques = [("a", "t"), ("t", "b")]
+    tables = {cl: Factor(domain.project(cl), rng.normal(size=domain.project(cl).shape)) for cl in cliques}
+    potentials = CliqueVector(domain, cliques, tables)
+    base = MarkovRandomField(potentials=potentials, marginals=marginal_oracles.message_passing_stable(potentials, 1.0),
+                             total=1.0)
+    weights = (rng.random((3, 4)) > 0.5).astype(float)
+    weights[0, 0] = 1.0
+    joint = np.exp(tables[("a", "t")].values[:, :, None] + tables[("t", "b")].values[None, :, :])  # (a, t, b)
+    expected = joint * weights[:, None, :]
+    expected /= expected.sum()
+    got = model_module.conditioned(base, [(("a", "b"), weights)])
+    assert np.allclose(np.asarray(got.project(("a", "t", "b")).datavector(flatten=False)), expected, atol=1e-9)
+    assert np.isclose(model_module.weighted_share(base, [(("b", "a"), weights.T)]),
+                      (joint / joint.sum() * weights[:, None, :]).sum())

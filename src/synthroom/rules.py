@@ -118,14 +118,6 @@ class Range:
                 out[key] = value
         return _named(out, self.name)
 
-    def project(self, values: np.ndarray) -> np.ndarray:
-        """The nearest allowed values: clipped to the range, then rounded to the step inside it."""
-        out = np.clip(values, -np.inf if self.min is None else self.min, np.inf if self.max is None else self.max)
-        if self.step is None:
-            return out
-        lo, hi = self.step_bounds()
-        return np.clip(np.round(out / self.step), lo, hi) * self.step
-
     def round_to_step(self, values: np.ndarray) -> np.ndarray:
         """Values rounded to the nearest multiple of ``step``; one inside the range stays inside it
         (a value outside is left to the range check). Missing stays missing."""

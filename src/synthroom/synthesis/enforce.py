@@ -63,7 +63,9 @@ def normalised(df: pd.DataFrame, schema: Schema, names: set[str]) -> dict[str, n
     for name in names:
         spec, s = schema[name], df[name]
         if spec.kind == "categorical":
-            out[name] = np.array([None if pd.isna(v) else _text(v) for v in s.tolist()], dtype=object)
+            values = s.to_numpy(dtype=object, na_value=None)
+            mapping = {v: None if v is None or v is pd.NA or v != v else _text(v) for v in pd.unique(values)}
+            out[name] = np.array([mapping[v] for v in values], dtype=object)
         elif spec.kind == "numerical" or pd.api.types.is_numeric_dtype(s):
             out[name] = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         else:
@@ -102,12 +104,8 @@ def failing(df: pd.DataFrame, schema: Schema, rules: list[Rule]) -> np.ndarray:
     """Which rows break at least one of ``rules``."""
     if not rules:
         return np.zeros(len(df), dtype=bool)
-    frame = normalised(df, schema, {c for r in rules for c in _columns(r)})
+    frame = normalised(df, schema, {c for r in rules for c in r.columns})
     return np.logical_or.reduce([violations(r, frame) for r in rules])
-
-
-def _columns(rule: Rule) -> tuple[str, ...]:
-    return rule.columns
 
 
 def enforce(schema: Schema, draw: Callable[[int], pd.DataFrame], rows: int, rng: np.random.Generator,
@@ -115,7 +113,7 @@ def enforce(schema: Schema, draw: Callable[[int], pd.DataFrame], rows: int, rng:
     """``rows`` rows from ``draw`` (finished sampled rows) that meet every rule of ``schema``."""
     checked = [r for r in schema.rules if not isinstance(r, Computed)]
     df = draw(rows)
-    frame = normalised(df, schema, {c for r in checked for c in _columns(r)})
+    frame = normalised(df, schema, {c for r in checked for c in r.columns})
     report = RuleReport({r.label: float(violations(r, frame).mean()) for r in checked}, rows)
     bad = failing(df, schema, checked)
     kept, passed = [df[~bad]], int((~bad).sum())
