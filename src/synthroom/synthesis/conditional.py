@@ -189,18 +189,18 @@ def balance_plan(model, columns: Mapping[str, CategoricalColumn | NumericColumn]
     allowed = np.flatnonzero(np.prod(listed, axis=0) > 0) if listed else np.arange(col.size)
     labels = col.labels()
     codes = []
-    for code in allowed:
+    for candidate in allowed:
         one = np.zeros(col.size)
-        one[code] = 1.0
+        one[candidate] = 1.0
         if weighted_share(model, condition.factors + [((name,), one)]) >= MIN_SHARE:
-            codes.append(int(code))
+            codes.append(int(candidate))
     if not codes:
         raise InputError(f"balance: the model gives no value of {name!r} any probability under the condition")
     plan = []
     for i, code in enumerate(codes):
         one = np.zeros(col.size)
         one[code] = 1.0
-        share = rows // len(codes) + (i < rows % len(codes))
+        share = rows // len(codes) + int(i < rows % len(codes))
         plan.append((condition.plus(Condition([((name,), one)], {}, [f"{name} = {labels[code]!r}"])), share))
     return [(c, k) for c, k in plan if k > 0]
 
@@ -215,15 +215,18 @@ def combination_factors(rules, columns: Mapping[str, CategoricalColumn | Numeric
         if not isinstance(rule, Combinations):
             continue
         cols = [columns[c] for c in rule.columns]
+        assert all(isinstance(c, CategoricalColumn) for c in cols)  # the schema's check: categorical only
         weights = np.zeros([c.size for c in cols])
-        index = [{label: code for code, label in enumerate(c.labels()) if label is not None} for c in cols]
+        index = [{label: code for code, label in enumerate(c.labels()) if label is not None}  # type: ignore[union-attr]
+                 for c in cols]
         for combo in rule.allowed:
             codes = [ix.get(v) for ix, v in zip(index, combo)]
             if None not in codes:
                 weights[tuple(codes)] = 1.0
         for axis, c in enumerate(cols):
-            if c.coding.missing_code is not None:
-                weights[(slice(None),) * axis + (c.coding.missing_code,)] = 1.0
+            missing = c.coding.missing_code  # type: ignore[union-attr]
+            if missing is not None:
+                weights[(*(slice(None),) * axis, missing)] = 1.0
         out.append((rule.columns, weights))
     return out
 

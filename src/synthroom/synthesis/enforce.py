@@ -131,7 +131,7 @@ def enforce(schema: Schema, draw: Callable[[int], pd.DataFrame], rows: int, rng:
     missing = rows - len(out)
     if missing:
         if len(out) == 0:
-            worst = max(report.before, key=report.before.get)
+            worst = max(report.before, key=lambda label: report.before[label])
             raise InputError(f"rule {worst!r}: none of the {report.drawn:,} rows drawn from the model meets the "
                              "rules (with the conditions asked for); the model learned data that contradicts it")
         copies = out.iloc[rng.integers(0, len(out), size=missing)]
