@@ -315,3 +315,24 @@ def test_the_console_takes_no_file_uploads(party):
     csrf = csrf_of(http.get("/").text)
     answer = http.post("/console/tables", data={"csrf": csrf}, files={"name": ("x.csv", b"a,b\n")})
     assert answer.status_code == 422 and "the console&#39;s forms take no files" in answer.text
+
+
+def test_a_member_signing_in_again_and_again_evicts_only_its_own_sessions(party):
+    store = SessionStore(capacity=100, per_member=3)
+    other, _ = store.create(party.advertiser)
+    mine = [store.create(party.publisher)[0] for _ in range(50)]
+    assert store.get(other).actor == party.advertiser  # never pushed out by the publisher's sign-ins
+    for token in mine[:-3]:
+        with pytest.raises(SignedOut):
+            store.get(token)
+    assert all(store.get(token).actor == party.publisher for token in mine[-3:]) and len(store) == 4
+
+
+def test_expired_sessions_are_forgotten_when_a_new_one_is_made(party):
+    now = [0.0]
+    store = SessionStore(idle=10, clock=lambda: now[0])
+    for _ in range(5):
+        store.create(party.publisher)
+    now[0] = 11
+    store.create(party.advertiser)
+    assert len(store) == 1

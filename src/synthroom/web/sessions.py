@@ -8,7 +8,9 @@ and never written back into a page. The server keeps only a SHA-256 of each toke
 dump does not hand out live sessions. Each session has its own CSRF token that every POST must
 carry (:meth:`Session.check_csrf`). Sessions end on sign-out, after ``idle`` seconds without a
 request and ``lifetime`` seconds after sign-in, whichever comes first; a restart of the server
-signs everyone out. At most ``capacity`` sessions are kept (the oldest is dropped beyond).
+signs everyone out. At most ``per_member`` sessions per member (the operator counts as one) are
+kept, its oldest dropped beyond, so that a member (an adversary of the others) signing in again
+and again cannot push other members' sessions out; at most ``capacity`` in all.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ COOKIE = "synthroom_session"
 IDLE_SECONDS = 30 * 60
 LIFETIME_SECONDS = 12 * 3600
 CAPACITY = 10_000
+PER_MEMBER = 20  # one member signing in again and again evicts its own sessions, never another's
 
 
 class SignedOut(Exception):
@@ -77,9 +80,11 @@ class SessionStore:
         idle: float = IDLE_SECONDS,
         lifetime: float = LIFETIME_SECONDS,
         capacity: int = CAPACITY,
+        per_member: int = PER_MEMBER,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.idle, self.lifetime, self.capacity, self.clock = idle, lifetime, capacity, clock
+        self.per_member = per_member
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -89,6 +94,10 @@ class SessionStore:
         token, now = secrets.token_urlsafe(32), self.clock()
         session = Session(actor, secrets.token_urlsafe(32), now, now, admin_key=admin_key)
         with self._lock:
+            self._expire(now)
+            mine = [k for k, s in self._sessions.items() if s.actor == actor]
+            for key in mine[: max(0, len(mine) - self.per_member + 1)]:
+                del self._sessions[key]
             self._sessions[_digest(token)] = session
             while len(self._sessions) > self.capacity:
                 self._sessions.popitem(last=False)
@@ -108,6 +117,12 @@ class SessionStore:
                 raise SignedOut("the session expired: sign in again")
             session.seen = now
             return session
+
+    def _expire(self, now: float) -> None:
+        """Forget the sessions past their idle time or lifetime (under the lock)."""
+        late = [k for k, s in self._sessions.items() if now - s.seen > self.idle or now - s.created > self.lifetime]
+        for key in late:
+            del self._sessions[key]
 
     def drop(self, token: str | None) -> None:
         if token:
