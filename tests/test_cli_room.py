@@ -253,3 +253,10 @@ def test_wait_shows_the_state_on_a_terminal_and_times_out_with_exit_1(monkeypatc
     with pytest.raises(output.typer.Exit) as stopped:
         output.wait_for(lambda: {"state": "running"}, "job 9", timeout=0.05, poll=0.01)
     assert stopped.value.exit_code == 1 and "job 9 is still running after 0.05 s" in screen.getvalue()
+
+
+def test_a_list_on_a_terminal_is_a_table_of_the_columns_that_fit(party, room_cli):
+    listed = room_cli("publisher", "template-list", str(party.collab), env={"SYNTHROOM_OUTPUT": "table"})
+    assert listed.exit_code == 0, listed.output
+    assert "converters" in listed.stdout and "not shown: sql, params, tables" in listed.stdout
+    assert "SELECT" not in listed.stdout

@@ -131,9 +131,19 @@ def _fields(value: dict, title: str | None) -> Table:
     return table
 
 
+def _short(values: list, key: str) -> bool:
+    """A column that fits a table: no nested value, no text over 80 characters."""
+    cells = [v.get(key) for v in values if isinstance(v, dict)]
+    return not any(isinstance(c, (dict, list)) or (isinstance(c, str) and len(c) > 80) for c in cells)
+
+
 def _rows(values: list, title: str | None) -> Table:
-    table = Table(title=title, title_justify="left")
-    keys = list(dict.fromkeys(k for v in values if isinstance(v, dict) for k in v))
+    """One row per item, the columns that fit (the rest: ``--json`` or the ``-show`` command)."""
+    every = list(dict.fromkeys(k for v in values if isinstance(v, dict) for k in v))
+    keys = [k for k in every if _short(values, k)]
+    hidden = [k for k in every if k not in keys]
+    caption = f"not shown: {', '.join(hidden)} (--json shows everything)" if hidden else None
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for key in keys:
         table.add_column(key, overflow="fold")
     for value in values:
