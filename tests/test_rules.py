@@ -119,3 +119,48 @@ def test_violations_follow_sql_check_semantics():
     assert got[1] == [False, True, True, False, True]
     assert got[2] == [False, False, True, False, True]  # 3 > 2.5; 0.75 is not a multiple of 0.5
     assert got[3] == [False, False, True, False, True]  # nan*1 is missing and tot is missing: fine
+
+
+def _draws(p_ok: float, seed: int = 0):
+    """A stand-in for the model: rows where ``a <= b`` holds with probability ``p_ok``."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+
+    def draw(k: int) -> "pd.DataFrame":
+        a = rng.random(k)
+        ok = rng.random(k) < p_ok
+        return pd.DataFrame({"a": a, "b": np.where(ok, a + 1, a - 1), "t": ["x"] * k})
+    return draw
+
+
+SMALL = {"target": "t", "columns": [{"name": "a", "type": "numerical"}, {"name": "b", "type": "numerical"},
+                                    {"name": "t", "type": "categorical"}], "rules": ["a <= b"]}
+
+
+def test_enforce_redraws_only_what_breaks_and_reports_it():
+    from synthroom.synthesis.enforce import enforce
+
+    schema = parse_schema(SMALL)
+    df, report = enforce(schema, _draws(0.7), 5000, np.random.default_rng(0))
+    assert len(df) == 5000 and (df["a"] <= df["b"]).all() and report.copied == 0
+    assert abs(report.before["a <= b"] - 0.3) < 0.03  # the model's own rate, from the first draw
+    assert 5000 < report.drawn < 5000 / 0.7 * 1.3  # redraws sized from the pass rate, not blind
+
+
+def test_enforce_copies_passing_rows_when_the_model_almost_never_passes():
+    from synthroom.synthesis.enforce import MAX_DRAWN, enforce
+
+    schema = parse_schema(SMALL)
+    df, report = enforce(schema, _draws(0.0005), 1000, np.random.default_rng(0))
+    assert len(df) == 1000 and (df["a"] <= df["b"]).all()
+    assert 0 < report.copied < 1000 and report.drawn <= 1000 * MAX_DRAWN
+
+
+def test_enforce_names_the_rule_no_drawn_row_meets():
+    from synthroom.synthesis.enforce import enforce
+
+    with pytest.raises(InputError, match=r"^rule 'a <= b': none of the [\d,]+ rows drawn from the model meets the "
+                                         r"rules \(with the conditions asked for\); the model learned data that "
+                                         r"contradicts it$"):
+        enforce(parse_schema(SMALL), _draws(0.0), 200, np.random.default_rng(0))

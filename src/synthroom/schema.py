@@ -24,6 +24,10 @@ are used as given and cost no privacy budget. Anything not declared is learned w
 is integer only when the file declares an integer type (Parquet, a database table, a DataFrame's
 dtype). A CSV declares no types, and its content is never sniffed for them: one row holding 3.5
 must not change the output's type.
+
+An optional ``rules`` list declares facts every synthetic row keeps (inequalities between columns,
+allowed combinations, ranges and steps, computed columns): public like the rest of the schema,
+parsed and checked by :mod:`synthroom.rules`, enforced on sampled rows (docs/rules.md).
 """
 
 from __future__ import annotations

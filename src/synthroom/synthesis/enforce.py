@@ -13,7 +13,8 @@ met, in order of how little it moves the model's distribution:
   (conditioned) model until they pass: the kept rows are then draws from the model conditioned
   on the rules, the distribution closest to the model (in KL divergence) among those that meet
   them. Clipping (a point mass at the bound) or swapping would move values the model put
-  elsewhere. The loop stops after :data:`MAX_ROUNDS`; rows still failing then (only when the
+  elsewhere. The loop stops after :data:`MAX_ROUNDS` or :data:`MAX_DRAWN` times the rows asked
+  for; rows still failing then (only when the
   model almost never meets a rule) are replaced by copies of rows that pass, and
   :attr:`RuleReport.copied` says how many. If no drawn row passes, it is an error naming the rule.
 """
@@ -34,6 +35,7 @@ from ..schema import Schema
 MAX_ROUNDS = 30
 MIN_RATE = 0.02  # the smallest pass rate the redraw sizes assume
 MAX_DRAW = 20  # one redraw draws at most this many times the rows asked for
+MAX_DRAWN = 100  # nor all of them together
 
 
 @dataclass
@@ -122,7 +124,10 @@ def enforce(schema: Schema, draw: Callable[[int], pd.DataFrame], rows: int, rng:
         if need == 0:
             break
         rate = max(passed / report.drawn, MIN_RATE)
-        fresh = draw(min(math.ceil(need / rate * 1.1) + 10, MAX_DRAW * rows))
+        size = min(math.ceil(need / rate * 1.1) + 10, MAX_DRAW * rows, MAX_DRAWN * rows - report.drawn)
+        if size <= 0:
+            break
+        fresh = draw(size)
         ok = ~failing(fresh, schema, checked)
         report.drawn += len(fresh)
         passed += int(ok.sum())
