@@ -41,6 +41,17 @@ def test_every_kind_parses_and_round_trips(tmp_path):
     assert load_schema(p).rules == (Inequality("d1", "<=", "d2"),)
 
 
+def test_a_yaml_date_bound_round_trips_as_json(tmp_path):
+    import json
+
+    p = tmp_path / "s.yaml"
+    p.write_text("target: t\ncolumns:\n  - {name: d1, type: datetime}\n  - {name: t, type: categorical}\n"
+                 "rules:\n  - {column: d1, min: 2015-01-01, max: 2020-12-31 12:00:00}\n")
+    s = load_schema(p)
+    assert s.rules[0].min == 1420070400.0 and s.rules[0].max == 1609416000.0
+    assert parse_schema(json.loads(json.dumps(s.to_dict()))) == s
+
+
 def test_no_rules_is_the_default():
     s = parse_schema({"target": "t", "columns": COLUMNS})
     assert s.rules == () and "rules" not in s.to_dict()

@@ -295,7 +295,8 @@ def _parse_range(item: dict, index: int, kinds: Mapping[str, str], target: str, 
         raise InputError(f"{where}: give at least one of min, max, step")
     if lo is not None and hi is not None and lo > hi:
         raise InputError(f"{where}: min {item['min']!r} is greater than max {item['max']!r}")
-    rule = Range(col, lo, hi, None if step is None else float(step), name, (item.get("min"), item.get("max")))
+    raw = tuple(v if v is None or isinstance(v, (int, float)) else str(v) for v in (item.get("min"), item.get("max")))
+    rule = Range(col, lo, hi, None if step is None else float(step), name, raw)  # a YAML date stays text
     if step is not None:
         first, last = rule.step_bounds()
         if first > last:
