@@ -295,8 +295,8 @@ def _parse_range(item: dict, index: int, kinds: Mapping[str, str], target: str, 
         raise InputError(f"{where}: give at least one of min, max, step")
     if lo is not None and hi is not None and lo > hi:
         raise InputError(f"{where}: min {item['min']!r} is greater than max {item['max']!r}")
-    raw = tuple(v if v is None or isinstance(v, (int, float)) else str(v) for v in (item.get("min"), item.get("max")))
-    rule = Range(col, lo, hi, None if step is None else float(step), name, raw)  # a YAML date stays text
+    raw_lo, raw_hi = (v if v is None or isinstance(v, (int, float)) else str(v) for v in (item.get("min"), item.get("max")))
+    rule = Range(col, lo, hi, None if step is None else float(step), name, (raw_lo, raw_hi))  # a YAML date: text
     if step is not None:
         first, last = rule.step_bounds()
         if first > last:
