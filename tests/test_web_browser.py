@@ -90,6 +90,19 @@ def check_accessible(page) -> None:
     assert page.evaluate("document.activeElement.id") == "main", page.url
 
 
+def offline(context, url: str):
+    """``context`` with every request to anywhere but the server aborted (and counted)."""
+    elsewhere: list[str] = []
+
+    def guard(route):
+        elsewhere.append(route.request.url)
+        route.abort()
+
+    context.route(lambda address: not address.startswith(url) and not address.startswith(("data:", "blob:")), guard)
+    context.elsewhere = elsewhere
+    return context
+
+
 def sign_in(context, url: str, key: str):
     page = context.new_page()
     page.goto(url + "/")
@@ -115,8 +128,9 @@ def test_two_members_go_through_the_demo_story_in_the_browser(server, browser, t
     running, folder = server
     url, shots = running.url, Shots(tmp_path)
     keys = _operator_creates_members(browser, url, folder, shots)
-    pub = sign_in(browser.new_context(viewport={"width": 1280, "height": 900}), url, keys["publisher"])
-    adv_context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    pub_context = offline(browser.new_context(viewport={"width": 1280, "height": 900}), url)
+    pub = sign_in(pub_context, url, keys["publisher"])
+    adv_context = offline(browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True), url)
     adv = sign_in(adv_context, url, keys["advertiser"])
     _configure_tables(pub, adv, folder)
     collab_url = _collaborate(pub, adv)
@@ -129,6 +143,19 @@ def test_two_members_go_through_the_demo_story_in_the_browser(server, browser, t
     shots(pub, "home", full_page=True)
     _audit(adv, collab_url, shots)
     _phone(browser, url, keys["advertiser"], [collab_url, template_url, job_url], shots)
+    _api_docs(pub, url)
+    assert pub_context.elsewhere == [] and adv_context.elsewhere == []  # nothing asked of another server
+
+
+def _api_docs(page, url: str) -> None:
+    """Swagger UI and ReDoc render from the server's own files (other origins are blocked)."""
+    from playwright.sync_api import expect
+
+    page.goto(url + "/docs")
+    expect(page.locator(".swagger-ui .title")).to_contain_text("Synthroom clean room", timeout=30_000)
+    expect(page.locator(".opblock-summary-path", has_text="/templates/{template_id}/approve").first).to_be_visible()
+    page.goto(url + "/redoc")
+    expect(page.locator("h1", has_text="Synthroom clean room")).to_be_visible(timeout=30_000)
 
 
 def _operator_creates_members(browser, url: str, folder: Path, shots) -> dict[str, str]:

@@ -55,6 +55,9 @@ def test_root_sends_a_stranger_to_sign_in_and_the_docs_load_nothing_from_elsewhe
             if url.startswith("/static/"):
                 assert http.get(url).status_code == 200, url
     assert "/openapi.json" in http.get("/docs").text
+    for page in ("/docs", "/redoc"):  # the browser may load nothing from another server
+        policy = http.get(page).headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "img-src 'self' data:" in policy and "http" not in policy
 
 
 def test_sign_in_sets_an_httponly_strict_cookie_and_the_key_appears_nowhere(party):

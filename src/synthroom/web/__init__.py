@@ -20,6 +20,11 @@ from .routes import router as pages_router
 from .sessions import SessionStore
 
 STATIC = "/static"
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'"
+)
 
 __all__ = ["install"]
 
@@ -40,20 +45,31 @@ def _docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
     def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title}: API",
-            swagger_js_url=f"{STATIC}/vendor/swagger-ui-bundle.js",
-            swagger_css_url=f"{STATIC}/vendor/swagger-ui.css",
-            swagger_favicon_url=favicon,
+        return _this_server_only(
+            get_swagger_ui_html(
+                openapi_url=app.openapi_url or "/openapi.json",
+                title=f"{app.title}: API",
+                swagger_js_url=f"{STATIC}/vendor/swagger-ui-bundle.js",
+                swagger_css_url=f"{STATIC}/vendor/swagger-ui.css",
+                swagger_favicon_url=favicon,
+            )
         )
 
     @app.get("/redoc", include_in_schema=False, response_class=HTMLResponse)
     def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title}: API",
-            redoc_js_url=f"{STATIC}/vendor/redoc.standalone.js",
-            redoc_favicon_url=favicon,
-            with_google_fonts=False,
+        return _this_server_only(
+            get_redoc_html(
+                openapi_url=app.openapi_url or "/openapi.json",
+                title=f"{app.title}: API",
+                redoc_js_url=f"{STATIC}/vendor/redoc.standalone.js",
+                redoc_favicon_url=favicon,
+                with_google_fonts=False,
+            )
         )
+
+
+def _this_server_only(page: HTMLResponse) -> HTMLResponse:
+    """The docs page may load nothing from another server (ReDoc's footer logo would come from
+    its CDN): its own inline start-up script and styles only, the rest from this server."""
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
