@@ -131,6 +131,36 @@ def test_where_follows_the_models_conditional_distribution(fitted):
         assert abs(share - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-9, (label, share, p)
 
 
+def test_a_numeric_range_follows_the_models_conditional_distribution(fitted):
+    """P(y | 20 <= price <= 40) in 20,000 rows against the model's, computed from the bins'
+    within-range shares (the weights the condition puts on each bin): within 5 standard errors,
+    as above. Weighting every bin the range touches by 1 instead would be a different, wrong
+    target that the test does not accept by construction of its expected value."""
+    from synthroom.synthesis.conditional import parse_where
+
+    n = 20_000
+    condition = parse_where({"price": (20, 40)}, fitted.columns_, set())
+    labels = fitted.columns_["y"].labels()
+    expected = {}
+    for code, label in enumerate(labels):
+        one = np.zeros(len(labels))
+        one[code] = 1.0
+        expected[label] = model_module.weighted_share(fitted.model_, condition.factors + [(("y",), one)]) / \
+            model_module.weighted_share(fitted.model_, condition.factors)
+    df = fitted.sample(n, seed=8, where={"price": (20, 40)}, rules=False)
+    assert df["price"].between(20, 40).all()
+    for label, p in expected.items():
+        share = float((df["y"] == label).mean())
+        assert abs(share - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-9, (label, share, p)
+    # and the same rows as rejection would keep: plain rows inside the range, against the
+    # conditioned ones, share of prices below 25 and of y = yes (two-sample, 5 standard errors)
+    plain = fitted.sample(60_000, seed=9, rules=False)
+    plain = plain[plain["price"].between(20, 40)]
+    for a, b in ((plain["price"] < 25, df["price"] < 25), (plain["y"] == "yes", df["y"] == "yes")):
+        p = (a.sum() + b.sum()) / (len(a) + len(b))
+        assert abs(a.mean() - b.mean()) <= 5 * np.sqrt(p * (1 - p) * (1 / len(a) + 1 / len(b)))
+
+
 def test_where_takes_lists_and_numeric_ranges(fitted):
     df = fitted.sample(2000, seed=3, where={"segment": ["a", "rare"], "price": (20, 40),
                                             "start": ("2021-01-01", "2021-06-30")})
@@ -199,6 +229,10 @@ def test_evaluation_reports_rule_rates_and_members_see_none(fitted):
     assert rates["total is price times quantity"] == (0.0, 0.0, 0.0)
     assert report.to_dict()["rules"][0] == {"rule": "start <= end", "train": 0.1, "holdout": 0.0, "synthetic": 0.0}
     assert "rules" not in member_summary(report) and "start <= end" not in str(member_summary(report))
+    from synthroom.report.html import render_html
+
+    page = render_html(report)
+    assert "<h2>Declared rules</h2>" in page and "start &lt;= end" in page and "10.00%" in page
 
 
 # -- CLI ---------------------------------------------------------------------------------------
