@@ -132,7 +132,7 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     code, output = _run(["demo", "--workdir", tmp_path / "d", "--users", 1500])
     assert code == 0, output
     for name in ("publisher/audience.csv", "advertiser/conversions.parquet", "server/room.db", "advertiser/synthetic.csv",
-                 "advertiser/report.html", "advertiser/model.pkl", "advertiser/audit.json"):
+                 "advertiser/report.html", "advertiser/model.skops", "advertiser/audit.json"):
         assert (tmp_path / "d" / name).exists(), name
     text = " ".join(output.split())
     assert "succeeded in" in text and "chain verified: True" in text and "where everything is" in text

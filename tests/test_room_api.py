@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from synthroom.api import create_app
 from synthroom.cli.app import app as cli
 from synthroom.demo.adtech import DEMO_CLASSIFICATION
-from synthroom.room import Worker, purge_expired
+from synthroom.room import Worker, purge_expired, sandbox
 from synthroom.room.models import Job
 
 
@@ -126,14 +126,33 @@ def test_models_train_on_synthetic_rows(served):
     model = _train(tp, http, job_id, {"trainer": "logistic"})
     assert model["state"] == "succeeded" and model["task"] == "classification"
     assert model["metrics"]["auc"] > 0.65  # segment, device and visits drive conversion (real rows: 0.76)
-    pickled = http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser"))
-    assert pickled.status_code == 200 and len(pickled.content) > 1000
+    saved = http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser"))
+    assert saved.status_code == 200 and saved.content[:2] == b"PK"  # skops: a zip of JSON and arrays, no pickle
     assert http.post(f"/jobs/{job_id}/models", json={"trainer": "gbm"}, headers=_as(tp, "analyst")).status_code == 403
-    refused = http.post(f"/jobs/{job_id}/models", json={"trainer": "script", "script": "print(1)"}, headers=_as(tp, "advertiser"))
-    assert refused.json()["detail"] == "training scripts are disabled on this server (start it with --allow-training-scripts)"
+    tp.room.settings.allow_training_scripts = False
+    try:
+        refused = http.post(f"/jobs/{job_id}/models", json={"trainer": "script", "script": "print(1)"},
+                            headers=_as(tp, "advertiser"))
+    finally:
+        tp.room.settings.allow_training_scripts = True
+    assert refused.json()["detail"] == ("training scripts are off on this server (its operator started it with "
+                                        "--no-training-scripts)")
+    bad = http.post(f"/jobs/{job_id}/models", json={"trainer": "gbm", "params": {"C": 1}}, headers=_as(tp, "advertiser"))
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("trainer 'gbm' takes no hyperparameter 'C'")
 
 
-def test_training_scripts_run_in_their_own_process_with_a_time_limit(served):
+def test_gbm_takes_hyperparameters_and_auto_says_what_it_chose(served):
+    tp, http, job_id = served
+    gbm = _train(tp, http, job_id, {"trainer": "gbm", "params": {"max_iter": 20, "learning_rate": 0.2}})
+    assert gbm["state"] == "succeeded" and gbm["chosen"] == "gbm" and gbm["params"] == {"max_iter": 20, "learning_rate": 0.2}
+    assert gbm["chosen_params"] == {"max_iter": 20, "learning_rate": 0.2, "max_leaf_nodes": 31, "l2_regularization": 0.0}
+    auto = _train(tp, http, job_id, {"trainer": "auto"})
+    assert auto["chosen"] in ("logistic", "gbm") and set(auto["candidates"]) == {"logistic", "gbm"}
+    assert auto["candidates"][auto["chosen"]] == max(auto["candidates"].values())
+
+
+@pytest.mark.skipif(sandbox.unavailable() is not None, reason=str(sandbox.unavailable()))
+def test_training_scripts_run_in_the_sandbox_with_a_time_limit(served):
     tp, http, job_id = served
     script = (
         "import argparse, json, pathlib\nimport pandas as pd\n"
@@ -142,17 +161,19 @@ def test_training_scripts_run_in_their_own_process_with_a_time_limit(served):
         "pathlib.Path(a.output, 'model.json').write_text(json.dumps({'rate': rate}))\n"
         "pathlib.Path(a.output, 'metrics.json').write_text(json.dumps({'rows': len(df), 'rate': rate}))\n"
     )
-    tp.room.settings.allow_training_scripts, tp.room.settings.script_time_limit = True, 20
+    tp.room.settings.script_time_limit = 20
     try:
         model = _train(tp, http, job_id, {"trainer": "script", "script": script})
         assert model["state"] == "succeeded", model["reason"]
         assert model["metrics"]["rows"] > 900 and 0 < model["metrics"]["rate"] < 1
-        assert json.loads(http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser")).content)["rate"] == model["metrics"]["rate"]
-        tp.room.settings.script_time_limit = 1
+        no_file = http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser"))
+        assert no_file.status_code == 404 and no_file.json()["detail"] == (
+            f"model {model['id']} has no model.skops (a script must write one to be exported)")
+        tp.room.settings.script_time_limit = 2
         slow = _train(tp, http, job_id, {"trainer": "script", "script": "import time\ntime.sleep(30)\n"})
-        assert slow["state"] == "failed" and slow["reason"] == "the training script ran over its time limit of 1 s and was stopped"
+        assert slow["state"] == "failed" and slow["reason"] == "the training script ran over its time limit of 2 s and was stopped"
     finally:
-        tp.room.settings.allow_training_scripts = False
+        tp.room.settings.script_time_limit = 20
 
 
 def test_metering_charges_the_payer(served):
@@ -215,7 +236,7 @@ def test_the_database_artifacts_and_keys_are_the_server_users_alone(served):
     tp, http, job_id = served
     _train(tp, http, job_id, {"trainer": "logistic"})  # a model file too
     files = [p for p in (tp.folder / "artifacts").rglob("*")]
-    assert any(p.name == "synthetic.csv" for p in files) and any(p.name == "model.pkl" for p in files)
+    assert any(p.name == "synthetic.csv" for p in files) and any(p.name == "model.skops" for p in files)
     for path in files + [tp.folder / "artifacts"]:
         assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
     if tp.room.db.url.startswith("sqlite"):

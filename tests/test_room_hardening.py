@@ -245,7 +245,8 @@ def test_bodies_over_the_limit_get_413_without_being_read_whole(room):
 def test_settings_are_typed_and_validated(tmp_path):
     assert Settings().model_dump() == {"max_body_bytes": 1024 * 1024, "page_size": 100, "max_page_size": 1000,
                                        "max_collaboration_members": 100, "max_rows": 10_000_000,
-                                       "allow_training_scripts": False, "script_time_limit": 600.0,
+                                       "allow_training_scripts": True, "script_time_limit": 600.0,
+                                       "script_memory_mib": 4096, "script_output_mib": 100,
                                        "job_seconds": 3600.0, "job_memory_mib": 8192, "job_threads": 2,
                                        "job_temp_disk_mib": 10240}
     with pytest.raises(ValidationError):

@@ -282,9 +282,11 @@ class RoomClient:
         return self._bytes(f"/jobs/{job_id}/report", {"kind": kind})
 
     # -- models ---------------------------------------------------------------------------
-    def train(self, job_id: int, trainer: str = "auto", script: str | None = None) -> JSON:
-        """Train a model on a job's synthetic data (queued in the server's worker)."""
-        return self._json("POST", f"/jobs/{job_id}/models", {"trainer": trainer, "script": script})
+    def train(self, job_id: int, trainer: str = "auto", script: str | None = None,
+              params: dict[str, float] | None = None) -> JSON:
+        """Train a model on a job's synthetic data (queued in the server's worker); ``params``: a
+        built-in trainer's hyperparameters."""
+        return self._json("POST", f"/jobs/{job_id}/models", {"trainer": trainer, "script": script, "params": params})
 
     def wait_model(self, model_id: int, timeout: float = 3600, poll: float = 0.5) -> JSON:
         """The model once its state is final (or as it is after ``timeout`` seconds)."""

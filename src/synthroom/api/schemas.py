@@ -110,6 +110,8 @@ class HeadIn(Body):
 class ModelIn(Body):
     trainer: Literal["auto", "logistic", "linear", "gbm", "script"] = "auto"
     script: str | None = Field(None, description="A training script's text (trainer 'script'; server must allow scripts).")
+    params: dict[str, int | float] | None = Field(None, description="Hyperparameters of a built-in trainer (gbm: max_iter, "
+                                            "learning_rate, max_leaf_nodes, l2_regularization; logistic: C; linear: alpha).")
 
 
 # -- responses (the domain layer's views; listing them documents the API and keeps any field
@@ -233,6 +235,10 @@ class ModelOut(BaseModel):
     target: str
     state: str
     reason: str | None
+    params: dict[str, Any]
+    chosen: str | None
+    chosen_params: dict[str, Any] | None
+    candidates: dict[str, float] | None
     metrics: dict[str, Any]
     created_at: str
 

@@ -325,14 +325,29 @@ def report(job_id: int, output: Path = typer.Option(..., "--output", "-o", help=
 @room_app.command()
 def train(job_id: int, trainer: str = typer.Option("auto", help="auto, logistic, linear, gbm or script."),
           script: Optional[Path] = typer.Option(None, help="Training script (trainer 'script')."),
+          param: list[str] = typer.Option([], help="A built-in trainer's hyperparameter, NAME=VALUE (repeat)."),
           wait: bool = WAIT, timeout: float = TIMEOUT):
     """Train a model on a job's synthetic data (in the server's background worker)."""
     text = script.read_text() if script else None
-    model = call(lambda: _client().train(job_id, "script" if script and trainer == "auto" else trainer, text))
+    params = _params(param)
+    model = call(lambda: _client().train(job_id, "script" if script and trainer == "auto" else trainer, text,
+                                         params or None))
     if not wait:
         emit(model)
         return
     _finish(wait_for(lambda: _client().model(model["id"]), f"model {model['id']}", timeout=timeout), f"model {model['id']}")
+
+
+def _params(pairs: list[str]) -> dict[str, float]:
+    """``NAME=VALUE`` pairs as numbers; a malformed one exits 2 naming it."""
+    out: dict[str, float] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            out[name.strip()] = int(value) if value.strip().lstrip("-").isdigit() else float(value)
+        except ValueError:
+            fail(f"--param {pair!r} must be NAME=NUMBER", BAD_INPUT)
+    return out
 
 
 @room_app.command("model-list")
@@ -420,8 +435,11 @@ def serve(
     db_url: Optional[str] = typer.Option(None, help="SQLAlchemy URL (default: SQLite in DATA_DIR)."),
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8765),
-    allow_training_scripts: bool = typer.Option(False, help="Let members run their own training scripts (trusted members only)."),
+    allow_training_scripts: bool = typer.Option(True, "--allow-training-scripts/--no-training-scripts",
+                                                help="Let members run training scripts (in the bubblewrap sandbox)."),
     script_time_limit: float = typer.Option(_default("script_time_limit"), help="Seconds a training script may run."),
+    script_memory_mib: int = typer.Option(_default("script_memory_mib"), help="Address space of a training script, MiB."),
+    script_output_mib: int = typer.Option(_default("script_output_mib"), help="Output folder size of a training script, MiB."),
     max_body_bytes: int = typer.Option(_default("max_body_bytes"), help="Largest request body (413 beyond)."),
     page_size: int = typer.Option(_default("page_size"), help="Items per page when a list request names no limit."),
     max_page_size: int = typer.Option(_default("max_page_size"), help="Largest page a list request may ask for."),
@@ -447,6 +465,7 @@ def serve(
 
     try:
         settings = Settings(allow_training_scripts=allow_training_scripts, script_time_limit=script_time_limit,
+                            script_memory_mib=script_memory_mib, script_output_mib=script_output_mib,
                             max_body_bytes=max_body_bytes, page_size=page_size, max_page_size=max_page_size,
                             max_collaboration_members=max_collaboration_members, max_rows=max_rows,
                             job_seconds=job_seconds, job_memory_mib=job_memory_mib, job_threads=job_threads,

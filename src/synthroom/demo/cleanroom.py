@@ -113,7 +113,7 @@ def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Co
             paths["synthetic"] = _write(adv_dir / "synthetic.csv", adv.result(job["id"], "csv"))
             paths["report"] = _write(adv_dir / "report.html", adv.report(job["id"], "html"))
             model = adv.wait_model(adv.train(job["id"], "gbm")["id"], timeout=600)
-            paths["model"] = _write(adv_dir / "model.pkl", adv.model_file(model["id"]))
+            paths["model"] = _write(adv_dir / "model.skops", adv.model_file(model["id"]))
             metrics = ", ".join(f"{k} {v:.3f}" for k, v in model["metrics"].items())
             say.print(f"[bold]7. model[/]  gradient boosting on the synthetic rows predicts 'converted': {metrics}")
         log = adv.audit(collab["id"])

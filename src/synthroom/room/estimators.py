@@ -74,7 +74,7 @@ def check_params(trainer: str, params: dict[str, Any] | None) -> dict[str, float
     out: dict[str, float] = {}
     for name, (kind, lo, hi, default) in allowed.items():
         value = given.get(name, default)
-        whole = kind is int and isinstance(value, int)
+        whole = kind is int and (isinstance(value, int) or isinstance(value, float) and value.is_integer())
         number = kind is float and isinstance(value, (int, float)) and math.isfinite(value)
         if isinstance(value, bool) or not (whole or number) or not lo <= value <= hi:
             what = "a whole number" if kind is int else "a number"

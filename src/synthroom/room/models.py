@@ -204,7 +204,9 @@ class TrainedModel(Base):
     target: Mapped[str] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(20))  # succeeded | failed
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    metrics: Mapped[str] = mapped_column(Text, default="{}")
+    metrics: Mapped[str] = mapped_column(Text, default="{}")  # on the synthetic validation split
+    params: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the hyperparameters asked for
+    details: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the trainer auto chose, its scores
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)  # as for jobs

@@ -1,132 +1,69 @@
 """Training a model on a succeeded job's synthetic rows (never on real rows).
 
-Built-in estimators (scikit-learn): ``logistic`` / ``linear`` (logistic regression for a
-categorical target, ridge regression for a numerical one) and ``gbm`` (histogram gradient
-boosting); ``auto`` picks ``gbm``. Metrics come from a seeded 80/20 split of the synthetic rows.
+Built-in trainers (:mod:`.estimators`): ``gbm``, ``logistic``/``linear`` and ``auto`` (the better
+of both on a seeded validation split of the synthetic rows), with simple hyperparameters; the
+model is saved as ``model.skops`` (no code runs when it is loaded) with ``model.json`` beside it
+(features, task, classes, the types a loader must trust).
 
-A user's training script runs in a separate Python process (``-I``: isolated mode, no user site,
-a minimal environment, its own working folder) with a time limit, and is called as
-``script --data synthetic.parquet --target COL --task classification|regression --output DIR``;
-it writes its model file(s) and ``metrics.json`` into DIR. A process is not a sandbox: the script
-runs with the server's OS permissions, so scripts are off unless the server was started with
-``--allow-training-scripts`` by an operator who trusts the scripts' authors (or runs the
-server under an OS account that cannot read the members' raw files).
+A member's training script runs in the bubblewrap sandbox (:mod:`.sandbox`): it sees the
+synthetic rows and its output folder and nothing else (no network, no other file), under CPU,
+memory, time and output-size limits. It is called as ``train.py --data /input/synthetic.parquet
+--target COL --task classification|regression --output /out`` and writes ``metrics.json``
+(a JSON object) and its model file(s) into the output folder; a ``model.skops`` there is the
+model that inference and export use. Scripts are on unless the operator turns them off
+(``--no-training-scripts``) or the sandbox cannot run on the server (then a clear refusal).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import pickle
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
 from ..errors import FAILURE_CATEGORIES, InputError
 from ..schema import parse_schema
-from . import audit, claims
+from . import audit, claims, estimators, sandbox
 from .claims import LEASE_SECONDS
 from .errors import Conflict, Forbidden, NotFound
 from .jobs import _artifacts_of, check_receiver
 from .models import Job, Template, TrainedModel
 from .service import Actor, Room, _get, not_found, visible
 
-BUILTIN = ("auto", "logistic", "linear", "gbm")
+BUILTIN = estimators.BUILTIN
+TRAINERS = BUILTIN + ("script",)
+task_of = estimators.task_of
+INPUT_NOTE = ("a DataFrame of the feature columns in this order: categorical values as text (missing: NaN), "
+              "numbers as floats, datetimes as days since 1970-01-01 (synthroom.room.estimators.prepare)")
 
 
-def _features(frame: pd.DataFrame, schema, target: str) -> pd.DataFrame:
-    out = frame.drop(columns=[target]).copy()
-    for col in schema.columns:
-        if col.name == target or col.name not in out:
-            continue
-        if col.kind == "datetime":
-            out[col.name] = pd.to_datetime(out[col.name], errors="coerce").astype("int64") / 86_400e9
-        elif col.kind == "categorical":
-            out[col.name] = out[col.name].astype("string").fillna("<missing>").astype(object)
-    return out
+def train_builtin(frame: pd.DataFrame, schema, trainer: str, out_dir: Path, params: dict | None = None) -> dict:
+    """Fit a built-in trainer on ``frame``; write ``model.skops`` and ``model.json`` into ``out_dir``.
+    Returns the fit's details (:func:`.estimators.fit_builtin`'s info)."""
+    model, info = estimators.fit_builtin(frame, schema, trainer, params)
+    estimators.save_model(model, out_dir)
+    card = {"format": "skops", "file": estimators.MODEL_FILE, "trusted": list(estimators.BUILTIN_TRUSTED),
+            "task": estimators.task_of(schema), "target": schema.target, "features": estimators.features_of(schema),
+            "classes": [str(c) for c in getattr(model, "classes_", [])], "input": INPUT_NOTE, **info}
+    (out_dir / "model.json").write_text(json.dumps(card, indent=2))
+    return info
 
 
-def build_estimator(trainer: str, task: str, schema, target: str):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    categorical = [c.name for c in schema.columns if c.kind == "categorical" and c.name != target]
-    numeric = [c.name for c in schema.columns if c.kind != "categorical" and c.name != target]
-    prep = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-        ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=5), categorical),
-    ])
-    if trainer in ("logistic", "linear"):
-        model = LogisticRegression(max_iter=2000) if task == "classification" else Ridge()
-    else:
-        model = (HistGradientBoostingClassifier(max_iter=200, random_state=0) if task == "classification"
-                 else HistGradientBoostingRegressor(max_iter=200, random_state=0))
-    return make_pipeline(prep, model)
+def script_limits(settings) -> sandbox.ScriptLimits:
+    """The sandbox limits a server's settings give a training script."""
+    mib = 1 << 20
+    return sandbox.ScriptLimits(seconds=settings.script_time_limit, memory_bytes=settings.script_memory_mib * mib,
+                                output_bytes=settings.script_output_mib * mib)
 
 
-def _metrics(task: str, model, x_test: pd.DataFrame, y_test: pd.Series) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score, roc_auc_score
-
-    predicted = model.predict(x_test)
-    if task == "regression":
-        return {"r2": float(r2_score(y_test, predicted)), "mae": float(mean_absolute_error(y_test, predicted))}
-    metrics = {"accuracy": float(accuracy_score(y_test, predicted)),
-               "f1_macro": float(f1_score(y_test, predicted, average="macro"))}
-    proba = model.predict_proba(x_test)
-    classes = list(model.classes_)
-    if len(classes) == 2:
-        metrics["auc"] = float(roc_auc_score(y_test == classes[1], proba[:, 1]))
-    elif len(set(y_test)) == len(classes):
-        metrics["auc"] = float(roc_auc_score(y_test, proba, multi_class="ovr", labels=classes))
-    return metrics
-
-
-def train_builtin(frame: pd.DataFrame, schema, trainer: str, out_dir: Path, seed: int = 0) -> dict[str, float]:
-    """Fit on 80% of ``frame``, score on the other 20%, save the model fitted on all rows."""
-    target = schema.target
-    task = task_of(schema)
-    frame = frame[frame[target].notna()].reset_index(drop=True)
-    if len(frame) < 20:
-        raise InputError(f"only {len(frame)} synthetic rows have a {target!r} value; training needs at least 20")
-    x, y = _features(frame, schema, target), frame[target]
-    if task == "classification":
-        y = y.astype("string").astype(object)
-    order = np.random.default_rng(seed).permutation(len(frame))
-    test, train = order[: len(frame) // 5], order[len(frame) // 5:]
-    model = build_estimator(trainer, task, schema, target).fit(x.iloc[train], y.iloc[train])
-    metrics = _metrics(task, model, x.iloc[test], y.iloc[test])
-    final = build_estimator(trainer, task, schema, target).fit(x, y)
-    with open(out_dir / "model.pkl", "wb") as fh:
-        pickle.dump(final, fh)
-    return metrics
-
-
-def task_of(schema) -> str:
-    return "classification" if schema[schema.target].kind == "categorical" else "regression"
-
-
-def run_script(path: Path, data: Path, target: str, task: str, out_dir: Path, time_limit: float) -> dict:
-    """Run a user's training script (saved at ``path``) in its own process; its metrics.json is
-    the result."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(out_dir), "PYTHONHASHSEED": "0"}
-    try:
-        done = subprocess.run([sys.executable, "-I", str(path), "--data", str(data), "--target", target, "--task", task,
-                               "--output", str(out_dir)], cwd=out_dir, env=env, capture_output=True, text=True,
-                              timeout=time_limit)
-    except subprocess.TimeoutExpired:
-        raise InputError(f"the training script ran over its time limit of {time_limit:g} s and was stopped") from None
-    (out_dir / "train.log").write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
-        raise InputError(f"the training script exited with code {done.returncode}: {tail[0][:300]}")
+def run_script(script: Path, data: Path, target: str, task: str, out_dir: Path, limits: sandbox.ScriptLimits) -> dict:
+    """Run a member's training script in the sandbox; its ``metrics.json`` is the result."""
+    done = sandbox.run_script(script, data, ["--target", target, "--task", task], out_dir, limits)
+    (out_dir / "train.log").write_text(done.log)
+    if done.code != 0:
+        tail = done.log.strip().splitlines()[-1:] or [""]
+        raise InputError(f"the training script exited with code {done.code}: {tail[0][:300]}")
     try:
         metrics = json.loads((out_dir / "metrics.json").read_text())
     except (OSError, json.JSONDecodeError):
@@ -136,18 +73,30 @@ def run_script(path: Path, data: Path, target: str, task: str, out_dir: Path, ti
     return metrics
 
 
-def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", script: str | None = None) -> dict:
+def _check_request(room: Room, trainer: str, script: str | None, params: dict | None) -> None:
+    """The trainer exists, its hyperparameters fit, and a script may run on this server."""
+    if trainer not in TRAINERS:
+        raise InputError(f"trainer {trainer!r} is not one of {', '.join(TRAINERS)}")
+    if trainer != "script":
+        estimators.check_params(trainer, params)
+        return
+    if params:
+        raise InputError("the script trainer takes no hyperparameters (the script chooses its own)")
+    if not room.settings.allow_training_scripts:
+        raise Forbidden("training scripts are off on this server (its operator started it with --no-training-scripts)")
+    if (why := sandbox.unavailable()) is not None:
+        raise Forbidden(why)
+    if not script:
+        raise InputError("the script trainer needs the script's text")
+
+
+def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", script: str | None = None,
+                params: dict | None = None) -> dict:
     """Queue a training on job ``job_id``'s synthetic rows (only its result receivers may).
 
     With a worker attached (``room.on_model_queued``, the server) the model is returned
     ``queued`` and trained in the background; without one it is trained before returning."""
-    if trainer not in BUILTIN + ("script",):
-        raise InputError(f"trainer {trainer!r} is not one of {', '.join(BUILTIN + ('script',))}")
-    if trainer == "script":
-        if not room.settings.allow_training_scripts:
-            raise Forbidden("training scripts are disabled on this server (start it with --allow-training-scripts)")
-        if not script:
-            raise InputError("the script trainer needs the script's text")
+    _check_request(room, trainer, script, params)
     with room.transaction() as s:
         job = visible(s, actor, Job, job_id, "job")
         check_receiver(s, actor, job)
@@ -156,7 +105,8 @@ def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", sc
         data = _artifacts_of(job) / "synthetic.parquet"
         schema = parse_schema(json.loads(s.get(Template, job.template_id).params)["classification"])
         record = TrainedModel(job_id=job.id, collaboration_id=job.collaboration_id, created_by=actor.id,
-                              trainer=trainer, task=task_of(schema), target=schema.target, state="queued")
+                              trainer=trainer, task=task_of(schema), target=schema.target, state="queued",
+                              params=json.dumps(params or {}))
         s.add(record)
         s.flush()
         out_dir = data.parent / "models" / str(record.id)
@@ -198,20 +148,22 @@ def _task(s, model_id: int) -> tuple:
     record = s.get(TrainedModel, model_id, populate_existing=True)
     job = s.get(Job, record.job_id)
     schema = parse_schema(json.loads(s.get(Template, job.template_id).params)["classification"])
-    return record.trainer, _artifacts_of(job) / "synthetic.parquet", schema, Path(record.path)
+    return (record.trainer, json.loads(record.params or "{}"), _artifacts_of(job) / "synthetic.parquet", schema,
+            Path(record.path))
 
 
 def _train_claimed(room: Room, model_id: int, worker_id: str, lease: float, task: tuple) -> dict:
     """Train while renewing the claim's lease, then record the outcome (unless the claim was lost)."""
-    trainer, data, schema, out_dir = task
-    state, reason, metrics = "succeeded", None, {}
+    trainer, params, data, schema, out_dir = task
+    state, reason, metrics, details = "succeeded", None, {}, {}
     with claims.Heartbeat(room, TrainedModel, model_id, worker_id, lease):
         try:
             if trainer == "script":
                 metrics = run_script(out_dir / "train.py", data, schema.target, task_of(schema), out_dir,
-                                     room.settings.script_time_limit)
+                                     script_limits(room.settings))
             else:
-                metrics = train_builtin(pd.read_parquet(data), schema, "gbm" if trainer == "auto" else trainer, out_dir)
+                details = train_builtin(pd.read_parquet(data), schema, trainer, out_dir, params)
+                metrics = details.pop("validation")
         except InputError as exc:
             state, reason = "failed", str(exc)
         except Exception as exc:  # noqa: BLE001 - recorded on the model
@@ -221,6 +173,7 @@ def _train_claimed(room: Room, model_id: int, worker_id: str, lease: float, task
         if not claims.still_mine(record, worker_id):  # recovered after this worker's lease ran out
             return model_view(record)
         record.state, record.reason, record.metrics = state, reason, json.dumps(metrics)
+        record.details = json.dumps(details)
         audit.append(s, audit.collaboration_scope(record.collaboration_id), "worker", f"model.{state}",
                      {"model_id": record.id, "job_id": record.job_id, "trainer": trainer, "metrics": metrics,
                       "reason": reason})
@@ -233,8 +186,11 @@ def model_view(record: TrainedModel) -> dict:
     reason = record.reason
     if reason is not None and reason.startswith("internal error"):
         reason = f"{FAILURE_CATEGORIES['internal_error']} (the operator's log has the detail)"
+    details = json.loads(record.details or "{}")
     return {"id": record.id, "job_id": record.job_id, "trainer": record.trainer, "task": record.task,
             "target": record.target, "state": record.state, "reason": reason,
+            "params": json.loads(record.params or "{}"), "chosen": details.get("trainer"),
+            "chosen_params": details.get("params"), "candidates": details.get("candidates"),
             "metrics": json.loads(record.metrics), "created_at": record.created_at.isoformat()}
 
 
@@ -262,18 +218,16 @@ def list_models(room: Room, actor: Actor, job_id: int, *, limit: int | None = No
 
 
 def model_file(room: Room, actor: Actor, model_id: int) -> Path:
-    """The model file (``model.pkl`` for built-ins; the script's first model file otherwise)."""
+    """The model file, ``model.skops`` (loading it runs no code; see :mod:`.estimators`)."""
     with room.transaction() as s:
         record = _receivers_model(s, actor, model_id)
         job = s.get(Job, record.job_id)
         _artifacts_of(job)
         if record.state != "succeeded" or not record.path:
             raise Conflict(f"model {model_id} has no file (state {record.state})")
-        folder = Path(record.path)
-        candidates = [folder / "model.pkl"] + sorted(p for p in folder.glob("model*") if p.is_file())
-        for path in candidates:
-            if path.exists():
-                audit.append(s, audit.collaboration_scope(record.collaboration_id), actor.name, "model.read",
-                             {"model_id": model_id})
-                return path
-        raise NotFound(f"model {model_id}'s folder holds no model file")
+        path = Path(record.path) / estimators.MODEL_FILE
+        if not path.is_file():
+            raise NotFound(f"model {model_id} has no {estimators.MODEL_FILE} (a script must write one to be exported)")
+        audit.append(s, audit.collaboration_scope(record.collaboration_id), actor.name, "model.read",
+                     {"model_id": model_id})
+        return path

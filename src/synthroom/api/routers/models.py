@@ -14,7 +14,7 @@ router = APIRouter(tags=["models"])
 
 @router.post("/jobs/{job_id}/models", status_code=202, response_model=ModelOut)
 def train(job_id: Id, body: ModelIn, room: RoomDep, actor: Caller) -> dict:
-    return training.train_model(room, actor, job_id, body.trainer, body.script)
+    return training.train_model(room, actor, job_id, body.trainer, body.script, body.params)
 
 
 @router.get("/jobs/{job_id}/models", response_model=list[ModelOut])
