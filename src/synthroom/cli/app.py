@@ -330,7 +330,12 @@ app.command("worker")(worker)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (this process's XLA flags first: :mod:`synthroom.runtime`)."""
+    import os
+
+    from ..runtime import xla_flags
+
+    os.environ["XLA_FLAGS"] = xla_flags(os.environ.get("XLA_FLAGS"))
     try:
         app()
     except KeyboardInterrupt:

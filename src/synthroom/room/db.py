@@ -25,7 +25,6 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import Base
 
 READ_OPTION = "synthroom_read"  # execution option marking a read-only (snapshot) transaction
 SQLITE_BUSY_TIMEOUT = 60  # seconds a writer waits for another writer's (short) transaction
@@ -72,9 +71,12 @@ def _server_engine(url: str) -> Engine:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url`` with the schema created (SQLite: WAL, IMMEDIATE writes, deferred reads)."""
+    """An engine for ``url`` with its schema at the newest migration (SQLite: WAL, IMMEDIATE
+    writes, deferred reads); see :mod:`.migrations`."""
+    from .migrations import upgrade
+
     engine = _sqlite_engine(url) if _is_sqlite(url) else _server_engine(url)
-    Base.metadata.create_all(engine)
+    upgrade(engine)
     return engine
 
 

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ResourceLimit
+from ..runtime import xla_flags
 
 _GIB = 1 << 30
 _MIB = 1 << 20
@@ -82,6 +83,7 @@ class JobLimits:
         """The child's environment: the server's, with thread counts and the temporary folder."""
         env = dict(os.environ, TMPDIR=str(temp_dir), TEMP=str(temp_dir), TMP=str(temp_dir))
         env.update({name: str(self.threads) for name in _THREAD_VARIABLES})
+        env["XLA_FLAGS"] = xla_flags(env.get("XLA_FLAGS"))
         if self.threads == 1:
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
         return env

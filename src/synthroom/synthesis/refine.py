@@ -47,8 +47,11 @@ def tree_predictor(model, tree: list[tuple[str, str, str]], sizes: dict[str, int
     adjacency: dict[str, list[str]] = defaultdict(list)
     cond: dict[tuple[str, str], np.ndarray] = {}  # (a, b) -> P(b | a, t), shape (a, b, t)
     single: dict[str, np.ndarray] = {}  # a -> counts (a, t)
+    from .model import jax_settings
+
     for a, b, _ in tree:
-        joint = np.asarray(model.project((a, b, target)).datavector(flatten=False))
+        with jax_settings():
+            joint = np.asarray(model.project((a, b, target)).datavector(flatten=False))
         adjacency[a].append(b)
         adjacency[b].append(a)
         cond[(a, b)] = joint / np.maximum(joint.sum(axis=1, keepdims=True), 1e-12)
