@@ -64,7 +64,7 @@ def test_samples_follow_the_models_distribution(fitted):
             continue
         with jax_settings():
             expected = np.asarray(model.project((col, target)).datavector(flatten=False), dtype=float)
-        expected /= expected.sum()
+        expected = expected / expected.sum()
         drawn = np.zeros_like(expected)
         np.add.at(drawn, (codes[col], codes[target]), 1.0 / rows)
         assert 0.5 * np.abs(drawn - expected).sum() < 0.05, col

@@ -62,7 +62,8 @@ def tree_predictor(model, tree: list[tuple[str, str, str]], sizes: dict[str, int
 
     def counts(a: str) -> np.ndarray:  # the model's (a, target) table
         if a not in single:
-            single[a] = np.asarray(model.project((a, target)).datavector(flatten=False))
+            with jax_settings():
+                single[a] = np.asarray(model.project((a, target)).datavector(flatten=False))
         return single[a]
 
     def joints_from(x: str) -> dict[str, np.ndarray]:
