@@ -13,7 +13,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from roomkit import database_url
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import MetaData, create_engine, func, select, text
 
 from synthroom.room import Room, jobs
 from synthroom.room.migrations import BASELINE, config, head, revision_of
@@ -69,8 +69,10 @@ def _previous_release_database(folder: Path) -> str:
         with engine.begin() as connection:
             command.upgrade(config(connection), BASELINE)  # the schema the previous release's create_all made
             connection.execute(text("DROP TABLE alembic_version"))  # which that release never had
+            schema = MetaData()
+            schema.reflect(connection)  # the tables as that release had them (not as the models are now)
             with old.connect() as source:
-                for table in Base.metadata.sorted_tables:
+                for table in schema.sorted_tables:
                     rows = [dict(row._mapping) for row in source.execute(select(table))]
                     if rows:
                         connection.execute(table.insert(), rows)

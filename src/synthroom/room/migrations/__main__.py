@@ -10,13 +10,14 @@ from pathlib import Path
 from alembic import command
 from sqlalchemy import create_engine
 
-from . import config, upgrade
+from . import config
 
 
 def main(message: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine(f"sqlite:///{Path(tmp) / 'scratch.db'}")
-        upgrade(engine)
+        with engine.begin() as connection:
+            command.upgrade(config(connection), "head")  # through every migration: the schema they make
         with engine.begin() as connection:
             number = len(list((Path(__file__).parent / "versions").glob("[0-9]*.py"))) + 1
             command.revision(config(connection), message, autogenerate=True, rev_id=f"{number:04d}")

@@ -7,7 +7,6 @@ from alembic import context
 from synthroom.room.models import Base
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
-                  compare_type=True)
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True, compare_type=True)
 with context.begin_transaction():
     context.run_migrations()
