@@ -35,7 +35,8 @@ CHILD = textwrap.dedent("""
 
     def hangs(frame, schema, **kw):
         kw["progress"]("measuring", "learning the domains")
-        (folder / "running").write_text(str(running["id"]))
+        (folder / "running.part").write_text(str(running["id"]))
+        (folder / "running.part").rename(folder / "running")  # whole, never seen half-written
         time.sleep(600)
 
     run_job(tp.room, running["id"], synthesize=hangs, lease={lease})
