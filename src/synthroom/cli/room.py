@@ -430,6 +430,7 @@ _default = w.default  # a setting's default, for a flag's
 
 
 def serve(
+    ctx: typer.Context,
     data_dir: Path = typer.Option(Path("synthroom-data"), help="Folder for the metadata database, job artifacts and "
                                                                "keys (mode 0700)."),
     db_url: Optional[str] = typer.Option(None, help="SQLAlchemy URL (default: SQLite in DATA_DIR)."),
@@ -451,28 +452,22 @@ def serve(
     job_memory_mib: w.JobMemory = _default("job_memory_mib"),
     job_threads: w.JobThreads = _default("job_threads"),
     job_temp_disk_mib: w.JobTempDisk = _default("job_temp_disk_mib"),
+    config: w.ConfigFile = None,
 ) -> None:
     """Start the clean-room server: SQLite + local artifacts + DuckDB, nothing else to install.
 
     Keys live in DATA_DIR (mode 0600) unless given by environment: the admin key
     ($SYNTHROOM_ADMIN_KEY, admin.key) and the audit chain's key ($SYNTHROOM_AUDIT_KEY, audit.key)."""
     import uvicorn
-    from pydantic import ValidationError
 
     from ..api import create_app
     from ..room import Room, Worker
-    from ..room.settings import Settings
+    from ..room.settings import load_settings
 
     try:
-        settings = Settings(allow_training_scripts=allow_training_scripts, script_time_limit=script_time_limit,
-                            script_memory_mib=script_memory_mib, script_output_mib=script_output_mib,
-                            max_body_bytes=max_body_bytes, page_size=page_size, max_page_size=max_page_size,
-                            max_collaboration_members=max_collaboration_members, max_rows=max_rows,
-                            job_seconds=job_seconds, job_memory_mib=job_memory_mib, job_threads=job_threads,
-                            job_temp_disk_mib=job_temp_disk_mib)
-    except ValidationError as exc:
-        faults = "; ".join("--" + str(e["loc"][0]).replace("_", "-") + ": " + e["msg"] for e in exc.errors())
-        err.print(f"[bold red]error:[/] {faults}", highlight=False)
+        settings = load_settings(config, **w.given_settings(ctx))
+    except InputError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     os.umask(0o077)
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -27,7 +27,17 @@ JobMemory = Annotated[int, typer.Option(help="Address space one job's process ma
 JobThreads = Annotated[int, typer.Option(help="Threads one job's DuckDB, BLAS and XLA may use.")]
 JobTempDisk = Annotated[int, typer.Option(help="Temporary disk one job may fill (DuckDB spilling; also the largest "
                                                "file it may write), in MiB.")]
+ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="A TOML file of settings (default "
+                                                    "$SYNTHROOM_CONFIG); SYNTHROOM_<SETTING> variables and flags "
+                                                    "override it (docs/cleanroom.md, Server settings).")]
 DEFAULT_WORKERS = 1
+
+
+def given_settings(ctx: typer.Context) -> dict[str, Any]:
+    """The settings' flags given on the command line: a flag left at its default does not hide
+    the config file's or the environment's value."""
+    return {name: value for name, value in ctx.params.items()  # (typer's own click: compare by name)
+            if name in Settings.model_fields and getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
 
 
 def default(field: str):
@@ -41,6 +51,7 @@ def database_url(data_dir: Path, db_url: str | None) -> str:
 
 
 def worker(
+    ctx: typer.Context,
     data_dir: Annotated[Path, typer.Option(help="The server's data folder (artifacts; SQLite database unless "
                                                 "--db-url).")] = Path("synthroom-data"),
     db_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL (default: SQLite in DATA_DIR).")] = None,
@@ -49,19 +60,20 @@ def worker(
     job_memory_mib: JobMemory = default("job_memory_mib"),
     job_threads: JobThreads = default("job_threads"),
     job_temp_disk_mib: JobTempDisk = default("job_temp_disk_mib"),
+    config: ConfigFile = None,
 ) -> None:
     """Run queued clean-room jobs from the database, beside (or instead of) a server's own workers."""
-    from pydantic import ValidationError
     from rich.console import Console
 
     from ..room import Room, Worker
 
+    from ..errors import InputError
+    from ..room.settings import load_settings
+
     try:
-        settings = Settings(job_seconds=job_seconds, job_memory_mib=job_memory_mib, job_threads=job_threads,
-                            job_temp_disk_mib=job_temp_disk_mib)
-    except ValidationError as exc:
-        raise typer.BadParameter("; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}"
-                                           for e in exc.errors())) from None
+        settings = load_settings(config, **given_settings(ctx))
+    except InputError as exc:
+        raise typer.BadParameter(str(exc)) from None
     room = Room(database_url(data_dir, db_url), data_dir / "artifacts", settings=settings)
     running = Worker(room, threads=workers).start()
     recovered = f"; failed jobs whose worker died: {running.recovered}" if running.recovered else ""

@@ -1,7 +1,11 @@
 """The clean room's server settings (one typed object) and its secrets kept outside the database.
 
-Every limit the server enforces on a request is a field of :class:`Settings`, with its default;
-``synthroom serve`` maps one flag to each (docs/security.md, "Every limit and its default").
+Every limit the server enforces on a request is a field of :class:`Settings`, with its default.
+:func:`load_settings` reads them, in rising precedence, from the defaults, a TOML config file
+(``--config`` or ``$SYNTHROOM_CONFIG``), ``SYNTHROOM_<FIELD>`` environment variables and the
+command line of ``synthroom serve`` / ``synthroom worker`` (one flag per field). The table in
+docs/cleanroom.md ("Server settings") is :func:`settings_table`'s output (a test keeps the two
+equal).
 Secrets (the admin key, the audit key) are files in the data folder, created once with mode
 0600, or environment variables: never rows of the metadata database, so whoever can write the
 database cannot forge what they protect.
@@ -11,11 +15,17 @@ from __future__ import annotations
 
 import os
 import secrets
+import tomllib
 from pathlib import Path
+from typing import Any, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..errors import InputError
 from .limits import JobLimits
+
+ENV_PREFIX = "SYNTHROOM_"
+CONFIG_ENV = "SYNTHROOM_CONFIG"
 
 MIB = 1024 * 1024
 JOB = JobLimits()  # the per-job limits' defaults
@@ -42,6 +52,65 @@ class Settings(BaseModel):
     job_temp_disk_mib: int = Field(JOB.temp_bytes // MIB, ge=1, description="Temporary disk one job may fill, MiB.")
 
 
+def env_var(field: str) -> str:
+    """The environment variable of a setting: ``max_rows`` -> ``SYNTHROOM_MAX_ROWS``."""
+    return ENV_PREFIX + field.upper()
+
+
+def flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def load_settings(config: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                  **given: Any) -> Settings:
+    """The settings from, in rising precedence: the defaults, the TOML file ``config`` (else
+    ``$SYNTHROOM_CONFIG``; top-level keys or a ``[server]`` table, named as the fields), the
+    ``SYNTHROOM_<FIELD>`` variables of ``environ`` (default: the process's) and ``given`` (the
+    command line's flags; None is not given). A bad value or an unknown key raises
+    :class:`~synthroom.errors.InputError` naming where it came from."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    path = config or environ.get(CONFIG_ENV)
+    if path:
+        for name, value in _config_file(Path(path)).items():
+            values[name], source[name] = value, f"{path}: {name}"
+    for name in Settings.model_fields:
+        if environ.get(env_var(name)) is not None:
+            values[name], source[name] = environ[env_var(name)], env_var(name)
+    for name, value in given.items():
+        if value is not None:
+            values[name], source[name] = value, flag(name)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        faults = [f"{source.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors()]
+        raise InputError("; ".join(faults)) from None
+
+
+def _config_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise InputError(f"cannot read the config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"the config file {path} is not valid TOML: {exc}") from None
+    data = data.get("server", data)
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise InputError(f"{path}: unknown setting {unknown[0]!r} (the settings: {', '.join(Settings.model_fields)})")
+    return data
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting (docs/cleanroom.md, "Server settings")."""
+    lines = ["| setting (config file key) | environment variable | flag | default | meaning |",
+             "| --- | --- | --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        lines.append(f"| `{name}` | `{env_var(name)}` | `{flag(name)}` | `{field.default!r}` | {field.description} |")
+    return "\n".join(lines)
+
+
 def server_secret(path: Path, env: str | None = None) -> str:
     """``$env`` when set, else the secret kept in ``path``: created on first use (256 random bits),
     mode 0600 from the start, and published by a hard link (two servers starting at once agree
@@ -61,3 +130,7 @@ def server_secret(path: Path, env: str | None = None) -> str:
         finally:
             draft.unlink()
     return path.read_text().strip()
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -1,0 +1,1 @@
+"""The ``synthroom`` command line."""

@@ -1,0 +1,150 @@
+"""``synthroom demo``: a two-party clean room, end to end, through the REST API, in-process.
+
+A publisher (audience table) and an advertiser (conversions table) share nothing but a user id.
+The demo starts the server's app in this process (FastAPI's TestClient: no port, no separate
+server), and then, as each party, over HTTP: creates the members, configures both tables with
+their analysis rules, creates the collaboration (the publisher accepts its invitation; the
+advertiser created it and pays), associates the tables, proposes the template,
+approves it from both sides, runs the job (the background worker synthesizes, evaluates and
+gates), shows the report's scores and two refusals, trains a model on the synthetic rows, checks
+the audit chain and prints where everything is.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from ..client import ClientError, RoomClient
+from .adtech import (AUDIENCE_COLUMNS, CONVERSIONS_COLUMNS, DEMO_CLASSIFICATION, DEMO_TEMPLATE, simulate_audience,
+                     simulate_conversions)
+
+ADMIN_KEY = "demo-admin-key"
+
+
+def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Console | None = None) -> dict:
+    """Run the demo in ``workdir`` (created); returns the paths it printed."""
+    import warnings
+
+    with warnings.catch_warnings():  # starlette's note about its test client's HTTP library
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from ..api import create_app
+    from ..room import Room, Worker
+
+    say = console or Console()
+    start = time.perf_counter()
+    workdir = Path(workdir).resolve()
+    server_dir, pub_dir, adv_dir = workdir / "server", workdir / "publisher", workdir / "advertiser"
+    for folder in (server_dir, pub_dir, adv_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    db_path = server_dir / "room.db"
+    if db_path.exists():  # a fresh room each run
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    room = Room(f"sqlite:///{db_path}", server_dir / "artifacts", admin_key=ADMIN_KEY)
+
+    audience = simulate_audience(users, seed=0)
+    audience.to_csv(pub_dir / "audience.csv", index=False)
+    simulate_conversions(audience, seed=0).to_parquet(adv_dir / "conversions.parquet")
+    say.print(f"[bold]1. data[/]  publisher: {users:,} users -> {pub_dir / 'audience.csv'}; "
+              f"advertiser: purchases -> {adv_dir / 'conversions.parquet'}")
+
+    with TestClient(create_app(room, Worker(room))) as http:
+        admin = RoomClient(http=http, admin_key=ADMIN_KEY)
+        pub = admin.as_member(admin.create_member("publisher", [str(pub_dir)])["api_key"])
+        adv = admin.as_member(admin.create_member("advertiser", [str(adv_dir)])["api_key"])
+        pub.admin_key = adv.admin_key = None
+        say.print("[bold]2. members[/] publisher and advertiser, each with an API key and its own data folder")
+
+        t_aud = pub.configure_table(name="audience", source_kind="csv", source_path=str(pub_dir / "audience.csv"),
+                                    allowed_columns=AUDIENCE_COLUMNS, epsilon_budget=3.0, unit_column="user_id",
+                                    unit_cap=1, share_full_report=True)
+        t_conv = adv.configure_table(name="conversions", source_kind="parquet", source_path=str(adv_dir / "conversions.parquet"),
+                                     allowed_columns=CONVERSIONS_COLUMNS, epsilon_budget=3.0, unit_column="user_id",
+                                     unit_cap=5, allowed_receivers=["advertiser"], share_full_report=True)
+        say.print("[bold]3. tables[/]  audience (email not allowed) and conversions, budget epsilon 3 each, unit user_id")
+
+        collab = adv.create_collaboration("spring campaign", [
+            {"name": "publisher", "can_run": False, "can_receive": False},
+            {"name": "advertiser", "can_run": True, "can_receive": True}], payer="advertiser", retention_days=7)
+        invited = [c["id"] for c in pub.invitations()]
+        pub.accept(collab["id"])
+        pub.associate(collab["id"], t_aud["id"], "audience")
+        adv.associate(collab["id"], t_conv["id"], "conversions")
+        say.print(f"[bold]4. collaboration[/] #{collab['id']} 'spring campaign': the advertiser runs, receives and pays; "
+                  f"the publisher, invited to #{', #'.join(map(str, invited))}, accepts")
+        head = adv.audit_head(collab["id"])
+
+        (adv_dir / "template.sql").write_text(DEMO_TEMPLATE + "\n")
+        (adv_dir / "classification.yaml").write_text(yaml.safe_dump(DEMO_CLASSIFICATION, sort_keys=False))
+        template = adv.create_template(collab["id"], name="converters", sql=DEMO_TEMPLATE, epsilon=epsilon,
+                                       classification=DEMO_CLASSIFICATION, max_mia_score=0.8)
+        for party in (pub, adv):
+            template = party.approve(template["id"], template["hash"])
+        say.print(f"[bold]5. template[/]  'converters' v{template['version']} hash {template['hash'][:16]}… "
+                  f"approved by {', '.join(template['approved_by'])}")
+        try:
+            adv.create_template(collab["id"], name="peek", sql="SELECT a.email, a.age FROM audience a", epsilon=1,
+                                classification={"target": "age", "columns": [{"name": "email", "type": "categorical"},
+                                                                             {"name": "age", "type": "numerical"}]})
+        except ClientError as exc:
+            say.print(f"   refused as it should be: {exc.detail}")
+
+        job = adv.start_job(template["id"])
+        say.print(f"[bold]6. job[/] #{job['id']} queued; epsilon {epsilon:g} reserved on both tables' ledgers; running…")
+        job = adv.wait(job["id"], timeout=900)
+        say.print(f"   {job['state']} in {job['compute_seconds']:.1f} s"
+                  + (f": {job['reason']}" if job["reason"] else ""))
+        paths = {"database": db_path, "artifacts": server_dir / "artifacts" / "jobs" / str(job["id"])}
+        _print_summary(say, job)
+        try:
+            pub.result(job["id"])
+        except ClientError as exc:
+            say.print(f"   the publisher asks for the rows, refused as it should be: {exc.detail}")
+
+        if job["state"] == "succeeded":
+            paths["synthetic"] = _write(adv_dir / "synthetic.csv", adv.result(job["id"], "csv"))
+            paths["report"] = _write(adv_dir / "report.html", adv.report(job["id"], "html"))
+            model = adv.wait_model(adv.train(job["id"], "gbm")["id"], timeout=600)
+            paths["model"] = _write(adv_dir / "model.skops", adv.model_file(model["id"]))
+            metrics = ", ".join(f"{k} {v:.3f}" for k, v in model["metrics"].items())
+            say.print(f"[bold]7. model[/]  gradient boosting on the synthetic rows predicts 'converted': {metrics}")
+        log = adv.audit(collab["id"])
+        meter = adv.metering(collab["id"])["totals"]
+        (adv_dir / "audit.json").write_text(json.dumps(log, indent=2))
+        paths["audit"] = adv_dir / "audit.json"
+        proof = adv.audit_verify(collab["id"], head)
+        say.print(f"[bold]8. audit[/]  {len(log['entries'])} entries, chain verified: {log['verified']}; the signed head "
+                  f"kept at entry {head['seq']} still holds: {proof['extends']}; metering: {json.dumps(meter)}")
+        budget = adv.collaboration(collab["id"])["tables"]
+        say.print("   budget left: " + ", ".join(f"{t['name']} {t['epsilon_remaining']:g} of {t['epsilon_budget']:g}" for t in budget))
+
+    where = Table(title="where everything is", show_header=False, box=None, padding=(0, 2))
+    for name, path in paths.items():
+        where.add_row(name, str(path))
+    say.print(where)
+    say.print(f"done in {time.perf_counter() - start:.0f} s. The same steps from a shell: `synthroom serve`, then "
+              "`synthroom room --help` (docs/cleanroom.md).")
+    return {"job": job, "paths": paths, "audit": log}
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _print_summary(say: Console, job: dict) -> None:
+    summary = job.get("summary") or {}
+    if not summary:
+        return
+    scores = ", ".join(f"{a['attackVersion']} {a['score']:.3f}" for a in summary.get("membershipInferenceAttackScores", []))
+    say.print(f"   report: fidelity {summary.get('fidelityScore', float('nan')):.3f}; membership-inference {scores}; "
+              f"released: {summary.get('released')}; {job['rows_synthetic'] or 0:,} synthetic rows "
+              f"(at most {summary.get('privacy_unit_cap')} per user went in)")

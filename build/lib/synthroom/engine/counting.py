@@ -1,0 +1,326 @@
+"""The counting interface, implemented on DuckDB over a file or an in-memory table.
+
+Files are scanned in place (Parquet directly; CSV is parsed once into a DuckDB temporary table),
+so a 10-million-row file never becomes a pandas DataFrame. Only counts leave this module:
+
+* :meth:`CountingSource.category_counts` -- exact count of each distinct value of a column;
+* :meth:`CountingSource.grid_counts` -- exact counts of a numeric column on a public grid;
+* :meth:`CountingSource.marginals` -- exact contingency tables of encoded columns.
+
+The caller (the synthesis core) must noise them through :mod:`synthroom.privacy.mechanisms`
+before they influence anything it outputs. Two non-DP facts are also answered, for input
+validation only: whether the table is empty, and the column names and storage types (public
+metadata: what the file or DataFrame declares; a CSV declares none, so every CSV column's storage
+type is ``VARCHAR`` and nothing is sniffed from its content).
+
+Typing is this module's: :func:`typed_sql` turns a column of any storage type into the value
+its kind needs (numerical: a number, datetime: a timestamp), and a value that does not parse
+(or is infinite) becomes missing, so whether a table can be read never depends on one row.
+The pipeline's split uses the same function.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .grid import Grid
+from .types import is_float, is_number, is_time, quote_ident, quote_literal
+
+_ENC = "synthroom_encoded"
+
+
+@dataclass(frozen=True)
+class CategoryCoding:
+    """How a categorical column becomes codes: kept values -> 0..k-1, else ``other``."""
+
+    values: tuple[str, ...]  # kept non-missing values, in code order
+    missing_code: int | None  # code for a missing value, or None (then missing -> other)
+    other_code: int | None  # code for every value not kept, or None (no other value)
+    size: int
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """Cells of a grid cut into equal pieces: cell ``c`` into ``nsub[c]`` pieces of width
+    ``step[c]`` from ``origin[c]`` (``nsub[c] == 0``: not cut, not counted). Pieces are numbered
+    flat, cell by cell in value order."""
+
+    origin: tuple[float, ...]
+    step: tuple[float, ...]
+    nsub: tuple[int, ...]
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Flat index of each cell's first piece."""
+        return np.concatenate([[0], np.cumsum(self.nsub)[:-1]]).astype(np.int64)
+
+    @property
+    def count(self) -> int:
+        return int(sum(self.nsub))
+
+
+@dataclass(frozen=True)
+class NumericCoding:
+    """How a numeric column becomes codes: grid cell, then piece, then a bin by lookup."""
+
+    grid: Grid
+    pieces: Pieces
+    piece_to_bin: tuple[int, ...]  # one entry per piece
+    cell_to_bin: tuple[int, ...]  # one entry per grid cell, used for cells that are not cut
+    clip: tuple[float, float] | None  # public bounds applied before the grid
+    size: int
+
+
+def typed_sql(column: str, kind: str, stored: str) -> str:
+    """SQL for ``column`` (stored as ``stored``) typed as its ``kind`` needs: categorical as
+    stored; numerical as stored when the storage is numeric or a date/time, else ``DOUBLE``;
+    datetime as stored when the storage is a date/time, else ``TIMESTAMP``. Text that does not
+    parse, blanks and infinite values become NULL (missing): typing never fails on a value."""
+    col = quote_ident(column)
+    if kind == "categorical":
+        return col
+    if is_time(stored):
+        return f"CASE WHEN isfinite({col}) THEN {col} END"
+    if kind == "numerical" and is_number(stored):
+        return col if not is_float(stored) else f"CASE WHEN isfinite({col}) THEN {col} END"
+    target = "TIMESTAMP" if kind == "datetime" else "DOUBLE"
+    value = f"TRY_CAST(NULLIF(trim(CAST({col} AS VARCHAR)), '') AS {target})"
+    return f"CASE WHEN isfinite({value}) THEN {value} END"
+
+
+def stored_types(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    """Each column of ``relation`` and its storage type, as DuckDB names it (a CSV's: VARCHAR)."""
+    return {r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+
+
+def value_sql(column: str, kind: str, stored: str) -> str:
+    """A column's value as counted: VARCHAR for categorical, DOUBLE for numerical and datetime
+    (epoch seconds); NULL where the value is missing or does not parse. The same value whatever
+    the storage (``35`` in a CSV and in a Parquet integer column are both 35.0)."""
+    typed = typed_sql(column, kind, stored)
+    if kind == "categorical":
+        return f"CAST({typed} AS VARCHAR)"
+    if kind == "datetime" or is_time(stored):
+        return f"epoch(CAST({typed} AS TIMESTAMP))"
+    return f"CAST({typed} AS DOUBLE)"
+
+
+class CountingSource:
+    """A table the synthesis core may count, and nothing else."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, relation: str, kinds: dict[str, str]):
+        self._con = con
+        self._rel = relation
+        self._kinds = kinds
+        self._encoded: list[str] | None = None
+        self._rel_types = stored_types(con, relation)
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, data: "str | os.PathLike | pd.DataFrame", kinds: dict[str, str], threads: int | None = None) -> "CountingSource":
+        """Open a CSV/Parquet path or a DataFrame; ``kinds`` maps each schema column to its kind.
+
+        Raises :class:`InputError` for an unreadable file, missing/unknown/duplicate columns, an
+        empty file, or a datetime column whose declared type is a number.
+        """
+        con = duckdb.connect(config={"threads": threads or min(os.cpu_count() or 2, 4)})
+        con.execute("SET preserve_insertion_order = false")
+        if isinstance(data, pd.DataFrame):
+            names = [str(c) for c in data.columns]
+            check_names(names, kinds, "the DataFrame")
+            con.register("synthroom_input", data)
+            relation = "synthroom_input"
+        else:
+            relation = open_file(con, data, lambda names, where: check_names(names, kinds, where))
+        source = cls(con, relation, kinds)
+        source._validate(empty_is_error=not isinstance(data, pd.DataFrame))
+        return source
+
+    def _validate(self, empty_is_error: bool) -> None:
+        """A datetime column whose declared storage type is a number is refused, and so is an
+        empty file (a user's own input); values that do not parse are not (they count as missing,
+        see :func:`typed_sql`). An empty DataFrame is not an error: the clean room's joined rows
+        arrive as one, and whether they are empty can depend on one person."""
+        empty = self._con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {self._rel} LIMIT 1)").fetchone()[0] == 0
+        if empty and empty_is_error:
+            raise InputError("the table has no rows")
+        for name, kind in self._kinds.items():
+            if kind == "datetime" and is_number(self.storage_type(name)):
+                raise InputError(f"column {name!r} is declared datetime but holds numbers")
+
+    # -- public metadata ---------------------------------------------------------------------
+    def storage_type(self, column: str) -> str:
+        """The column's storage type as the file or DataFrame declares it (a CSV: ``VARCHAR``)."""
+        return self._rel_types.get(column, "VARCHAR")
+
+    def value_sql(self, column: str) -> str:
+        """Value of a column for counting (see :func:`value_sql`)."""
+        return value_sql(column, self._kinds[column], self.storage_type(column))
+
+    # -- counts (exact; the caller must add noise) -------------------------------------------
+    def category_counts(self, column: str) -> tuple[list[str | None], np.ndarray]:
+        """Each distinct value of ``column`` (None for missing) and its exact count."""
+        rows = self._con.execute(
+            f"SELECT v, count(*) FROM (SELECT {self.value_sql(column)} AS v FROM {self._rel}) GROUP BY v ORDER BY v NULLS LAST"
+        ).fetchall()
+        return [r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.int64)
+
+    def grid_counts(self, column: str, grid: Grid, clip: tuple[float, float] | None = None) -> np.ndarray:
+        """Exact counts of ``column`` on every cell of the public ``grid`` (after public clipping)."""
+        return self._dense_counts(column, clip, grid.sql_cell("v"), grid.size)
+
+    def piece_counts(self, column: str, grid: Grid, clip: tuple[float, float] | None, pieces: Pieces) -> np.ndarray:
+        """Exact counts of ``column`` on the public ``pieces`` of grid cells (flat, in order)."""
+        return self._dense_counts(column, clip, _piece_sql("v", grid, pieces), pieces.count)
+
+    def _dense_counts(self, column: str, clip: tuple[float, float] | None, index_sql: str, size: int) -> np.ndarray:
+        """Counts of the (clipped) value ``v`` of ``column`` by ``index_sql`` in [0, size); others dropped."""
+        rows = self._con.execute(
+            f"SELECT i, count(*) FROM (SELECT {index_sql} AS i FROM (SELECT {self._clipped(column, clip)} AS v "
+            f"FROM {self._rel})) WHERE i >= 0 GROUP BY i"
+        ).fetchall()
+        out = np.zeros(size, dtype=np.int64)
+        for index, count in rows:
+            out[int(index)] += count
+        return out
+
+    def _clipped(self, column: str, clip: tuple[float, float] | None) -> str:
+        """The value within public bounds (an infinite bound is none); missing stays missing
+        (DuckDB's greatest/least skip NULLs: unguarded, a missing value would become the bound)."""
+        x = self.value_sql(column)
+        if clip is None:
+            return x
+        out = x if not np.isfinite(clip[0]) else f"greatest({x}, {float(clip[0])!r})"
+        out = out if not np.isfinite(clip[1]) else f"least({out}, {float(clip[1])!r})"
+        return f"CASE WHEN {x} IS NULL THEN NULL ELSE {out} END"
+
+    def encode(self, codings: dict[str, "CategoryCoding | NumericCoding"]) -> None:
+        """Materialise the encoded table (one small-integer code per column) for marginals."""
+        exprs = []
+        for name, coding in codings.items():
+            exprs.append(f"{self._code_sql(name, coding)} AS {quote_ident(name)}")
+        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {_ENC} AS SELECT {', '.join(exprs)} FROM {self._rel}")
+        self._encoded = list(codings)
+        self._sizes = {name: coding.size for name, coding in codings.items()}
+
+    def _code_sql(self, name: str, coding: "CategoryCoding | NumericCoding") -> str:
+        if isinstance(coding, NumericCoding):
+            v = f"({self._clipped(name, coding.clip)})"
+            piece = _piece_sql(v, coding.grid, coding.pieces)
+            by_piece = f"list_extract({_ints(coding.piece_to_bin)}, ({piece}) + 1)"
+            by_cell = f"list_extract({_ints(coding.cell_to_bin)}, CAST({coding.grid.sql_cell(v)} AS BIGINT) + 1)"
+            return f"CAST(CASE WHEN ({piece}) >= 0 THEN {by_piece} ELSE {by_cell} END AS USMALLINT)"
+        value = self.value_sql(name)
+        fallback = "NULL" if coding.other_code is None else str(coding.other_code)
+        missing = str(coding.missing_code) if coding.missing_code is not None else fallback
+        if not coding.values:
+            mapped = fallback
+        else:
+            # A MAP lookup is a hash probe per row, fine for hundreds of categories.
+            keys = "[" + ",".join(quote_literal(v) for v in coding.values) + "]"
+            vals = "[" + ",".join(str(i) for i in range(len(coding.values))) + "]"
+            mapped = f"coalesce(element_at(MAP({keys}, {vals}), {value})[1], {fallback})"
+        return f"CAST(CASE WHEN {value} IS NULL THEN {missing} ELSE {mapped} END AS USMALLINT)"
+
+    def marginals(self, cliques: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
+        """Exact contingency tables of the encoded table, one dense array per clique."""
+        if self._encoded is None:
+            raise RuntimeError("encode() must be called before marginals()")
+        out = []
+        for clique in cliques:
+            cols = ", ".join(quote_ident(c) for c in clique)
+            shape = tuple(self._sizes[c] for c in clique)
+            res = self._con.execute(f"SELECT {cols}, count(*) FROM {_ENC} GROUP BY ALL").fetchnumpy()
+            table = np.zeros(shape, dtype=np.float64)
+            idx = tuple(np.asarray(res[c], dtype=np.int64) for c in clique)
+            np.add.at(table, idx, np.asarray(res["count_star()"], dtype=np.float64))
+            out.append(table)
+        return out
+
+    def close(self) -> None:
+        """Release the connection (and its memory); closing twice is harmless."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+
+def _ints(values) -> str:
+    return "[" + ",".join(str(int(v)) for v in values) + "]"
+
+
+def _floats(values) -> str:
+    return "[" + ",".join(repr(float(v)) for v in values) + "]"
+
+
+def _piece_sql(v: str, grid: Grid, pieces: Pieces) -> str:
+    """SQL for the flat piece index of value ``v``, or -1 when its cell is not cut."""
+    cell = f"(CAST({grid.sql_cell(v)} AS BIGINT) + 1)"
+    nsub = f"list_extract({_ints(pieces.nsub)}, {cell})"
+    step = f"list_extract({_floats(pieces.step)}, {cell})"
+    origin = f"list_extract({_floats(pieces.origin)}, {cell})"
+    offset = f"list_extract({_ints(pieces.offsets)}, {cell})"
+    within = f"CASE WHEN {step} > 0 THEN least(greatest(floor(({v} - {origin}) / {step}), 0), {nsub} - 1) ELSE 0 END"
+    return f"CASE WHEN {nsub} > 0 THEN CAST({offset} + {within} AS BIGINT) ELSE -1 END"
+
+
+def open_file(con: duckdb.DuckDBPyConnection, path: "str | os.PathLike", check: Callable[[list[str], str], None],
+              row_number: str | None = None) -> str:
+    """SQL naming the rows of a CSV or Parquet file, as stored: a CSV is parsed once into a
+    temporary table, every column as text (a CSV declares no types, and its content is never
+    sniffed for them). ``check`` gets the file's column names and its path before anything is
+    read; ``row_number`` names an added column holding each row's stable position."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input file {str(path)!r} does not exist")
+    ext = path.suffix.lower()
+    try:
+        if ext == ".parquet":
+            check([r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()],
+                  str(path))
+            if row_number is None:
+                return f"read_parquet({quote_literal(str(path))})"
+            return (f"(SELECT *, file_row_number AS {quote_ident(row_number)} FROM "
+                    f"read_parquet({quote_literal(str(path))}, file_row_number = true))")
+        if ext in (".csv", ".tsv", ".txt"):
+            check(csv_header(path), str(path))
+            con.execute(f"CREATE TEMP TABLE synthroom_input AS SELECT * FROM read_csv({quote_literal(str(path))}, "
+                        "header = true, all_varchar = true)")
+            return "synthroom_input" if row_number is None else \
+                f"(SELECT *, rowid AS {quote_ident(row_number)} FROM synthroom_input)"
+    except duckdb.Error as exc:
+        raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
+    raise InputError(f"input file {str(path)!r}: unknown extension {ext!r} (use .csv or .parquet)")
+
+
+def csv_header(path: Path) -> list[str]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), None)
+    except UnicodeDecodeError:
+        raise InputError(f"input file {str(path)!r} does not parse: it is not UTF-8 text") from None
+    if not header:
+        raise InputError(f"input file {str(path)!r} is empty (no header row)")
+    return header
+
+
+def check_names(names: list[str], kinds: dict[str, str], where: str) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise InputError(f"column {n!r} appears twice in {where}")
+        seen.add(n)
+    missing = [k for k in kinds if k not in seen]
+    if missing:
+        raise InputError(f"column {missing[0]!r} is in the schema but not in {where}")
+    unknown = [n for n in names if n not in kinds]
+    if unknown:
+        raise InputError(f"column {unknown[0]!r} in {where} is not classified in the schema")

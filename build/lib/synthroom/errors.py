@@ -1,0 +1,53 @@
+"""Errors a user can act on.
+
+Every problem with the user's input (schema, table, parameters) raises :class:`InputError`
+with one message that names the column or value at fault. The CLI turns it into exit code 2.
+"""
+
+
+class SynthroomError(Exception):
+    """Base class for every error Synthroom raises on purpose."""
+
+
+class InputError(SynthroomError, ValueError):
+    """The user's input (schema, table, parameters) cannot be used as given."""
+
+
+class JobFailure(SynthroomError):
+    """A clean-room job failed after it was queued.
+
+    Members see only the fixed ``category`` (a value of :data:`FAILURE_CATEGORIES`), never the
+    message: a message may quote row values or server details and goes to the operator's log.
+    """
+
+    category = "internal_error"
+
+
+class TemplateRuntimeError(JobFailure):
+    """The template failed while running over the real rows."""
+
+    category = "template_error"
+
+
+class SourceChanged(JobFailure):
+    """A configured table's source is not the one configured (swapped, replaced, gone)."""
+
+    category = "source_changed"
+
+
+class ResourceLimit(JobFailure):
+    """The job ran past a time, memory, thread or temporary-disk limit."""
+
+    category = "resource_limit"
+
+
+# Every failure category a member may see on a failed job, with the fixed text shown for it.
+FAILURE_CATEGORIES = {
+    "template_error": "the template failed while running",
+    "source_changed": "a table's data source is not the one configured",
+    "resource_limit": "the job went over a resource limit",
+    "refused_by_gate": "the release gate refused the synthetic data",
+    "withdrawn": "an owner withdrew an approval or a table before the job ran",
+    "interrupted": "interrupted by a server restart before it finished",
+    "internal_error": "an internal error",
+}

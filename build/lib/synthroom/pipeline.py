@@ -1,0 +1,482 @@
+"""Synthesize behind a release gate: hold out real rows, fit on the rest, evaluate, then release.
+
+    run = synthesize_with_gate("customers.parquet", schema, epsilon=1, max_mia_score=0.6)
+    if run.released: run.synthetic.to_parquet(...)
+    write_report(run.report, "report.html")
+
+**The split is per person.** Each privacy unit (each row, when there are no units) goes to the
+holdout when the first 64 bits of HMAC-SHA256(key, unit id), read as a fraction of 2**64, are
+below ``holdout_share``. The key is 32 bytes from the OS's secure generator, fresh for every run
+and never stored or shown; only an explicit ``seed`` (reproducible experiments) derives it. A
+row's unit id is the ``units`` value given with it, else the row's own content. So adding or
+removing one person moves that person's rows and nobody else's: the training parts of two
+neighbouring tables differ by that person's rows at most. The holdout's size is therefore
+about, not exactly, ``holdout_share`` of the rows.
+
+Everything happens inside DuckDB (a file is never loaded into pandas): the rows are typed as
+the engine types them (:func:`synthroom.engine.counting.typed_sql`: a CSV's types come from the
+schema, never from its content; a value that does not parse is missing), the training part is
+copied to a temporary Parquet file that the synthesizer fits on (the folder is removed
+afterwards, also on failure), and at most ``max_rows`` rows of each part (those with the lowest
+keyed hash: a random sample) are read into pandas for the evaluation.
+
+**The holdout-size check is DP.** The evaluation needs ``MIN_ROWS`` rows in each part. Before
+the fit, both parts' rows are counted with Gaussian noise (:class:`HoldoutCheck`); unless both
+noisy counts clear ``MIN_ROWS`` plus :data:`HOLDOUT_CHECK_Z` noise standard deviations, the
+evaluation is skipped with a note and every requested gate refuses. Whether a run is evaluated
+is thus a DP fact, not a free oracle on the row count (docs/evaluation.md gives the argument).
+
+What is private and what is not: the synthesizer sees only the training part, and the synthetic
+rows and model are ``(epsilon, delta)``-DP with respect to it. The evaluation reads raw training
+and holdout rows; its real-data aggregates (the report) and the release decision are *not* DP.
+The report is meant for the data owner, not for the people the synthetic data is shared with
+(:mod:`synthroom.evaluation.disclosure` builds what those may see).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .engine.counting import check_names, open_file, stored_types, typed_sql, value_sql
+from .engine.types import quote_ident, quote_literal
+from .errors import InputError
+from .evaluation.result import EvaluationReport
+from .evaluation.tables import MIN_ROWS
+from .privacy import ZCDPAccountant
+from .privacy.mechanisms import gaussian_counts
+from .privacy.noise import Noise
+from .schema import Schema, parse_schema
+from .synthesis.synthesizer import DEFAULT_DELTA, Synthesizer
+
+Progress = Callable[[str, str], None]
+DEFAULT_HOLDOUT_SHARE = 0.2
+DEFAULT_MAX_ROWS = 50_000
+KEY_BYTES = 32  # the split's HMAC key
+HOLDOUT_CHECK_SHARE = 0.05  # of the run's rho, for the DP count of the training part's rows
+HOLDOUT_CHECK_Z = 8.0  # noise standard deviations above MIN_ROWS that both noisy counts must clear
+_RID = "__synthroom_row"  # row-number column added while splitting (never written out)
+_UNIT = "__synthroom_unit"  # the given units, while splitting (never written out)
+_DRAW = "synthroom_draw"  # the unit's keyed hash, as an unsigned 64-bit number
+
+
+def _quiet(_phase: str, _message: str) -> None:
+    return None
+
+
+@dataclass
+class GatedRun:
+    """The outcome of :func:`synthesize_with_gate`: the synthetic rows only when released."""
+
+    released: bool
+    synthetic: pd.DataFrame | None  # None when a gate refused the release
+    report: EvaluationReport
+    synthesizer: Synthesizer
+
+
+@dataclass
+class Split:
+    """A keyed holdout split: what the synthesizer fits on, and the rows the evaluation reads."""
+
+    fit_data: "str | pd.DataFrame"  # the training part: a Parquet path (file input) or a DataFrame
+    train: pd.DataFrame  # training rows for the evaluation (a random sample of at most max_rows)
+    holdout: pd.DataFrame  # holdout rows for the evaluation (likewise)
+    n_train: int
+    n_holdout: int
+    notes: list[str]
+
+
+def check_holdout_share(share: float) -> float:
+    """The holdout share must be in (0, 0.5]: enough rows stay to fit on."""
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 0.5:
+        raise InputError(f"holdout share {share!r} must be in (0, 0.5]")
+    return float(share)
+
+
+def holdout_key(seed: int | None = None) -> bytes:
+    """The split's secret HMAC key: fresh from the OS's secure generator, or (only when a seed is
+    given explicitly, for reproducible experiments) derived from the seed."""
+    if seed is None:
+        return secrets.token_bytes(KEY_BYTES)
+    return hashlib.sha256(b"synthroom holdout key\x00" + str(int(seed)).encode()).digest()
+
+
+def hmac_sql(key: bytes, message: str) -> str:
+    """SQL for HMAC-SHA256 (RFC 2104) of the BLOB expression ``message`` under ``key``: 64 hex digits."""
+    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\x00")
+    inner, outer = (bytes(b ^ pad for b in block).hex() for pad in (0x36, 0x5C))
+    return f"sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || {message})))"
+
+
+def _draw_sql(key: bytes, unit: str) -> str:
+    """The unit's keyed hash as a number in [0, 2**64): the HMAC's first 64 bits."""
+    return f"CAST('0x' || substr({hmac_sql(key, f'encode({unit})')}, 1, 16) AS UBIGINT)"
+
+
+def _cut(share: float) -> int:
+    """A unit is held out when its draw is below this: a ``share`` of all 64-bit numbers."""
+    return int(share * 2**64)
+
+
+def _holdout_sql(share: float) -> str:
+    """The condition for a row of ``synthroom_split`` to be in the holdout."""
+    return f"({_DRAW} < {_cut(share)}::UBIGINT)"
+
+
+def _unit_sql(con: duckdb.DuckDBPyConnection, rows: str, kinds: dict[str, str], units: bool) -> str:
+    """A row's unit id as text: the given unit, else the row's content, each value as the engine
+    counts it (so a row has the same id in a CSV and in a Parquet file), as a JSON list."""
+    if units:
+        return f"CAST({quote_ident(_UNIT)} AS VARCHAR)"
+    stored = stored_types(con, rows)
+    values = ", ".join(f"CAST({value_sql(n, kind, stored[n])} AS VARCHAR)" for n, kind in kinds.items())
+    return f"to_json(list_value({values}))"
+
+
+def _check_units(units: "pd.Series | np.ndarray | list | None", rows: int) -> np.ndarray | None:
+    if units is None:
+        return None
+    values = pd.Series(np.asarray(units, dtype=object))
+    if len(values) != rows:
+        raise InputError(f"units has {len(values):,} values for {rows:,} rows: give one privacy unit per row")
+    if values.isna().any():
+        raise InputError("units holds a missing value: every row needs its privacy unit")
+    return values.astype(str).to_numpy(dtype=object)
+
+
+@contextmanager
+def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(config={"threads": min(os.cpu_count() or 2, 4)})
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _open_rows(con: duckdb.DuckDBPyConnection, data: "str | Path | pd.DataFrame", kinds: dict[str, str], strict: bool,
+               units: np.ndarray | None = None) -> str:
+    """Open the input in DuckDB; returns a relation holding its columns as stored (a CSV's as text),
+    a stable row number ``_RID`` and, with ``units``, ``_UNIT``. ``strict``: the input has exactly
+    the schema's columns (as the synthesizer requires); otherwise extra columns are ignored."""
+    if isinstance(data, pd.DataFrame):
+        _check_columns([str(c) for c in data.columns], kinds, "the DataFrame", strict)
+        frame = data[list(kinds)].copy()
+        frame[_RID] = np.arange(len(frame), dtype=np.int64)
+        if units is not None:
+            frame[_UNIT] = units
+        con.register("synthroom_frame", frame)
+        return "synthroom_frame"
+    if units is not None:
+        raise InputError("units can only be given with a DataFrame (one per row)")
+    return open_file(con, data, lambda names, where: _check_columns(names, kinds, where, strict), row_number=_RID)
+
+
+def _check_columns(names: list[str], kinds: dict[str, str], where: str, strict: bool) -> None:
+    if strict:
+        check_names(names, kinds, where)
+        return
+    missing = [k for k in kinds if k not in names]
+    if missing:
+        raise InputError(f"column {missing[0]!r} is in the schema but not in {where}")
+    twice = [k for k in kinds if names.count(k) > 1]
+    if twice:
+        raise InputError(f"column {twice[0]!r} appears twice in {where}")
+
+
+def _typed_columns(con: duckdb.DuckDBPyConnection, rows: str, kinds: dict[str, str]) -> str:
+    """SELECT list typing each schema column as the engine does (a CSV's from the schema alone)."""
+    stored = stored_types(con, rows)
+    return ", ".join(f"{typed_sql(n, kind, stored[n])} AS {quote_ident(n)}" for n, kind in kinds.items())
+
+
+def split_rows(data: "str | Path | pd.DataFrame", schema: Schema, share: float, key: bytes, workdir: Path, *,
+               units: "pd.Series | np.ndarray | list | None" = None, max_rows: int = DEFAULT_MAX_ROWS) -> Split:
+    """Split a CSV/Parquet file or a DataFrame per privacy unit by the keyed hash (see the module
+    docstring); the typed training part goes to ``workdir/train.parquet`` (a file input) or
+    stays a DataFrame (a DataFrame input, which may be empty)."""
+    share = check_holdout_share(share)
+    kinds = {c.name: c.kind for c in schema.columns}
+    frame = isinstance(data, pd.DataFrame)
+    given = _check_units(units, len(data)) if frame else units
+    columns = ", ".join(quote_ident(n) for n in kinds)
+    train_path = workdir / "train.parquet"
+    try:
+        with _connection() as con:
+            rows = _open_rows(con, data, kinds, strict=True, units=given)
+            con.execute(f"CREATE TEMP TABLE synthroom_split AS SELECT {_typed_columns(con, rows, kinds)}, "
+                        f"{_draw_sql(key, _unit_sql(con, rows, kinds, given is not None))} AS {_DRAW}, "
+                        f"{quote_ident(_RID)} FROM {rows}")
+            holdout = _holdout_sql(share)
+            n_train, n_holdout = con.execute(f"SELECT count(*) FILTER (WHERE NOT {holdout}), "
+                                             f"count(*) FILTER (WHERE {holdout}) FROM synthroom_split").fetchone()
+            if n_train + n_holdout == 0 and not frame:  # a user's empty file (an empty DataFrame is no error)
+                raise InputError("the table has no rows")
+            part = {"train": f"NOT {holdout}", "holdout": holdout}
+            train_sql = f"SELECT {columns} FROM synthroom_split WHERE {part['train']} ORDER BY {quote_ident(_RID)}"
+            if frame:  # already in memory: fit on a DataFrame, whose emptiness the engine accepts
+                fit_data: "str | pd.DataFrame" = con.execute(train_sql).df()
+            else:
+                con.execute(f"COPY ({train_sql}) TO {quote_literal(str(train_path))} (FORMAT parquet)")
+                fit_data = str(train_path)
+            # The draw is a keyed hash, so the lowest draws of each part are a random sample of it.
+            frames = {name: con.execute(f"SELECT {columns} FROM synthroom_split WHERE {where} "
+                                        f"ORDER BY {_DRAW}, {quote_ident(_RID)} LIMIT {int(max_rows)}").df()
+                      for name, where in part.items()}
+    except duckdb.Error as exc:
+        raise InputError(f"the input does not parse: {str(exc).splitlines()[0]}") from None
+    sizes = {"training": n_train, "holdout": n_holdout}
+    notes = [_sample_note(name, size, max_rows) for name, size in sizes.items() if size > max_rows]
+    return Split(fit_data, frames["train"], frames["holdout"], n_train, n_holdout, notes)
+
+
+def split_file(path: str | Path, schema: Schema, share: float, seed: int | None, workdir: Path,
+               max_rows: int = DEFAULT_MAX_ROWS) -> Split:
+    """:func:`split_rows` of a CSV/Parquet file, keyed by ``seed`` (None: a fresh secret key)."""
+    return split_rows(path, schema, share, holdout_key(seed), workdir, max_rows=max_rows)
+
+
+def split_frame(df: pd.DataFrame, share: float, seed: int | None = None, *,
+                units: "pd.Series | np.ndarray | list | None" = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, holdout) of a DataFrame, each in the input's row order: per unit (per row when
+    ``units`` is None) by the keyed hash, keyed by ``seed`` (None: a fresh secret key)."""
+    share = check_holdout_share(share)
+    names = [str(c) for c in df.columns]
+    given = _check_units(units, len(df))
+    with _connection() as con:
+        kinds = {n: "categorical" for n in names}
+        rows = _open_rows(con, df.set_axis(names, axis=1), kinds, strict=True, units=given)
+        unit = _unit_sql(con, rows, kinds, given is not None)
+        draws = con.execute(f"SELECT {_draw_sql(holdout_key(seed), unit)} AS {_DRAW} "
+                            f"FROM {rows} ORDER BY {quote_ident(_RID)}").fetchnumpy()[_DRAW]
+    is_holdout = draws < np.uint64(_cut(share))
+    return df[~is_holdout].reset_index(drop=True), df[is_holdout].reset_index(drop=True)
+
+
+def _rank(seed: int) -> str:
+    return f"hash({quote_ident(_RID)}, {int(seed)}::BIGINT)"
+
+
+def _sample_note(table: str, size: int, max_rows: int, seed: int | None = None) -> str:
+    """Says how a table was subsampled; the seed only where it is not the synthesizer's."""
+    how = "lowest keyed hash" if seed is None else f"seeded hash of the row number, seed {seed}"
+    return f"the {table} table was subsampled from {size:,} to {max_rows:,} rows ({how})"
+
+
+_SEED = re.compile(r"\bseed -?\d+")
+
+
+def withhold_seed(notes: list[str]) -> list[str]:
+    """Notes without the seed: the synthesizer's seed drives its DP noise, and whoever knows it
+    could replay the noise and subtract it, so no report shows it (or anything derived from it)."""
+    return [_SEED.sub("seed withheld", note) for note in notes]
+
+
+def read_sample(path: str | Path, schema: Schema, max_rows: int, seed: int, table: str) -> tuple[pd.DataFrame, list[str]]:
+    """The schema columns of a CSV/Parquet file as stored (a CSV's as text: the evaluation reads
+    and checks each value), at most ``max_rows`` of them (a seeded sample), without loading the
+    whole file; the note says when it was subsampled."""
+    with _connection() as con:
+        rows = _open_rows(con, path, {c.name: c.kind for c in schema.columns}, strict=False)
+        try:
+            n = con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
+            order = f"{_rank(seed)}, {quote_ident(_RID)}" if n > max_rows else quote_ident(_RID)
+            columns = ", ".join(quote_ident(c.name) for c in schema.columns)
+            df = con.execute(f"SELECT {columns} FROM {rows} ORDER BY {order} LIMIT {int(max_rows)}").df()
+        except duckdb.Error as exc:
+            raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
+    return df, [_sample_note(table, n, max_rows, seed)] if n > max_rows else []
+
+
+@dataclass
+class HoldoutCheck:
+    """The DP check that both parts are big enough to evaluate (see docs/evaluation.md).
+
+    :meth:`measure` runs first in the synthesizer's fit, on its accountant and noise source:
+
+    * the training part's rows, counted with Gaussian noise at :data:`HOLDOUT_CHECK_SHARE` of the
+      run's rho, charged to the run's accountant (the training rows are the fit's input);
+    * the holdout part's rows, counted with Gaussian noise at the run's whole rho, on a ledger of
+      its own: a person's rows are all in one part, so this count and the fit read disjoint
+      rows, and by parallel composition the run costs the larger of the two ledgers, which is
+      the fit's.
+
+    The evaluation runs only if both noisy counts clear ``MIN_ROWS`` plus
+    :data:`HOLDOUT_CHECK_Z` noise standard deviations. Exact sizes below ``MIN_ROWS`` (the
+    evaluation would fail) turn a passed check into a failed one; that overrides the DP outcome
+    with probability below 2e-15 (8 standard deviations, twice)."""
+
+    n_train: int
+    n_holdout: int
+    needed: dict[str, float] = field(default_factory=dict)
+    enough: bool = False
+    holdout_ledger: dict | None = None
+
+    def measure(self, accountant: ZCDPAccountant, noise: "Noise | np.random.Generator") -> None:
+        parallel = ZCDPAccountant(accountant.epsilon, accountant.delta, accountant.delta_threshold,
+                                  unit_cap=accountant.unit_cap, randomness=accountant.randomness,
+                                  reproducible=accountant.reproducible)
+        noisy, sigma = {}, {}
+        for part, acc, rows, rho in (
+                ("training", accountant, self.n_train, HOLDOUT_CHECK_SHARE * accountant.rho_budget),
+                ("holdout", parallel, self.n_holdout, parallel.rho_budget)):
+            counts, sigma[part] = gaussian_counts(acc, noise, np.array([rows], dtype=float), rho,
+                                                  step=f"rows of the {part} part (holdout-size check)")
+            noisy[part] = float(counts[0])
+            self.needed[part] = MIN_ROWS + HOLDOUT_CHECK_Z * sigma[part]
+        self.holdout_ledger = parallel.summary()
+        self.enough = (all(noisy[p] >= self.needed[p] for p in noisy)
+                       and min(self.n_train, self.n_holdout) >= MIN_ROWS)
+
+    def note(self) -> str:
+        needed = " and ".join(f"{self.needed[p]:,.0f} {p}" for p in ("training", "holdout"))
+        return (f"evaluation skipped: the DP counts of the real rows did not clear {needed} rows ({MIN_ROWS} plus "
+                f"{HOLDOUT_CHECK_Z:g} noise standard deviations each), so every release gate refuses; use more rows, "
+                "a larger holdout share or a larger epsilon")
+
+
+def parse_gates(specs: list[str] | None) -> dict[str, float]:
+    """``["DCR-v1=0.6", ...]`` -> ``{"DCR-v1": 0.6}``: the command line's ``--gate NAME=VALUE``."""
+    gates: dict[str, float] = {}
+    for spec in specs or []:
+        name, sep, value = spec.rpartition("=")
+        try:
+            gates[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise InputError(f"--gate {spec!r} must look like NAME=VALUE, e.g. DCR-v1=0.6")
+    return gates
+
+
+def check_gates(gates: dict[str, float] | None, max_mia_score: float | None) -> None:
+    """Before any work: unknown gate names, thresholds out of range, and gates on anonymeter's
+    risks when its sidecar is not installed, each fail with one message."""
+    from .evaluation import find_sidecar
+    from .evaluation.gates import require_computable, resolve_gates
+
+    requested = resolve_gates(gates, max_mia_score)
+    interpreter, why = find_sidecar()
+    require_computable(requested, None if interpreter is not None else why)
+
+
+def _draw_seed() -> int:
+    return int(np.random.SeedSequence().generate_state(1)[0])
+
+
+def synthesize_with_gate(
+    data: "str | Path | pd.DataFrame",
+    schema: "Schema | dict",
+    *,
+    epsilon: float,
+    delta: float = DEFAULT_DELTA,
+    seed: int | None = None,
+    rows: int | None = None,
+    max_mia_score: float | None = None,
+    gates: dict[str, float] | None = None,
+    holdout_share: float = DEFAULT_HOLDOUT_SHARE,
+    progress: Progress | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    unit_cap: int = 1,
+    units: "pd.Series | np.ndarray | list | None" = None,
+) -> GatedRun:
+    """Hold out about ``holdout_share`` of the real rows (per privacy unit, by a secret keyed
+    hash), fit on the rest, sample ``rows`` (default: the DP estimate of the training part's
+    size), evaluate against the holdout and release the synthetic rows only if every gate passes.
+
+    ``units`` (a DataFrame input only): each row's privacy unit, so that a unit's rows go to the
+    same part; ``unit_cap``: the most rows one unit holds (the guarantee is per unit, see
+    docs/privacy.md). ``max_mia_score`` defaults to the schema's ``maxMembershipInferenceAttackScore``;
+    ``gates`` maps further gate names to thresholds (see :func:`synthroom.evaluation.evaluate`).
+    When the DP holdout-size check fails, the evaluation is skipped and every gate refuses.
+    """
+    from .evaluation import evaluate, skipped_report
+
+    progress = progress or _quiet
+    parsed = parse_schema(schema)
+    check_holdout_share(holdout_share)
+    if rows is not None and rows < 1:
+        raise InputError(f"the number of rows to sample must be at least 1, not {rows!r}")
+    if max_mia_score is None:
+        max_mia_score = parsed.max_mia_score
+    check_gates(gates, max_mia_score)
+    eval_seed = _draw_seed() if seed is None else int(seed)
+    synth = Synthesizer(parsed, epsilon=epsilon, delta=delta, seed=seed, progress=progress,  # checks epsilon first
+                        unit_cap=unit_cap)  # rows per person: the guarantee is per person (docs/privacy.md)
+
+    share = f"{holdout_share * 100:g}%"
+    progress("splitting", f"holding out about {share} of the real rows")
+    with tempfile.TemporaryDirectory(prefix="synthroom-split-") as workdir:
+        split = split_rows(data, parsed, holdout_share, holdout_key(seed), Path(workdir), units=units,
+                           max_rows=max_rows)
+        check = HoldoutCheck(split.n_train, split.n_holdout)
+        synth.fit(split.fit_data, first=check.measure)
+    synthetic = synth.sample(rows)
+
+    privacy = {**synth.privacy_report(), "holdout_check": check.holdout_ledger}
+    if check.enough:
+        progress("evaluating", f"scoring {len(synthetic):,} synthetic rows against the real ones")
+        report = evaluate(split.train, split.holdout, synthetic, parsed, gates=gates, max_mia_score=max_mia_score,
+                          max_rows=max_rows, seed=eval_seed, privacy=privacy, progress=progress)
+    else:
+        progress("evaluating", "skipped: too few rows to evaluate")
+        report = skipped_report(parsed, gates=gates, max_mia_score=max_mia_score, privacy=privacy,
+                                synthetic_rows=len(synthetic), why=check.note())
+    unit = "privacy unit" if units is not None else "row"
+    report.notes = [
+        f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows (each {unit} with probability "
+        f"{share}, by a secret keyed hash); the synthesizer was fitted on the other {split.n_train:,}"
+    ] + split.notes + synth.warnings_ + withhold_seed(report.notes)
+    released = report.passed
+    return GatedRun(released, synthetic if released else None, report, synth)
+
+
+def evaluate_files(
+    train: str | Path,
+    holdout: str | Path,
+    synthetic: str | Path,
+    schema: "Schema | dict",
+    *,
+    gates: dict[str, float] | None = None,
+    max_mia_score: float | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> EvaluationReport:
+    """Score any synthetic table (ours or another tool's) against real training and holdout
+    files; reads at most ``max_rows`` seeded rows of each. ``max_mia_score`` defaults to the
+    schema's ``maxMembershipInferenceAttackScore``."""
+    from .evaluation import evaluate
+
+    progress = progress or _quiet
+    parsed = parse_schema(schema)
+    if max_rows < MIN_ROWS:
+        raise InputError(f"--max-rows {max_rows} is below the minimum of {MIN_ROWS}")
+    if max_mia_score is None:
+        max_mia_score = parsed.max_mia_score
+    check_gates(gates, max_mia_score)
+    frames, notes = {}, []
+    for key, path, table in (("train", train, "training"), ("holdout", holdout, "holdout"), ("synthetic", synthetic, "synthetic")):
+        progress("reading", f"the {table} table {path}")
+        frames[key], note = read_sample(path, parsed, max_rows, seed, table)
+        notes += note
+    progress("evaluating", f"scoring {len(frames['synthetic']):,} synthetic rows against the real ones")
+    report = evaluate(frames["train"], frames["holdout"], frames["synthetic"], parsed, gates=gates,
+                      max_mia_score=max_mia_score,
+                      max_rows=max_rows, seed=seed, progress=progress)
+    report.notes[:0] = notes
+    return report
+
+
+__all__: list[Any] = ["GatedRun", "HoldoutCheck", "synthesize_with_gate", "evaluate_files", "split_rows", "split_frame",
+                      "split_file", "holdout_key", "read_sample", "parse_gates", "check_holdout_share"]

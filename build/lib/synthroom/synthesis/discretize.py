@@ -1,0 +1,381 @@
+"""DP discretisation: which values each column may take, learned under the accountant.
+
+* Categorical: a declared category list is public and used as is. Otherwise the categories are
+  chosen by Gaussian partition selection (noisy count above a threshold), so a value held by one
+  or a few rows never reaches the output; every value not kept folds into one ``other`` value.
+  A missing value is a category like any other (kept if its noisy count passes).
+* Numerical and datetime: a noisy histogram of the column on a fixed public grid of coarse cells
+  (:mod:`synthroom.engine.grid`), keeping the cells whose noisy count clears a threshold set so
+  that on average fewer than 0.05 empty cells pass; then a second noisy histogram of the kept
+  cells cut into fine pieces (see :func:`learn_numeric`). Bins are runs of pieces holding about
+  ``1/n_bins`` of the noisy mass each (DP quantiles, as post-processing). Values are drawn back
+  inside their bin, piece by piece in proportion to the noisy counts and uniformly within a
+  piece, so outputs are not visibly bucketed. Declared ``min``/``max`` clip values first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtri
+
+from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
+from ..engine.grid import DATE_GRID, LOG_GRID, Grid
+from ..engine.types import integer_float_range, is_integer
+from ..errors import InputError
+from ..privacy import ZCDPAccountant, _faults
+from ..privacy.noise import Noise
+from ..privacy.mechanisms import gaussian_counts, thresholded_counts
+from ..schema import ColumnSpec
+
+# Expected number of empty grid cells that pass the threshold by noise alone.
+PHANTOM_CELLS = 0.05
+# Share of a numeric column's budget for the grid histogram; the rest refines the kept cells.
+COARSE_SHARE = 0.5
+MAX_INTEGER_PIECES = 32
+MIN_BINS = 4
+PIECE_THRESHOLD = 2.0  # in noise standard deviations
+SUB_PIECES = 16
+
+
+@dataclass
+class CategoricalColumn:
+    """A categorical column's codes and how to turn them back into values."""
+
+    name: str
+    coding: CategoryCoding
+    other_label: str
+    storage_type: str
+    noisy_rows: float | None = None  # DP estimate of the row count, when the column was measured
+
+    @property
+    def size(self) -> int:
+        return self.coding.size
+
+    def labels(self) -> list[str | None]:
+        out: list[str | None] = [None] * self.coding.size
+        for i, v in enumerate(self.coding.values):
+            out[i] = v
+        if self.coding.other_code is not None:
+            out[self.coding.other_code] = self.other_label
+        return out
+
+    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        table = np.array(self.labels(), dtype=object)
+        return table[np.asarray(codes, dtype=np.int64)]
+
+
+@dataclass
+class NumericColumn:
+    """A numeric (or datetime) column's bins, each a set of weighted value pieces ``[lo, hi)``."""
+
+    name: str
+    kind: str
+    coding: NumericCoding
+    bin_lo: list[np.ndarray]
+    bin_hi: list[np.ndarray]
+    bin_weights: list[np.ndarray]
+    missing_bin: int | None
+    integer: bool
+    storage_type: str
+    noisy_rows: float | None = None  # DP estimate of the row count
+    range_learned: bool = True  # False: no range stood out from the noise; values are placeholders
+
+    @property
+    def size(self) -> int:
+        return self.coding.size
+
+    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw a value for each code: a piece by its weight, then uniformly inside the piece."""
+        codes = np.asarray(codes, dtype=np.int64)
+        out = np.full(codes.shape, np.nan)
+        for b in np.unique(codes):
+            if b == self.missing_bin:
+                continue
+            rows = np.flatnonzero(codes == b)
+            pick = rng.choice(len(self.bin_weights[b]), size=len(rows), p=self.bin_weights[b])
+            lo, hi = self.bin_lo[b][pick], self.bin_hi[b][pick]
+            if self.integer:
+                first, last = np.ceil(lo), np.ceil(hi) - 1.0
+                has_int = last >= first
+                span = np.where(has_int, last - first + 1, 1)
+                draw = first + np.floor(rng.random(len(rows)) * span)
+                out[rows] = np.where(has_int, draw, np.round((lo + hi) / 2))
+            else:
+                out[rows] = lo + rng.random(len(rows)) * (hi - lo)
+        if self.coding.clip is not None:
+            out = np.clip(out, *self.coding.clip)
+        return out
+
+
+def _other_label(values: list[str]) -> str:
+    label = "other"
+    while label in values:
+        label = "_" + label
+    return label
+
+
+def learn_categorical(
+    source: CountingSource,
+    spec: ColumnSpec,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rho: float,
+    delta: float,
+) -> CategoricalColumn:
+    """Codes for a categorical column: the declared list, or a DP selection of its values."""
+    stype = source.storage_type(spec.name)
+    if spec.categories is not None:
+        values = list(spec.categories)
+        coding = CategoryCoding(tuple(values), len(values), len(values) + 1, len(values) + 2)
+        return CategoricalColumn(spec.name, coding, _other_label(values), stype)
+    observed, counts = source.category_counts(spec.name)
+    noisy, keep, _ = thresholded_counts(
+        accountant, noise, counts, rho, delta, step=f"categories of {spec.name!r} (partition selection)"
+    )
+    order = np.argsort(-noisy, kind="stable")
+    kept = [observed[i] for i in order if keep[i]]
+    values = [v for v in kept if v is not None]
+    missing_code = len(values) if None in kept else None
+    other_code = len(values) + (missing_code is not None)
+    coding = CategoryCoding(tuple(values), missing_code, other_code, other_code + 1)
+    return CategoricalColumn(spec.name, coding, _other_label(values), stype, float(noisy[keep].sum()))
+
+
+def learn_numeric(
+    source: CountingSource,
+    spec: ColumnSpec,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rho: float,
+    max_bins: int,
+    noise_scale: float,
+) -> NumericColumn:
+    """Bins for a numerical/datetime column from two noisy histograms.
+
+    The number of bins adapts to the noise the model's marginals will carry (``noise_scale``,
+    the std of one measured cell): ``sqrt(n / (4 * noise_scale))`` bins for a column whose noisy
+    row count is ``n``, between 4 and ``max_bins``, so that a clique of two such columns and the
+    target keeps far more rows than noise in each cell.
+
+    Level 1 (``COARSE_SHARE`` of ``rho``): every cell of the public grid (octaves, or years),
+    thresholded; only the cells that clear it are modelled. Level 2 (the rest): each kept cell
+    cut into pieces (each integer, for an integer column with at most ``MAX_INTEGER_PIECES`` in
+    the cell; else ``SUB_PIECES`` equal parts). The pieces depend only on level 1's output, so
+    level 2 is a plain Gaussian mechanism on a public domain. Each cell's noisy piece counts are
+    projected onto the non-negative vectors summing to the cell's estimated total (which zeroes
+    pieces that only noise filled). Bins are runs of pieces holding about ``1/n_bins`` of the
+    mass each; a piece heavier than that (a point mass such as "0" or "40 hours") is a bin alone.
+    """
+    stype = source.storage_type(spec.name)
+    integer = spec.integer if spec.integer is not None else (  # declared, or the file's declared type
+        spec.kind == "numerical" and is_integer(stype))
+    integers = integer_float_range(stype) if integer else None  # public: what the storage type holds
+    grid, clip = grid_and_clip(spec, integers)
+    kept, mass, sigma1 = _kept_cells(source, spec, accountant, noise, COARSE_SHARE * rho, clip)
+    missing_kept = grid.missing in kept
+    cells, cell_mass = kept[kept != grid.missing], mass[kept != grid.missing]
+    range_learned = cells.size > 0
+    if not range_learned:
+        # No value range stood out from the noise (too few rows for this budget), or only
+        # missing values did. The largest noisy cell would then be a random cell of the public
+        # grid (values up to 2^63), so a single data-independent cell around zero (or the
+        # declared bound nearest to it) is modelled instead, and the fit warns about it.
+        cells = grid.cell_of(np.array([0.0 if clip is None else float(np.clip(0.0, *clip))]))
+        cell_mass = np.array([1.0])
+    order = np.argsort(cells)
+    cells, cell_mass = cells[order], cell_mass[order]
+
+    pieces, piece_lo, piece_hi = _pieces(grid, cells, integer)
+    fine, sigma2 = gaussian_counts(
+        accountant, noise, source.piece_counts(spec.name, grid, clip, pieces),
+        (1 - COARSE_SHARE) * rho, step=f"fine histogram of {spec.name!r} inside its kept cells",
+    )
+    nsub = np.asarray(pieces.nsub)[cells]
+    bounds = np.concatenate([[0], np.cumsum(nsub)])
+    piece_mass = np.empty(bounds[-1])
+    for i in range(cells.size):
+        y = fine[bounds[i]: bounds[i + 1]]
+        # Inverse-variance combination of the cell's two total estimates.
+        w1, w2 = 1 / sigma1**2, 1 / (y.size * sigma2**2)
+        total = max((w1 * cell_mass[i] + w2 * y.sum()) / (w1 + w2), 1.0)
+        # Pieces noise alone could fill are zeroed; if none is left the cell is spread evenly.
+        y = np.where(y > PIECE_THRESHOLD * sigma2, y, 0.0)
+        if not y.any():
+            y = np.ones(y.size)
+        piece_mass[bounds[i]: bounds[i + 1]] = _project_to_total(y, total)
+
+    n_bins = int(np.clip(round(np.sqrt(piece_mass.sum() / (4.0 * noise_scale))), MIN_BINS, max_bins))
+    groups = _group_pieces(piece_mass, n_bins)
+    piece_to_bin = np.empty(piece_mass.size, dtype=np.int64)
+    for b, g in enumerate(groups):
+        piece_to_bin[g] = b
+    bin_lo = [piece_lo[g] for g in groups]
+    bin_hi = [piece_hi[g] for g in groups]
+    bin_weights = [_normalise(piece_mass[g]) for g in groups]
+    bin_mass = np.array([piece_mass[g].sum() for g in groups])
+    missing_bin = len(groups) if missing_kept else None
+    cell_to_bin = _cell_lookup(grid, cells, piece_to_bin[bounds[:-1]], piece_to_bin[bounds[1:] - 1], missing_bin, bin_mass)
+    coding = NumericCoding(
+        grid, pieces, tuple(int(b) for b in piece_to_bin), tuple(int(b) for b in cell_to_bin), clip,
+        len(groups) + int(missing_kept),
+    )
+    rows = float(piece_mass.sum() + (mass[kept == grid.missing].sum() if missing_kept else 0.0))
+    return NumericColumn(spec.name, spec.kind, coding, bin_lo, bin_hi, bin_weights, missing_bin, integer, stype, rows,
+                         range_learned)
+
+
+def _kept_cells(source: CountingSource, spec: ColumnSpec, accountant: ZCDPAccountant, noise: Noise, rho: float,
+                clip: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Level 1 of :func:`learn_numeric`: the grid cells whose noisy count clears the threshold,
+    their noisy counts and the noise scale. Cells outside ``clip`` (what an integer column's
+    storage type holds: only noise could fill them) are dropped, as post-processing."""
+    counts, possible, noisy, sigma1 = grid_histogram(source, spec, accountant, noise, rho)
+    tau = sigma1 * float(-ndtri(PHANTOM_CELLS / len(possible)))
+    inside = np.isin(possible, _possible_cells(grid_and_clip(spec)[0], clip)) & (noisy > tau)
+    if _faults.active("numeric_bounds_from_data", accountant):  # test-only switch, see _faults
+        inside = counts[possible] > 0
+        return possible[inside], counts[possible][inside].astype(float), sigma1
+    return possible[inside], noisy[inside], sigma1
+
+
+def grid_and_clip(spec: ColumnSpec, integers: tuple[float, float] | None = None,
+                  ) -> tuple[Grid, tuple[float, float] | None]:
+    """A numeric column's public grid, and its bounds (None when it has none): the declared ones,
+    within ``integers``, an integer column's storage range, when given (so no value, not even one
+    in a cell that noise alone kept, can fall outside what the output type holds)."""
+    grid: Grid = DATE_GRID if spec.kind == "datetime" else LOG_GRID
+    lo = -np.inf if spec.min is None else spec.min
+    hi = np.inf if spec.max is None else spec.max
+    if integers is not None:
+        if lo > integers[1] or hi < integers[0]:
+            raise InputError(f"column {spec.name!r}: the declared min/max lie outside the integers its storage "
+                             f"type holds ({integers[0]:.0f} to {integers[1]:.0f})")
+        lo, hi = max(lo, integers[0]), min(hi, integers[1])
+    if lo == -np.inf and hi == np.inf:
+        return grid, None
+    return grid, (lo, hi)
+
+
+def grid_histogram(
+    source: CountingSource, spec: ColumnSpec, accountant: ZCDPAccountant, noise: Noise, rho: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Level 1 of :func:`learn_numeric`: a Gaussian histogram on every possible cell of the public
+    grid (one row adds 1 to one cell). Returns the exact counts on the whole grid, the possible
+    cells (in order), their noisy counts and the noise scale."""
+    grid, clip = grid_and_clip(spec)
+    counts = source.grid_counts(spec.name, grid, clip)
+    possible = _possible_cells(grid, clip)
+    noisy, sigma = gaussian_counts(accountant, noise, counts[possible], rho,
+                                   step=f"histogram of {spec.name!r} on the public grid")
+    return counts, possible, noisy, sigma
+
+
+def _pieces(grid: Grid, cells: np.ndarray, integer: bool) -> tuple[Pieces, np.ndarray, np.ndarray]:
+    """How each kept cell is cut for the fine histogram, and each piece's [lo, hi)."""
+    origin = np.zeros(grid.size)
+    step = np.zeros(grid.size)
+    nsub = np.zeros(grid.size, dtype=np.int64)
+    lo, hi = grid.bounds(cells)
+    first, last = grid.integers_in(cells)
+    n_int = np.maximum(last - first + 1, 0)
+    piece_lo, piece_hi = [], []
+    for c, low, h, f, n in zip(cells, lo, hi, first, n_int):
+        if h <= low:  # the exact-zero cell: one point piece
+            origin[c], step[c], nsub[c] = low, 0.0, 1
+            piece_lo.append([low])
+            piece_hi.append([low])
+            continue
+        if integer and 0 < n <= MAX_INTEGER_PIECES:  # one piece per integer, centred on it
+            origin[c], step[c], nsub[c] = f - 0.5, 1.0, int(n)
+        else:
+            origin[c], step[c], nsub[c] = low, (h - low) / SUB_PIECES, SUB_PIECES
+        starts = origin[c] + step[c] * np.arange(nsub[c])
+        piece_lo.append(starts)
+        piece_hi.append(starts + step[c])
+    pieces = Pieces(tuple(origin.tolist()), tuple(step.tolist()), tuple(int(n) for n in nsub))
+    return pieces, np.concatenate(piece_lo), np.concatenate(piece_hi)
+
+
+def _project_to_total(y: np.ndarray, total: float) -> np.ndarray:
+    """Euclidean projection of ``y`` onto {w >= 0, sum(w) = total} (Duchi et al. 2008)."""
+    u = np.sort(y)[::-1]
+    css = np.cumsum(u) - total
+    j = np.arange(1, y.size + 1)
+    r = np.flatnonzero(u - css / j > 0)[-1]
+    return np.maximum(y - css[r] / (r + 1), 0.0)
+
+
+def _normalise(w: np.ndarray) -> np.ndarray:
+    """Weights summing to 1, from float32-rounded shares (what sampling needs, not the noisy masses' bits)."""
+    if not w.sum() > 0:
+        return np.full(w.size, 1.0 / w.size)
+    shares = np.asarray(w / w.sum(), dtype=np.float32).astype(np.float64)
+    return shares / shares.sum()
+
+
+def _possible_cells(grid: Grid, clip: tuple[float, float] | None) -> np.ndarray:
+    """Cells a value can land in: all of them, or those inside public bounds (and missing)."""
+    if clip is None:
+        return np.arange(grid.size)
+    lo, hi = grid.cell_of(np.array([clip[0], clip[1]]))
+    return np.union1d(np.arange(lo, hi + 1), [grid.missing])
+
+
+def _group_pieces(mass: np.ndarray, n_bins: int) -> list[np.ndarray]:
+    """Split value-ordered pieces into runs of about ``total / n_bins`` mass each.
+
+    A piece heavier than that (a point mass) is a bin alone.
+    """
+    target = mass.sum() / max(1, n_bins)
+    groups: list[list[int]] = [[]]
+    acc = 0.0
+    for i, m in enumerate(mass):
+        # Empty pieces never open a bin: they ride along with their neighbours (weight 0).
+        if m > 0 and acc > 0 and (m >= target or acc >= target):
+            groups.append([])
+            acc = 0.0
+        groups[-1].append(i)
+        acc += m
+    return [np.array(g) for g in groups]
+
+
+def _cell_lookup(
+    grid: Grid, cells: np.ndarray, first_bin: np.ndarray, last_bin: np.ndarray,
+    missing_bin: int | None, bin_mass: np.ndarray,
+) -> np.ndarray:
+    """Bin for a value in a cell that was not kept: that of the nearest kept cell's nearest piece."""
+    all_cells = np.arange(grid.size)
+    nxt = np.clip(np.searchsorted(cells, all_cells), 0, cells.size - 1)
+    prv = np.clip(np.searchsorted(cells, all_cells, side="right") - 1, 0, cells.size - 1)
+    use_next = np.abs(cells[nxt] - all_cells) < np.abs(all_cells - cells[prv])
+    lookup = np.where(use_next, first_bin[nxt], last_bin[prv])
+    if missing_bin is not None:
+        lookup[grid.missing] = missing_bin
+    else:  # no missing bin: a missing value is coded as the bin holding the median mass
+        lookup[grid.missing] = int(np.searchsorted(np.cumsum(bin_mass) / bin_mass.sum(), 0.5))
+    return lookup
+
+
+def domain_warnings(columns: dict[str, "CategoricalColumn | NumericColumn"], target: str) -> list[str]:
+    """What a user must know about the learned domains: columns whose values could not be
+    learned at this budget, one line per kind (post-processing of the DP outputs; no extra cost)."""
+    no_range = [n for n, c in columns.items() if isinstance(c, NumericColumn) and not c.range_learned]
+    no_value = [n for n, c in columns.items() if isinstance(c, CategoricalColumn) and c.noisy_rows is not None
+                and not c.coding.values and c.coding.missing_code is None]
+    out = []
+    if no_range:
+        out.append(f"{_which(no_range, target)}: no value range stood out from the DP noise (too few rows for this "
+                   f"epsilon), so the synthetic values are placeholders near 0; declare min/max or raise epsilon")
+    if no_value:
+        labels = sorted({columns[n].other_label for n in no_value})  # type: ignore[union-attr]
+        out.append(f"{_which(no_value, target)}: no value is frequent enough to be released at this epsilon, so "
+                   f"every synthetic value is {' or '.join(map(repr, labels))}; declare the categories or raise epsilon")
+    return out
+
+
+def _which(names: list[str], target: str) -> str:
+    shown = ", ".join(repr(n) + (" (the predictive column)" if n == target else "") for n in names[:6])
+    more = f" and {len(names) - 6} more" if len(names) > 6 else ""
+    return f"{'column' if len(names) == 1 else 'columns'} {shown}{more}"

@@ -1,0 +1,190 @@
+"""Which marginals to measure, and measuring them: a target-centred, AIM-style selection.
+
+The workload favours the predictive column: every selected clique contains it when the clique
+fits under the capacity cap. Three stages share the budget left after discretisation:
+
+1. *Anchor* (``ANCHOR_SHARE``): the 2-way marginal of every feature with the target (or the
+   feature's 1-way marginal when the pair would break the cap), with Gaussian noise.
+2. *Select* (``SELECT_SHARE``): a maximum spanning tree over the features, grown one edge at a
+   time (Kruskal) with the exponential mechanism. A candidate edge (x, y) stands for the clique
+   (x, y, target); its score is how far the true marginal is from what the anchors predict
+   (a naive-Bayes model: x and y independent given the target), in L1, minus the noise the
+   measurement would add (sqrt(2/pi) * sigma * cells, as in AIM, so huge cliques that noise
+   would swamp lose). L1 distance to a fixed table has sensitivity 1.
+3. *Measure* (the rest): each selected clique with Gaussian noise.
+
+Capacity cap (the "model capacity reduction" that limits memorisation): no clique may have more
+than ``max_clique_cells`` cells, and all measured cliques together at most ``max_model_cells``.
+The result is a tree-augmented naive Bayes structure whose junction tree has the selected
+triples as its cliques, so estimation and sampling stay cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Callable
+
+import numpy as np
+
+from ..engine import CountingSource
+from ..privacy import ZCDPAccountant
+from ..privacy.noise import Noise
+from ..privacy.mechanisms import exponential_choice, gaussian_counts, sigma_for
+
+ANCHOR_SHARE = 0.3
+SELECT_SHARE = 0.15
+
+
+@dataclass
+class Measurement:
+    """A noisy marginal: counts over ``clique`` (shaped by the column sizes), noise std ``sigma``."""
+
+    clique: tuple[str, ...]
+    noisy: np.ndarray
+    sigma: float
+
+
+def _measure(source, accountant, noise, cliques, rho_each, label) -> list[Measurement]:
+    out = []
+    for clique, exact in zip(cliques, source.marginals(cliques)):
+        noisy, sigma = gaussian_counts(accountant, noise, exact, rho_each, step=f"{label} {'x'.join(clique)}")
+        out.append(Measurement(tuple(clique), noisy, sigma))
+    return out
+
+
+def _cells(sizes: dict[str, int], clique: tuple[str, ...]) -> int:
+    return int(math.prod(sizes[c] for c in clique))
+
+
+class _Forest:
+    """Union-find over the features, for Kruskal's spanning tree."""
+
+    def __init__(self, items):
+        self.parent = {x: x for x in items}
+
+    def find(self, x):
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a, b):
+        self.parent[self.find(a)] = self.find(b)
+
+
+def select_and_measure(
+    source: CountingSource,
+    sizes: dict[str, int],
+    target: str,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rho: float,
+    max_clique_cells: int,
+    max_model_cells: int,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> list[Measurement]:
+    """Spend exactly ``rho`` on anchors, selection and measurement; return every measurement."""
+    spent_before = accountant.rho_spent
+    features = [c for c in sizes if c != target]
+    if not features:
+        return _measure(source, accountant, noise, [(target,)], rho, "marginal")
+
+    anchors = [(x, target) if _cells(sizes, (x, target)) <= max_clique_cells else (x,) for x in features]
+    if any(len(a) == 1 for a in anchors):
+        anchors.append((target,))
+    candidates = _candidates(features, target, sizes, max_clique_cells)
+    if not candidates:
+        return _measure(source, accountant, noise, anchors, rho / len(anchors), "marginal")
+
+    rho_anchor = ANCHOR_SHARE * rho
+    rho_select = SELECT_SHARE * rho
+    rho_measure = rho - rho_anchor - rho_select
+    progress(f"measuring {len(anchors)} marginals with the target")
+    measurements = _measure(source, accountant, noise, anchors, rho_anchor / len(anchors), "marginal")
+
+    n_edges = min(len(features) - 1, len(candidates))
+    sigma_next = sigma_for(rho_measure / n_edges, accountant.unit_cap)  # the noise one clique will get
+    predicted = _naive_bayes(measurements, sizes, target)
+    progress(f"scoring {len(candidates)} candidate cliques")
+    scores = clique_scores(source, candidates, predicted, sizes, sigma_next)
+
+    forest = _Forest(features)
+    chosen: list[tuple[str, ...]] = []
+    used_cells = sum(_cells(sizes, m.clique) for m in measurements)
+    eps_each = math.sqrt(8 * rho_select / n_edges)
+    for step in range(n_edges):
+        open_ = [
+            i for i, c in enumerate(candidates)
+            if forest.find(c[0]) != forest.find(c[1]) and used_cells + _cells(sizes, c) <= max_model_cells
+        ]
+        if not open_:
+            # Nothing fits any more: the unspent selection budget moves to measurement.
+            break
+        pick = open_[exponential_choice(
+            accountant, noise, scores[open_], eps_each, sensitivity=1.0, step=f"select clique {step + 1}"
+        )]
+        clique = candidates[pick]
+        chosen.append(clique)
+        forest.union(clique[0], clique[1])
+        used_cells += _cells(sizes, clique)
+    if not chosen:  # no clique fits the caps: spend the rest on the anchors once more
+        chosen = anchors
+    progress(f"measuring {len(chosen)} selected cliques")
+    rho_left = rho - (accountant.rho_spent - spent_before)
+    measurements += _measure(source, accountant, noise, chosen, rho_left / len(chosen), "marginal")
+    return measurements
+
+
+def clique_scores(source: CountingSource, candidates: list[tuple[str, ...]], predict: Callable,
+                  sizes: dict[str, int], sigma_next: float) -> np.ndarray:
+    """AIM's quality score of each candidate clique: the L1 distance between its true marginal and
+    ``predict(clique)`` (a table fixed before this data is read), minus the noise its measurement
+    would add (``sqrt(2/pi) * sigma_next`` per cell). One row moves each score by at most 1."""
+    penalty = np.array([math.sqrt(2 / math.pi) * sigma_next * _cells(sizes, c) for c in candidates])
+    errors = np.array([np.abs(source.marginals([c])[0] - predict(c)).sum() for c in candidates])
+    return errors - penalty
+
+
+def anticipated_noise(rho: float, n_columns: int, unit_cap: int = 1) -> float:
+    """Noise std of one selected clique's measurement, given ``rho`` for all marginals and the
+    most rows one person holds (the noise grows with it: see ``mechanisms.person_sensitivity``)."""
+    n_edges = max(1, n_columns - 2)
+    return sigma_for((1 - ANCHOR_SHARE - SELECT_SHARE) * rho / n_edges, unit_cap)
+
+
+def _candidates(features, target, sizes, cap) -> list[tuple[str, ...]]:
+    out = []
+    for x, y in combinations(features, 2):
+        for clique in ((x, y, target), (x, y)):
+            if _cells(sizes, clique) <= cap:
+                out.append(clique)
+                break
+    return out
+
+
+def _naive_bayes(anchors: list[Measurement], sizes: dict[str, int], target: str):
+    """Predict a clique's counts from the noisy anchors, as if features were independent given the target."""
+    tables = {m.clique: np.maximum(m.noisy, 0) for m in anchors}
+    totals = [m.noisy.sum() for m in anchors]
+    n = max(1.0, float(np.median(totals)))
+    if (target,) in tables:
+        p_t = tables[(target,)] + 1e-9
+    else:
+        p_t = np.mean([t.sum(axis=0) for c, t in tables.items() if len(c) == 2], axis=0) + 1e-9
+    p_t = p_t / p_t.sum()
+
+    def cond(x: str) -> np.ndarray:  # P(x | t), shape (|x|, |t|)
+        if (x, target) in tables:
+            t = tables[(x, target)] + 1e-9
+            return t / t.sum(axis=0, keepdims=True)
+        p = tables[(x,)] + 1e-9
+        return np.repeat((p / p.sum())[:, None], sizes[target], axis=1)
+
+    def predict(clique: tuple[str, ...]) -> np.ndarray:
+        x, y = clique[0], clique[1]
+        joint = np.einsum("xt,yt,t->xyt", cond(x), cond(y), p_t) * n
+        return joint if len(clique) == 3 else joint.sum(axis=2)
+
+    return predict

@@ -1,0 +1,468 @@
+"""The differentially private synthesizer, in scikit-learn style.
+
+    Synthesizer(schema, epsilon=1.0, seed=0).fit(table).sample(n)
+
+What is private: one person holding up to ``unit_cap`` rows (one input row by default;
+add/remove neighbours) under ``(epsilon, delta)``-DP. Every
+step that reads the data is a mechanism charged to one zCDP accountant (``privacy_report()``
+lists each charge); the charges add up to exactly the budget. Default ``delta`` is 1e-9: fixed,
+so it reveals nothing about the data, and below 1/rows for any table under a billion rows.
+
+Budget split: ``domain_share`` (default 25%) of rho learns the domains (category selection,
+numeric histograms), split evenly over the columns that need it; the rest goes to the marginals
+(see :mod:`.structure`). Half of ``delta`` pays for category selection when any column needs it.
+
+Not private: the schema (column names, kinds, declared categories and bounds), the storage type
+of each column (integer/float/date, as the file declares it), and the parameters. The number
+of output rows defaults to the model's DP estimate of the input's row count.
+
+Randomness: without a seed, every mechanism draws from OpenDP's samplers on OS entropy (see
+:mod:`synthroom.privacy.noise`). With a seed the run is reproducible, and therefore not for
+release: its ledger says so (``privacy_report()["reproducible"]``, ``reproducible_``) and the
+fit warns.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
+from ..engine.grid import DATE_GRID, LOG_GRID
+from ..engine.types import base_type, integer_dtype, integer_float_range, is_float, is_integer
+from ..errors import InputError
+from ..privacy import ZCDPAccountant, _faults
+from ..privacy.accountant import check_unit_cap
+from ..privacy.noise import Noise, SeededNoise, noise_for
+from ..schema import Schema, check_epsilon, parse_schema
+from .enforce import computed_columns, modelled_schema
+from .discretize import CategoricalColumn, NumericColumn, domain_warnings, learn_categorical, learn_numeric
+from .refine import SHARE as REFINE_SHARE
+from .refine import refine, should_refine
+from .structure import anticipated_noise, select_and_measure
+
+DEFAULT_DELTA = 1e-9
+FORMAT_VERSION = 2  # 2: no sampling seed in the file, rounded potentials and weights
+NOT_FOR_RELEASE = ("reproducible: not for release (the run was seeded: whoever knows the seed can rerun the fit "
+                   "on candidate tables and recognise the output; fit without a seed to release)")
+
+Progress = Callable[[str, str], None]
+
+
+def _quiet(_phase: str, _message: str) -> None:
+    return None
+
+
+@dataclass
+class Settings:
+    """Tuning knobs; the defaults are what the benchmarks measured."""
+
+    max_bins: int = 64
+    max_target_bins: int = 16
+    domain_share: float = 0.25
+    max_clique_cells: int = 20_000
+    max_model_cells: int = 1_000_000
+    iters: int = 1000
+    refine: bool = True  # a second selection round when the budget is large (see refine.py)
+
+
+@dataclass
+class Synthesizer:
+    """Fit a DP graphical model to one table and sample synthetic rows from it.
+
+    Parameters
+    ----------
+    schema: a :class:`~synthroom.schema.Schema` or anything :func:`parse_schema` accepts.
+    epsilon: total privacy budget, in [0.0001, 10].
+    delta: total delta, in (0, 1e-3]; default 1e-9.
+    seed: same seed and same input give the same output, for experiments only: a seeded run is
+        marked "reproducible: not for release". None (the default) draws all noise from OpenDP's
+        samplers on OS entropy.
+    unit_cap: (keyword only) the most rows one person can hold in the table, k. The guarantee is
+        then for one person (all of their rows): every mechanism's sensitivity is k times that
+        of a row and the category thresholds cover k rows on k values (docs/privacy.md).
+    """
+
+    schema: Schema | dict
+    epsilon: float = 1.0
+    delta: float = DEFAULT_DELTA
+    seed: int | None = None
+    settings: Settings = field(default_factory=Settings)
+    progress: Progress = field(default=_quiet, repr=False, compare=False)
+    unit_cap: int = field(default=1, kw_only=True)
+
+    def __post_init__(self) -> None:
+        self.schema = parse_schema(self.schema)
+        self.epsilon = check_epsilon(self.epsilon)
+        if not (isinstance(self.delta, (int, float)) and 0 < self.delta <= 1e-3):
+            raise InputError(f"delta {self.delta!r} must be in (0, 0.001]")
+        try:
+            self.unit_cap = check_unit_cap(self.unit_cap)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        self._sample_seed: int | None = None  # a seeded fit's sampling seed (in memory only, never saved)
+        self.columns_: dict[str, CategoricalColumn | NumericColumn] | None = None
+        self.model_ = None
+        self.accountant_: ZCDPAccountant | None = None
+        self.timings_: dict[str, float] = {}
+        self.warnings_: list[str] = []  # what the fit could not learn at this budget (see fit)
+        self.rule_reports_: list = []  # the last sample's enforce.RuleReport per part (None: no rules)
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, data: "str | Path | pd.DataFrame", *,
+            first: "Callable[[ZCDPAccountant, Noise], None] | None" = None) -> "Synthesizer":
+        """Learn the model from a CSV/Parquet path or a DataFrame; reads only counts.
+
+        ``first``: a caller's own mechanism, run on this run's accountant and noise source before
+        the fit's own charges (the gate's DP holdout-size check); the fit spends what it leaves."""
+        schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]  # computed columns: not modelled
+        settings = self.settings
+        noise = noise_for(self.seed)  # the noise source of every mechanism below
+        self._sample_seed = noise.sampling_seed if isinstance(noise, SeededNoise) else None
+
+        start = time.perf_counter()
+        self.progress("reading", "opening the table")
+        source = CountingSource.open(data, {c.name: c.kind for c in self.schema.columns})  # type: ignore[union-attr]
+        try:
+            self.timings_["reading"] = time.perf_counter() - start
+            learn_cats = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
+            numerics = [c for c in schema.columns if c.kind != "categorical"]
+            n_learn = len(learn_cats) + len(numerics)
+            delta_threshold = self.delta / 2 if learn_cats else 0.0
+            acc = ZCDPAccountant(self.epsilon, self.delta, delta_threshold, unit_cap=self.unit_cap,
+                                 randomness=noise.label, reproducible=noise.reproducible)
+            self.accountant_ = acc
+            if first is not None:
+                first(acc, noise)
+
+            t = time.perf_counter()
+            self.progress("measuring", f"learning the domains of {n_learn} columns with DP")
+            rho_col = settings.domain_share * acc.rho_budget / n_learn if n_learn else 0.0
+            columns: dict[str, CategoricalColumn | NumericColumn] = {}
+            noise_scale = anticipated_noise(acc.rho_budget * (1 - settings.domain_share), len(schema.columns),
+                                            self.unit_cap)
+            for spec in schema.columns:
+                if spec.kind == "categorical":
+                    delta_col = delta_threshold / len(learn_cats) if learn_cats else 0.0
+                    columns[spec.name] = learn_categorical(source, spec, acc, noise, rho_col, delta_col)
+                else:
+                    bins = settings.max_target_bins if spec.name == schema.target else settings.max_bins
+                    columns[spec.name] = learn_numeric(source, spec, acc, noise, rho_col, bins, noise_scale)
+            self.warnings_ = domain_warnings(columns, schema.target) + ([NOT_FOR_RELEASE] if noise.reproducible else [])
+            source.encode({name: col.coding for name, col in columns.items()})
+            sizes = {name: col.size for name, col in columns.items()}
+            n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
+            refining = settings.refine and should_refine(n_rows, noise_scale)
+            rho_first = acc.rho_remaining * (1 - REFINE_SHARE if refining else 1.0)
+            measurements = select_and_measure(
+                source, sizes, schema.target, acc, noise, rho_first,
+                settings.max_clique_cells, settings.max_model_cells,
+                progress=lambda msg: self.progress("measuring", msg),
+            )
+            self.timings_["measuring"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            if not refining:  # the data is no longer needed: free DuckDB before compiling
+                source.close()
+            self.progress("fitting", f"estimating the graphical model from {len(measurements)} noisy marginals")
+            from .model import estimate, finalize, release_compiled
+
+            model = estimate(sizes, measurements, settings.iters)
+            if refining:
+                release_compiled()
+                measurements += refine(
+                    source, model, measurements, sizes, schema.target, acc, noise, acc.rho_remaining,
+                    settings.max_clique_cells, settings.max_model_cells,
+                    progress=lambda msg: self.progress("fitting", msg),
+                )
+                self.progress("fitting", f"re-estimating with {len(measurements)} noisy marginals")
+                model = estimate(sizes, measurements, settings.iters, warm_start=model)
+        finally:
+            source.close()
+        release_compiled()
+        self.model_ = finalize(model, _phantom_codes(columns, measurements))
+        self.timings_["fitting"] = time.perf_counter() - t
+        self.columns_ = columns
+        return self
+
+    # -- sampling ----------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if self.model_ is None or self.columns_ is None:
+            raise RuntimeError("this Synthesizer is not fitted yet: call fit() or load() first")
+
+    @property
+    def estimated_rows_(self) -> int:
+        """The model's DP estimate of the input's row count (the default sample size)."""
+        self._check_fitted()
+        return max(1, int(round(float(self.model_.total))))
+
+    @property
+    def reproducible_(self) -> bool:
+        """Whether the model's noise came from a seed: such a run is not for release."""
+        return bool(self.privacy_report().get("reproducible", False))
+
+    def sample(self, n: int | None = None, seed: int | None = None, *, where: "Mapping[str, Any] | None" = None,
+               balance: str | None = None, rules: bool = True) -> pd.DataFrame:
+        """Draw ``n`` synthetic rows (default: the DP estimate of the input's row count).
+
+        ``where``: only rows with these values, drawn exactly from the model conditioned on them
+        (column -> a value or a list of values; for a numerical or datetime column a value or a
+        ``(low, high)`` range, ``None`` for an open end). ``balance``: a categorical column whose
+        values get equal shares of the rows (those the model can produce, or those ``where``
+        lists). The schema's rules hold on every row (``rules=False`` skips them, to see the
+        model's own rule violations; computed columns are computed either way). See
+        :mod:`.conditional` and :mod:`.enforce`.
+
+        Post-processing of the model, so its randomness need not be secret, only independent of
+        the mechanisms' noise: ``seed``, else a seeded fit's own sampling seed (kept in memory,
+        derived from the fit's seed, not from its noise), else fresh OS entropy.
+        """
+        self._check_fitted()
+        rows = self.estimated_rows_ if n is None else int(n)
+        if rows < 1:
+            raise InputError(f"the number of rows to sample must be at least 1, not {n!r}")
+        from .conditional import balance_plan, parse_where
+
+        schema: Schema = self.schema  # type: ignore[assignment]
+        condition = parse_where(where, self.columns_, computed_columns(schema))
+        plan = [(condition, rows)] if balance is None else balance_plan(
+            self.model_, self.columns_, balance, condition, rows, computed_columns(schema))
+        base = self._sample_seed if seed is None else seed
+        seq = np.random.SeedSequence(None if base is None else [base, rows])
+        t = time.perf_counter()
+        self.progress("sampling", f"drawing {rows:,} rows")
+        parts, self.rule_reports_ = [], []
+        for cond, k in plan:
+            part_seq = seq if len(plan) == 1 else seq.spawn(1)[0]
+            parts.append(self._sample_part(cond, k, part_seq, rules))
+        df = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        if len(parts) > 1:  # balanced parts were drawn one value at a time: mix them
+            df = df.iloc[np.random.default_rng(seq.spawn(1)[0]).permutation(len(df))].reset_index(drop=True)
+        self.timings_["sampling"] = time.perf_counter() - t
+        return df
+
+    def _sample_part(self, condition, rows: int, seq: np.random.SeedSequence, rules: bool) -> pd.DataFrame:
+        """``rows`` finished rows from the model given ``condition`` (and the rules, if ``rules``)."""
+        from .conditional import MIN_SHARE, combination_factors
+        from .enforce import enforce, finish
+        from .model import conditioned, sample_codes, weighted_share
+
+        schema: Schema = self.schema  # type: ignore[assignment]
+        factors = condition.factors + (combination_factors(schema.rules, self.columns_) if rules else [])
+        model = self.model_
+        if factors:
+            if weighted_share(model, factors) < MIN_SHARE:
+                asked = " and ".join(condition.text + (["the allowed combinations"] if rules and len(factors) > len(
+                    condition.factors) else []))
+                raise InputError(f"the model gives (almost) no probability to rows with {asked}")
+            model = conditioned(model, factors)
+        streams = iter(_streams(seq))
+
+        def draw(k: int) -> pd.DataFrame:
+            state, rng = next(streams)
+            codes = sample_codes(model, k, state)
+            out = {}
+            for name, col in self.columns_.items():
+                decoder = condition.decoders.get(name, col)
+                out[name] = _to_series(col, decoder.decode(codes[name], rng), schema[name].format)
+            return finish(pd.DataFrame(out), schema if rules else _derived_only(schema))
+
+        if not rules or not schema.rules:
+            self.rule_reports_.append(None)
+            return draw(rows)
+        df, report = enforce(schema, draw, rows, np.random.default_rng(seq.spawn(1)[0]))
+        self.rule_reports_.append(report)
+        return df
+
+    # -- reporting ---------------------------------------------------------------------------
+    def privacy_report(self) -> dict:
+        """The accountant's ledger: every charge, and the totals against the budget."""
+        if self.accountant_ is not None:
+            return self.accountant_.summary()
+        if getattr(self, "_saved_privacy", None) is not None:  # loaded from a model file
+            return self._saved_privacy
+        raise RuntimeError("this Synthesizer is not fitted yet")
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the fitted model to one ``.npz`` file (plain arrays + JSON; no pickle)."""
+        self._check_fitted()
+        _faults.refuse_to_save(self.privacy_report())  # a deliberately broken (test-only) run
+        from .model import to_arrays
+
+        header, arrays = to_arrays(self.model_)
+        meta = {
+            "format": FORMAT_VERSION,
+            "schema": self.schema.to_dict(),  # type: ignore[union-attr]
+            "epsilon": self.epsilon,
+            "delta": self.delta,
+            "privacy": self.privacy_report(),
+            "model": header,
+            "columns": {},
+        }
+        for name, col in self.columns_.items():
+            if isinstance(col, CategoricalColumn):
+                meta["columns"][name] = {"type": "categorical", "coding": asdict(col.coding),
+                                         "other_label": col.other_label, "storage_type": col.storage_type}
+            else:
+                meta["columns"][name] = {
+                    "type": "numeric", "kind": col.kind, "grid": col.coding.grid.name,
+                    "clip": col.coding.clip, "size": col.coding.size, "missing_bin": col.missing_bin,
+                    "pieces": asdict(col.coding.pieces), "piece_to_bin": col.coding.piece_to_bin,
+                    "cell_to_bin": col.coding.cell_to_bin,
+                    "integer": col.integer, "storage_type": col.storage_type,
+                }
+                for i, (lo, hi, w) in enumerate(zip(col.bin_lo, col.bin_hi, col.bin_weights)):
+                    arrays[f"{name}\x00lo_{i}"] = lo
+                    arrays[f"{name}\x00hi_{i}"] = hi
+                    arrays[f"{name}\x00weights_{i}"] = w
+        arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **{_key(k): v for k, v in arrays.items()})
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Synthesizer":
+        """Read a model written by :meth:`save`."""
+        from .model import from_arrays
+
+        try:
+            npz = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read model file {str(path)!r}: {exc}") from None
+        arrays = {_unkey(k): npz[k] for k in npz.files}
+        meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+        if meta.get("format") != FORMAT_VERSION:
+            raise InputError(f"model file {str(path)!r} has format {meta.get('format')!r}, expected {FORMAT_VERSION}: "
+                             "fit and save it again with this version")
+        synth = cls(meta["schema"], epsilon=meta["epsilon"], delta=meta["delta"],
+                    unit_cap=meta["privacy"].get("unit_cap", 1))
+        synth._saved_privacy = meta["privacy"]
+        columns: dict[str, CategoricalColumn | NumericColumn] = {}
+        for name, c in meta["columns"].items():
+            if c["type"] == "categorical":
+                cd = c["coding"]
+                coding = CategoryCoding(tuple(cd["values"]), cd["missing_code"], cd["other_code"], cd["size"])
+                columns[name] = CategoricalColumn(name, coding, c["other_label"], c["storage_type"])
+            else:
+                grid = DATE_GRID if c["grid"] == DATE_GRID.name else LOG_GRID
+                n_bins = c["size"] - (c["missing_bin"] is not None)
+                los = [arrays[f"{name}\x00lo_{i}"] for i in range(n_bins)]
+                his = [arrays[f"{name}\x00hi_{i}"] for i in range(n_bins)]
+                weights = [arrays[f"{name}\x00weights_{i}"] for i in range(n_bins)]
+                clip = tuple(c["clip"]) if c["clip"] is not None else None
+                p = c["pieces"]
+                pieces = Pieces(tuple(p["origin"]), tuple(p["step"]), tuple(p["nsub"]))
+                coding = NumericCoding(grid, pieces, tuple(c["piece_to_bin"]), tuple(c["cell_to_bin"]), clip, c["size"])
+                columns[name] = NumericColumn(name, c["kind"], coding, los, his, weights, c["missing_bin"],
+                                              c["integer"], c["storage_type"])
+        synth.columns_ = columns
+        synth.model_ = from_arrays(meta["model"], {k: v for k, v in arrays.items() if k.startswith("potential_")})
+        return synth
+
+
+def _streams(seq: np.random.SeedSequence):
+    """Seeds for successive draws: the codes' state words and the decoder's generator. The first
+    is what sampling always used, so a sample without rules or conditions is unchanged."""
+    yield seq.generate_state(4), np.random.default_rng(seq.spawn(1)[0])
+    while True:
+        child = seq.spawn(1)[0]
+        yield child.generate_state(4), np.random.default_rng(child.spawn(1)[0])
+
+
+def _derived_only(schema: Schema) -> Schema:
+    """``schema`` with its computed columns' rules only (``sample(rules=False)``)."""
+    from dataclasses import replace
+
+    from ..rules import Computed
+
+    return replace(schema, rules=tuple(r for r in schema.rules if isinstance(r, Computed)))
+
+
+def _phantom_codes(columns, measurements) -> dict[str, list[int]]:
+    """``other`` and missing codes that the measurements cannot tell from empty.
+
+    ``other`` always exists (whether any value was folded into it is not a DP fact), so noise
+    alone can give it rows. For each categorical column we average, weighted by inverse variance,
+    the unbiased 1-way counts that every raw noisy measurement containing the column implies
+    (its table summed over the other columns), and drop an optional code whose count is below
+    three standard deviations. Post-processing only; it keeps, e.g., a phantom ``other`` class out
+    of a classification target.
+    """
+    out: dict[str, list[int]] = {}
+    for name, col in columns.items():
+        if not isinstance(col, CategoricalColumn):
+            continue
+        total, weight = np.zeros(col.size), 0.0
+        for m in measurements:
+            if name not in m.clique:
+                continue
+            axis = m.clique.index(name)
+            others = m.noisy.size // m.noisy.shape[axis]
+            w = 1.0 / (others * m.sigma**2)
+            total += w * np.moveaxis(m.noisy, axis, 0).reshape(col.size, -1).sum(axis=1)
+            weight += w
+        estimate, std = total / weight, 1.0 / np.sqrt(weight)
+        optional = [c for c in (col.coding.other_code, col.coding.missing_code) if c is not None]
+        drop = [c for c in optional if estimate[c] < 3.0 * std]
+        if drop and len(drop) < col.size:
+            out[name] = drop
+    return out
+
+
+def _key(name: str) -> str:
+    # npz member names are file names: hex-encode anything that is not a plain identifier.
+    return name if name.isidentifier() else "h_" + name.encode().hex()
+
+
+def _unkey(name: str) -> str:
+    return bytes.fromhex(name[2:]).decode() if name.startswith("h_") else name
+
+
+def _to_series(col: CategoricalColumn | NumericColumn, values: np.ndarray, fmt: str | None,
+               date_only: bool = False) -> pd.Series:
+    """Give decoded values the input column's type back: an integer column always integers (of a
+    dtype that holds its storage type's values, missing kept), a date column dates."""
+    if isinstance(col, CategoricalColumn):
+        return _typed_categories(col, pd.Series(values, dtype=object))
+    if col.kind == "datetime":
+        ts = pd.to_datetime(values, unit="s", errors="coerce")
+        if fmt:
+            return pd.Series(ts.strftime(fmt), dtype=object).where(~pd.isna(ts), None)
+        if date_only or base_type(col.storage_type) == "DATE":
+            return pd.Series(ts.floor("D").date if len(ts) else [], dtype=object).where(~pd.isna(ts), None)
+        return pd.Series(ts.floor("s"))
+    if col.integer:
+        lo, hi = integer_float_range(col.storage_type)
+        return pd.Series(np.clip(np.round(values), lo, hi)).astype(integer_dtype(col.storage_type))
+    return pd.Series(values, dtype=float)
+
+
+def _typed_categories(col: CategoricalColumn, s: pd.Series) -> pd.Series:
+    """Category labels (text) back as the numbers or booleans the column stored, each label
+    converted once and exactly (no float64 detour: a 19-digit id keeps its digits); text when a
+    label (``other``, a declared category) is not one."""
+    stype = col.storage_type
+    boolean = base_type(stype) == "BOOLEAN"
+    if not (is_integer(stype) or is_float(stype) or boolean):
+        return s
+    codes, labels = pd.factorize(s)  # missing -> -1
+    try:
+        if boolean:
+            table = pd.array([{"true": True, "false": False}[str(v)] for v in labels], dtype="boolean")
+        elif is_integer(stype):
+            table = pd.array([int(str(v)) for v in labels], dtype=integer_dtype(stype))
+        else:
+            table = pd.array([float(v) for v in labels], dtype="Float64")
+    except (KeyError, ValueError, TypeError, OverflowError):
+        return s
+    out = pd.Series(table.take(codes, allow_fill=True))
+    return out.astype(float) if is_float(stype) else out
