@@ -141,9 +141,9 @@ class Setting:
 
 def run_partition_counts(s: Setting, acc, noise) -> float:
     """learn_categorical (category counts + partition selection); the noisy count of value 'a'."""
-    from synthroom.synthesis import discretize
+    from synthroom.synthesis import discretize, selection
 
-    with recording(discretize, "thresholded_counts") as calls:
+    with recording(selection, "thresholded_counts") as calls:
         discretize.learn_categorical(s.source, s.specs["c1"], acc, noise, RHO, DELTA_MEASURED)
     return float(calls[0][0][s.specs["observed_index"]])
 

@@ -14,6 +14,7 @@ import pytest
 from synthroom import Synthesizer
 from synthroom.demo import CUSTOMERS_SCHEMA, simulate_customers
 from synthroom.pipeline import hmac_sql, holdout_key, split_frame, synthesize_with_gate
+from synthroom.synthesis.selection import TargetClassesLost
 
 
 # -- the keyed split ---------------------------------------------------------------------------
@@ -144,9 +145,15 @@ def test_an_empty_join_is_refused_by_the_gate_not_failed():
     keeps one user's rows), so an empty DataFrame is no error: the fit runs on nothing (DP noise
     only), the DP holdout-size check skips the evaluation, and the gate refuses."""
     empty = simulate_customers(10, seed=1).head(0)
-    run = synthesize_with_gate(empty, CUSTOMERS_SCHEMA, epsilon=1.0, max_mia_score=0.6, units=[])
+    declared = {**CUSTOMERS_SCHEMA, "columns": [{**c, "categories": ["no", "yes"]} if c["name"] == "churned" else c
+                                                for c in CUSTOMERS_SCHEMA["columns"]]}
+    run = synthesize_with_gate(empty, declared, epsilon=1.0, max_mia_score=0.6, units=[])
     assert not run.released and run.synthetic is None
     assert [(g.name, g.passed) for g in run.report.gates] == [("DCR-v1", False)] and run.report.fidelity is None
     assert run.report.privacy["epsilon_spent"] == pytest.approx(1.0, rel=1e-6)
-    ungated = synthesize_with_gate(empty, CUSTOMERS_SCHEMA, epsilon=1.0, rows=50)
+    ungated = synthesize_with_gate(empty, declared, epsilon=1.0, rows=50)
     assert ungated.released and len(ungated.synthetic) == 50
+    # An undeclared predictive column keeps no class from no rows: the fit stops (a DP outcome:
+    # the classes kept are the selection's output), as it would for any table too small for it.
+    with pytest.raises(TargetClassesLost, match="the predictive column 'churned' would hold no class"):
+        synthesize_with_gate(empty, CUSTOMERS_SCHEMA, epsilon=1.0, rows=50)

@@ -25,7 +25,11 @@ def test_costs_add_up_to_the_budget_exactly(fitted):
     report = fitted.privacy_report()
     assert report["rho_spent"] == pytest.approx(report["rho_budget"], rel=1e-9)
     assert report["epsilon_spent"] == pytest.approx(4.0, rel=1e-6)
-    assert report["delta_spent"] == pytest.approx(1e-9, rel=1e-9)
+    # delta: the conversion's half, the predictive column's whole threshold share and half of each
+    # categorical feature's (region, plan, channel: four columns share 5e-10); the other halves
+    # are reserved for second selections, which no column here needs, so they stay unspent.
+    assert report["delta_spent"] == pytest.approx(1e-9 - 3 * 1.25e-10 / 2, rel=1e-9)
+    assert report["delta_spent"] == pytest.approx(5e-10 + sum(c["delta"] for c in report["charges"]), rel=1e-9)
     assert sum(c["rho"] for c in report["charges"]) == pytest.approx(report["rho_budget"], rel=1e-9)
     kinds = {c["mechanism"] for c in report["charges"]}
     assert kinds == {"gaussian", "gaussian-threshold", "exponential"}
@@ -128,9 +132,13 @@ def test_awkward_tables_work():
 
 def test_a_single_row_table_works():
     df = pd.DataFrame({"x": [1.0], "y": ["a"]})
-    schema = {"target": "y", "columns": [{"name": "x", "type": "numerical"}, {"name": "y", "type": "categorical"}]}
+    schema = {"target": "y", "columns": [{"name": "x", "type": "numerical"},
+                                         {"name": "y", "type": "categorical", "categories": ["a", "b"]}]}
     out = Synthesizer(schema, epsilon=1.0, seed=0).fit(df).sample(5)
     assert len(out) == 5 and list(out.columns) == ["x", "y"]
+    undeclared = {"target": "y", "columns": [{"name": "x", "type": "numerical"}, {"name": "y", "type": "categorical"}]}
+    with pytest.raises(InputError, match="the predictive column 'y' would hold no class at epsilon 1"):
+        Synthesizer(undeclared, epsilon=1.0, seed=0).fit(df)  # no class can be released from one row
 
 
 def test_too_few_rows_for_a_range_give_placeholders_near_zero():
@@ -162,19 +170,22 @@ def test_too_few_rows_for_a_range_give_placeholders_near_zero():
 
 
 def test_the_fit_warns_about_what_it_could_not_learn():
+    # (A predictive column that keeps fewer than two classes stops the fit instead: test_selection.py.)
     rng = np.random.default_rng(3)
-    df = pd.DataFrame({"amount": rng.normal(5e6, 1e5, 40), "y": rng.choice(["p", "q"], 40)})
-    schema = {"target": "y", "columns": [{"name": "amount", "type": "numerical"}, {"name": "y", "type": "categorical"}]}
+    df = pd.DataFrame({"amount": rng.normal(5e6, 1e5, 40), "kind": rng.choice(["p", "q"], 40),
+                       "y": rng.choice(["p", "q"], 40)})
+    schema = {"target": "y", "columns": [{"name": "amount", "type": "numerical"}, {"name": "kind", "type": "categorical"},
+                                         {"name": "y", "type": "categorical", "categories": ["p", "q"]}]}
     synth = Synthesizer(schema, epsilon=0.1, seed=0).fit(df)
     assert synth.warnings_ == [
         "column 'amount': no value range stood out from the DP noise (too few rows for this epsilon), so the "
         "synthetic values are placeholders near 0; declare min/max or raise epsilon",
-        "column 'y' (the predictive column): no value is frequent enough to be released at this epsilon, so every "
+        "column 'kind': no value is frequent enough to be released at this epsilon, so every "
         "synthetic value is 'other'; declare the categories or raise epsilon",
         NOT_FOR_RELEASE,  # seeded
     ]
     out = synth.sample(200)
-    assert out["amount"].abs().max() <= 1.0 and set(out["y"]) == {"other"}
+    assert out["amount"].abs().max() <= 1.0 and set(out["kind"]) == {"other"}
 
 
 def test_a_well_measured_fit_has_no_warnings(fitted):
@@ -265,10 +276,22 @@ def test_unit_cap_charges_every_mechanism_for_k_rows():
     assert four["rho_spent"] == pytest.approx(four["rho_budget"], rel=1e-9)
     assert {c["sensitivity"] for c in four["charges"]} == {4.0}
     assert {c["sensitivity"] for c in one["charges"]} == {1.0}
-    for c1, c4 in zip(one["charges"], four["charges"]):  # same steps, noise 4x for the same rho
-        assert c1["step"] == c4["step"] and c4["rho"] == pytest.approx(c1["rho"], rel=1e-9)
+    target_step = "classes of the predictive column 'y' (partition selection)"
+    domains = ("rows of the table", "categories of", "histogram of", "fine histogram of")
+    for c1, c4 in zip(one["charges"], four["charges"]):  # same steps, each calibrated to k rows
+        assert c1["step"] == c4["step"]
         if c4["mechanism"].startswith("gaussian"):
+            assert c4["noise"] == pytest.approx(4 / np.sqrt(2 * c4["rho"]), rel=1e-9)
+            assert c1["noise"] == pytest.approx(1 / np.sqrt(2 * c1["rho"]), rel=1e-9)
+        if c1["step"].startswith(domains):  # the domains' shares are fixed: noise 4x for the same rho
+            assert c4["rho"] == pytest.approx(c1["rho"], rel=1e-9)
             assert c4["noise"] == pytest.approx(4 * c1["noise"], rel=1e-9)
+    # The target's selection keeps a class of max(150, 10%) rows against the noise and threshold
+    # of k rows per person: at k = 4 that needs more than a feature's share (at k = 1, here, just
+    # that share), and the marginals spend what is left.
+    rho_of = {k: {c["step"]: c["rho"] for c in r["charges"]} for k, r in ((1, one), (4, four))}
+    assert rho_of[4][target_step] > rho_of[1][target_step] == pytest.approx(
+        rho_of[1]["categories of 'kind' (partition selection)"], rel=1e-9)
     with pytest.raises(InputError, match=r"unit_cap 0 must be a whole number of rows per person, at least 1"):
         Synthesizer(SMALL_SCHEMA, unit_cap=0)
 

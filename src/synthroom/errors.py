@@ -41,12 +41,24 @@ class ResourceLimit(JobFailure):
     category = "resource_limit"
 
 
+class TargetClassesLost(InputError, JobFailure):
+    """The predictive column would hold fewer than two classes: no classifier can be trained.
+
+    Raised by the category selection (:mod:`synthroom.synthesis.selection`) before anything more
+    is spent. An input error to the CLI (exit code 2); in the clean room a job failure of its own
+    category. Its message depends only on DP outputs and the parameters."""
+
+    category = "target_classes_lost"
+
+
 # Every failure category a member may see on a failed job, with the fixed text shown for it.
 FAILURE_CATEGORIES = {
     "template_error": "the template failed while running",
     "source_changed": "a table's data source is not the one configured",
     "resource_limit": "the job went over a resource limit",
     "refused_by_gate": "the release gate refused the synthetic data",
+    "target_classes_lost": ("the predictive column kept fewer than two classes at this epsilon: declare its classes "
+                            "in the column classification or raise epsilon"),
     "withdrawn": "an owner withdrew an approval or a table before the job ran",
     "interrupted": "interrupted by a server restart before it finished",
     "internal_error": "an internal error",

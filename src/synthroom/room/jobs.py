@@ -37,6 +37,8 @@ from ..io import write_table
 from ..pipeline import withhold_seed
 from ..schema import parse_schema
 from ..sql import check_template, run_template
+from ..sql.template import output_literals
+from ..synthesis.selection import declare_public_values
 from . import audit, claims, ledger
 from .claims import LEASE_SECONDS
 from .limits import JobLimits, run_limited
@@ -363,6 +365,8 @@ def _synthesize_job(plan: dict, seed: int | None, cap: int, artifacts: Path, syn
     params = plan["params"]
     schema = parse_schema(params["classification"])
     checked = check_template(plan["sql"], plan["columns"], schema.names)  # again: the rules may have changed
+    # The approved template is public to the collaboration: the literals it can output are public categories.
+    schema = declare_public_values(schema, output_literals(checked.sql))
     outcome.synth_epsilon = params["epsilon"]  # per person with up to `cap` rows: the synthesizer accounts for the cap
     outcome.touched = True  # the sandbox reads the tables' rows from here on: charged, whatever happens next
     execution = run_template(checked, plan["sources"], cap=cap, seed=secrets.randbits(63) if seed is None else seed)

@@ -598,5 +598,59 @@ def _check(sql: str, tables: dict[str, TableColumns], output_columns: list[str] 
     )
 
 
-__all__ = ["CheckedTemplate", "TableColumns", "check_template", "UNIT_COLUMN", "ROW_COLUMN", "MAX_TEMPLATE_CHARS",
+def output_literals(sql: str) -> dict[str, tuple[str, ...]]:
+    """For each output column of a checked template whose expression can only give literals (a
+    literal, or ``CASE``/``IF``/``COALESCE`` of literals, nested), those values as DuckDB writes
+    them as text, in the order they appear (NULL left out: missing is always a category).
+
+    The approved template's text is public to its collaboration, so these values are public facts,
+    not derived from any row: the clean room declares them as the column's categories (no budget;
+    see docs/privacy.md). Only string, whole-number and boolean literals of one kind per column
+    are read; anything else (a column, a function, a decimal whose text depends on its type) gives
+    no entry."""
+    root = sqlglot.parse_one(sql, read=DIALECT)
+    out: dict[str, tuple[str, ...]] = {}
+    for projection in root.expressions:
+        node = projection.this if isinstance(projection, exp.Alias) else projection
+        values = _literal_values(node)
+        if values is None:
+            continue
+        kinds = {kind for kind, _ in values if kind != "null"}
+        texts = tuple(dict.fromkeys(text for kind, text in values if kind != "null"))
+        if len(kinds) == 1 and texts:
+            out[projection.alias_or_name] = texts
+    return out
+
+
+def _literal_values(node: exp.Expression) -> list[tuple[str, str]] | None:
+    """The (kind, text) pairs ``node`` can evaluate to, or None when it is not a finite literal set."""
+    if isinstance(node, exp.Paren):
+        return _literal_values(node.this)
+    if isinstance(node, exp.Null):
+        return [("null", "")]
+    if isinstance(node, exp.Boolean):
+        return [("bool", "true" if node.this else "false")]
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return [("text", node.this)]
+        return [("int", str(int(node.this)))] if node.is_int else None
+    if isinstance(node, exp.Case):
+        branches = [branch.args.get("true") for branch in node.args.get("ifs") or []]
+        branches.append(node.args.get("default") or exp.Null())
+    elif isinstance(node, exp.If):
+        branches = [node.args.get("true"), node.args.get("false") or exp.Null()]
+    elif isinstance(node, exp.Coalesce):
+        branches = [node.this, *node.expressions]
+    else:
+        return None
+    out: list[tuple[str, str]] = []
+    for branch in branches:
+        values = None if branch is None else _literal_values(branch)
+        if values is None:
+            return None
+        out += values
+    return out
+
+
+__all__ = ["CheckedTemplate", "TableColumns", "check_template", "output_literals", "UNIT_COLUMN", "ROW_COLUMN", "MAX_TEMPLATE_CHARS",
            "MAX_NESTING", "MAX_NODES", "MAX_DEPTH"]

@@ -1,9 +1,9 @@
 """DP discretisation: which values each column may take, learned under the accountant.
 
-* Categorical: a declared category list is public and used as is. Otherwise the categories are
-  chosen by Gaussian partition selection (noisy count above a threshold), so a value held by one
-  or a few rows never reaches the output; every value not kept folds into one ``other`` value.
-  A missing value is a category like any other (kept if its noisy count passes).
+* Categorical: :mod:`.selection` (a declared or template-given list is public and used as is;
+  otherwise Gaussian partition selection, so a value held by one or a few rows never reaches the
+  output; every value not kept folds into one ``other`` value). A missing value is a category
+  like any other (kept if its noisy count passes).
 * Numerical and datetime: a noisy histogram of the column on a fixed public grid of coarse cells
   (:mod:`synthroom.engine.grid`), keeping the cells whose noisy count clears a threshold set so
   that on average fewer than 0.05 empty cells pass; then a second noisy histogram of the kept
@@ -20,14 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
-from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
+from ..engine import CountingSource, NumericCoding, Pieces
 from ..engine.grid import DATE_GRID, LOG_GRID, Grid
 from ..engine.types import integer_float_range, is_integer
 from ..errors import InputError
 from ..privacy import ZCDPAccountant, _faults
 from ..privacy.noise import Noise
-from ..privacy.mechanisms import gaussian_counts, thresholded_counts
+from ..privacy.mechanisms import gaussian_counts
 from ..schema import ColumnSpec
+from .selection import CategoricalColumn, learn_categorical  # noqa: F401 - re-exported: the domains' one entry point
 
 # Expected number of empty grid cells that pass the threshold by noise alone.
 PHANTOM_CELLS = 0.05
@@ -37,33 +38,6 @@ MAX_INTEGER_PIECES = 32
 MIN_BINS = 4
 PIECE_THRESHOLD = 2.0  # in noise standard deviations
 SUB_PIECES = 16
-
-
-@dataclass
-class CategoricalColumn:
-    """A categorical column's codes and how to turn them back into values."""
-
-    name: str
-    coding: CategoryCoding
-    other_label: str
-    storage_type: str
-    noisy_rows: float | None = None  # DP estimate of the row count, when the column was measured
-
-    @property
-    def size(self) -> int:
-        return self.coding.size
-
-    def labels(self) -> list[str | None]:
-        out: list[str | None] = [None] * self.coding.size
-        for i, v in enumerate(self.coding.values):
-            out[i] = v
-        if self.coding.other_code is not None:
-            out[self.coding.other_code] = self.other_label
-        return out
-
-    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        table = np.array(self.labels(), dtype=object)
-        return table[np.asarray(codes, dtype=np.int64)]
 
 
 @dataclass
@@ -107,40 +81,6 @@ class NumericColumn:
         if self.coding.clip is not None:
             out = np.clip(out, *self.coding.clip)
         return out
-
-
-def _other_label(values: list[str]) -> str:
-    label = "other"
-    while label in values:
-        label = "_" + label
-    return label
-
-
-def learn_categorical(
-    source: CountingSource,
-    spec: ColumnSpec,
-    accountant: ZCDPAccountant,
-    noise: Noise,
-    rho: float,
-    delta: float,
-) -> CategoricalColumn:
-    """Codes for a categorical column: the declared list, or a DP selection of its values."""
-    stype = source.storage_type(spec.name)
-    if spec.categories is not None:
-        values = list(spec.categories)
-        coding = CategoryCoding(tuple(values), len(values), len(values) + 1, len(values) + 2)
-        return CategoricalColumn(spec.name, coding, _other_label(values), stype)
-    observed, counts = source.category_counts(spec.name)
-    noisy, keep, _ = thresholded_counts(
-        accountant, noise, counts, rho, delta, step=f"categories of {spec.name!r} (partition selection)"
-    )
-    order = np.argsort(-noisy, kind="stable")
-    kept = [observed[i] for i in order if keep[i]]
-    values = [v for v in kept if v is not None]
-    missing_code = len(values) if None in kept else None
-    other_code = len(values) + (missing_code is not None)
-    coding = CategoryCoding(tuple(values), missing_code, other_code, other_code + 1)
-    return CategoricalColumn(spec.name, coding, _other_label(values), stype, float(noisy[keep].sum()))
 
 
 def learn_numeric(

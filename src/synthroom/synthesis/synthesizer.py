@@ -44,6 +44,7 @@ from ..schema import Schema, check_epsilon, parse_schema
 from .enforce import computed_columns, modelled_schema
 from .discretize import CategoricalColumn, NumericColumn, domain_warnings, learn_categorical, learn_numeric
 from .refine import SHARE as REFINE_SHARE
+from .selection import finish_domains, first_domains, fold_warnings
 from .refine import refine, should_refine
 from .structure import anticipated_noise, select_and_measure
 
@@ -144,17 +145,20 @@ class Synthesizer:
             t = time.perf_counter()
             self.progress("measuring", f"learning the domains of {n_learn} columns with DP")
             rho_col = settings.domain_share * acc.rho_budget / n_learn if n_learn else 0.0
-            columns: dict[str, CategoricalColumn | NumericColumn] = {}
+            delta_col = delta_threshold / len(learn_cats) if learn_cats else 0.0
+            # The target's classes first (the fit stops if fewer than two), then the other columns.
+            columns, rows_dp = first_domains(source, schema, acc, noise, rho_col, delta_col)
             noise_scale = anticipated_noise(acc.rho_budget * (1 - settings.domain_share), len(schema.columns),
                                             self.unit_cap)
             for spec in schema.columns:
+                if spec.name in columns:
+                    continue
                 if spec.kind == "categorical":
-                    delta_col = delta_threshold / len(learn_cats) if learn_cats else 0.0
                     columns[spec.name] = learn_categorical(source, spec, acc, noise, rho_col, delta_col)
                 else:
                     bins = settings.max_target_bins if spec.name == schema.target else settings.max_bins
                     columns[spec.name] = learn_numeric(source, spec, acc, noise, rho_col, bins, noise_scale)
-            self.warnings_ = domain_warnings(columns, schema.target) + ([NOT_FOR_RELEASE] if noise.reproducible else [])
+            columns = finish_domains(source, schema, columns, acc, noise, rows_dp)  # stage 2 of category selection
             source.encode({name: col.coding for name, col in columns.items()})
             sizes = {name: col.size for name, col in columns.items()}
             n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
@@ -187,6 +191,9 @@ class Synthesizer:
             source.close()
         release_compiled()
         self.model_ = finalize(model, _phantom_codes(columns, measurements))
+        self.warnings_ = (domain_warnings(columns, schema.target)
+                          + fold_warnings(self.model_, columns, schema.target, self.epsilon)
+                          + ([NOT_FOR_RELEASE] if noise.reproducible else []))
         self.timings_["fitting"] = time.perf_counter() - t
         self.columns_ = columns
         return self

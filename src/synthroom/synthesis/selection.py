@@ -1,0 +1,318 @@
+"""DP category selection: which values of each categorical column the synthetic data may hold.
+
+A value can reach the output in one of three ways, cheapest first:
+
+* **Public**: a category list declared in the schema, or the finite set of literals the approved
+  clean-room template can output for that column (``CASE WHEN ... THEN 'yes' ELSE 'no' END``;
+  :func:`synthroom.sql.template.output_literals`). Both are public to the collaboration and not
+  derived from the rows, so they cost nothing and every value is kept.
+* **The predictive column** (a categorical target without a declared list) is selected *first*,
+  by Gaussian partition selection at the rho that keeps any class held by at least
+  ``max(150, 10% of the rows)`` rows with probability ``1 - 1e-6`` (:func:`target_selection_rho`,
+  from a DP row count). If fewer than two classes come out, the fit stops with
+  :class:`TargetClassesLost` before anything more is spent.
+* **Features**: partition selection at the column's share of the domain budget (stage 1), then,
+  for every column whose rows fold into ``other`` for more than :data:`FOLD_WARN_SHARE` by the DP
+  estimates, a second partition selection over the values not yet kept (stage 2,
+  :func:`release_tails`), from a pool of the budget sized by how much folded. Stage 2 reserves half
+  of the column's threshold delta, and spends it only when it runs.
+
+After the fit, :func:`fold_warnings` reads the model's DP estimate of each column's ``other`` share
+and says loudly when a column, or the target, lost most of its values or a class (post-processing).
+Every charge and why it is private: docs/privacy.md ("Category selection").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engine import CategoryCoding, CountingSource
+from ..errors import TargetClassesLost
+from ..privacy import ZCDPAccountant
+from ..privacy.mechanisms import gaussian_counts, threshold_for, thresholded_counts
+from ..privacy.noise import Noise, discrete_gaussian_sf
+from ..schema import ColumnSpec
+
+# A column whose DP share of rows in ``other`` is above this gets a second selection and a warning.
+FOLD_WARN_SHARE = 0.10
+# The predictive column: the warning fires above this share of ``other`` (a class was lost).
+TARGET_FOLD_WARN_SHARE = 0.01
+# The promise for the predictive column: a class of at least max(rows, share * table) is kept ...
+TARGET_CLASS_ROWS = 150
+TARGET_CLASS_SHARE = 0.10
+TARGET_LOSS = 1e-6  # ... except with at most this probability per class
+TARGET_MAX_SHARE = 0.25  # of the whole rho: the most the target's selection may cost
+ROWS_SHARE = 0.02  # of the whole rho: the DP row count that sizes the target's selection and stage 2
+ROWS_Z = 4.75  # the row count is read as (noisy - ROWS_Z sigma): an underestimate with prob 1 - 1e-6
+# Stage 2: the pool is TAIL_RATE * rho for each column's folded share (summed), at most TAIL_MAX_SHARE * rho.
+TAIL_RATE = 0.5
+TAIL_MAX_SHARE = 0.3
+TAIL_MAX_OF_REMAINING = 0.5  # never more than half of what is left for the marginals
+
+
+@dataclass
+class CategoricalColumn:
+    """A categorical column's codes and how to turn them back into values."""
+
+    name: str
+    coding: CategoryCoding
+    other_label: str
+    storage_type: str
+    noisy_rows: float | None = None  # DP estimate of the rows whose value was kept (None: public list)
+    tail_delta: float = 0.0  # threshold delta reserved for a second selection (stage 2), unspent so far
+
+    @property
+    def size(self) -> int:
+        return self.coding.size
+
+    def labels(self) -> list[str | None]:
+        out: list[str | None] = [None] * self.coding.size
+        for i, v in enumerate(self.coding.values):
+            out[i] = v
+        if self.coding.other_code is not None:
+            out[self.coding.other_code] = self.other_label
+        return out
+
+    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        table = np.array(self.labels(), dtype=object)
+        return table[np.asarray(codes, dtype=np.int64)]
+
+
+def other_label(values: list[str]) -> str:
+    """``other``, or ``_other``, ``__other``... when a kept value is itself spelled ``other``."""
+    label = "other"
+    while label in values:
+        label = "_" + label
+    return label
+
+
+def public_coding(categories: tuple[str, ...]) -> CategoryCoding:
+    """The coding of a declared (public) list: every value, then missing, then ``other``."""
+    n = len(categories)
+    return CategoryCoding(tuple(categories), n, n + 1, n + 2)
+
+
+def coding_of(kept: list[str | None]) -> CategoryCoding:
+    """Kept values (``None`` = missing) in code order, then missing if kept, then ``other``."""
+    values = [v for v in kept if v is not None]
+    missing_code = len(values) if None in kept else None
+    other_code = len(values) + (missing_code is not None)
+    return CategoryCoding(tuple(values), missing_code, other_code, other_code + 1)
+
+
+def select(
+    accountant: ZCDPAccountant, noise: Noise, observed: list, counts: np.ndarray, rho: float, delta: float, step: str,
+) -> tuple[list, float]:
+    """Gaussian partition selection over ``observed`` values: the kept ones (largest noisy count
+    first) and the sum of their noisy counts. Charged: rho and delta (see mechanisms)."""
+    noisy, keep, _ = thresholded_counts(accountant, noise, counts, rho, delta, step=step)
+    order = np.argsort(-noisy, kind="stable")
+    return [observed[i] for i in order if keep[i]], float(noisy[keep].sum())
+
+
+def count_rows(source: CountingSource, column: str, accountant: ZCDPAccountant, noise: Noise) -> tuple[float, float]:
+    """A DP count of the table's rows (Gaussian, L2 sensitivity 1 per row) at ``ROWS_SHARE`` of
+    the budget, read as a lower bound: ``noisy - ROWS_Z sigma`` (below the truth with probability
+    at least 1 - 1e-6). Returns (that bound, the noisy count)."""
+    _, counts = source.category_counts(column)
+    noisy, sigma = gaussian_counts(accountant, noise, np.array([int(counts.sum())]), ROWS_SHARE * accountant.rho_budget,
+                                   step="rows of the table (sizes the category selection)")
+    return max(0.0, float(noisy[0]) - ROWS_Z * sigma), float(noisy[0])
+
+
+def keep_probability_rho(rows: int, delta: float, unit_cap: int, loss: float = TARGET_LOSS) -> float:
+    """The smallest rho at which partition selection (threshold for ``delta``, ``unit_cap`` rows per
+    person) releases a value held by ``rows`` rows with probability at least ``1 - loss``.
+
+    The value is lost when ``rows + Z <= tau``, Z discrete Gaussian of scale sigma, tau
+    :func:`~synthroom.privacy.mechanisms.threshold_for`; that probability grows with sigma, so the
+    largest sigma that meets ``loss`` is found by bisection (exact discrete Gaussian tail)."""
+    k = int(unit_cap)
+
+    def lost(sigma: float) -> float:
+        tau = int(threshold_for(sigma, delta, k))
+        return 1.0 - discrete_gaussian_sf(tau - int(rows) + 1, sigma)
+
+    lo, hi = 1e-3, max(1.0, float(rows))
+    if lost(lo) > loss:
+        return math.inf  # no noise scale can keep it (tau is at least k, above ``rows``)
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if lost(mid) <= loss else (lo, mid)
+    return (k / lo) ** 2 / 2.0  # the rho whose sigma (sensitivity k per person) is ``lo``
+
+
+def target_selection_rho(rho_budget: float, rows_low: float | None, delta: float, unit_cap: int, floor: float) -> float:
+    """The predictive column's selection rho: enough to keep a class of
+    ``max(TARGET_CLASS_ROWS, TARGET_CLASS_SHARE * rows_low)`` rows with probability 1 - TARGET_LOSS,
+    at least ``floor`` (a feature's share) and at most ``TARGET_MAX_SHARE * rho_budget``."""
+    rows = TARGET_CLASS_ROWS if rows_low is None else max(TARGET_CLASS_ROWS, TARGET_CLASS_SHARE * rows_low)
+    needed = keep_probability_rho(int(math.floor(rows)), delta, unit_cap)
+    return min(TARGET_MAX_SHARE * rho_budget, max(floor, needed))
+
+
+# -- the selections ------------------------------------------------------------------------------
+def learn_categorical(
+    source: CountingSource, spec: ColumnSpec, accountant: ZCDPAccountant, noise: Noise, rho: float, delta: float,
+) -> CategoricalColumn:
+    """Codes for a feature: its declared (public) list, or stage 1 of the DP selection at ``rho``
+    with half of ``delta`` (the other half is reserved for stage 2, :func:`release_tails`)."""
+    stype = source.storage_type(spec.name)
+    if spec.categories is not None:
+        return CategoricalColumn(spec.name, public_coding(spec.categories), other_label(list(spec.categories)), stype)
+    observed, counts = source.category_counts(spec.name)
+    kept, rows = select(accountant, noise, observed, counts, rho, delta / 2,
+                        step=f"categories of {spec.name!r} (partition selection)")
+    coding = coding_of(kept)
+    return CategoricalColumn(spec.name, coding, other_label(list(coding.values)), stype, rows, tail_delta=delta / 2)
+
+
+def learn_target(
+    source: CountingSource, spec: ColumnSpec, accountant: ZCDPAccountant, noise: Noise, rho: float, delta: float,
+) -> CategoricalColumn:
+    """The predictive column's classes: its declared list, or one partition selection at ``rho``
+    (:func:`target_selection_rho`) with all of ``delta``. Fewer than two classes kept raises
+    :class:`TargetClassesLost` (nothing else has been spent on the domains yet)."""
+    if spec.categories is not None:
+        return learn_categorical(source, spec, accountant, noise, rho, delta)
+    observed, counts = source.category_counts(spec.name)
+    kept, rows = select(accountant, noise, observed, counts, rho, delta,
+                        step=f"classes of the predictive column {spec.name!r} (partition selection)")
+    classes = [v for v in kept if v is not None]
+    if len(classes) < 2:
+        raise TargetClassesLost(target_lost_message(spec.name, classes, accountant.epsilon))
+    coding = coding_of(kept)
+    return CategoricalColumn(spec.name, coding, other_label(classes), source.storage_type(spec.name), rows)
+
+
+def target_lost_message(name: str, classes: list[str], epsilon: float) -> str:
+    """What a run that stopped for want of target classes says (DP outputs and parameters only)."""
+    shown = f"only {classes[0]!r}" if classes else "no class"
+    return (f"the predictive column {name!r} would hold {shown} at epsilon {epsilon:g}: its other classes are too "
+            f"rare to release with DP, and a classifier needs at least two; declare its classes in the schema "
+            f"(categories: [...], a public list costs no budget) or raise epsilon. The run stopped before spending "
+            f"the rest of its budget")
+
+
+def folded_share(column: CategoricalColumn, rows: float) -> float:
+    """The DP estimate of the share of rows outside the kept values (0 for a public list)."""
+    if column.noisy_rows is None or rows <= 0:
+        return 0.0
+    return float(np.clip((rows - column.noisy_rows) / rows, 0.0, 1.0))
+
+
+def release_tails(
+    source: CountingSource, columns: dict, accountant: ZCDPAccountant, noise: Noise, rows: float,
+) -> None:
+    """Stage 2, in place: every column whose DP folded share (``rows``: the DP row count) is above
+    :data:`FOLD_WARN_SHARE` gets a second partition selection over its values not yet kept, with
+    a share proportional to its folded share of a pool of rho and of the deltas every column
+    reserved for stage 2 (those that need no second selection leave theirs to the others). The pool is
+    ``TAIL_RATE`` times the summed folded shares of the whole rho, at most ``TAIL_MAX_SHARE`` of it
+    and half of what is left (the rest measures marginals). Decisions read DP outputs only."""
+    shares = {n: folded_share(c, rows) for n, c in columns.items() if isinstance(c, CategoricalColumn) and c.tail_delta}
+    needy = {n: s for n, s in shares.items() if s > FOLD_WARN_SHARE}
+    if not needy:
+        return
+    budget, total = accountant.rho_budget, sum(needy.values())
+    pool = min(TAIL_RATE * total * budget, TAIL_MAX_SHARE * budget, TAIL_MAX_OF_REMAINING * accountant.rho_remaining)
+    delta_pool = math.fsum(columns[n].tail_delta for n in shares)  # the reserves of columns that need none too
+    for name, share in needy.items():
+        columns[name] = _second_selection(source, columns[name], accountant, noise, pool * share / total,
+                                          delta_pool * share / total)
+
+
+def _second_selection(
+    source: CountingSource, column: CategoricalColumn, accountant: ZCDPAccountant, noise: Noise, rho: float,
+    delta: float,
+) -> CategoricalColumn:
+    """Partition selection over the values stage 1 did not keep, appended after the kept ones.
+    Always charged (also when no value is left: whether any is, is not a DP fact)."""
+    observed, counts = source.category_counts(column.name)
+    coding = column.coding
+    done = set(coding.values) | ({None} if coding.missing_code is not None else set())
+    rest = [i for i, v in enumerate(observed) if v not in done]
+    kept, rows = select(accountant, noise, [observed[i] for i in rest], counts[rest], rho, delta,
+                        step=f"rarer categories of {column.name!r} (second partition selection)")
+    before: list[str | None] = list(coding.values) + ([None] if coding.missing_code is not None else [])
+    new = coding_of(before + kept)
+    return CategoricalColumn(column.name, new, other_label(list(new.values)), column.storage_type,
+                             (column.noisy_rows or 0.0) + rows)
+
+
+# -- warnings ------------------------------------------------------------------------------------
+def fold_warnings(model, columns: dict, target: str, epsilon: float) -> list[str]:
+    """One line per column whose ``other`` holds more than :data:`FOLD_WARN_SHARE` of the model's
+    rows (the predictive column: more than :data:`TARGET_FOLD_WARN_SHARE`, a lost class), with
+    what to do. Reads the fitted model's 1-way marginals: post-processing, no extra cost. Columns
+    with no value kept at all are left to ``domain_warnings``."""
+    out = []
+    for name, col in columns.items():
+        if not isinstance(col, CategoricalColumn) or col.coding.other_code is None:
+            continue
+        if col.noisy_rows is not None and not col.coding.values and col.coding.missing_code is None:
+            continue
+        counts = np.clip(np.asarray(model.project([name]).datavector(), dtype=float), 0.0, None)
+        share = float(counts[col.coding.other_code] / counts.sum()) if counts.sum() > 0 else 0.0
+        limit = TARGET_FOLD_WARN_SHARE if name == target else FOLD_WARN_SHARE
+        if share > limit:
+            out.append(fold_message(col, share, name == target, epsilon))
+    return out
+
+
+def fold_message(column: CategoricalColumn, share: float, is_target: bool, epsilon: float) -> str:
+    """The warning for a column with ``share`` of its synthetic rows in ``other``."""
+    other, n = column.other_label, len(column.coding.values)
+    head = f"the predictive column {column.name!r}" if is_target else f"column {column.name!r}"
+    if column.noisy_rows is None:
+        return (f"{head}: {share:.0%} of the synthetic rows are {other!r}, values outside its declared categories; "
+                f"add the missing values to the declared list")
+    lost = ("at least one class was too rare to release, so a model trained on these rows cannot predict it"
+            if is_target else f"only {n} value{'s were' if n != 1 else ' was'} frequent enough to release, the rest "
+            f"fold into {other!r}")
+    return (f"{head}: {share:.0%} of the synthetic rows are {other!r} at epsilon {epsilon:g} ({lost}); declare "
+            f"its {'classes' if is_target else 'categories'} in the schema (a public list costs no budget) or raise "
+            f"epsilon")
+
+
+# -- the synthesizer's two hooks -----------------------------------------------------------------
+def first_domains(
+    source: CountingSource, schema, accountant: ZCDPAccountant, noise: Noise, rho_col: float, delta_col: float,
+) -> tuple[dict, float | None]:
+    """What the fit learns before any other domain: when a categorical column has no declared
+    list, a DP row count (:func:`count_rows`); then the predictive column's classes, if it is
+    categorical (:func:`learn_target`, which may stop the fit). Returns those columns and the
+    noisy row count (None when not measured)."""
+    undeclared = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
+    if not undeclared:
+        return {}, None
+    rows_low, rows = count_rows(source, undeclared[0].name, accountant, noise)
+    spec = schema[schema.target]
+    if spec.kind != "categorical" or spec.categories is not None:
+        return {}, rows
+    rho = target_selection_rho(accountant.rho_budget, rows_low, delta_col, accountant.unit_cap, rho_col)
+    return {spec.name: learn_target(source, spec, accountant, noise, rho, delta_col)}, rows
+
+
+def finish_domains(
+    source: CountingSource, schema, columns: dict, accountant: ZCDPAccountant, noise: Noise, rows: float | None,
+) -> dict:
+    """After every column's first selection: stage 2 (:func:`release_tails`); the columns in
+    schema order."""
+    if rows is not None:
+        release_tails(source, columns, accountant, noise, rows)
+    return {c.name: columns[c.name] for c in schema.columns}
+
+
+def declare_public_values(schema, public: dict[str, tuple[str, ...]]):
+    """``schema`` with ``public[name]`` declared as the categories of each categorical column that
+    declares none (the clean room passes the approved template's output literals,
+    :func:`synthroom.sql.template.output_literals`). A declared list is kept as it is."""
+    from dataclasses import replace
+
+    columns = [replace(c, categories=public[c.name]) if c.kind == "categorical" and c.categories is None
+               and public.get(c.name) else c for c in schema.columns]
+    return schema.with_columns(columns)
