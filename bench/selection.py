@@ -41,14 +41,29 @@ def customers_like(n: int, seed: int) -> tuple[pd.DataFrame, dict]:
     plan = np.where(rng.random(n) < 0.2 + 0.004 * (age - 18), "premium", rng.choice(["basic", "standard"], n))
     income = np.round(np.exp(rng.normal(10.5, 0.5, n)) * (1 + 0.3 * (plan == "premium")), 2)
     churn = rng.random(n) < 0.1 + 0.15 * (plan == "basic") + 0.05 * (state % 4 == 0)
-    df = pd.DataFrame({"city": np.where(rng.random(n) < 0.02, None, [f"city_{c:03d}" for c in city]), "state": [f"state_{s:02d}" for s in state],
-                       "region": [f"region_{s % 4}" for s in state], "age": age, "income": income, "plan": plan,
-                       "churned": np.where(churn, "yes", "no")})
-    schema = {"target": "churned", "columns": [
-        {"name": "city", "type": "categorical"}, {"name": "state", "type": "categorical"},
-        {"name": "region", "type": "categorical"}, {"name": "age", "type": "numerical"},
-        {"name": "income", "type": "numerical"}, {"name": "plan", "type": "categorical"},
-        {"name": "churned", "type": "categorical"}]}
+    df = pd.DataFrame(
+        {
+            "city": np.where(rng.random(n) < 0.02, None, [f"city_{c:03d}" for c in city]),
+            "state": [f"state_{s:02d}" for s in state],
+            "region": [f"region_{s % 4}" for s in state],
+            "age": age,
+            "income": income,
+            "plan": plan,
+            "churned": np.where(churn, "yes", "no"),
+        }
+    )
+    schema = {
+        "target": "churned",
+        "columns": [
+            {"name": "city", "type": "categorical"},
+            {"name": "state", "type": "categorical"},
+            {"name": "region", "type": "categorical"},
+            {"name": "age", "type": "numerical"},
+            {"name": "income", "type": "numerical"},
+            {"name": "plan", "type": "categorical"},
+            {"name": "churned", "type": "categorical"},
+        ],
+    }
     return df, schema
 
 
@@ -63,19 +78,32 @@ def zipf(args) -> list[dict]:
     rows = []
     for run in range(args.runs):
         df, schema = customers_like(args.rows, seed=100 + run)
-        declared = {**schema, "columns": [{**c, "categories": [f"city_{i:03d}" for i in range(400)]}
-                                          if c["name"] == "city" else c for c in schema["columns"]]}
+        declared = {
+            **schema,
+            "columns": [
+                {**c, "categories": [f"city_{i:03d}" for i in range(400)]} if c["name"] == "city" else c
+                for c in schema["columns"]
+            ],
+        }
         for label, sch in (("nothing declared", schema), ("city list declared", declared)):
             t = time.perf_counter()
             synth = Synthesizer(sch, epsilon=args.epsilon).fit(df)
             out = synth.sample()
             kept = set(synth.columns_["city"].coding.values)
-            rec = {"table": f"zipf {args.rows}", "case": label, "run": run, "epsilon": args.epsilon,
-                   "kept_values": len(kept), "real_share_not_kept": float((~df["city"].isin(kept)).mean()),
-                   "synthetic_share_other": _other_share(synth, "city", out),
-                   "real_share_missing": float(df["city"].isna().mean()), "synthetic_share_missing": float(out["city"].isna().mean()),
-                   "city_rho_share": _rho_share(synth, "'city'"), "warnings": synth.warnings_,
-                   "seconds": round(time.perf_counter() - t, 1)}
+            rec = {
+                "table": f"zipf {args.rows}",
+                "case": label,
+                "run": run,
+                "epsilon": args.epsilon,
+                "kept_values": len(kept),
+                "real_share_not_kept": float((~df["city"].isin(kept)).mean()),
+                "synthetic_share_other": _other_share(synth, "city", out),
+                "real_share_missing": float(df["city"].isna().mean()),
+                "synthetic_share_missing": float(out["city"].isna().mean()),
+                "city_rho_share": _rho_share(synth, "'city'"),
+                "warnings": synth.warnings_,
+                "seconds": round(time.perf_counter() - t, 1),
+            }
             print(json.dumps(rec), flush=True)
             rows.append(rec)
     return rows
@@ -83,7 +111,10 @@ def zipf(args) -> list[dict]:
 
 def _rho_share(synth, name: str) -> float:
     report = synth.privacy_report()
-    return sum(c["rho"] for c in report["charges"] if name in c["step"] and "categories" in c["step"]) / report["rho_budget"]
+    return (
+        sum(c["rho"] for c in report["charges"] if name in c["step"] and "categories" in c["step"])
+        / report["rho_budget"]
+    )
 
 
 def _tvd(real: pd.Series, synthetic: pd.Series) -> float:
@@ -109,13 +140,17 @@ def wide(args) -> list[dict]:
         synth = Synthesizer(schema, epsilon=args.epsilon, seed=None if args.secure else run).fit(train)
         out = synth.sample()
         cats = [c["name"] for c in schema["columns"] if c["name"].startswith("cat_")]
-        rec = {"table": "wide 20000 x 74", "run": run, "epsilon": args.epsilon,
-               "tvd_1way_50_value_columns": float(np.mean([_tvd(train[c], out[c]) for c in cats])),
-               "synthetic_share_other": float(np.mean([_other_share(synth, c, out) for c in cats])),
-               "kept_values_mean": float(np.mean([len(synth.columns_[c].coding.values) for c in cats])),
-               "second_selection_rho_share": _rho_share(synth, "rarer categories"),
-               "fold_warnings": sum("of the synthetic rows are" in w for w in synth.warnings_),
-               "seconds": round(time.perf_counter() - t, 1)}
+        rec = {
+            "table": "wide 20000 x 74",
+            "run": run,
+            "epsilon": args.epsilon,
+            "tvd_1way_50_value_columns": float(np.mean([_tvd(train[c], out[c]) for c in cats])),
+            "synthetic_share_other": float(np.mean([_other_share(synth, c, out) for c in cats])),
+            "kept_values_mean": float(np.mean([len(synth.columns_[c].coding.values) for c in cats])),
+            "second_selection_rho_share": _rho_share(synth, "rarer categories"),
+            "fold_warnings": sum("of the synthetic rows are" in w for w in synth.warnings_),
+            "seconds": round(time.perf_counter() - t, 1),
+        }
         print(json.dumps(rec), flush=True)
         rows.append(rec)
     return rows
@@ -130,26 +165,45 @@ def target(args) -> list[dict]:
     from synthroom.schema import parse_schema
     from synthroom.synthesis.selection import first_domains
 
-    schema = parse_schema({"target": "approved", "columns": [
-        {"name": "income", "type": "numerical"}, {"name": "purpose", "type": "categorical"},
-        {"name": "approved", "type": "categorical"}]})
+    schema = parse_schema(
+        {
+            "target": "approved",
+            "columns": [
+                {"name": "income", "type": "numerical"},
+                {"name": "purpose", "type": "categorical"},
+                {"name": "approved", "type": "categorical"},
+            ],
+        }
+    )
     rows = []
     for n in (1_000, 1_500, 2_000, 3_000, 5_000):
         rare = max(150, n // 10)
         rng = np.random.default_rng(n)
-        df = pd.DataFrame({"income": rng.normal(50, 15, n), "purpose": rng.choice(["car", "home", "edu"], n),
-                           "approved": rng.permutation(["yes"] * rare + ["no"] * (n - rare))})
+        df = pd.DataFrame(
+            {
+                "income": rng.normal(50, 15, n),
+                "purpose": rng.choice(["car", "home", "edu"], n),
+                "approved": rng.permutation(["yes"] * rare + ["no"] * (n - rare)),
+            }
+        )
         source = CountingSource.open(df, {c.name: c.kind for c in schema.columns})
         lost, shares = 0, []
         for run in range(args.runs):
             acc = ZCDPAccountant(args.epsilon, 1e-9, 5e-10)
-            columns, _ = first_domains(source, schema, acc, noise_for(None if args.secure else run),
-                                       0.25 * acc.rho_budget / 3, 5e-10 / 2)
+            columns, _ = first_domains(
+                source, schema, acc, noise_for(None if args.secure else run), 0.25 * acc.rho_budget / 3, 5e-10 / 2
+            )
             lost += set(columns["approved"].coding.values) != {"no", "yes"}
             shares.append(acc.charges[1].rho / acc.rho_budget)
         source.close()
-        rec = {"rows": n, "rare_class_rows": rare, "epsilon": args.epsilon, "runs": args.runs, "lost": lost,
-               "target_rho_share_mean": float(np.mean(shares))}
+        rec = {
+            "rows": n,
+            "rare_class_rows": rare,
+            "epsilon": args.epsilon,
+            "runs": args.runs,
+            "lost": lost,
+            "target_rho_share_mean": float(np.mean(shares)),
+        }
         print(json.dumps(rec), flush=True)
         rows.append(rec)
     return rows

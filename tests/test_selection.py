@@ -17,8 +17,19 @@ from synthroom.privacy.noise import SeededNoise, discrete_gaussian_sf
 from synthroom.schema import parse_schema
 from synthroom.synthesis import selection
 from synthroom.synthesis.selection import (
-    ROWS_SHARE, ROWS_Z, TAIL_MAX_OF_REMAINING, TAIL_MAX_SHARE, TAIL_RATE, TARGET_LOSS, CategoricalColumn,
-    TargetClassesLost, first_domains, fold_warnings, keep_probability_rho, learn_categorical, release_tails,
+    ROWS_SHARE,
+    ROWS_Z,
+    TAIL_MAX_OF_REMAINING,
+    TAIL_MAX_SHARE,
+    TAIL_RATE,
+    TARGET_LOSS,
+    CategoricalColumn,
+    TargetClassesLost,
+    first_domains,
+    fold_warnings,
+    keep_probability_rho,
+    learn_categorical,
+    release_tails,
     target_selection_rho,
 )
 
@@ -30,13 +41,23 @@ def loan(n: int, yes: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     y = np.array(["yes"] * yes + ["no"] * (n - yes))
     rng.shuffle(y)
-    return pd.DataFrame({"income": rng.normal(50, 15, n).round() + 15 * (y == "yes"),
-                         "purpose": rng.choice(["car", "home", "edu"], n), "approved": y})
+    return pd.DataFrame(
+        {
+            "income": rng.normal(50, 15, n).round() + 15 * (y == "yes"),
+            "purpose": rng.choice(["car", "home", "edu"], n),
+            "approved": y,
+        }
+    )
 
 
-LOAN_SCHEMA = {"target": "approved", "columns": [
-    {"name": "income", "type": "numerical"}, {"name": "purpose", "type": "categorical"},
-    {"name": "approved", "type": "categorical"}]}
+LOAN_SCHEMA = {
+    "target": "approved",
+    "columns": [
+        {"name": "income", "type": "numerical"},
+        {"name": "purpose", "type": "categorical"},
+        {"name": "approved", "type": "categorical"},
+    ],
+}
 
 
 def _domains(df: pd.DataFrame, schema: dict, seed: int, epsilon: float = 1.0, unit_cap: int = 1):
@@ -57,7 +78,7 @@ def test_keep_probability_rho_is_the_least_rho_that_keeps_the_class():
         rho = keep_probability_rho(rows, DELTA_COL, k)
         sigma = sigma_for(rho, k)
 
-        def lost(s):
+        def lost(s, rows=rows, k=k):
             return 1.0 - discrete_gaussian_sf(int(threshold_for(s, DELTA_COL, k)) - rows + 1, s)
 
         assert lost(sigma) <= TARGET_LOSS < lost(sigma * 1.02)
@@ -126,21 +147,27 @@ def test_fewer_than_two_classes_stop_the_fit_before_anything_more_is_spent():
         "the predictive column 'approved' would hold only 'no' at epsilon 1: its other classes are too rare to "
         "release with DP, and a classifier needs at least two; declare its classes in the schema (categories: "
         "[...], a public list costs no budget) or raise epsilon. The run stopped before spending the rest of its "
-        "budget")
+        "budget"
+    )
     assert isinstance(info.value, InputError) and info.value.category == "target_classes_lost"
     synth = Synthesizer(LOAN_SCHEMA, epsilon=1.0)
     with pytest.raises(TargetClassesLost):
         synth.fit(df)
     steps = [c["step"] for c in synth.privacy_report()["charges"]]
-    assert steps == ["rows of the table (sizes the category selection)",
-                     "classes of the predictive column 'approved' (partition selection)"]
+    assert steps == [
+        "rows of the table (sizes the category selection)",
+        "classes of the predictive column 'approved' (partition selection)",
+    ]
     with pytest.raises(TargetClassesLost, match="would hold no class at epsilon 1"):
         Synthesizer(LOAN_SCHEMA, epsilon=1.0).fit(loan(20, 3))
 
 
 def test_declared_classes_are_kept_whatever_their_size_and_cost_nothing():
-    schema = {**LOAN_SCHEMA, "columns": LOAN_SCHEMA["columns"][:2] + [
-        {"name": "approved", "type": "categorical", "categories": ["no", "yes", "maybe"]}]}
+    schema = {
+        **LOAN_SCHEMA,
+        "columns": LOAN_SCHEMA["columns"][:2]
+        + [{"name": "approved", "type": "categorical", "categories": ["no", "yes", "maybe"]}],
+    }
     df = loan(1_000, 3)
     columns, _, acc = _domains(df, schema, seed=0)
     assert columns == {} and [c.step for c in acc.charges] == ["rows of the table (sizes the category selection)"]
@@ -154,8 +181,9 @@ def _zipf(n: int, values: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     w = 1.0 / np.arange(1, values + 1) ** 0.9
     city = rng.choice(values, n, p=w / w.sum())
-    return pd.DataFrame({"city": [f"c{i:03d}" for i in city], "plan": rng.choice(["a", "b"], n),
-                         "y": rng.choice(["no", "yes"], n)})
+    return pd.DataFrame(
+        {"city": [f"c{i:03d}" for i in city], "plan": rng.choice(["a", "b"], n), "y": rng.choice(["no", "yes"], n)}
+    )
 
 
 def test_the_second_selection_costs_its_share_of_the_pool_exactly():
@@ -166,9 +194,13 @@ def test_the_second_selection_costs_its_share_of_the_pool_exactly():
     source = CountingSource.open(df, kinds)
     try:
         rho_col = 0.25 * acc.rho_budget / 3
-        columns = {s.name: learn_categorical(source, s, acc, noise, rho_col, DELTA_COL)
-                   for s in parse_schema({"target": "y", "columns": [{"name": k, "type": v} for k, v in kinds.items()]
-                                          }).columns if s.name != "y"}
+        columns = {
+            s.name: learn_categorical(source, s, acc, noise, rho_col, DELTA_COL)
+            for s in parse_schema(
+                {"target": "y", "columns": [{"name": k, "type": v} for k, v in kinds.items()]}
+            ).columns
+            if s.name != "y"
+        }
         assert all(c.delta == DELTA_COL / 2 for c in acc.charges)  # stage 1: half of each column's delta
         rows = 20_000.0
         share = selection.folded_share(columns["city"], rows)
@@ -183,12 +215,12 @@ def test_the_second_selection_costs_its_share_of_the_pool_exactly():
     assert tail.rho == pytest.approx(pool, rel=1e-12) and tail.delta == pytest.approx(DELTA_COL, rel=1e-12)
     assert tail.noise == pytest.approx(sigma_for(pool), rel=1e-12)
     after = columns["city"].coding.values
-    assert list(after[:len(before)]) == before and len(after) > len(before) + 5
+    assert list(after[: len(before)]) == before and len(after) > len(before) + 5
     # Every value the second selection kept cleared its threshold in expectation terms: none
     # held fewer rows than the threshold less 6 noise standard deviations (probability < 1e-9).
     counts = df["city"].value_counts()
     tau = threshold_for(tail.noise, tail.delta)
-    assert counts[list(after[len(before):])].min() > tau - 6 * tail.noise
+    assert counts[list(after[len(before) :])].min() > tau - 6 * tail.noise
 
 
 def test_a_collapsing_column_keeps_far_more_values_than_before():
@@ -197,8 +229,9 @@ def test_a_collapsing_column_keeps_far_more_values_than_before():
     # and at most 45% of the rows fold (threshold ~85 rows, sigma ~11: the kept count moves by a
     # few values between runs, the folded share by about 1%).
     df = _zipf(20_000, 400, seed=3)
-    synth = Synthesizer({"target": "y", "columns": [{"name": c, "type": "categorical"} for c in df.columns]},
-                        epsilon=1.0).fit(df)
+    synth = Synthesizer(
+        {"target": "y", "columns": [{"name": c, "type": "categorical"} for c in df.columns]}, epsilon=1.0
+    ).fit(df)
     kept = synth.columns_["city"].coding.values
     assert len(kept) > 30
     assert (~df["city"].isin(kept)).mean() < 0.45
@@ -220,6 +253,7 @@ class _Model:
 
             def datavector(self):
                 return self.v
+
         return _F(self.marginals[attrs[0]])
 
 
@@ -250,10 +284,13 @@ def test_the_cli_prints_the_fold_warning(tmp_path):
 
     df = _zipf(3_000, 400, seed=5)
     df.to_csv(tmp_path / "t.csv", index=False)
-    (tmp_path / "s.yaml").write_text(yaml.safe_dump(
-        {"target": "y", "columns": [{"name": c, "type": "categorical"} for c in df.columns]}))
-    result = CliRunner().invoke(app, ["synthesize", str(tmp_path / "t.csv"), "-s", str(tmp_path / "s.yaml"),
-                                      "-o", str(tmp_path / "o.csv"), "-q"])
+    (tmp_path / "s.yaml").write_text(
+        yaml.safe_dump({"target": "y", "columns": [{"name": c, "type": "categorical"} for c in df.columns]})
+    )
+    result = CliRunner().invoke(
+        app,
+        ["synthesize", str(tmp_path / "t.csv"), "-s", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "o.csv"), "-q"],
+    )
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "warning: column 'city': " in text and "of the synthetic rows are 'other' at epsilon 1" in text
@@ -268,8 +305,9 @@ def test_the_cli_exits_2_when_the_target_loses_its_classes(tmp_path):
     loan(1_000, 8).to_csv(tmp_path / "t.csv", index=False)
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(LOAN_SCHEMA))
     out = tmp_path / "o.csv"
-    result = CliRunner().invoke(app, ["synthesize", str(tmp_path / "t.csv"), "-s", str(tmp_path / "s.yaml"),
-                                      "-o", str(out), "-q"])
+    result = CliRunner().invoke(
+        app, ["synthesize", str(tmp_path / "t.csv"), "-s", str(tmp_path / "s.yaml"), "-o", str(out), "-q"]
+    )
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
     assert "the predictive column 'approved' would hold only 'no' at epsilon 1" in text

@@ -104,7 +104,13 @@ def coding_of(kept: list[str | None]) -> CategoryCoding:
 
 
 def select(
-    accountant: ZCDPAccountant, noise: Noise, observed: list, counts: np.ndarray, rho: float, delta: float, step: str,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    observed: list,
+    counts: np.ndarray,
+    rho: float,
+    delta: float,
+    step: str,
 ) -> tuple[list, float]:
     """Gaussian partition selection over ``observed`` values: the kept ones (largest noisy count
     first) and the sum of their noisy counts. Charged: rho and delta (see mechanisms)."""
@@ -118,8 +124,13 @@ def count_rows(source: CountingSource, column: str, accountant: ZCDPAccountant, 
     the budget, read as a lower bound: ``noisy - ROWS_Z sigma`` (below the truth with probability
     at least 1 - 1e-6). Returns (that bound, the noisy count)."""
     _, counts = source.category_counts(column)
-    noisy, sigma = gaussian_counts(accountant, noise, np.array([int(counts.sum())]), ROWS_SHARE * accountant.rho_budget,
-                                   step="rows of the table (sizes the category selection)")
+    noisy, sigma = gaussian_counts(
+        accountant,
+        noise,
+        np.array([int(counts.sum())]),
+        ROWS_SHARE * accountant.rho_budget,
+        step="rows of the table (sizes the category selection)",
+    )
     return max(0.0, float(noisy[0]) - ROWS_Z * sigma), float(noisy[0])
 
 
@@ -156,7 +167,12 @@ def target_selection_rho(rho_budget: float, rows_low: float | None, delta: float
 
 # -- the selections ------------------------------------------------------------------------------
 def learn_categorical(
-    source: CountingSource, spec: ColumnSpec, accountant: ZCDPAccountant, noise: Noise, rho: float, delta: float,
+    source: CountingSource,
+    spec: ColumnSpec,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rho: float,
+    delta: float,
 ) -> CategoricalColumn:
     """Codes for a feature: its declared (public) list, or stage 1 of the DP selection at ``rho``
     with half of ``delta`` (the other half is reserved for stage 2, :func:`release_tails`)."""
@@ -164,14 +180,20 @@ def learn_categorical(
     if spec.categories is not None:
         return CategoricalColumn(spec.name, public_coding(spec.categories), other_label(list(spec.categories)), stype)
     observed, counts = source.category_counts(spec.name)
-    kept, rows = select(accountant, noise, observed, counts, rho, delta / 2,
-                        step=f"categories of {spec.name!r} (partition selection)")
+    kept, rows = select(
+        accountant, noise, observed, counts, rho, delta / 2, step=f"categories of {spec.name!r} (partition selection)"
+    )
     coding = coding_of(kept)
     return CategoricalColumn(spec.name, coding, other_label(list(coding.values)), stype, rows, tail_delta=delta / 2)
 
 
 def learn_target(
-    source: CountingSource, spec: ColumnSpec, accountant: ZCDPAccountant, noise: Noise, rho: float, delta: float,
+    source: CountingSource,
+    spec: ColumnSpec,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rho: float,
+    delta: float,
 ) -> CategoricalColumn:
     """The predictive column's classes: its declared list, or one partition selection at ``rho``
     (:func:`target_selection_rho`) with all of ``delta``. Fewer than two classes kept raises
@@ -179,8 +201,15 @@ def learn_target(
     if spec.categories is not None:
         return learn_categorical(source, spec, accountant, noise, rho, delta)
     observed, counts = source.category_counts(spec.name)
-    kept, rows = select(accountant, noise, observed, counts, rho, delta,
-                        step=f"classes of the predictive column {spec.name!r} (partition selection)")
+    kept, rows = select(
+        accountant,
+        noise,
+        observed,
+        counts,
+        rho,
+        delta,
+        step=f"classes of the predictive column {spec.name!r} (partition selection)",
+    )
     classes = [v for v in kept if v is not None]
     if len(classes) < 2:
         raise TargetClassesLost(target_lost_message(spec.name, classes, accountant.epsilon))
@@ -191,10 +220,12 @@ def learn_target(
 def target_lost_message(name: str, classes: list[str], epsilon: float) -> str:
     """What a run that stopped for want of target classes says (DP outputs and parameters only)."""
     shown = f"only {classes[0]!r}" if classes else "no class"
-    return (f"the predictive column {name!r} would hold {shown} at epsilon {epsilon:g}: its other classes are too "
-            f"rare to release with DP, and a classifier needs at least two; declare its classes in the schema "
-            f"(categories: [...], a public list costs no budget) or raise epsilon. The run stopped before spending "
-            f"the rest of its budget")
+    return (
+        f"the predictive column {name!r} would hold {shown} at epsilon {epsilon:g}: its other classes are too "
+        f"rare to release with DP, and a classifier needs at least two; declare its classes in the schema "
+        f"(categories: [...], a public list costs no budget) or raise epsilon. The run stopped before spending "
+        f"the rest of its budget"
+    )
 
 
 def folded_share(column: CategoricalColumn, rows: float) -> float:
@@ -205,7 +236,11 @@ def folded_share(column: CategoricalColumn, rows: float) -> float:
 
 
 def release_tails(
-    source: CountingSource, columns: dict, accountant: ZCDPAccountant, noise: Noise, rows: float,
+    source: CountingSource,
+    columns: dict,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rows: float,
 ) -> None:
     """Stage 2, in place: every column whose DP folded share (``rows``: the DP row count) is above
     :data:`FOLD_WARN_SHARE` gets a second partition selection over its values not yet kept, with
@@ -221,12 +256,17 @@ def release_tails(
     pool = min(TAIL_RATE * total * budget, TAIL_MAX_SHARE * budget, TAIL_MAX_OF_REMAINING * accountant.rho_remaining)
     delta_pool = math.fsum(columns[n].tail_delta for n in shares)  # the reserves of columns that need none too
     for name, share in needy.items():
-        columns[name] = _second_selection(source, columns[name], accountant, noise, pool * share / total,
-                                          delta_pool * share / total)
+        columns[name] = _second_selection(
+            source, columns[name], accountant, noise, pool * share / total, delta_pool * share / total
+        )
 
 
 def _second_selection(
-    source: CountingSource, column: CategoricalColumn, accountant: ZCDPAccountant, noise: Noise, rho: float,
+    source: CountingSource,
+    column: CategoricalColumn,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rho: float,
     delta: float,
 ) -> CategoricalColumn:
     """Partition selection over the values stage 1 did not keep, appended after the kept ones.
@@ -235,12 +275,20 @@ def _second_selection(
     coding = column.coding
     done = set(coding.values) | ({None} if coding.missing_code is not None else set())
     rest = [i for i, v in enumerate(observed) if v not in done]
-    kept, rows = select(accountant, noise, [observed[i] for i in rest], counts[rest], rho, delta,
-                        step=f"rarer categories of {column.name!r} (second partition selection)")
+    kept, rows = select(
+        accountant,
+        noise,
+        [observed[i] for i in rest],
+        counts[rest],
+        rho,
+        delta,
+        step=f"rarer categories of {column.name!r} (second partition selection)",
+    )
     before: list[str | None] = list(coding.values) + ([None] if coding.missing_code is not None else [])
     new = coding_of(before + kept)
-    return CategoricalColumn(column.name, new, other_label(list(new.values)), column.storage_type,
-                             (column.noisy_rows or 0.0) + rows)
+    return CategoricalColumn(
+        column.name, new, other_label(list(new.values)), column.storage_type, (column.noisy_rows or 0.0) + rows
+    )
 
 
 # -- warnings ------------------------------------------------------------------------------------
@@ -268,19 +316,30 @@ def fold_message(column: CategoricalColumn, share: float, is_target: bool, epsil
     other, n = column.other_label, len(column.coding.values)
     head = f"the predictive column {column.name!r}" if is_target else f"column {column.name!r}"
     if column.noisy_rows is None:
-        return (f"{head}: {share:.0%} of the synthetic rows are {other!r}, values outside its declared categories; "
-                f"add the missing values to the declared list")
-    lost = ("at least one class was too rare to release, so a model trained on these rows cannot predict it"
-            if is_target else f"only {n} value{'s were' if n != 1 else ' was'} frequent enough to release, the rest "
-            f"fold into {other!r}")
-    return (f"{head}: {share:.0%} of the synthetic rows are {other!r} at epsilon {epsilon:g} ({lost}); declare "
-            f"its {'classes' if is_target else 'categories'} in the schema (a public list costs no budget) or raise "
-            f"epsilon")
+        return (
+            f"{head}: {share:.0%} of the synthetic rows are {other!r}, values outside its declared categories; "
+            f"add the missing values to the declared list"
+        )
+    lost = (
+        "at least one class was too rare to release, so a model trained on these rows cannot predict it"
+        if is_target
+        else f"only {n} value{'s were' if n != 1 else ' was'} frequent enough to release, the rest fold into {other!r}"
+    )
+    return (
+        f"{head}: {share:.0%} of the synthetic rows are {other!r} at epsilon {epsilon:g} ({lost}); declare "
+        f"its {'classes' if is_target else 'categories'} in the schema (a public list costs no budget) or raise "
+        f"epsilon"
+    )
 
 
 # -- the synthesizer's two hooks -----------------------------------------------------------------
 def first_domains(
-    source: CountingSource, schema, accountant: ZCDPAccountant, noise: Noise, rho_col: float, delta_col: float,
+    source: CountingSource,
+    schema,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rho_col: float,
+    delta_col: float,
 ) -> tuple[dict, float | None]:
     """What the fit learns before any other domain: when a categorical column has no declared
     list, a DP row count (:func:`count_rows`); then the predictive column's classes, if it is
@@ -298,7 +357,12 @@ def first_domains(
 
 
 def finish_domains(
-    source: CountingSource, schema, columns: dict, accountant: ZCDPAccountant, noise: Noise, rows: float | None,
+    source: CountingSource,
+    schema,
+    columns: dict,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rows: float | None,
 ) -> dict:
     """After every column's first selection: stage 2 (:func:`release_tails`); the columns in
     schema order."""
@@ -313,6 +377,10 @@ def declare_public_values(schema, public: dict[str, tuple[str, ...]]):
     :func:`synthroom.sql.template.output_literals`). A declared list is kept as it is."""
     from dataclasses import replace
 
-    columns = [replace(c, categories=public[c.name]) if c.kind == "categorical" and c.categories is None
-               and public.get(c.name) else c for c in schema.columns]
+    columns = [
+        replace(c, categories=public[c.name])
+        if c.kind == "categorical" and c.categories is None and public.get(c.name)
+        else c
+        for c in schema.columns
+    ]
     return schema.with_columns(columns)

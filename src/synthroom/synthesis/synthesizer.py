@@ -146,19 +146,9 @@ class Synthesizer:
             self.progress("measuring", f"learning the domains of {n_learn} columns with DP")
             rho_col = settings.domain_share * acc.rho_budget / n_learn if n_learn else 0.0
             delta_col = delta_threshold / len(learn_cats) if learn_cats else 0.0
-            # The target's classes first (the fit stops if fewer than two), then the other columns.
-            columns, rows_dp = first_domains(source, schema, acc, noise, rho_col, delta_col)
             noise_scale = anticipated_noise(acc.rho_budget * (1 - settings.domain_share), len(schema.columns),
                                             self.unit_cap)
-            for spec in schema.columns:
-                if spec.name in columns:
-                    continue
-                if spec.kind == "categorical":
-                    columns[spec.name] = learn_categorical(source, spec, acc, noise, rho_col, delta_col)
-                else:
-                    bins = settings.max_target_bins if spec.name == schema.target else settings.max_bins
-                    columns[spec.name] = learn_numeric(source, spec, acc, noise, rho_col, bins, noise_scale)
-            columns = finish_domains(source, schema, columns, acc, noise, rows_dp)  # stage 2 of category selection
+            columns = _learn_domains(source, schema, settings, acc, noise, rho_col, delta_col, noise_scale)
             source.encode({name: col.coding for name, col in columns.items()})
             sizes = {name: col.size for name, col in columns.items()}
             n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
@@ -392,6 +382,23 @@ def _derived_only(schema: Schema) -> Schema:
     from ..rules import Computed
 
     return replace(schema, rules=tuple(r for r in schema.rules if isinstance(r, Computed)))
+
+
+def _learn_domains(source: CountingSource, schema: Schema, settings: Settings, acc: ZCDPAccountant, noise: Noise,
+                   rho_col: float, delta_col: float, noise_scale: float) -> dict[str, CategoricalColumn | NumericColumn]:
+    """Every column's domain: the predictive column's classes first (the fit stops if fewer than
+    two, see :mod:`.selection`), then each other column at ``rho_col``, then the second category
+    selection for the columns that fold; in schema order."""
+    columns, rows_dp = first_domains(source, schema, acc, noise, rho_col, delta_col)
+    for spec in schema.columns:
+        if spec.name in columns:
+            continue
+        if spec.kind == "categorical":
+            columns[spec.name] = learn_categorical(source, spec, acc, noise, rho_col, delta_col)
+        else:
+            bins = settings.max_target_bins if spec.name == schema.target else settings.max_bins
+            columns[spec.name] = learn_numeric(source, spec, acc, noise, rho_col, bins, noise_scale)
+    return finish_domains(source, schema, columns, acc, noise, rows_dp)
 
 
 def _phantom_codes(columns, measurements) -> dict[str, list[int]]:
