@@ -72,16 +72,31 @@ def _other_share(synth, column: str, out: pd.DataFrame) -> float:
     return float((out[column] == label).mean())
 
 
+def _tables(rows: int, run: int):
+    """Our Zipf(0.9) table, and the project's customer simulator (``demo/customers.py``: Zipf(1.1)
+    over 400 cities, 13 columns) with one row per customer."""
+    from synthroom.demo.customers import CUSTOMER_TABLE_SCHEMA, simulate_customer_table
+
+    yield "zipf(0.9) 7 columns", *customers_like(rows, seed=100 + run)
+    yield (
+        "demo customers 13 columns",
+        simulate_customer_table(rows=rows, customers=rows, seed=run),
+        CUSTOMER_TABLE_SCHEMA,
+    )
+
+
 def zipf(args) -> list[dict]:
     from synthroom import Synthesizer
+    from synthroom.demo.customers import CITIES  # the public city list (CITY_HIERARCHY's keys)
 
     rows = []
-    for run in range(args.runs):
-        df, schema = customers_like(args.rows, seed=100 + run)
+    for run, (table, df, schema) in ((r, t) for r in range(args.runs) for t in _tables(args.rows, r)):
         declared = {
             **schema,
             "columns": [
-                {**c, "categories": [f"city_{i:03d}" for i in range(400)]} if c["name"] == "city" else c
+                {**c, "categories": list(CITIES) if table.startswith("demo") else [f"city_{i:03d}" for i in range(400)]}
+                if c["name"] == "city"
+                else c
                 for c in schema["columns"]
             ],
         }
@@ -91,12 +106,12 @@ def zipf(args) -> list[dict]:
             out = synth.sample()
             kept = set(synth.columns_["city"].coding.values)
             rec = {
-                "table": f"zipf {args.rows}",
+                "table": f"{table}, {args.rows} rows",
                 "case": label,
                 "run": run,
                 "epsilon": args.epsilon,
                 "kept_values": len(kept),
-                "real_share_not_kept": float((~df["city"].isin(kept)).mean()),
+                "real_share_folded": float((df["city"].notna() & ~df["city"].isin(kept)).mean()),
                 "synthetic_share_other": _other_share(synth, "city", out),
                 "real_share_missing": float(df["city"].isna().mean()),
                 "synthetic_share_missing": float(out["city"].isna().mean()),

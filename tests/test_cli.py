@@ -161,13 +161,15 @@ def test_synthesize_prints_what_the_fit_could_not_learn(tmp_path):
     import numpy as np
 
     rng = np.random.default_rng(3)
-    pd.DataFrame({"amount": rng.normal(5e6, 1e5, 40), "y": rng.choice(["p", "q"], 40)}).to_csv(tmp_path / "t.csv", index=False)
+    pd.DataFrame({"amount": rng.normal(5e6, 1e5, 40), "kind": rng.choice(["p", "q"], 40),
+                  "y": rng.choice(["p", "q"], 40)}).to_csv(tmp_path / "t.csv", index=False)
     (tmp_path / "s.yaml").write_text(yaml.safe_dump({"target": "y", "columns": [
-        {"name": "amount", "type": "numerical"}, {"name": "y", "type": "categorical"}]}))
+        {"name": "amount", "type": "numerical"}, {"name": "kind", "type": "categorical"},
+        {"name": "y", "type": "categorical", "categories": ["p", "q"]}]}))  # undeclared: exit 2 (test_selection)
     code, output = _run(["synthesize", tmp_path / "t.csv", "-s", tmp_path / "s.yaml", "--epsilon", "0.1",
                          "-o", tmp_path / "o.csv", "--seed", "0", "-q"])
     assert code == 0, output
     text = " ".join(output.split())
     assert "warning: column 'amount': no value range stood out from the DP noise" in text
-    assert "warning: column 'y' (the predictive column): no value is frequent enough to be released" in text
+    assert "warning: column 'kind': no value is frequent enough to be released" in text
     assert (tmp_path / "o.csv").exists()
