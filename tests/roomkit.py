@@ -55,7 +55,8 @@ class TwoParty:
 
 
 def two_party(folder: Path, users: int = 1500, budget: float = 3.0, epsilon: float = 1.0, approve: bool = True,
-              url: str | None = None, room: Room | None = None, **room_options) -> TwoParty:
+              url: str | None = None, room: Room | None = None, model_policy: dict | None = None,
+              model_evaluations: int = 0, **room_options) -> TwoParty:
     """Members, tables, a collaboration (created and paid for by the advertiser, accepted by the
     publisher and the analyst), associations and the demo template (approved)."""
     room = room or Room(url or database_url(folder), folder / "artifacts", admin_key=ADMIN, **room_options)
@@ -70,15 +71,17 @@ def two_party(folder: Path, users: int = 1500, budget: float = 3.0, epsilon: flo
     simulate_conversions(audience, seed=3).to_parquet(folder / "data" / "advertiser" / "conversions.parquet")
     pub, adv = actors["publisher"], actors["advertiser"]
     t_aud = room.configure_table(pub, "audience", "csv", str(folder / "data/publisher/audience.csv"), AUDIENCE_COLUMNS,
-                                 epsilon_budget=budget, unit_column="user_id", unit_cap=1, share_full_report=True)
+                                 epsilon_budget=budget, unit_column="user_id", unit_cap=1, share_full_report=True,
+                                 model_evaluations=model_evaluations)
     t_conv = room.configure_table(adv, "conversions", "parquet", str(folder / "data/advertiser/conversions.parquet"),
                                   CONVERSIONS_COLUMNS, epsilon_budget=budget, unit_column="user_id", unit_cap=3,
-                                  allowed_receivers=["advertiser", "analyst"], share_full_report=True)
+                                  allowed_receivers=["advertiser", "analyst"], share_full_report=True,
+                                  model_evaluations=model_evaluations)
     collab = room.create_collaboration(adv, "campaign lift", [
         {"name": "publisher", "can_run": False, "can_receive": False},
         {"name": "advertiser", "can_run": True, "can_receive": True},
         {"name": "analyst", "can_run": True, "can_receive": False},
-    ], payer="advertiser", retention_days=7)
+    ], payer="advertiser", retention_days=7, model_policy=model_policy)
     for invited in (pub, actors["analyst"]):  # the creator (and payer) is active; the others accept
         room.accept_invitation(invited, collab["id"])
     room.associate(pub, collab["id"], t_aud["id"], "audience")

@@ -1,6 +1,7 @@
 """The command line: one clear message and exit code 2 for bad input, and no output file."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -132,7 +133,8 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     code, output = _run(["demo", "--workdir", tmp_path / "d", "--users", 1500])
     assert code == 0, output
     for name in ("publisher/audience.csv", "advertiser/conversions.parquet", "server/room.db", "advertiser/synthetic.csv",
-                 "advertiser/report.html", "advertiser/model.skops", "advertiser/audit.json"):
+                 "advertiser/report.html", "advertiser/model.skops", "advertiser/audit.json",
+                 "advertiser/predictions.csv", "publisher/new_users.csv"):
         assert (tmp_path / "d" / name).exists(), name
     text = " ".join(output.split())
     assert "succeeded in" in text and "chain verified: True" in text and "where everything is" in text
@@ -140,6 +142,11 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     assert "refused as it should be: template rejected: column 'email' of table 'audience' may not be used" in text
     assert "the publisher asks for the rows, refused as it should be: 'publisher' may not receive the results of job 1" in text
     assert "budget left: audience 2 of 3, conversions 2 of 3" in text
+    assert re.search(r"on the real holdout the synthesizer never saw \(not DP, rounded\): accuracy 0\.\d\d, f1_macro 0\.\d\d, "
+                     r"auc 0\.\d\d", text), text
+    assert "the publisher scored its 1,000 new users with the model inside the room" in text
+    predictions = pd.read_csv(tmp_path / "d" / "advertiser" / "predictions.csv")
+    assert list(predictions.columns) == ["user_id", "prediction", "probability"] and len(predictions) == 1000
     synthetic = pd.read_csv(tmp_path / "d" / "advertiser" / "synthetic.csv")
     assert list(synthetic.columns) == ["age", "region", "device", "segment", "weekly_visits", "converted"]
     assert len(synthetic) > 900

@@ -21,6 +21,9 @@ def room(tmp_path):
 
 # every route of the API and the client method that calls it: a new route needs a method (and a line here)
 METHODS = {
+    ("post", "/models/{model_id}/inference"): "infer", ("get", "/inference/{inference_id}"): "inference",
+    ("get", "/collaborations/{collaboration_id}/inference"): "inference_list",
+    ("get", "/inference/{inference_id}/result"): "inference_result",
     ("get", "/health"): "health", ("post", "/members"): "create_member", ("get", "/me"): "me",
     ("post", "/collaborations"): "create_collaboration", ("get", "/collaborations"): "collaborations",
     ("get", "/invitations"): "invitations", ("post", "/collaborations/{collaboration_id}/accept"): "accept",

@@ -171,11 +171,11 @@ class RoomClient:
 
     # -- collaborations -------------------------------------------------------------------
     def create_collaboration(self, name: str, members: list[dict[str, Any]], payer: str,
-                             retention_days: int | None = None) -> JSON:
+                             retention_days: int | None = None, model_policy: dict[str, Any] | None = None) -> JSON:
         """Create a collaboration; ``members``: ``[{"name", "can_run", "can_receive"}]`` (each is
         invited and accepts with :meth:`accept`; the payer with ``accept(pay=True)``)."""
         return self._json("POST", "/collaborations", _given(name=name, members=members, payer=payer,
-                                                            retention_days=retention_days))
+                                                            retention_days=retention_days, model_policy=model_policy))
 
     def collaborations(self, *, limit: int | None = None, offset: int | None = None) -> list[JSON]:
         """Your collaborations (active memberships), one page."""
@@ -203,14 +203,14 @@ class RoomClient:
                         unit_cap: int | None = None, allowed_receivers: list[str] | None = None,
                         share_full_report: bool | None = None, delta_budget: float | None = None,
                         share_scores: bool | None = None, max_gated_runs: int | None = None,
-                        column_types: dict[str, str] | None = None) -> JSON:
+                        column_types: dict[str, str] | None = None, model_evaluations: int | None = None) -> JSON:
         """Configure one of your tables (a file on the server inside your data folders) with its
         analysis rule; the fields are those of ``POST /tables``."""
         body = _given(name=name, source_kind=source_kind, source_path=source_path, source_table=source_table,
                       allowed_columns=allowed_columns, epsilon_budget=epsilon_budget, unit_column=unit_column,
                       unit_cap=unit_cap, allowed_receivers=allowed_receivers, share_full_report=share_full_report,
                       delta_budget=delta_budget, share_scores=share_scores, max_gated_runs=max_gated_runs,
-                      column_types=column_types)
+                      column_types=column_types, model_evaluations=model_evaluations)
         return self._json("POST", "/tables", body)
 
     def tables(self, *, limit: int | None = None, offset: int | None = None) -> list[JSON]:
@@ -299,7 +299,27 @@ class RoomClient:
         return self._json("GET", f"/models/{model_id}")
 
     def model_file(self, model_id: int) -> bytes:
+        """The model's ``model.skops`` (when the collaboration's model policy allows export)."""
         return self._bytes(f"/models/{model_id}/file")
+
+    # -- inference ------------------------------------------------------------------------
+    def infer(self, model_id: int, table_id: int) -> JSON:
+        """Score your own table ``table_id`` with model ``model_id`` (queued in the server's worker)."""
+        return self._json("POST", f"/models/{model_id}/inference", {"table_id": table_id})
+
+    def inference(self, inference_id: int) -> JSON:
+        return self._json("GET", f"/inference/{inference_id}")
+
+    def wait_inference(self, inference_id: int, timeout: float = 3600, poll: float = 0.5) -> JSON:
+        """The inference job once its state is final (or as it is after ``timeout`` seconds)."""
+        return _poll(self.inference, inference_id, timeout, poll)
+
+    def inference_list(self, cid: int, *, limit: int | None = None, offset: int | None = None) -> list[JSON]:
+        return self._json("GET", f"/collaborations/{cid}/inference", params=_page(limit, offset))
+
+    def inference_result(self, inference_id: int, fmt: str = "csv") -> bytes:
+        """The predictions (inference receivers only), ``csv`` or ``parquet``."""
+        return self._bytes(f"/inference/{inference_id}/result", {"format": fmt})
 
     # -- audit and metering ---------------------------------------------------------------
     def audit(self, cid: int, *, limit: int | None = None, offset: int | None = None) -> JSON:

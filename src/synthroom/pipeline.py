@@ -83,6 +83,7 @@ class GatedRun:
     synthetic: pd.DataFrame | None  # None when a gate refused the release
     report: EvaluationReport
     synthesizer: Synthesizer
+    holdout: pd.DataFrame | None = None  # the evaluation's real holdout rows (never fitted on)
 
 
 @dataclass
@@ -438,7 +439,7 @@ def synthesize_with_gate(
         f"{share}, by a secret keyed hash); the synthesizer was fitted on the other {split.n_train:,}"
     ] + split.notes + synth.warnings_ + withhold_seed(report.notes)
     released = report.passed
-    return GatedRun(released, synthetic if released else None, report, synth)
+    return GatedRun(released, synthetic if released else None, report, synth, holdout=split.holdout)
 
 
 def evaluate_files(

@@ -53,6 +53,9 @@ class CollaborationIn(Body):
                                                        "(list it too to give it abilities).")
     payer: str = Field(description="The member charged for synthetic-data generation.")
     retention_days: int = Field(7, description="Days a job's artifacts are kept (1 to 30).")
+    model_policy: dict[str, Any] | None = Field(None, description="Models: allow_export, max_artifact_mib, "
+                                                "model_providers, inference_runners, inference_receivers, "
+                                                "inference_payer (docs/cleanroom.md, 'Models').")
 
 
 class TableIn(Body):
@@ -70,6 +73,8 @@ class TableIn(Body):
     share_scores: bool = Field(False, description="Every member sees jobs' non-DP scores and gate outcome; "
                                                   "false: only the jobs' result receivers.")
     max_gated_runs: int = Field(5, description="Charged jobs per template version that reads this table.")
+    model_evaluations: int = Field(0, description="Models per job scored on this table's real holdout rows (non-DP, "
+                                                  "rounded metrics); 0: none.")
     column_types: dict[str, str] | None = Field(
         None, description="CSV only: a type per column (BIGINT, DOUBLE, VARCHAR, BOOLEAN, DATE, TIMESTAMP) instead of "
                           "the type DuckDB's sniffer guesses from the rows.")
@@ -151,6 +156,7 @@ class TableRuleOut(BaseModel):
     share_full_report: bool
     share_scores: bool
     max_gated_runs: int
+    model_evaluations: int
 
 
 class TableOut(TableRuleOut):
@@ -176,6 +182,8 @@ class CollaborationOut(BaseModel):
     payer: str | None
     payer_accepted: bool = Field(description="The paying member accepted paying for synthetic-data generation.")
     retention_days: int
+    model_policy: dict[str, Any]
+    inference_payer_accepted: bool
     members: list[MembershipOut]
     tables: list[AssociatedTableOut]
 
@@ -240,6 +248,8 @@ class ModelOut(BaseModel):
     chosen_params: dict[str, Any] | None
     candidates: dict[str, float] | None
     metrics: dict[str, Any]
+    real_metrics: dict[str, Any] | None = Field(description="Scored on the real holdout rows when every owner allows "
+                                                            "it (rounded to 2 decimals; not DP).")
     created_at: str
 
 
@@ -269,6 +279,28 @@ class HeadProofOut(BaseModel):
     head: HeadOut
 
 
+class InferenceIn(Body):
+    table_id: int = Field(ge=1, le=MAX_ID, description="Your own configured table, associated with the collaboration.")
+
+
+class InferenceOut(BaseModel):
+    id: int
+    collaboration_id: int
+    model_id: int
+    table_id: int
+    state: str
+    category: str | None
+    reason: str | None
+    rows_scored: int | None
+    compute_seconds: int | None
+    created_at: str | None
+    finished_at: str | None
+    expires_at: str | None
+    artifacts_deleted_at: str | None
+
+
 class MeteringOut(BaseModel):
     entries: list[dict[str, Any]]
     totals: dict[str, dict[str, int | float]]
+    inference: list[dict[str, Any]] = Field(default_factory=list, description="Inference jobs, metered to the "
+                                            "inference payer: whole compute seconds and rows scored.")

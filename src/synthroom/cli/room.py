@@ -101,14 +101,27 @@ def me():
 @room_app.command("collab-create")
 def collab_create(name: str, payer: str = typer.Option(..., help="The member who pays for generation."),
                   member: list[str] = typer.Option([], help="NAME[:run][:receive], repeat per member."),
-                  retention_days: int = typer.Option(7, help="Days job artifacts are kept (1-30).")):
+                  retention_days: int = typer.Option(7, help="Days job artifacts are kept (1-30)."),
+                  allow_export: bool = typer.Option(False, help="Model policy: receivers may download models."),
+                  max_artifact_mib: int = typer.Option(10, help="Model policy: largest model file that may leave, MiB."),
+                  model_provider: Optional[list[str]] = typer.Option(
+                      None, help="Model policy: a member who may run training scripts (repeat; none: every receiver)."),
+                  inference_runner: list[str] = typer.Option([], help="Model policy: a member who may score its own "
+                                                                      "tables (repeat)."),
+                  inference_receiver: list[str] = typer.Option([], help="Model policy: a member who receives "
+                                                                        "predictions (repeat)."),
+                  inference_payer: Optional[str] = typer.Option(None, help="Model policy: who pays for inference "
+                                                                           "(default: the payer).")):
     """Create a collaboration: the members listed are invited (each accepts with `accept`; the
-    payer with `accept --pay`)."""
+    payer, and an inference payer, with `accept --pay`)."""
     members = []
     for spec in member:
         name_, *abilities = spec.split(":")
         members.append({"name": name_, "can_run": "run" in abilities, "can_receive": "receive" in abilities})
-    _show(lambda: _client().create_collaboration(name, members, payer, retention_days))
+    policy = {"allow_export": allow_export, "max_artifact_mib": max_artifact_mib, "model_providers": model_provider,
+              "inference_runners": inference_runner, "inference_receivers": inference_receiver,
+              "inference_payer": inference_payer}
+    _show(lambda: _client().create_collaboration(name, members, payer, retention_days, policy))
 
 
 LIMIT = typer.Option(None, help="Items per page (default: the server's page size).")
@@ -158,6 +171,8 @@ def table_create(name: str, source: Path = typer.Option(..., help="CSV/Parquet/D
                  delta_budget: float = typer.Option(1e-6, help="Total delta across all jobs."),
                  share_scores: bool = typer.Option(False, help="Every member sees non-DP scores, not only receivers."),
                  max_gated_runs: int = typer.Option(5, help="Charged jobs per template version reading this table."),
+                 model_evaluations: int = typer.Option(0, help="Models per job scored on this table's real holdout "
+                                                               "rows (non-DP, rounded metrics); 0: none."),
                  column_type: Optional[list[str]] = typer.Option(
                      None, "--type", help="CSV only: COLUMN=TYPE (BIGINT, DOUBLE, VARCHAR, BOOLEAN, DATE, TIMESTAMP) "
                                           "instead of the type guessed from the rows (repeat).")):
@@ -170,7 +185,7 @@ def table_create(name: str, source: Path = typer.Option(..., help="CSV/Parquet/D
         name=name, source_kind=kind, source_path=str(source), source_table=duckdb_table, allowed_columns=allow,
         epsilon_budget=budget, unit_column=unit, unit_cap=cap, allowed_receivers=receiver or None,
         share_full_report=share_report, delta_budget=delta_budget, share_scores=share_scores,
-        max_gated_runs=max_gated_runs, column_types=types or None))
+        max_gated_runs=max_gated_runs, column_types=types or None, model_evaluations=model_evaluations))
 
 
 @room_app.command("table-list")
@@ -307,6 +322,35 @@ def job_show(job_id: int):
 def _save(data: bytes, output: Path) -> None:
     output.write_bytes(data)
     emit({"written": str(output), "bytes": len(data)})
+
+
+@room_app.command()
+def infer(model_id: int, table: int = typer.Option(..., help="Your own configured table to score."),
+          wait: bool = WAIT, timeout: float = TIMEOUT):
+    """Score one of your own tables with a trained model; the predictions go to the inference receivers."""
+    job = call(lambda: _client().infer(model_id, table))
+    if not wait:
+        emit(job)
+        return
+    _finish(wait_for(lambda: _client().inference(job["id"]), f"inference {job['id']}", timeout=timeout),
+            f"inference {job['id']}")
+
+
+@room_app.command("inference-list")
+def inference_list(collaboration_id: int, limit: Optional[int] = LIMIT, offset: int = OFFSET):
+    """A collaboration's inference jobs."""
+    _show(lambda: _client().inference_list(collaboration_id, limit=limit, offset=offset))
+
+
+@room_app.command("inference-show")
+def inference_show(inference_id: int):
+    _show(lambda: _client().inference(inference_id))
+
+
+@room_app.command("inference-result")
+def inference_result(inference_id: int, output: Path = typer.Option(..., "--output", "-o", help=".csv or .parquet")):
+    """Download an inference job's predictions (inference receivers only)."""
+    _save(call(lambda: _client().inference_result(inference_id, output.suffix.lower().lstrip("."))), output)
 
 
 @room_app.command()

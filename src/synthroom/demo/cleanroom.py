@@ -6,8 +6,10 @@ server), and then, as each party, over HTTP: creates the members, configures bot
 their analysis rules, creates the collaboration (the publisher accepts its invitation; the
 advertiser created it and pays), associates the tables, proposes the template,
 approves it from both sides, runs the job (the background worker synthesizes, evaluates and
-gates), shows the report's scores and two refusals, trains a model on the synthetic rows, checks
-the audit chain and prints where everything is.
+gates), shows the report's scores and two refusals, trains a model on the synthetic rows (scored
+on the real holdout too, as both owners allow), scores the publisher's new users with it inside
+the room (the advertiser receives the predictions), checks the audit chain and prints where
+everything is.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import time
 from pathlib import Path
 
+import pandas as pd
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -25,6 +28,10 @@ from .adtech import (AUDIENCE_COLUMNS, CONVERSIONS_COLUMNS, DEMO_CLASSIFICATION,
                      simulate_conversions)
 
 ADMIN_KEY = "demo-admin-key"
+# The collaboration's model policy: models may leave (as skops files up to 10 MiB), the publisher
+# scores its own tables, the advertiser receives the predictions (and, as the payer, pays).
+MODEL_POLICY = {"allow_export": True, "max_artifact_mib": 10, "inference_runners": ["publisher"],
+                "inference_receivers": ["advertiser"]}
 
 
 def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Console | None = None) -> dict:
@@ -65,15 +72,17 @@ def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Co
 
         t_aud = pub.configure_table(name="audience", source_kind="csv", source_path=str(pub_dir / "audience.csv"),
                                     allowed_columns=AUDIENCE_COLUMNS, epsilon_budget=3.0, unit_column="user_id",
-                                    unit_cap=1, share_full_report=True)
+                                    unit_cap=1, share_full_report=True, model_evaluations=1)
         t_conv = adv.configure_table(name="conversions", source_kind="parquet", source_path=str(adv_dir / "conversions.parquet"),
                                      allowed_columns=CONVERSIONS_COLUMNS, epsilon_budget=3.0, unit_column="user_id",
-                                     unit_cap=5, allowed_receivers=["advertiser"], share_full_report=True)
+                                     unit_cap=5, allowed_receivers=["advertiser"], share_full_report=True,
+                                     model_evaluations=1)
         say.print("[bold]3. tables[/]  audience (email not allowed) and conversions, budget epsilon 3 each, unit user_id")
 
         collab = adv.create_collaboration("spring campaign", [
             {"name": "publisher", "can_run": False, "can_receive": False},
-            {"name": "advertiser", "can_run": True, "can_receive": True}], payer="advertiser", retention_days=7)
+            {"name": "advertiser", "can_run": True, "can_receive": True}], payer="advertiser", retention_days=7,
+            model_policy=MODEL_POLICY)
         invited = [c["id"] for c in pub.invitations()]
         pub.accept(collab["id"])
         pub.associate(collab["id"], t_aud["id"], "audience")
@@ -112,10 +121,7 @@ def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Co
         if job["state"] == "succeeded":
             paths["synthetic"] = _write(adv_dir / "synthetic.csv", adv.result(job["id"], "csv"))
             paths["report"] = _write(adv_dir / "report.html", adv.report(job["id"], "html"))
-            model = adv.wait_model(adv.train(job["id"], "gbm")["id"], timeout=600)
-            paths["model"] = _write(adv_dir / "model.skops", adv.model_file(model["id"]))
-            metrics = ", ".join(f"{k} {v:.3f}" for k, v in model["metrics"].items())
-            say.print(f"[bold]7. model[/]  gradient boosting on the synthetic rows predicts 'converted': {metrics}")
+            paths.update(_models(say, pub, adv, collab["id"], job["id"], pub_dir, adv_dir))
         log = adv.audit(collab["id"])
         meter = adv.metering(collab["id"])["totals"]
         (adv_dir / "audit.json").write_text(json.dumps(log, indent=2))
@@ -133,6 +139,31 @@ def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Co
     say.print(f"done in {time.perf_counter() - start:.0f} s. The same steps from a shell: `synthroom serve`, then "
               "`synthroom room --help` (docs/cleanroom.md).")
     return {"job": job, "paths": paths, "audit": log}
+
+
+def _models(say: Console, pub: RoomClient, adv: RoomClient, collab_id: int, job_id: int, pub_dir: Path,
+            adv_dir: Path) -> dict[str, Path]:
+    """Step 7: the advertiser trains a model on the synthetic rows (scored on the real holdout
+    too: both owners allow one such scoring per job), the publisher scores its new users with it
+    inside the room, the advertiser receives the predictions and downloads the model (skops)."""
+    model = adv.wait_model(adv.train(job_id, "gbm")["id"], timeout=600)
+    synthetic = ", ".join(f"{k} {v:.3f}" for k, v in model["metrics"].items())
+    real = ", ".join(f"{k} {v:.2f}" for k, v in (model["real_metrics"] or {}).items()) or "not scored"
+    say.print(f"[bold]7. model[/]  gradient boosting predicts 'converted'; on synthetic validation rows: {synthetic}; "
+              f"on the real holdout the synthesizer never saw (not DP, rounded): {real}")
+    new_users = simulate_audience(1000, seed=1)
+    new_users.to_csv(pub_dir / "new_users.csv", index=False)
+    table = pub.configure_table(name="new users", source_kind="csv", source_path=str(pub_dir / "new_users.csv"),
+                                allowed_columns=AUDIENCE_COLUMNS, epsilon_budget=1.0, unit_column="user_id",
+                                allowed_receivers=["advertiser"])
+    pub.associate(collab_id, table["id"], "new_users")
+    scored = pub.wait_inference(pub.infer(model["id"], table["id"])["id"], timeout=600)
+    predictions = _write(adv_dir / "predictions.csv", adv.inference_result(scored["id"], "csv"))
+    likely = int((pd.read_csv(predictions)["prediction"] == "yes").sum())
+    say.print(f"   inference #{scored['id']} {scored['state']}: the publisher scored its {scored['rows_scored']:,} new "
+              f"users with the model inside the room; the advertiser received the predictions ({likely} likely "
+              "converters); the publisher never saw the model, the advertiser never saw the rows")
+    return {"model": _write(adv_dir / "model.skops", adv.model_file(model["id"])), "predictions": predictions}
 
 
 def _write(path: Path, data: bytes) -> Path:

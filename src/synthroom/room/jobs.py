@@ -43,14 +43,15 @@ from . import audit, claims, ledger
 from .claims import LEASE_SECONDS
 from .limits import JobLimits, run_limited
 from .errors import Conflict, Forbidden, NotFound
-from .models import (Association, Collaboration, ConfiguredTable, Job, Member, Membership, MeterEntry, Template,
-                     TrainedModel, utcnow)
+from .models import (Association, Collaboration, ConfiguredTable, InferenceJob, Job, Member, Membership, MeterEntry,
+                     Template, TrainedModel, utcnow)
 from .service import (Actor, Room, _get, consent_missing, content_hash, membership, source_of,
                       table_columns, template_view, visible)
 
 log = logging.getLogger("synthroom.jobs")
 Synthesize = Callable[..., Any]  # synthesize_with_gate's signature
 RESULT_FORMATS = ("csv", "parquet")
+HOLDOUT_FILE = "holdout.parquet"  # the real rows the synthesizer never saw, kept to score models (owners' opt-in)
 GATE_HIDDEN = "finished"  # the state a member without the scores right sees once a job reached the gate
 INTERRUPTED = FAILURE_CATEGORIES["interrupted"]
 
@@ -145,7 +146,8 @@ def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = Non
                       epsilon=params["epsilon"], delta=params["delta"],
                       unit_cap=min(t.unit_cap if t.unit_column else 1 for t in tables),
                       share_full_report=all(t.share_full_report for t in tables),
-                      share_scores=all(t.share_scores for t in tables))
+                      share_scores=all(t.share_scores for t in tables),
+                      model_evaluations=min(t.model_evaluations for t in tables))
             s.add(job)
             s.flush()
             ledger.reserve(s, job.id, tables, params["epsilon"], params["delta"])
@@ -305,7 +307,8 @@ def _claim(room: Room, job_id: int | None, worker_id: str, lease: float) -> _Cla
         tables = {name: s.get(ConfiguredTable, tid) for name, tid in json.loads(template.tables).items()}
         plan = {"sql": template.sql, "params": json.loads(template.params),
                 "columns": {n: table_columns(t) for n, t in tables.items()},
-                "sources": [source_of(n, t) for n, t in tables.items()]}
+                "sources": [source_of(n, t) for n, t in tables.items()],
+                "model_evaluations": job.model_evaluations}
         audit.append(s, audit.collaboration_scope(job.collaboration_id), "worker", "job.running", {"job_id": job.id})
         return _Claimed(job.id, worker_id, plan, job.seed, job.unit_cap, _withdrawn(s, template))
 
@@ -395,6 +398,8 @@ def _synthesize_job(plan: dict, seed: int | None, cap: int, artifacts: Path, syn
         return
     for fmt in RESULT_FORMATS:
         write_table(run.synthetic, artifacts / f"synthetic.{fmt}")
+    if plan.get("model_evaluations") and run.holdout is not None:  # every owner opted in: operator-only file
+        write_table(run.holdout, artifacts / HOLDOUT_FILE)
     outcome.released = True
 
 
@@ -592,7 +597,12 @@ def metering(room: Room, actor: Actor, collaboration_id: int, *, limit: int | No
             t["jobs"] += 1
             for k in ("compute_seconds", "rows_synthetic"):
                 t[k] += r[k]
-        return {"entries": rows[room.window(limit, offset)], "totals": totals}
+        scored = s.scalars(select(InferenceJob).where(InferenceJob.collaboration_id == collaboration_id,
+                                                      InferenceJob.finished_at.is_not(None)).order_by(InferenceJob.id))
+        inference = [{"inference_id": r.id, "payer": names[r.payer_id], "state": r.state,
+                      "compute_seconds": _whole_seconds(r.compute_seconds), "rows_scored": r.rows_scored,
+                      "at": _iso(r.finished_at)} for r in scored]
+        return {"entries": rows[room.window(limit, offset)], "totals": totals, "inference": inference}
 
 
 def audit_log(room: Room, actor: Actor, collaboration_id: int, *, limit: int | None = None, offset: int = 0) -> dict:

@@ -43,6 +43,8 @@ class Collaboration(Base):
     payer_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     payer_accepted: Mapped[bool] = mapped_column(Boolean, default=False)  # the payer accepted paying for generation
     retention_days: Mapped[int] = mapped_column(Integer)
+    model_policy: Mapped[str] = mapped_column(Text, default="{}")  # JSON: room.mlpolicy.ModelPolicy
+    inference_payer_accepted: Mapped[bool] = mapped_column(Boolean, default=False)  # when not the payer
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -83,6 +85,7 @@ class ConfiguredTable(Base):
     delta_spent: Mapped[float] = mapped_column(Float, default=0.0)
     share_scores: Mapped[bool] = mapped_column(Boolean, default=False)  # non-DP scores to every member too
     max_gated_runs: Mapped[int] = mapped_column(Integer, default=5)  # charged jobs per template version
+    model_evaluations: Mapped[int] = mapped_column(Integer, default=0)  # models per job scored on real rows (0: none)
     snapshot_path: Mapped[str | None] = mapped_column(Text, nullable=True)  # room's Parquet copy of the allowed columns
     snapshot_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # jobs read only this exact copy
     column_types: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the owner's declared CSV types
@@ -150,6 +153,7 @@ class Job(Base):
     released: Mapped[bool] = mapped_column(Boolean, default=False)  # synthetic data passed the gate
     share_full_report: Mapped[bool] = mapped_column(Boolean, default=False)
     share_scores: Mapped[bool] = mapped_column(Boolean, default=False)  # every member sees the non-DP summary
+    model_evaluations: Mapped[int] = mapped_column(Integer, default=0)  # the smallest of its tables' rules
     summary: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: non-DP scores, gates (rounded)
     rows_real: Mapped[int | None] = mapped_column(Integer, nullable=True)
     rows_synthetic: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -207,9 +211,37 @@ class TrainedModel(Base):
     metrics: Mapped[str] = mapped_column(Text, default="{}")  # on the synthetic validation split
     params: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the hyperparameters asked for
     details: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the trainer auto chose, its scores
+    scored_on_real: Mapped[bool] = mapped_column(Boolean, default=False)  # took one of the job's real scorings
+    real_metrics: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, rounded: on the real holdout
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)  # as for jobs
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class InferenceJob(Base):
+    """A trained model scoring the rows of its runner's own configured table; the predictions go
+    to the collaboration's inference receivers. queued -> running -> succeeded | failed."""
+
+    __tablename__ = "inference_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collaboration_id: Mapped[int] = mapped_column(ForeignKey("collaborations.id"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    table_id: Mapped[int] = mapped_column(ForeignKey("configured_tables.id"))
+    started_by: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    receivers: Mapped[str] = mapped_column(Text)  # JSON list of member ids
+    payer_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    category: Mapped[str | None] = mapped_column(String(30), nullable=True)  # a key of errors.FAILURE_CATEGORIES
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # operator only
+    rows_scored: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    compute_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    artifacts_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    artifacts_deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
 

@@ -31,6 +31,7 @@ from . import audit
 from .db import Database
 from .errors import Conflict, Forbidden, NotFound
 from .ledger import DEFAULT_DELTA_BUDGET, delta_remaining, remaining
+from .mlpolicy import parse_policy, policy_of
 from .models import Approval, Association, Collaboration, ConfiguredTable, Member, Membership, Template
 from .settings import Settings, server_secret
 
@@ -40,6 +41,7 @@ RETENTION_DAYS = (1, 30)
 MAX_DELTA = 1e-5
 MAX_DELTA_BUDGET = 1e-4  # a table's total delta across all jobs
 GATED_RUNS = (1, 1000)  # the range of a table's max_gated_runs
+MAX_MODEL_EVALUATIONS = 100  # a table's model_evaluations: models per job scored on its real holdout
 
 
 @dataclass(frozen=True)
@@ -158,14 +160,16 @@ class Room:
 
     # -- collaborations -------------------------------------------------------------------
     def create_collaboration(self, actor: Actor, name: str, members: list[dict], payer: str,
-                             retention_days: int = 7) -> dict:
+                             retention_days: int = 7, model_policy: dict | None = None) -> dict:
         """``members``: ``[{"name", "can_run", "can_receive"}]``; the creator is always a member.
 
         Consent: the creator is active; every other member is *invited* and neither acts in the
         collaboration nor is charged until it accepts (:meth:`accept_invitation`). A payer other
         than the creator must also accept paying for synthetic-data generation; a creator naming
-        itself payer accepts by creating."""
+        itself payer accepts by creating. ``model_policy``: :class:`.mlpolicy.ModelPolicy` (an
+        inference payer other than the creator accepts like the payer)."""
         name = _check_name(name, "collaboration name")
+        policy = parse_policy(model_policy)
         lo, hi = RETENTION_DAYS
         if isinstance(retention_days, bool) or not isinstance(retention_days, int) or not lo <= retention_days <= hi:
             raise InputError(f"retention_days {retention_days!r} must be a whole number of days from {lo} to {hi}")
@@ -186,8 +190,11 @@ class Room:
             payer_member = _member_by_name(s, payer)
             if payer_member.id not in abilities:
                 raise InputError(f"the paying member {payer!r} is not a member of the collaboration")
+            if stray := sorted(policy.names() - set(names.values())):
+                raise InputError(f"the model policy names {stray[0]!r}, who is not a member of the collaboration")
             collab = Collaboration(name=name, creator_id=actor.id, payer_id=payer_member.id, retention_days=retention_days,
-                                   payer_accepted=payer_member.id == actor.id)
+                                   payer_accepted=payer_member.id == actor.id, model_policy=policy.model_dump_json(),
+                                   inference_payer_accepted=policy.inference_payer in (None, actor.name))
             s.add(collab)
             s.flush()
             status = {m: "active" if m == actor.id else "invited" for m in abilities}
@@ -198,6 +205,7 @@ class Room:
                 "name": name, "payer": payer_member.name, "retention_days": retention_days,
                 "members": {names[m]: {"can_run": r, "can_receive": c, "status": status[m]}
                             for m, (r, c) in abilities.items()},
+                "model_policy": policy.model_dump(),
             })
             return _collaboration_view(s, collab)
 
@@ -228,17 +236,21 @@ class Room:
         accepting again with ``pay``). Accepting what was already accepted changes nothing."""
         with self.transaction() as s:
             collab, row = membership(s, actor, collaboration_id, invited=True)
-            if pay and collab.payer_id != actor.id:
+            pays_inference = policy_of(collab).inference_payer == actor.name
+            if pay and collab.payer_id != actor.id and not pays_inference:
                 raise Conflict(f"{actor.name!r} is not the paying member of collaboration {collab.id}: accept without pay")
             scope = audit.collaboration_scope(collab.id)
             if row.status == "invited":
                 row.status = "active"
                 audit.append(s, scope, actor.name, "membership.accepted",
                              {"member": actor.name, "can_run": row.can_run, "can_receive": row.can_receive})
-            if pay and not collab.payer_accepted:
+            if pay and collab.payer_id == actor.id and not collab.payer_accepted:
                 collab.payer_accepted = True
                 audit.append(s, scope, actor.name, "payment.accepted",
                              {"payer": actor.name, "pays_for": "synthetic-data generation"})
+            if pay and pays_inference and not collab.inference_payer_accepted:
+                collab.inference_payer_accepted = True
+                audit.append(s, scope, actor.name, "payment.accepted", {"payer": actor.name, "pays_for": "inference"})
             s.flush()
             return _collaboration_view(s, collab)
 
@@ -260,7 +272,7 @@ class Room:
                         source_table: str | None = None, allowed_receivers: list[str] | None = None,
                         share_full_report: bool = False, delta_budget: float = DEFAULT_DELTA_BUDGET,
                         share_scores: bool = False, max_gated_runs: int = 5,
-                        column_types: dict[str, str] | None = None) -> dict:
+                        column_types: dict[str, str] | None = None, model_evaluations: int = 0) -> dict:
         """Register one of the actor's data sources with its analysis rule.
 
         The allowed columns are copied into a snapshot in the room's own storage now (see
@@ -275,7 +287,7 @@ class Room:
             raise InputError(f"epsilon budget {epsilon_budget!r} must be a number in (0, 100]")
         if isinstance(unit_cap, bool) or not isinstance(unit_cap, int) or not 1 <= unit_cap <= 1000:
             raise InputError(f"the cap on rows per privacy unit {unit_cap!r} must be a whole number from 1 to 1000")
-        _check_privacy_rule(delta_budget, max_gated_runs)
+        _check_privacy_rule(delta_budget, max_gated_runs, model_evaluations)
         if not allowed_columns or not all(isinstance(c, str) and c for c in allowed_columns):
             raise InputError("list the columns templates may use (allowed_columns)")
         if unit_column and unit_column not in allowed_columns:
@@ -297,6 +309,7 @@ class Room:
                     share_full_report=bool(share_full_report), unit_column=unit_column, unit_cap=unit_cap,
                     epsilon_budget=float(epsilon_budget), delta_budget=float(delta_budget),
                     share_scores=bool(share_scores), max_gated_runs=max_gated_runs, snapshot_path=snapshot.path,
+                    model_evaluations=model_evaluations,
                     snapshot_sha256=snapshot.sha256, column_types=_json(declared) if declared else None,
                 )
                 s.add(table)
@@ -306,7 +319,7 @@ class Room:
                     "unit_column": unit_column, "unit_cap": unit_cap, "epsilon_budget": float(epsilon_budget),
                     "allowed_receivers": allowed_receivers, "delta_budget": float(delta_budget),
                     "share_scores": bool(share_scores), "max_gated_runs": max_gated_runs,
-                    "snapshot_sha256": snapshot.sha256,
+                    "model_evaluations": model_evaluations, "snapshot_sha256": snapshot.sha256,
                 })
                 return table_view(table, owner_view=True)
         except BaseException:
@@ -652,14 +665,18 @@ def _check_params(epsilon, classification, max_mia_score, delta, rows, max_rows:
     }
 
 
-def _check_privacy_rule(delta_budget: Any, max_gated_runs: Any) -> None:
-    """A table's delta budget and its limit on gated runs per template version."""
+def _check_privacy_rule(delta_budget: Any, max_gated_runs: Any, model_evaluations: Any = 0) -> None:
+    """A table's delta budget, its limit on gated runs per template version, and how many models
+    per job may be scored on its real holdout rows."""
     if isinstance(delta_budget, bool) or not isinstance(delta_budget, (int, float)) \
             or not 0 < delta_budget <= MAX_DELTA_BUDGET:
         raise InputError(f"delta budget {delta_budget!r} must be a number in (0, {MAX_DELTA_BUDGET:g}]")
     lo, hi = GATED_RUNS
     if isinstance(max_gated_runs, bool) or not isinstance(max_gated_runs, int) or not lo <= max_gated_runs <= hi:
         raise InputError(f"max_gated_runs {max_gated_runs!r} must be a whole number from {lo} to {hi}")
+    if not _whole(model_evaluations, 0, MAX_MODEL_EVALUATIONS):
+        raise InputError(f"model_evaluations {model_evaluations!r} must be a whole number from 0 (no model is scored "
+                         f"on real rows) to {MAX_MODEL_EVALUATIONS}")
 
 
 def _check_output_kinds(types: dict[str, str], params: dict) -> None:
@@ -715,7 +732,7 @@ def table_view(table: ConfiguredTable, owner_view: bool) -> dict:
         "unit_cap": table.unit_cap, "epsilon_budget": table.epsilon_budget, "epsilon_spent": table.epsilon_spent,
         "epsilon_remaining": remaining(table), "delta_budget": table.delta_budget, "delta_spent": table.delta_spent,
         "delta_remaining": delta_remaining(table), "share_scores": table.share_scores,
-        "max_gated_runs": table.max_gated_runs,
+        "max_gated_runs": table.max_gated_runs, "model_evaluations": table.model_evaluations,
         "allowed_receivers": None if table.allowed_receivers is None else json.loads(table.allowed_receivers),
         "share_full_report": table.share_full_report,
     }
@@ -748,6 +765,7 @@ def _collaboration_view(s: Session, collab: Collaboration) -> dict:
     return {
         "id": collab.id, "name": collab.name, "payer": owners.get(collab.payer_id),
         "payer_accepted": collab.payer_accepted, "retention_days": collab.retention_days,
+        "model_policy": policy_of(collab).model_dump(), "inference_payer_accepted": collab.inference_payer_accepted,
         "members": [{"name": m.name, "can_run": ms.can_run, "can_receive": ms.can_receive, "status": ms.status}
                     for ms, m in rows],
         "tables": [{"name": a.name, "table_id": t.id, "owner": owners.get(t.owner_id), **{

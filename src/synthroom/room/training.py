@@ -20,15 +20,16 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..errors import FAILURE_CATEGORIES, InputError
 from ..schema import parse_schema
 from . import audit, claims, estimators, sandbox
 from .claims import LEASE_SECONDS
 from .errors import Conflict, Forbidden, NotFound
-from .jobs import _artifacts_of, check_receiver
-from .models import Job, Template, TrainedModel
+from .jobs import HOLDOUT_FILE, _artifacts_of, check_receiver
+from .mlpolicy import policy_of
+from .models import Collaboration, Job, Template, TrainedModel
 from .service import Actor, Room, _get, not_found, visible
 
 BUILTIN = estimators.BUILTIN
@@ -90,6 +91,39 @@ def _check_request(room: Room, trainer: str, script: str | None, params: dict | 
         raise InputError("the script trainer needs the script's text")
 
 
+def _check_provider(s, actor: Actor, job: Job, trainer: str) -> None:
+    """A script runs only for a member the collaboration's model policy lets provide models."""
+    providers = policy_of(s.get(Collaboration, job.collaboration_id)).model_providers
+    if trainer == "script" and providers is not None and actor.name not in providers:
+        raise Forbidden(f"{actor.name!r} is not among the model providers of collaboration {job.collaboration_id}, "
+                        "so it may train only the built-in trainers")
+
+
+def _real_scoring_left(s, job: Job, trainer: str) -> bool:
+    """Whether this model takes one of the job's scorings on the real holdout: a built-in trainer
+    (a script could be written as a probe of one person's row), every table owner opted in
+    (``model_evaluations``), and fewer models than that scored already. The job row is locked
+    first (``FOR UPDATE``; SQLite serialises writers), so two requests cannot take the last one."""
+    if trainer == "script" or job.model_evaluations <= 0:
+        return False
+    s.execute(select(Job.id).where(Job.id == job.id).with_for_update())
+    used = s.scalar(select(func.count(TrainedModel.id)).where(TrainedModel.job_id == job.id,
+                                                              TrainedModel.scored_on_real.is_(True)))
+    return used < job.model_evaluations
+
+
+def score_on_real(out_dir: Path, holdout: Path, schema) -> dict[str, float]:
+    """The model in ``out_dir`` scored on the real holdout rows, each metric rounded to 2 decimals
+    (not DP: docs/cleanroom.md, "Models scored on real rows")."""
+    frame = pd.read_parquet(holdout)
+    frame = frame[frame[schema.target].notna()]
+    model = estimators.load_model(out_dir / estimators.MODEL_FILE)
+    with estimators.one_thread():
+        scores = estimators.metrics(task_of(schema), model, estimators.prepare(frame, estimators.features_of(schema)),
+                                    estimators.target_values(frame, schema))
+    return {k: round(v, 2) for k, v in scores.items()}
+
+
 def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", script: str | None = None,
                 params: dict | None = None) -> dict:
     """Queue a training on job ``job_id``'s synthetic rows (only its result receivers may).
@@ -103,10 +137,11 @@ def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", sc
         if job.state != "succeeded" or not job.released:
             raise Conflict(f"job {job.id} has no released synthetic data to train on (state {job.state})")
         data = _artifacts_of(job) / "synthetic.parquet"
+        _check_provider(s, actor, job, trainer)
         schema = parse_schema(json.loads(s.get(Template, job.template_id).params)["classification"])
         record = TrainedModel(job_id=job.id, collaboration_id=job.collaboration_id, created_by=actor.id,
                               trainer=trainer, task=task_of(schema), target=schema.target, state="queued",
-                              params=json.dumps(params or {}))
+                              params=json.dumps(params or {}), scored_on_real=_real_scoring_left(s, job, trainer))
         s.add(record)
         s.flush()
         out_dir = data.parent / "models" / str(record.id)
@@ -148,14 +183,15 @@ def _task(s, model_id: int) -> tuple:
     record = s.get(TrainedModel, model_id, populate_existing=True)
     job = s.get(Job, record.job_id)
     schema = parse_schema(json.loads(s.get(Template, job.template_id).params)["classification"])
+    holdout = _artifacts_of(job) / HOLDOUT_FILE if record.scored_on_real else None
     return (record.trainer, json.loads(record.params or "{}"), _artifacts_of(job) / "synthetic.parquet", schema,
-            Path(record.path))
+            Path(record.path), holdout)
 
 
 def _train_claimed(room: Room, model_id: int, worker_id: str, lease: float, task: tuple) -> dict:
     """Train while renewing the claim's lease, then record the outcome (unless the claim was lost)."""
-    trainer, params, data, schema, out_dir = task
-    state, reason, metrics, details = "succeeded", None, {}, {}
+    trainer, params, data, schema, out_dir, holdout = task
+    state, reason, metrics, details, real = "succeeded", None, {}, {}, None
     with claims.Heartbeat(room, TrainedModel, model_id, worker_id, lease):
         try:
             if trainer == "script":
@@ -164,6 +200,8 @@ def _train_claimed(room: Room, model_id: int, worker_id: str, lease: float, task
             else:
                 details = train_builtin(pd.read_parquet(data), schema, trainer, out_dir, params)
                 metrics = details.pop("validation")
+                if holdout is not None and holdout.is_file():
+                    real = score_on_real(out_dir, holdout, schema)
         except InputError as exc:
             state, reason = "failed", str(exc)
         except Exception as exc:  # noqa: BLE001 - recorded on the model
@@ -174,9 +212,10 @@ def _train_claimed(room: Room, model_id: int, worker_id: str, lease: float, task
             return model_view(record)
         record.state, record.reason, record.metrics = state, reason, json.dumps(metrics)
         record.details = json.dumps(details)
+        record.real_metrics = None if real is None else json.dumps(real)
         audit.append(s, audit.collaboration_scope(record.collaboration_id), "worker", f"model.{state}",
                      {"model_id": record.id, "job_id": record.job_id, "trainer": trainer, "metrics": metrics,
-                      "reason": reason})
+                      "reason": reason, "scored_on_real_rows": real is not None})  # never the real metrics
         return model_view(record)
 
 
@@ -191,7 +230,9 @@ def model_view(record: TrainedModel) -> dict:
             "target": record.target, "state": record.state, "reason": reason,
             "params": json.loads(record.params or "{}"), "chosen": details.get("trainer"),
             "chosen_params": details.get("params"), "candidates": details.get("candidates"),
-            "metrics": json.loads(record.metrics), "created_at": record.created_at.isoformat()}
+            "metrics": json.loads(record.metrics),
+            "real_metrics": None if record.real_metrics is None else json.loads(record.real_metrics),
+            "created_at": record.created_at.isoformat()}
 
 
 def _receivers_model(s, actor: Actor, model_id: int) -> TrainedModel:
@@ -218,16 +259,37 @@ def list_models(room: Room, actor: Actor, job_id: int, *, limit: int | None = No
 
 
 def model_file(room: Room, actor: Actor, model_id: int) -> Path:
-    """The model file, ``model.skops`` (loading it runs no code; see :mod:`.estimators`)."""
+    """The model file, ``model.skops``, for the model's receivers when the collaboration's model
+    policy allows export, under its size cap, holding only types a loader may trust (see
+    :mod:`.estimators`: loading it runs no code)."""
     with room.transaction() as s:
         record = _receivers_model(s, actor, model_id)
         job = s.get(Job, record.job_id)
         _artifacts_of(job)
+        policy = policy_of(s.get(Collaboration, record.collaboration_id))
+        if not policy.allow_export:
+            raise Forbidden(f"the model policy of collaboration {record.collaboration_id} does not allow models to "
+                            "leave the room (allow_export); run inference inside it instead")
         if record.state != "succeeded" or not record.path:
             raise Conflict(f"model {model_id} has no file (state {record.state})")
         path = Path(record.path) / estimators.MODEL_FILE
         if not path.is_file():
             raise NotFound(f"model {model_id} has no {estimators.MODEL_FILE} (a script must write one to be exported)")
-        audit.append(s, audit.collaboration_scope(record.collaboration_id), actor.name, "model.read",
-                     {"model_id": model_id})
+        _check_exportable(path, record, policy.max_artifact_mib)
+        audit.append(s, audit.collaboration_scope(record.collaboration_id), actor.name, "model.exported",
+                     {"model_id": model_id, "bytes": path.stat().st_size})
         return path
+
+
+def _check_exportable(path: Path, record: TrainedModel, max_mib: int) -> None:
+    """Under the size cap, and only types a loader trusts: skops's defaults, and for the server's
+    own built-in models the few it lists (:data:`.estimators.BUILTIN_TRUSTED`)."""
+    size = path.stat().st_size
+    if size > max_mib * (1 << 20):
+        raise Forbidden(f"model {record.id}'s file is {size / (1 << 20):.1f} MiB, over the collaboration's "
+                        f"max_artifact_mib of {max_mib}")
+    allowed = () if record.trainer == "script" else estimators.BUILTIN_TRUSTED
+    extra = sorted(set(estimators.untrusted_types(path)) - set(allowed))
+    if extra:
+        raise Forbidden(f"model {record.id}'s file holds types a loader would have to trust blindly "
+                        f"({', '.join(extra)}); it cannot leave the room")

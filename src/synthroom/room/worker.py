@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 from .claims import LEASE_SECONDS, new_worker_id
 from .jobs import Synthesize, purge_expired, recover_interrupted, run_next_job
 from .limits import JobLimits
-from .models import Job, TrainedModel
+from .inference import purge_expired_inference, recover_interrupted_inference, run_next_inference
+from .models import InferenceJob, Job, TrainedModel
 from .service import Room
 from .training import run_next_training
 
@@ -51,7 +52,9 @@ class Worker:
     def start(self) -> "Worker":
         """Recover what dead workers left, purge, then start the threads."""
         self.recovered = recover_interrupted(self.room)
+        recover_interrupted_inference(self.room)
         purge_expired(self.room)
+        purge_expired_inference(self.room)
         now = time.monotonic()
         self._next_recovery, self._next_purge = now + self.lease / 2, now + self.purge_every
         self.room.on_job_queued = self.room.on_model_queued = lambda _id: self._wake.set()
@@ -81,7 +84,7 @@ class Worker:
     def _active(self) -> int:
         with self.room.read() as s:
             return sum(s.scalar(select(func.count()).select_from(model).where(model.state.in_(ACTIVE)))
-                       for model in (Job, TrainedModel))
+                       for model in (Job, TrainedModel, InferenceJob))
 
     def _loop(self, worker_id: str) -> None:
         while not self._stop.is_set():
@@ -89,6 +92,7 @@ class Worker:
             busy = self._safely(run_next_job, self.room, worker_id=worker_id, synthesize=self.synthesize,
                                 limits=self.limits, lease=self.lease)
             busy = busy or self._safely(run_next_training, self.room, worker_id=worker_id, lease=self.lease)
+            busy = busy or self._safely(run_next_inference, self.room, worker_id=worker_id, lease=self.lease)
             if not busy:
                 self._wake.wait(self.poll)
                 self._wake.clear()
@@ -102,9 +106,11 @@ class Worker:
             if now >= self._next_recovery:
                 self._next_recovery = now + self.lease / 2
                 self._safely(recover_interrupted, self.room)
+                self._safely(recover_interrupted_inference, self.room)
             if now >= self._next_purge:
                 self._next_purge = now + self.purge_every
                 self._safely(purge_expired, self.room)
+                self._safely(purge_expired_inference, self.room)
         finally:
             self._lock.release()
 

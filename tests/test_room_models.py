@@ -1,0 +1,106 @@
+"""Models inside the room: real-data scoring (owners' opt-in, limited, rounded, never in the audit
+log), inference jobs on the runner's own table with predictions for the inference receivers only,
+and export under the collaboration's model policy."""
+
+import json
+
+import pandas as pd
+import pytest
+from roomkit import two_party
+
+from synthroom.demo.adtech import AUDIENCE_COLUMNS, simulate_audience
+from synthroom.errors import InputError
+from synthroom.room import Forbidden, NotFound, inference, run_job, start_job, training
+from synthroom.room.jobs import HOLDOUT_FILE
+from synthroom.room.models import Collaboration
+
+POLICY = {"allow_export": True, "max_artifact_mib": 10, "inference_runners": ["publisher", "advertiser"],
+          "inference_receivers": ["advertiser"], "model_providers": ["advertiser"]}
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory):
+    tp = two_party(tmp_path_factory.mktemp("models"), users=1500, model_policy=POLICY, model_evaluations=2)
+    job = run_job(tp.room, start_job(tp.room, tp.advertiser, tp.template["id"])["id"])
+    assert job["state"] == "succeeded", job
+    new_users = simulate_audience(300, seed=9)
+    path = tp.folder / "data" / "publisher" / "new_users.csv"
+    new_users.to_csv(path, index=False)
+    table = tp.room.configure_table(tp.publisher, "new users", "csv", str(path), AUDIENCE_COLUMNS, epsilon_budget=1.0,
+                                    unit_column="user_id")
+    tp.room.associate(tp.publisher, tp.collab, table["id"], "new_users")
+    return tp, job["id"], table["id"], new_users
+
+
+def test_real_data_scores_are_rounded_limited_and_kept_from_the_audit_log(room):
+    tp, job_id, _, _ = room
+    first = training.train_model(tp.room, tp.advertiser, job_id, "gbm")
+    assert first["state"] == "succeeded" and set(first["real_metrics"]) == {"accuracy", "f1_macro", "auc"}
+    assert all(v == round(v, 2) for v in first["real_metrics"].values())
+    assert 0.6 < first["real_metrics"]["auc"] <= 1  # segment, device and visits drive conversion (real: ~0.76)
+    second = training.train_model(tp.room, tp.advertiser, job_id, "logistic")
+    third = training.train_model(tp.room, tp.advertiser, job_id, "auto")  # both owners allow 2 per job
+    assert second["real_metrics"] is not None and third["real_metrics"] is None and third["metrics"]
+    log = json.dumps(_audit(tp))
+    assert json.dumps(first["real_metrics"]) not in log and '"scored_on_real_rows": true' in log
+    holdout = tp.folder / "artifacts" / "jobs" / str(job_id) / HOLDOUT_FILE
+    assert holdout.is_file() and oct(holdout.stat().st_mode)[-3:] == "600"
+
+
+def _audit(tp):
+    from synthroom.room import audit_log
+
+    return audit_log(tp.room, tp.publisher, tp.collab, limit=1000)["entries"]
+
+
+def test_inference_scores_the_runners_own_table_for_the_receivers(room):
+    tp, job_id, table_id, new_users = room
+    model = training.train_model(tp.room, tp.advertiser, job_id, "gbm", params={"max_iter": 50})
+    done = inference.start_inference(tp.room, tp.publisher, model["id"], table_id)
+    assert done["state"] == "succeeded" and done["rows_scored"] == 300, done
+    predictions = pd.read_csv(inference.inference_result(tp.room, tp.advertiser, done["id"]))
+    assert list(predictions.columns) == ["user_id", "prediction", "probability"]
+    assert sorted(predictions.user_id) == sorted(new_users.user_id)  # its own rows, each once
+    assert set(predictions.prediction) <= {"yes", "no"} and predictions.probability.between(0.5, 1).all()
+    with pytest.raises(Forbidden, match="^'publisher' does not receive the predictions of inference"):
+        inference.inference_result(tp.room, tp.publisher, done["id"])
+    with pytest.raises(Forbidden, match=r"^table \d+ belongs to another member: inference reads only its runner's own "
+                                        "tables$"):
+        inference.start_inference(tp.room, tp.advertiser, model["id"], table_id)  # another member's rows: never
+    with pytest.raises(Forbidden, match="^'analyst' may not run inference in collaboration"):
+        inference.start_inference(tp.room, tp.analyst, model["id"], tp.conversions)
+    with pytest.raises(InputError, match="^the model reads column 'age', which table 'conversions'"):
+        inference.start_inference(tp.room, tp.advertiser, model["id"], tp.conversions)
+    meter = [m for m in _metering(tp)["inference"] if m["inference_id"] == done["id"]]
+    assert meter and meter[0]["payer"] == "advertiser" and meter[0]["rows_scored"] == 300
+
+
+def _metering(tp):
+    from synthroom.room import metering
+
+    return metering(tp.room, tp.advertiser, tp.collab)
+
+
+def test_export_follows_the_model_policy(room):
+    tp, job_id, _, _ = room
+    model = training.train_model(tp.room, tp.advertiser, job_id, "gbm", params={"max_iter": 20})
+    path = training.model_file(tp.room, tp.advertiser, model["id"])
+    assert path.name == "model.skops" and path.read_bytes()[:2] == b"PK"
+    with pytest.raises(NotFound):
+        training.model_file(tp.room, tp.publisher, model["id"])  # not a receiver: the model does not exist for it
+    with tp.room.transaction() as s:
+        s.get(Collaboration, tp.collab).model_policy = json.dumps({**POLICY, "allow_export": False})
+    try:
+        with pytest.raises(Forbidden, match=r"does not allow models to leave the room \(allow_export\)"):
+            training.model_file(tp.room, tp.advertiser, model["id"])
+    finally:
+        with tp.room.transaction() as s:
+            s.get(Collaboration, tp.collab).model_policy = json.dumps(POLICY)
+
+
+def test_a_script_needs_the_model_provider_right(room):
+    tp, job_id, _, _ = room
+    with pytest.raises(Forbidden, match="^'analyst' is not among the model providers"):
+        with tp.room.transaction() as s:
+            from synthroom.room.models import Job
+            training._check_provider(s, tp.analyst, s.get(Job, job_id), "script")
