@@ -2,6 +2,7 @@
 nothing else, reaches no network, and stops at its memory, time and output limits."""
 
 import json
+import os
 import socket
 import textwrap
 
@@ -113,3 +114,9 @@ def test_without_bwrap_scripts_stay_off_with_a_reason(monkeypatch):
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     assert sandbox.unavailable.__wrapped__() == ("bubblewrap (bwrap) is not installed on the server, so training "
                                                  "scripts are off (`apt-get install bubblewrap`)")
+
+
+def test_ci_has_the_sandbox():
+    """CI (`.ci/run`) installs bubblewrap and sets SYNTHROOM_REQUIRE_SANDBOX: the tests above must run there."""
+    if os.environ.get("SYNTHROOM_REQUIRE_SANDBOX") and sandbox.unavailable() is not None:
+        pytest.fail(f"SYNTHROOM_REQUIRE_SANDBOX is set but {sandbox.unavailable()}")
