@@ -126,8 +126,10 @@ def test_models_train_on_synthetic_rows(served):
     model = _train(tp, http, job_id, {"trainer": "logistic"})
     assert model["state"] == "succeeded" and model["task"] == "classification"
     assert model["metrics"]["auc"] > 0.65  # segment, device and visits drive conversion (real rows: 0.76)
-    saved = http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser"))
-    assert saved.status_code == 200 and saved.content[:2] == b"PK"  # skops: a zip of JSON and arrays, no pickle
+    kept = http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser"))  # the default policy: no export
+    assert kept.status_code == 403 and kept.json()["detail"] == (
+        f"the model policy of collaboration {tp.collab} does not allow models to leave the room (allow_export); "
+        "run inference inside it instead")
     assert http.post(f"/jobs/{job_id}/models", json={"trainer": "gbm"}, headers=_as(tp, "analyst")).status_code == 403
     tp.room.settings.allow_training_scripts = False
     try:
@@ -167,8 +169,7 @@ def test_training_scripts_run_in_the_sandbox_with_a_time_limit(served):
         assert model["state"] == "succeeded", model["reason"]
         assert model["metrics"]["rows"] > 900 and 0 < model["metrics"]["rate"] < 1
         no_file = http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser"))
-        assert no_file.status_code == 404 and no_file.json()["detail"] == (
-            f"model {model['id']} has no model.skops (a script must write one to be exported)")
+        assert no_file.status_code == 403 and "does not allow models to leave the room" in no_file.json()["detail"]
         tp.room.settings.script_time_limit = 2
         slow = _train(tp, http, job_id, {"trainer": "script", "script": "import time\ntime.sleep(30)\n"})
         assert slow["state"] == "failed" and slow["reason"] == "the training script ran over its time limit of 2 s and was stopped"
