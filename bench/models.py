@@ -72,8 +72,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out/models.json"))
     args = parser.parse_args()
     adult = load_schema(ADULT / "schema.json")
-    results = {"adult": compare("adult", pd.read_csv(ADULT / "train.csv"), pd.read_csv(ADULT / "test.csv"), adult,
-                                args.epsilon, args.runs)}
+    results = {
+        "adult": compare(
+            "adult", pd.read_csv(ADULT / "train.csv"), pd.read_csv(ADULT / "test.csv"), adult, args.epsilon, args.runs
+        )
+    }
     train, test = demo_table()
     results["demo"] = compare("demo", train, test, parse_schema(DEMO_CLASSIFICATION), args.epsilon, args.runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -82,8 +85,10 @@ def main() -> None:
         for t in TRAINERS:
             key = "auc"
             synth = [s[key] for s in r["synthetic"][t]]
-            print(f"{name:6s} {t:9s} real->real AUC {r['real'][t][key]:.3f}  synthetic->real AUC "
-                  f"{np.mean(synth):.3f} (min {min(synth):.3f}, max {max(synth):.3f})")
+            print(
+                f"{name:6s} {t:9s} real->real AUC {r['real'][t][key]:.3f}  synthetic->real AUC "
+                f"{np.mean(synth):.3f} (min {min(synth):.3f}, max {max(synth):.3f})"
+            )
 
 
 if __name__ == "__main__":

@@ -14,8 +14,13 @@ from synthroom.room import Forbidden, NotFound, inference, run_job, start_job, t
 from synthroom.room.jobs import HOLDOUT_FILE
 from synthroom.room.models import Collaboration
 
-POLICY = {"allow_export": True, "max_artifact_mib": 10, "inference_runners": ["publisher", "advertiser"],
-          "inference_receivers": ["advertiser"], "model_providers": ["advertiser"]}
+POLICY = {
+    "allow_export": True,
+    "max_artifact_mib": 10,
+    "inference_runners": ["publisher", "advertiser"],
+    "inference_receivers": ["advertiser"],
+    "model_providers": ["advertiser"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +31,9 @@ def room(tmp_path_factory):
     new_users = simulate_audience(300, seed=9)
     path = tp.folder / "data" / "publisher" / "new_users.csv"
     new_users.to_csv(path, index=False)
-    table = tp.room.configure_table(tp.publisher, "new users", "csv", str(path), AUDIENCE_COLUMNS, epsilon_budget=1.0,
-                                    unit_column="user_id")
+    table = tp.room.configure_table(
+        tp.publisher, "new users", "csv", str(path), AUDIENCE_COLUMNS, epsilon_budget=1.0, unit_column="user_id"
+    )
     tp.room.associate(tp.publisher, tp.collab, table["id"], "new_users")
     return tp, job["id"], table["id"], new_users
 
@@ -64,8 +70,11 @@ def test_inference_scores_the_runners_own_table_for_the_receivers(room):
     assert set(predictions.prediction) <= {"yes", "no"} and predictions.probability.between(0.5, 1).all()
     with pytest.raises(Forbidden, match="^'publisher' does not receive the predictions of inference"):
         inference.inference_result(tp.room, tp.publisher, done["id"])
-    with pytest.raises(Forbidden, match=r"^table \d+ belongs to another member: inference reads only its runner's own "
-                                        "tables$"):
+    with pytest.raises(
+        Forbidden,
+        match=r"^table \d+ belongs to another member: inference reads only its runner's own "
+        "tables$",
+    ):
         inference.start_inference(tp.room, tp.advertiser, model["id"], table_id)  # another member's rows: never
     with pytest.raises(Forbidden, match="^'analyst' may not run inference in collaboration"):
         inference.start_inference(tp.room, tp.analyst, model["id"], tp.conversions)
@@ -103,4 +112,5 @@ def test_a_script_needs_the_model_provider_right(room):
     with pytest.raises(Forbidden, match="^'analyst' is not among the model providers"):
         with tp.room.transaction() as s:
             from synthroom.room.models import Job
+
             training._check_provider(s, tp.analyst, s.get(Job, job_id), "script")

@@ -29,7 +29,9 @@ def _run(tmp_path, body, **limits):
 def test_the_script_reads_its_rows_and_no_other_file(tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("another member's data")
-    run, out = _run(tmp_path, f"""
+    run, out = _run(
+        tmp_path,
+        f"""
         import json, os, sys
         import pandas as pd
         seen = {{"rows": len(pd.read_parquet(sys.argv[sys.argv.index("--data") + 1])), "uid": os.getuid()}}
@@ -41,10 +43,13 @@ def test_the_script_reads_its_rows_and_no_other_file(tmp_path):
                 seen[path] = type(exc).__name__
         seen["root"] = sorted(os.listdir("/"))
         json.dump(seen, open("/out/metrics.json", "w"))
-    """)
+    """,
+    )
     seen = json.loads((out / "metrics.json").read_text())
     assert run.code == 0 and seen["rows"] == 3 and seen["uid"] == 65534
-    assert seen[str(secret)] == seen["/etc/passwd"] == seen["/root/.bashrc"] == seen[str(tmp_path)] == "FileNotFoundError"
+    assert (
+        seen[str(secret)] == seen["/etc/passwd"] == seen["/root/.bashrc"] == seen[str(tmp_path)] == "FileNotFoundError"
+    )
     assert seen["/proc/1/root/etc/hostname"] in ("PermissionError", "FileNotFoundError")
     assert "etc" not in seen["root"] and "home" not in seen["root"]
     assert secret.read_text() == "another member's data"
@@ -57,7 +62,9 @@ def test_the_script_opens_no_connection(tmp_path):
     listener.listen(1)
     listener.settimeout(0.5)
     port = listener.getsockname()[1]
-    run, out = _run(tmp_path, f"""
+    run, out = _run(
+        tmp_path,
+        f"""
         import json, socket
         seen = {{}}
         for host, port in (("127.0.0.1", {port}), ("1.1.1.1", 53)):
@@ -67,7 +74,8 @@ def test_the_script_opens_no_connection(tmp_path):
             except OSError as exc:
                 seen[host] = type(exc).__name__
         json.dump(seen, open("/out/metrics.json", "w"))
-    """)
+    """,
+    )
     seen = json.loads((out / "metrics.json").read_text())
     assert seen == {"127.0.0.1": "ConnectionRefusedError", "1.1.1.1": "OSError"}  # no route out of its namespace
     with pytest.raises(TimeoutError):
@@ -77,26 +85,36 @@ def test_the_script_opens_no_connection(tmp_path):
 
 @needs_bwrap
 def test_the_memory_limit_stops_an_allocation(tmp_path):
-    run, _ = _run(tmp_path, """
+    run, _ = _run(
+        tmp_path,
+        """
         block = bytearray(3 << 30)
-    """, memory_bytes=1 << 30)
+    """,
+        memory_bytes=1 << 30,
+    )
     assert run.code == 1 and "MemoryError" in run.log
 
 
 @needs_bwrap
 def test_the_time_limit_stops_the_script(tmp_path):
     with pytest.raises(InputError, match=r"^the training script ran over its time limit of 2 s and was stopped$"):
-        _run(tmp_path, """
+        _run(
+            tmp_path,
+            """
             import os
             os.fork()
             while True:
                 pass
-        """, seconds=2)
+        """,
+            seconds=2,
+        )
 
 
 @needs_bwrap
 def test_the_output_folder_has_a_size_cap(tmp_path):
-    run, out = _run(tmp_path, """
+    run, out = _run(
+        tmp_path,
+        """
         import json
         try:
             with open("/out/big.bin", "wb") as fh:
@@ -105,15 +123,18 @@ def test_the_output_folder_has_a_size_cap(tmp_path):
         except OSError as exc:
             open("/tmp/err", "w").write(str(exc))
             raise
-    """, output_bytes=1 << 20)
+    """,
+        output_bytes=1 << 20,
+    )
     assert run.code != 0 and ("No space left" in run.log or "File too large" in run.log)
     assert sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) <= 1 << 20
 
 
 def test_without_bwrap_scripts_stay_off_with_a_reason(monkeypatch):
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
-    assert sandbox.unavailable.__wrapped__() == ("bubblewrap (bwrap) is not installed on the server, so training "
-                                                 "scripts are off (`apt-get install bubblewrap`)")
+    assert sandbox.unavailable.__wrapped__() == (
+        "bubblewrap (bwrap) is not installed on the server, so training scripts are off (`apt-get install bubblewrap`)"
+    )
 
 
 def test_ci_has_the_sandbox():

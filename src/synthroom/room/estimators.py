@@ -39,12 +39,20 @@ MIN_ROWS = 20
 MODEL_FILE = "model.skops"
 # Types outside skops's default trusted set that the built-in models hold: the gradient boosting
 # trees and its internal encoder's partial(check_array). The server makes these files itself.
-BUILTIN_TRUSTED = ("functools.partial", "numpy.dtype", "sklearn.utils.validation.check_array",
-                   "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor")
+BUILTIN_TRUSTED = (
+    "functools.partial",
+    "numpy.dtype",
+    "sklearn.utils.validation.check_array",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
 # Simple hyperparameters: name -> (type, lowest, highest, default), per built-in trainer.
 HYPERPARAMETERS: dict[str, dict[str, tuple[type, float, float, float]]] = {
-    "gbm": {"max_iter": (int, 10, 1000, 200), "learning_rate": (float, 0.001, 1.0, 0.1),
-            "max_leaf_nodes": (int, 2, 255, 31), "l2_regularization": (float, 0.0, 1000.0, 0.0)},
+    "gbm": {
+        "max_iter": (int, 10, 1000, 200),
+        "learning_rate": (float, 0.001, 1.0, 0.1),
+        "max_leaf_nodes": (int, 2, 255, 31),
+        "l2_regularization": (float, 0.0, 1000.0, 0.0),
+    },
     "logistic": {"C": (float, 1e-4, 1e4, 1.0)},
     "linear": {"alpha": (float, 0.0, 1e4, 1.0)},
     "auto": {},
@@ -78,7 +86,9 @@ def check_params(trainer: str, params: dict[str, Any] | None) -> dict[str, float
         number = kind is float and isinstance(value, (int, float)) and math.isfinite(value)
         if isinstance(value, bool) or not (whole or number) or not lo <= value <= hi:
             what = "a whole number" if kind is int else "a number"
-            raise InputError(f"hyperparameter {name!r} of {trainer!r} must be {what} from {lo:g} to {hi:g}, not {value!r}")
+            raise InputError(
+                f"hyperparameter {name!r} of {trainer!r} must be {what} from {lo:g} to {hi:g}, not {value!r}"
+            )
         out[name] = kind(value)
     return out
 
@@ -121,12 +131,24 @@ def build(trainer: str, task: str, features: list[dict[str, str]], params: dict[
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    prep = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                              StandardScaler()), numeric),
-        ("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_ONEHOT_CATEGORIES,
-                              min_frequency=5), categorical),
-    ])
+    prep = ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()
+                ),
+                numeric,
+            ),
+            (
+                "cat",
+                OneHotEncoder(
+                    handle_unknown="infrequent_if_exist", max_categories=MAX_ONEHOT_CATEGORIES, min_frequency=5
+                ),
+                categorical,
+            ),
+        ]
+    )
     if task == "classification":
         return make_pipeline(prep, LogisticRegression(C=params.get("C", 1.0), max_iter=2000))
     return make_pipeline(prep, Ridge(alpha=params.get("alpha", 1.0)))
@@ -138,13 +160,25 @@ def _gbm(task: str, categorical: list[str], numeric: list[str], params: dict[str
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OrdinalEncoder
 
-    prep = ColumnTransformer([
-        ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                               encoded_missing_value=np.nan, max_categories=MAX_GBM_CATEGORIES), categorical),
-        ("num", "passthrough", numeric),
-    ])
+    prep = ColumnTransformer(
+        [
+            (
+                "cat",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                    max_categories=MAX_GBM_CATEGORIES,
+                ),
+                categorical,
+            ),
+            ("num", "passthrough", numeric),
+        ]
+    )
     mask = [True] * len(categorical) + [False] * len(numeric)
-    options = {k: params[k] for k in ("max_iter", "learning_rate", "max_leaf_nodes", "l2_regularization") if k in params}
+    options = {
+        k: params[k] for k in ("max_iter", "learning_rate", "max_leaf_nodes", "l2_regularization") if k in params
+    }
     model = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
     return make_pipeline(prep, model(categorical_features=mask if any(mask) else None, random_state=0, **options))
 
@@ -186,8 +220,9 @@ def fit_builtin(frame: pd.DataFrame, schema, trainer: str, params: dict | None =
     plan = _plan(trainer, task, params)
     frame = frame[frame[schema.target].notna()].reset_index(drop=True)
     if len(frame) < MIN_ROWS:
-        raise InputError(f"only {len(frame)} synthetic rows have a {schema.target!r} value; "
-                         f"training needs at least {MIN_ROWS}")
+        raise InputError(
+            f"only {len(frame)} synthetic rows have a {schema.target!r} value; training needs at least {MIN_ROWS}"
+        )
     x, y = prepare(frame, features), target_values(frame, schema)
     if task == "classification" and y.nunique() < 2:
         raise InputError(f"the synthetic rows hold one value of {schema.target!r}; a classifier needs two or more")
@@ -207,8 +242,13 @@ def _select(x, y, fit, val, task: str, features: list[dict[str, str]], plan: lis
         results.append((selection_score(task, scores), name, options, scores))
     _, name, options, scores = max(results, key=lambda r: r[0])
     final = build(name, task, features, options).fit(x, y)
-    info = {"trainer": name, "params": options, "validation": {k: round(v, 4) for k, v in scores.items()},
-            "validation_rows": int(cut), "candidates": {r[1]: round(r[0], 4) for r in results}}
+    info = {
+        "trainer": name,
+        "params": options,
+        "validation": {k: round(v, 4) for k, v in scores.items()},
+        "validation_rows": int(cut),
+        "candidates": {r[1]: round(r[0], 4) for r in results},
+    }
     return final, info
 
 

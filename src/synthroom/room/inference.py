@@ -45,7 +45,17 @@ from .errors import Conflict, Forbidden, NotFound
 from .jobs import RESULT_FORMATS, _artifacts_of, _iso, _whole_seconds
 from .limits import JobLimits, run_limited
 from .mlpolicy import policy_of
-from .models import Association, Collaboration, ConfiguredTable, InferenceJob, Job, Member, Membership, TrainedModel, utcnow
+from .models import (
+    Association,
+    Collaboration,
+    ConfiguredTable,
+    InferenceJob,
+    Job,
+    Member,
+    Membership,
+    TrainedModel,
+    utcnow,
+)
 from .service import Actor, Room, _get, membership, not_found, source_of, visible
 
 KINDS = ("categorical", "numerical", "datetime")
@@ -59,8 +69,10 @@ def start_inference(room: Room, actor: Actor, model_id: int, table_id: int) -> d
         collab, _ = membership(s, actor, model.collaboration_id)
         policy = policy_of(collab)
         if actor.name not in policy.inference_runners:
-            raise Forbidden(f"{actor.name!r} may not run inference in collaboration {collab.id} (the model policy's "
-                            "inference_runners)")
+            raise Forbidden(
+                f"{actor.name!r} may not run inference in collaboration {collab.id} (the model policy's "
+                "inference_runners)"
+            )
         table = _own_table(s, actor, collab.id, table_id)
         if model.state != "succeeded":
             raise Conflict(f"model {model.id} cannot score rows (state {model.state})")
@@ -69,13 +81,29 @@ def start_inference(room: Room, actor: Actor, model_id: int, table_id: int) -> d
         _check_columns(table, features)
         receivers = _receivers(s, collab, policy.inference_receivers, table)
         payer = _payer(s, collab, policy.inference_payer)
-        record = InferenceJob(collaboration_id=collab.id, model_id=model.id, table_id=table.id, started_by=actor.id,
-                              receivers=json.dumps(receivers), payer_id=payer, state="queued")
+        record = InferenceJob(
+            collaboration_id=collab.id,
+            model_id=model.id,
+            table_id=table.id,
+            started_by=actor.id,
+            receivers=json.dumps(receivers),
+            payer_id=payer,
+            state="queued",
+        )
         s.add(record)
         s.flush()
-        audit.append(s, audit.collaboration_scope(collab.id), actor.name, "inference.started",
-                     {"inference_id": record.id, "model_id": model.id, "table_id": table.id,
-                      "columns": [f["name"] for f in features]})
+        audit.append(
+            s,
+            audit.collaboration_scope(collab.id),
+            actor.name,
+            "inference.started",
+            {
+                "inference_id": record.id,
+                "model_id": model.id,
+                "table_id": table.id,
+                "columns": [f["name"] for f in features],
+            },
+        )
         view, inference_id = inference_view(record), record.id
     if room.on_model_queued is not None:  # the worker's wake-up (it takes trainings and inference)
         room.on_model_queued(inference_id)
@@ -86,8 +114,9 @@ def start_inference(room: Room, actor: Actor, model_id: int, table_id: int) -> d
 def _own_table(s, actor: Actor, collaboration_id: int, table_id: int) -> ConfiguredTable:
     """The runner's own table, associated with the collaboration: nobody scores another's rows."""
     table = _get(s, ConfiguredTable, table_id, "table")
-    associated = s.scalar(select(Association.id).where(Association.collaboration_id == collaboration_id,
-                                                       Association.table_id == table.id))
+    associated = s.scalar(
+        select(Association.id).where(Association.collaboration_id == collaboration_id, Association.table_id == table.id)
+    )
     if table.owner_id != actor.id:
         if associated is None:
             raise not_found("table", table_id)
@@ -101,31 +130,45 @@ def _features(model: TrainedModel) -> list[dict[str, str]]:
     card = Path(model.path or "") / "model.json"
     try:
         features = json.loads(card.read_text())["features"]
-        if not isinstance(features, list) or not features or not all(
-                isinstance(f, dict) and isinstance(f.get("name"), str) and f.get("kind") in KINDS for f in features):
+        if (
+            not isinstance(features, list)
+            or not features
+            or not all(
+                isinstance(f, dict) and isinstance(f.get("name"), str) and f.get("kind") in KINDS for f in features
+            )
+        ):
             raise ValueError("malformed")
         return [{"name": f["name"], "kind": f["kind"]} for f in features]
     except (OSError, ValueError, KeyError, TypeError):
-        raise Conflict(f"model {model.id} has no feature list (model.json): only built-in models and scripts that "
-                       "write model.json with their features can score rows") from None
+        raise Conflict(
+            f"model {model.id} has no feature list (model.json): only built-in models and scripts that "
+            "write model.json with their features can score rows"
+        ) from None
 
 
 def _check_columns(table: ConfiguredTable, features: list[dict[str, str]]) -> None:
     allowed = set(json.loads(table.allowed_columns))
     for feature in features:
         if feature["name"] not in allowed:
-            raise InputError(f"the model reads column {feature['name']!r}, which table {table.name!r}'s analysis rule "
-                             "does not allow (or it lacks)")
+            raise InputError(
+                f"the model reads column {feature['name']!r}, which table {table.name!r}'s analysis rule "
+                "does not allow (or it lacks)"
+            )
 
 
 def _receivers(s, collab: Collaboration, names: list[str], table: ConfiguredTable) -> list[int]:
     allowed = None if table.allowed_receivers is None else set(json.loads(table.allowed_receivers))
-    rows = s.execute(select(Member.id, Member.name).join(Membership, Membership.member_id == Member.id).where(
-        Membership.collaboration_id == collab.id, Membership.status == "active", Member.name.in_(names))).all()
+    rows = s.execute(
+        select(Member.id, Member.name)
+        .join(Membership, Membership.member_id == Member.id)
+        .where(Membership.collaboration_id == collab.id, Membership.status == "active", Member.name.in_(names))
+    ).all()
     ids = sorted(m for m, name in rows if allowed is None or name in allowed)
     if not ids:
-        raise Forbidden("no active inference receiver of the collaboration may receive results from table "
-                        f"{table.name!r} under its analysis rule")
+        raise Forbidden(
+            "no active inference receiver of the collaboration may receive results from table "
+            f"{table.name!r} under its analysis rule"
+        )
     return ids
 
 
@@ -137,8 +180,10 @@ def _payer(s, collab: Collaboration, name: str | None) -> int:
     member = s.scalar(select(Member).where(Member.name == name))
     row = s.get(Membership, (collab.id, member.id))
     if row is None or row.status != "active" or not collab.inference_payer_accepted:
-        raise Conflict(f"the inference payer {name!r} has not accepted paying for inference "
-                       f"(`synthroom room accept {collab.id} --pay`)")
+        raise Conflict(
+            f"the inference payer {name!r} has not accepted paying for inference "
+            f"(`synthroom room accept {collab.id} --pay`)"
+        )
     return member.id
 
 
@@ -167,12 +212,23 @@ def _task(s, inference_id: int) -> dict:
     record = s.get(InferenceJob, inference_id, populate_existing=True)
     model, table = s.get(TrainedModel, record.model_id), s.get(ConfiguredTable, record.table_id)
     withdrawn = None
-    if s.scalar(select(Association.id).where(Association.collaboration_id == record.collaboration_id,
-                                             Association.table_id == table.id)) is None:
+    if (
+        s.scalar(
+            select(Association.id).where(
+                Association.collaboration_id == record.collaboration_id, Association.table_id == table.id
+            )
+        )
+        is None
+    ):
         withdrawn = f"table {table.id} was taken out of the collaboration before the inference ran"
-    return {"model": str(Path(model.path or "") / estimators.MODEL_FILE), "features": _features(model),
-            "trusted": [] if model.trainer == "script" else list(estimators.BUILTIN_TRUSTED),
-            "source": source_of(table.name, table), "task": model.task, "withdrawn": withdrawn}
+    return {
+        "model": str(Path(model.path or "") / estimators.MODEL_FILE),
+        "features": _features(model),
+        "trusted": [] if model.trainer == "script" else list(estimators.BUILTIN_TRUSTED),
+        "source": source_of(table.name, table),
+        "task": model.task,
+        "withdrawn": withdrawn,
+    }
 
 
 def _run_claimed(room: Room, inference_id: int, worker_id: str, lease: float, task: dict) -> dict:
@@ -186,11 +242,13 @@ def _run_claimed(room: Room, inference_id: int, worker_id: str, lease: float, ta
             else:
                 artifacts.mkdir(parents=True, exist_ok=True)
                 limits = JobLimits.from_settings(room.settings)
-                outcome.rows = run_limited(_score, (task, str(artifacts)), limits=limits, shared=_Shared(),
-                                           temp_root=artifacts.parent)
+                outcome.rows = run_limited(
+                    _score, (task, str(artifacts)), limits=limits, shared=_Shared(), temp_root=artifacts.parent
+                )
         except Exception as exc:  # noqa: BLE001 - recorded on the job
-            outcome.fail(exc.category if isinstance(exc, JobFailure) else "internal_error",
-                         f"{type(exc).__name__}: {exc}")
+            outcome.fail(
+                exc.category if isinstance(exc, JobFailure) else "internal_error", f"{type(exc).__name__}: {exc}"
+            )
     outcome.seconds = time.perf_counter() - start
     return _finish(room, inference_id, worker_id, outcome, artifacts)
 
@@ -218,8 +276,9 @@ def _score(task: dict, artifacts: str, _shared: _Shared) -> int:
 
     source, features = task["source"], task["features"]
     id_column = source.unit
-    columns = [f["name"] for f in features] + ([id_column] if id_column and id_column not in
-                                                [f["name"] for f in features] else [])
+    columns = [f["name"] for f in features] + (
+        [id_column] if id_column and id_column not in [f["name"] for f in features] else []
+    )
     frame = pq.read_table(io.BytesIO(_verified_snapshot(source)), columns=columns).to_pandas()
     model = estimators.load_model(Path(task["model"]), trusted=tuple(task["trusted"]))
     with estimators.one_thread():
@@ -249,20 +308,38 @@ def _finish(room: Room, inference_id: int, worker_id: str, outcome: _Outcome, ar
             collab = s.get(Collaboration, record.collaboration_id)
             record.artifacts_dir = str(artifacts)
             record.expires_at = record.finished_at + timedelta(days=collab.retention_days)
-        audit.append(s, audit.collaboration_scope(record.collaboration_id), "worker", f"inference.{record.state}",
-                     {"inference_id": record.id, "category": record.category, "rows_scored": record.rows_scored,
-                      "compute_seconds": _whole_seconds(record.compute_seconds)})
+        audit.append(
+            s,
+            audit.collaboration_scope(record.collaboration_id),
+            "worker",
+            f"inference.{record.state}",
+            {
+                "inference_id": record.id,
+                "category": record.category,
+                "rows_scored": record.rows_scored,
+                "compute_seconds": _whole_seconds(record.compute_seconds),
+            },
+        )
         return inference_view(record)
 
 
 def inference_view(record: InferenceJob) -> dict:
     """An inference job as members see it: a failure's category and fixed text, never the detail."""
-    return {"id": record.id, "collaboration_id": record.collaboration_id, "model_id": record.model_id,
-            "table_id": record.table_id, "state": record.state, "category": record.category,
-            "reason": FAILURE_CATEGORIES.get(record.category) if record.category else None,
-            "rows_scored": record.rows_scored, "compute_seconds": _whole_seconds(record.compute_seconds),
-            "created_at": _iso(record.created_at), "finished_at": _iso(record.finished_at),
-            "expires_at": _iso(record.expires_at), "artifacts_deleted_at": _iso(record.artifacts_deleted_at)}
+    return {
+        "id": record.id,
+        "collaboration_id": record.collaboration_id,
+        "model_id": record.model_id,
+        "table_id": record.table_id,
+        "state": record.state,
+        "category": record.category,
+        "reason": FAILURE_CATEGORIES.get(record.category) if record.category else None,
+        "rows_scored": record.rows_scored,
+        "compute_seconds": _whole_seconds(record.compute_seconds),
+        "created_at": _iso(record.created_at),
+        "finished_at": _iso(record.finished_at),
+        "expires_at": _iso(record.expires_at),
+        "artifacts_deleted_at": _iso(record.artifacts_deleted_at),
+    }
 
 
 def get_inference(room: Room, actor: Actor, inference_id: int) -> dict:
@@ -270,13 +347,24 @@ def get_inference(room: Room, actor: Actor, inference_id: int) -> dict:
         return inference_view(visible(s, actor, InferenceJob, inference_id, "inference"))
 
 
-def list_inference(room: Room, actor: Actor, collaboration_id: int, *, limit: int | None = None,
-                   offset: int = 0) -> list[dict]:
+def list_inference(
+    room: Room, actor: Actor, collaboration_id: int, *, limit: int | None = None, offset: int = 0
+) -> list[dict]:
     """A collaboration's inference jobs, oldest first, one page."""
     with room.read() as s:
         membership(s, actor, collaboration_id)
-        return [inference_view(r) for r in s.scalars(room.page(select(InferenceJob).where(
-            InferenceJob.collaboration_id == collaboration_id).order_by(InferenceJob.id), limit, offset))]
+        return [
+            inference_view(r)
+            for r in s.scalars(
+                room.page(
+                    select(InferenceJob)
+                    .where(InferenceJob.collaboration_id == collaboration_id)
+                    .order_by(InferenceJob.id),
+                    limit,
+                    offset,
+                )
+            )
+        ]
 
 
 def inference_result(room: Room, actor: Actor, inference_id: int, fmt: str = "csv") -> Path:
@@ -292,8 +380,13 @@ def inference_result(room: Room, actor: Actor, inference_id: int, fmt: str = "cs
             raise NotFound(f"inference {record.id}'s predictions were deleted at the end of the retention period")
         if record.state != "succeeded" or not record.artifacts_dir:
             raise Conflict(f"inference {record.id} has no predictions (state {record.state})")
-        audit.append(s, audit.collaboration_scope(record.collaboration_id), actor.name, "inference.read",
-                     {"inference_id": record.id, "format": fmt})
+        audit.append(
+            s,
+            audit.collaboration_scope(record.collaboration_id),
+            actor.name,
+            "inference.read",
+            {"inference_id": record.id, "format": fmt},
+        )
         return Path(record.artifacts_dir) / f"predictions.{fmt}"
 
 
@@ -301,8 +394,13 @@ def purge_expired_inference(room: Room, now=None) -> list[int]:
     """Delete the predictions of inference jobs past their retention; log each deletion."""
     now = now or utcnow()
     with room.read() as s:
-        ids = list(s.scalars(select(InferenceJob.id).where(InferenceJob.expires_at <= now,
-                                                           InferenceJob.artifacts_deleted_at.is_(None))))
+        ids = list(
+            s.scalars(
+                select(InferenceJob.id).where(
+                    InferenceJob.expires_at <= now, InferenceJob.artifacts_deleted_at.is_(None)
+                )
+            )
+        )
     for inference_id in ids:
         with room.transaction() as s:
             record = s.get(InferenceJob, inference_id)
@@ -311,8 +409,13 @@ def purge_expired_inference(room: Room, now=None) -> list[int]:
             if record.artifacts_dir:
                 shutil.rmtree(record.artifacts_dir, ignore_errors=True)
             record.artifacts_deleted_at = now
-            audit.append(s, audit.collaboration_scope(record.collaboration_id), "retention",
-                         "inference.artifacts_deleted", {"inference_id": record.id})
+            audit.append(
+                s,
+                audit.collaboration_scope(record.collaboration_id),
+                "retention",
+                "inference.artifacts_deleted",
+                {"inference_id": record.id},
+            )
     return ids
 
 
@@ -329,7 +432,12 @@ def recover_interrupted_inference(room: Room, now=None) -> list[int]:
             record = s.get(InferenceJob, inference_id)
             record.state, record.category, record.finished_at = "failed", "interrupted", utcnow()
             shutil.rmtree(room.artifacts / "inference" / str(record.id), ignore_errors=True)
-            audit.append(s, audit.collaboration_scope(record.collaboration_id), "server", "inference.failed",
-                         {"inference_id": record.id, "category": "interrupted"})
+            audit.append(
+                s,
+                audit.collaboration_scope(record.collaboration_id),
+                "server",
+                "inference.failed",
+                {"inference_id": record.id, "category": "interrupted"},
+            )
             done.append(inference_id)
     return done

@@ -22,10 +22,12 @@ class ModelPolicy(BaseModel):
 
     allow_export: bool = Field(False, description="Result receivers may download trained models (model.skops).")
     max_artifact_mib: int = Field(10, ge=1, le=1024, description="Largest model file that may leave, MiB.")
-    model_providers: list[str] | None = Field(None, description="Members who may run training scripts "
-                                              "(null: every result receiver).")
-    inference_runners: list[str] = Field(default_factory=list, description="Members who may score their own "
-                                         "tables with a trained model.")
+    model_providers: list[str] | None = Field(
+        None, description="Members who may run training scripts (null: every result receiver)."
+    )
+    inference_runners: list[str] = Field(
+        default_factory=list, description="Members who may score their own tables with a trained model."
+    )
     inference_receivers: list[str] = Field(default_factory=list, description="Members who receive predictions.")
     inference_payer: str | None = Field(None, description="Member charged for inference (null: the payer).")
 

@@ -125,31 +125,76 @@ def _mounts() -> list[str]:
 def bwrap_command(limits: ScriptLimits, binds: list[tuple[str, str]]) -> list[str]:
     """The ``bwrap`` command line up to the program it runs (``binds``: host path -> sandbox path, read-only)."""
     bwrap = shutil.which("bwrap") or "bwrap"
-    args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session", "--clearenv",
-            "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL", *_mounts(), "--proc", "/proc", "--dev", "/dev",
-            "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--size", str(limits.output_bytes), "--tmpfs", "/out",
-            "--dir", "/input"]
+    args = [
+        bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--uid",
+        "65534",
+        "--gid",
+        "65534",
+        "--cap-drop",
+        "ALL",
+        *_mounts(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(TMP_BYTES),
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        str(limits.output_bytes),
+        "--tmpfs",
+        "/out",
+        "--dir",
+        "/input",
+    ]
     for host, inside in binds:
         args += ["--ro-bind", host, inside]
-    return args + ["--chdir", "/out", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
-                   "--setenv", "TMPDIR", "/tmp"]
+    return args + [
+        "--chdir",
+        "/out",
+        "--setenv",
+        "PATH",
+        "/usr/bin:/bin",
+        "--setenv",
+        "HOME",
+        "/tmp",
+        "--setenv",
+        "TMPDIR",
+        "/tmp",
+    ]
 
 
 @lru_cache(maxsize=1)
 def unavailable() -> str | None:
     """Why scripts cannot run here (None: the sandbox works): bwrap missing or refused."""
     if shutil.which("bwrap") is None:
-        return ("bubblewrap (bwrap) is not installed on the server, so training scripts are off "
-                "(`apt-get install bubblewrap`)")
+        return (
+            "bubblewrap (bwrap) is not installed on the server, so training scripts are off "
+            "(`apt-get install bubblewrap`)"
+        )
     try:
-        done = subprocess.run(bwrap_command(ScriptLimits(output_bytes=_MIB), []) + [sys.executable, "-I", "-c", "pass"],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            bwrap_command(ScriptLimits(output_bytes=_MIB), []) + [sys.executable, "-I", "-c", "pass"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bubblewrap could not start its sandbox ({exc}), so training scripts are off"
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or ["no message"])[-1][:200]
-        return (f"bubblewrap could not create its namespaces ({why}), so training scripts are off "
-                "(the server's account needs unprivileged user namespaces)")
+        return (
+            f"bubblewrap could not create its namespaces ({why}), so training scripts are off "
+            "(the server's account needs unprivileged user namespaces)"
+        )
     return None
 
 
@@ -158,17 +203,33 @@ def run_script(script: Path, data: Path, args: list[str], out_dir: Path, limits:
 
     Raises :class:`InputError` when the script ran past its time limit or its output was over the cap."""
     argv = [sys.executable, "-I", "/input/train.py", "--data", "/input/synthetic.parquet", *args, "--output", "/out"]
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
     seconds = max(1, int(limits.seconds))
-    spec = {"argv": argv, "env": env, "seconds": limits.seconds, "memory": limits.memory_bytes, "cpu": seconds,
-            "file": limits.output_bytes, "processes": MAX_PROCESSES}
+    spec = {
+        "argv": argv,
+        "env": env,
+        "seconds": limits.seconds,
+        "memory": limits.memory_bytes,
+        "cpu": seconds,
+        "file": limits.output_bytes,
+        "processes": MAX_PROCESSES,
+    }
     command = bwrap_command(limits, [(str(script), "/input/train.py"), (str(data), "/input/synthetic.parquet")])
     command += [sys.executable, "-I", "-c", _HARNESS, json.dumps(spec)]
     try:
         done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=limits.seconds + 60)
     except subprocess.TimeoutExpired:
-        raise InputError(f"the training script ran over its time limit of {limits.seconds:g} s and was stopped") from None
+        raise InputError(
+            f"the training script ran over its time limit of {limits.seconds:g} s and was stopped"
+        ) from None
     status, archive = _status(done)
     if status["code"] == "timeout":
         raise InputError(f"the training script ran over its time limit of {limits.seconds:g} s and was stopped")
@@ -183,13 +244,13 @@ def _status(done: subprocess.CompletedProcess) -> tuple[dict, bytes]:
     data = done.stdout
     size = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
     try:
-        status = json.loads(data[8:8 + size]) if 0 < size <= len(data) - 8 else None
+        status = json.loads(data[8 : 8 + size]) if 0 < size <= len(data) - 8 else None
     except ValueError:
         status = None
     if not isinstance(status, dict):
         why = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
         raise RuntimeError(f"the training sandbox ended without a result: {why[0][:300]}")
-    return status, data[8 + size:]
+    return status, data[8 + size :]
 
 
 def _unpack(archive: bytes, out_dir: Path) -> None:

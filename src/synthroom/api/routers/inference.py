@@ -19,8 +19,9 @@ def start(model_id: Id, body: InferenceIn, room: RoomDep, actor: Caller) -> dict
 
 
 @router.get("/collaborations/{collaboration_id}/inference", response_model=list[InferenceOut])
-def list_inference(collaboration_id: Id, room: RoomDep, actor: Caller, limit: Limit = None,
-                   offset: Offset = 0) -> list[dict]:
+def list_inference(
+    collaboration_id: Id, room: RoomDep, actor: Caller, limit: Limit = None, offset: Offset = 0
+) -> list[dict]:
     return inference.list_inference(room, actor, collaboration_id, limit=limit, offset=offset)
 
 
