@@ -42,7 +42,7 @@ from ..io import write_table
 from . import audit, claims, estimators
 from .claims import LEASE_SECONDS
 from .errors import Conflict, Forbidden, NotFound
-from .jobs import RESULT_FORMATS, _artifacts_of, _iso, _whole_seconds
+from .jobs import RESULT_FORMATS, artifacts_of, _iso, _whole_seconds
 from .limits import JobLimits, run_limited
 from .mlpolicy import policy_of
 from .models import (
@@ -56,7 +56,7 @@ from .models import (
     TrainedModel,
     utcnow,
 )
-from .service import Actor, Room, _get, membership, not_found, source_of, visible
+from .service import Actor, Room, get_row, membership, not_found, source_of, visible
 
 KINDS = ("categorical", "numerical", "datetime")
 ROW_ID = "row"  # the id column when the table has no privacy-unit column
@@ -76,7 +76,7 @@ def start_inference(room: Room, actor: Actor, model_id: int, table_id: int) -> d
         table = _own_table(s, actor, collab.id, table_id)
         if model.state != "succeeded":
             raise Conflict(f"model {model.id} cannot score rows (state {model.state})")
-        _artifacts_of(s.get(Job, model.job_id))
+        artifacts_of(s.get(Job, model.job_id))
         features = _features(model)
         _check_columns(table, features)
         receivers = _receivers(s, collab, policy.inference_receivers, table)
@@ -113,7 +113,7 @@ def start_inference(room: Room, actor: Actor, model_id: int, table_id: int) -> d
 
 def _own_table(s, actor: Actor, collaboration_id: int, table_id: int) -> ConfiguredTable:
     """The runner's own table, associated with the collaboration: nobody scores another's rows."""
-    table = _get(s, ConfiguredTable, table_id, "table")
+    table = get_row(s, ConfiguredTable, table_id, "table")
     associated = s.scalar(
         select(Association.id).where(Association.collaboration_id == collaboration_id, Association.table_id == table.id)
     )
@@ -192,7 +192,7 @@ def run_inference(room: Room, inference_id: int, *, worker_id: str | None = None
     worker_id = worker_id or claims.new_worker_id()
     with room.transaction() as s:
         if claims.take(s, InferenceJob, inference_id, worker_id, lease) is None:
-            return inference_view(_get(s, InferenceJob, inference_id, "inference"))
+            return inference_view(get_row(s, InferenceJob, inference_id, "inference"))
         task = _task(s, inference_id)
     return _run_claimed(room, inference_id, worker_id, lease, task)
 

@@ -45,7 +45,7 @@ from .limits import JobLimits, run_limited
 from .errors import Conflict, Forbidden, NotFound
 from .models import (Association, Collaboration, ConfiguredTable, InferenceJob, Job, Member, Membership, MeterEntry,
                      Template, TrainedModel, utcnow)
-from .service import (Actor, Room, _get, consent_missing, content_hash, membership, source_of,
+from .service import (Actor, Room, get_row, consent_missing, content_hash, membership, source_of,
                       table_columns, template_view, visible)
 
 log = logging.getLogger("synthroom.jobs")
@@ -283,7 +283,7 @@ def run_job(room: Room, job_id: int, synthesize: Synthesize | None = None, *, li
     claimed = _claim(room, job_id, worker_id or claims.new_worker_id(), lease)
     if claimed is None:
         with room.read() as s:
-            return job_view(_get(s, Job, job_id, "job"), sees_scores=True)
+            return job_view(get_row(s, Job, job_id, "job"), sees_scores=True)
     return _run_claimed(room, claimed, synthesize, limits, lease)
 
 
@@ -298,7 +298,7 @@ def _claim(room: Room, job_id: int | None, worker_id: str, lease: float) -> _Cla
     """One short write transaction: take the job (see :mod:`.claims`), read its plan, audit it."""
     with room.transaction() as s:
         if job_id is not None:
-            _get(s, Job, job_id, "job")
+            get_row(s, Job, job_id, "job")
         job_id = claims.take(s, Job, job_id, worker_id, lease, started_at=utcnow())
         if job_id is None:
             return None
@@ -516,7 +516,7 @@ def check_receiver(s, actor: Actor, job: Job) -> None:
         raise Forbidden(f"{actor.name!r} may not receive the results of job {job.id}")
 
 
-def _artifacts_of(job: Job) -> Path:
+def artifacts_of(job: Job) -> Path:
     """The job's artifacts folder, refused once the retention period is over (at the request,
     whether or not the periodic purge has deleted the files yet)."""
     if job.artifacts_deleted_at is not None:
@@ -539,7 +539,7 @@ def result_path(room: Room, actor: Actor, job_id: int, fmt: str = "csv") -> Path
             raise Conflict(f"job {job.id} is a reproducible run (an explicit seed): its data is never released")
         if job.state != "succeeded" or not job.released:
             raise Conflict(f"job {job.id} released no synthetic data (state {job.state}{': ' + job.reason if job.reason else ''})")
-        path = _artifacts_of(job) / f"synthetic.{fmt}"
+        path = artifacts_of(job) / f"synthetic.{fmt}"
         audit.append(s, audit.collaboration_scope(job.collaboration_id), actor.name, "result.read",
                      {"job_id": job.id, "format": fmt})
     return path
@@ -555,7 +555,7 @@ def report_path(room: Room, actor: Actor, job_id: int, kind: str = "html") -> Pa
         check_receiver(s, actor, job)
         if not job.share_full_report:
             raise Forbidden(f"the analysis rules of job {job.id}'s tables do not share the full report; the summary is in the job")
-        path = _artifacts_of(job) / f"report.{kind}"
+        path = artifacts_of(job) / f"report.{kind}"
         if not path.exists():
             raise NotFound(f"job {job.id} has no report")
         audit.append(s, audit.collaboration_scope(job.collaboration_id), actor.name, "report.read",

@@ -538,7 +538,7 @@ def visible(s: Session, actor: Actor, model, object_id: int, what: str):
     """Object ``object_id`` of ``model`` (one with a ``collaboration_id``) if ``actor`` is an active
     member of its collaboration; otherwise :class:`NotFound` worded exactly as for an id that does
     not exist, so an outsider cannot tell which ids exist."""
-    obj = _get(s, model, object_id, what)
+    obj = get_row(s, model, object_id, what)
     if not _active(s, actor.id, obj.collaboration_id):
         raise not_found(what, object_id)
     return obj
@@ -546,7 +546,7 @@ def visible(s: Session, actor: Actor, model, object_id: int, what: str):
 
 def _visible_table(s: Session, actor: Actor, table_id: int) -> ConfiguredTable:
     """A table its owner, or an active member of a collaboration it is associated with, may see."""
-    table = _get(s, ConfiguredTable, table_id, "table")
+    table = get_row(s, ConfiguredTable, table_id, "table")
     if table.owner_id != actor.id:
         shared = s.scalars(select(Association.collaboration_id).where(Association.table_id == table.id)).all()
         if not any(_active(s, actor.id, cid) for cid in shared):
@@ -581,7 +581,7 @@ def not_found(what: str, object_id: Any) -> NotFound:
     return NotFound(f"no {what} with id {object_id}")
 
 
-def _get(s: Session, model, object_id: int, what: str):
+def get_row(s: Session, model, object_id: int, what: str):
     """The row ``object_id`` of ``model``; an id that is not a 64-bit positive integer is no row."""
     obj = s.get(model, object_id) if _whole(object_id, 1, MAX_ID) else None
     if obj is None:

@@ -27,10 +27,10 @@ from ..schema import parse_schema
 from . import audit, claims, estimators, sandbox
 from .claims import LEASE_SECONDS
 from .errors import Conflict, Forbidden, NotFound
-from .jobs import HOLDOUT_FILE, _artifacts_of, check_receiver
+from .jobs import HOLDOUT_FILE, artifacts_of, check_receiver
 from .mlpolicy import policy_of
 from .models import Collaboration, Job, Template, TrainedModel
-from .service import Actor, Room, _get, not_found, visible
+from .service import Actor, Room, get_row, not_found, visible
 
 BUILTIN = estimators.BUILTIN
 TRAINERS = BUILTIN + ("script",)
@@ -136,7 +136,7 @@ def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", sc
         check_receiver(s, actor, job)
         if job.state != "succeeded" or not job.released:
             raise Conflict(f"job {job.id} has no released synthetic data to train on (state {job.state})")
-        data = _artifacts_of(job) / "synthetic.parquet"
+        data = artifacts_of(job) / "synthetic.parquet"
         _check_provider(s, actor, job, trainer)
         schema = parse_schema(json.loads(s.get(Template, job.template_id).params)["classification"])
         record = TrainedModel(job_id=job.id, collaboration_id=job.collaboration_id, created_by=actor.id,
@@ -163,7 +163,7 @@ def run_training(room: Room, model_id: int, *, worker_id: str | None = None, lea
     worker_id = worker_id or claims.new_worker_id()
     with room.transaction() as s:
         if claims.take(s, TrainedModel, model_id, worker_id, lease) is None:
-            return model_view(_get(s, TrainedModel, model_id, "model"))
+            return model_view(get_row(s, TrainedModel, model_id, "model"))
         task = _task(s, model_id)
     return _train_claimed(room, model_id, worker_id, lease, task)
 
@@ -183,8 +183,8 @@ def _task(s, model_id: int) -> tuple:
     record = s.get(TrainedModel, model_id, populate_existing=True)
     job = s.get(Job, record.job_id)
     schema = parse_schema(json.loads(s.get(Template, job.template_id).params)["classification"])
-    holdout = _artifacts_of(job) / HOLDOUT_FILE if record.scored_on_real else None
-    return (record.trainer, json.loads(record.params or "{}"), _artifacts_of(job) / "synthetic.parquet", schema,
+    holdout = artifacts_of(job) / HOLDOUT_FILE if record.scored_on_real else None
+    return (record.trainer, json.loads(record.params or "{}"), artifacts_of(job) / "synthetic.parquet", schema,
             Path(record.path), holdout)
 
 
@@ -265,7 +265,7 @@ def model_file(room: Room, actor: Actor, model_id: int) -> Path:
     with room.transaction() as s:
         record = _receivers_model(s, actor, model_id)
         job = s.get(Job, record.job_id)
-        _artifacts_of(job)
+        artifacts_of(job)
         policy = policy_of(s.get(Collaboration, record.collaboration_id))
         if not policy.allow_export:
             raise Forbidden(f"the model policy of collaboration {record.collaboration_id} does not allow models to "
