@@ -114,3 +114,33 @@ def test_a_script_needs_the_model_provider_right(room):
             from synthroom.room.models import Job
 
             training._check_provider(s, tp.analyst, s.get(Job, job_id), "script")
+
+
+def test_one_owner_without_the_opt_in_keeps_every_model_off_the_real_rows(room):
+    """A job scores models on real rows only up to the smallest ``model_evaluations`` of its tables."""
+    from synthroom.room.models import ConfiguredTable, Job
+
+    tp = room[0]
+    with tp.room.transaction() as s:
+        s.get(ConfiguredTable, tp.audience).model_evaluations = 0  # the publisher's rule: no scoring
+    try:
+        queued = start_job(tp.room, tp.advertiser, tp.template["id"])
+        with tp.room.read() as s:
+            assert s.get(Job, queued["id"]).model_evaluations == 0
+            assert s.get(Job, room[1]).model_evaluations == 2
+            assert not training._real_scoring_left(s, s.get(Job, queued["id"]), "gbm")
+    finally:
+        with tp.room.transaction() as s:
+            s.get(ConfiguredTable, tp.audience).model_evaluations = 2
+
+
+def test_an_export_over_the_size_cap_is_refused(room):
+    from synthroom.room.models import TrainedModel
+
+    tp, job_id, _, _ = room
+    model = training.train_model(tp.room, tp.advertiser, job_id, "logistic")
+    path = training.model_file(tp.room, tp.advertiser, model["id"])
+    with tp.room.read() as s:
+        record = s.get(TrainedModel, model["id"])
+        with pytest.raises(Forbidden, match=r"file is 0\.\d MiB, over the collaboration's max_artifact_mib of 0$"):
+            training._check_exportable(path, record, 0)
