@@ -4,6 +4,7 @@ answers it (the browser test is tests/test_web_browser.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from pathlib import Path
@@ -302,13 +303,24 @@ def test_a_refusal_goes_back_only_to_a_page_of_this_site(party):
     sign_in(http, party.keys["publisher"])
     tid = party.template["id"]
     csrf = csrf_of(http.get(f"/console/templates/{tid}").text)
-    for referer in ("https://evil.example/console/templates/1", "http://testserver//evil.example/x",
-                    "http://testserver/\\evil.example"):
-        answer = http.post(f"/console/templates/{tid}/approve", data={"hash": "0" * 64, "csrf": csrf},
-                           headers={"referer": referer}, follow_redirects=False)
+    for referer in (
+        "https://evil.example/console/templates/1",
+        "http://testserver//evil.example/x",
+        "http://testserver/\\evil.example",
+    ):
+        answer = http.post(
+            f"/console/templates/{tid}/approve",
+            data={"hash": "0" * 64, "csrf": csrf},
+            headers={"referer": referer},
+            follow_redirects=False,
+        )
         assert answer.status_code == 409 and "location" not in answer.headers, referer
-    back = http.post(f"/console/templates/{tid}/approve", data={"hash": "0" * 64, "csrf": csrf},
-                     headers={"referer": f"http://testserver/console/templates/{tid}?x=1"}, follow_redirects=False)
+    back = http.post(
+        f"/console/templates/{tid}/approve",
+        data={"hash": "0" * 64, "csrf": csrf},
+        headers={"referer": f"http://testserver/console/templates/{tid}?x=1"},
+        follow_redirects=False,
+    )
     assert back.status_code == 303 and back.headers["location"] == f"/console/templates/{tid}?x=1"
 
 
@@ -339,3 +351,38 @@ def test_expired_sessions_are_forgotten_when_a_new_one_is_made(party):
     now[0] = 11
     store.create(party.advertiser)
     assert len(store) == 1
+
+
+def test_a_template_proposed_in_the_console_is_the_one_the_api_would_store(party):
+    http = client(party)
+    sign_in(http, party.keys["advertiser"])
+    page = http.get(f"/console/collaborations/{party.collab}")
+    answer = http.post(
+        f"/console/collaborations/{party.collab}/templates",
+        follow_redirects=False,
+        data={
+            "csrf": csrf_of(page.text),
+            "name": "from the form",
+            "sql": DEMO_TEMPLATE,
+            "epsilon": "0.7",
+            "classification": json.dumps(DEMO_CLASSIFICATION),
+            "max_mia_score": "0.9",
+            "delta": "1e-10",
+            "rows": "500",
+        },
+    )
+    assert answer.status_code == 303
+    tid = int(answer.headers["location"].rsplit("/", 1)[1])
+    params = party.room.get_template(party.advertiser, tid)["params"]
+    assert (params["epsilon"], params["max_mia_score"], params["delta"], params["rows"]) == (0.7, 0.9, 1e-10, 500)
+    bad = http.post(
+        f"/console/collaborations/{party.collab}/templates",
+        data={
+            "csrf": csrf_of(page.text),
+            "name": "bad",
+            "sql": DEMO_TEMPLATE,
+            "epsilon": "many",
+            "classification": json.dumps(DEMO_CLASSIFICATION),
+        },
+    )
+    assert bad.status_code == 422 and "epsilon &#39;many&#39; is not a number" in bad.text

@@ -176,6 +176,7 @@ def create_template(
         epsilon=_number(form, "epsilon", float, None),
         classification=_classification(form.get("classification", "")),
         max_mia_score=_number(form, "max_mia_score", float, None),
+        delta=_number(form, "delta", float, 1e-9),
         rows=_number(form, "rows", int, None),
     )
     created = room_of(request).create_template(actor, collaboration_id, **body.model_dump())
