@@ -105,10 +105,9 @@ def _epsilon_advice(privacy: dict | None) -> str:
 def _ledger_epsilon(privacy: dict | None) -> float | None:
     if not privacy:
         return None
-    value = privacy.get("epsilon")
     try:
-        value = float(value)
-    except (TypeError, ValueError):
+        value = float(privacy["epsilon"])
+    except (KeyError, TypeError, ValueError):
         return None
     return value if math.isfinite(value) and value > 0 else None
 

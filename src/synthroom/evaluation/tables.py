@@ -72,7 +72,7 @@ def prepare_tables(
             )
             df = df.sample(n=max_rows, random_state=np.random.default_rng([seed, index]))
         sampled[key] = df
-    kinds = {c.name: c.kind for c in schema.columns}
+    kinds: dict[str, str] = {c.name: c.kind for c in schema.columns}
     clean = {
         key: pd.DataFrame(
             {name: normalise_column(df[name], kind, name, TABLE_NAMES[key]) for name, kind in kinds.items()}

@@ -41,7 +41,7 @@ def bind_key(engine: Engine, key: str | bytes) -> None:
 
 def _key_of(session: Session) -> bytes:
     bind = session.get_bind()
-    key = _KEYS.get(getattr(bind, "engine", bind))
+    key = _KEYS.get(bind.engine)  # an Engine's .engine is itself, a Connection's its engine
     if key is None:
         raise RuntimeError("no audit key is bound to this database: open it through Room, which binds one")
     return key

@@ -52,7 +52,7 @@ def take(s: Session, model, object_id: int | None, worker_id: str, lease: float,
         update(model).where(model.id == object_id, model.state == "queued")
         .values(state="running", worker_id=worker_id, lease_until=utcnow() + timedelta(seconds=lease), **values)
         .execution_options(synchronize_session=False))
-    return object_id if claimed.rowcount == 1 else None
+    return object_id if getattr(claimed, "rowcount", 0) == 1 else None  # an UPDATE's CursorResult
 
 
 def expired(s: Session, model, now: datetime | None = None, object_id: int | None = None) -> list[int]:

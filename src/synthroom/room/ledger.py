@@ -37,7 +37,7 @@ def reserve(session: Session, job_id: int, tables: list[ConfiguredTable], epsilo
                     delta_spent=ConfiguredTable.delta_spent + delta)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:
+        if getattr(result, "rowcount", 0) != 1:  # an UPDATE's CursorResult
             raise BudgetExhausted(_refusal(session, table, epsilon, delta))
         session.add(LedgerEntry(table_id=table.id, job_id=job_id, kind="reserve", epsilon=epsilon, delta=delta))
     session.flush()
