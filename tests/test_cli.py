@@ -180,3 +180,15 @@ def test_synthesize_prints_what_the_fit_could_not_learn(tmp_path):
     assert "warning: column 'amount': no value range stood out from the DP noise" in text
     assert "warning: column 'kind': no value is frequent enough to be released" in text
     assert (tmp_path / "o.csv").exists()
+
+
+def test_engine_options_are_checked_before_any_work(files):
+    tmp, data, schema = files
+    out = tmp / "syn.parquet"
+    base = ["synthesize", data, "-s", schema, "-o", out]
+    _fails(base + ["--engine", "oracle"], out, "--engine 'oracle' is not one of duckdb, spark")
+    _fails(base + ["--spark-master", "local[1]"], out, "--spark-master and --partitions need --engine spark")
+    _fails(base + ["--engine", "spark", "--report", tmp / "r.html"], out,
+           "the release gate and the report run on DuckDB: drop --engine spark")
+    _fails(base[:-1] + [tmp / "syn.csv", "--engine", "spark", "--partitions", "4"], tmp / "syn.csv",
+           "--partitions needs a positive number and a .parquet output")

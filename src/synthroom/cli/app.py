@@ -102,7 +102,7 @@ def _show_evaluation(evaluation, report: Path | None, refused: str) -> None:
 
 @app.command()
 def synthesize(
-    input: Path = typer.Argument(..., help="CSV or Parquet file with the real rows."),
+    input: str = typer.Argument(..., help="CSV or Parquet file with the real rows (with --engine spark: any path the cluster reads, or a Spark table's name)."),
     schema: Path = typer.Option(..., "--schema", "-s", help="Column classification (YAML/JSON, any accepted spelling)."),
     output: Path = typer.Option(..., "--output", "-o", help="Synthetic output, .csv or .parquet."),
     epsilon: Optional[float] = typer.Option(None, help="Privacy budget in [0.0001, 10] (default: the schema's, else 1)."),
@@ -118,6 +118,9 @@ def synthesize(
     holdout_share: Optional[float] = typer.Option(None, help="Share of the real rows held out for the evaluation, in (0, 0.5] (default 0.2 when a gate or report is asked for)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Evaluate and write PATH.html and PATH.json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    engine: str = typer.Option("duckdb", "--engine", help="Where the rows are counted: duckdb (this process) or spark (the same exact counts: a seeded run gives the same output)."),
+    spark_master: Optional[str] = typer.Option(None, "--spark-master", metavar="URL", help="With --engine spark: the cluster (default: a local session)."),
+    partitions: Optional[int] = typer.Option(None, "--partitions", help="With --engine spark: draw the rows in this many parallel tasks on the cluster into a partitioned Parquet folder (for billions of rows); without it rows are drawn here."),
 ) -> None:
     """Fit a DP synthesizer to INPUT and write synthetic rows.
 
@@ -143,6 +146,7 @@ def synthesize(
         parsed = load_schema(schema)
         eps = epsilon if epsilon is not None else (parsed.epsilon if parsed.epsilon is not None else 1.0)
         gated = any(x is not None for x in (report, max_mia_score, holdout_share, parsed.max_mia_score)) or bool(gates)
+        counting = _engine(engine, spark_master, partitions, output, gated)
         evaluation = None
         with _Phases(quiet) as phases:
             if gated:
@@ -152,27 +156,65 @@ def synthesize(
                     progress=phases)
                 synth, df, evaluation = run.synthesizer, run.synthetic, run.report
             else:
-                synth = Synthesizer(parsed, epsilon=eps, delta=delta, seed=seed, progress=phases)
+                synth = Synthesizer(parsed, epsilon=eps, delta=delta, seed=seed, progress=phases, engine=counting)
                 synth.fit(input)
-                df = synth.sample(rows)
+                df = synth.sample(rows) if partitions is None else None
         if evaluation is not None:
-            if privacy_log is not None:  # the budget was spent whether or not the rows are released
-                privacy_log.write_text(json.dumps(synth.privacy_report(), indent=2))
-            for earlier in (output, save_model) if not evaluation.passed else ():
-                if earlier is not None and earlier.exists():
-                    err.print(f"[bold yellow]note:[/] {escape(str(earlier))} is an earlier file: this run wrote "
-                              "nothing there", highlight=False)
-            _show_evaluation(evaluation, report, refused="refused")
-        write_table(df, output)
+            _gate_outcome(evaluation, synth, privacy_log, (output, save_model), report)
+        written = _write_rows(df, output, synth, rows, counting, partitions)
         if save_model is not None:
             synth.save(save_model)
         if privacy_log is not None:
             privacy_log.write_text(json.dumps(synth.privacy_report(), indent=2))
     except InputError as exc:
         _fail(exc)
-    _summary(synth, len(df), df.shape[1], time.perf_counter() - start, output)
+    _summary(synth, written, len(parsed.columns), time.perf_counter() - start, output)
     for warning in synth.warnings_:  # shown even with --quiet: the output is weaker than it looks
         err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
+
+
+def _gate_outcome(evaluation, synth, privacy_log: Path | None, outputs: tuple, report: Path | None) -> None:
+    """The ledger (the budget was spent whether or not the rows are released), a note on earlier
+    files a refused run left alone, and the evaluation (exits 3 when a gate refused)."""
+    from rich.markup import escape
+
+    if privacy_log is not None:
+        privacy_log.write_text(json.dumps(synth.privacy_report(), indent=2))
+    for earlier in outputs if not evaluation.passed else ():
+        if earlier is not None and earlier.exists():
+            err.print(f"[bold yellow]note:[/] {escape(str(earlier))} is an earlier file: this run wrote "
+                      "nothing there", highlight=False)
+    _show_evaluation(evaluation, report, refused="refused")
+
+
+def _write_rows(df, output: Path, synth, rows: int | None, session, partitions: int | None) -> int:
+    """Write the drawn rows; with ``partitions``, draw them on the cluster into a Parquet folder."""
+    if df is not None:
+        write_table(df, output)
+        return len(df)
+    from ..engine.spark import sample_to_parquet
+
+    return sample_to_parquet(synth, rows, str(output), session=session, partitions=partitions)
+
+
+def _engine(engine: str, master: str | None, partitions: int | None, output: Path, gated: bool):
+    """The counting engine the options ask for (a SparkSession for spark), or InputError."""
+    from ..engine import ENGINES
+
+    if engine not in ENGINES:
+        raise InputError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
+    if engine == "duckdb":
+        if master is not None or partitions is not None:
+            raise InputError("--spark-master and --partitions need --engine spark")
+        return "duckdb"
+    if gated:
+        raise InputError("the release gate and the report run on DuckDB: drop --engine spark, or drop --report, "
+                         "--max-mia-score, --gate and --holdout-share (and the schema's maxMembershipInferenceAttackScore)")
+    if partitions is not None and (partitions < 1 or output.suffix.lower() != ".parquet"):
+        raise InputError("--partitions needs a positive number and a .parquet output (written as a folder)")
+    from ..engine.spark import spark_session
+
+    return spark_session(master)
 
 
 @app.command()

@@ -5,6 +5,28 @@ of a numeric column on a fixed public grid, and of marginals over encoded (binne
 Those counts are what the privacy mechanisms noise; this file boundary is the privacy boundary.
 """
 
+from typing import Any
+
+from ..errors import InputError
 from .counting import CategoryCoding, CountingSource, NumericCoding, Pieces
 
-__all__ = ["CategoryCoding", "CountingSource", "NumericCoding", "Pieces"]
+ENGINES = ("duckdb", "spark")
+
+
+def check_engine(engine: Any) -> Any:
+    """``"duckdb"``, ``"spark"`` or a SparkSession (the Spark engine on that session)."""
+    if engine in ENGINES or hasattr(engine, "sparkContext"):
+        return engine
+    raise InputError(f"engine {engine!r} is not one of {', '.join(ENGINES)} (or a SparkSession)")
+
+
+def open_source(data: Any, kinds: dict[str, str], engine: Any = "duckdb") -> CountingSource:
+    """Open ``data`` for counting on ``engine`` (see :func:`check_engine`)."""
+    if check_engine(engine) == "duckdb":
+        return CountingSource.open(data, kinds)
+    from .spark import SparkCountingSource, spark_session
+
+    return SparkCountingSource.open(data, kinds, session=spark_session() if engine == "spark" else engine)
+
+
+__all__ = ["ENGINES", "CategoryCoding", "CountingSource", "NumericCoding", "Pieces", "check_engine", "open_source"]

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .dialect import DUCKDB, Dialect
 from .grid import Grid
 from .types import is_float, is_number, is_time, quote_ident, quote_literal
 
@@ -80,21 +81,20 @@ class NumericCoding:
     size: int
 
 
-def typed_sql(column: str, kind: str, stored: str) -> str:
+def typed_sql(column: str, kind: str, stored: str, dialect: Dialect = DUCKDB) -> str:
     """SQL for ``column`` (stored as ``stored``) typed as its ``kind`` needs: categorical as
     stored; numerical as stored when the storage is numeric or a date/time, else ``DOUBLE``;
     datetime as stored when the storage is a date/time, else ``TIMESTAMP``. Text that does not
-    parse, blanks and infinite values become NULL (missing): typing never fails on a value."""
-    col = quote_ident(column)
+    parse (see :mod:`synthroom.engine.dialect` for what parses), blanks and infinite values
+    become NULL (missing): typing never fails on a value."""
+    col = dialect.ident(column)
     if kind == "categorical":
         return col
     if is_time(stored):
-        return f"CASE WHEN isfinite({col}) THEN {col} END"
+        return dialect.finite_time(col)
     if kind == "numerical" and is_number(stored):
-        return col if not is_float(stored) else f"CASE WHEN isfinite({col}) THEN {col} END"
-    target = "TIMESTAMP" if kind == "datetime" else "DOUBLE"
-    value = f"TRY_CAST(NULLIF(trim(CAST({col} AS VARCHAR)), '') AS {target})"
-    return f"CASE WHEN isfinite({value}) THEN {value} END"
+        return col if not is_float(stored) else dialect.finite_double(col)
+    return dialect.parse(col, "TIMESTAMP" if kind == "datetime" else "DOUBLE")
 
 
 def stored_types(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
@@ -102,15 +102,15 @@ def stored_types(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str
     return {r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
 
 
-def value_sql(column: str, kind: str, stored: str) -> str:
+def value_sql(column: str, kind: str, stored: str, dialect: Dialect = DUCKDB) -> str:
     """A column's value as counted: VARCHAR for categorical, DOUBLE for numerical and datetime
     (epoch seconds); NULL where the value is missing or does not parse. The same value whatever
     the storage (``35`` in a CSV and in a Parquet integer column are both 35.0)."""
-    typed = typed_sql(column, kind, stored)
+    typed = typed_sql(column, kind, stored, dialect)
     if kind == "categorical":
-        return f"CAST({typed} AS VARCHAR)"
+        return dialect.text(typed)
     if kind == "datetime" or is_time(stored):
-        return f"epoch(CAST({typed} AS TIMESTAMP))"
+        return dialect.epoch(typed)
     return f"CAST({typed} AS DOUBLE)"
 
 
@@ -119,6 +119,8 @@ class CountingSource:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, relation: str, kinds: dict[str, str]):
         self._con = con
+        self.passes = 0  # counting queries run (each one scan of the rows): the scale model's unit
+        self._dialect = DUCKDB
         self._rel = relation
         self._kinds = kinds
         self._encoded: list[str] | None = None
@@ -150,7 +152,7 @@ class CountingSource:
         empty file (a user's own input); values that do not parse are not (they count as missing,
         see :func:`typed_sql`). An empty DataFrame is not an error: the clean room's joined rows
         arrive as one, and whether they are empty can depend on one person."""
-        empty = self._con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {self._rel} LIMIT 1)").fetchone()[0] == 0
+        empty = self._fetch(f"SELECT count(*) FROM (SELECT 1 FROM {self._rel} LIMIT 1) AS synthroom_one")[0][0] == 0
         if empty and empty_is_error:
             raise InputError("the table has no rows")
         for name, kind in self._kinds.items():
@@ -164,72 +166,53 @@ class CountingSource:
 
     def value_sql(self, column: str) -> str:
         """Value of a column for counting (see :func:`value_sql`)."""
-        return value_sql(column, self._kinds[column], self.storage_type(column))
+        return value_sql(column, self._kinds[column], self.storage_type(column), self._dialect)
 
     # -- counts (exact; the caller must add noise) -------------------------------------------
     def category_counts(self, column: str) -> tuple[list[str | None], np.ndarray]:
-        """Each distinct value of ``column`` (None for missing) and its exact count."""
-        rows = self._con.execute(
-            f"SELECT v, count(*) FROM (SELECT {self.value_sql(column)} AS v FROM {self._rel}) GROUP BY v ORDER BY v NULLS LAST"
-        ).fetchall()
+        """Each distinct value of ``column`` (None for missing) and its exact count, in value order
+        (code points, which is UTF-8 byte order, as both engines compare text), missing last."""
+        rows = self._fetch(f"SELECT v, count(*) FROM (SELECT {self.value_sql(column)} AS v FROM {self._rel}) GROUP BY v")
+        rows.sort(key=lambda r: (r[0] is None, r[0] or ""))
         return [r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.int64)
 
     def grid_counts(self, column: str, grid: Grid, clip: tuple[float, float] | None = None) -> np.ndarray:
         """Exact counts of ``column`` on every cell of the public ``grid`` (after public clipping)."""
-        return self._dense_counts(column, clip, grid.sql_cell("v"), grid.size)
+        return self._dense_counts(column, clip, grid.sql_cell("v", self._dialect), grid.size)
 
     def piece_counts(self, column: str, grid: Grid, clip: tuple[float, float] | None, pieces: Pieces) -> np.ndarray:
         """Exact counts of ``column`` on the public ``pieces`` of grid cells (flat, in order)."""
-        return self._dense_counts(column, clip, _piece_sql("v", grid, pieces), pieces.count)
+        return self._dense_counts(column, clip, piece_sql("v", grid, pieces, self._dialect), pieces.count)
 
     def _dense_counts(self, column: str, clip: tuple[float, float] | None, index_sql: str, size: int) -> np.ndarray:
         """Counts of the (clipped) value ``v`` of ``column`` by ``index_sql`` in [0, size); others dropped."""
-        rows = self._con.execute(
+        rows = self._fetch(
             f"SELECT i, count(*) FROM (SELECT {index_sql} AS i FROM (SELECT {self._clipped(column, clip)} AS v "
-            f"FROM {self._rel})) WHERE i >= 0 GROUP BY i"
-        ).fetchall()
+            f"FROM {self._rel}) AS synthroom_v) AS synthroom_i WHERE i >= 0 GROUP BY i"
+        )
         out = np.zeros(size, dtype=np.int64)
         for index, count in rows:
             out[int(index)] += count
         return out
 
+    def _fetch(self, sql: str) -> list[tuple]:
+        self.passes += 1
+        return self._con.execute(sql).fetchall()
+
     def _clipped(self, column: str, clip: tuple[float, float] | None) -> str:
-        """The value within public bounds (an infinite bound is none); missing stays missing
-        (DuckDB's greatest/least skip NULLs: unguarded, a missing value would become the bound)."""
-        x = self.value_sql(column)
-        if clip is None:
-            return x
-        out = x if not np.isfinite(clip[0]) else f"greatest({x}, {float(clip[0])!r})"
-        out = out if not np.isfinite(clip[1]) else f"least({out}, {float(clip[1])!r})"
-        return f"CASE WHEN {x} IS NULL THEN NULL ELSE {out} END"
+        return clipped_sql(self.value_sql(column), clip, self._dialect)
+
+    def encoded_columns_sql(self, codings: dict[str, "CategoryCoding | NumericCoding"]) -> str:
+        """The SELECT list that encodes each column (one small-integer code per column)."""
+        return ", ".join(f"{code_sql(self.value_sql(name), coding, self._dialect)} AS {self._dialect.ident(name)}"
+                         for name, coding in codings.items())
 
     def encode(self, codings: dict[str, "CategoryCoding | NumericCoding"]) -> None:
         """Materialise the encoded table (one small-integer code per column) for marginals."""
-        exprs = []
-        for name, coding in codings.items():
-            exprs.append(f"{self._code_sql(name, coding)} AS {quote_ident(name)}")
-        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {_ENC} AS SELECT {', '.join(exprs)} FROM {self._rel}")
+        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {_ENC} AS SELECT {self.encoded_columns_sql(codings)} "
+                          f"FROM {self._rel}")
         self._encoded = list(codings)
         self._sizes = {name: coding.size for name, coding in codings.items()}
-
-    def _code_sql(self, name: str, coding: "CategoryCoding | NumericCoding") -> str:
-        if isinstance(coding, NumericCoding):
-            v = f"({self._clipped(name, coding.clip)})"
-            piece = _piece_sql(v, coding.grid, coding.pieces)
-            by_piece = f"list_extract({_ints(coding.piece_to_bin)}, ({piece}) + 1)"
-            by_cell = f"list_extract({_ints(coding.cell_to_bin)}, CAST({coding.grid.sql_cell(v)} AS BIGINT) + 1)"
-            return f"CAST(CASE WHEN ({piece}) >= 0 THEN {by_piece} ELSE {by_cell} END AS USMALLINT)"
-        value = self.value_sql(name)
-        fallback = "NULL" if coding.other_code is None else str(coding.other_code)
-        missing = str(coding.missing_code) if coding.missing_code is not None else fallback
-        if not coding.values:
-            mapped = fallback
-        else:
-            # A MAP lookup is a hash probe per row, fine for hundreds of categories.
-            keys = "[" + ",".join(quote_literal(v) for v in coding.values) + "]"
-            vals = "[" + ",".join(str(i) for i in range(len(coding.values))) + "]"
-            mapped = f"coalesce(element_at(MAP({keys}, {vals}), {value})[1], {fallback})"
-        return f"CAST(CASE WHEN {value} IS NULL THEN {missing} ELSE {mapped} END AS USMALLINT)"
 
     def marginals(self, cliques: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
         """Exact contingency tables of the encoded table, one dense array per clique."""
@@ -238,13 +221,16 @@ class CountingSource:
         out = []
         for clique in cliques:
             cols = ", ".join(quote_ident(c) for c in clique)
-            shape = tuple(self._sizes[c] for c in clique)
+            self.passes += 1
             res = self._con.execute(f"SELECT {cols}, count(*) FROM {_ENC} GROUP BY ALL").fetchnumpy()
-            table = np.zeros(shape, dtype=np.float64)
             idx = tuple(np.asarray(res[c], dtype=np.int64) for c in clique)
-            np.add.at(table, idx, np.asarray(res["count_star()"], dtype=np.float64))
-            out.append(table)
+            out.append(self._dense_table(clique, idx, res["count_star()"]))
         return out
+
+    def _dense_table(self, clique: tuple[str, ...], idx: tuple[np.ndarray, ...], counts) -> np.ndarray:
+        table = np.zeros(tuple(self._sizes[c] for c in clique), dtype=np.float64)
+        np.add.at(table, idx, np.asarray(counts, dtype=np.float64))
+        return table
 
     def close(self) -> None:
         """Release the connection (and its memory); closing twice is harmless."""
@@ -253,21 +239,41 @@ class CountingSource:
             self._con = None
 
 
-def _ints(values) -> str:
-    return "[" + ",".join(str(int(v)) for v in values) + "]"
+def clipped_sql(x: str, clip: tuple[float, float] | None, dialect: Dialect = DUCKDB) -> str:
+    """``x`` within public bounds (an infinite bound is none); missing stays missing (greatest and
+    least skip NULLs on both engines: unguarded, a missing value would become the bound)."""
+    if clip is None:
+        return x
+    out = x if not np.isfinite(clip[0]) else f"greatest({x}, {dialect.number(clip[0])})"
+    out = out if not np.isfinite(clip[1]) else f"least({out}, {dialect.number(clip[1])})"
+    return f"CASE WHEN {x} IS NULL THEN NULL ELSE {out} END"
 
 
-def _floats(values) -> str:
-    return "[" + ",".join(repr(float(v)) for v in values) + "]"
+def code_sql(value: str, coding: "CategoryCoding | NumericCoding", dialect: Dialect = DUCKDB) -> str:
+    """SQL for a column's code, from its counted ``value`` (see :func:`value_sql`)."""
+    if isinstance(coding, NumericCoding):
+        v = f"({clipped_sql(value, coding.clip, dialect)})"
+        piece = piece_sql(v, coding.grid, coding.pieces, dialect)
+        by_piece = dialect.at(dialect.int_array(coding.piece_to_bin), f"({piece}) + 1")
+        by_cell = dialect.at(dialect.int_array(coding.cell_to_bin), f"CAST({coding.grid.sql_cell(v, dialect)} AS BIGINT) + 1")
+        return f"CAST(CASE WHEN ({piece}) >= 0 THEN {by_piece} ELSE {by_cell} END AS {_CODE_TYPE[dialect.name]})"
+    fallback = "NULL" if coding.other_code is None else str(coding.other_code)
+    missing = str(coding.missing_code) if coding.missing_code is not None else fallback
+    # A MAP lookup is a hash probe per row, fine for hundreds of categories.
+    mapped = f"coalesce({dialect.lookup(list(coding.values), value)}, {fallback})" if coding.values else fallback
+    return f"CAST(CASE WHEN {value} IS NULL THEN {missing} ELSE {mapped} END AS {_CODE_TYPE[dialect.name]})"
 
 
-def _piece_sql(v: str, grid: Grid, pieces: Pieces) -> str:
+_CODE_TYPE = {"duckdb": "USMALLINT", "spark": "INT"}
+
+
+def piece_sql(v: str, grid: Grid, pieces: Pieces, dialect: Dialect = DUCKDB) -> str:
     """SQL for the flat piece index of value ``v``, or -1 when its cell is not cut."""
-    cell = f"(CAST({grid.sql_cell(v)} AS BIGINT) + 1)"
-    nsub = f"list_extract({_ints(pieces.nsub)}, {cell})"
-    step = f"list_extract({_floats(pieces.step)}, {cell})"
-    origin = f"list_extract({_floats(pieces.origin)}, {cell})"
-    offset = f"list_extract({_ints(pieces.offsets)}, {cell})"
+    cell = f"(CAST({grid.sql_cell(v, dialect)} AS BIGINT) + 1)"
+    nsub = dialect.at(dialect.int_array(pieces.nsub), cell)
+    step = dialect.at(dialect.float_array(pieces.step), cell)
+    origin = dialect.at(dialect.float_array(pieces.origin), cell)
+    offset = dialect.at(dialect.int_array(pieces.offsets), cell)
     within = f"CASE WHEN {step} > 0 THEN least(greatest(floor(({v} - {origin}) / {step}), 0), {nsub} - 1) ELSE 0 END"
     return f"CASE WHEN {nsub} > 0 THEN CAST({offset} + {within} AS BIGINT) ELSE -1 END"
 

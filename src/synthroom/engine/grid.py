@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .dialect import DUCKDB, Dialect
+
 E_MIN, E_MAX, SUB = -24, 63, 1
 _N_OCT = (E_MAX - E_MIN + 1) * SUB
 NEG_HUGE = 0
@@ -46,7 +48,7 @@ class Grid:
     def cell_of(self, values: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def sql_cell(self, x: str) -> str:  # pragma: no cover - abstract
+    def sql_cell(self, x: str, dialect: Dialect = DUCKDB) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def bounds(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
@@ -88,16 +90,18 @@ class _LogGrid(Grid):
         out = np.where(x <= -_HUGE, NEG_HUGE, out)
         return out.astype(np.int64)
 
-    def sql_cell(self, x: str) -> str:
-        ax = f"abs({x})"
+    def sql_cell(self, x: str, dialect: Dialect = DUCKDB) -> str:
+        """The cell of value ``x``: ``floor(log2)`` is only a guess (Spark's log2 is a quotient of
+        logarithms), corrected by exact comparisons with powers of two, so the cell is exact."""
+        ax, n = f"abs({x})", dialect.number
         e0 = f"floor(log2({ax}))"
-        e = f"({e0} - CASE WHEN {ax} < pow(2.0, {e0}) THEN 1 ELSE 0 END + CASE WHEN {ax} >= pow(2.0, {e0} + 1) THEN 1 ELSE 0 END)"
-        s = f"least(greatest(floor(({ax} / pow(2.0, {e}) - 1.0) * {SUB}), 0), {SUB - 1})"
+        e = f"({e0} - CASE WHEN {ax} < pow({n(2)}, {e0}) THEN 1 ELSE 0 END + CASE WHEN {ax} >= pow({n(2)}, {e0} + 1) THEN 1 ELSE 0 END)"
+        s = f"least(greatest(floor(({ax} / pow({n(2)}, {e}) - {n(1)}) * {SUB}), 0), {SUB - 1})"
         return (
             f"CASE WHEN {x} IS NULL OR isnan({x}) THEN {LOG_MISSING} "
             f"WHEN {x} = 0 THEN {ZERO} "
-            f"WHEN {x} >= {_HUGE!r} THEN {POS_HUGE} WHEN {x} <= {-_HUGE!r} THEN {NEG_HUGE} "
-            f"WHEN {ax} < {_TINY!r} THEN CASE WHEN {x} > 0 THEN {POS_TINY} ELSE {NEG_TINY} END "
+            f"WHEN {x} >= {n(_HUGE)} THEN {POS_HUGE} WHEN {x} <= {n(-_HUGE)} THEN {NEG_HUGE} "
+            f"WHEN {ax} < {n(_TINY)} THEN CASE WHEN {x} > 0 THEN {POS_TINY} ELSE {NEG_TINY} END "
             f"WHEN {x} > 0 THEN CAST({POS_BASE} + ({e} - ({E_MIN})) * {SUB} + {s} AS BIGINT) "
             f"ELSE CAST({NEG_BASE} + ({E_MAX} - {e}) * {SUB} + ({SUB - 1} - {s}) AS BIGINT) END"
         )
@@ -148,10 +152,11 @@ class _DateGrid(Grid):
         out = np.clip(np.nan_to_num(k, nan=0.0), -1, _DATE_CELLS) + 1
         return np.where(np.isnan(x), self.missing, out).astype(np.int64)
 
-    def sql_cell(self, x: str) -> str:
+    def sql_cell(self, x: str, dialect: Dialect = DUCKDB) -> str:
+        n = dialect.number
         return (
             f"CASE WHEN {x} IS NULL OR isnan({x}) THEN {self.missing} ELSE "
-            f"CAST(least(greatest(floor(({x} - ({_DATE_START!r})) / {_DATE_STEP!r}), -1), {_DATE_CELLS}) + 1 AS BIGINT) END"
+            f"CAST(least(greatest(floor(({x} - ({n(_DATE_START)})) / {n(_DATE_STEP)}), -1), {_DATE_CELLS}) + 1 AS BIGINT) END"
         )
 
     def bounds(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -143,7 +143,8 @@ def clique_scores(source: CountingSource, candidates: list[tuple[str, ...]], pre
     ``predict(clique)`` (a table fixed before this data is read), minus the noise its measurement
     would add (``sqrt(2/pi) * sigma_next`` per cell). One row moves each score by at most 1."""
     penalty = np.array([math.sqrt(2 / math.pi) * sigma_next * _cells(sizes, c) for c in candidates])
-    errors = np.array([np.abs(source.marginals([c])[0] - predict(c)).sum() for c in candidates])
+    # One call for all candidates: a backend may count many cliques in one pass over the rows.
+    errors = np.array([np.abs(table - predict(c)).sum() for c, table in zip(candidates, source.marginals(candidates))])
     return errors - penalty
 
 

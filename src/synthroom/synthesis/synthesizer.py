@@ -33,7 +33,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces
+from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces, check_engine, open_source
 from ..engine.grid import DATE_GRID, LOG_GRID
 from ..engine.types import base_type, integer_dtype, integer_float_range, is_float, is_integer
 from ..errors import InputError
@@ -88,6 +88,9 @@ class Synthesizer:
     unit_cap: (keyword only) the most rows one person can hold in the table, k. The guarantee is
         then for one person (all of their rows): every mechanism's sensitivity is k times that
         of a row and the category thresholds cover k rows on k values (docs/privacy.md).
+    engine: (keyword only) where the rows are counted: ``"duckdb"`` (default, in this process),
+        ``"spark"`` (the active Spark session, else a local one) or a SparkSession. The counts
+        are exact on both, so a seeded fit gives the same model on either.
     """
 
     schema: Schema | dict
@@ -97,9 +100,11 @@ class Synthesizer:
     settings: Settings = field(default_factory=Settings)
     progress: Progress = field(default=_quiet, repr=False, compare=False)
     unit_cap: int = field(default=1, kw_only=True)
+    engine: Any = field(default="duckdb", kw_only=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.schema = parse_schema(self.schema)
+        self.engine = check_engine(self.engine)
         self.epsilon = check_epsilon(self.epsilon)
         if not (isinstance(self.delta, (int, float)) and 0 < self.delta <= 1e-3):
             raise InputError(f"delta {self.delta!r} must be in (0, 0.001]")
@@ -129,7 +134,7 @@ class Synthesizer:
 
         start = time.perf_counter()
         self.progress("reading", "opening the table")
-        source = CountingSource.open(data, {c.name: c.kind for c in self.schema.columns})  # type: ignore[union-attr]
+        source = open_source(data, {c.name: c.kind for c in self.schema.columns}, self.engine)  # type: ignore[union-attr]
         try:
             self.timings_["reading"] = time.perf_counter() - start
             learn_cats = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
@@ -178,7 +183,7 @@ class Synthesizer:
                 self.progress("fitting", f"re-estimating with {len(measurements)} noisy marginals")
                 model = estimate(sizes, measurements, settings.iters, warm_start=model)
         finally:
-            source.close()
+            self.counting_passes_ = _close(source)
         release_compiled()
         self.model_ = finalize(model, _phantom_codes(columns, measurements))
         self.warnings_ = (domain_warnings(columns, schema.target)
@@ -399,6 +404,12 @@ def _learn_domains(source: CountingSource, schema: Schema, settings: Settings, a
             bins = settings.max_target_bins if spec.name == schema.target else settings.max_bins
             columns[spec.name] = learn_numeric(source, spec, acc, noise, rho_col, bins, noise_scale)
     return finish_domains(source, schema, columns, acc, noise, rows_dp)
+
+
+def _close(source) -> int:
+    """Close a counting source; returns its passes over the rows (bench/spark.py's scale model)."""
+    source.close()
+    return source.passes
 
 
 def _phantom_codes(columns, measurements) -> dict[str, list[int]]:

@@ -1,0 +1,285 @@
+"""The counting interface on Apache Spark (``pip install 'synthroom[spark]'``).
+
+The same queries as on DuckDB (:mod:`synthroom.engine.counting`, rendered in the Spark
+:data:`~synthroom.engine.dialect.SPARK` dialect) run where the data lives; only the group-by
+counts come back to the driver, never a row. The counts are exact integers and every value is
+typed by the engine's own grammar, so the same data, settings and seed give the identical
+synthetic table on both engines (tests/test_engine_spark.py, bench/spark_parity.py).
+
+What a table can be: a Parquet file or folder, a CSV file (``.csv``, ``.csv.gz``, ``.tsv``,
+``.txt``; every column read as text, as on DuckDB) at any path the cluster can read (local,
+``hdfs://``, ``s3a://`` with the usual Hadoop connectors configured by the user), a Spark table
+or view by name, a Spark DataFrame, or a pandas DataFrame (shipped from the driver).
+
+Sessions: :func:`spark_session` starts (or reuses) one, local unless a master URL is given,
+with UTC as its time zone and ANSI mode off (typing never fails on a value; see the dialect).
+A CSV field holding a line break (quoted) is not supported on Spark (its CSV reader splits
+files by line): use Parquet for such data.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .counting import CountingSource, check_names
+from .dialect import SPARK
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
+_BATCH = 32  # cliques counted in one pass (GROUPING SETS)
+_TYPES = {
+    "tinyint": "TINYINT",
+    "smallint": "SMALLINT",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "timestamp_ntz": "TIMESTAMP",
+    "binary": "BLOB",
+}
+SESSION_CONF = {
+    "spark.sql.session.timeZone": "UTC",  # dates and timestamps count as UTC seconds, as on DuckDB
+    "spark.sql.ansi.enabled": "false",  # a value that does not parse is missing, never an error
+}
+LOCAL_CONF = {  # a local session is frugal by default; a cluster's own settings are left alone
+    "spark.driver.memory": os.environ.get("SYNTHROOM_SPARK_DRIVER_MEMORY", "1g"),
+    "spark.sql.shuffle.partitions": os.environ.get("SYNTHROOM_SPARK_SHUFFLE_PARTITIONS", "4"),
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.pyspark.python": sys.executable,  # the executors' Python: this one (synthroom installed)
+}
+
+
+def _pyspark():
+    try:
+        import pyspark  # noqa: F401
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise InputError("the Spark engine needs pyspark: pip install 'synthroom[spark]' (and Java 17)") from None
+    return SparkSession
+
+
+def spark_session(master: str | None = None):
+    """The active Spark session, else a new one on ``master`` (default ``local[*]``)."""
+    session_cls = _pyspark()
+    active = session_cls.getActiveSession()
+    if active is not None and master is None:
+        return _configured(active)
+    builder = session_cls.builder.appName("synthroom").master(master or "local[*]")
+    for key, value in {**(LOCAL_CONF if (master or "local").startswith("local") else {}), **SESSION_CONF}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return _configured(session)
+
+
+def _configured(session):
+    for key, value in SESSION_CONF.items():
+        session.conf.set(key, value)
+    return session
+
+
+def duckdb_type(spark_type: str) -> str:
+    """A Spark type's name in the engine's type table (DuckDB's names): ``int`` -> ``INTEGER``."""
+    name = spark_type.lower()
+    if name.startswith("decimal"):
+        return name.upper()
+    return _TYPES.get(name, name.upper())
+
+
+def read_frame(session, data: Any):
+    """A Spark DataFrame of ``data``: a path (Parquet or CSV), a table name, or a DataFrame."""
+    if isinstance(data, pd.DataFrame):
+        return session.createDataFrame(data)
+    if hasattr(data, "sparkSession"):  # already a Spark DataFrame
+        return data
+    text = os.fspath(data)
+    lower = text.lower().rstrip("/")
+    local = "://" not in text
+    if local and (lower.endswith(".parquet") or lower.endswith(CSV_SUFFIXES)) and not Path(text).exists():
+        raise InputError(f"input file {text!r} does not exist")
+    if lower.endswith(".parquet") or (local and Path(text).is_dir()):
+        return session.read.parquet(text)
+    if lower.endswith(CSV_SUFFIXES):
+        sep = "\t" if lower.endswith(".tsv") else ","
+        # every column as text; "" inside quotes is a quote; empty fields are missing (DuckDB's reading)
+        frame = session.read.csv(
+            text,
+            header=True,
+            inferSchema=False,
+            sep=sep,
+            quote='"',
+            escape='"',
+            encoding="UTF-8",
+            multiLine=False,
+            mode="PERMISSIVE",
+        )
+        return frame.persist(_storage_level())  # parsed once, as DuckDB does, not once per count
+    if session.catalog.tableExists(text):
+        return session.table(text)
+    raise InputError(f"input {text!r} is neither a .parquet or .csv path nor a Spark table")
+
+
+def _storage_level():
+    from pyspark import StorageLevel
+
+    return StorageLevel.MEMORY_AND_DISK
+
+
+class SparkCountingSource(CountingSource):
+    """A table on Spark that the synthesis core may count, and nothing else."""
+
+    def __init__(self, session, frame, kinds: dict[str, str]):
+        self._spark = session
+        self._con = None  # type: ignore[assignment]  # no DuckDB connection: Spark runs the queries
+        self.passes = 0
+        self._dialect = SPARK
+        self._kinds = kinds
+        self._encoded: list[str] | None = None
+        self._views: list[str] = []
+        self._cached = None
+        self._input = frame if frame.is_cached else None  # a CSV parsed by read_frame
+        self._rel = self._view(frame)
+        self._rel_types = {f.name: duckdb_type(f.dataType.simpleString()) for f in frame.schema.fields}
+
+    @classmethod
+    def open(cls, data: Any, kinds: dict[str, str], threads: int | None = None, session=None) -> "SparkCountingSource":
+        """Open ``data`` on ``session`` (default: :func:`spark_session`); the same checks as DuckDB's."""
+        session = session or spark_session()
+        is_frame = isinstance(data, pd.DataFrame)
+        if is_frame:  # checked before shipping it to the cluster
+            check_names([str(c) for c in data.columns], kinds, "the DataFrame")
+        frame = read_frame(session, data)
+        where = "the Spark DataFrame" if hasattr(data, "sparkSession") else "the DataFrame" if is_frame else str(data)
+        check_names(list(frame.columns), kinds, where)
+        source = cls(session, frame, kinds)
+        source._validate(empty_is_error=not is_frame)
+        return source
+
+    def _view(self, frame) -> str:
+        name = f"synthroom_{uuid.uuid4().hex}"
+        frame.createOrReplaceTempView(name)
+        self._views.append(name)
+        return name
+
+    def _fetch(self, sql: str) -> list[tuple]:
+        self.passes += 1
+        return [tuple(row) for row in self._spark.sql(sql).collect()]
+
+    def encode(self, codings) -> None:
+        """The encoded table, cached on the executors (memory, then disk), for marginals."""
+        frame = self._spark.sql(f"SELECT {self.encoded_columns_sql(codings)} FROM {self._rel}")
+        self._cached = frame.persist(_storage_level())
+        self._enc = self._view(self._cached)
+        self._encoded = list(codings)
+        self._sizes = {name: coding.size for name, coding in codings.items()}
+
+    def marginals(self, cliques: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
+        """Exact contingency tables, up to ``_BATCH`` distinct cliques per pass (GROUPING SETS)."""
+        if self._encoded is None:
+            raise RuntimeError("encode() must be called before marginals()")
+        keys = list(dict.fromkeys(tuple(sorted(c)) for c in cliques))
+        tables: dict[tuple[str, ...], np.ndarray] = {}
+        for start in range(0, len(keys), _BATCH):
+            tables.update(self._grouping_sets(keys[start : start + _BATCH]))
+        out = []
+        for clique in cliques:
+            key = tuple(sorted(clique))
+            out.append(np.transpose(tables[key], [key.index(c) for c in clique]))
+        return out
+
+    def _grouping_sets(self, keys: list[tuple[str, ...]]) -> dict[tuple[str, ...], np.ndarray]:
+        columns = list(dict.fromkeys(c for key in keys for c in key))
+        ident = SPARK.ident
+        sets = ", ".join("(" + ", ".join(ident(c) for c in key) + ")" for key in keys)
+        rows = self._fetch(
+            f"SELECT {', '.join(ident(c) for c in columns)}, grouping_id() AS g, count(*) AS n "
+            f"FROM {self._enc} GROUP BY GROUPING SETS ({sets})"
+        )
+        width = len(columns)
+        by_gid = {sum(1 << (width - 1 - i) for i, c in enumerate(columns) if c not in key): key for key in keys}
+        cells: dict[tuple[str, ...], list[tuple]] = {key: [] for key in keys}
+        for row in rows:
+            cells[by_gid[row[width]]].append(row)
+        out = {}
+        for key, found in cells.items():
+            idx = tuple(np.array([r[columns.index(c)] for r in found], dtype=np.int64) for c in key)
+            out[key] = self._dense_table(key, idx, [r[width + 1] for r in found])
+        return out
+
+    def close(self) -> None:
+        """Drop the cached encoded table and the temporary views; the session stays (it is shared)."""
+        for frame in (self._cached, self._input):
+            if frame is not None:
+                frame.unpersist()
+        self._cached = self._input = None
+        for name in self._views:
+            self._spark.catalog.dropTempView(name)
+        self._views = []
+
+
+def partition_seeds(base: int | None, partitions: int) -> list[int]:
+    """One independent sampling seed per partition, from ``base`` (None: fresh OS entropy)."""
+    root = np.random.SeedSequence(base)
+    return [int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for child in root.spawn(partitions)]
+
+
+def sample_to_parquet(
+    synth, rows: int | None, path: str, *, session=None, partitions: int, seed: int | None = None
+) -> int:
+    """Draw ``rows`` synthetic rows in ``partitions`` parallel tasks on the cluster and write them
+    as a partitioned Parquet folder at ``path``; returns the number of rows.
+
+    Sampling is post-processing of the DP model: the saved model (the same file ``--save-model``
+    writes, which holds no row) is broadcast to the executors and each task draws its share with
+    its own seed (``seed``, else the fit's sampling seed, else OS entropy). The driver holds the
+    model only, never the rows. Executors need synthroom installed (a local session shares this
+    one's)."""
+    import io
+    import tempfile
+
+    import pyarrow as pa
+
+    session = session or spark_session()
+    total = synth.estimated_rows_ if rows is None else int(rows)
+    if total < 1 or partitions < 1:
+        raise InputError(f"rows ({total}) and partitions ({partitions}) must be at least 1")
+    with tempfile.TemporaryDirectory(prefix="synthroom-model-") as folder:
+        synth.save(Path(folder) / "model.npz")
+        model = session.sparkContext.broadcast((Path(folder) / "model.npz").read_bytes())
+    seeds = partition_seeds(synth._sample_seed if seed is None else seed, partitions)
+    shares = [total // partitions + (i < total % partitions) for i in range(partitions)]
+    plan = session.createDataFrame(
+        [(i, shares[i], seeds[i]) for i in range(partitions)], "part INT, n BIGINT, seed BIGINT"
+    ).repartition(partitions, "part")
+    schema_arrow = pa.Table.from_pandas(synth.sample(1, seed=0), preserve_index=False).schema
+
+    def draw(batches):
+        from synthroom.synthesis import Synthesizer
+
+        local = Synthesizer.load(io.BytesIO(model.value))
+        for batch in batches:
+            for n, part_seed in zip(batch.column("n").to_pylist(), batch.column("seed").to_pylist()):
+                if n:
+                    table = pa.Table.from_pandas(local.sample(n, seed=part_seed), preserve_index=False)
+                    yield from table.cast(schema_arrow).to_batches()
+
+    plan.mapInArrow(draw, _spark_schema(schema_arrow)).write.mode("errorifexists").parquet(path)
+    return total
+
+
+def _spark_schema(arrow_schema):
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(arrow_schema)
