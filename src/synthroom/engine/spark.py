@@ -76,6 +76,8 @@ def spark_session(master: str | None = None):
     active = session_cls.getActiveSession()
     if active is not None and master is None:
         return _configured(active)
+    if (master or "local").startswith("local"):  # the workers run this Python (synthroom installed)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = session_cls.builder.appName("synthroom").master(master or "local[*]")
     for key, value in {**(LOCAL_CONF if (master or "local").startswith("local") else {}), **SESSION_CONF}.items():
         builder = builder.config(key, value)
