@@ -297,13 +297,16 @@ def fold_warnings(model, columns: dict, target: str, epsilon: float) -> list[str
     rows (the predictive column: more than :data:`TARGET_FOLD_WARN_SHARE`, a lost class), with
     what to do. Reads the fitted model's 1-way marginals: post-processing, no extra cost. Columns
     with no value kept at all are left to ``domain_warnings``."""
+    from .model import jax_settings
+
     out = []
     for name, col in columns.items():
         if not isinstance(col, CategoricalColumn) or col.coding.other_code is None:
             continue
         if col.noisy_rows is not None and not col.coding.values and col.coding.missing_code is None:
             continue
-        counts = np.clip(np.asarray(model.project([name]).datavector(), dtype=float), 0.0, None)
+        with jax_settings():  # the model's arithmetic as mbi needs it (see model.py)
+            counts = np.clip(np.asarray(model.project([name]).datavector(), dtype=float), 0.0, None)
         share = float(counts[col.coding.other_code] / counts.sum()) if counts.sum() > 0 else 0.0
         limit = TARGET_FOLD_WARN_SHARE if name == target else FOLD_WARN_SHARE
         if share > limit:
