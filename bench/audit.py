@@ -94,12 +94,16 @@ def build_game(kind: str, edge_count: int, seed: int = 0) -> Game:
     if kind == "categorical-heavy":
         cols = {
             "region": rng.choice(["north", "south", "east", "west"], n, p=[0.4, 0.3, 0.2, 0.1]),
-            "plan": np.where(target == "yes", rng.choice(["basic", "premium"], n), rng.choice(["basic", "standard"], n)),
+            "plan": np.where(
+                target == "yes", rng.choice(["basic", "premium"], n), rng.choice(["basic", "standard"], n)
+            ),
             "channel": rng.choice(["web", "store"], n, p=[0.7, 0.3]),
             "spend": np.round(rng.gamma(2.0, 40.0, n)).astype(np.int64) + 5,
         }
-        edge_column, kinds = "region", {"region": "categorical", "plan": "categorical", "channel": "categorical",
-                                        "spend": "numerical"}
+        edge_column, kinds = (
+            "region",
+            {"region": "categorical", "plan": "categorical", "channel": "categorical", "spend": "numerical"},
+        )
         canary = {"region": EDGE_VALUE, "plan": UNIQUE_VALUE, "channel": "store", "spend": 10_000_000}
         categories, extremes = {"region": EDGE_VALUE, "plan": UNIQUE_VALUE}, {"spend": 10_000_000.0}
     elif kind == "numeric-heavy":
@@ -109,8 +113,10 @@ def build_game(kind: str, edge_count: int, seed: int = 0) -> Game:
             "hours": np.clip(np.round(rng.normal(40, 8, n)), 1, 80).astype(np.int64),
             "segment": rng.choice(["a", "b", "c"], n),
         }
-        edge_column, kinds = "segment", {"age": "numerical", "income": "numerical", "hours": "numerical",
-                                         "segment": "categorical"}
+        edge_column, kinds = (
+            "segment",
+            {"age": "numerical", "income": "numerical", "hours": "numerical", "segment": "categorical"},
+        )
         canary = {"age": 999, "income": 2.5e9, "hours": -40, "segment": EDGE_VALUE}
         categories, extremes = {"segment": EDGE_VALUE}, {"age": 999.0, "income": 2.5e9, "hours": -40.0}
     else:
@@ -120,8 +126,10 @@ def build_game(kind: str, edge_count: int, seed: int = 0) -> Game:
     table.loc[edge_rows, edge_column] = EDGE_VALUE
     table.loc[edge_rows, "label"] = "no"  # the canary's "yes" with the edge value is a rare combination
     canary["label"] = "yes"
-    schema = {"target": "label", "columns": [{"name": c, "type": k} for c, k in kinds.items()]
-              + [{"name": "label", "type": "categorical"}]}
+    schema = {
+        "target": "label",
+        "columns": [{"name": c, "type": k} for c, k in kinds.items()] + [{"name": "label", "type": "categorical"}],
+    }
     return Game(kind, schema, table, canary, edge_column, categories, extremes)
 
 
@@ -255,8 +263,9 @@ def run_audit(runs: int, broken_runs: int, workers: int, seed: int, log=print) -
     configs = [Config(k, e, None, runs) for k in KINDS for e in EPSILONS]
     configs += [Config(k, BROKEN_EPSILON, f, broken_runs) for k in KINDS for f in FAULTS]
     JAX_CACHE.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(str(JAX_CACHE),)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(str(JAX_CACHE),)
+    ) as pool:
         pilots = sorted({(c.kind, c.epsilon) for c in configs})
         taus = dict(zip(pilots, pool.map(selection_threshold, pilots)))
         tasks, owners = [], []
@@ -280,15 +289,19 @@ def run_audit(runs: int, broken_runs: int, workers: int, seed: int, log=print) -
 
 
 def table(configs: list[Config]) -> str:
-    head = ("| table | variant | ε claimed | runs per side | statistic | hits on D' / D | "
-            "empirical ε (95% lower bound) | detectable at most | verdict |")
+    head = (
+        "| table | variant | ε claimed | runs per side | statistic | hits on D' / D | "
+        "empirical ε (95% lower bound) | detectable at most | verdict |"
+    )
     lines = [head, "|" + "---|" * 9]
     for c in configs:
         stat, eps = c.empirical()
         d, dp = c.hits[stat]
         verdict = ("caught" if c.passed() else "NOT CAUGHT") if c.fault else ("ok" if c.passed() else "EXCEEDS CLAIM")
-        lines.append(f"| {c.kind} | {c.fault or 'as shipped'} | {c.epsilon:g} | {c.runs} | {stat} | "
-                     f"{dp} / {d} | {eps:.2f} | {c.ceiling():.2f} | {verdict} |")
+        lines.append(
+            f"| {c.kind} | {c.fault or 'as shipped'} | {c.epsilon:g} | {c.runs} | {stat} | "
+            f"{dp} / {d} | {eps:.2f} | {c.ceiling():.2f} | {verdict} |"
+        )
     return "\n".join(lines)
 
 
@@ -298,8 +311,10 @@ def summary(configs: list[Config]) -> tuple[str, bool]:
     caught = sum(c.passed() for c in broken)
     ratio = max(c.empirical()[1] / c.epsilon for c in correct)
     ok = caught == len(broken) and all(c.passed() for c in correct)
-    line = (f"audit: {len(correct)} configurations, {caught} of {len(broken)} broken variants caught, "
-            f"max empirical/claimed epsilon {ratio:.2f}")
+    line = (
+        f"audit: {len(correct)} configurations, {caught} of {len(broken)} broken variants caught, "
+        f"max empirical/claimed epsilon {ratio:.2f}"
+    )
     return line, ok
 
 
@@ -326,12 +341,20 @@ def main(argv: list[str] | None = None) -> int:
 
         return room_main(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a few hundred fits (minutes), enough to catch the broken variants")
-    parser.add_argument("--runs", type=int, help="fits per table and side for each epsilon (default 10 quick, 500 full)")
-    parser.add_argument("--broken-runs", type=int, help="fits per table for each broken variant (default 20 quick, 100 full)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a few hundred fits (minutes), enough to catch the broken variants"
+    )
+    parser.add_argument(
+        "--runs", type=int, help="fits per table and side for each epsilon (default 10 quick, 500 full)"
+    )
+    parser.add_argument(
+        "--broken-runs", type=int, help="fits per table for each broken variant (default 20 quick, 100 full)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026, help="master seed; every fit gets its own seed from it")
-    parser.add_argument("--write", action="store_true", help="write the table to bench/RESULTS.md (the full run always does)")
+    parser.add_argument(
+        "--write", action="store_true", help="write the table to bench/RESULTS.md (the full run always does)"
+    )
     args = parser.parse_args(argv)
     runs = args.runs or (10 if args.quick else 500)
     broken_runs = args.broken_runs or (20 if args.quick else 100)
@@ -342,8 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     text = table(configs)
     line, ok = summary(configs)
     command = " ".join(["python bench/audit.py", *argv])
-    note = (f"`{command}` (seed {args.seed}, {runs} fits per side for each epsilon, {broken_runs} for each "
-            f"broken variant): {fits} fits in {wall / 60:.1f} min on {args.workers} workers.")
+    note = (
+        f"`{command}` (seed {args.seed}, {runs} fits per side for each epsilon, {broken_runs} for each "
+        f"broken variant): {fits} fits in {wall / 60:.1f} min on {args.workers} workers."
+    )
     print(text)
     print(note)
     if args.write or not args.quick:

@@ -69,9 +69,15 @@ GROUP_K = 4  # the cap of rows per person in the group-privacy configurations
 RHO = 0.5  # each Gaussian step's charge: mu = 1 claimed
 EPSILON_EM = 2.0
 DELTA_MEASURED = 0.05  # the claimed per-column delta of the threshold configurations (measurable)
-SCHEMA = {"target": "y", "columns": [
-    {"name": "c1", "type": "categorical"}, {"name": "c2", "type": "categorical"},
-    {"name": "num", "type": "numerical", "min": 0, "max": 1000}, {"name": "y", "type": "categorical"}]}
+SCHEMA = {
+    "target": "y",
+    "columns": [
+        {"name": "c1", "type": "categorical"},
+        {"name": "c2", "type": "categorical"},
+        {"name": "num", "type": "numerical", "min": 0, "max": 1000},
+        {"name": "y", "type": "categorical"},
+    ],
+}
 SHARED_ROW = {"c1": "a", "c2": "b", "num": 37.0, "y": "yes"}  # where the extra person's rows go
 
 
@@ -79,9 +85,15 @@ SHARED_ROW = {"c1": "a", "c2": "b", "num": 37.0, "y": "yes"}  # where the extra 
 def people(n: int = PEOPLE, seed: int = 0) -> pd.DataFrame:
     """``D``: one row per person, common values only (each held by many people)."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"person": np.arange(n), "c1": rng.choice(["a", "b", "c"], n),
-                         "c2": rng.choice(["a", "b", "c"], n), "num": rng.integers(20, 70, n).astype(float),
-                         "y": rng.choice(["yes", "no"], n)})
+    return pd.DataFrame(
+        {
+            "person": np.arange(n),
+            "c1": rng.choice(["a", "b", "c"], n),
+            "c2": rng.choice(["a", "b", "c"], n),
+            "num": rng.integers(20, 70, n).astype(float),
+            "y": rng.choice(["yes", "no"], n),
+        }
+    )
 
 
 def extra_person(k: int, placement: str) -> pd.DataFrame:
@@ -105,8 +117,11 @@ def bounded(table: pd.DataFrame, cap: int, workdir: Path, name: str) -> pd.DataF
     table.to_parquet(path)
     columns = tuple(table.columns)
     allowed = tuple(c for c in columns if c != "person") + ("person",)
-    checked = check_template("SELECT c1, c2, num, y FROM t", {"t": TableColumns(columns, allowed, "person")},
-                             [c["name"] for c in SCHEMA["columns"]])
+    checked = check_template(
+        "SELECT c1, c2, num, y FROM t",
+        {"t": TableColumns(columns, allowed, "person")},
+        [c["name"] for c in SCHEMA["columns"]],
+    )
     snapshot = snapshot_file("parquet", path, list(allowed), workdir / f"{name}-room")
     source = Source("t", snapshot.path, snapshot.sha256, allowed, "person")
     return run_template(checked, [source], cap=cap, seed=0).frame
@@ -213,6 +228,7 @@ def clopper_pearson(hits: int, n: int, confidence: float = CONFIDENCE) -> tuple[
 def epsilon_estimate(p0_hits: int, p1_hits: int, n: int) -> tuple[float, float, float]:
     """Bounded-range epsilon of a two-way pick: logit(p') - logit(p), with its CI (Clopper-Pearson
     intervals of both rates at the square root of the confidence, combined at their ends)."""
+
     def logit(p: float) -> float:
         p = min(max(p, 1e-12), 1 - 1e-12)
         return math.log(p / (1 - p))
@@ -234,15 +250,18 @@ class Mechanism:
 
 
 MECHANISMS = {
-    "partition selection (counts)": Mechanism("partition selection (counts)", "mu", run_partition_counts,
-                                              "categories of 'c1'"),
+    "partition selection (counts)": Mechanism(
+        "partition selection (counts)", "mu", run_partition_counts, "categories of 'c1'"
+    ),
     "grid histogram": Mechanism("grid histogram", "mu", run_grid_histogram, "histogram of 'num'"),
     "marginal": Mechanism("marginal", "mu", run_marginal, "marginal c1xy"),
     "clique selection": Mechanism("clique selection", "epsilon", run_selection, "select clique"),
-    "threshold, k rows on one own value": Mechanism("threshold, k rows on one own value", "delta",
-                                                    run_partition_release, "categories of 'c1'", "own-one"),
-    "threshold, one row on each of k own values": Mechanism("threshold, one row on each of k own values", "delta",
-                                                            run_partition_release, "categories of 'c1'", "own-each"),
+    "threshold, k rows on one own value": Mechanism(
+        "threshold, k rows on one own value", "delta", run_partition_release, "categories of 'c1'", "own-one"
+    ),
+    "threshold, one row on each of k own values": Mechanism(
+        "threshold, one row on each of k own values", "delta", run_partition_release, "categories of 'c1'", "own-each"
+    ),
 }
 
 
@@ -275,16 +294,23 @@ class Config:
 
 
 def standard_configs(runs: int) -> list[Config]:
-    shipped = [Config(m, k, None, runs) for m in ("partition selection (counts)", "grid histogram", "marginal",
-                                                  "clique selection") for k in (1, GROUP_K)]
-    shipped += [Config("threshold, k rows on one own value", 1, None, runs),
-                Config("threshold, k rows on one own value", GROUP_K, None, runs),
-                Config("threshold, one row on each of k own values", GROUP_K, None, runs)]
-    broken = [Config("marginal", 1, "sensitivity_under_declared", runs),
-              Config("clique selection", 1, "sensitivity_under_declared", runs),
-              Config("marginal", GROUP_K, "group_scaling_linear", runs),
-              Config("partition selection (counts)", GROUP_K, "group_scaling_linear", runs),
-              Config("threshold, k rows on one own value", GROUP_K, "threshold_for_one_row", runs)]
+    shipped = [
+        Config(m, k, None, runs)
+        for m in ("partition selection (counts)", "grid histogram", "marginal", "clique selection")
+        for k in (1, GROUP_K)
+    ]
+    shipped += [
+        Config("threshold, k rows on one own value", 1, None, runs),
+        Config("threshold, k rows on one own value", GROUP_K, None, runs),
+        Config("threshold, one row on each of k own values", GROUP_K, None, runs),
+    ]
+    broken = [
+        Config("marginal", 1, "sensitivity_under_declared", runs),
+        Config("clique selection", 1, "sensitivity_under_declared", runs),
+        Config("marginal", GROUP_K, "group_scaling_linear", runs),
+        Config("partition selection (counts)", GROUP_K, "group_scaling_linear", runs),
+        Config("threshold, k rows on one own value", GROUP_K, "threshold_for_one_row", runs),
+    ]
     return shipped + broken
 
 
@@ -319,11 +345,15 @@ class Worlds:
         from synthroom.synthesis.discretize import learn_categorical
 
         declared = {"c1": ["a", "b", "c"], "c2": ["a", "b", "c"], "y": ["no", "yes"]}
-        schema = {**SCHEMA, "columns": [{**c, "categories": declared[c["name"]]} for c in SCHEMA["columns"]
-                                        if c["name"] in declared]}
+        schema = {
+            **SCHEMA,
+            "columns": [{**c, "categories": declared[c["name"]]} for c in SCHEMA["columns"] if c["name"] in declared],
+        }
         acc = ZCDPAccountant(1.0, 1e-9)
-        codings = {s.name: learn_categorical(source, s, acc, np.random.default_rng(0), 1.0, 0.0).coding
-                   for s in parse_schema(schema).columns}
+        codings = {
+            s.name: learn_categorical(source, s, acc, np.random.default_rng(0), 1.0, 0.0).coding
+            for s in parse_schema(schema).columns
+        }
         source.encode(codings)
         sizes = {name: c.size for name, c in codings.items()}
         codes = {name: list(declared[name]).index(SHARED_ROW[name]) for name in codings}
@@ -340,8 +370,7 @@ class Worlds:
             return exact[clique] - offsets[clique]
 
         observed, _ = source.category_counts("c1")
-        return {"sizes": sizes, "codes": codes, "predict": predict,
-                "observed_index": observed.index(SHARED_ROW["c1"])}
+        return {"sizes": sizes, "codes": codes, "predict": predict, "observed_index": observed.index(SHARED_ROW["c1"])}
 
     def close(self) -> None:
         for value in self.cache.values():
@@ -394,8 +423,10 @@ def run_audit(runs: int, log=print, configs: list[Config] | None = None) -> list
             for c in configs:
                 run_config(c, worlds)
                 est, lo, hi = c.estimate()
-                log(f"  {c.mechanism}, k={c.k}, {c.fault or 'as shipped'}: {est:.3f} [{lo:.3f}, {hi:.3f}] "
-                    f"vs claim {c.claim:.3g} ({c.seconds:.0f} s)")
+                log(
+                    f"  {c.mechanism}, k={c.k}, {c.fault or 'as shipped'}: {est:.3f} [{lo:.3f}, {hi:.3f}] "
+                    f"vs claim {c.claim:.3g} ({c.seconds:.0f} s)"
+                )
         finally:
             worlds.close()
     return configs
@@ -403,15 +434,19 @@ def run_audit(runs: int, log=print, configs: list[Config] | None = None) -> list
 
 # -- report ----------------------------------------------------------------------------------------
 def table(configs: list[Config]) -> str:
-    head = ("| mechanism | k | variant | runs per side | parameter | claimed (ledger) | estimate | "
-            f"{CONFIDENCE:.0%} interval | estimate / claim | verdict |")
+    head = (
+        "| mechanism | k | variant | runs per side | parameter | claimed (ledger) | estimate | "
+        f"{CONFIDENCE:.0%} interval | estimate / claim | verdict |"
+    )
     lines = [head, "|" + "---|" * 10]
     for c in configs:
         est, lo, hi = c.estimate()
         param = {"mu": "mu", "epsilon": "epsilon (bounded range)", "delta": "delta (release rate)"}[c.mech.kind]
         verdict = ("caught" if c.passed() else "NOT CAUGHT") if c.fault else ("ok" if c.passed() else "EXCEEDS CLAIM")
-        lines.append(f"| {c.mechanism} | {c.k} | {c.fault or 'as shipped'} | {c.runs} | {param} | {c.claim:.4g} | "
-                     f"{est:.4g} | [{lo:.4g}, {hi:.4g}] | {est / c.claim:.3f} | {verdict} |")
+        lines.append(
+            f"| {c.mechanism} | {c.k} | {c.fault or 'as shipped'} | {c.runs} | {param} | {c.claim:.4g} | "
+            f"{est:.4g} | [{lo:.4g}, {hi:.4g}] | {est / c.claim:.3f} | {verdict} |"
+        )
     return "\n".join(lines)
 
 
@@ -422,8 +457,10 @@ def summary(configs: list[Config]) -> tuple[str, bool]:
     within = sum(c.passed() for c in shipped)
     ratio = max(c.estimate()[0] / c.claim for c in shipped) if shipped else float("nan")
     ok = caught == len(broken) and within == len(shipped)
-    line = (f"mechanism audit: {within} of {len(shipped)} shipped configurations within their claims "
-            f"(max estimate/claim {ratio:.3f}), {caught} of {len(broken)} broken variants caught")
+    line = (
+        f"mechanism audit: {within} of {len(shipped)} shipped configurations within their claims "
+        f"(max estimate/claim {ratio:.3f}), {caught} of {len(broken)} broken variants caught"
+    )
     return line, ok
 
 
@@ -431,8 +468,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1,000 runs per side (a few minutes)")
     parser.add_argument("--runs", type=int, help="runs per side and configuration (default 1,000 quick, 10,000 full)")
-    parser.add_argument("--write", action="store_true",
-                        help="write the table to bench/RESULTS.md (the full run always does)")
+    parser.add_argument(
+        "--write", action="store_true", help="write the table to bench/RESULTS.md (the full run always does)"
+    )
     args = parser.parse_args(argv)
     runs = args.runs or (1000 if args.quick else 10_000)
     start = time.perf_counter()
@@ -441,8 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     text = table(configs)
     line, ok = summary(configs)
     command = " ".join(["python bench/audit_mechanisms.py", *(argv if argv is not None else sys.argv[1:])])
-    note = (f"`{command}`: {runs:,} runs per side for each of {len(configs)} configurations, OpenDP's secure "
-            f"noise, {wall / 60:.1f} min.")
+    note = (
+        f"`{command}`: {runs:,} runs per side for each of {len(configs)} configurations, OpenDP's secure "
+        f"noise, {wall / 60:.1f} min."
+    )
     print(text)
     print(note)
     if args.write or not args.quick:

@@ -67,14 +67,21 @@ CANARY_CHANNEL, CANARY_AMOUNT = "lighthouse", 10_000_000
 STATISTICS = ("state", "refund", "rows", "time", "seed")
 VARIANTS = ("as shipped", "probe", "known_seed", "refund_on_failure")
 TARGET = {"known_seed": "seed", "refund_on_failure": "refund"}  # the statistic each broken variant must light up
-TEMPLATE = ("SELECT p.age, p.region, o.amount, o.channel FROM people AS p "
-            "JOIN orders AS o ON p.user_id = o.user_id")
-PROBE = ("SELECT p.age, p.region, CASE WHEN o.user_id = {canary} THEN error('canary') ELSE o.amount END AS amount, "
-         "o.channel FROM people AS p JOIN orders AS o ON p.user_id = o.user_id")
+TEMPLATE = "SELECT p.age, p.region, o.amount, o.channel FROM people AS p JOIN orders AS o ON p.user_id = o.user_id"
+PROBE = (
+    "SELECT p.age, p.region, CASE WHEN o.user_id = {canary} THEN error('canary') ELSE o.amount END AS amount, "
+    "o.channel FROM people AS p JOIN orders AS o ON p.user_id = o.user_id"
+)
 MAX_MIA_SCORE = 0.8  # the gate (as in the demo)
-CLASSIFICATION = {"target": "channel", "columns": [
-    {"name": "age", "type": "numerical"}, {"name": "region", "type": "categorical"},
-    {"name": "amount", "type": "numerical"}, {"name": "channel", "type": "categorical"}]}
+CLASSIFICATION = {
+    "target": "channel",
+    "columns": [
+        {"name": "age", "type": "numerical"},
+        {"name": "region", "type": "categorical"},
+        {"name": "amount", "type": "numerical"},
+        {"name": "channel", "type": "categorical"},
+    ],
+}
 
 
 # -- the neighbouring tables -------------------------------------------------------------------
@@ -87,8 +94,9 @@ class RoomGame:
     def orders_of(self, with_canary: bool) -> pd.DataFrame:
         if not with_canary:
             return self.orders
-        rows = pd.DataFrame({"user_id": [self.canary] * CAP, "amount": [CANARY_AMOUNT] * CAP,
-                             "channel": [CANARY_CHANNEL] * CAP})
+        rows = pd.DataFrame(
+            {"user_id": [self.canary] * CAP, "amount": [CANARY_AMOUNT] * CAP, "channel": [CANARY_CHANNEL] * CAP}
+        )
         return pd.concat([self.orders, rows], ignore_index=True)
 
     def joined_rows(self, with_canary: bool) -> int:
@@ -100,15 +108,24 @@ class RoomGame:
 def build_room_game(seed: int = 0) -> RoomGame:
     rng = np.random.default_rng([seed, 7])
     ids = rng.permutation(np.arange(500_000, 500_000 + 3 * PEOPLE))[:PEOPLE]
-    people = pd.DataFrame({"user_id": ids, "age": rng.integers(18, 80, PEOPLE),
-                           "region": rng.choice(["north", "south", "east", "west"], PEOPLE, p=[0.4, 0.3, 0.2, 0.1])})
+    people = pd.DataFrame(
+        {
+            "user_id": ids,
+            "age": rng.integers(18, 80, PEOPLE),
+            "region": rng.choice(["north", "south", "east", "west"], PEOPLE, p=[0.4, 0.3, 0.2, 0.1]),
+        }
+    )
     canary = int(ids[0])
     buyers = ids[1:]
     per_person = rng.choice([1, 2, 3], len(buyers), p=[0.5, 0.35, 0.15])
     user_id = np.repeat(buyers, per_person)
-    orders = pd.DataFrame({"user_id": user_id,
-                           "amount": np.round(rng.gamma(2.0, 30.0, len(user_id))).astype(np.int64) + 1,
-                           "channel": rng.choice(["web", "store", "app"], len(user_id), p=[0.5, 0.3, 0.2])})
+    orders = pd.DataFrame(
+        {
+            "user_id": user_id,
+            "amount": np.round(rng.gamma(2.0, 30.0, len(user_id))).astype(np.int64) + 1,
+            "channel": rng.choice(["web", "store", "app"], len(user_id), p=[0.5, 0.3, 0.2]),
+        }
+    )
     return RoomGame(people, orders, canary)
 
 
@@ -157,8 +174,13 @@ def play(task: tuple) -> dict:
     game = _game()
     folder = Path(tempfile.mkdtemp(prefix="synthroom-room-audit-"))
     try:
-        room = Room(f"sqlite:///{folder / 'room.db'}", folder / "artifacts", admin_key=ADMIN,
-                    audit_key="room-audit", seeded_jobs=seed is not None)
+        room = Room(
+            f"sqlite:///{folder / 'room.db'}",
+            folder / "artifacts",
+            admin_key=ADMIN,
+            audit_key="room-audit",
+            seeded_jobs=seed is not None,
+        )
         actors = {}
         for name in ("publisher", "advertiser"):
             (folder / name).mkdir()
@@ -167,23 +189,52 @@ def play(task: tuple) -> dict:
         pub, adv = actors["publisher"], actors["advertiser"]
         game.people.to_csv(folder / "publisher" / "people.csv", index=False)
         game.orders_of(with_canary).to_csv(folder / "advertiser" / "orders.csv", index=False)
-        people = room.configure_table(pub, "people", "csv", str(folder / "publisher" / "people.csv"),
-                                      ["user_id", "age", "region"], epsilon_budget=3, unit_column="user_id",
-                                      unit_cap=CAP)
-        orders = room.configure_table(adv, "orders", "csv", str(folder / "advertiser" / "orders.csv"),
-                                      ["user_id", "amount", "channel"], epsilon_budget=3, unit_column="user_id",
-                                      unit_cap=CAP, allowed_receivers=["advertiser"])
-        collab = room.create_collaboration(adv, "audit", [
-            {"name": "publisher", "can_run": False, "can_receive": False},
-            {"name": "advertiser", "can_run": True, "can_receive": True}], payer="advertiser")
+        people = room.configure_table(
+            pub,
+            "people",
+            "csv",
+            str(folder / "publisher" / "people.csv"),
+            ["user_id", "age", "region"],
+            epsilon_budget=3,
+            unit_column="user_id",
+            unit_cap=CAP,
+        )
+        orders = room.configure_table(
+            adv,
+            "orders",
+            "csv",
+            str(folder / "advertiser" / "orders.csv"),
+            ["user_id", "amount", "channel"],
+            epsilon_budget=3,
+            unit_column="user_id",
+            unit_cap=CAP,
+            allowed_receivers=["advertiser"],
+        )
+        collab = room.create_collaboration(
+            adv,
+            "audit",
+            [
+                {"name": "publisher", "can_run": False, "can_receive": False},
+                {"name": "advertiser", "can_run": True, "can_receive": True},
+            ],
+            payer="advertiser",
+        )
         room.accept_invitation(pub, collab["id"])  # the advertiser created it and pays
         room.associate(pub, collab["id"], people["id"], "people")
         room.associate(adv, collab["id"], orders["id"], "orders")
         sql = PROBE.format(canary=game.canary) if variant == "probe" else TEMPLATE
         start = time.perf_counter()
         try:
-            template = room.create_template(adv, collab["id"], "audit", sql, epsilon=EPSILON, delta=DELTA,
-                                            classification=CLASSIFICATION, max_mia_score=MAX_MIA_SCORE)
+            template = room.create_template(
+                adv,
+                collab["id"],
+                "audit",
+                sql,
+                epsilon=EPSILON,
+                delta=DELTA,
+                classification=CLASSIFICATION,
+                max_mia_score=MAX_MIA_SCORE,
+            )
         except Exception as exc:  # noqa: BLE001 - the check refused it: the same in both worlds
             return {"refused": type(exc).__name__, "seconds": time.perf_counter() - start, **_nothing()}
         for actor in (pub, adv):
@@ -198,19 +249,35 @@ def play(task: tuple) -> dict:
         seconds = time.perf_counter() - start
         seen = get_job(room, pub, job["id"])
         budget = room.get_table(pub, people["id"])
-        return {"state": seen["state"], "category": seen["category"], "refunded": seen["budget_released"],
-                "rows_synthetic": seen["rows_synthetic"], "compute_seconds": seen["compute_seconds"],
-                "summary_seen": seen["summary"] is not None, "epsilon_spent": budget["epsilon_spent"],
-                "metering": [e["rows_synthetic"] for e in metering(room, pub, collab["id"])["entries"]],
-                "audit": [e["action"] for e in audit_log(room, pub, collab["id"])["entries"]],
-                "seconds": seconds, "refused": None}
+        return {
+            "state": seen["state"],
+            "category": seen["category"],
+            "refunded": seen["budget_released"],
+            "rows_synthetic": seen["rows_synthetic"],
+            "compute_seconds": seen["compute_seconds"],
+            "summary_seen": seen["summary"] is not None,
+            "epsilon_spent": budget["epsilon_spent"],
+            "metering": [e["rows_synthetic"] for e in metering(room, pub, collab["id"])["entries"]],
+            "audit": [e["action"] for e in audit_log(room, pub, collab["id"])["entries"]],
+            "seconds": seconds,
+            "refused": None,
+        }
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def _nothing() -> dict:
-    return {"state": None, "category": None, "refunded": None, "rows_synthetic": None, "compute_seconds": None,
-            "summary_seen": False, "epsilon_spent": 0.0, "metering": [], "audit": []}
+    return {
+        "state": None,
+        "category": None,
+        "refunded": None,
+        "rows_synthetic": None,
+        "compute_seconds": None,
+        "summary_seen": False,
+        "epsilon_spent": 0.0,
+        "metering": [],
+        "audit": [],
+    }
 
 
 # -- statistics --------------------------------------------------------------------------------
@@ -223,7 +290,7 @@ class Thresholds:
 
 def statistics(out: dict, th: Thresholds) -> dict[str, bool]:
     rows = out["rows_synthetic"]
-    seed_hit = (rows is not None and th.seed_rows[True] != th.seed_rows[False] and rows == th.seed_rows[True])
+    seed_hit = rows is not None and th.seed_rows[True] != th.seed_rows[False] and rows == th.seed_rows[True]
     return {
         "state": out["state"] == "failed",
         "refund": bool(out["refunded"]),
@@ -293,13 +360,22 @@ def thresholds(pool, pilot_runs: int) -> Thresholds:
     return Thresholds(rows, time_median, {False: seeded[0]["rows_synthetic"], True: seeded[1]["rows_synthetic"]})
 
 
-def run_room_audit(runs: int, broken_runs: int, workers: int, pilot_runs: int, *, anonymeter: bool = False,
-                   variants: tuple[str, ...] = VARIANTS, log=None) -> tuple[list[RoomConfig], Thresholds]:
+def run_room_audit(
+    runs: int,
+    broken_runs: int,
+    workers: int,
+    pilot_runs: int,
+    *,
+    anonymeter: bool = False,
+    variants: tuple[str, ...] = VARIANTS,
+    log=None,
+) -> tuple[list[RoomConfig], Thresholds]:
     log = log or (lambda message: print(message, flush=True))
     configs = [RoomConfig(v, runs if v == "as shipped" else broken_runs) for v in variants]
     JAX_CACHE.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_room_worker,
-                             initargs=(str(JAX_CACHE), anonymeter)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_init_room_worker, initargs=(str(JAX_CACHE), anonymeter)
+    ) as pool:
         th = thresholds(pool, pilot_runs)
         log(f"thresholds: rows > {th.rows:.1f}, seconds > {th.time:g}, seed-0 sample sizes {th.seed_rows}")
         tasks, owners = [], []
@@ -323,8 +399,10 @@ def run_room_audit(runs: int, broken_runs: int, workers: int, pilot_runs: int, *
 
 
 def table(configs: list[RoomConfig]) -> str:
-    head = ("| variant | ε claimed | runs per side | statistic | hits on D' / D | empirical ε (95% lower bound) | "
-            "all statistics (ε bounds) | detectable at most | verdict |")
+    head = (
+        "| variant | ε claimed | runs per side | statistic | hits on D' / D | empirical ε (95% lower bound) | "
+        "all statistics (ε bounds) | detectable at most | verdict |"
+    )
     lines = [head, "|" + "---|" * 9]
     for c in configs:
         stat, eps = c.empirical()
@@ -335,8 +413,10 @@ def table(configs: list[RoomConfig]) -> str:
         if not c.broken and c.separating():
             others += f"; {', '.join(c.separating())} told the worlds apart in every run"
         verdict = ("caught" if c.passed() else "NOT CAUGHT") if c.broken else ("ok" if c.passed() else "EXCEEDS CLAIM")
-        lines.append(f"| {c.variant} | {EPSILON:g} | {c.runs} | {stat} | {dp} / {d} | {eps:.2f} | {others} | "
-                     f"{c.ceiling():.2f} | {verdict} |")
+        lines.append(
+            f"| {c.variant} | {EPSILON:g} | {c.runs} | {stat} | {dp} / {d} | {eps:.2f} | {others} | "
+            f"{c.ceiling():.2f} | {verdict} |"
+        )
     return "\n".join(lines)
 
 
@@ -346,8 +426,10 @@ def summary(configs: list[RoomConfig]) -> tuple[str, bool]:
     caught = sum(c.passed() for c in broken)
     worst = max((c.empirical()[1] for c in shipped), default=0.0) / EPSILON
     ok = caught == len(broken) and all(c.passed() for c in shipped)
-    return (f"room audit: {len(shipped)} shipped configurations, {caught} of {len(broken)} broken variants caught, "
-            f"max empirical/claimed epsilon {worst:.2f}"), ok
+    return (
+        f"room audit: {len(shipped)} shipped configurations, {caught} of {len(broken)} broken variants caught, "
+        f"max empirical/claimed epsilon {worst:.2f}"
+    ), ok
 
 
 def main(argv: list[str]) -> int:
@@ -357,13 +439,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--room", action="store_true")
     parser.add_argument("--quick", action="store_true", help="enough jobs to catch both broken variants")
     parser.add_argument("--runs", type=int, help="jobs per side for the shipped room (default 10 quick, 200 full)")
-    parser.add_argument("--broken-runs", type=int,
-                        help="jobs per side for each broken variant and the probe (default 20 quick, 50 full)")
+    parser.add_argument(
+        "--broken-runs",
+        type=int,
+        help="jobs per side for each broken variant and the probe (default 20 quick, 50 full)",
+    )
     parser.add_argument("--pilot-runs", type=int, default=5, help="jobs on D that fix the rows and time thresholds")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="which configurations to play (comma-separated)")
     parser.add_argument("--anonymeter", action="store_true", help="evaluate with the anonymeter sidecar too (slow)")
-    parser.add_argument("--write", action="store_true", help="write the table to bench/RESULTS.md (the full run always does)")
+    parser.add_argument(
+        "--write", action="store_true", help="write the table to bench/RESULTS.md (the full run always does)"
+    )
     args = parser.parse_args(argv)
     runs = args.runs or (10 if args.quick else 200)
     broken_runs = args.broken_runs or (20 if args.quick else 50)
@@ -372,22 +459,26 @@ def main(argv: list[str]) -> int:
     variants = tuple(v.strip() for v in args.variants.split(","))
     if unknown := set(variants) - set(VARIANTS):
         parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
-    configs, th = run_room_audit(runs, broken_runs, args.workers, args.pilot_runs, anonymeter=args.anonymeter,
-                                 variants=variants)
+    configs, th = run_room_audit(
+        runs, broken_runs, args.workers, args.pilot_runs, anonymeter=args.anonymeter, variants=variants
+    )
     wall = time.perf_counter() - start
     jobs = sum(2 * c.runs for c in configs) + args.pilot_runs + 2
     text = table(configs)
     line, ok = summary(configs)
     command = " ".join(["python bench/audit.py", *argv])
-    note = (f"`{command}` ({runs} jobs per side as shipped, {broken_runs} for the probe and each broken variant; "
-            f"thresholds: rows > "
-            f"{th.rows:.1f}, compute seconds > {th.time:g}, seed-0 sample sizes D {th.seed_rows[False]} / "
-            f"D' {th.seed_rows[True]}): {jobs} jobs in {wall / 60:.1f} min on {args.workers} workers.")
+    note = (
+        f"`{command}` ({runs} jobs per side as shipped, {broken_runs} for the probe and each broken variant; "
+        f"thresholds: rows > "
+        f"{th.rows:.1f}, compute seconds > {th.time:g}, seed-0 sample sizes D {th.seed_rows[False]} / "
+        f"D' {th.seed_rows[True]}): {jobs} jobs in {wall / 60:.1f} min on {args.workers} workers."
+    )
     print(text)
     print(note)
     if args.write or not args.quick:
-        write_results(f"{note}\n\n{text}\n\n`{line}`", marker="room-audit",
-                      anchor="<!-- filled in by the room audit -->")
+        write_results(
+            f"{note}\n\n{text}\n\n`{line}`", marker="room-audit", anchor="<!-- filled in by the room audit -->"
+        )
     print(line)
     return 0 if ok else 1
 

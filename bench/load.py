@@ -62,8 +62,14 @@ class Members:
 
     def paths(self) -> list[str]:
         c = self.collab
-        return ["/me", "/collaborations", f"/collaborations/{c}", f"/collaborations/{c}/jobs",
-                f"/collaborations/{c}/templates", f"/collaborations/{c}/audit"]
+        return [
+            "/me",
+            "/collaborations",
+            f"/collaborations/{c}",
+            f"/collaborations/{c}/jobs",
+            f"/collaborations/{c}/templates",
+            f"/collaborations/{c}/audit",
+        ]
 
     def _member(self, key: str, until: float) -> None:
         with httpx.Client(base_url=self.url, headers={"X-API-Key": key}, timeout=30) as http:
@@ -95,7 +101,9 @@ def summarize(samples: list[tuple[float, int | str]]) -> dict:
     return {
         "requests": len(samples),
         "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
-        "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000, 1) if latencies else None,
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000, 1)
+        if latencies
+        else None,
         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
         "server_errors_5xx": sum(isinstance(o, int) and o >= 500 for o in outcomes),
         "client_errors_4xx": sum(isinstance(o, int) and 400 <= o < 500 for o in outcomes),
@@ -123,20 +131,30 @@ class Attacker:
 
     def _template(self) -> None:
         terms = " OR ".join(f"a.age = {i}" for i in range(OR_TERMS))
-        sql = (f"SELECT a.age, a.region, a.device, a.segment, a.weekly_visits, CASE WHEN {terms} THEN 'yes' "
-               "ELSE 'no' END AS converted FROM audience AS a")
-        self._send(f"template with {OR_TERMS:,} OR terms", "POST", f"/collaborations/{self.collab}/templates", 120,
-                   json={"name": "pathological", "sql": sql, "epsilon": 1.0, "classification": DEMO_CLASSIFICATION})
+        sql = (
+            f"SELECT a.age, a.region, a.device, a.segment, a.weekly_visits, CASE WHEN {terms} THEN 'yes' "
+            "ELSE 'no' END AS converted FROM audience AS a"
+        )
+        self._send(
+            f"template with {OR_TERMS:,} OR terms",
+            "POST",
+            f"/collaborations/{self.collab}/templates",
+            120,
+            json={"name": "pathological", "sql": sql, "epsilon": 1.0, "classification": DEMO_CLASSIFICATION},
+        )
 
     def _bodies(self) -> None:
         body = json.dumps({"name": "x" * BODY_BYTES, "members": [], "payer": "analyst"}).encode()
         while not self._stop.is_set():
-            self._send("50 MB body", "POST", "/collaborations", 60, content=body,
-                       headers={"Content-Type": "application/json"})
+            self._send(
+                "50 MB body", "POST", "/collaborations", 60, content=body, headers={"Content-Type": "application/json"}
+            )
 
     def start(self) -> None:
-        self._threads = [threading.Thread(target=self._template, daemon=True),
-                         threading.Thread(target=self._bodies, daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._template, daemon=True),
+            threading.Thread(target=self._bodies, daemon=True),
+        ]
         for t in self._threads:
             t.start()
 
@@ -170,17 +188,27 @@ def main() -> None:
         attacker.stop()
     finally:
         server.stop()
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    result = {"commit": commit, "members": args.members, "think_s": args.think, "database": tp.room.db.dialect,
-              "baseline": baseline, "attack": attack, "attacker": attacker.answers}
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    result = {
+        "commit": commit,
+        "members": args.members,
+        "think_s": args.think,
+        "database": tp.room.db.dialect,
+        "baseline": baseline,
+        "attack": attack,
+        "attacker": attacker.answers,
+    }
     (OUT / "load.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print("\n| phase | requests | p50 ms | p99 ms | max ms | 5xx | transport errors |\n|---|---|---|---|---|---|---|")
     for phase in ("baseline", "attack"):
         r = result[phase]
-        print(f"| {phase} | {r['requests']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | "
-              f"{r['server_errors_5xx']} | {r['transport_errors']} |")
+        print(
+            f"| {phase} | {r['requests']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | "
+            f"{r['server_errors_5xx']} | {r['transport_errors']} |"
+        )
 
 
 if __name__ == "__main__":

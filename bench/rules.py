@@ -30,10 +30,13 @@ RULES = [
 
 
 def scores(report) -> dict:
-    return {"fidelity": round(report.fidelity.score, 4), "tvd_2way": round(report.fidelity.tvd_2way, 4),
-            "tstr_auc": round(report.utility.tstr.get("auc", float("nan")), 4),
-            "rules_real_train": {r.rule: round(r.train, 4) for r in report.rules},
-            "rules_synthetic": {r.rule: round(r.synthetic, 4) for r in report.rules}}
+    return {
+        "fidelity": round(report.fidelity.score, 4),
+        "tvd_2way": round(report.fidelity.tvd_2way, 4),
+        "tstr_auc": round(report.utility.tstr.get("auc", float("nan")), 4),
+        "rules_real_train": {r.rule: round(r.train, 4) for r in report.rules},
+        "rules_synthetic": {r.rule: round(r.synthetic, 4) for r in report.rules},
+    }
 
 
 def main() -> None:
@@ -49,8 +52,12 @@ def main() -> None:
     synth = Synthesizer(schema, epsilon=args.epsilon, seed=args.seed).fit(real)
     out: dict = {"rows": args.rows, "epsilon": args.epsilon, "fit_s": round(time.perf_counter() - t, 1)}
     samples = {}
-    for name, kwargs in (("model alone", {"rules": False}), ("rules enforced", {}),
-                         ("churned=yes", {"where": {"churned": "yes"}}), ("balance churned", {"balance": "churned"})):
+    for name, kwargs in (
+        ("model alone", {"rules": False}),
+        ("rules enforced", {}),
+        ("churned=yes", {"where": {"churned": "yes"}}),
+        ("balance churned", {"balance": "churned"}),
+    ):
         t = time.perf_counter()
         samples[name] = synth.sample(args.rows, seed=args.seed, **kwargs)
         out[f"sample_s[{name}]"] = round(time.perf_counter() - t, 2)

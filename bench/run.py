@@ -38,18 +38,39 @@ def timed(cmd: list[str], log: Path) -> dict:
     tfile = log.with_suffix(".time.txt")
     t0 = time.time()
     with open(log, "w") as fh:
-        rc = subprocess.run(["/usr/bin/time", "-v", "-o", str(tfile)] + cmd, stdout=fh, stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(
+            ["/usr/bin/time", "-v", "-o", str(tfile)] + cmd, stdout=fh, stderr=subprocess.STDOUT
+        ).returncode
     text = tfile.read_text() if tfile.exists() else ""
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    return {"returncode": rc, "wall_s": round(time.time() - t0, 1),
-            "peak_mib": round(int(rss.group(1)) / 1024) if rss else None, "command": shlex.join(cmd)}
+    return {
+        "returncode": rc,
+        "wall_s": round(time.time() - t0, 1),
+        "peak_mib": round(int(rss.group(1)) / 1024) if rss else None,
+        "command": shlex.join(cmd),
+    }
 
 
 def run_evaluate(train: Path, holdout: Path, synthetic: Path, schema: Path, out: Path) -> dict:
     """The yardstick's evaluate.py on one synthetic table; its whole metrics JSON."""
-    subprocess.run([str(VENV_PEERS / "bin" / "python"), str(SHARED / "bench" / "evaluate.py"), "--train", str(train),
-                    "--holdout", str(holdout), "--synthetic", str(synthetic), "--schema", str(schema),
-                    "--out", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(VENV_PEERS / "bin" / "python"),
+            str(SHARED / "bench" / "evaluate.py"),
+            "--train",
+            str(train),
+            "--holdout",
+            str(holdout),
+            "--synthetic",
+            str(synthetic),
+            "--schema",
+            str(schema),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return json.loads(out.read_text())
 
 
@@ -57,20 +78,50 @@ def evaluate(train: Path, holdout: Path, synthetic: Path, schema: Path, out: Pat
     """The classification figures RESULTS.md reports for Adult."""
     m = run_evaluate(train, holdout, synthetic, schema, out)
     f, u, p = m["fidelity"], m["utility"], m["privacy"]
-    return {"tstr_auc": u["tstr"].get("roc_auc"), "trtr_auc": u["trtr"].get("roc_auc"),
-            "tvd_2way": f["tvd_2way_mean"], "fidelity": f["fidelity_score"], "kl_mean": f["kl_mean"],
-            "mia_auc": p["mia_auc"], "exact_copy_train": p["exact_copy_rate_train"]}
+    return {
+        "tstr_auc": u["tstr"].get("roc_auc"),
+        "trtr_auc": u["trtr"].get("roc_auc"),
+        "tvd_2way": f["tvd_2way_mean"],
+        "fidelity": f["fidelity_score"],
+        "kl_mean": f["kl_mean"],
+        "mia_auc": p["mia_auc"],
+        "exact_copy_train": p["exact_copy_rate_train"],
+    }
 
 
 def adult(args) -> list[dict]:
     rows = []
     for eps in [float(e) for e in args.epsilons.split(",")]:
         syn = OUT / f"adult_eps{eps:g}.csv"
-        rec = {"epsilon": eps, **timed([str(SYNTHROOM), "synthesize", str(ADULT / "train.csv"), "--schema",
-                                        str(ADULT / "schema.json"), "--epsilon", str(eps), "-o", str(syn), "-q",
-                                        "--seed", str(args.seed)], OUT / f"adult_eps{eps:g}.log")}
-        rec.update(evaluate(ADULT / "train.csv", ADULT / "test.csv", syn, ADULT / "schema.json",
-                            OUT / f"adult_eps{eps:g}.metrics.json"))
+        rec = {
+            "epsilon": eps,
+            **timed(
+                [
+                    str(SYNTHROOM),
+                    "synthesize",
+                    str(ADULT / "train.csv"),
+                    "--schema",
+                    str(ADULT / "schema.json"),
+                    "--epsilon",
+                    str(eps),
+                    "-o",
+                    str(syn),
+                    "-q",
+                    "--seed",
+                    str(args.seed),
+                ],
+                OUT / f"adult_eps{eps:g}.log",
+            ),
+        }
+        rec.update(
+            evaluate(
+                ADULT / "train.csv",
+                ADULT / "test.csv",
+                syn,
+                ADULT / "schema.json",
+                OUT / f"adult_eps{eps:g}.metrics.json",
+            )
+        )
         print(json.dumps(rec), flush=True)
         rows.append(rec)
     return rows
@@ -84,7 +135,9 @@ def make_big(n: int) -> Path:
 
         con = duckdb.connect()
         con.execute("SELECT setseed(0.42)")
-        con.execute(f"CREATE TABLE t AS SELECT *, row_number() OVER () - 1 AS k FROM read_csv('{ADULT / 'train.csv'}', header = true)")
+        con.execute(
+            f"CREATE TABLE t AS SELECT *, row_number() OVER () - 1 AS k FROM read_csv('{ADULT / 'train.csv'}', header = true)"
+        )
         n_train = con.execute("SELECT count(*) FROM t").fetchone()[0]
         con.execute(
             f"COPY (SELECT t.* EXCLUDE (k) FROM (SELECT floor(random() * {n_train})::BIGINT AS k FROM range({n})) s "
@@ -99,14 +152,49 @@ def scale(args) -> list[dict]:
     for n in [int(s) for s in args.sizes.split(",")]:
         data = make_big(n)
         model = OUT / f"scale_{n}.npz"
-        fit = timed([str(SYNTHROOM), "synthesize", str(data), "--schema", str(ADULT / "schema.json"),
-                     "--epsilon", "1", "--rows", "1000", "-o", str(OUT / f"scale_{n}.csv"), "-q",
-                     "--seed", "0", "--save-model", str(model)], OUT / f"scale_{n}.log")
-        sample = timed([str(SYNTHROOM), "sample", str(model), "--rows", "1000000", "-o",
-                        str(OUT / f"scale_{n}_sample.parquet"), "--seed", "1"], OUT / f"scale_{n}_sample.log")
-        rec = {"rows": n, "fit_wall_s": fit["wall_s"], "fit_peak_mib": fit["peak_mib"],
-               "sample_1m_wall_s": sample["wall_s"], "sample_peak_mib": sample["peak_mib"],
-               "returncodes": [fit["returncode"], sample["returncode"]]}
+        fit = timed(
+            [
+                str(SYNTHROOM),
+                "synthesize",
+                str(data),
+                "--schema",
+                str(ADULT / "schema.json"),
+                "--epsilon",
+                "1",
+                "--rows",
+                "1000",
+                "-o",
+                str(OUT / f"scale_{n}.csv"),
+                "-q",
+                "--seed",
+                "0",
+                "--save-model",
+                str(model),
+            ],
+            OUT / f"scale_{n}.log",
+        )
+        sample = timed(
+            [
+                str(SYNTHROOM),
+                "sample",
+                str(model),
+                "--rows",
+                "1000000",
+                "-o",
+                str(OUT / f"scale_{n}_sample.parquet"),
+                "--seed",
+                "1",
+            ],
+            OUT / f"scale_{n}_sample.log",
+        )
+        rec = {
+            "rows": n,
+            "fit_wall_s": fit["wall_s"],
+            "fit_peak_mib": fit["peak_mib"],
+            "sample_1m_wall_s": sample["wall_s"],
+            "sample_peak_mib": sample["peak_mib"],
+            "returncodes": [fit["returncode"], sample["returncode"]],
+        }
         print(json.dumps(rec), flush=True)
         rows.append(rec)
     return rows
@@ -139,8 +227,12 @@ def simulate_wide(n: int, seed: int):
     for j in range(3):
         cols[f"flag_{j}"] = np.where(factors[:, j] + rng.normal(size=n) > 0.5, "yes", "no")
         schema.append({"name": f"flag_{j}", "type": "categorical"})
-    target = (factors @ np.array([2.0, -1.5, 1.0, 0.5, 0.0]) + 0.8 * (cols["flag_0"] == "yes")
-              + 0.05 * np.nan_to_num(cols["sparse_3"]) + rng.normal(scale=0.7, size=n))
+    target = (
+        factors @ np.array([2.0, -1.5, 1.0, 0.5, 0.0])
+        + 0.8 * (cols["flag_0"] == "yes")
+        + 0.05 * np.nan_to_num(cols["sparse_3"])
+        + rng.normal(scale=0.7, size=n)
+    )
     cols["target"] = np.round(target, 3)
     schema.append({"name": "target", "type": "numerical"})
     return pd.DataFrame(cols), {"name": "wide", "target": "target", "task": "regression", "columns": schema}
@@ -157,14 +249,39 @@ def wide(args) -> list[dict]:
     rows = []
     for eps in [float(e) for e in args.epsilons.split(",")]:
         syn = OUT / f"wide_eps{eps:g}.csv"
-        rec = {"epsilon": eps, **timed([str(SYNTHROOM), "synthesize", str(paths["train"]), "--schema", str(paths["schema"]),
-                                        "--epsilon", str(eps), "-o", str(syn), "-q", "--seed", str(args.seed)],
-                                       OUT / f"wide_eps{eps:g}.log")}
+        rec = {
+            "epsilon": eps,
+            **timed(
+                [
+                    str(SYNTHROOM),
+                    "synthesize",
+                    str(paths["train"]),
+                    "--schema",
+                    str(paths["schema"]),
+                    "--epsilon",
+                    str(eps),
+                    "-o",
+                    str(syn),
+                    "-q",
+                    "--seed",
+                    str(args.seed),
+                ],
+                OUT / f"wide_eps{eps:g}.log",
+            ),
+        }
         if rec["returncode"] == 0:
-            m = run_evaluate(paths["train"], paths["holdout"], syn, paths["schema"], OUT / f"wide_eps{eps:g}.metrics.json")
-            rec.update({"tstr": m["utility"]["tstr"], "trtr": m["utility"]["trtr"],
-                        "tvd_1way": m["fidelity"].get("tvd_1way_mean"), "tvd_2way": m["fidelity"]["tvd_2way_mean"],
-                        "mia_auc": m["privacy"]["mia_auc"]})
+            m = run_evaluate(
+                paths["train"], paths["holdout"], syn, paths["schema"], OUT / f"wide_eps{eps:g}.metrics.json"
+            )
+            rec.update(
+                {
+                    "tstr": m["utility"]["tstr"],
+                    "trtr": m["utility"]["trtr"],
+                    "tvd_1way": m["fidelity"].get("tvd_1way_mean"),
+                    "tvd_2way": m["fidelity"]["tvd_2way_mean"],
+                    "mia_auc": m["privacy"]["mia_auc"],
+                }
+            )
         print(json.dumps(rec), flush=True)
         rows.append(rec)
     return rows
@@ -176,26 +293,79 @@ def evaluation(args) -> list[dict]:
     holdout and 50,000 synthetic rows, 15 columns each."""
     train = make_big(50_000)
     syn = OUT / "evaluation_synthetic.parquet"
-    made = timed([str(SYNTHROOM), "synthesize", str(ADULT / "train.csv"), "--schema", str(ADULT / "schema.json"),
-                  "--epsilon", "1", "--rows", "50000", "-o", str(syn), "-q", "--seed", str(args.seed)],
-                 OUT / "evaluation_synthesize.log")
+    made = timed(
+        [
+            str(SYNTHROOM),
+            "synthesize",
+            str(ADULT / "train.csv"),
+            "--schema",
+            str(ADULT / "schema.json"),
+            "--epsilon",
+            "1",
+            "--rows",
+            "50000",
+            "-o",
+            str(syn),
+            "-q",
+            "--seed",
+            str(args.seed),
+        ],
+        OUT / "evaluation_synthesize.log",
+    )
     assert made["returncode"] == 0, made
-    rec = timed([str(SYNTHROOM), "evaluate", "--train", str(train), "--holdout", str(ADULT / "test.csv"),
-                 "--synthetic", str(syn), "--schema", str(ADULT / "schema.json"), "--report",
-                 str(OUT / "evaluation_report.html"), "-q"], OUT / "evaluation.log")
+    rec = timed(
+        [
+            str(SYNTHROOM),
+            "evaluate",
+            "--train",
+            str(train),
+            "--holdout",
+            str(ADULT / "test.csv"),
+            "--synthetic",
+            str(syn),
+            "--schema",
+            str(ADULT / "schema.json"),
+            "--report",
+            str(OUT / "evaluation_report.html"),
+            "-q",
+        ],
+        OUT / "evaluation.log",
+    )
     report = json.loads((OUT / "evaluation_report.json").read_text())
-    rec.update({"rows_train": 50_000, "rows_holdout": 16_281, "rows_synthetic": 50_000,
-                "attacks": [a["attackVersion"] for a in report["membershipInferenceAttackScores"]],
-                "notes": report.get("notes", [])})
+    rec.update(
+        {
+            "rows_train": 50_000,
+            "rows_holdout": 16_281,
+            "rows_synthetic": 50_000,
+            "attacks": [a["attackVersion"] for a in report["membershipInferenceAttackScores"]],
+            "notes": report.get("notes", []),
+        }
+    )
     print(json.dumps(rec), flush=True)
     return [rec]
 
 
 def compare(args) -> None:
     cmd = f"{SYNTHROOM} synthesize {{train}} --schema {ADULT / 'schema.json'} --epsilon {{epsilon}} --rows {{rows}} -o {{out}} -q"
-    subprocess.run([str(VENV_PEERS / "bin" / "python"), str(SHARED / "bench" / "compare.py"), "--data", str(ADULT),
-                    "--epsilon", args.epsilons, "--generators", args.generators, "--peer-args", "--epochs 20",
-                    "--cmd", cmd, "--out", str(OUT / "compare.json")], check=True)
+    subprocess.run(
+        [
+            str(VENV_PEERS / "bin" / "python"),
+            str(SHARED / "bench" / "compare.py"),
+            "--data",
+            str(ADULT),
+            "--epsilon",
+            args.epsilons,
+            "--generators",
+            args.generators,
+            "--peer-args",
+            "--epochs 20",
+            "--cmd",
+            cmd,
+            "--out",
+            str(OUT / "compare.json"),
+        ],
+        check=True,
+    )
 
 
 def main() -> None:

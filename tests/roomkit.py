@@ -8,8 +8,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthroom.demo.adtech import (AUDIENCE_COLUMNS, CONVERSIONS_COLUMNS, DEMO_CLASSIFICATION, DEMO_TEMPLATE,
-                                   simulate_audience, simulate_conversions)
+from synthroom.demo.adtech import (
+    AUDIENCE_COLUMNS,
+    CONVERSIONS_COLUMNS,
+    DEMO_CLASSIFICATION,
+    DEMO_TEMPLATE,
+    simulate_audience,
+    simulate_conversions,
+)
 from synthroom.room import Actor, Room
 
 ADMIN = "test-admin-key"
@@ -54,9 +60,18 @@ class TwoParty:
     folder: Path
 
 
-def two_party(folder: Path, users: int = 1500, budget: float = 3.0, epsilon: float = 1.0, approve: bool = True,
-              url: str | None = None, room: Room | None = None, model_policy: dict | None = None,
-              model_evaluations: int = 0, **room_options) -> TwoParty:
+def two_party(
+    folder: Path,
+    users: int = 1500,
+    budget: float = 3.0,
+    epsilon: float = 1.0,
+    approve: bool = True,
+    url: str | None = None,
+    room: Room | None = None,
+    model_policy: dict | None = None,
+    model_evaluations: int = 0,
+    **room_options,
+) -> TwoParty:
     """Members, tables, a collaboration (created and paid for by the advertiser, accepted by the
     publisher and the analyst), associations and the demo template (approved)."""
     room = room or Room(url or database_url(folder), folder / "artifacts", admin_key=ADMIN, **room_options)
@@ -70,24 +85,56 @@ def two_party(folder: Path, users: int = 1500, budget: float = 3.0, epsilon: flo
     audience.to_csv(folder / "data" / "publisher" / "audience.csv", index=False)
     simulate_conversions(audience, seed=3).to_parquet(folder / "data" / "advertiser" / "conversions.parquet")
     pub, adv = actors["publisher"], actors["advertiser"]
-    t_aud = room.configure_table(pub, "audience", "csv", str(folder / "data/publisher/audience.csv"), AUDIENCE_COLUMNS,
-                                 epsilon_budget=budget, unit_column="user_id", unit_cap=1, share_full_report=True,
-                                 model_evaluations=model_evaluations)
-    t_conv = room.configure_table(adv, "conversions", "parquet", str(folder / "data/advertiser/conversions.parquet"),
-                                  CONVERSIONS_COLUMNS, epsilon_budget=budget, unit_column="user_id", unit_cap=3,
-                                  allowed_receivers=["advertiser", "analyst"], share_full_report=True,
-                                  model_evaluations=model_evaluations)
-    collab = room.create_collaboration(adv, "campaign lift", [
-        {"name": "publisher", "can_run": False, "can_receive": False},
-        {"name": "advertiser", "can_run": True, "can_receive": True},
-        {"name": "analyst", "can_run": True, "can_receive": False},
-    ], payer="advertiser", retention_days=7, model_policy=model_policy)
+    t_aud = room.configure_table(
+        pub,
+        "audience",
+        "csv",
+        str(folder / "data/publisher/audience.csv"),
+        AUDIENCE_COLUMNS,
+        epsilon_budget=budget,
+        unit_column="user_id",
+        unit_cap=1,
+        share_full_report=True,
+        model_evaluations=model_evaluations,
+    )
+    t_conv = room.configure_table(
+        adv,
+        "conversions",
+        "parquet",
+        str(folder / "data/advertiser/conversions.parquet"),
+        CONVERSIONS_COLUMNS,
+        epsilon_budget=budget,
+        unit_column="user_id",
+        unit_cap=3,
+        allowed_receivers=["advertiser", "analyst"],
+        share_full_report=True,
+        model_evaluations=model_evaluations,
+    )
+    collab = room.create_collaboration(
+        adv,
+        "campaign lift",
+        [
+            {"name": "publisher", "can_run": False, "can_receive": False},
+            {"name": "advertiser", "can_run": True, "can_receive": True},
+            {"name": "analyst", "can_run": True, "can_receive": False},
+        ],
+        payer="advertiser",
+        retention_days=7,
+        model_policy=model_policy,
+    )
     for invited in (pub, actors["analyst"]):  # the creator (and payer) is active; the others accept
         room.accept_invitation(invited, collab["id"])
     room.associate(pub, collab["id"], t_aud["id"], "audience")
     room.associate(adv, collab["id"], t_conv["id"], "conversions")
-    template = room.create_template(adv, collab["id"], "converters", DEMO_TEMPLATE, epsilon=epsilon,
-                                    classification=DEMO_CLASSIFICATION, max_mia_score=0.8)
+    template = room.create_template(
+        adv,
+        collab["id"],
+        "converters",
+        DEMO_TEMPLATE,
+        epsilon=epsilon,
+        classification=DEMO_CLASSIFICATION,
+        max_mia_score=0.8,
+    )
     if approve:
         for actor in (pub, adv):
             template = room.approve_template(actor, template["id"], template["hash"])
@@ -130,9 +177,24 @@ def start_server(folder: Path, db_url: str, *options: str, timeout: float = 60) 
     env = dict(os.environ, SYNTHROOM_ADMIN_KEY=ADMIN, SYNTHROOM_ANONYMETER_PYTHON="/nonexistent")
     log_path = folder / "server.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "synthroom.cli.app", "serve", "--data-dir", str(folder),
-                                    "--db-url", db_url, "--port", str(port), *options],
-                                   stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "synthroom.cli.app",
+                "serve",
+                "--data-dir",
+                str(folder),
+                "--db-url",
+                db_url,
+                "--port",
+                str(port),
+                *options,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.time() + timeout
     while True:

@@ -72,8 +72,11 @@ def test_the_python_api_exposes_no_fault_parameter():
 
 
 def test_only_the_hooks_consult_the_switch_and_nothing_in_the_package_turns_it_on():
-    users = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
-                   if p.name != "_faults.py" and "_faults" in p.read_text(encoding="utf-8"))
+    users = sorted(
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        if p.name != "_faults.py" and "_faults" in p.read_text(encoding="utf-8")
+    )
     assert set(users) <= HOOKED, users
     for path in SRC.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
@@ -116,15 +119,20 @@ def test_noiseless_category_selection_keeps_exactly_the_counts_above_the_thresho
         noisy, keep, _ = thresholded_counts(acc, np.random.default_rng(0), counts, rho, 5e-10, "cats")
     assert np.array_equal(noisy, counts) and keep.tolist() == [False, True, False, True]
     assert _faults.broken_by(acc.summary())
-    honest = [thresholded_counts(ZCDPAccountant(1.0, 1e-9, 5e-10), np.random.default_rng(s), counts, rho, 5e-10,
-                                 "cats")[1][:2].tolist() for s in range(40)]
+    honest = [
+        thresholded_counts(ZCDPAccountant(1.0, 1e-9, 5e-10), np.random.default_rng(s), counts, rho, 5e-10, "cats")[1][
+            :2
+        ].tolist()
+        for s in range(40)
+    ]
     assert len({tuple(k) for k in honest}) > 1  # with noise, the edge values come and go
 
 
 def test_numeric_bounds_from_data_models_an_outliers_cell():
     df = pd.DataFrame({"x": np.r_[np.arange(1, 500) % 90, 1e9], "y": ["a"] * 500})
-    spec = parse_schema({"target": "y", "columns": [{"name": "x", "type": "numerical"},
-                                                     {"name": "y", "type": "categorical"}]}).columns[0]
+    spec = parse_schema(
+        {"target": "y", "columns": [{"name": "x", "type": "numerical"}, {"name": "y", "type": "categorical"}]}
+    ).columns[0]
     far = int(LOG_GRID.cell_of(np.array([1e9]))[0])
     kept = {}
     for fault in (None, "numeric_bounds_from_data"):
@@ -199,7 +207,9 @@ def test_the_summary_fails_on_an_uncaught_variant_or_an_exceeded_claim():
     assert ok and line == "audit: 1 configurations, 1 of 1 broken variants caught, max empirical/claimed epsilon 0.00"
     broken.hits["rows"] = [10, 10]  # the game no longer tells D from D'
     assert audit.summary([shipped, broken]) == (
-        "audit: 1 configurations, 0 of 1 broken variants caught, max empirical/claimed epsilon 0.00", False)
+        "audit: 1 configurations, 0 of 1 broken variants caught, max empirical/claimed epsilon 0.00",
+        False,
+    )
     broken.hits["rows"] = [0, 20]
     shipped.hits["category"] = [0, 200]  # a perfect attack on the shipped code: far above epsilon 1
     line, ok = audit.summary([shipped, broken])

@@ -130,9 +130,14 @@ def test_the_audit_catches_group_scaling_by_k_instead_of_k_squared():
 
 
 def test_the_threshold_holds_k_rows_to_delta_and_the_one_row_threshold_does_not():
-    shipped = am.run_audit(1000, log=lambda _l: None, configs=[
-        am.Config("threshold, k rows on one own value", am.GROUP_K, None, 1000),
-        am.Config("threshold, k rows on one own value", am.GROUP_K, "threshold_for_one_row", 1000)])
+    shipped = am.run_audit(
+        1000,
+        log=lambda _l: None,
+        configs=[
+            am.Config("threshold, k rows on one own value", am.GROUP_K, None, 1000),
+            am.Config("threshold, k rows on one own value", am.GROUP_K, "threshold_for_one_row", 1000),
+        ],
+    )
     ok, broken = shipped
     assert ok.claim == broken.claim == am.DELTA_MEASURED
     lo_ok, _ = am.clopper_pearson(int(ok.outputs[1].sum()), 1000, 1 - ALPHA)

@@ -68,15 +68,25 @@ def test_a_failure_on_the_canary_is_refunded_only_in_the_broken_room(variant, re
     assert (out["state"], out["category"], out["refunded"]) == ("failed", "template_error", refunded)
     assert out["summary_seen"] is False and out["audit"][-1] == "job.failed"
     th = audit_room.Thresholds(rows=1000.0, time=5.0, seed_rows={False: 1, True: 2})
-    assert audit_room.statistics(out, th) == {"state": True, "refund": refunded, "rows": False, "time": False,
-                                              "seed": False}
+    assert audit_room.statistics(out, th) == {
+        "state": True,
+        "refund": refunded,
+        "rows": False,
+        "time": False,
+        "seed": False,
+    }
 
 
 def test_statistics_and_verdicts():
     th = audit_room.Thresholds(rows=1186.0, time=10.0, seed_rows={False: 1180, True: 1182})
     seen = {"state": "finished", "refunded": False, "rows_synthetic": 1182, "compute_seconds": 11}
-    assert audit_room.statistics(seen, th) == {"state": False, "refund": False, "rows": False, "time": True,
-                                               "seed": True}
+    assert audit_room.statistics(seen, th) == {
+        "state": False,
+        "refund": False,
+        "rows": False,
+        "time": True,
+        "seed": True,
+    }
     same = audit_room.Thresholds(rows=1186.0, time=10.0, seed_rows={False: 1182, True: 1182})
     assert not audit_room.statistics(seen, same)["seed"]  # no seed statistic when the seed-0 runs agree
     broken = audit_room.RoomConfig("known_seed", 20)

@@ -39,8 +39,27 @@ def _fails(args, out_path, message):
 def test_synthesize_writes_output_and_summary(files):
     tmp, data, schema = files
     out = tmp / "syn.parquet"
-    code, output = _run(["synthesize", data, "--schema", schema, "--epsilon", 2, "--rows", 700,
-                         "-o", out, "--seed", 1, "--save-model", tmp / "m.npz", "--privacy-log", tmp / "p.json", "-q"])
+    code, output = _run(
+        [
+            "synthesize",
+            data,
+            "--schema",
+            schema,
+            "--epsilon",
+            2,
+            "--rows",
+            700,
+            "-o",
+            out,
+            "--seed",
+            1,
+            "--save-model",
+            tmp / "m.npz",
+            "--privacy-log",
+            tmp / "p.json",
+            "-q",
+        ]
+    )
     assert code == 0, output
     df = pd.read_parquet(out)
     assert df.shape == (700, 10)
@@ -54,12 +73,21 @@ def test_synthesize_writes_output_and_summary(files):
 
 def test_reference_product_json_is_accepted(files):
     tmp, data, _ = files
-    mapping = [{"columnName": c["name"], "columnType": c["type"].upper(), "isPredictiveValue": c["name"] == "churned"}
-               for c in CUSTOMERS_SCHEMA["columns"]]
+    mapping = [
+        {"columnName": c["name"], "columnType": c["type"].upper(), "isPredictiveValue": c["name"] == "churned"}
+        for c in CUSTOMERS_SCHEMA["columns"]
+    ]
     mapping[7]["columnType"] = "NUMERICAL"  # the product has no datetime kind: a date is not a number
     ref = tmp / "ref.json"
-    ref.write_text(json.dumps({"epsilon": 1.0, "maxMembershipInferenceAttackScore": 0.6,
-                               "columnClassification": {"columnMapping": mapping}}))
+    ref.write_text(
+        json.dumps(
+            {
+                "epsilon": 1.0,
+                "maxMembershipInferenceAttackScore": 0.6,
+                "columnClassification": {"columnMapping": mapping},
+            }
+        )
+    )
     code, output = _run(["synthesize", data, "--schema", ref, "-o", tmp / "o.csv", "--seed", 1, "-q"])
     assert code == 0, output  # the schema's gate (0.6) passed
     synthetic = pd.read_csv(tmp / "o.csv")
@@ -69,11 +97,14 @@ def test_reference_product_json_is_accepted(files):
     assert synthetic["signup_date"].isna().mean() > 0.95 and synthetic["age"].notna().all()
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda df: df.rename(columns={"age": "years"}), "column 'age' is in the schema but not in"),
-    (lambda df: df.assign(extra=1), "column 'extra' in"),
-    (lambda df: df.head(0), "the table has no rows"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda df: df.rename(columns={"age": "years"}), "column 'age' is in the schema but not in"),
+        (lambda df: df.assign(extra=1), "column 'extra' in"),
+        (lambda df: df.head(0), "the table has no rows"),
+    ],
+)
 def test_bad_tables(files, edit, message):
     tmp, data, schema = files
     bad = tmp / "bad.csv"
@@ -85,7 +116,8 @@ def test_a_value_that_does_not_parse_counts_as_missing(files):
     tmp, data, schema = files
     odd = tmp / "odd.csv"
     pd.read_csv(data).astype({"age": object}).assign(age=lambda d: d.age.where(d.index != 1500, "forty")).to_csv(
-        odd, index=False)
+        odd, index=False
+    )
     code, output = _run(["synthesize", odd, "--schema", schema, "-o", tmp / "o.csv", "--seed", 1, "-q"])
     assert code == 0, output
     assert len(pd.read_csv(tmp / "o.csv")) > 1500
@@ -99,12 +131,20 @@ def test_duplicate_column_names(files):
     _fails(["synthesize", bad, "--schema", schema, "-o", tmp / "o.csv"], tmp / "o.csv", "column 'age' appears twice in")
 
 
-@pytest.mark.parametrize("schema_edit, message", [
-    (lambda s: {"columns": s["columns"]}, "the schema names no predictive (target) column"),
-    (lambda s: {**s, "columns": s["columns"] + [{"name": "age", "type": "numerical"}]}, "column 'age' appears twice in the schema"),
-    (lambda s: {**s, "columns": [dict(c, target=True) if c["name"] == "plan" else c for c in s["columns"]]},
-     "the schema names 2 predictive columns ('plan', 'churned'); exactly one is allowed"),
-])
+@pytest.mark.parametrize(
+    "schema_edit, message",
+    [
+        (lambda s: {"columns": s["columns"]}, "the schema names no predictive (target) column"),
+        (
+            lambda s: {**s, "columns": s["columns"] + [{"name": "age", "type": "numerical"}]},
+            "column 'age' appears twice in the schema",
+        ),
+        (
+            lambda s: {**s, "columns": [dict(c, target=True) if c["name"] == "plan" else c for c in s["columns"]]},
+            "the schema names 2 predictive columns ('plan', 'churned'); exactly one is allowed",
+        ),
+    ],
+)
 def test_bad_schemas(files, schema_edit, message):
     tmp, data, _ = files
     bad = tmp / "bad.yaml"
@@ -115,8 +155,11 @@ def test_bad_schemas(files, schema_edit, message):
 def test_bad_parameters_and_files(files):
     tmp, data, schema = files
     out = tmp / "o.csv"
-    _fails(["synthesize", data, "--schema", schema, "-o", out, "--epsilon", 11], out,
-           "epsilon 11.0 is outside the allowed range [0.0001, 10.0]")
+    _fails(
+        ["synthesize", data, "--schema", schema, "-o", out, "--epsilon", 11],
+        out,
+        "epsilon 11.0 is outside the allowed range [0.0001, 10.0]",
+    )
     _fails(["synthesize", data, "--schema", schema, "-o", tmp / "o.xlsx"], tmp / "o.xlsx", "unknown extension '.xlsx'")
     garbage = tmp / "g.parquet"
     garbage.write_bytes(b"\x00\x01 not parquet at all")
@@ -132,18 +175,32 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     code, output = _run(["demo", "--workdir", tmp_path / "d", "--users", 1500])
     assert code == 0, output
-    for name in ("publisher/audience.csv", "advertiser/conversions.parquet", "server/room.db", "advertiser/synthetic.csv",
-                 "advertiser/report.html", "advertiser/model.skops", "advertiser/audit.json",
-                 "advertiser/predictions.csv", "publisher/new_users.csv"):
+    for name in (
+        "publisher/audience.csv",
+        "advertiser/conversions.parquet",
+        "server/room.db",
+        "advertiser/synthetic.csv",
+        "advertiser/report.html",
+        "advertiser/model.skops",
+        "advertiser/audit.json",
+        "advertiser/predictions.csv",
+        "publisher/new_users.csv",
+    ):
         assert (tmp_path / "d" / name).exists(), name
     text = " ".join(output.split())
     assert "succeeded in" in text and "chain verified: True" in text and "where everything is" in text
     assert "the publisher, invited to #1, accepts" in text and "kept at entry 4 still holds: True" in text
     assert "refused as it should be: template rejected: column 'email' of table 'audience' may not be used" in text
-    assert "the publisher asks for the rows, refused as it should be: 'publisher' may not receive the results of job 1" in text
+    assert (
+        "the publisher asks for the rows, refused as it should be: 'publisher' may not receive the results of job 1"
+        in text
+    )
     assert "budget left: audience 2 of 3, conversions 2 of 3" in text
-    assert re.search(r"on the real holdout the synthesizer never saw \(not DP, rounded\): accuracy 0\.\d\d, f1_macro 0\.\d\d, "
-                     r"auc 0\.\d\d", text), text
+    assert re.search(
+        r"on the real holdout the synthesizer never saw \(not DP, rounded\): accuracy 0\.\d\d, f1_macro 0\.\d\d, "
+        r"auc 0\.\d\d",
+        text,
+    ), text
     assert "the publisher scored its 1,000 new users with the model inside the room" in text
     predictions = pd.read_csv(tmp_path / "d" / "advertiser" / "predictions.csv")
     assert list(predictions.columns) == ["user_id", "prediction", "probability"] and len(predictions) == 1000
@@ -168,13 +225,36 @@ def test_synthesize_prints_what_the_fit_could_not_learn(tmp_path):
     import numpy as np
 
     rng = np.random.default_rng(3)
-    pd.DataFrame({"amount": rng.normal(5e6, 1e5, 40), "kind": rng.choice(["p", "q"], 40),
-                  "y": rng.choice(["p", "q"], 40)}).to_csv(tmp_path / "t.csv", index=False)
-    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"target": "y", "columns": [
-        {"name": "amount", "type": "numerical"}, {"name": "kind", "type": "categorical"},
-        {"name": "y", "type": "categorical", "categories": ["p", "q"]}]}))  # undeclared: exit 2 (test_selection)
-    code, output = _run(["synthesize", tmp_path / "t.csv", "-s", tmp_path / "s.yaml", "--epsilon", "0.1",
-                         "-o", tmp_path / "o.csv", "--seed", "0", "-q"])
+    pd.DataFrame(
+        {"amount": rng.normal(5e6, 1e5, 40), "kind": rng.choice(["p", "q"], 40), "y": rng.choice(["p", "q"], 40)}
+    ).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "s.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "target": "y",
+                "columns": [
+                    {"name": "amount", "type": "numerical"},
+                    {"name": "kind", "type": "categorical"},
+                    {"name": "y", "type": "categorical", "categories": ["p", "q"]},
+                ],
+            }
+        )
+    )  # undeclared: exit 2 (test_selection)
+    code, output = _run(
+        [
+            "synthesize",
+            tmp_path / "t.csv",
+            "-s",
+            tmp_path / "s.yaml",
+            "--epsilon",
+            "0.1",
+            "-o",
+            tmp_path / "o.csv",
+            "--seed",
+            "0",
+            "-q",
+        ]
+    )
     assert code == 0, output
     text = " ".join(output.split())
     assert "warning: column 'amount': no value range stood out from the DP noise" in text
@@ -188,7 +268,13 @@ def test_engine_options_are_checked_before_any_work(files):
     base = ["synthesize", data, "-s", schema, "-o", out]
     _fails(base + ["--engine", "oracle"], out, "--engine 'oracle' is not one of duckdb, spark")
     _fails(base + ["--spark-master", "local[1]"], out, "--spark-master and --partitions need --engine spark")
-    _fails(base + ["--engine", "spark", "--report", tmp / "r.html"], out,
-           "the release gate and the report run on DuckDB: drop --engine spark")
-    _fails(base[:-1] + [tmp / "syn.csv", "--engine", "spark", "--partitions", "4"], tmp / "syn.csv",
-           "--partitions needs a positive number and a .parquet output")
+    _fails(
+        base + ["--engine", "spark", "--report", tmp / "r.html"],
+        out,
+        "the release gate and the report run on DuckDB: drop --engine spark",
+    )
+    _fails(
+        base[:-1] + [tmp / "syn.csv", "--engine", "spark", "--partitions", "4"],
+        tmp / "syn.csv",
+        "--partitions needs a positive number and a .parquet output",
+    )

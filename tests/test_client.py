@@ -8,8 +8,18 @@ from roomkit import ADMIN, two_party
 
 from synthroom import client as client_module
 from synthroom.api import create_app
-from synthroom.client import (ClientError, ConflictError, ForbiddenError, InvalidInputError, NotFoundError,
-                              RoomClient, ServerError, TooLargeError, Unreachable, error_for)
+from synthroom.client import (
+    ClientError,
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    RoomClient,
+    ServerError,
+    TooLargeError,
+    Unreachable,
+    error_for,
+)
 
 
 @pytest.fixture
@@ -21,26 +31,39 @@ def room(tmp_path):
 
 # every route of the API and the client method that calls it: a new route needs a method (and a line here)
 METHODS = {
-    ("post", "/models/{model_id}/inference"): "infer", ("get", "/inference/{inference_id}"): "inference",
+    ("post", "/models/{model_id}/inference"): "infer",
+    ("get", "/inference/{inference_id}"): "inference",
     ("get", "/collaborations/{collaboration_id}/inference"): "inference_list",
     ("get", "/inference/{inference_id}/result"): "inference_result",
-    ("get", "/health"): "health", ("post", "/members"): "create_member", ("get", "/me"): "me",
-    ("post", "/collaborations"): "create_collaboration", ("get", "/collaborations"): "collaborations",
-    ("get", "/invitations"): "invitations", ("post", "/collaborations/{collaboration_id}/accept"): "accept",
+    ("get", "/health"): "health",
+    ("post", "/members"): "create_member",
+    ("get", "/me"): "me",
+    ("post", "/collaborations"): "create_collaboration",
+    ("get", "/collaborations"): "collaborations",
+    ("get", "/invitations"): "invitations",
+    ("post", "/collaborations/{collaboration_id}/accept"): "accept",
     ("post", "/collaborations/{collaboration_id}/decline"): "decline",
     ("get", "/collaborations/{collaboration_id}"): "collaboration",
-    ("post", "/tables"): "configure_table", ("get", "/tables"): "tables", ("get", "/tables/{table_id}"): "table",
+    ("post", "/tables"): "configure_table",
+    ("get", "/tables"): "tables",
+    ("get", "/tables/{table_id}"): "table",
     ("post", "/tables/{table_id}/refresh"): "refresh_table",
     ("post", "/collaborations/{collaboration_id}/associations"): "associate",
     ("delete", "/collaborations/{collaboration_id}/associations/{name}"): "dissociate",
     ("post", "/collaborations/{collaboration_id}/templates"): "create_template",
     ("get", "/collaborations/{collaboration_id}/templates"): "templates",
-    ("get", "/templates/{template_id}"): "template", ("post", "/templates/{template_id}/approve"): "approve",
-    ("delete", "/templates/{template_id}/approve"): "revoke", ("post", "/templates/{template_id}/jobs"): "start_job",
-    ("get", "/collaborations/{collaboration_id}/jobs"): "jobs", ("get", "/jobs/{job_id}"): "job",
-    ("get", "/jobs/{job_id}/result"): "result", ("get", "/jobs/{job_id}/report"): "report",
-    ("post", "/jobs/{job_id}/models"): "train", ("get", "/jobs/{job_id}/models"): "models",
-    ("get", "/models/{model_id}"): "model", ("get", "/models/{model_id}/file"): "model_file",
+    ("get", "/templates/{template_id}"): "template",
+    ("post", "/templates/{template_id}/approve"): "approve",
+    ("delete", "/templates/{template_id}/approve"): "revoke",
+    ("post", "/templates/{template_id}/jobs"): "start_job",
+    ("get", "/collaborations/{collaboration_id}/jobs"): "jobs",
+    ("get", "/jobs/{job_id}"): "job",
+    ("get", "/jobs/{job_id}/result"): "result",
+    ("get", "/jobs/{job_id}/report"): "report",
+    ("post", "/jobs/{job_id}/models"): "train",
+    ("get", "/jobs/{job_id}/models"): "models",
+    ("get", "/models/{model_id}"): "model",
+    ("get", "/models/{model_id}/file"): "model_file",
     ("get", "/collaborations/{collaboration_id}/audit"): "audit",
     ("get", "/collaborations/{collaboration_id}/audit/head"): "audit_head",
     ("post", "/collaborations/{collaboration_id}/audit/verify"): "audit_verify",
@@ -62,7 +85,10 @@ def test_every_endpoint_has_a_method(room):
     assert [t["id"] for t in client.templates(tp.collab)] == [tp.template["id"]]
     assert client.template(tp.template["id"])["hash"] == tp.template["hash"]
     assert client.jobs(tp.collab) == [] and client.invitations() == []
-    assert client.audit(tp.collab, limit=2)["entries"][0]["seq"] == 1 and len(client.audit(tp.collab, limit=2)["entries"]) == 2
+    assert (
+        client.audit(tp.collab, limit=2)["entries"][0]["seq"] == 1
+        and len(client.audit(tp.collab, limit=2)["entries"]) == 2
+    )
     head = client.audit_head(tp.collab)
     assert client.audit_verify(tp.collab, head)["extends"] is True
     assert client.metering(tp.collab)["entries"] == []
@@ -92,9 +118,10 @@ def test_optional_fields_not_given_are_not_sent(room, monkeypatch):
     monkeypatch.setattr(client, "_json", lambda method, path, body=None, params=None: sent.append(body) or {})
     client.configure_table(name="t", source_kind="csv", source_path="/x.csv", allowed_columns=["a"], epsilon_budget=1)
     client.create_template(1, name="n", sql="SELECT 1", epsilon=1.0, classification={}, rows=10)
-    assert sent == [{"name": "t", "source_kind": "csv", "source_path": "/x.csv", "allowed_columns": ["a"],
-                     "epsilon_budget": 1},
-                    {"name": "n", "sql": "SELECT 1", "epsilon": 1.0, "classification": {}, "rows": 10}]
+    assert sent == [
+        {"name": "t", "source_kind": "csv", "source_path": "/x.csv", "allowed_columns": ["a"], "epsilon_budget": 1},
+        {"name": "n", "sql": "SELECT 1", "epsilon": 1.0, "classification": {}, "rows": 10},
+    ]
 
 
 def test_settings_from_the_environment(monkeypatch):

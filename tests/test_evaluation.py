@@ -63,8 +63,9 @@ def test_releasing_the_training_rows_is_exposed_and_refused(copied):
     assert not copied.passed
     (gate,) = copied.gates
     assert (gate.name, gate.threshold, gate.passed) == ("DCR-v1", 0.6, False)
-    assert copied.advice[0] == ("DCR-v1 is over its threshold of 0.6: training rows lie closer to the synthetic rows "
-                                "than unseen real rows do.")
+    assert copied.advice[0] == (
+        "DCR-v1 is over its threshold of 0.6: training rows lie closer to the synthetic rows than unseen real rows do."
+    )
     assert any(line.startswith("Lower epsilon") for line in copied.advice)
     assert copied.copies["exact_copy_rate_train"] == 1.0
     assert copied.copies["near_copy_rate_train"] == 1.0
@@ -89,8 +90,13 @@ def test_dcr_histograms_share_edges_and_count_every_candidate(copied):
 
 def test_gates_on_other_attacks_and_the_stricter_threshold(real):
     report = evaluate(
-        real["train"], real["holdout"], real["fresh"], SCHEMA,
-        gates={"DENSITY-RATIO-v1": 0.7, "DCR-v1": 0.9}, max_mia_score=0.55, anonymeter=False,
+        real["train"],
+        real["holdout"],
+        real["fresh"],
+        SCHEMA,
+        gates={"DENSITY-RATIO-v1": 0.7, "DCR-v1": 0.9},
+        max_mia_score=0.55,
+        anonymeter=False,
     )
     assert {g.name: g.threshold for g in report.gates} == {"DENSITY-RATIO-v1": 0.7, "DCR-v1": 0.55}
     assert report.passed
@@ -147,7 +153,9 @@ def test_fresh_rows_are_as_useful_as_the_training_rows(fresh):
 
 
 def test_single_class_synthetic_target_gives_auc_half_and_a_note(real):
-    tables = prepare_tables(real["train"], real["holdout"], real["fresh"].assign(churned="no"), SCHEMA, max_rows=50_000, seed=0)
+    tables = prepare_tables(
+        real["train"], real["holdout"], real["fresh"].assign(churned="no"), SCHEMA, max_rows=50_000, seed=0
+    )
     notes: list[str] = []
     u = measure_utility(tables, bin_columns(tables), notes)
     assert u.tstr["auc"] == 0.5 and u.tstr["f1"] == 0.0
@@ -168,7 +176,9 @@ def test_adult_utility_is_in_the_published_range(adult_dir, adult_schema):
     train = pd.read_csv(adult_dir / "train.csv")
     holdout = pd.read_csv(adult_dir / "test.csv").sample(5000, random_state=0)
     synthetic = train.sample(8000, random_state=1)  # real rows: TSTR should match TRTR closely
-    tables = prepare_tables(train.sample(10_000, random_state=0), holdout, synthetic, parse_schema(adult_schema), max_rows=50_000, seed=0)
+    tables = prepare_tables(
+        train.sample(10_000, random_state=0), holdout, synthetic, parse_schema(adult_schema), max_rows=50_000, seed=0
+    )
     u = measure_utility(tables, bin_columns(tables), [])
     assert u.trtr["auc"] >= 0.9 and 0.83 <= u.trtr["accuracy"] <= 0.9
     assert 0.6 <= u.trtr["f1"] <= 0.75  # F1 of the minority class ">50K"
@@ -186,8 +196,14 @@ def test_multiclass_target_uses_macro_one_vs_rest(real):
 def test_large_tables_are_subsampled_with_a_note(real):
     report = evaluate(real["train"], real["holdout"], real["fresh"], SCHEMA, max_rows=1000, seed=5, anonymeter=False)
     assert report.rows == {"train": 1000, "holdout": 1000, "synthetic": 1000}
-    assert "the training table was subsampled from 4,000 to 1,000 rows (seeded draw without replacement, seed 5)" in report.notes
-    assert "the synthetic table was subsampled from 4,000 to 1,000 rows (seeded draw without replacement, seed 5)" in report.notes
+    assert (
+        "the training table was subsampled from 4,000 to 1,000 rows (seeded draw without replacement, seed 5)"
+        in report.notes
+    )
+    assert (
+        "the synthetic table was subsampled from 4,000 to 1,000 rows (seeded draw without replacement, seed 5)"
+        in report.notes
+    )
 
 
 def test_without_a_sidecar_the_anonymeter_risks_are_noted_not_fatal(real, monkeypatch):
@@ -217,12 +233,21 @@ def _error(real, **changes) -> str:
 
 def test_bad_input_messages(real):
     train, holdout, fresh = real["train"], real["holdout"], real["fresh"]
-    assert _error(real, synthetic=fresh.drop(columns="plan")) == "column 'plan' is in the schema but not in the synthetic table"
-    assert _error(real, holdout=holdout.drop(columns="age")) == "column 'age' is in the schema but not in the holdout table"
-    assert _error(real, train=train.drop(columns="churned")) == "column 'churned' is in the schema but not in the training table"
-    assert _error(real, holdout=holdout.astype({"age": object}).assign(age=lambda d: d["age"].where(d.index != 3, "old"))) == (
-        "column 'age' is numerical but the holdout table holds the value 'old'"
+    assert (
+        _error(real, synthetic=fresh.drop(columns="plan"))
+        == "column 'plan' is in the schema but not in the synthetic table"
     )
+    assert (
+        _error(real, holdout=holdout.drop(columns="age"))
+        == "column 'age' is in the schema but not in the holdout table"
+    )
+    assert (
+        _error(real, train=train.drop(columns="churned"))
+        == "column 'churned' is in the schema but not in the training table"
+    )
+    assert _error(
+        real, holdout=holdout.astype({"age": object}).assign(age=lambda d: d["age"].where(d.index != 3, "old"))
+    ) == ("column 'age' is numerical but the holdout table holds the value 'old'")
     assert _error(real, synthetic=fresh.assign(signup_date=1.5e9)) == (
         "column 'signup_date' is declared datetime but the synthetic table holds numbers"
     )
@@ -234,7 +259,9 @@ def test_bad_input_messages(real):
         "the holdout table has 150 rows; at least 200 are needed for a meaningful membership-inference score"
     )
     assert _error(real, synthetic=fresh.iloc[:0]) == "the synthetic table has no rows"
-    assert _error(real, gates={"MAGIC-v9": 0.6}).startswith("gate on 'MAGIC-v9': no attack has that version (known: DCR-v1, ")
+    assert _error(real, gates={"MAGIC-v9": 0.6}).startswith(
+        "gate on 'MAGIC-v9': no attack has that version (known: DCR-v1, "
+    )
     assert _error(real, gates={"DCR-v1": 0.3}) == "max MIA score 0.3 is outside the allowed range [0.5, 1.0]"
     assert _error(real, gates={"ANONYMETER-INFERENCE-v1": 0.2}) == (
         "gate on 'ANONYMETER-INFERENCE-v1': that attack cannot be computed (anonymeter risks turned off)"
@@ -250,7 +277,10 @@ def test_values_are_normalised_across_file_types():
     # naive datetimes are UTC; aware ones are converted; text dates parse
     aware = pd.Series(pd.to_datetime(["2024-01-01 01:00"]).tz_localize("Europe/Paris"))
     assert normalise_column(aware, "datetime", "d", "synthetic")[0] == pd.Timestamp("2024-01-01").timestamp()
-    assert normalise_column(pd.Series(["2024-01-01", None]), "datetime", "d", "holdout")[0] == pd.Timestamp("2024-01-01").timestamp()
+    assert (
+        normalise_column(pd.Series(["2024-01-01", None]), "datetime", "d", "holdout")[0]
+        == pd.Timestamp("2024-01-01").timestamp()
+    )
     assert np.isnan(normalise_column(pd.Series(["2024-01-01", " "]), "datetime", "d", "holdout")[1])
     with pytest.raises(InputError, match=r"^column 'n' is numerical but the training table holds an infinite value$"):
         normalise_column(pd.Series([1.0, np.inf]), "numerical", "n", "training")
@@ -281,10 +311,12 @@ def test_advice_quotes_no_value_and_no_count_of_the_real_rows(real):
     no value, no count and no share of the rows, and is the same on both neighbouring tables."""
     train = real["train"].copy()
     train.loc[:2, "region"] = "zanzibar-7"
-    neighbour = pd.concat([train, train.iloc[[5]].assign(region="atlantis-9", monthly_spend=123456.75)],
-                          ignore_index=True)
-    reports = [evaluate(t, real["holdout"], t.copy(), SCHEMA, max_mia_score=0.6, anonymeter=False)
-               for t in (train, neighbour)]
+    neighbour = pd.concat(
+        [train, train.iloc[[5]].assign(region="atlantis-9", monthly_spend=123456.75)], ignore_index=True
+    )
+    reports = [
+        evaluate(t, real["holdout"], t.copy(), SCHEMA, max_mia_score=0.6, anonymeter=False) for t in (train, neighbour)
+    ]
     assert not reports[0].passed and not reports[1].passed
     assert reports[0].advice == reports[1].advice
     text = " ".join(reports[0].advice + reports[1].advice)
@@ -302,7 +334,9 @@ def test_a_broken_sidecar_is_noted_and_a_gate_on_it_refused(real, monkeypatch):
     report = evaluate(train, holdout, fresh, SCHEMA)
     assert [a.attack_version for a in report.attacks] == ["DCR-v1", "DENSITY-RATIO-v1"]
     (note,) = report.notes
-    assert note.startswith("anonymeter risks not computed: the sidecar exited with code 1: ModuleNotFoundError: No module named")
+    assert note.startswith(
+        "anonymeter risks not computed: the sidecar exited with code 1: ModuleNotFoundError: No module named"
+    )
     with pytest.raises(InputError) as err:
         evaluate(train, holdout, fresh, SCHEMA, gates={"ANONYMETER-INFERENCE-v1": 0.5})
     assert str(err.value).startswith(

@@ -45,8 +45,10 @@ def test_copied_training_rows_are_linkable_and_gated(real):
         assert 0.0 <= lo <= attack.score <= hi <= 1.0
         assert attack.details["configuration"]["n_attacks"] == 500
     assert not report.passed
-    assert report.advice[0] == ("ANONYMETER-LINKABILITY-v1 is over its threshold of 0.2: anonymeter's attack "
-                                "succeeds on training rows more often than on unseen rows.")
+    assert report.advice[0] == (
+        "ANONYMETER-LINKABILITY-v1 is over its threshold of 0.2: anonymeter's attack "
+        "succeeds on training rows more often than on unseen rows."
+    )
 
 
 def test_fresh_real_rows_carry_little_risk(real):

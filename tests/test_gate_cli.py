@@ -97,11 +97,13 @@ def test_file_split_is_disjoint_keyed_and_the_same_for_csv_and_parquet(files, tm
 
 
 def test_file_split_samples_evaluation_rows(files, tmp_path):
-    split = split_file(files / "customers.parquet", parse_schema(CUSTOMERS_SCHEMA), 0.25, seed=1,
-                       workdir=tmp_path, max_rows=1000)
+    split = split_file(
+        files / "customers.parquet", parse_schema(CUSTOMERS_SCHEMA), 0.25, seed=1, workdir=tmp_path, max_rows=1000
+    )
     assert split.n_train > 1000 and (len(split.train), len(split.holdout)) == (1000, split.n_holdout)
-    assert split.notes == [f"the training table was subsampled from {split.n_train:,} to 1,000 rows "
-                           "(lowest keyed hash)"]
+    assert split.notes == [
+        f"the training table was subsampled from {split.n_train:,} to 1,000 rows (lowest keyed hash)"
+    ]
 
 
 def test_frame_split_is_disjoint_and_keyed(files):
@@ -117,8 +119,27 @@ def test_frame_split_is_disjoint_and_keyed(files):
 # -- synthesize behind the gate ----------------------------------------------------------------
 def test_gate_pass_writes_output_and_report(files, tmp_path):
     out, report = tmp_path / "synthetic.csv", tmp_path / "report.html"
-    code, output = _run(["synthesize", files / "customers.csv", "-s", files / "schema.yaml", "-o", out, "--epsilon", 1,
-                         "--seed", 1, "--max-mia-score", 0.9, "--report", report, "--save-model", tmp_path / "m.npz", "-q"])
+    code, output = _run(
+        [
+            "synthesize",
+            files / "customers.csv",
+            "-s",
+            files / "schema.yaml",
+            "-o",
+            out,
+            "--epsilon",
+            1,
+            "--seed",
+            1,
+            "--max-mia-score",
+            0.9,
+            "--report",
+            report,
+            "--save-model",
+            tmp_path / "m.npz",
+            "-q",
+        ]
+    )
     assert code == 0, output
     assert "DCR-v1" in output and "PASS" in output and f"report: {report}" in output
     assert len(pd.read_csv(out).columns) == 10 and (tmp_path / "m.npz").exists()
@@ -129,8 +150,10 @@ def test_gate_pass_writes_output_and_report(files, tmp_path):
     assert data["released"] is True and data["gates"][0]["threshold"] == 0.9
     train, holdout = data["rows"]["train"], data["rows"]["holdout"]
     assert train + holdout == 2000 and abs(holdout - 400) < 90
-    assert data["notes"][0] == (f"holdout: {holdout:,} of 2,000 real rows (each row with probability 20%, by a secret "
-                                f"keyed hash); the synthesizer was fitted on the other {train:,}")
+    assert data["notes"][0] == (
+        f"holdout: {holdout:,} of 2,000 real rows (each row with probability 20%, by a secret "
+        f"keyed hash); the synthesizer was fitted on the other {train:,}"
+    )
     assert "seed 1" not in report.with_suffix(".json").read_text()  # the seed drives the DP noise: never shown
     privacy = data["privacy"]
     assert privacy["epsilon_spent"] == pytest.approx(1.0, rel=1e-6)
@@ -158,9 +181,27 @@ def test_gate_refusal_leaves_no_output(files, tmp_path, monkeypatch):
     out, report = tmp_path / "synthetic.parquet", tmp_path / "report.html"
     earlier = tmp_path / "m.npz"  # a model file from an earlier run is neither replaced nor removed
     earlier.write_text("a\n1\n")
-    code, output = _run(["synthesize", files / "customers.parquet", "-s", files / "schema.yaml", "-o", out,
-                         "--epsilon", 1, "--seed", 1, "--max-mia-score", 0.6, "--report", report,
-                         "--save-model", earlier, "-q"])
+    code, output = _run(
+        [
+            "synthesize",
+            files / "customers.parquet",
+            "-s",
+            files / "schema.yaml",
+            "-o",
+            out,
+            "--epsilon",
+            1,
+            "--seed",
+            1,
+            "--max-mia-score",
+            0.6,
+            "--report",
+            report,
+            "--save-model",
+            earlier,
+            "-q",
+        ]
+    )
     assert code == 3, output
     assert "refused: DCR-v1 scored 1.000, over the threshold 0.600" in output
     assert "what to try: - Lower epsilon" in output
@@ -175,8 +216,9 @@ def test_gate_refusal_leaves_no_output(files, tmp_path, monkeypatch):
 def test_library_gate_on_a_dataframe(files):
     """The clean room's path: a DataFrame in, a GatedRun out."""
     real = pd.read_csv(files / "customers.csv")
-    run = synthesize_with_gate(real, CUSTOMERS_SCHEMA, epsilon=2.0, seed=4, rows=900, gates={"DCR-v1": 0.9},
-                               holdout_share=0.25)
+    run = synthesize_with_gate(
+        real, CUSTOMERS_SCHEMA, epsilon=2.0, seed=4, rows=900, gates={"DCR-v1": 0.9}, holdout_share=0.25
+    )
     assert run.released and run.report.passed
     assert run.synthetic is not None and run.synthetic.shape == (900, 10)
     assert run.report.rows["holdout"] + run.report.rows["train"] == 2000 and abs(run.report.rows["holdout"] - 500) < 97
@@ -187,9 +229,24 @@ def test_library_gate_on_a_dataframe(files):
 # -- evaluate any synthetic table --------------------------------------------------------------
 def test_evaluate_training_rows_as_synthetic_fails(files, tmp_path):
     report = tmp_path / "ev.html"
-    code, output = _run(["evaluate", "--train", files / "train.csv", "--holdout", files / "holdout.csv",
-                         "--synthetic", files / "train.csv", "-s", files / "schema.yaml", "--max-mia-score", 0.6,
-                         "--report", report, "-q"])
+    code, output = _run(
+        [
+            "evaluate",
+            "--train",
+            files / "train.csv",
+            "--holdout",
+            files / "holdout.csv",
+            "--synthetic",
+            files / "train.csv",
+            "-s",
+            files / "schema.yaml",
+            "--max-mia-score",
+            0.6,
+            "--report",
+            report,
+            "-q",
+        ]
+    )
     assert code == 3, output
     assert "gate failed: DCR-v1 scored 1.000, over the threshold 0.600" in output
     data = json.loads(report.with_suffix(".json").read_text())
@@ -206,15 +263,21 @@ def _fails(args, message, *never):
         assert not Path(path).exists()
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--holdout-share", 0.7], "holdout share 0.7 must be in (0, 0.5]"),
-    (["--holdout-share", 0], "holdout share 0.0 must be in (0, 0.5]"),
-    (["--gate", "DCR"], "--gate 'DCR' must look like NAME=VALUE, e.g. DCR-v1=0.6"),
-    (["--gate", "FOO=0.5"], "gate on 'FOO': no attack has that version (known: DCR-v1, DENSITY-RATIO-v1,"),
-    (["--max-mia-score", 0.3], "max MIA score 0.3 is outside the allowed range [0.5, 1.0]"),
-    (["--gate", "ANONYMETER-LINKABILITY-v1=0.1"], "gate on 'ANONYMETER-LINKABILITY-v1': that attack cannot be "
-     f"computed ({ANONYMETER_ENV_VAR} is set to '{NO_SIDECAR}', which is not a file)"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--holdout-share", 0.7], "holdout share 0.7 must be in (0, 0.5]"),
+        (["--holdout-share", 0], "holdout share 0.0 must be in (0, 0.5]"),
+        (["--gate", "DCR"], "--gate 'DCR' must look like NAME=VALUE, e.g. DCR-v1=0.6"),
+        (["--gate", "FOO=0.5"], "gate on 'FOO': no attack has that version (known: DCR-v1, DENSITY-RATIO-v1,"),
+        (["--max-mia-score", 0.3], "max MIA score 0.3 is outside the allowed range [0.5, 1.0]"),
+        (
+            ["--gate", "ANONYMETER-LINKABILITY-v1=0.1"],
+            "gate on 'ANONYMETER-LINKABILITY-v1': that attack cannot be "
+            f"computed ({ANONYMETER_ENV_VAR} is set to '{NO_SIDECAR}', which is not a file)",
+        ),
+    ],
+)
 def test_bad_gate_options(files, tmp_path, extra, message):
     out = tmp_path / "o.csv"
     _fails(["synthesize", files / "customers.csv", "-s", files / "schema.yaml", "-o", out, "-q", *extra], message, out)
@@ -223,8 +286,11 @@ def test_bad_gate_options(files, tmp_path, extra, message):
 def test_bad_report_path_and_small_table(files, tmp_path):
     out = tmp_path / "o.csv"
     base = ["synthesize", files / "customers.csv", "-s", files / "schema.yaml", "-o", out, "-q"]
-    _fails([*base, "--report", tmp_path / "r.txt"],
-           f"report file '{tmp_path / 'r.txt'}' must end in .html (the JSON is written beside it)", out)
+    _fails(
+        [*base, "--report", tmp_path / "r.txt"],
+        f"report file '{tmp_path / 'r.txt'}' must end in .html (the JSON is written beside it)",
+        out,
+    )
 
 
 def test_a_small_table_is_not_evaluated_and_a_gate_on_it_refuses(files, tmp_path):
@@ -237,8 +303,17 @@ def test_a_small_table_is_not_evaluated_and_a_gate_on_it_refuses(files, tmp_path
     # The churn classes declared: undeclared, a class of fewer than 150 rows could fold and stop
     # the run before the gate (tests/test_selection.py).
     schema = tmp_path / "declared.yaml"
-    schema.write_text(yaml.safe_dump({**CUSTOMERS_SCHEMA, "columns": [
-        {**c, "categories": ["no", "yes"]} if c["name"] == "churned" else c for c in CUSTOMERS_SCHEMA["columns"]]}))
+    schema.write_text(
+        yaml.safe_dump(
+            {
+                **CUSTOMERS_SCHEMA,
+                "columns": [
+                    {**c, "categories": ["no", "yes"]} if c["name"] == "churned" else c
+                    for c in CUSTOMERS_SCHEMA["columns"]
+                ],
+            }
+        )
+    )
     base = ["synthesize", small, "-s", schema, "-q", "--epsilon", 1, "--report", tmp_path / "r.html"]
     code, output = _run([*base, "-o", tmp_path / "o.csv"])
     assert code == 0, output
@@ -253,7 +328,8 @@ def test_a_small_table_is_not_evaluated_and_a_gate_on_it_refuses(files, tmp_path
     assert not (tmp_path / "gated.csv").exists()
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["released"] is False and data["gates"] == [
-        {"name": "DCR-v1", "threshold": 0.6, "value": None, "passed": False}]
+        {"name": "DCR-v1", "threshold": 0.6, "value": None, "passed": False}
+    ]
     assert data["membershipInferenceAttackScores"] == [] and ">REFUSED<" in (tmp_path / "r.html").read_text()
 
 
@@ -297,20 +373,48 @@ def test_bad_evaluation_tables(files, tmp_path):
     report = tmp_path / "r.html"
 
     def evaluate(holdout: str, synthetic: str, *extra) -> list:
-        return ["evaluate", "--train", files / "train.csv", "--holdout", holdout, "--synthetic", synthetic,
-                "-s", files / "schema.yaml", "--report", report, "-q", *extra]
+        return [
+            "evaluate",
+            "--train",
+            files / "train.csv",
+            "--holdout",
+            holdout,
+            "--synthetic",
+            synthetic,
+            "-s",
+            files / "schema.yaml",
+            "--report",
+            report,
+            "-q",
+            *extra,
+        ]
 
-    _fails(evaluate(files / "holdout.csv", tmp_path / "no_age.csv"),
-           f"column 'age' is in the schema but not in {tmp_path / 'no_age.csv'}", report)
+    _fails(
+        evaluate(files / "holdout.csv", tmp_path / "no_age.csv"),
+        f"column 'age' is in the schema but not in {tmp_path / 'no_age.csv'}",
+        report,
+    )
     _fails(evaluate(tmp_path / "empty.csv", files / "holdout.csv"), "the holdout table has no rows", report)
-    _fails(evaluate(tmp_path / "small.csv", files / "holdout.csv"),
-           "the holdout table has 150 rows; at least 200 are needed for a meaningful membership-inference score", report)
-    _fails(evaluate(files / "holdout.csv", tmp_path / "forty.csv"),
-           "column 'age' is numerical but the synthetic table holds the value 'forty'", report)
-    _fails(evaluate(files / "holdout.csv", files / "holdout.csv", "--max-rows", 100),
-           "--max-rows 100 is below the minimum of 200", report)
-    _fails(evaluate(files / "holdout.csv", tmp_path / "missing.csv"),
-           f"input file '{tmp_path / 'missing.csv'}' does not exist", report)
+    _fails(
+        evaluate(tmp_path / "small.csv", files / "holdout.csv"),
+        "the holdout table has 150 rows; at least 200 are needed for a meaningful membership-inference score",
+        report,
+    )
+    _fails(
+        evaluate(files / "holdout.csv", tmp_path / "forty.csv"),
+        "column 'age' is numerical but the synthetic table holds the value 'forty'",
+        report,
+    )
+    _fails(
+        evaluate(files / "holdout.csv", files / "holdout.csv", "--max-rows", 100),
+        "--max-rows 100 is below the minimum of 200",
+        report,
+    )
+    _fails(
+        evaluate(files / "holdout.csv", tmp_path / "missing.csv"),
+        f"input file '{tmp_path / 'missing.csv'}' does not exist",
+        report,
+    )
 
 
 def test_split_rejects_bad_shares():
@@ -320,8 +424,11 @@ def test_split_rejects_bad_shares():
 
 
 def test_setup_anonymeter_with_a_missing_interpreter(tmp_path):
-    _fails(["setup-anonymeter", "--venv", tmp_path / "venv", "--python", tmp_path / "python3"],
-           f"cannot run {tmp_path / 'python3'}: no such file", tmp_path / "venv")
+    _fails(
+        ["setup-anonymeter", "--venv", tmp_path / "venv", "--python", tmp_path / "python3"],
+        f"cannot run {tmp_path / 'python3'}: no such file",
+        tmp_path / "venv",
+    )
 
 
 def test_setup_anonymeter_that_fails_its_check_exits_1_without_a_traceback(tmp_path, monkeypatch):
@@ -334,8 +441,10 @@ def test_setup_anonymeter_that_fails_its_check_exits_1_without_a_traceback(tmp_p
     result = runner.invoke(app, ["setup-anonymeter", "--venv", str(tmp_path / "venv")])
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert "setting up the sidecar failed: the anonymeter sidecar at /x/bin/python does not work: import failed" in \
-        " ".join(result.output.split())
+    assert (
+        "setting up the sidecar failed: the anonymeter sidecar at /x/bin/python does not work: import failed"
+        in " ".join(result.output.split())
+    )
 
 
 def test_setup_anonymeter_keeps_a_working_environment_with_the_same_pins(tmp_path, monkeypatch):
@@ -371,17 +480,32 @@ def test_setup_anonymeter_keeps_a_working_environment_with_the_same_pins(tmp_pat
 def test_report_escapes_hostile_names_end_to_end(files, tmp_path):
     """A column called ``<script>`` with a value ``<img src=x>`` stays text in the real report."""
     evil_column, evil_value = "<script>alert(1)</script>", "<img src=x onerror=alert(1)>"
-    schema = {**CUSTOMERS_SCHEMA, "columns": [
-        {**c, "name": evil_column} if c["name"] == "channel" else c for c in CUSTOMERS_SCHEMA["columns"]]}
+    schema = {
+        **CUSTOMERS_SCHEMA,
+        "columns": [{**c, "name": evil_column} if c["name"] == "channel" else c for c in CUSTOMERS_SCHEMA["columns"]],
+    }
     (tmp_path / "schema.yaml").write_text(yaml.safe_dump(schema))
     for name in ("train", "holdout"):
         df = pd.read_csv(files / f"{name}.csv").rename(columns={"channel": evil_column})
         df[evil_column] = df[evil_column].replace({"partner": evil_value})
         df.to_parquet(tmp_path / f"{name}.parquet", index=False)
     report = tmp_path / "r.html"
-    code, output = _run(["evaluate", "--train", tmp_path / "train.parquet", "--holdout", tmp_path / "holdout.parquet",
-                         "--synthetic", tmp_path / "holdout.parquet", "-s", tmp_path / "schema.yaml",
-                         "--report", report, "-q"])
+    code, output = _run(
+        [
+            "evaluate",
+            "--train",
+            tmp_path / "train.parquet",
+            "--holdout",
+            tmp_path / "holdout.parquet",
+            "--synthetic",
+            tmp_path / "holdout.parquet",
+            "-s",
+            tmp_path / "schema.yaml",
+            "--report",
+            report,
+            "-q",
+        ]
+    )
     assert code == 0, output
     html = report.read_text()
     assert evil_column not in html and evil_value not in html and "<img" not in html
@@ -392,4 +516,6 @@ def test_report_escapes_hostile_names_end_to_end(files, tmp_path):
 def test_notes_never_show_the_seed():
     notes = ["the training table was subsampled from 90,000 to 50,000 rows (seeded draw, seed 1234)", "seeded draw"]
     assert withhold_seed(notes) == [
-        "the training table was subsampled from 90,000 to 50,000 rows (seeded draw, seed withheld)", "seeded draw"]
+        "the training table was subsampled from 90,000 to 50,000 rows (seeded draw, seed withheld)",
+        "seeded draw",
+    ]

@@ -9,8 +9,34 @@ from synthroom.engine.grid import DATE_GRID, LOG_GRID, NEG_HUGE, POS_HUGE, ZERO
 @pytest.fixture(scope="module")
 def values():
     rng = np.random.default_rng(0)
-    special = [0, 1, 2, 3, 4, 7, 8, 16, 40, 1.5, -1, -2, -16, -1.125, -40, 1e300, -1e300, np.inf, -np.inf,
-               1e-30, -1e-30, 2.0**63, 2.0**64, -(2.0**64), 0.1, 123456789.0]
+    special = [
+        0,
+        1,
+        2,
+        3,
+        4,
+        7,
+        8,
+        16,
+        40,
+        1.5,
+        -1,
+        -2,
+        -16,
+        -1.125,
+        -40,
+        1e300,
+        -1e300,
+        np.inf,
+        -np.inf,
+        1e-30,
+        -1e-30,
+        2.0**63,
+        2.0**64,
+        -(2.0**64),
+        0.1,
+        123456789.0,
+    ]
     return np.concatenate([rng.normal(0, 1e3, 3000), rng.integers(-300, 300, 3000), rng.lognormal(5, 4, 3000), special])
 
 
@@ -45,7 +71,9 @@ def test_integers_in_cells():
 def test_date_grid_sql_and_numpy_agree():
     x = np.array([0.0, 1.7e9, -3e9, 5e9, np.nan, -2208988800.0])
     con = duckdb.connect()
-    sql = con.execute(f"SELECT {DATE_GRID.sql_cell('x')} AS c FROM (SELECT unnest(?) AS x)", [list(x)]).fetchnumpy()["c"]
+    sql = con.execute(f"SELECT {DATE_GRID.sql_cell('x')} AS c FROM (SELECT unnest(?) AS x)", [list(x)]).fetchnumpy()[
+        "c"
+    ]
     assert np.array_equal(sql, DATE_GRID.cell_of(x))
     lo, hi = DATE_GRID.bounds(DATE_GRID.cell_of(x[:2]))
     assert (lo <= x[:2]).all() and (x[:2] < hi).all()

@@ -11,10 +11,20 @@ from scipy import stats
 
 from synthroom.privacy import ZCDPAccountant
 from synthroom.privacy.mechanisms import (
-    exponential_choice, gaussian_counts, sample_exponential, sigma_for, threshold_for, thresholded_counts,
+    exponential_choice,
+    gaussian_counts,
+    sample_exponential,
+    sigma_for,
+    threshold_for,
+    thresholded_counts,
 )
 from synthroom.privacy.noise import (
-    SecureNoise, SeededNoise, discrete_gaussian_isf, discrete_gaussian_sf, noise_for, sample_discrete_gaussian,
+    SecureNoise,
+    SeededNoise,
+    discrete_gaussian_isf,
+    discrete_gaussian_sf,
+    noise_for,
+    sample_discrete_gaussian,
 )
 
 ALPHA = 1e-6
@@ -80,8 +90,9 @@ def _partitions(k: int, most: int | None = None):
             yield [first] + rest
 
 
-@pytest.mark.parametrize("k,sigma,delta", [(1, 3.0, 1e-3), (2, 4.0, 1e-6), (5, 3.0, 1e-3), (8, 1.5, 0.05),
-                                           (12, 20.0, 1e-9)])
+@pytest.mark.parametrize(
+    "k,sigma,delta", [(1, 3.0, 1e-3), (2, 4.0, 1e-6), (5, 3.0, 1e-3), (8, 1.5, 0.05), (12, 20.0, 1e-9)]
+)
 def test_threshold_covers_every_way_to_spread_k_rows_over_own_values(k, sigma, delta):
     tau = threshold_for(sigma, delta, unit_cap=k)
 
@@ -168,8 +179,12 @@ def test_unit_cap_multiplies_every_sensitivity_and_opendps_maps_agree():
     # The vetted maps of the very samplers used, at a person's sensitivity, give the same rho.
     g = make_gaussian(vector_domain(atom_domain(T="i64")), l2_distance(T="i64"), sigma)
     assert g.map(k) == pytest.approx(gauss.rho, rel=1e-9)
-    nm = make_noisy_max(vector_domain(atom_domain(T=float, nan=False)), linf_distance(T=float),
-                        zero_concentrated_divergence(), 2.0 * k / eps)
+    nm = make_noisy_max(
+        vector_domain(atom_domain(T=float, nan=False)),
+        linf_distance(T=float),
+        zero_concentrated_divergence(),
+        2.0 * k / eps,
+    )
     assert nm.map(float(k)) == pytest.approx(expo.rho, rel=1e-9)
     with pytest.raises(ValueError, match="unit_cap 0 must be a whole number of rows per person, at least 1"):
         ZCDPAccountant(1.0, 1e-9, unit_cap=0)

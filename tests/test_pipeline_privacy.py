@@ -81,15 +81,27 @@ def test_units_are_checked():
 
 
 # -- types from the schema, not from CSV content -----------------------------------------------
-SCHEMA = {"target": "y", "columns": [
-    {"name": "n", "type": "numerical"}, {"name": "k", "type": "numerical", "integer": True},
-    {"name": "c", "type": "categorical"}, {"name": "y", "type": "categorical"}]}
+SCHEMA = {
+    "target": "y",
+    "columns": [
+        {"name": "n", "type": "numerical"},
+        {"name": "k", "type": "numerical", "integer": True},
+        {"name": "c", "type": "categorical"},
+        {"name": "y", "type": "categorical"},
+    ],
+}
 
 
 def _csv(folder, rows: int, odd: bool):
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"n": rng.integers(0, 50, rows).astype(str), "k": rng.integers(0, 9, rows).astype(str),
-                       "c": rng.integers(1, 4, rows).astype(str), "y": rng.choice(["a", "b"], rows)})
+    df = pd.DataFrame(
+        {
+            "n": rng.integers(0, 50, rows).astype(str),
+            "k": rng.integers(0, 9, rows).astype(str),
+            "c": rng.integers(1, 4, rows).astype(str),
+            "y": rng.choice(["a", "b"], rows),
+        }
+    )
     if odd:  # the neighbour: one more row, holding 3.5 in the integer-looking column
         df = pd.concat([df, pd.DataFrame({"n": ["3.5"], "k": ["3.5"], "c": ["2"], "y": ["a"]})], ignore_index=True)
     path = folder / f"t_{odd}.csv"
@@ -145,8 +157,12 @@ def test_an_empty_join_is_refused_by_the_gate_not_failed():
     keeps one user's rows), so an empty DataFrame is no error: the fit runs on nothing (DP noise
     only), the DP holdout-size check skips the evaluation, and the gate refuses."""
     empty = simulate_customers(10, seed=1).head(0)
-    declared = {**CUSTOMERS_SCHEMA, "columns": [{**c, "categories": ["no", "yes"]} if c["name"] == "churned" else c
-                                                for c in CUSTOMERS_SCHEMA["columns"]]}
+    declared = {
+        **CUSTOMERS_SCHEMA,
+        "columns": [
+            {**c, "categories": ["no", "yes"]} if c["name"] == "churned" else c for c in CUSTOMERS_SCHEMA["columns"]
+        ],
+    }
     run = synthesize_with_gate(empty, declared, epsilon=1.0, max_mia_score=0.6, units=[])
     assert not run.released and run.synthetic is None
     assert [(g.name, g.passed) for g in run.report.gates] == [("DCR-v1", False)] and run.report.fidelity is None

@@ -17,7 +17,9 @@ def test_tree_predictions_match_the_model(customers):
     predict = tree_predictor(model, tree, sizes, "churned")
     edges = {frozenset(c[:2]) for c in tree}
     features = [c for c in sizes if c != "churned"]
-    far = next((x, y, "churned") for i, x in enumerate(features) for y in features[i + 1:] if frozenset((x, y)) not in edges)
+    far = next(
+        (x, y, "churned") for i, x in enumerate(features) for y in features[i + 1 :] if frozenset((x, y)) not in edges
+    )
     exact = np.asarray(model.project(far).datavector(flatten=False))
     assert np.allclose(predict(far), exact, rtol=1e-6, atol=1e-6 * exact.sum())
 

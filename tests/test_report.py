@@ -43,21 +43,49 @@ def make_report(dcr_score: float = 0.52, threshold: float | None = 0.6, privacy:
     ]
     gates = [] if threshold is None else [GateResult("DCR-v1", threshold, dcr_score, dcr_score <= threshold)]
     failed = [g for g in gates if not g.passed]
-    advice = ([f"DCR-v1 is over its threshold of {threshold:g}: training rows lie closer.",
-               "Lower epsilon: try 0.5.", f"Drop or generalise rare values: {EVIL} (3 values)."] if failed else [])
-    ledger = {"unit": "one input row (add/remove)", "epsilon": 1.0, "delta": 1e-9, "rho_budget": 0.0144,
-              "rho_spent": 0.0144, "epsilon_spent": 1.0, "delta_spent": 1e-9,
-              "charges": [{"step": f"domain {EVIL}", "mechanism": "gaussian", "sensitivity": 1.0, "noise": 30.0,
-                           "rho": 0.0144, "delta": 0.0}]}
+    advice = (
+        [
+            f"DCR-v1 is over its threshold of {threshold:g}: training rows lie closer.",
+            "Lower epsilon: try 0.5.",
+            f"Drop or generalise rare values: {EVIL} (3 values).",
+        ]
+        if failed
+        else []
+    )
+    ledger = {
+        "unit": "one input row (add/remove)",
+        "epsilon": 1.0,
+        "delta": 1e-9,
+        "rho_budget": 0.0144,
+        "rho_spent": 0.0144,
+        "epsilon_spent": 1.0,
+        "delta_spent": 1e-9,
+        "charges": [
+            {
+                "step": f"domain {EVIL}",
+                "mechanism": "gaussian",
+                "sensitivity": 1.0,
+                "noise": 30.0,
+                "rho": 0.0144,
+                "delta": 0.0,
+            }
+        ],
+    }
     return EvaluationReport(
         rows={"train": 2400, "holdout": 600, "synthetic": 2400},
         notes=["the training table was subsampled from 80,000 to 50,000 rows (seed 0)"],
         fidelity=fidelity,
         utility=Utility("classification", "churned", "HistGradientBoostingClassifier", {"auc": 0.81}, {"auc": 0.84}),
         attacks=attacks,
-        copies={"exact_copy_rate_train": 0.0, "exact_copy_rate_holdout": 0.0, "exact_copy_rate_ceiling": 0.0,
-                "near_copy_threshold": 0.1, "near_copy_rate_train": 0.011, "near_copy_rate_holdout": 0.01,
-                "near_copy_rate_ceiling": 0.01},
+        copies={
+            "exact_copy_rate_train": 0.0,
+            "exact_copy_rate_holdout": 0.0,
+            "exact_copy_rate_ceiling": 0.0,
+            "near_copy_threshold": 0.1,
+            "near_copy_rate_train": 0.011,
+            "near_copy_rate_holdout": 0.01,
+            "near_copy_rate_ceiling": 0.01,
+        },
         gates=gates,
         advice=advice,
         privacy=ledger if privacy else None,
@@ -101,25 +129,33 @@ def test_user_text_is_escaped(refused):
 
 def test_refused_summary_names_score_threshold_and_advice(refused):
     html, data = refused
-    summary = html[html.index('class="card summary'):html.index("<h2>")]
+    summary = html[html.index('class="card summary') : html.index("<h2>")]
     assert ">REFUSED<" in summary and "summary fail" in summary
     assert "DCR-v1 scored 0.970, over the threshold 0.600" in summary
-    advice = summary[summary.index("What to try"):]
+    advice = summary[summary.index("What to try") :]
     assert "Lower epsilon: try 0.5." in advice and "DCR-v1 scored" not in advice  # the reason is not repeated
     assert '<span class="badge fail">FAIL</span>' in summary
     assert "subsampled from 80,000 to 50,000 rows" in summary  # notes are on the summary card
     assert data["released"] is False and data["gates"] == [
-        {"name": "DCR-v1", "threshold": 0.6, "value": 0.97, "passed": False}]
+        {"name": "DCR-v1", "threshold": 0.6, "value": 0.97, "passed": False}
+    ]
 
 
 def test_sections_and_charts(refused):
     html, _ = refused
-    for heading in ("Column distributions", "Associations", "Privacy attacks", "Utility", "Copies", "Privacy accounting"):
+    for heading in (
+        "Column distributions",
+        "Associations",
+        "Privacy attacks",
+        "Utility",
+        "Copies",
+        "Privacy accounting",
+    ):
         assert f"<h2>{heading}</h2>" in html
     assert html.count("<svg") == 4 + 3 + 3 + 1  # 4 columns, 3 heatmaps with a colour legend each, 1 DCR histogram
     assert "21 rarest of 60 bins pooled into one bar" in html
     assert "distance to the closest synthetic record" in html
-    ledger = html[html.index("<h2>Privacy accounting</h2>"):]
+    ledger = html[html.index("<h2>Privacy accounting</h2>") :]
     assert "1 charges" in ledger and "gaussian" in ledger and "0.0144 of 0.0144" in ledger
 
 
@@ -141,10 +177,13 @@ def test_explain_refusal_splits_reason_from_advice():
     assert explain_refusal(make_report()) == ([], [])
 
 
-@pytest.mark.parametrize("name, message", [
-    ("r.txt", "report file '{d}/r.txt' must end in .html (the JSON is written beside it)"),
-    ("missing/r.html", "report folder '{d}/missing' does not exist"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("r.txt", "report file '{d}/r.txt' must end in .html (the JSON is written beside it)"),
+        ("missing/r.html", "report folder '{d}/missing' does not exist"),
+    ],
+)
 def test_bad_report_paths(tmp_path, name, message):
     with pytest.raises(InputError) as info:
         check_report_path(tmp_path / name)
@@ -171,14 +210,16 @@ def test_member_summary_rounds_the_non_dp_scores_and_leaves_out_rows_and_notes()
     summary = member_summary(report)
     assert summary == {
         "fidelityScore": 0.89,
-        "membershipInferenceAttackScores": [{"attackVersion": "DCR-v1", "score": 0.97},
-                                            {"attackVersion": "DENSITY-RATIO-v1", "score": 0.51},
-                                            {"attackVersion": "ANONYMETER-LINKABILITY-v1", "score": None}],
+        "membershipInferenceAttackScores": [
+            {"attackVersion": "DCR-v1", "score": 0.97},
+            {"attackVersion": "DENSITY-RATIO-v1", "score": 0.51},
+            {"attackVersion": "ANONYMETER-LINKABILITY-v1", "score": None},
+        ],
         "released": False,
         "gates": [{"name": "DCR-v1", "threshold": 0.6, "value": 0.97, "passed": False}],
         "advice": report.advice,
         "non_dp": "the scores, the gates and the release decision are computed from the real rows without noise: "
-                  "they are not differentially private; scores are rounded to 2 decimals",
+        "they are not differentially private; scores are rounded to 2 decimals",
     }
     assert member_refusal(report) == ["DCR-v1 scored 0.97, over the threshold 0.60"]
     assert json.loads(json.dumps(summary, allow_nan=False)) == summary

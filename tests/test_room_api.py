@@ -101,16 +101,20 @@ def test_a_non_member_sees_nothing(served):
     tp, http, job_id = served
     outsider = tp.room.create_member(ADMIN, "outsider", [])
     headers = {"X-API-Key": outsider["api_key"]}
-    for what, path, unused in (("job", f"/jobs/{job_id}", "/jobs/{}"),
-                               ("collaboration", f"/collaborations/{tp.collab}", "/collaborations/{}"),
-                               ("collaboration", f"/collaborations/{tp.collab}/audit", "/collaborations/{}/audit"),
-                               ("template", f"/templates/{tp.template['id']}", "/templates/{}"),
-                               ("table", f"/tables/{tp.audience}", "/tables/{}")):
+    for what, path, unused in (
+        ("job", f"/jobs/{job_id}", "/jobs/{}"),
+        ("collaboration", f"/collaborations/{tp.collab}", "/collaborations/{}"),
+        ("collaboration", f"/collaborations/{tp.collab}/audit", "/collaborations/{}/audit"),
+        ("template", f"/templates/{tp.template['id']}", "/templates/{}"),
+        ("table", f"/tables/{tp.audience}", "/tables/{}"),
+    ):
         seen, missing = http.get(path, headers=headers), http.get(unused.format(987654), headers=headers)
         assert seen.status_code == missing.status_code == 404, path  # exists-but-not-yours looks like missing
         object_id = int(path.split("/")[2])
-        assert (seen.json()["detail"], missing.json()["detail"]) == (f"no {what} with id {object_id}",
-                                                                     f"no {what} with id 987654")
+        assert (seen.json()["detail"], missing.json()["detail"]) == (
+            f"no {what} with id {object_id}",
+            f"no {what} with id 987654",
+        )
 
 
 def _train(tp, http, job_id, body):
@@ -129,25 +133,39 @@ def test_models_train_on_synthetic_rows(served):
     kept = http.get(f"/models/{model['id']}/file", headers=_as(tp, "advertiser"))  # the default policy: no export
     assert kept.status_code == 403 and kept.json()["detail"] == (
         f"the model policy of collaboration {tp.collab} does not allow models to leave the room (allow_export); "
-        "run inference inside it instead")
+        "run inference inside it instead"
+    )
     assert http.post(f"/jobs/{job_id}/models", json={"trainer": "gbm"}, headers=_as(tp, "analyst")).status_code == 403
     tp.room.settings.allow_training_scripts = False
     try:
-        refused = http.post(f"/jobs/{job_id}/models", json={"trainer": "script", "script": "print(1)"},
-                            headers=_as(tp, "advertiser"))
+        refused = http.post(
+            f"/jobs/{job_id}/models", json={"trainer": "script", "script": "print(1)"}, headers=_as(tp, "advertiser")
+        )
     finally:
         tp.room.settings.allow_training_scripts = True
-    assert refused.json()["detail"] == ("training scripts are off on this server (its operator started it with "
-                                        "--no-training-scripts)")
-    bad = http.post(f"/jobs/{job_id}/models", json={"trainer": "gbm", "params": {"C": 1}}, headers=_as(tp, "advertiser"))
+    assert refused.json()["detail"] == (
+        "training scripts are off on this server (its operator started it with --no-training-scripts)"
+    )
+    bad = http.post(
+        f"/jobs/{job_id}/models", json={"trainer": "gbm", "params": {"C": 1}}, headers=_as(tp, "advertiser")
+    )
     assert bad.status_code == 422 and bad.json()["detail"].startswith("trainer 'gbm' takes no hyperparameter 'C'")
 
 
 def test_gbm_takes_hyperparameters_and_auto_says_what_it_chose(served):
     tp, http, job_id = served
     gbm = _train(tp, http, job_id, {"trainer": "gbm", "params": {"max_iter": 20, "learning_rate": 0.2}})
-    assert gbm["state"] == "succeeded" and gbm["chosen"] == "gbm" and gbm["params"] == {"max_iter": 20, "learning_rate": 0.2}
-    assert gbm["chosen_params"] == {"max_iter": 20, "learning_rate": 0.2, "max_leaf_nodes": 31, "l2_regularization": 0.0}
+    assert (
+        gbm["state"] == "succeeded"
+        and gbm["chosen"] == "gbm"
+        and gbm["params"] == {"max_iter": 20, "learning_rate": 0.2}
+    )
+    assert gbm["chosen_params"] == {
+        "max_iter": 20,
+        "learning_rate": 0.2,
+        "max_leaf_nodes": 31,
+        "l2_regularization": 0.0,
+    }
     auto = _train(tp, http, job_id, {"trainer": "auto"})
     assert auto["chosen"] in ("logistic", "gbm") and set(auto["candidates"]) == {"logistic", "gbm"}
     assert auto["candidates"][auto["chosen"]] == max(auto["candidates"].values())
@@ -172,7 +190,10 @@ def test_training_scripts_run_in_the_sandbox_with_a_time_limit(served):
         assert no_file.status_code == 403 and "does not allow models to leave the room" in no_file.json()["detail"]
         tp.room.settings.script_time_limit = 2
         slow = _train(tp, http, job_id, {"trainer": "script", "script": "import time\ntime.sleep(30)\n"})
-        assert slow["state"] == "failed" and slow["reason"] == "the training script ran over its time limit of 2 s and was stopped"
+        assert (
+            slow["state"] == "failed"
+            and slow["reason"] == "the training script ran over its time limit of 2 s and was stopped"
+        )
     finally:
         tp.room.settings.script_time_limit = 20
 
@@ -213,18 +234,42 @@ def test_cli_client_against_a_running_server(served):
         got = runner.invoke(cli, base + ["result", str(job_id), "-o", str(out)])
         assert got.exit_code == 0, got.output
         assert len(pd.read_parquet(out)) > 900
-        refused = runner.invoke(cli, ["room", "--server", f"http://127.0.0.1:{port}", "--key", tp.keys["publisher"],
-                                      "result", str(job_id), "-o", str(tp.folder / "x.csv")])
+        refused = runner.invoke(
+            cli,
+            [
+                "room",
+                "--server",
+                f"http://127.0.0.1:{port}",
+                "--key",
+                tp.keys["publisher"],
+                "result",
+                str(job_id),
+                "-o",
+                str(tp.folder / "x.csv"),
+            ],
+        )
         assert refused.exit_code == 5 and "may not receive the results" in refused.output  # 5: not allowed
         assert not (tp.folder / "x.csv").exists()
         audit = runner.invoke(cli, base + ["audit", str(tp.collab)])
         assert json.loads(audit.output)["verified"] is True
         refreshed = runner.invoke(cli, base + ["table-refresh", str(tp.conversions)])  # the owner re-reads its source
         assert refreshed.exit_code == 0, refreshed.output
-        assert json.loads(refreshed.output)["snapshot_sha256"] == tp.room.get_table(tp.advertiser, tp.conversions)[
-            "snapshot_sha256"]
-        not_yours = runner.invoke(cli, ["room", "--server", f"http://127.0.0.1:{port}", "--key",
-                                        tp.keys["publisher"], "table-refresh", str(tp.conversions)])
+        assert (
+            json.loads(refreshed.output)["snapshot_sha256"]
+            == tp.room.get_table(tp.advertiser, tp.conversions)["snapshot_sha256"]
+        )
+        not_yours = runner.invoke(
+            cli,
+            [
+                "room",
+                "--server",
+                f"http://127.0.0.1:{port}",
+                "--key",
+                tp.keys["publisher"],
+                "table-refresh",
+                str(tp.conversions),
+            ],
+        )
         assert not_yours.exit_code == 5 and "only the owner of table 'conversions' can refresh it" in not_yours.output
     finally:
         server.should_exit = True

@@ -17,8 +17,15 @@ def test_actions_are_logged_and_an_edited_entry_is_detected(tmp_path):
     log = audit_log(tp.room, tp.publisher, tp.collab)
     assert log["verified"] and log["problem"] is None
     assert [e["action"] for e in log["entries"]] == [
-        "collaboration.created", "membership.accepted", "membership.accepted", "table.associated", "table.associated",
-        "template.created", "template.approved", "template.approved"]
+        "collaboration.created",
+        "membership.accepted",
+        "membership.accepted",
+        "table.associated",
+        "table.associated",
+        "template.created",
+        "template.approved",
+        "template.approved",
+    ]
     assert [e["actor"] for e in log["entries"][1:4]] == ["publisher", "analyst", "publisher"]
     assert log["entries"][6]["details"]["hash"] == tp.template["hash"]
     scope = f"collaboration:{tp.collab}"
@@ -56,7 +63,7 @@ def _rewrite_from(tp, seq: int, **changes) -> None:
     with tp.room.transaction() as s:
         chain = read_chain(s, scope)
         prev = chain[seq - 2].entry_hash if seq > 1 else GENESIS
-        for e in chain[seq - 1:]:
+        for e in chain[seq - 1 :]:
             if e.seq == seq:
                 for field, value in changes.items():
                     setattr(e, field, value)
@@ -76,8 +83,9 @@ def test_a_whole_chain_rewritten_with_recomputed_hashes_is_detected(tmp_path):
         assert verify_chain(forged).ok and verify_chain(forged).head != before.head
     log = audit_log(tp.room, tp.publisher, tp.collab)  # ...the server's, with the key, is not
     assert not log["verified"]
-    assert log["problem"] == ("entry 7 (template.approved) was not written by this server: its MAC does not match "
-                              "(the chain was rewritten)")
+    assert log["problem"] == (
+        "entry 7 (template.approved) was not written by this server: its MAC does not match (the chain was rewritten)"
+    )
 
 
 def test_the_audit_key_lives_outside_the_database_with_mode_0600(tmp_path):
@@ -91,7 +99,9 @@ def test_the_audit_key_lives_outside_the_database_with_mode_0600(tmp_path):
     reopened = Room(tp.room.db.url, tmp_path / "artifacts", admin_key=ADMIN)  # a restart reads the same key
     assert audit_log(reopened, tp.publisher, tp.collab)["verified"]
     stranger = Room(tp.room.db.url, tmp_path / "artifacts", admin_key=ADMIN, audit_key="another key")
-    assert audit_log(stranger, tp.publisher, tp.collab)["problem"].endswith("its MAC does not match (the chain was rewritten)")
+    assert audit_log(stranger, tp.publisher, tp.collab)["problem"].endswith(
+        "its MAC does not match (the chain was rewritten)"
+    )
 
 
 def test_an_exported_head_is_proved_while_the_chain_grows(tmp_path):
@@ -105,12 +115,18 @@ def test_an_exported_head_is_proved_while_the_chain_grows(tmp_path):
     assert tp.room.prove_audit_head(tp.analyst, tp.collab, proof["head"])["extends"]
 
 
-@pytest.mark.parametrize("forgery, problem", [
-    ({"seq": 7}, "the exported head's signature does not match: this server did not sign it, or it was altered"),
-    ({"hash": "0" * 64}, "the exported head's signature does not match: this server did not sign it, or it was altered"),
-    ({"scope": "collaboration:99"}, "the exported head is for 'collaboration:99', not 'collaboration:1'"),
-    ({"seq": "6"}, "the exported head needs scope, seq (a whole number), hash and signature"),
-])
+@pytest.mark.parametrize(
+    "forgery, problem",
+    [
+        ({"seq": 7}, "the exported head's signature does not match: this server did not sign it, or it was altered"),
+        (
+            {"hash": "0" * 64},
+            "the exported head's signature does not match: this server did not sign it, or it was altered",
+        ),
+        ({"scope": "collaboration:99"}, "the exported head is for 'collaboration:99', not 'collaboration:1'"),
+        ({"seq": "6"}, "the exported head needs scope, seq (a whole number), hash and signature"),
+    ],
+)
 def test_a_forged_head_is_refuted(tmp_path, forgery, problem):
     tp = two_party(tmp_path, users=200)
     head = {**tp.room.audit_head(tp.analyst, tp.collab), **forgery}

@@ -27,17 +27,25 @@ def tp(tmp_path):
 
 def _collaboration(tp, payer="advertiser", analyst_receives=False):
     """A second collaboration, created by the advertiser: the publisher (and the analyst) invited."""
-    return tp.room.create_collaboration(tp.advertiser, "second", [
-        {"name": "publisher"}, {"name": "advertiser", "can_run": True, "can_receive": True},
-        {"name": "analyst", "can_receive": analyst_receives}], payer=payer)["id"]
+    return tp.room.create_collaboration(
+        tp.advertiser,
+        "second",
+        [
+            {"name": "publisher"},
+            {"name": "advertiser", "can_run": True, "can_receive": True},
+            {"name": "analyst", "can_receive": analyst_receives},
+        ],
+        payer=payer,
+    )["id"]
 
 
 def _template(tp, cid):
     """Both tables associated and the demo template approved in collaboration ``cid``."""
     tp.room.associate(tp.publisher, cid, tp.audience, "audience")
     tp.room.associate(tp.advertiser, cid, tp.conversions, "conversions")
-    template = tp.room.create_template(tp.advertiser, cid, "converters", DEMO_TEMPLATE, epsilon=1,
-                                       classification=DEMO_CLASSIFICATION)
+    template = tp.room.create_template(
+        tp.advertiser, cid, "converters", DEMO_TEMPLATE, epsilon=1, classification=DEMO_CLASSIFICATION
+    )
     for owner in (tp.publisher, tp.advertiser):
         template = tp.room.approve_template(owner, template["id"], template["hash"])
     return template
@@ -55,10 +63,12 @@ def test_an_invited_member_reads_its_invitation_but_acts_only_after_accepting(tp
     assert [c["id"] for c in tp.room.invitations(tp.publisher)] == [cid]
     assert cid not in [c["id"] for c in tp.room.list_collaborations(tp.publisher)]
     message = INVITED.format(cid, cid)
-    for act in (lambda: tp.room.associate(tp.publisher, cid, tp.audience, "audience"),
-                lambda: tp.room.list_templates(tp.publisher, cid),
-                lambda: audit_log(tp.room, tp.publisher, cid),
-                lambda: metering(tp.room, tp.publisher, cid)):
+    for act in (
+        lambda: tp.room.associate(tp.publisher, cid, tp.audience, "audience"),
+        lambda: tp.room.list_templates(tp.publisher, cid),
+        lambda: audit_log(tp.room, tp.publisher, cid),
+        lambda: metering(tp.room, tp.publisher, cid),
+    ):
         with pytest.raises(Forbidden) as refused:
             act()
         assert str(refused.value) == message
@@ -68,8 +78,11 @@ def test_an_invited_member_reads_its_invitation_but_acts_only_after_accepting(tp
     tp.room.associate(tp.publisher, cid, tp.audience, "audience")
     assert tp.room.accept_invitation(tp.publisher, cid) == tp.room.get_collaboration(tp.publisher, cid)  # idempotent
     actions = [(e["actor"], e["action"]) for e in audit_log(tp.room, tp.publisher, cid)["entries"]]
-    assert actions == [("advertiser", "collaboration.created"), ("publisher", "membership.accepted"),
-                       ("publisher", "table.associated")]
+    assert actions == [
+        ("advertiser", "collaboration.created"),
+        ("publisher", "membership.accepted"),
+        ("publisher", "table.associated"),
+    ]
     created = audit_log(tp.room, tp.publisher, cid)["entries"][0]["details"]["members"]
     assert created["publisher"] == {"can_run": False, "can_receive": False, "status": "invited"}
 
@@ -79,14 +92,18 @@ def test_no_job_starts_until_the_payer_accepts_paying(tp):
     assert not tp.room.get_collaboration(tp.advertiser, cid)["payer_accepted"]
     tp.room.accept_invitation(tp.publisher, cid)  # a member now, but not paying yet
     template = _template(tp, cid)
-    expected = (f"no job runs in collaboration {cid} until the owners of the tables it reads and the paying member "
-                f"have accepted: the paying member 'publisher' has not accepted paying for synthetic-data generation "
-                f"(`synthroom room accept {cid} --pay`)")
+    expected = (
+        f"no job runs in collaboration {cid} until the owners of the tables it reads and the paying member "
+        f"have accepted: the paying member 'publisher' has not accepted paying for synthetic-data generation "
+        f"(`synthroom room accept {cid} --pay`)"
+    )
     with pytest.raises(Conflict) as refused:
         start_job(tp.room, tp.advertiser, template["id"])
     assert str(refused.value) == expected
     assert metering(tp.room, tp.publisher, cid)["entries"] == []  # nothing was charged to it
-    with pytest.raises(Conflict, match=f"^'analyst' is not the paying member of collaboration {cid}: accept without pay$"):
+    with pytest.raises(
+        Conflict, match=f"^'analyst' is not the paying member of collaboration {cid}: accept without pay$"
+    ):
         tp.room.accept_invitation(tp.analyst, cid, pay=True)
     assert tp.room.accept_invitation(tp.publisher, cid, pay=True)["payer_accepted"]
     job = start_job(tp.room, tp.advertiser, template["id"])
@@ -96,21 +113,32 @@ def test_no_job_starts_until_the_payer_accepts_paying(tp):
         raise RuntimeError("stop here")
 
     run_job(tp.room, job["id"], synthesize=measures_then_fails)
-    assert [e["payer"] for e in metering(tp.room, tp.publisher, cid)["entries"]] == ["publisher"]  # charged after consent
+    assert [e["payer"] for e in metering(tp.room, tp.publisher, cid)["entries"]] == [
+        "publisher"
+    ]  # charged after consent
     entries = audit_log(tp.room, tp.advertiser, cid)["entries"]
     refusal = next(e for e in entries if e["action"] == "job.refused")
     assert refusal["actor"] == "advertiser" and refusal["details"]["reason"] == expected
     paid = next(e for e in entries if e["action"] == "payment.accepted")
-    assert paid["actor"] == "publisher" and paid["details"] == {"payer": "publisher", "pays_for": "synthetic-data generation"}
+    assert paid["actor"] == "publisher" and paid["details"] == {
+        "payer": "publisher",
+        "pays_for": "synthetic-data generation",
+    }
     assert entries.index(refusal) < entries.index(paid) < [e["action"] for e in entries].index("job.started")
 
 
 def test_declining_is_final_and_leaves_no_trace_of_access(tp):
     cid = _collaboration(tp)
-    assert tp.room.decline_invitation(tp.analyst, cid) == {"collaboration_id": cid, "member": "analyst",
-                                                           "status": "declined"}
-    for act in (lambda: tp.room.get_collaboration(tp.analyst, cid), lambda: tp.room.accept_invitation(tp.analyst, cid),
-                lambda: tp.room.decline_invitation(tp.analyst, cid)):
+    assert tp.room.decline_invitation(tp.analyst, cid) == {
+        "collaboration_id": cid,
+        "member": "analyst",
+        "status": "declined",
+    }
+    for act in (
+        lambda: tp.room.get_collaboration(tp.analyst, cid),
+        lambda: tp.room.accept_invitation(tp.analyst, cid),
+        lambda: tp.room.decline_invitation(tp.analyst, cid),
+    ):
         with pytest.raises(NotFound, match=f"^no collaboration with id {cid}$"):
             act()
     assert tp.room.invitations(tp.analyst) == []
@@ -118,7 +146,11 @@ def test_declining_is_final_and_leaves_no_trace_of_access(tp):
     with pytest.raises(Conflict, match=f"'advertiser' is already an active member of collaboration {cid}"):
         tp.room.decline_invitation(tp.advertiser, cid)  # the creator is active from the start
     entry = audit_log(tp.room, tp.advertiser, cid)["entries"][-1]
-    assert (entry["actor"], entry["action"], entry["details"]) == ("analyst", "membership.declined", {"member": "analyst"})
+    assert (entry["actor"], entry["action"], entry["details"]) == (
+        "analyst",
+        "membership.declined",
+        {"member": "analyst"},
+    )
 
 
 def test_a_payer_that_declines_means_no_job_ever_runs(tp):
@@ -153,8 +185,10 @@ def test_a_queued_job_rechecks_consent_before_it_runs(tp):
         from synthroom.room.models import Job
 
         reason = s.get(Job, job["id"]).detail  # the operator's record; members see the category
-    assert reason == (f"withdrawn before it ran: no job runs in collaboration {tp.collab} until the owners of the tables "
-                      "it reads and the paying member have accepted: publisher has not accepted the invitation")
+    assert reason == (
+        f"withdrawn before it ran: no job runs in collaboration {tp.collab} until the owners of the tables "
+        "it reads and the paying member have accepted: publisher has not accepted the invitation"
+    )
     assert get_job(tp.room, tp.advertiser, job["id"])["state"] == "failed"
     assert get_job(tp.room, tp.advertiser, job["id"])["category"] == "withdrawn"
 

@@ -48,12 +48,27 @@ class Escape:
         self.mine = self.dirs["mallory"] / "mine.csv"
         own_rows = pd.DataFrame({"user_id": [1, 2, 3], "age": [20, 30, 40], "segment": ["a", "b", "c"]})
         own_rows.to_csv(self.mine, index=False)
-        self.victim_table = self.room.configure_table(self.actors["victim"], "victim", "csv", str(self.secret_csv),
-                                                      ["user_id", "age"], epsilon_budget=1, unit_column="user_id")
+        self.victim_table = self.room.configure_table(
+            self.actors["victim"],
+            "victim",
+            "csv",
+            str(self.secret_csv),
+            ["user_id", "age"],
+            epsilon_budget=1,
+            unit_column="user_id",
+        )
 
     def configure(self, path, kind="csv", columns=("user_id", "age"), **options) -> dict:
-        return self.room.configure_table(self.actors["mallory"], "t", kind, str(path), list(columns), epsilon_budget=1,
-                                         unit_column="user_id", **options)
+        return self.room.configure_table(
+            self.actors["mallory"],
+            "t",
+            kind,
+            str(path),
+            list(columns),
+            epsilon_budget=1,
+            unit_column="user_id",
+            **options,
+        )
 
     def run(self, sql: str, tables: dict[str, int]) -> pd.DataFrame:
         """Check and run ``sql`` over the configured tables ``{association name: table id}``."""
@@ -138,17 +153,23 @@ CHECK_REFUSALS = [
     (f"WITH x AS (SELECT * FROM read_csv('{V}')) SELECT * FROM x", "WITH (common table expressions) is not allowed"),
     ("WITH v AS (SELECT user_id, age FROM victim) SELECT age FROM v", "WITH (common table expressions) is not allowed"),
     (f"SELECT age FROM people WHERE user_id IN (SELECT user_id FROM read_csv('{V}'))", "table function READ_CSV"),
-    ("SELECT p.age, (SELECT max(v.age) FROM victim v) AS m FROM people p",
-     "table 'victim' must be read in the outermost FROM/JOIN"),
+    (
+        "SELECT p.age, (SELECT max(v.age) FROM victim v) AS m FROM people p",
+        "table 'victim' must be read in the outermost FROM/JOIN",
+    ),
     (f"SELECT age FROM people UNION ALL SELECT ssn FROM read_csv('{V}')", "only SELECT is allowed; found UNION"),
     # lambdas and list functions
-    (f"SELECT user_id, list_transform(['{V}'], f -> read_text(f)) AS t FROM people",
-     "function read_text() is not allowed"),
+    (
+        f"SELECT user_id, list_transform(['{V}'], f -> read_text(f)) AS t FROM people",
+        "function read_text() is not allowed",
+    ),
     ("SELECT user_id, list_apply(glob('/srv/*'), f -> f) AS t FROM people", "function glob() is not allowed"),
     # failing on a chosen value, timing
     ("SELECT CASE WHEN user_id = 2 THEN error('present') END AS x, age FROM people", "function error() is not allowed"),
-    ("SELECT age, sleep_ms(CASE WHEN user_id = 2 THEN 10000 ELSE 0 END) AS s FROM people",
-     "function sleep_ms() is not allowed"),
+    (
+        "SELECT age, sleep_ms(CASE WHEN user_id = 2 THEN 10000 ELSE 0 END) AS s FROM people",
+        "function sleep_ms() is not allowed",
+    ),
 ]
 
 
@@ -185,8 +206,9 @@ def _database(esc, statements):
 
 
 def _view_named_as_table(esc):
-    return _database(esc, ["CREATE VIEW people AS "
-                           "SELECT 1 AS user_id, 30 AS age, content AS ssn FROM read_text('{V}')"])
+    return _database(
+        esc, ["CREATE VIEW people AS SELECT 1 AS user_id, 30 AS age, content AS ssn FROM read_text('{V}')"]
+    )
 
 
 def _table_is_a_view_over_csv(esc):
@@ -194,13 +216,24 @@ def _table_is_a_view_over_csv(esc):
 
 
 def _generated_column(esc):
-    return _database(esc, ["CREATE TABLE people (user_id INTEGER, age AS (length(current_setting('home_directory'))))",
-                           "INSERT INTO people VALUES (1)"])
+    return _database(
+        esc,
+        [
+            "CREATE TABLE people (user_id INTEGER, age AS (length(current_setting('home_directory'))))",
+            "INSERT INTO people VALUES (1)",
+        ],
+    )
 
 
 def _view_shadowing_in_main_with_table_elsewhere(esc):
-    return _database(esc, ["CREATE SCHEMA other", "CREATE TABLE other.people (user_id INTEGER, age INTEGER)",
-                           "CREATE VIEW main.people AS SELECT user_id, age FROM read_csv('{V}')"])
+    return _database(
+        esc,
+        [
+            "CREATE SCHEMA other",
+            "CREATE TABLE other.people (user_id INTEGER, age INTEGER)",
+            "CREATE VIEW main.people AS SELECT user_id, age FROM read_csv('{V}')",
+        ],
+    )
 
 
 def _fifo(esc):
@@ -211,20 +244,40 @@ def _fifo(esc):
 
 CONFIGURE_REFUSALS = [
     (lambda esc: esc.secret_csv, "csv", {}, Forbidden, "is outside 'mallory''s data folders"),
-    (lambda esc: esc.dirs["mallory"] / ".." / "victim" / "secret.csv", "csv", {}, Forbidden,
-     "is outside 'mallory''s data folders"),
+    (
+        lambda esc: esc.dirs["mallory"] / ".." / "victim" / "secret.csv",
+        "csv",
+        {},
+        Forbidden,
+        "is outside 'mallory''s data folders",
+    ),
     (_symlink_to_victim, "csv", {}, InputError, "is or goes through a symbolic link"),
     (_symlinked_folder, "csv", {}, InputError, "is or goes through a symbolic link"),
     (lambda esc: "data/mallory/mine.csv", "csv", {}, InputError, "must be an absolute path"),
     (lambda esc: str(esc.mine) + "\x00.csv", "csv", {}, InputError, "must be an absolute path"),
     (_fifo, "csv", {}, InputError, "is not a regular file"),
-    (_view_named_as_table, "duckdb", {"source_table": "people"}, InputError,
-     "table 'people' of data source", ),
-    (_table_is_a_view_over_csv, "duckdb", {"source_table": "people"}, InputError,
-     "is a view; only base tables are read"),
+    (
+        _view_named_as_table,
+        "duckdb",
+        {"source_table": "people"},
+        InputError,
+        "table 'people' of data source",
+    ),
+    (
+        _table_is_a_view_over_csv,
+        "duckdb",
+        {"source_table": "people"},
+        InputError,
+        "is a view; only base tables are read",
+    ),
     (_generated_column, "duckdb", {"source_table": "people"}, InputError, "has generated columns"),
-    (_view_shadowing_in_main_with_table_elsewhere, "duckdb", {"source_table": "people"}, InputError,
-     "is a view; only base tables are read"),
+    (
+        _view_shadowing_in_main_with_table_elsewhere,
+        "duckdb",
+        {"source_table": "people"},
+        InputError,
+        "is a view; only base tables are read",
+    ),
 ]
 
 
@@ -250,14 +303,20 @@ def test_configure_time_messages_quote_no_row_and_no_server_path(esc):
     broken.write_text(f"PAR1 {SECRET}")
     with pytest.raises(InputError) as info:
         esc.configure(broken, kind="parquet")
-    assert str(info.value) == (f"data source '{broken}' cannot be read as a parquet source (the operator's log has "
-                               "the detail)")
+    assert str(info.value) == (
+        f"data source '{broken}' cannot be read as a parquet source (the operator's log has the detail)"
+    )
 
 
 def test_a_database_with_macros_gives_only_its_base_table(esc):
-    path = _database(esc, ["CREATE MACRO m(x) AS x || (SELECT string_agg(ssn) FROM read_csv('{V}'))",
-                           "CREATE MACRO tm() AS TABLE SELECT * FROM read_text('{V}')",
-                           "CREATE TABLE people AS SELECT * FROM (VALUES (1, 20), (2, 30)) t(user_id, age)"])
+    path = _database(
+        esc,
+        [
+            "CREATE MACRO m(x) AS x || (SELECT string_agg(ssn) FROM read_csv('{V}'))",
+            "CREATE MACRO tm() AS TABLE SELECT * FROM read_text('{V}')",
+            "CREATE TABLE people AS SELECT * FROM (VALUES (1, 20), (2, 30)) t(user_id, age)",
+        ],
+    )
     table = esc.configure(path, kind="duckdb", source_table="people")
     frame = esc.run("SELECT user_id, age FROM people", {"people": table["id"]})
     assert sorted(frame.age) == [20, 30]
@@ -383,11 +442,17 @@ def test_lookalike_function_names_do_not_run(esc):
     table = esc.configure(esc.mine, columns=("user_id", "age", "segment"))
     for name in ("ｒｅａｄ_text", "read\u200b_text"):  # full-width letters, a zero-width space
         with pytest.raises(InputError) as info:
-            esc.room.create_template(esc.actors["mallory"], _collaboration(esc, table), "t",
-                                     f"SELECT user_id, {name}('{esc.secret_csv}') AS age FROM people", epsilon=1,
-                                     classification={"target": "age", "columns": [
-                                         {"name": "user_id", "type": "numerical"},
-                                         {"name": "age", "type": "categorical"}]})
+            esc.room.create_template(
+                esc.actors["mallory"],
+                _collaboration(esc, table),
+                "t",
+                f"SELECT user_id, {name}('{esc.secret_csv}') AS age FROM people",
+                epsilon=1,
+                classification={
+                    "target": "age",
+                    "columns": [{"name": "user_id", "type": "numerical"}, {"name": "age", "type": "categorical"}],
+                },
+            )
         _assert_clean(info.value, esc)
 
 

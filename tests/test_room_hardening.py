@@ -53,8 +53,11 @@ def test_ids_outside_64_bits_are_refused_never_a_500(room, bad):
         assert answer.status_code in (404, 422), (method, url, answer.status_code, answer.text)
         checked += 1
     assert checked >= 20
-    body = room.http.post(f"/collaborations/{room.collab}/associations", json={"table_id": bad, "name": "x"},
-                          headers=_as(room, "publisher"))
+    body = room.http.post(
+        f"/collaborations/{room.collab}/associations",
+        json={"table_id": bad, "name": "x"},
+        headers=_as(room, "publisher"),
+    )
     assert body.status_code == 422
 
 
@@ -72,17 +75,31 @@ def test_control_characters_in_bodies_are_refused(room, char):
     for path, body in (
         ("/collaborations", {"name": f"a{char}b", "members": [], "payer": "advertiser"}),
         ("/collaborations", {"name": "ok", "members": [{"name": f"pub{char}"}], "payer": "advertiser"}),
-        ("/tables", {"name": "t", "source_kind": "csv", "source_path": f"/tmp/x{char}.csv", "allowed_columns": ["a"],
-                     "epsilon_budget": 1}),
-        (f"/collaborations/{room.collab}/templates", {"name": "t", "sql": f"SELECT 1{char}", "epsilon": 1,
-                                                      "classification": DEMO_CLASSIFICATION}),
-        (f"/collaborations/{room.collab}/templates", {"name": "t", "sql": "SELECT 1", "epsilon": 1,
-                                                      "classification": {"target": f"x{char}", "columns": []}}),
+        (
+            "/tables",
+            {
+                "name": "t",
+                "source_kind": "csv",
+                "source_path": f"/tmp/x{char}.csv",
+                "allowed_columns": ["a"],
+                "epsilon_budget": 1,
+            },
+        ),
+        (
+            f"/collaborations/{room.collab}/templates",
+            {"name": "t", "sql": f"SELECT 1{char}", "epsilon": 1, "classification": DEMO_CLASSIFICATION},
+        ),
+        (
+            f"/collaborations/{room.collab}/templates",
+            {"name": "t", "sql": "SELECT 1", "epsilon": 1, "classification": {"target": f"x{char}", "columns": []}},
+        ),
     ):
         answer = room.http.post(path, json=body, headers=h)
         assert answer.status_code == 422, (path, body, answer.text)
         assert "control characters" in answer.text
-    admin = room.http.post("/members", json={"name": "m", "data_roots": [f"/srv/{char}"]}, headers={"X-Admin-Key": ADMIN})
+    admin = room.http.post(
+        "/members", json={"name": "m", "data_roots": [f"/srv/{char}"]}, headers={"X-Admin-Key": ADMIN}
+    )
     assert admin.status_code == 422
 
 
@@ -90,7 +107,9 @@ def test_control_characters_in_bodies_are_refused(room, char):
 def test_control_characters_in_path_names_answer_404(room, name):
     from urllib.parse import quote
 
-    answer = room.http.delete(f"/collaborations/{room.collab}/associations/{quote(name)}", headers=_as(room, "publisher"))
+    answer = room.http.delete(
+        f"/collaborations/{room.collab}/associations/{quote(name)}", headers=_as(room, "publisher")
+    )
     assert answer.status_code == 404 and answer.json()["detail"].startswith(f"collaboration {room.collab} has no table")
 
 
@@ -102,21 +121,25 @@ def test_the_domain_layer_refuses_control_characters_in_names_and_sql(room):
     with pytest.raises(InputError, match="^no member named 'pub\\\\x00'$"):
         room.room.create_collaboration(room.advertiser, "ok", [{"name": "pub\x00"}], payer="advertiser")
     with pytest.raises(InputError, match="the template's SQL must be text without control characters"):
-        room.room.create_template(room.advertiser, room.collab, "t", "SELECT\x00 1", epsilon=1,
-                                  classification=DEMO_CLASSIFICATION)
+        room.room.create_template(
+            room.advertiser, room.collab, "t", "SELECT\x00 1", epsilon=1, classification=DEMO_CLASSIFICATION
+        )
 
 
 def test_what_a_caller_may_not_see_answers_exactly_as_what_does_not_exist(room):
     h = _as(room, "outsider")
     job_id = start_job(room.room, room.advertiser, room.template["id"])["id"]
-    for what, url, absent in (("collaboration", f"/collaborations/{room.collab}", "/collaborations/{}"),
-                              ("collaboration", f"/collaborations/{room.collab}/jobs", "/collaborations/{}/jobs"),
-                              ("collaboration", f"/collaborations/{room.collab}/metering", "/collaborations/{}/metering"),
-                              ("collaboration", f"/collaborations/{room.collab}/audit/head", "/collaborations/{}/audit/head"),
-                              ("template", f"/templates/{room.template['id']}", "/templates/{}"),
-                              ("job", f"/jobs/{job_id}", "/jobs/{}"), ("job", f"/jobs/{job_id}/result", "/jobs/{}/result"),
-                              ("job", f"/jobs/{job_id}/models", "/jobs/{}/models"),
-                              ("table", f"/tables/{room.audience}", "/tables/{}")):
+    for what, url, absent in (
+        ("collaboration", f"/collaborations/{room.collab}", "/collaborations/{}"),
+        ("collaboration", f"/collaborations/{room.collab}/jobs", "/collaborations/{}/jobs"),
+        ("collaboration", f"/collaborations/{room.collab}/metering", "/collaborations/{}/metering"),
+        ("collaboration", f"/collaborations/{room.collab}/audit/head", "/collaborations/{}/audit/head"),
+        ("template", f"/templates/{room.template['id']}", "/templates/{}"),
+        ("job", f"/jobs/{job_id}", "/jobs/{}"),
+        ("job", f"/jobs/{job_id}/result", "/jobs/{}/result"),
+        ("job", f"/jobs/{job_id}/models", "/jobs/{}/models"),
+        ("table", f"/tables/{room.audience}", "/tables/{}"),
+    ):
         object_id = int(url.split("/")[2])
         seen, missing = room.http.get(url, headers=h), room.http.get(absent.format(424242), headers=h)
         assert (seen.status_code, missing.status_code) == (404, 404), url
@@ -124,8 +147,11 @@ def test_what_a_caller_may_not_see_answers_exactly_as_what_does_not_exist(room):
         assert missing.json() == {"detail": f"no {what} with id 424242"}
     started = room.http.post(f"/templates/{room.template['id']}/jobs", headers=h)
     assert started.json() == {"detail": f"no template with id {room.template['id']}"}
-    taken = room.http.post(f"/collaborations/{room.collab}/associations", json={"table_id": room.audience, "name": "x"},
-                           headers=_as(room, "analyst"))  # a collaborator sees the table: it is told why not
+    taken = room.http.post(
+        f"/collaborations/{room.collab}/associations",
+        json={"table_id": room.audience, "name": "x"},
+        headers=_as(room, "analyst"),
+    )  # a collaborator sees the table: it is told why not
     assert taken.status_code == 403 and "only the owner of table 'audience'" in taken.json()["detail"]
 
 
@@ -135,8 +161,15 @@ def test_models_are_invisible_to_members_who_do_not_receive_them(room):
 
     job_id = start_job(room.room, room.advertiser, room.template["id"])["id"]  # the advertiser receives
     with room.room.transaction() as s:
-        model = TrainedModel(job_id=job_id, collaboration_id=room.collab, created_by=2, trainer="gbm",
-                             task="classification", target="converted", state="succeeded")
+        model = TrainedModel(
+            job_id=job_id,
+            collaboration_id=room.collab,
+            created_by=2,
+            trainer="gbm",
+            task="classification",
+            target="converted",
+            state="succeeded",
+        )
         s.add(model)
         s.flush()
         model_id = model.id
@@ -164,19 +197,34 @@ def test_an_unexpected_error_answers_a_fixed_message(room, monkeypatch):
 
 def test_deeply_nested_bodies_are_refused_not_a_500(room):
     deep = "[" * 100_000 + "]" * 100_000
-    answer = room.http.post(f"/collaborations/{room.collab}/templates", content=deep,
-                            headers={**_as(room, "advertiser"), "Content-Type": "application/json"})
+    answer = room.http.post(
+        f"/collaborations/{room.collab}/templates",
+        content=deep,
+        headers={**_as(room, "advertiser"), "Content-Type": "application/json"},
+    )
     assert 400 <= answer.status_code < 500
 
 
 def test_rows_are_capped_by_the_servers_setting(room):
     def create(rows):
-        return room.http.post(f"/collaborations/{room.collab}/templates", headers=_as(room, "advertiser"), json={
-            "name": "many", "sql": DEMO_TEMPLATE, "epsilon": 1, "classification": DEMO_CLASSIFICATION, "rows": rows})
+        return room.http.post(
+            f"/collaborations/{room.collab}/templates",
+            headers=_as(room, "advertiser"),
+            json={
+                "name": "many",
+                "sql": DEMO_TEMPLATE,
+                "epsilon": 1,
+                "classification": DEMO_CLASSIFICATION,
+                "rows": rows,
+            },
+        )
 
     refused = create(10**12)
     assert refused.status_code == 422
-    assert refused.json()["detail"] == "rows 1000000000000 must be a whole number from 1 to 10,000,000 (the server's max_rows)"
+    assert (
+        refused.json()["detail"]
+        == "rows 1000000000000 must be a whole number from 1 to 10,000,000 (the server's max_rows)"
+    )
     assert create(10_000_000).status_code == 201
     room.room.settings.max_rows = 5000
     try:
@@ -191,7 +239,9 @@ def test_lists_are_paginated(room):
         room.room.create_collaboration(room.advertiser, f"page {i}", [], payer="advertiser")
     every = [c["id"] for c in room.http.get("/collaborations", params={"limit": 1000}, headers=h).json()]
     assert len(every) >= 4 and every == sorted(every)
-    assert [c["id"] for c in room.http.get("/collaborations", params={"limit": 2, "offset": 1}, headers=h).json()] == every[1:3]
+    assert [
+        c["id"] for c in room.http.get("/collaborations", params={"limit": 2, "offset": 1}, headers=h).json()
+    ] == every[1:3]
     room.room.settings.page_size = 2
     try:
         assert len(room.http.get("/collaborations", headers=h).json()) == 2
@@ -200,7 +250,9 @@ def test_lists_are_paginated(room):
     finally:
         room.room.settings.page_size = Settings().page_size
     too_many = room.http.get("/collaborations", params={"limit": 1001}, headers=h)
-    assert too_many.status_code == 422 and too_many.json()["detail"] == "limit 1001 must be a whole number from 1 to 1000"
+    assert (
+        too_many.status_code == 422 and too_many.json()["detail"] == "limit 1001 must be a whole number from 1 to 1000"
+    )
     for params in ({"limit": 0}, {"offset": -1}, {"limit": 2**63}):
         assert room.http.get(f"/collaborations/{room.collab}/jobs", params=params, headers=h).status_code == 422
 
@@ -211,9 +263,20 @@ def _asgi_post(app, declared: int | None, chunks: int, chunk_bytes: int = 64 * 1
     headers = [(b"content-type", b"application/json"), (b"x-api-key", b"sr_x")]
     if declared is not None:
         headers.append((b"content-length", str(declared).encode()))
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/collaborations", "raw_path": b"/collaborations", "query_string": b"", "root_path": "",
-             "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/collaborations",
+        "raw_path": b"/collaborations",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
 
     async def receive():
         nonlocal pulled
@@ -237,18 +300,28 @@ def test_bodies_over_the_limit_get_413_without_being_read_whole(room):
     assert status == 413 and pulled <= 1024 * 1024 + 64 * 1024
     answer = room.http.post("/collaborations", content=b" " * (1024 * 1024 + 1), headers=_as(room, "advertiser"))
     assert answer.status_code == 413
-    assert answer.json() == {"detail": "the request body is larger than this server's limit of 1,048,576 bytes "
-                                       "(max_body_bytes)"}
+    assert answer.json() == {
+        "detail": "the request body is larger than this server's limit of 1,048,576 bytes (max_body_bytes)"
+    }
     assert BodyLimit  # the middleware the app installs
 
 
 def test_settings_are_typed_and_validated(tmp_path):
-    assert Settings().model_dump() == {"max_body_bytes": 1024 * 1024, "page_size": 100, "max_page_size": 1000,
-                                       "max_collaboration_members": 100, "max_rows": 10_000_000,
-                                       "allow_training_scripts": True, "script_time_limit": 600.0,
-                                       "script_memory_mib": 4096, "script_output_mib": 100,
-                                       "job_seconds": 3600.0, "job_memory_mib": 8192, "job_threads": 2,
-                                       "job_temp_disk_mib": 10240}
+    assert Settings().model_dump() == {
+        "max_body_bytes": 1024 * 1024,
+        "page_size": 100,
+        "max_page_size": 1000,
+        "max_collaboration_members": 100,
+        "max_rows": 10_000_000,
+        "allow_training_scripts": True,
+        "script_time_limit": 600.0,
+        "script_memory_mib": 4096,
+        "script_output_mib": 100,
+        "job_seconds": 3600.0,
+        "job_memory_mib": 8192,
+        "job_threads": 2,
+        "job_temp_disk_mib": 10240,
+    }
     with pytest.raises(ValidationError):
         Room(f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "a", max_rows=0)
     with pytest.raises(ValidationError):
@@ -265,7 +338,9 @@ def test_serve_makes_the_data_folder_and_its_files_private(tmp_path, monkeypatch
     monkeypatch.delenv("SYNTHROOM_ADMIN_KEY", raising=False)
     monkeypatch.delenv("SYNTHROOM_AUDIT_KEY", raising=False)
     data = tmp_path / "data"
-    result = CliRunner().invoke(cli, ["serve", "--data-dir", str(data), "--max-rows", "500", "--max-body-bytes", "4096"])
+    result = CliRunner().invoke(
+        cli, ["serve", "--data-dir", str(data), "--max-rows", "500", "--max-body-bytes", "4096"]
+    )
     assert result.exit_code == 0, result.output
     room_ = started["app"].state.room
     assert (room_.settings.max_rows, room_.settings.max_body_bytes) == (500, 4096)

@@ -39,8 +39,9 @@ def test_the_newest_migration_is_exactly_the_models_schema(tmp_path):
     try:
         with engine.begin() as connection:
             command.upgrade(config(connection), "head")  # every migration from an empty database
-            differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
-                                           Base.metadata)
+            differences = compare_metadata(
+                MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata
+            )
     finally:
         engine.dispose()
     assert differences == []
@@ -77,8 +78,12 @@ def _previous_release_database(folder: Path) -> str:
                     if rows:
                         connection.execute(table.insert(), rows)
                     if "id" in table.c:
-                        connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                                                f"(SELECT COALESCE(MAX(id), 1) FROM {table.name}))"))
+                        connection.execute(
+                            text(
+                                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                f"(SELECT COALESCE(MAX(id), 1) FROM {table.name}))"
+                            )
+                        )
     finally:
         engine.dispose()
         old.dispose()
@@ -93,18 +98,24 @@ def test_a_database_of_the_previous_release_upgrades_with_its_collaborations_led
     advertiser = room.authenticate(FACTS["keys"]["advertiser"])
     cid = FACTS["collaboration"]
     assert [c["id"] for c in room.list_collaborations(advertiser)] == [cid]
-    assert {m["name"] for m in room.get_collaboration(advertiser, cid)["members"]} == {"publisher", "advertiser",
-                                                                                        "analyst"}
+    assert {m["name"] for m in room.get_collaboration(advertiser, cid)["members"]} == {
+        "publisher",
+        "advertiser",
+        "analyst",
+    }
     log = jobs.audit_log(room, advertiser, cid, limit=1000)
     assert log["verified"] is True and log["problem"] is None and len(log["entries"]) == FACTS["audit_entries"]
     assert room.prove_audit_head(advertiser, cid, FACTS["audit_head"])["extends"] is True
     assert {j: jobs.get_job(room, advertiser, int(j))["state"] for j in FACTS["jobs"]} == FACTS["jobs"]
     with room.read() as s:
         spent = {t.name: [t.epsilon_spent, t.delta_spent] for t in s.scalars(select(ConfiguredTable))}
-        ledger = [[e.table_id, e.job_id, e.kind, e.epsilon, e.delta]
-                  for e in s.scalars(select(LedgerEntry).order_by(LedgerEntry.id))]
-        by_table = dict(s.execute(select(LedgerEntry.table_id, func.sum(LedgerEntry.epsilon))
-                                  .group_by(LedgerEntry.table_id)).all())
+        ledger = [
+            [e.table_id, e.job_id, e.kind, e.epsilon, e.delta]
+            for e in s.scalars(select(LedgerEntry).order_by(LedgerEntry.id))
+        ]
+        by_table = dict(
+            s.execute(select(LedgerEntry.table_id, func.sum(LedgerEntry.epsilon)).group_by(LedgerEntry.table_id)).all()
+        )
     assert spent == FACTS["tables"] and ledger == FACTS["ledger"]
     with room.read() as s:
         for table in s.scalars(select(ConfiguredTable)):

@@ -14,8 +14,19 @@ import pytest
 from roomkit import ADMIN, two_party
 
 from synthroom.errors import FAILURE_CATEGORIES, InputError, SourceChanged
-from synthroom.room import (BudgetExhausted, Conflict, Forbidden, Room, audit_log, get_job, list_jobs, metering,
-                            result_path, run_job, start_job)
+from synthroom.room import (
+    BudgetExhausted,
+    Conflict,
+    Forbidden,
+    Room,
+    audit_log,
+    get_job,
+    list_jobs,
+    metering,
+    result_path,
+    run_job,
+    start_job,
+)
 from synthroom.room import jobs as jobs_module
 from synthroom.room.jobs import refunded
 from synthroom.room.models import Job, LedgerEntry
@@ -54,8 +65,14 @@ def test_a_failure_on_one_persons_row_is_charged_and_every_member_sees_the_same(
     assert (done["state"], done["category"], done["budget_released"]) == ("failed", "template_error", False)
     views = _member_views(tp, job["id"])
     assert whose_row not in json.dumps(views)  # owners included: the detail quotes a row
-    expected = {"state": "failed", "category": "template_error", "reason": FAILURE_CATEGORIES["template_error"],
-                "budget_released": False, "released": False, "summary": None}
+    expected = {
+        "state": "failed",
+        "category": "template_error",
+        "reason": FAILURE_CATEGORIES["template_error"],
+        "budget_released": False,
+        "released": False,
+        "summary": None,
+    }
     for view in views:
         assert {k: view[k] for k in expected} == expected
     assert tp.room.get_table(tp.publisher, tp.audience)["epsilon_spent"] == pytest.approx(1.0)
@@ -71,12 +88,15 @@ def test_a_template_that_raises_on_one_person_costs_the_same_whether_the_person_
     tp = two_party(tmp_path, users=200, budget=3)
     audience = pd.read_csv(tmp_path / "data" / "publisher" / "audience.csv")
     person = int(audience.user_id.iloc[7]) if present else -1
-    sql = (f"SELECT CASE WHEN a.user_id = {person} THEN error('found ' || a.region) ELSE a.age END AS age, "
-           "a.region, a.device, a.segment, a.weekly_visits, 'no' AS converted FROM audience AS a")
+    sql = (
+        f"SELECT CASE WHEN a.user_id = {person} THEN error('found ' || a.region) ELSE a.age END AS age, "
+        "a.region, a.device, a.segment, a.weekly_visits, 'no' AS converted FROM audience AS a"
+    )
     classification = json.loads(json.dumps(tp.template["params"]["classification"]))
     try:
-        template = tp.room.create_template(tp.advertiser, tp.collab, "probe", sql, epsilon=1,
-                                           classification=classification)
+        template = tp.room.create_template(
+            tp.advertiser, tp.collab, "probe", sql, epsilon=1, classification=classification
+        )
     except InputError as exc:  # the check refuses functions that raise: nothing can fail on a row
         assert str(exc).startswith("template rejected:")
         return
@@ -127,21 +147,41 @@ def test_a_changed_source_is_refunded_and_a_template_the_current_rules_refuse_to
 def test_delta_is_reserved_and_released_with_epsilon_and_refused_beyond_its_budget(tmp_path):
     tp = two_party(tmp_path, users=200, budget=10, approve=False)
     path = str(tmp_path / "data" / "publisher" / "audience.csv")
-    table = tp.room.configure_table(tp.publisher, "aud_delta", "csv", path, ["user_id", "age", "region"],
-                                    epsilon_budget=10, unit_column="user_id", delta_budget=2.5e-9)
+    table = tp.room.configure_table(
+        tp.publisher,
+        "aud_delta",
+        "csv",
+        path,
+        ["user_id", "age", "region"],
+        epsilon_budget=10,
+        unit_column="user_id",
+        delta_budget=2.5e-9,
+    )
     assert (table["delta_budget"], table["delta_spent"], table["delta_remaining"]) == (2.5e-9, 0.0, 2.5e-9)
-    collab = tp.room.create_collaboration(tp.publisher, "deltas", [
-        {"name": "publisher", "can_run": True, "can_receive": True}], payer="publisher")
+    collab = tp.room.create_collaboration(
+        tp.publisher, "deltas", [{"name": "publisher", "can_run": True, "can_receive": True}], payer="publisher"
+    )
     tp.room.associate(tp.publisher, collab["id"], table["id"], "aud")
-    template = tp.room.create_template(tp.publisher, collab["id"], "ages", "SELECT a.age, a.region FROM aud a",
-                                       epsilon=1, delta=1e-9, classification={"target": "region", "columns": [
-                                           {"name": "age", "type": "numerical"}, {"name": "region", "type": "categorical"}]})
+    template = tp.room.create_template(
+        tp.publisher,
+        collab["id"],
+        "ages",
+        "SELECT a.age, a.region FROM aud a",
+        epsilon=1,
+        delta=1e-9,
+        classification={
+            "target": "region",
+            "columns": [{"name": "age", "type": "numerical"}, {"name": "region", "type": "categorical"}],
+        },
+    )
     tp.room.approve_template(tp.publisher, template["id"], template["hash"])
     first = start_job(tp.room, tp.publisher, template["id"])
     start_job(tp.room, tp.publisher, template["id"])
     view = tp.room.get_table(tp.publisher, table["id"])
     assert view["delta_spent"] == pytest.approx(2e-9, rel=1e-12) and view["delta_remaining"] == pytest.approx(0.5e-9)
-    with pytest.raises(BudgetExhausted, match=r"table 'aud_delta' has delta 5e-10 left of 2.5e-09; this job needs 1e-09"):
+    with pytest.raises(
+        BudgetExhausted, match=r"table 'aud_delta' has delta 5e-10 left of 2.5e-09; this job needs 1e-09"
+    ):
         start_job(tp.room, tp.publisher, template["id"])
     assert tp.room.get_table(tp.publisher, table["id"])["epsilon_spent"] == pytest.approx(2.0)  # nothing charged
     tp.room.revoke_approval(tp.publisher, template["id"])  # the first job is withdrawn: delta comes back with epsilon
@@ -155,32 +195,60 @@ def test_delta_is_reserved_and_released_with_epsilon_and_refused_beyond_its_budg
     assert other["delta_spent"] == pytest.approx(1e-9, rel=1e-12)
 
 
-@pytest.mark.parametrize("delta_budget, max_gated_runs, message", [
-    (0, 5, r"delta budget 0 must be a number in \(0, 0.0001\]"),
-    (1e-3, 5, r"delta budget 0.001 must be a number in \(0, 0.0001\]"),
-    (1e-6, 0, "max_gated_runs 0 must be a whole number from 1 to 1000"),
-    (1e-6, True, "max_gated_runs True must be a whole number from 1 to 1000"),
-])
+@pytest.mark.parametrize(
+    "delta_budget, max_gated_runs, message",
+    [
+        (0, 5, r"delta budget 0 must be a number in \(0, 0.0001\]"),
+        (1e-3, 5, r"delta budget 0.001 must be a number in \(0, 0.0001\]"),
+        (1e-6, 0, "max_gated_runs 0 must be a whole number from 1 to 1000"),
+        (1e-6, True, "max_gated_runs True must be a whole number from 1 to 1000"),
+    ],
+)
 def test_privacy_rule_validation(tmp_path, delta_budget, max_gated_runs, message):
     tp = two_party(tmp_path, users=50, approve=False)
     path = str(tmp_path / "data" / "publisher" / "audience.csv")
     with pytest.raises(InputError, match=message):
-        tp.room.configure_table(tp.publisher, "t", "csv", path, ["user_id", "age"], epsilon_budget=1,
-                                delta_budget=delta_budget, max_gated_runs=max_gated_runs)
+        tp.room.configure_table(
+            tp.publisher,
+            "t",
+            "csv",
+            path,
+            ["user_id", "age"],
+            epsilon_budget=1,
+            delta_budget=delta_budget,
+            max_gated_runs=max_gated_runs,
+        )
 
 
 # -- gated runs ----------------------------------------------------------------------------------
 def test_owners_limit_gated_runs_per_template_version(tmp_path):
     tp = two_party(tmp_path, users=200, budget=10, approve=False)
     path = str(tmp_path / "data" / "publisher" / "audience.csv")
-    table = tp.room.configure_table(tp.publisher, "aud_runs", "csv", path, ["user_id", "age", "region"],
-                                    epsilon_budget=10, unit_column="user_id", max_gated_runs=2)
-    collab = tp.room.create_collaboration(tp.publisher, "runs", [
-        {"name": "publisher", "can_run": True, "can_receive": True}], payer="publisher")
+    table = tp.room.configure_table(
+        tp.publisher,
+        "aud_runs",
+        "csv",
+        path,
+        ["user_id", "age", "region"],
+        epsilon_budget=10,
+        unit_column="user_id",
+        max_gated_runs=2,
+    )
+    collab = tp.room.create_collaboration(
+        tp.publisher, "runs", [{"name": "publisher", "can_run": True, "can_receive": True}], payer="publisher"
+    )
     tp.room.associate(tp.publisher, collab["id"], table["id"], "aud")
-    template = tp.room.create_template(tp.publisher, collab["id"], "ages", "SELECT a.age, a.region FROM aud a",
-                                       epsilon=1, classification={"target": "region", "columns": [
-                                           {"name": "age", "type": "numerical"}, {"name": "region", "type": "categorical"}]})
+    template = tp.room.create_template(
+        tp.publisher,
+        collab["id"],
+        "ages",
+        "SELECT a.age, a.region FROM aud a",
+        epsilon=1,
+        classification={
+            "target": "region",
+            "columns": [{"name": "age", "type": "numerical"}, {"name": "region", "type": "categorical"}],
+        },
+    )
     tp.room.approve_template(tp.publisher, template["id"], template["hash"])
     first = start_job(tp.room, tp.publisher, template["id"])
     start_job(tp.room, tp.publisher, template["id"])
@@ -204,7 +272,9 @@ def test_scores_go_to_receivers_rounded_and_to_every_member_only_when_every_tabl
     assert done["state"] in ("succeeded", "failed") and done["summary"] is not None
     mine = get_job(tp.room, tp.advertiser, job["id"])  # a result receiver
     assert mine["summary"] == done["summary"] and mine["state"] == done["state"]
-    scores = [mine["summary"]["fidelityScore"]] + [a["score"] for a in mine["summary"]["membershipInferenceAttackScores"]]
+    scores = [mine["summary"]["fidelityScore"]] + [
+        a["score"] for a in mine["summary"]["membershipInferenceAttackScores"]
+    ]
     assert scores and all(s == round(s, 2) for s in scores)
     for gate in mine["summary"]["gates"]:
         assert gate["value"] == round(gate["value"], 2)
@@ -272,7 +342,9 @@ def test_an_operators_seeded_run_is_reproducible_and_never_released(tmp_path):
     assert job["reproducible"]
     done = run_job(tp.room, job["id"])
     assert done["state"] == "succeeded" and done["reproducible"] and done["released"] is False
-    with pytest.raises(Conflict, match=f"job {job['id']} is a reproducible run \\(an explicit seed\\): its data is never released"):
+    with pytest.raises(
+        Conflict, match=f"job {job['id']} is a reproducible run \\(an explicit seed\\): its data is never released"
+    ):
         result_path(tp.room, tp.advertiser, job["id"])
     assert not (tmp_path / "artifacts" / "jobs" / str(job["id"]) / "synthetic.csv").exists()
     with tp.room.transaction() as s:

@@ -64,9 +64,19 @@ def test_killed_server_keeps_committed_state_and_recovers_jobs(tmp_path):
     assert room.list_templates(adv, 1)[0]["approved"]
 
     with room.transaction() as s:  # as if a training had been cut short too
-        s.add(TrainedModel(job_id=job_ids[0], collaboration_id=1, created_by=2, trainer="gbm",
-                           task="classification", target="converted", state="running",
-                           worker_id="killed", lease_until=utcnow() + timedelta(seconds=LEASE)))
+        s.add(
+            TrainedModel(
+                job_id=job_ids[0],
+                collaboration_id=1,
+                created_by=2,
+                trainer="gbm",
+                task="classification",
+                target="converted",
+                state="running",
+                worker_id="killed",
+                lease_until=utcnow() + timedelta(seconds=LEASE),
+            )
+        )
     assert recover_interrupted(room) == []  # the job's lease still runs: it could be a live worker's
     assert get_job(room, adv, job_ids[0])["state"] == "running"
     time.sleep(LEASE)
@@ -97,8 +107,11 @@ def test_killed_server_keeps_committed_state_and_recovers_jobs(tmp_path):
         log = audit_log(room, pub, 1)
         assert log["verified"]
         assert [(e["actor"], e["action"]) for e in log["entries"][-4:]] == [
-            ("server", "job.failed"), ("server", "model.failed"), ("worker", "job.running"), ("worker", "job.failed")], \
-            [(e["seq"], e["actor"], e["action"]) for e in log["entries"]]
+            ("server", "job.failed"),
+            ("server", "model.failed"),
+            ("worker", "job.running"),
+            ("worker", "job.failed"),
+        ], [(e["seq"], e["actor"], e["action"]) for e in log["entries"]]
     finally:
         proceed.set()
         worker.stop(5)

@@ -69,8 +69,16 @@ def test_table_rule_validation(tp):
     db = tp.folder / "data" / "publisher" / "crm.duckdb"
     with duckdb.connect(str(db)) as con:
         con.execute("CREATE TABLE people AS SELECT 1 AS user_id, 'a' AS tier")
-    table = tp.room.configure_table(tp.publisher, "crm", "duckdb", str(db), ["user_id", "tier"], epsilon_budget=1,
-                                    unit_column="user_id", source_table="people")
+    table = tp.room.configure_table(
+        tp.publisher,
+        "crm",
+        "duckdb",
+        str(db),
+        ["user_id", "tier"],
+        epsilon_budget=1,
+        unit_column="user_id",
+        source_table="people",
+    )
     assert table["columns"] == ["user_id", "tier"] and table["source_table"] == "people"
     path = str(tp.folder / "data" / "publisher" / "audience.csv")
     with pytest.raises(InputError, match="column 'salary' is not in audience.csv"):
@@ -83,9 +91,17 @@ def test_table_rule_validation(tp):
 
 def test_templates_are_checked_against_allowed_columns_and_classification(tp):
     with pytest.raises(InputError, match="column 'email' of table 'audience' may not be used"):
-        tp.room.create_template(tp.advertiser, tp.collab, "peek", "SELECT a.email, a.age FROM audience a",
-                                epsilon=1, classification={"target": "age", "columns": [
-                                    {"name": "email", "type": "categorical"}, {"name": "age", "type": "numerical"}]})
+        tp.room.create_template(
+            tp.advertiser,
+            tp.collab,
+            "peek",
+            "SELECT a.email, a.age FROM audience a",
+            epsilon=1,
+            classification={
+                "target": "age",
+                "columns": [{"name": "email", "type": "categorical"}, {"name": "age", "type": "numerical"}],
+            },
+        )
     wrong = json.loads(json.dumps(DEMO_CLASSIFICATION))
     wrong["columns"][1]["type"] = "numerical"  # region is text
     with pytest.raises(InputError, match="column 'region' is classified numerical but the template gives VARCHAR"):
@@ -108,8 +124,14 @@ def test_unapproved_template_cannot_run_and_approvals_bind_the_hash(tp):
 
 def test_an_edit_is_a_new_version_that_needs_its_own_approvals(tp):
     v1 = _approve_all(tp, tp.template)
-    v2 = tp.room.create_template(tp.advertiser, tp.collab, "converters", DEMO_TEMPLATE.replace("a.age,", "a.age + 0 AS age,", 1),
-                                 epsilon=1, classification=DEMO_CLASSIFICATION)
+    v2 = tp.room.create_template(
+        tp.advertiser,
+        tp.collab,
+        "converters",
+        DEMO_TEMPLATE.replace("a.age,", "a.age + 0 AS age,", 1),
+        epsilon=1,
+        classification=DEMO_CLASSIFICATION,
+    )
     assert v2["version"] == 2 and v2["hash"] != v1["hash"] and not v2["approved"]
     with pytest.raises(Forbidden, match="version 2 is not approved by advertiser, publisher"):
         start_job(tp.room, tp.advertiser, v2["id"])
@@ -119,7 +141,9 @@ def test_an_edit_is_a_new_version_that_needs_its_own_approvals(tp):
 def test_a_template_altered_in_the_database_cannot_run(tp):
     template = _approve_all(tp, tp.template)
     with tp.room.db.engine.begin() as con:
-        con.execute(text("UPDATE templates SET sql = replace(sql, 'LEFT JOIN', 'JOIN') WHERE id = :i"), {"i": template["id"]})
+        con.execute(
+            text("UPDATE templates SET sql = replace(sql, 'LEFT JOIN', 'JOIN') WHERE id = :i"), {"i": template["id"]}
+        )
     with pytest.raises(Conflict, match="was altered after it was created"):
         start_job(tp.room, tp.advertiser, template["id"])
 
@@ -139,14 +163,31 @@ def test_running_needs_the_run_ability_and_a_permitted_receiver(tp):
 def test_no_job_when_no_member_may_receive(tmp_path):
     tp = two_party(tmp_path, users=300, approve=False)
     path = str(tmp_path / "data" / "advertiser" / "conversions.parquet")
-    table = tp.room.configure_table(tp.advertiser, "conv_strict", "parquet", path, ["user_id", "campaign", "order_value"],
-                                    epsilon_budget=1, unit_column="user_id", allowed_receivers=["publisher"])
-    collab = tp.room.create_collaboration(tp.advertiser, "strict", [
-        {"name": "publisher", "can_run": False, "can_receive": False}], payer="advertiser")
+    table = tp.room.configure_table(
+        tp.advertiser,
+        "conv_strict",
+        "parquet",
+        path,
+        ["user_id", "campaign", "order_value"],
+        epsilon_budget=1,
+        unit_column="user_id",
+        allowed_receivers=["publisher"],
+    )
+    collab = tp.room.create_collaboration(
+        tp.advertiser, "strict", [{"name": "publisher", "can_run": False, "can_receive": False}], payer="advertiser"
+    )
     tp.room.associate(tp.advertiser, collab["id"], table["id"], "conversions")
-    template = tp.room.create_template(tp.advertiser, collab["id"], "t", "SELECT c.campaign, c.order_value FROM conversions c",
-                                       epsilon=1, classification={"target": "campaign", "columns": [
-                                           {"name": "campaign", "type": "categorical"}, {"name": "order_value", "type": "numerical"}]})
+    template = tp.room.create_template(
+        tp.advertiser,
+        collab["id"],
+        "t",
+        "SELECT c.campaign, c.order_value FROM conversions c",
+        epsilon=1,
+        classification={
+            "target": "campaign",
+            "columns": [{"name": "campaign", "type": "categorical"}, {"name": "order_value", "type": "numerical"}],
+        },
+    )
     tp.room.approve_template(tp.advertiser, template["id"], template["hash"])
     members = tp.room.get_collaboration(tp.advertiser, collab["id"])["members"]
     assert {m["name"] for m in members} == {"advertiser", "publisher"}
@@ -210,21 +251,51 @@ def test_one_to_many_join_is_capped_and_the_synthesizer_accounts_for_the_cap(tmp
     tp = two_party(tmp_path, users=400, budget=5)
     pub_path = str(tmp_path / "data" / "publisher" / "audience.csv")
     adv_path = str(tmp_path / "data" / "advertiser" / "conversions.parquet")
-    aud = tp.room.configure_table(tp.publisher, "aud2", "csv", pub_path, ["user_id", "age", "segment"], epsilon_budget=5,
-                                  unit_column="user_id", unit_cap=3)
-    conv = tp.room.configure_table(tp.advertiser, "conv2", "parquet", adv_path, ["user_id", "campaign", "order_value"],
-                                   epsilon_budget=5, unit_column="user_id", unit_cap=2)
-    collab = tp.room.create_collaboration(tp.advertiser, "purchases", [
-        {"name": "publisher"}, {"name": "advertiser", "can_run": True, "can_receive": True}], payer="advertiser")
+    aud = tp.room.configure_table(
+        tp.publisher,
+        "aud2",
+        "csv",
+        pub_path,
+        ["user_id", "age", "segment"],
+        epsilon_budget=5,
+        unit_column="user_id",
+        unit_cap=3,
+    )
+    conv = tp.room.configure_table(
+        tp.advertiser,
+        "conv2",
+        "parquet",
+        adv_path,
+        ["user_id", "campaign", "order_value"],
+        epsilon_budget=5,
+        unit_column="user_id",
+        unit_cap=2,
+    )
+    collab = tp.room.create_collaboration(
+        tp.advertiser,
+        "purchases",
+        [{"name": "publisher"}, {"name": "advertiser", "can_run": True, "can_receive": True}],
+        payer="advertiser",
+    )
     tp.room.accept_invitation(tp.publisher, collab["id"])
     tp.room.associate(tp.publisher, collab["id"], aud["id"], "audience")
     tp.room.associate(tp.advertiser, collab["id"], conv["id"], "conversions")
     template = tp.room.create_template(
-        tp.advertiser, collab["id"], "orders",
+        tp.advertiser,
+        collab["id"],
+        "orders",
         "SELECT a.age, a.segment, c.order_value, c.campaign FROM audience a JOIN conversions c ON a.user_id = c.user_id",
-        epsilon=2, classification={"target": "campaign", "columns": [
-            {"name": "age", "type": "numerical"}, {"name": "segment", "type": "categorical"},
-            {"name": "order_value", "type": "numerical"}, {"name": "campaign", "type": "categorical"}]})
+        epsilon=2,
+        classification={
+            "target": "campaign",
+            "columns": [
+                {"name": "age", "type": "numerical"},
+                {"name": "segment", "type": "categorical"},
+                {"name": "order_value", "type": "numerical"},
+                {"name": "campaign", "type": "categorical"},
+            ],
+        },
+    )
     for actor in (tp.publisher, tp.advertiser):
         template = tp.room.approve_template(actor, template["id"], template["hash"])
     seen = {}
@@ -262,9 +333,15 @@ def test_owners_can_withdraw_and_queued_jobs_then_do_not_run(tmp_path):
 
     done = run_job(tp.room, queued["id"], synthesize=must_not_run)
     assert done["state"] == "failed" and done["budget_released"]  # it never read a row: refunded
-    assert (done["category"], done["reason"]) == ("withdrawn", "an owner withdrew an approval or a table before the job ran")
+    assert (done["category"], done["reason"]) == (
+        "withdrawn",
+        "an owner withdrew an approval or a table before the job ran",
+    )
     with tp.room.transaction() as s:  # which one: the operator's record (the audit log shows the revocation)
-        assert s.get(Job, queued["id"]).detail == "withdrawn before it ran: publisher revoked the approval of template 'converters'"
+        assert (
+            s.get(Job, queued["id"]).detail
+            == "withdrawn before it ran: publisher revoked the approval of template 'converters'"
+        )
     assert tp.room.get_table(tp.publisher, tp.audience)["epsilon_spent"] == pytest.approx(0.0)
     with pytest.raises(NotFound, match="'publisher' has not approved template 'converters' version 1"):
         tp.room.revoke_approval(tp.publisher, tp.template["id"])
@@ -277,8 +354,10 @@ def test_owners_can_withdraw_and_queued_jobs_then_do_not_run(tmp_path):
     done = run_job(tp.room, queued["id"], synthesize=must_not_run)
     assert done["category"] == "withdrawn" and done["budget_released"]
     with tp.room.transaction() as s:
-        assert s.get(Job, queued["id"]).detail == ("withdrawn before it ran: table 'audience' is no longer associated "
-                                                   "as it was when template 'converters' was approved")
+        assert s.get(Job, queued["id"]).detail == (
+            "withdrawn before it ran: table 'audience' is no longer associated "
+            "as it was when template 'converters' was approved"
+        )
     with pytest.raises(Conflict, match="table 'audience' is no longer associated"):
         start_job(tp.room, tp.advertiser, tp.template["id"])
     actions = [e["action"] for e in audit_log(tp.room, tp.advertiser, tp.collab)["entries"]]

@@ -42,15 +42,28 @@ def served(tmp_path_factory):
     by a real process with 2 job workers, small per-job limits and the anonymeter sidecar off."""
     folder = tmp_path_factory.mktemp("served")
     tp = two_party(folder, users=1500, budget=20)
-    blow_up = tp.room.create_template(tp.analyst, tp.collab, "blow-up", BLOW_UP, epsilon=1.0,
-                                      classification=DEMO_CLASSIFICATION)
+    blow_up = tp.room.create_template(
+        tp.analyst, tp.collab, "blow-up", BLOW_UP, epsilon=1.0, classification=DEMO_CLASSIFICATION
+    )
     for actor in (tp.publisher, tp.advertiser):
         blow_up = tp.room.approve_template(actor, blow_up["id"], blow_up["hash"])
     tp.blow_up = blow_up
     tp.room.db.dispose()
     try:
-        server = start_server(folder, tp.room.db.url, "--workers", "2", "--job-seconds", "120",
-                              "--job-memory-mib", "4096", "--job-temp-disk-mib", "1024", "--job-threads", "1")
+        server = start_server(
+            folder,
+            tp.room.db.url,
+            "--workers",
+            "2",
+            "--job-seconds",
+            "120",
+            "--job-memory-mib",
+            "4096",
+            "--job-temp-disk-mib",
+            "1024",
+            "--job-threads",
+            "1",
+        )
     except RuntimeError as exc:
         pytest.fail(str(exc))
     try:
@@ -71,10 +84,14 @@ class Victim:
 
     def _requests(self):
         tp = self.served.tp
-        return [("GET", "/me", None), ("GET", f"/collaborations/{tp.collab}", None),
-                ("GET", f"/templates/{tp.template['id']}", None), ("GET", f"/collaborations/{tp.collab}/jobs", None),
-                ("GET", f"/tables/{tp.audience}", None),
-                ("POST", f"/templates/{tp.template['id']}/approve", {"hash": tp.template["hash"]})]
+        return [
+            ("GET", "/me", None),
+            ("GET", f"/collaborations/{tp.collab}", None),
+            ("GET", f"/templates/{tp.template['id']}", None),
+            ("GET", f"/collaborations/{tp.collab}/jobs", None),
+            ("GET", f"/tables/{tp.audience}", None),
+            ("POST", f"/templates/{tp.template['id']}/approve", {"hash": tp.template["hash"]}),
+        ]
 
     def run(self) -> None:
         with self.served.client(self.who, timeout=VICTIM_LIMIT * 5) as http:
@@ -172,8 +189,10 @@ def test_a_runaway_job_does_not_stop_another_members_job(served):
 def test_a_pathological_template_is_refused_and_others_keep_working(served):
     """20,000 OR terms: the check is bounded (422) or, while it runs, holds no lock."""
     terms = " OR ".join(f"a.age = {i}" for i in range(20_000))
-    sql = (f"SELECT a.age, a.region, a.device, a.segment, a.weekly_visits, CASE WHEN {terms} THEN 'yes' ELSE 'no' "
-           "END AS converted FROM audience AS a")
+    sql = (
+        f"SELECT a.age, a.region, a.device, a.segment, a.weekly_visits, CASE WHEN {terms} THEN 'yes' ELSE 'no' "
+        "END AS converted FROM audience AS a"
+    )
     body = {"name": "pathological", "sql": sql, "epsilon": 1.0, "classification": DEMO_CLASSIFICATION}
     victim = Victim(served)
 

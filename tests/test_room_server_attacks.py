@@ -38,15 +38,28 @@ def room(tmp_path_factory):
         clients = {n: httpx.Client(base_url=server.url, headers={"X-API-Key": k}, timeout=30) for n, k in keys.items()}
         victim_table = clients["victim"].post("/tables", json=_table("people", "csv", secret_csv))
         assert victim_table.status_code == 201, victim_table.text
-        yield {"server": server, "folder": folder, "dirs": dirs, "secret_csv": secret_csv, "http": clients,
-               "victim_table": victim_table.json()["id"]}
+        yield {
+            "server": server,
+            "folder": folder,
+            "dirs": dirs,
+            "secret_csv": secret_csv,
+            "http": clients,
+            "victim_table": victim_table.json()["id"],
+        }
     finally:
         server.stop()
 
 
 def _table(name: str, kind: str, path, **extra) -> dict:
-    return {"name": name, "source_kind": kind, "source_path": str(path), "allowed_columns": ["user_id", "age"],
-            "epsilon_budget": 1, "unit_column": "user_id", **extra}
+    return {
+        "name": name,
+        "source_kind": kind,
+        "source_path": str(path),
+        "allowed_columns": ["user_id", "age"],
+        "epsilon_budget": 1,
+        "unit_column": "user_id",
+        **extra,
+    }
 
 
 def _assert_clean(response: httpx.Response, room) -> None:
@@ -59,11 +72,15 @@ def _assert_clean(response: httpx.Response, room) -> None:
 def test_a_view_in_a_members_database_cannot_read_another_members_file(room):
     path = room["dirs"]["mallory"] / "crm.duckdb"
     with duckdb.connect(str(path)) as con:
-        con.execute(f"CREATE VIEW people AS SELECT 1 AS user_id, 30 AS age, content AS ssn "
-                    f"FROM read_text('{room['secret_csv']}')")
+        con.execute(
+            f"CREATE VIEW people AS SELECT 1 AS user_id, 30 AS age, content AS ssn "
+            f"FROM read_text('{room['secret_csv']}')"
+        )
     answer = room["http"]["mallory"].post("/tables", json=_table("crm", "duckdb", path, source_table="people"))
     assert answer.status_code == 422
-    assert answer.json()["detail"] == f"table 'people' of data source {str(path)!r} is a view; only base tables are read"
+    assert (
+        answer.json()["detail"] == f"table 'people' of data source {str(path)!r} is a view; only base tables are read"
+    )
     _assert_clean(answer, room)
 
 
@@ -81,8 +98,14 @@ def test_a_file_swapped_for_a_symlink_after_configuration_is_not_followed(room):
 
 def test_nobody_is_a_member_or_a_payer_without_accepting(room):
     mallory, victim = room["http"]["mallory"], room["http"]["victim"]
-    made = mallory.post("/collaborations", json={"name": "bill the victim", "payer": "victim", "members": [
-        {"name": "mallory", "can_run": True, "can_receive": True}, {"name": "victim"}]})
+    made = mallory.post(
+        "/collaborations",
+        json={
+            "name": "bill the victim",
+            "payer": "victim",
+            "members": [{"name": "mallory", "can_run": True, "can_receive": True}, {"name": "victim"}],
+        },
+    )
     assert made.status_code == 201, made.text
     collab = made.json()
     assert collab["payer_accepted"] is False
@@ -92,8 +115,16 @@ def test_nobody_is_a_member_or_a_payer_without_accepting(room):
     assert metering.status_code == 403 and "has not accepted the invitation" in metering.json()["detail"]
 
 
-@pytest.mark.parametrize("path", ["/jobs/9223372036854775808", "/tables/18446744073709551616", "/models/-1",
-                                  "/collaborations/0", "/templates/" + "9" * 40])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/jobs/9223372036854775808",
+        "/tables/18446744073709551616",
+        "/models/-1",
+        "/collaborations/0",
+        "/templates/" + "9" * 40,
+    ],
+)
 def test_ids_outside_64_bits_are_refused_not_a_500(room, path):
     answer = room["http"]["mallory"].get(path)
     assert answer.status_code in (404, 422), answer.text

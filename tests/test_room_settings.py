@@ -44,8 +44,9 @@ def test_serve_takes_the_environment_and_a_flag_given_overrides_it(tmp_path, mon
     monkeypatch.setenv("SYNTHROOM_MAX_ROWS", "0")
     refused = CliRunner().invoke(cli, ["serve", "--data-dir", str(tmp_path / "d")])
     assert refused.exit_code == 2 and "SYNTHROOM_MAX_ROWS: Input should be greater than or equal to 1" in refused.output
-    refused = CliRunner().invoke(cli, ["serve", "--data-dir", str(tmp_path / "d"), "--max-rows", "5",
-                                       "--page-size", "0"])
+    refused = CliRunner().invoke(
+        cli, ["serve", "--data-dir", str(tmp_path / "d"), "--max-rows", "5", "--page-size", "0"]
+    )
     assert refused.exit_code == 2 and "SYNTHROOM_MAX_ROWS" not in refused.output
     assert "--page-size: Input should be greater than or equal to 1" in refused.output
     assert not (tmp_path / "d").exists()  # nothing written
@@ -63,8 +64,9 @@ def test_the_served_room_has_the_config_files_and_the_environments_settings(tmp_
     config = tmp_path / "server.toml"
     config.write_text("[server]\nmax_rows = 500\npage_size = 20\n")
     monkeypatch.setenv("SYNTHROOM_PAGE_SIZE", "30")
-    result = CliRunner().invoke(cli, ["serve", "--data-dir", str(tmp_path / "d"), "--config", str(config),
-                                      "--max-body-bytes", "4096"])
+    result = CliRunner().invoke(
+        cli, ["serve", "--data-dir", str(tmp_path / "d"), "--config", str(config), "--max-body-bytes", "4096"]
+    )
     assert result.exit_code == 0, result.output
     settings = started["app"].state.room.settings
     assert (settings.max_rows, settings.page_size, settings.max_body_bytes) == (500, 30, 4096)

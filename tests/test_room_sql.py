@@ -25,11 +25,18 @@ def snap(tmp_path, name, kind, path, columns, unit, table=None):
 
 @pytest.fixture()
 def sources(tmp_path):
-    audience = pd.DataFrame({"user_id": [1, 2, 3, 4, None], "age": [20, 30, 40, 50, 60],
-                             "segment": ["a", "b", "a", "b", "a"], "email": list("vwxyz")})
+    audience = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4, None],
+            "age": [20, 30, 40, 50, 60],
+            "segment": ["a", "b", "a", "b", "a"],
+            "email": list("vwxyz"),
+        }
+    )
     audience.to_csv(tmp_path / "audience.csv", index=False)
-    conversions = pd.DataFrame({"user_id": [1, 1, 1, 1, 2, 3, 9], "amount": [1.0, 2, 3, 4, 5, 6, 7],
-                                "converted": ["yes"] * 7})
+    conversions = pd.DataFrame(
+        {"user_id": [1, 1, 1, 1, 2, 3, 9], "amount": [1.0, 2, 3, 4, 5, 6, 7], "converted": ["yes"] * 7}
+    )
     conversions.to_parquet(tmp_path / "conversions.parquet")
     db = tmp_path / "adv.duckdb"
     con = duckdb.connect(str(db))
@@ -37,8 +44,14 @@ def sources(tmp_path):
     con.close()
     return [
         snap(tmp_path, "audience", "csv", tmp_path / "audience.csv", ("user_id", "age", "segment"), "user_id"),
-        snap(tmp_path, "conversions", "parquet", tmp_path / "conversions.parquet", ("user_id", "amount", "converted"),
-             "user_id"),
+        snap(
+            tmp_path,
+            "conversions",
+            "parquet",
+            tmp_path / "conversions.parquet",
+            ("user_id", "amount", "converted"),
+            "user_id",
+        ),
         snap(tmp_path, "campaigns", "duckdb", db, ("campaign", "budget"), None, table="campaigns"),
     ]
 
@@ -50,58 +63,82 @@ def _rejects(sql, message, output=None):
     assert str(info.value).startswith("template rejected: ")
 
 
-@pytest.mark.parametrize("sql, message", [
-    ("INSERT INTO audience VALUES (1, 2, 'a')", "only SELECT is allowed; found INSERT"),
-    ("UPDATE audience SET age = 1", "only SELECT is allowed; found UPDATE"),
-    ("DELETE FROM audience", "only SELECT is allowed; found DELETE"),
-    ("CREATE TABLE x AS SELECT 1", "only SELECT is allowed; found CREATE"),
-    ("DROP TABLE audience", "only SELECT is allowed; found DROP"),
-    ("COPY audience TO '/tmp/out.csv'", "only SELECT is allowed; found COPY"),
-    ("ATTACH '/tmp/other.duckdb' AS other", "only SELECT is allowed; found ATTACH"),
-    ("INSTALL httpfs", "only SELECT is allowed; found INSTALL"),
-    ("LOAD httpfs", "only SELECT is allowed; found LOAD"),
-    ("PRAGMA database_list", "only SELECT is allowed; found PRAGMA"),
-    ("SET threads = 1", "only SELECT is allowed; found SET"),
-    ("SELECT age FROM audience; SELECT 1", "a template is exactly one SELECT statement, not 2 statements"),
-    ("SELECT * FROM read_csv('/etc/passwd')", "table function READ_CSV('/etc/passwd') is not allowed"),
-    ("SELECT * FROM read_parquet('x.parquet')", "is not allowed; read the collaboration's tables by name"),
-    ("SELECT * FROM range(10)", "table function RANGE(0, 10) is not allowed"),
-    ("SELECT * FROM '/etc/passwd'", "unknown table '/etc/passwd'"),
-    ("SELECT a.age, read_text('/etc/hostname') AS t FROM audience a", "function read_text() is not allowed"),
-    ("SELECT current_setting('threads') AS s, age FROM audience", "function current_setting() is not allowed"),
-    ("SELECT age FROM main.audience", "qualified table name"),
-    ("SELECT age FROM partners", "unknown table 'partners'; the collaboration's tables are audience, campaigns, conversions"),
-    ("SELECT email FROM audience", "column 'email' of table 'audience' may not be used (allowed: user_id, age, segment)"),
-    ("SELECT * FROM audience", "column 'email' of table 'audience' may not be used"),
-    ("SELECT age FROM audience WHERE email LIKE '%x'", "column 'email' of table 'audience' may not be used"),
-    ("SELECT agee FROM audience", "Column 'agee' could not be resolved"),
-    ("SELECT age FROM audience UNION SELECT amount FROM conversions", "only SELECT is allowed; found UNION"),
-    ("SELECT age, avg(age) OVER () AS m FROM audience", "window functions are not allowed"),
-    ("SELECT age FROM audience LIMIT 5", "LIMIT/OFFSET are not allowed"),
-    ("SELECT DISTINCT age FROM audience", "SELECT DISTINCT is not allowed"),
-    ("WITH x AS (SELECT age FROM audience) SELECT age FROM x", "WITH (common table expressions) is not allowed"),
-    ("SELECT age FROM audience WHERE user_id IN (SELECT user_id FROM conversions)",
-     "table 'conversions' must be read in the outermost FROM/JOIN"),
-    ("SELECT a.age, c.amount FROM audience a JOIN conversions c ON a.age = c.amount",
-     "the tables must be joined on equal privacy units (audience.user_id, conversions.user_id)"),
-    ("SELECT a.age, c.amount FROM audience a, conversions c", "the tables must be joined on equal privacy units"),
-    ("SELECT segment, count(*) AS n FROM audience GROUP BY segment", "an aggregating template must GROUP BY a privacy-unit column"),
-    ("SELECT a.age, k.budget FROM audience a JOIN campaigns k ON a.segment = k.campaign",
-     "table 'campaigns' has no privacy-unit column, so it cannot be joined"),
-    ("SELECT age AS x, segment AS x FROM audience", "every output column needs a distinct name"),
-    ("SELECT age AS __synthroom_unit FROM audience", "is reserved"),
-    ("SELECT a FROM audience a", "'a' names a whole table row; name the columns instead"),
-    ("SELECT COLUMNS('.*') FROM audience", "function columns() is not allowed"),
-    ("SELECT age FROM audience USING SAMPLE 10%", "sampling (USING SAMPLE / TABLESAMPLE) is not allowed"),
-    ("SELECT * FROM audience PIVOT (count(*) FOR segment IN ('a', 'b') GROUP BY user_id)", "PIVOT/UNPIVOT is not allowed"),
-])
+@pytest.mark.parametrize(
+    "sql, message",
+    [
+        ("INSERT INTO audience VALUES (1, 2, 'a')", "only SELECT is allowed; found INSERT"),
+        ("UPDATE audience SET age = 1", "only SELECT is allowed; found UPDATE"),
+        ("DELETE FROM audience", "only SELECT is allowed; found DELETE"),
+        ("CREATE TABLE x AS SELECT 1", "only SELECT is allowed; found CREATE"),
+        ("DROP TABLE audience", "only SELECT is allowed; found DROP"),
+        ("COPY audience TO '/tmp/out.csv'", "only SELECT is allowed; found COPY"),
+        ("ATTACH '/tmp/other.duckdb' AS other", "only SELECT is allowed; found ATTACH"),
+        ("INSTALL httpfs", "only SELECT is allowed; found INSTALL"),
+        ("LOAD httpfs", "only SELECT is allowed; found LOAD"),
+        ("PRAGMA database_list", "only SELECT is allowed; found PRAGMA"),
+        ("SET threads = 1", "only SELECT is allowed; found SET"),
+        ("SELECT age FROM audience; SELECT 1", "a template is exactly one SELECT statement, not 2 statements"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "table function READ_CSV('/etc/passwd') is not allowed"),
+        ("SELECT * FROM read_parquet('x.parquet')", "is not allowed; read the collaboration's tables by name"),
+        ("SELECT * FROM range(10)", "table function RANGE(0, 10) is not allowed"),
+        ("SELECT * FROM '/etc/passwd'", "unknown table '/etc/passwd'"),
+        ("SELECT a.age, read_text('/etc/hostname') AS t FROM audience a", "function read_text() is not allowed"),
+        ("SELECT current_setting('threads') AS s, age FROM audience", "function current_setting() is not allowed"),
+        ("SELECT age FROM main.audience", "qualified table name"),
+        (
+            "SELECT age FROM partners",
+            "unknown table 'partners'; the collaboration's tables are audience, campaigns, conversions",
+        ),
+        (
+            "SELECT email FROM audience",
+            "column 'email' of table 'audience' may not be used (allowed: user_id, age, segment)",
+        ),
+        ("SELECT * FROM audience", "column 'email' of table 'audience' may not be used"),
+        ("SELECT age FROM audience WHERE email LIKE '%x'", "column 'email' of table 'audience' may not be used"),
+        ("SELECT agee FROM audience", "Column 'agee' could not be resolved"),
+        ("SELECT age FROM audience UNION SELECT amount FROM conversions", "only SELECT is allowed; found UNION"),
+        ("SELECT age, avg(age) OVER () AS m FROM audience", "window functions are not allowed"),
+        ("SELECT age FROM audience LIMIT 5", "LIMIT/OFFSET are not allowed"),
+        ("SELECT DISTINCT age FROM audience", "SELECT DISTINCT is not allowed"),
+        ("WITH x AS (SELECT age FROM audience) SELECT age FROM x", "WITH (common table expressions) is not allowed"),
+        (
+            "SELECT age FROM audience WHERE user_id IN (SELECT user_id FROM conversions)",
+            "table 'conversions' must be read in the outermost FROM/JOIN",
+        ),
+        (
+            "SELECT a.age, c.amount FROM audience a JOIN conversions c ON a.age = c.amount",
+            "the tables must be joined on equal privacy units (audience.user_id, conversions.user_id)",
+        ),
+        ("SELECT a.age, c.amount FROM audience a, conversions c", "the tables must be joined on equal privacy units"),
+        (
+            "SELECT segment, count(*) AS n FROM audience GROUP BY segment",
+            "an aggregating template must GROUP BY a privacy-unit column",
+        ),
+        (
+            "SELECT a.age, k.budget FROM audience a JOIN campaigns k ON a.segment = k.campaign",
+            "table 'campaigns' has no privacy-unit column, so it cannot be joined",
+        ),
+        ("SELECT age AS x, segment AS x FROM audience", "every output column needs a distinct name"),
+        ("SELECT age AS __synthroom_unit FROM audience", "is reserved"),
+        ("SELECT a FROM audience a", "'a' names a whole table row; name the columns instead"),
+        ("SELECT COLUMNS('.*') FROM audience", "function columns() is not allowed"),
+        ("SELECT age FROM audience USING SAMPLE 10%", "sampling (USING SAMPLE / TABLESAMPLE) is not allowed"),
+        (
+            "SELECT * FROM audience PIVOT (count(*) FOR segment IN ('a', 'b') GROUP BY user_id)",
+            "PIVOT/UNPIVOT is not allowed",
+        ),
+    ],
+)
 def test_rejected_templates(sql, message):
     _rejects(sql, message)
 
 
 def test_output_must_match_the_classification():
-    _rejects(JOIN, "the output columns do not match the column classification: missing 'converted'; not classified 'amount'",
-             ["age", "segment", "converted"])
+    _rejects(
+        JOIN,
+        "the output columns do not match the column classification: missing 'converted'; not classified 'amount'",
+        ["age", "segment", "converted"],
+    )
     checked = check_template(JOIN, TABLES, ["amount", "segment", "age"])
     assert checked.output_columns == ("age", "segment", "amount")
     assert checked.tables == ("audience", "conversions")
@@ -119,8 +156,10 @@ def test_join_runs_in_the_sandbox_with_the_cap(sources):
 
 
 def test_aggregate_per_unit_and_null_units(sources):
-    sql = ("SELECT a.age, count(c.user_id) AS conversions, sum(c.amount) AS spend FROM audience a "
-           "LEFT JOIN conversions c ON a.user_id = c.user_id GROUP BY a.user_id, a.age")
+    sql = (
+        "SELECT a.age, count(c.user_id) AS conversions, sum(c.amount) AS spend FROM audience a "
+        "LEFT JOIN conversions c ON a.user_id = c.user_id GROUP BY a.user_id, a.age"
+    )
     checked = check_template(sql, TABLES)
     assert checked.aggregating
     frame = run_template(checked, sources, cap=1, seed=0).frame.sort_values("age")
@@ -140,10 +179,13 @@ def test_sandbox_blocks_files_even_if_a_check_were_missed(sources, tmp_path):
 
     con = open_sandbox(sources)
     try:
-        for sql in (f"SELECT * FROM read_csv('{tmp_path / 'audience.csv'}')",
-                    f"SELECT * FROM read_parquet('{sources[1].path}')",
-                    f"COPY audience TO '{tmp_path / 'leak.csv'}'",
-                    "SET enable_external_access = true", "INSTALL httpfs"):
+        for sql in (
+            f"SELECT * FROM read_csv('{tmp_path / 'audience.csv'}')",
+            f"SELECT * FROM read_parquet('{sources[1].path}')",
+            f"COPY audience TO '{tmp_path / 'leak.csv'}'",
+            "SET enable_external_access = true",
+            "INSTALL httpfs",
+        ):
             with pytest.raises(duckdb.Error):
                 con.execute(sql)
         assert not (tmp_path / "leak.csv").exists()
@@ -154,7 +196,9 @@ def test_sandbox_blocks_files_even_if_a_check_were_missed(sources, tmp_path):
 
 
 def test_names_are_case_insensitive_as_in_duckdb_and_outputs_spelled_as_classified(tmp_path):
-    pd.DataFrame({"UserId": [1, 2, 2], "Age": [30, 40, 41], "Email": ["a", "b", "c"]}).to_csv(tmp_path / "p.csv", index=False)
+    pd.DataFrame({"UserId": [1, 2, 2], "Age": [30, 40, 41], "Email": ["a", "b", "c"]}).to_csv(
+        tmp_path / "p.csv", index=False
+    )
     tables = {"people": TableColumns(("UserId", "Age", "Email"), ("UserId", "Age"), "UserId")}
     source = snap(tmp_path, "people", "csv", tmp_path / "p.csv", ("UserId", "Age"), "UserId")
     with pytest.raises(InputError, match="column 'email' of table 'people' may not be used"):
@@ -177,18 +221,32 @@ def test_a_20000_term_or_is_refused_in_well_under_a_second():
     assert _timed_rejection(sql, f"the SQL has {len(sql):,} characters; a template has at most 20,000") < 0.2
 
 
-@pytest.mark.parametrize("sql, message", [
-    ("SELECT " + "(" * 1000 + "age" + ")" * 1000 + " AS x FROM audience",
-     "the SQL nests parentheses more than 24 deep"),
-    ("SELECT " + "abs(" * 30 + "age" + ")" * 30 + " AS x FROM audience", "the SQL nests parentheses more than 24 deep"),
-    ("SELECT age FROM audience WHERE " + "NOT " * 3000 + "age > 1", "the SQL is nested too deeply"),
-    ("SELECT " + "CASE WHEN age > 1 THEN " * 600 + "age" + " END" * 600 + " AS x FROM audience",
-     "the SQL is nested too deeply"),
-    ("SELECT age FROM audience WHERE " + " OR ".join(f"age={i}" for i in range(300)),
-     "the SQL is nested more than 200 levels deep"),
-    ("SELECT " + ", ".join("+".join(["age"] * 100) + f" AS x{i}" for i in range(40)) + " FROM audience",
-     "the SQL is too large: more than 5,000 syntax-tree nodes"),
-])
+@pytest.mark.parametrize(
+    "sql, message",
+    [
+        (
+            "SELECT " + "(" * 1000 + "age" + ")" * 1000 + " AS x FROM audience",
+            "the SQL nests parentheses more than 24 deep",
+        ),
+        (
+            "SELECT " + "abs(" * 30 + "age" + ")" * 30 + " AS x FROM audience",
+            "the SQL nests parentheses more than 24 deep",
+        ),
+        ("SELECT age FROM audience WHERE " + "NOT " * 3000 + "age > 1", "the SQL is nested too deeply"),
+        (
+            "SELECT " + "CASE WHEN age > 1 THEN " * 600 + "age" + " END" * 600 + " AS x FROM audience",
+            "the SQL is nested too deeply",
+        ),
+        (
+            "SELECT age FROM audience WHERE " + " OR ".join(f"age={i}" for i in range(300)),
+            "the SQL is nested more than 200 levels deep",
+        ),
+        (
+            "SELECT " + ", ".join("+".join(["age"] * 100) + f" AS x{i}" for i in range(40)) + " FROM audience",
+            "the SQL is too large: more than 5,000 syntax-tree nodes",
+        ),
+    ],
+)
 def test_deep_or_large_sql_is_refused_with_a_message_not_a_crash(sql, message):
     assert len(sql) <= 20_000
     assert _timed_rejection(sql, message) < 5.0  # typically 0.01-0.3 s; generous for a shared machine
@@ -204,20 +262,30 @@ def test_the_largest_accepted_templates_check_quickly():
 
 
 # -- no value can make a template fail ------------------------------------------------------------------
-@pytest.mark.parametrize("sql, message", [
-    ("SELECT CASE WHEN user_id = 7 THEN error('present') ELSE age END AS age FROM audience",
-     "function error() is not allowed: it fails on chosen values"),
-    ("SELECT age FROM audience WHERE assert_true(age < 99) IS NULL", "function assert_true() is not allowed"),
-    ("SELECT age + random() AS age FROM audience", "function rand() is not allowed: a template must be deterministic"),
-    ("SELECT age, sleep_ms(CASE WHEN user_id = 7 THEN 5000 ELSE 0 END) AS s FROM audience",
-     "function sleep_ms() is not allowed: a template must be deterministic"),
-    ("SELECT age, write_log(segment) AS s FROM audience", "function write_log() is not allowed"),
-    ("SELECT age, nextval('seq') AS s FROM audience", "function nextval() is not allowed"),
-    ("SELECT age, setseed(0.5) AS s FROM audience", "is not allowed"),
-    ("SELECT age, gen_random_uuid() AS s FROM audience", "function uuid() is not allowed"),
-    ("SELECT age, (SELECT 1) AS s FROM audience", "subqueries are not allowed"),
-    ("SELECT age FROM audience WHERE EXISTS (SELECT 1)", "subqueries are not allowed"),
-])
+@pytest.mark.parametrize(
+    "sql, message",
+    [
+        (
+            "SELECT CASE WHEN user_id = 7 THEN error('present') ELSE age END AS age FROM audience",
+            "function error() is not allowed: it fails on chosen values",
+        ),
+        ("SELECT age FROM audience WHERE assert_true(age < 99) IS NULL", "function assert_true() is not allowed"),
+        (
+            "SELECT age + random() AS age FROM audience",
+            "function rand() is not allowed: a template must be deterministic",
+        ),
+        (
+            "SELECT age, sleep_ms(CASE WHEN user_id = 7 THEN 5000 ELSE 0 END) AS s FROM audience",
+            "function sleep_ms() is not allowed: a template must be deterministic",
+        ),
+        ("SELECT age, write_log(segment) AS s FROM audience", "function write_log() is not allowed"),
+        ("SELECT age, nextval('seq') AS s FROM audience", "function nextval() is not allowed"),
+        ("SELECT age, setseed(0.5) AS s FROM audience", "is not allowed"),
+        ("SELECT age, gen_random_uuid() AS s FROM audience", "function uuid() is not allowed"),
+        ("SELECT age, (SELECT 1) AS s FROM audience", "subqueries are not allowed"),
+        ("SELECT age FROM audience WHERE EXISTS (SELECT 1)", "subqueries are not allowed"),
+    ],
+)
 def test_functions_that_raise_or_vary_are_refused(sql, message):
     _rejects(sql, message)
 
@@ -225,8 +293,14 @@ def test_functions_that_raise_or_vary_are_refused(sql, message):
 @pytest.fixture()
 def bad_rows(tmp_path):
     """Person 7 holds values that break casts, arithmetic and date parsing."""
-    people = pd.DataFrame({"user_id": [1, 2, 7], "age": [30, 40, 9_000_000_000_000_000_000 // 1000],
-                           "code": ["10", "20", "oops"], "day": ["2020-01-01", "2020-02-01", "not a date"]})
+    people = pd.DataFrame(
+        {
+            "user_id": [1, 2, 7],
+            "age": [30, 40, 9_000_000_000_000_000_000 // 1000],
+            "code": ["10", "20", "oops"],
+            "day": ["2020-01-01", "2020-02-01", "not a date"],
+        }
+    )
     people.to_csv(tmp_path / "people.csv", index=False)
     tables = {"people": TableColumns(("user_id", "age", "code", "day"), ("user_id", "age", "code", "day"), "user_id")}
     columns = ("user_id", "age", "code", "day")
@@ -243,18 +317,31 @@ def _raw_run(sql, source):
         con.close()
 
 
-@pytest.mark.parametrize("sql, column, expected", [
-    ("SELECT user_id, CAST(code AS INTEGER) AS v FROM people", "v", [10, 20, None]),  # cast
-    ("SELECT user_id, code::INTEGER + 1 AS v FROM people", "v", [11, 21, None]),  # :: cast
-    ("SELECT user_id, age * 1000000 AS v FROM people", "v", [30_000_000, 40_000_000, None]),  # overflow
-    ("SELECT user_id, strptime(day, '%Y-%m-%d')::DATE::VARCHAR AS v FROM people", "v",
-     ["2020-01-01", "2020-02-01", None]),  # a function that raises on a value
-    ("SELECT user_id, age AS v FROM people WHERE CAST(code AS INTEGER) > 5", "v", [30, 40]),  # in WHERE
-    ("SELECT user_id, CAST(sum(age) AS BIGINT) * 1000000 AS v FROM people GROUP BY user_id", "v",
-     [30_000_000, 40_000_000, None]),  # overflow above an aggregate
-    ("SELECT user_id, sum(age * 1000000) AS v FROM people GROUP BY user_id HAVING sum(code::INTEGER) IS NULL "
-     "OR sum(code::INTEGER) > 0", "v", [30_000_000, 40_000_000, None]),  # inside an aggregate and in HAVING
-])
+@pytest.mark.parametrize(
+    "sql, column, expected",
+    [
+        ("SELECT user_id, CAST(code AS INTEGER) AS v FROM people", "v", [10, 20, None]),  # cast
+        ("SELECT user_id, code::INTEGER + 1 AS v FROM people", "v", [11, 21, None]),  # :: cast
+        ("SELECT user_id, age * 1000000 AS v FROM people", "v", [30_000_000, 40_000_000, None]),  # overflow
+        (
+            "SELECT user_id, strptime(day, '%Y-%m-%d')::DATE::VARCHAR AS v FROM people",
+            "v",
+            ["2020-01-01", "2020-02-01", None],
+        ),  # a function that raises on a value
+        ("SELECT user_id, age AS v FROM people WHERE CAST(code AS INTEGER) > 5", "v", [30, 40]),  # in WHERE
+        (
+            "SELECT user_id, CAST(sum(age) AS BIGINT) * 1000000 AS v FROM people GROUP BY user_id",
+            "v",
+            [30_000_000, 40_000_000, None],
+        ),  # overflow above an aggregate
+        (
+            "SELECT user_id, sum(age * 1000000) AS v FROM people GROUP BY user_id HAVING sum(code::INTEGER) IS NULL "
+            "OR sum(code::INTEGER) > 0",
+            "v",
+            [30_000_000, 40_000_000, None],
+        ),  # inside an aggregate and in HAVING
+    ],
+)
 def test_a_value_that_breaks_an_expression_gives_null_not_a_failed_job(bad_rows, sql, column, expected):
     tables, sources = bad_rows
     with pytest.raises(duckdb.Error):  # it used to fail the whole job on person 7's row
@@ -280,21 +367,28 @@ def test_csv_values_that_do_not_parse_become_missing(tmp_path):
 
 def test_aggregates_that_can_fail_on_a_value_are_refused(bad_rows):
     tables, sources = bad_rows
-    _rejects("SELECT user_id, skewness(age) AS v FROM people GROUP BY user_id",
-             "function skewness() is not allowed: it fails on some values")
+    _rejects(
+        "SELECT user_id, skewness(age) AS v FROM people GROUP BY user_id",
+        "function skewness() is not allowed: it fails on some values",
+    )
     # a sum over 128-bit integers overflows on one unit's rows (DuckDB refuses aggregates inside TRY):
     # refused when the template is created, from the snapshot's types
     wide = "SELECT user_id, sum(CAST(age AS HUGEINT) * 10000000000000000000) AS v FROM people GROUP BY user_id"
     with pytest.raises(duckdb.Error, match="Overflow"):  # two such values in one unit's group
-        duckdb.connect().execute("SELECT sum(x) FROM (VALUES (170141183460469231731687303715884105727::HUGEINT), "
-                                 "(1::HUGEINT)) t(x)").fetchall()
+        duckdb.connect().execute(
+            "SELECT sum(x) FROM (VALUES (170141183460469231731687303715884105727::HUGEINT), (1::HUGEINT)) t(x)"
+        ).fetchall()
     with pytest.raises(InputError, match=r"template rejected: sum\(\) over HUGEINT values can fail on some rows"):
         output_types(check_template(wide, tables), sources)
     with pytest.raises(InputError, match=r"avg\(\) over DATE values can fail"):
-        output_types(check_template("SELECT user_id, avg(CAST(day AS DATE)) AS v FROM people GROUP BY user_id",
-                                   tables), sources)
-    fine = check_template("SELECT user_id, sum(age) AS v, count(*) FILTER (WHERE CAST(code AS INTEGER) > 5) AS n "
-                          "FROM people GROUP BY user_id", tables)
+        output_types(
+            check_template("SELECT user_id, avg(CAST(day AS DATE)) AS v FROM people GROUP BY user_id", tables), sources
+        )
+    fine = check_template(
+        "SELECT user_id, sum(age) AS v, count(*) FILTER (WHERE CAST(code AS INTEGER) > 5) AS n "
+        "FROM people GROUP BY user_id",
+        tables,
+    )
     assert output_types(fine, sources) == {"user_id": "BIGINT", "v": "HUGEINT", "n": "BIGINT"}
     frame = run_template(fine, sources, cap=1, seed=0).frame.sort_values("user_id")
     assert frame.n.tolist() == [1, 1, 0]  # person 7's code does not parse: not counted, no failure
@@ -302,8 +396,7 @@ def test_aggregates_that_can_fail_on_a_value_are_refused(bad_rows):
 
 def test_the_stored_form_passes_the_limits_it_is_checked_against_again():
     # under 20,000 characters as written; qualifying and quoting every name makes it longer
-    sql = "SELECT " + ", ".join(f"age AS a{i}" for i in range(900)) + \
-        " FROM audience"
+    sql = "SELECT " + ", ".join(f"age AS a{i}" for i in range(900)) + " FROM audience"
     assert len(sql) < 20_000
     _rejects(sql, "once its names are qualified and quoted (the form that is stored and approved), the SQL has")
     checked = check_template(JOIN, TABLES)
@@ -321,5 +414,9 @@ def test_an_infinite_or_distant_date_in_the_output_becomes_missing(tmp_path):
     frame = run_template(checked, [source], cap=1, seed=0).frame.sort_values("user_id")
     assert str(frame.day.iloc[0].date()) == "2020-01-01" and frame.day.iloc[1:].isna().all()
     with pytest.raises(InputError, match="output column 'gap' is an INTERVAL"):
-        output_types(check_template("SELECT user_id, age(CAST(day AS TIMESTAMP), TIMESTAMP '2000-01-01') AS gap "
-                                    "FROM people", tables), [source])
+        output_types(
+            check_template(
+                "SELECT user_id, age(CAST(day AS TIMESTAMP), TIMESTAMP '2000-01-01') AS gap FROM people", tables
+            ),
+            [source],
+        )

@@ -70,10 +70,14 @@ def test_reads_and_authentication_do_not_wait_for_a_writer(tmp_path):
     writer.start()
     try:
         assert holding.wait(10)
-        for fn, args in ((tp.room.authenticate, (tp.keys["analyst"],)), (tp.room.list_collaborations, (tp.analyst,)),
-                         (tp.room.get_template, (tp.analyst, tp.template["id"])),
-                         (tp.room.list_templates, (tp.analyst, tp.collab)),
-                         (get_job, (tp.room, tp.analyst, job["id"])), (audit_log, (tp.room, tp.analyst, tp.collab))):
+        for fn, args in (
+            (tp.room.authenticate, (tp.keys["analyst"],)),
+            (tp.room.list_collaborations, (tp.analyst,)),
+            (tp.room.get_template, (tp.analyst, tp.template["id"])),
+            (tp.room.list_templates, (tp.analyst, tp.collab)),
+            (get_job, (tp.room, tp.analyst, job["id"])),
+            (audit_log, (tp.room, tp.analyst, tp.collab)),
+        ):
             _, seconds = _within(5, fn, *args)
             assert seconds < 1, fn
     finally:
@@ -107,8 +111,13 @@ def test_template_checks_run_outside_write_transactions(tmp_path, monkeypatch):
     monkeypatch.setattr(service, "check_template", slow_check)
     sql = tp.template["sql"]
     created: dict = {}
-    creator = threading.Thread(target=lambda: created.update(view=tp.room.create_template(
-        tp.advertiser, tp.collab, "second", sql, epsilon=1.0, classification=DEMO_CLASSIFICATION)))
+    creator = threading.Thread(
+        target=lambda: created.update(
+            view=tp.room.create_template(
+                tp.advertiser, tp.collab, "second", sql, epsilon=1.0, classification=DEMO_CLASSIFICATION
+            )
+        )
+    )
     creator.start()
     try:
         assert checking.wait(10)
@@ -127,8 +136,9 @@ def test_template_checks_run_outside_write_transactions(tmp_path, monkeypatch):
 
     def create():
         try:
-            tp.room.create_template(tp.advertiser, tp.collab, "third", sql, epsilon=1.0,
-                                    classification=DEMO_CLASSIFICATION)
+            tp.room.create_template(
+                tp.advertiser, tp.collab, "third", sql, epsilon=1.0, classification=DEMO_CLASSIFICATION
+            )
         except Conflict as exc:
             failure["error"] = str(exc)
 
@@ -138,8 +148,10 @@ def test_template_checks_run_outside_write_transactions(tmp_path, monkeypatch):
     tp.room.dissociate(tp.publisher, tp.collab, "audience")  # while the check runs
     proceed.set()
     creator.join()
-    assert failure["error"] == (f"table 'audience' of collaboration {tp.collab} changed while the template was "
-                                "being checked; send the template again")
+    assert failure["error"] == (
+        f"table 'audience' of collaboration {tp.collab} changed while the template was "
+        "being checked; send the template again"
+    )
     assert [t["name"] for t in tp.room.list_templates(tp.advertiser, tp.collab)] == ["converters", "second"]
 
 
@@ -176,8 +188,10 @@ def test_two_worker_processes_never_run_the_same_job(tmp_path, monkeypatch):
     tp = two_party(tmp_path, users=200, budget=jobs + 1, seeded_jobs=True)  # the seed names each job's run
     _allow_runs(tp.room, jobs)
     script = WORKER_PROCESS.format(tests=TESTS, url=tp.room.db.url, artifacts=str(tp.room.artifacts))
-    processes = [subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     try:
         for p in processes:
             assert p.stdout.readline().strip() == "ready"
@@ -272,8 +286,9 @@ def test_a_row_blow_up_template_is_refused_or_stopped_at_its_memory_limit(tmp_pa
     """20,000 rows per row (30 million) do not fit in DuckDB's 1.5 GiB or spill into 64 MiB."""
     tp = two_party(tmp_path, users=1500, budget=5)
     try:
-        template = tp.room.create_template(tp.advertiser, tp.collab, "blow-up", BLOW_UP, epsilon=1.0,
-                                           classification=DEMO_CLASSIFICATION)
+        template = tp.room.create_template(
+            tp.advertiser, tp.collab, "blow-up", BLOW_UP, epsilon=1.0, classification=DEMO_CLASSIFICATION
+        )
     except InputError as exc:  # the template checks already refuse it: contained before it runs
         assert str(exc).startswith("template rejected")
         return
@@ -284,7 +299,8 @@ def test_a_row_blow_up_template_is_refused_or_stopped_at_its_memory_limit(tmp_pa
     start = time.perf_counter()
     done = run_job(tp.room, job["id"], synthesize=fails_fast, limits=limits)
     assert time.perf_counter() - start < 60
-    assert done["state"] == "failed" and done["reason"] == FAILURE_CATEGORIES["resource_limit"], \
-        _detail(tp.room, job["id"])
+    assert done["state"] == "failed" and done["reason"] == FAILURE_CATEGORIES["resource_limit"], _detail(
+        tp.room, job["id"]
+    )
     assert _detail(tp.room, job["id"]).startswith("ResourceLimit: the job ran out of memory or temporary disk")
     assert not done["budget_released"]

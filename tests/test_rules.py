@@ -7,10 +7,14 @@ from synthroom import InputError, load_schema, parse_schema
 from synthroom.rules import Combinations, Computed, Inequality, Range, violations
 
 COLUMNS = [
-    {"name": "a", "type": "numerical"}, {"name": "b", "type": "numerical"},
-    {"name": "d1", "type": "datetime"}, {"name": "d2", "type": "datetime"},
-    {"name": "st", "type": "categorical"}, {"name": "rg", "type": "categorical"},
-    {"name": "t", "type": "categorical"}, {"name": "tot", "type": "numerical"},
+    {"name": "a", "type": "numerical"},
+    {"name": "b", "type": "numerical"},
+    {"name": "d1", "type": "datetime"},
+    {"name": "d2", "type": "datetime"},
+    {"name": "st", "type": "categorical"},
+    {"name": "rg", "type": "categorical"},
+    {"name": "t", "type": "categorical"},
+    {"name": "tot", "type": "numerical"},
 ]
 ALL_KINDS = [
     "a <= b",
@@ -18,7 +22,7 @@ ALL_KINDS = [
     {"columns": ["st", "rg"], "allowed": [["CA", "West"], ["NY", "East"], [1, 2.0]]},
     {"column": "a", "min": 0, "max": 10, "step": 0.5},
     {"column": "d1", "min": "2015-01-01"},
-    {"column": "tot", "formula": 'ROUND(a * b, 2) + GREATEST(a, 1) - ABS(-b) / 2'},
+    {"column": "tot", "formula": "ROUND(a * b, 2) + GREATEST(a, 1) - ABS(-b) / 2"},
 ]
 
 
@@ -36,8 +40,11 @@ def test_every_kind_parses_and_round_trips(tmp_path):
     assert s.rules[5].inputs == ("a", "b")
     assert parse_schema(s.to_dict()) == s
     p = tmp_path / "s.yaml"
-    p.write_text("target: t\ncolumns:\n" + "".join(f"  - {{name: {c['name']}, type: {c['type']}}}\n" for c in COLUMNS)
-                 + "rules:\n  - signup_date <= last_login\n".replace("signup_date", "d1").replace("last_login", "d2"))
+    p.write_text(
+        "target: t\ncolumns:\n"
+        + "".join(f"  - {{name: {c['name']}, type: {c['type']}}}\n" for c in COLUMNS)
+        + "rules:\n  - signup_date <= last_login\n".replace("signup_date", "d1").replace("last_login", "d2")
+    )
     assert load_schema(p).rules == (Inequality("d1", "<=", "d2"),)
 
 
@@ -45,8 +52,10 @@ def test_a_yaml_date_bound_round_trips_as_json(tmp_path):
     import json
 
     p = tmp_path / "s.yaml"
-    p.write_text("target: t\ncolumns:\n  - {name: d1, type: datetime}\n  - {name: t, type: categorical}\n"
-                 "rules:\n  - {column: d1, min: 2015-01-01, max: 2020-12-31 12:00:00}\n")
+    p.write_text(
+        "target: t\ncolumns:\n  - {name: d1, type: datetime}\n  - {name: t, type: categorical}\n"
+        "rules:\n  - {column: d1, min: 2015-01-01, max: 2020-12-31 12:00:00}\n"
+    )
     s = load_schema(p)
     assert s.rules[0].min == 1420070400.0 and s.rules[0].max == 1609416000.0
     assert parse_schema(json.loads(json.dumps(s.to_dict()))) == s
@@ -57,43 +66,70 @@ def test_no_rules_is_the_default():
     assert s.rules == () and "rules" not in s.to_dict()
 
 
-@pytest.mark.parametrize("rule, message", [
-    ("a <= zz", "rule #1 (a <= zz): column 'zz' is not in the schema"),
-    ("a <= st", "rule #1 (a <= st): column 'st' is categorical; an inequality compares numerical or datetime columns"),
-    ("a <= d1", "rule #1 (a <= d1): cannot compare 'a' (numerical) with 'd1' (datetime)"),
-    ("d1 >= st", "rule #1 (d1 >= st): column 'st' is categorical; an inequality compares numerical or datetime "
-                 "columns"),
-    ("a <= 3", "rule #1 (a <= 3): a check compares two columns with <, <=, > or >= (e.g. 'start <= end'); for a "
-               "bound on one column use {column, min, max}"),
-    ("a <=", "rule #1 (a <=): 'a <=' does not parse as an expression"),
-    ("a < a", "rule #1 (a < a): compares column 'a' with itself"),
-    ({"columns": ["st", "a"], "allowed": [["x", 1]]},
-     "rule #1: column 'a' is numerical; allowed combinations are of categorical columns"),
-    ({"columns": ["st", "rg"], "allowed": [["CA"]]},
-     "rule #1: each allowed combination must list 2 value(s), one per column, not ['CA']"),
-    ({"columns": ["st", "rg"], "allowed": []}, "rule #1: 'allowed' must be a non-empty list of value lists"),
-    ({"column": "st", "min": 1}, "rule #1: column 'st' is categorical; a range or step is for numerical or "
-                                 "datetime columns"),
-    ({"column": "d1", "step": 1}, "rule #1: 'step' is for numerical columns; 'd1' is datetime"),
-    ({"column": "d1", "min": "yesterday-ish"}, "rule #1: min 'yesterday-ish' is not a date"),
-    ({"column": "a", "min": 0.1, "max": 0.2, "step": 1}, "rule #1: no multiple of step 1 lies between min and max"),
-    ({"column": "a", "min": 5, "max": 1}, "rule #1: min 5 is greater than max 1"),
-    ({"column": "a", "step": -1}, "rule #1: step -1 must be a positive number"),
-    ({"column": "a"}, "rule #1: give at least one of min, max, step"),
-    ({"column": "tot", "formula": "a || b"}, "rule #1 (tot = a || b): 'a || b' is not allowed in a formula "
-                                             "(numbers, columns, + - * /, parentheses, ROUND, ABS, LEAST, GREATEST)"),
-    ({"column": "tot", "formula": "__import__('os')"}, "rule #1 (tot = __import__('os')): "),
-    ({"column": "tot", "formula": "a + st"}, "rule #1 (tot = a + st): column 'st' is categorical; a formula uses "
-                                             "numerical columns"),
-    ({"column": "t", "formula": "a"}, "rule #1 (t = a): column 't' is categorical; a computed column must be "
-                                     "numerical"),
-    ({"column": "tot", "formula": "tot + 1"}, "rule #1 (tot = tot + 1): the formula of 'tot' uses 'tot' itself"),
-    ({"column": "tot", "formula": "2 * 3"}, "rule #1 (tot = 2 * 3): the formula uses no column"),
-    ({"check": "a < b", "colour": "red"}, "rule #1: unknown key 'colour' (a check rule takes check, name)"),
-    ({"nonsense": 1}, "rule #1: a rule needs 'check', 'allowed' (with 'columns'), 'formula' (with 'column') or "
-                      "'column' with min/max/step"),
-    (42, "rule #1: a rule is a text like 'a <= b' or a mapping, not 42"),
-])
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        ("a <= zz", "rule #1 (a <= zz): column 'zz' is not in the schema"),
+        (
+            "a <= st",
+            "rule #1 (a <= st): column 'st' is categorical; an inequality compares numerical or datetime columns",
+        ),
+        ("a <= d1", "rule #1 (a <= d1): cannot compare 'a' (numerical) with 'd1' (datetime)"),
+        (
+            "d1 >= st",
+            "rule #1 (d1 >= st): column 'st' is categorical; an inequality compares numerical or datetime columns",
+        ),
+        (
+            "a <= 3",
+            "rule #1 (a <= 3): a check compares two columns with <, <=, > or >= (e.g. 'start <= end'); for a "
+            "bound on one column use {column, min, max}",
+        ),
+        ("a <=", "rule #1 (a <=): 'a <=' does not parse as an expression"),
+        ("a < a", "rule #1 (a < a): compares column 'a' with itself"),
+        (
+            {"columns": ["st", "a"], "allowed": [["x", 1]]},
+            "rule #1: column 'a' is numerical; allowed combinations are of categorical columns",
+        ),
+        (
+            {"columns": ["st", "rg"], "allowed": [["CA"]]},
+            "rule #1: each allowed combination must list 2 value(s), one per column, not ['CA']",
+        ),
+        ({"columns": ["st", "rg"], "allowed": []}, "rule #1: 'allowed' must be a non-empty list of value lists"),
+        (
+            {"column": "st", "min": 1},
+            "rule #1: column 'st' is categorical; a range or step is for numerical or datetime columns",
+        ),
+        ({"column": "d1", "step": 1}, "rule #1: 'step' is for numerical columns; 'd1' is datetime"),
+        ({"column": "d1", "min": "yesterday-ish"}, "rule #1: min 'yesterday-ish' is not a date"),
+        ({"column": "a", "min": 0.1, "max": 0.2, "step": 1}, "rule #1: no multiple of step 1 lies between min and max"),
+        ({"column": "a", "min": 5, "max": 1}, "rule #1: min 5 is greater than max 1"),
+        ({"column": "a", "step": -1}, "rule #1: step -1 must be a positive number"),
+        ({"column": "a"}, "rule #1: give at least one of min, max, step"),
+        (
+            {"column": "tot", "formula": "a || b"},
+            "rule #1 (tot = a || b): 'a || b' is not allowed in a formula "
+            "(numbers, columns, + - * /, parentheses, ROUND, ABS, LEAST, GREATEST)",
+        ),
+        ({"column": "tot", "formula": "__import__('os')"}, "rule #1 (tot = __import__('os')): "),
+        (
+            {"column": "tot", "formula": "a + st"},
+            "rule #1 (tot = a + st): column 'st' is categorical; a formula uses numerical columns",
+        ),
+        (
+            {"column": "t", "formula": "a"},
+            "rule #1 (t = a): column 't' is categorical; a computed column must be numerical",
+        ),
+        ({"column": "tot", "formula": "tot + 1"}, "rule #1 (tot = tot + 1): the formula of 'tot' uses 'tot' itself"),
+        ({"column": "tot", "formula": "2 * 3"}, "rule #1 (tot = 2 * 3): the formula uses no column"),
+        ({"check": "a < b", "colour": "red"}, "rule #1: unknown key 'colour' (a check rule takes check, name)"),
+        (
+            {"nonsense": 1},
+            "rule #1: a rule needs 'check', 'allowed' (with 'columns'), 'formula' (with 'column') or "
+            "'column' with min/max/step",
+        ),
+        (42, "rule #1: a rule is a text like 'a <= b' or a mapping, not 42"),
+    ],
+)
 def test_invalid_rule_is_a_schema_error_naming_it(rule, message):
     with pytest.raises(InputError) as info:
         schema_with(rule)
@@ -108,9 +144,13 @@ def test_rules_that_conflict_with_each_other_are_refused():
     with pytest.raises(InputError, match=r"^rule #2 \(tot in steps of 1\): a computed column cannot have a step"):
         schema_with({"column": "tot", "formula": "a * 2"}, {"column": "tot", "step": 1})
     with pytest.raises(InputError, match="the predictive column 't' cannot be computed"):
-        parse_schema({"target": "t", "columns": [{"name": "a", "type": "numerical"},
-                                                 {"name": "t", "type": "numerical"}],
-                      "rules": [{"column": "t", "formula": "a * 2"}]})
+        parse_schema(
+            {
+                "target": "t",
+                "columns": [{"name": "a", "type": "numerical"}, {"name": "t", "type": "numerical"}],
+                "rules": [{"column": "t", "formula": "a * 2"}],
+            }
+        )
     with pytest.raises(InputError, match="the schema's 'rules' must be a list"):
         parse_schema({"target": "t", "columns": COLUMNS, "rules": "a <= b"})
 
@@ -118,13 +158,18 @@ def test_rules_that_conflict_with_each_other_are_refused():
 def test_violations_follow_sql_check_semantics():
     nan = np.nan
     frame = {
-        "a": np.array([1.0, 2.0, 3.0, nan, 0.75]), "b": np.array([2.0, 2.0, 1.0, 1.0, nan]),
+        "a": np.array([1.0, 2.0, 3.0, nan, 0.75]),
+        "b": np.array([2.0, 2.0, 1.0, 1.0, nan]),
         "st": np.array(["CA", "NY", "CA", None, "TX"], dtype=object),
         "rg": np.array(["West", "West", "East", "East", "South"], dtype=object),
         "tot": np.array([2.0, 4.0, 5.0, nan, 1.0]),
     }
-    s = schema_with("a < b", {"columns": ["st", "rg"], "allowed": [["CA", "West"], ["NY", "East"]]},
-                    {"column": "a", "min": 0, "max": 2.5, "step": 0.5}, {"column": "tot", "formula": "a * b"})
+    s = schema_with(
+        "a < b",
+        {"columns": ["st", "rg"], "allowed": [["CA", "West"], ["NY", "East"]]},
+        {"column": "a", "min": 0, "max": 2.5, "step": 0.5},
+        {"column": "tot", "formula": "a * b"},
+    )
     got = [violations(r, frame).tolist() for r in s.rules]
     assert got[0] == [False, True, True, False, False]  # missing operand: satisfied
     assert got[1] == [False, True, True, False, True]
@@ -142,11 +187,19 @@ def _draws(p_ok: float, seed: int = 0):
         a = rng.random(k)
         ok = rng.random(k) < p_ok
         return pd.DataFrame({"a": a, "b": np.where(ok, a + 1, a - 1), "t": ["x"] * k})
+
     return draw
 
 
-SMALL = {"target": "t", "columns": [{"name": "a", "type": "numerical"}, {"name": "b", "type": "numerical"},
-                                    {"name": "t", "type": "categorical"}], "rules": ["a <= b"]}
+SMALL = {
+    "target": "t",
+    "columns": [
+        {"name": "a", "type": "numerical"},
+        {"name": "b", "type": "numerical"},
+        {"name": "t", "type": "categorical"},
+    ],
+    "rules": ["a <= b"],
+}
 
 
 def test_enforce_redraws_only_what_breaks_and_reports_it():
@@ -171,7 +224,10 @@ def test_enforce_copies_passing_rows_when_the_model_almost_never_passes():
 def test_enforce_names_the_rule_no_drawn_row_meets():
     from synthroom.synthesis.enforce import enforce
 
-    with pytest.raises(InputError, match=r"^rule 'a <= b': none of the [\d,]+ rows drawn from the model meets the "
-                                         r"rules \(with the conditions asked for\); the model learned data that "
-                                         r"contradicts it$"):
+    with pytest.raises(
+        InputError,
+        match=r"^rule 'a <= b': none of the [\d,]+ rows drawn from the model meets the "
+        r"rules \(with the conditions asked for\); the model learned data that "
+        r"contradicts it$",
+    ):
         enforce(parse_schema(SMALL), _draws(0.0), 200, np.random.default_rng(0))

@@ -24,10 +24,14 @@ RULES = [
 SCHEMA = {
     "target": "y",
     "columns": [
-        {"name": "start", "type": "datetime"}, {"name": "end", "type": "datetime"},
-        {"name": "state", "type": "categorical"}, {"name": "region", "type": "categorical"},
-        {"name": "segment", "type": "categorical"}, {"name": "price", "type": "numerical"},
-        {"name": "qty", "type": "numerical", "integer": True}, {"name": "total", "type": "numerical"},
+        {"name": "start", "type": "datetime"},
+        {"name": "end", "type": "datetime"},
+        {"name": "state", "type": "categorical"},
+        {"name": "region", "type": "categorical"},
+        {"name": "segment", "type": "categorical"},
+        {"name": "price", "type": "numerical"},
+        {"name": "qty", "type": "numerical", "integer": True},
+        {"name": "total", "type": "numerical"},
         {"name": "y", "type": "categorical"},
     ],
     "rules": RULES,
@@ -43,9 +47,19 @@ def make_table(rows: int = 6000, seed: int = 0) -> pd.DataFrame:
     price = np.round(rng.gamma(3.0, 8.0, rows) + 1, 1).clip(1, 100)
     qty = rng.integers(1, 6, rows)
     y = np.where(rng.random(rows) < np.where(segment == "rare", 0.8, 0.2), "yes", "no")
-    return pd.DataFrame({"start": start, "end": end, "state": [PAIRS[i][0] for i in pair],
-                         "region": [PAIRS[i][1] for i in pair], "segment": segment, "price": price,
-                         "qty": qty, "total": price * qty, "y": y})
+    return pd.DataFrame(
+        {
+            "start": start,
+            "end": end,
+            "state": [PAIRS[i][0] for i in pair],
+            "region": [PAIRS[i][1] for i in pair],
+            "segment": segment,
+            "price": price,
+            "qty": qty,
+            "total": price * qty,
+            "y": y,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +75,9 @@ def broken(synth: Synthesizer, df: pd.DataFrame) -> dict[str, int]:
 
 
 def test_computed_columns_are_not_modelled(fitted):
-    assert "total" not in fitted.columns_ and set(fitted.columns_) == set(SCHEMA["columns"][i]["name"]
-                                                                         for i in (0, 1, 2, 3, 4, 5, 6, 8))
+    assert "total" not in fitted.columns_ and set(fitted.columns_) == set(
+        SCHEMA["columns"][i]["name"] for i in (0, 1, 2, 3, 4, 5, 6, 8)
+    )
     # no budget is spent on it: one fewer column learns its domain
     charges = [c["step"] for c in fitted.privacy_report()["charges"]]
     assert not any("'total'" in step for step in charges) and any("'price'" in step for step in charges)
@@ -98,8 +113,10 @@ def test_sampling_without_rules_or_conditions_is_unchanged(fitted):
     plain = Synthesizer({**SCHEMA, "rules": []}, epsilon=10.0)
     plain.model_, plain.columns_ = fitted.model_, fitted.columns_
     codes = model_module.sample_codes(fitted.model_, 500, np.random.SeedSequence([7, 500]).generate_state(4))
-    assert (plain.sample(500, seed=7)["segment"].to_numpy()
-            == np.array(fitted.columns_["segment"].labels(), dtype=object)[codes["segment"]]).all()
+    assert (
+        plain.sample(500, seed=7)["segment"].to_numpy()
+        == np.array(fitted.columns_["segment"].labels(), dtype=object)[codes["segment"]]
+    ).all()
 
 
 def test_where_draws_exactly_the_asked_value_without_rejection(fitted, monkeypatch):
@@ -145,8 +162,9 @@ def test_a_numeric_range_follows_the_models_conditional_distribution(fitted):
     for code, label in enumerate(labels):
         one = np.zeros(len(labels))
         one[code] = 1.0
-        expected[label] = model_module.weighted_share(fitted.model_, condition.factors + [(("y",), one)]) / \
-            model_module.weighted_share(fitted.model_, condition.factors)
+        expected[label] = model_module.weighted_share(
+            fitted.model_, condition.factors + [(("y",), one)]
+        ) / model_module.weighted_share(fitted.model_, condition.factors)
     df = fitted.sample(n, seed=8, where={"price": (20, 40)}, rules=False)
     assert df["price"].between(20, 40).all()
     for label, p in expected.items():
@@ -162,8 +180,9 @@ def test_a_numeric_range_follows_the_models_conditional_distribution(fitted):
 
 
 def test_where_takes_lists_and_numeric_ranges(fitted):
-    df = fitted.sample(2000, seed=3, where={"segment": ["a", "rare"], "price": (20, 40),
-                                            "start": ("2021-01-01", "2021-06-30")})
+    df = fitted.sample(
+        2000, seed=3, where={"segment": ["a", "rare"], "price": (20, 40), "start": ("2021-01-01", "2021-06-30")}
+    )
     assert set(df["segment"]) == {"a", "rare"}
     assert df["price"].between(20, 40).all() and df["price"].nunique() > 10
     starts = pd.to_datetime(df["start"])
@@ -183,20 +202,23 @@ def test_balance_gives_equal_shares(fitted):
     assert not df["segment"].head(20).is_monotonic_increasing  # the balanced parts are mixed
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"where": {"nosuch": "x"}}, "where: column 'nosuch' is not in the model's schema"),
-    ({"where": {"segment": "zz"}}, "where: the model never learned the value 'zz' of column 'segment' (it knows "),
-    ({"where": {"segment": "zz"}}, "a value too rare to pass the DP category selection is folded into 'other'"),
-    ({"where": {"total": (1, 2)}}, "column 'total' is computed by a rule, not modelled: condition on the columns"),
-    ({"where": {"price": (50, 10)}}, "where: column 'price': the range starts after it ends"),
-    ({"where": {"price": "cheap"}}, "where: column 'price' is numerical and 'cheap' is not a number"),
-    ({"where": {"start": "soon"}}, "where: column 'start' is datetime and 'soon' is not a date"),
-    ({"where": {"price": (1e6, None)}}, "where: the model gives no probability to price in [1e+06, inf]"),
-    ({"where": {"segment": []}}, "where: column 'segment' is given no value"),
-    ({"balance": "price"}, "balance: column 'price' is numerical; balance a categorical column"),
-    ({"balance": "total"}, "balance: column 'total' is computed by a rule, not modelled"),
-    ({"balance": "nosuch"}, "balance: column 'nosuch' is not in the model's schema"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"where": {"nosuch": "x"}}, "where: column 'nosuch' is not in the model's schema"),
+        ({"where": {"segment": "zz"}}, "where: the model never learned the value 'zz' of column 'segment' (it knows "),
+        ({"where": {"segment": "zz"}}, "a value too rare to pass the DP category selection is folded into 'other'"),
+        ({"where": {"total": (1, 2)}}, "column 'total' is computed by a rule, not modelled: condition on the columns"),
+        ({"where": {"price": (50, 10)}}, "where: column 'price': the range starts after it ends"),
+        ({"where": {"price": "cheap"}}, "where: column 'price' is numerical and 'cheap' is not a number"),
+        ({"where": {"start": "soon"}}, "where: column 'start' is datetime and 'soon' is not a date"),
+        ({"where": {"price": (1e6, None)}}, "where: the model gives no probability to price in [1e+06, inf]"),
+        ({"where": {"segment": []}}, "where: column 'segment' is given no value"),
+        ({"balance": "price"}, "balance: column 'price' is numerical; balance a categorical column"),
+        ({"balance": "total"}, "balance: column 'total' is computed by a rule, not modelled"),
+        ({"balance": "nosuch"}, "balance: column 'nosuch' is not in the model's schema"),
+    ],
+)
 def test_bad_conditions_are_input_errors(fitted, kwargs, message):
     with pytest.raises(InputError) as info:
         fitted.sample(10, seed=0, **kwargs)
@@ -245,9 +267,27 @@ def saved(tmp_path_factory, fitted):
 
 def test_cli_sample_where_and_balance(tmp_path, saved):
     out = tmp_path / "o.csv"
-    result = CliRunner().invoke(app, ["sample", str(saved), "--rows", "400", "--seed", "1", "-o", str(out),
-                                      "--where", "segment=rare", "--where", "segment=a", "--where", "price=10..30",
-                                      "--balance", "segment"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "sample",
+            str(saved),
+            "--rows",
+            "400",
+            "--seed",
+            "1",
+            "-o",
+            str(out),
+            "--where",
+            "segment=rare",
+            "--where",
+            "segment=a",
+            "--where",
+            "price=10..30",
+            "--balance",
+            "segment",
+        ],
+    )
     assert result.exit_code == 0, result.output
     df = pd.read_csv(out)
     assert df["segment"].value_counts().to_dict() == {"rare": 200, "a": 200}
@@ -258,13 +298,16 @@ def test_cli_sample_where_and_balance(tmp_path, saved):
     assert pd.read_csv(out)["price"].le(5).all()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--where", "segment"], "--where 'segment': write COLUMN=VALUE"),
-    (["--where", "nosuch=1"], "--where 'nosuch=1': column 'nosuch' is not in the model's schema"),
-    (["--where", "segment=zz"], "the model never learned the value 'zz' of column 'segment'"),
-    (["--where", "price=1..5", "--where", "price=7"], "column 'price' is given twice; give one range LOW..HIGH"),
-    (["--balance", "price"], "balance: column 'price' is numerical; balance a categorical column"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--where", "segment"], "--where 'segment': write COLUMN=VALUE"),
+        (["--where", "nosuch=1"], "--where 'nosuch=1': column 'nosuch' is not in the model's schema"),
+        (["--where", "segment=zz"], "the model never learned the value 'zz' of column 'segment'"),
+        (["--where", "price=1..5", "--where", "price=7"], "column 'price' is given twice; give one range LOW..HIGH"),
+        (["--balance", "price"], "balance: column 'price' is numerical; balance a categorical column"),
+    ],
+)
 def test_cli_sample_bad_conditions_exit_2_and_write_nothing(tmp_path, saved, args, message):
     out = tmp_path / "o.csv"
     result = CliRunner().invoke(app, ["sample", str(saved), "--rows", "10", "-o", str(out), *args])
@@ -281,8 +324,10 @@ def test_cli_synthesize_refuses_an_invalid_rule(tmp_path):
     schema.write_text(yaml.safe_dump({**SCHEMA, "rules": ["start <= segment"]}))
     result = CliRunner().invoke(app, ["synthesize", str(table), "-s", str(schema), "-o", str(tmp_path / "o.csv")])
     assert result.exit_code == 2 and not (tmp_path / "o.csv").exists()
-    assert ("rule #1 (start <= segment): column 'segment' is categorical; an inequality compares numerical or "
-            "datetime columns") in " ".join(result.output.split())
+    assert (
+        "rule #1 (start <= segment): column 'segment' is categorical; an inequality compares numerical or "
+        "datetime columns"
+    ) in " ".join(result.output.split())
 
 
 def test_conditioning_is_exact_also_across_cliques():
@@ -295,8 +340,9 @@ def test_conditioning_is_exact_also_across_cliques():
     cliques = [("a", "t"), ("t", "b")]
     tables = {cl: Factor(domain.project(cl), rng.normal(size=domain.project(cl).shape)) for cl in cliques}
     potentials = CliqueVector(domain, cliques, tables)
-    base = MarkovRandomField(potentials=potentials, marginals=marginal_oracles.message_passing_stable(potentials, 1.0),
-                             total=1.0)
+    base = MarkovRandomField(
+        potentials=potentials, marginals=marginal_oracles.message_passing_stable(potentials, 1.0), total=1.0
+    )
     weights = (rng.random((3, 4)) > 0.5).astype(float)
     weights[0, 0] = 1.0
     joint = np.exp(tables[("a", "t")].values[:, :, None] + tables[("t", "b")].values[None, :, :])  # (a, t, b)
@@ -304,5 +350,6 @@ def test_conditioning_is_exact_also_across_cliques():
     expected /= expected.sum()
     got = model_module.conditioned(base, [(("a", "b"), weights)])
     assert np.allclose(np.asarray(got.project(("a", "t", "b")).datavector(flatten=False)), expected, atol=1e-9)
-    assert np.isclose(model_module.weighted_share(base, [(("b", "a"), weights.T)]),
-                      (joint / joint.sum() * weights[:, None, :]).sum())
+    assert np.isclose(
+        model_module.weighted_share(base, [(("b", "a"), weights.T)]), (joint / joint.sum() * weights[:, None, :]).sum()
+    )

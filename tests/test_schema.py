@@ -46,16 +46,26 @@ def test_bench_schema_json(adult_dir):
     "data, message",
     [
         ({"columns": [{"name": "a", "type": "numerical"}]}, "the schema names no predictive (target) column"),
-        ({"target": "z", "columns": [{"name": "a", "type": "numerical"}]},
-         "the predictive column 'z' is not among the schema's columns"),
-        ({"target": "a", "columns": [{"name": "a", "type": "numerical"}, {"name": "a", "type": "categorical"}]},
-         "column 'a' appears twice in the schema"),
-        ({"target": "a", "columns": [{"name": "a", "type": "text"}]},
-         "column 'a': type 'text' is not one of categorical, numerical, datetime"),
-        ({"target": "a", "columns": [{"name": "a", "type": "numerical", "min": 5, "max": 1}]},
-         "column 'a': min 5.0 is greater than max 1.0"),
-        ({"target": "a", "epsilon": 20, "columns": [{"name": "a", "type": "numerical"}]},
-         "epsilon 20 is outside the allowed range [0.0001, 10.0]"),
+        (
+            {"target": "z", "columns": [{"name": "a", "type": "numerical"}]},
+            "the predictive column 'z' is not among the schema's columns",
+        ),
+        (
+            {"target": "a", "columns": [{"name": "a", "type": "numerical"}, {"name": "a", "type": "categorical"}]},
+            "column 'a' appears twice in the schema",
+        ),
+        (
+            {"target": "a", "columns": [{"name": "a", "type": "text"}]},
+            "column 'a': type 'text' is not one of categorical, numerical, datetime",
+        ),
+        (
+            {"target": "a", "columns": [{"name": "a", "type": "numerical", "min": 5, "max": 1}]},
+            "column 'a': min 5.0 is greater than max 1.0",
+        ),
+        (
+            {"target": "a", "epsilon": 20, "columns": [{"name": "a", "type": "numerical"}]},
+            "epsilon 20 is outside the allowed range [0.0001, 10.0]",
+        ),
     ],
 )
 def test_bad_native_schemas(data, message):

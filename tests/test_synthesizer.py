@@ -107,20 +107,25 @@ def test_bad_parameters():
 def test_awkward_tables_work():
     rng = np.random.default_rng(0)
     n = 3000
-    df = pd.DataFrame({
-        "âge ünïcode": rng.integers(18, 80, n),
-        "constant": np.full(n, 5.0),
-        "all_missing": np.full(n, np.nan),
-        "many_cats": [f"c{i}" for i in rng.integers(0, 600, n)],
-        "label": rng.choice(["a", "b"], n),
-    })
-    schema = {"target": "label", "columns": [
-        {"name": "âge ünïcode", "type": "numerical"},
-        {"name": "constant", "type": "numerical"},
-        {"name": "all_missing", "type": "numerical"},
-        {"name": "many_cats", "type": "categorical", "categories": [f"c{i}" for i in range(600)]},
-        {"name": "label", "type": "categorical"},
-    ]}
+    df = pd.DataFrame(
+        {
+            "âge ünïcode": rng.integers(18, 80, n),
+            "constant": np.full(n, 5.0),
+            "all_missing": np.full(n, np.nan),
+            "many_cats": [f"c{i}" for i in rng.integers(0, 600, n)],
+            "label": rng.choice(["a", "b"], n),
+        }
+    )
+    schema = {
+        "target": "label",
+        "columns": [
+            {"name": "âge ünïcode", "type": "numerical"},
+            {"name": "constant", "type": "numerical"},
+            {"name": "all_missing", "type": "numerical"},
+            {"name": "many_cats", "type": "categorical", "categories": [f"c{i}" for i in range(600)]},
+            {"name": "label", "type": "categorical"},
+        ],
+    }
     out = Synthesizer(schema, epsilon=1.0, seed=0).fit(df).sample(1000)
     assert list(out.columns) == list(df.columns)
     # The constant's octave is [4, 8), cut into pieces of 0.25: nearly all mass stays in [5, 5.25).
@@ -132,8 +137,10 @@ def test_awkward_tables_work():
 
 def test_a_single_row_table_works():
     df = pd.DataFrame({"x": [1.0], "y": ["a"]})
-    schema = {"target": "y", "columns": [{"name": "x", "type": "numerical"},
-                                         {"name": "y", "type": "categorical", "categories": ["a", "b"]}]}
+    schema = {
+        "target": "y",
+        "columns": [{"name": "x", "type": "numerical"}, {"name": "y", "type": "categorical", "categories": ["a", "b"]}],
+    }
     out = Synthesizer(schema, epsilon=1.0, seed=0).fit(df).sample(5)
     assert len(out) == 5 and list(out.columns) == ["x", "y"]
     undeclared = {"target": "y", "columns": [{"name": "x", "type": "numerical"}, {"name": "y", "type": "categorical"}]}
@@ -152,8 +159,9 @@ def test_too_few_rows_for_a_range_give_placeholders_near_zero():
 
     rng = np.random.default_rng(3)
     df = pd.DataFrame({"amount": rng.normal(5e6, 1e5, 40), "y": ["a"] * 40})
-    spec = parse_schema({"target": "y", "columns": [{"name": "amount", "type": "numerical"},
-                                                     {"name": "y", "type": "categorical"}]}).columns[0]
+    spec = parse_schema(
+        {"target": "y", "columns": [{"name": "amount", "type": "numerical"}, {"name": "y", "type": "categorical"}]}
+    ).columns[0]
     source = CountingSource.open(df, {"amount": "numerical", "y": "categorical"})
     learned = []
     try:
@@ -172,10 +180,17 @@ def test_too_few_rows_for_a_range_give_placeholders_near_zero():
 def test_the_fit_warns_about_what_it_could_not_learn():
     # (A predictive column that keeps fewer than two classes stops the fit instead: test_selection.py.)
     rng = np.random.default_rng(3)
-    df = pd.DataFrame({"amount": rng.normal(5e6, 1e5, 40), "kind": rng.choice(["p", "q"], 40),
-                       "y": rng.choice(["p", "q"], 40)})
-    schema = {"target": "y", "columns": [{"name": "amount", "type": "numerical"}, {"name": "kind", "type": "categorical"},
-                                         {"name": "y", "type": "categorical", "categories": ["p", "q"]}]}
+    df = pd.DataFrame(
+        {"amount": rng.normal(5e6, 1e5, 40), "kind": rng.choice(["p", "q"], 40), "y": rng.choice(["p", "q"], 40)}
+    )
+    schema = {
+        "target": "y",
+        "columns": [
+            {"name": "amount", "type": "numerical"},
+            {"name": "kind", "type": "categorical"},
+            {"name": "y", "type": "categorical", "categories": ["p", "q"]},
+        ],
+    }
     synth = Synthesizer(schema, epsilon=0.1, seed=0).fit(df)
     assert synth.warnings_ == [
         "column 'amount': no value range stood out from the DP noise (too few rows for this epsilon), so the "
@@ -201,7 +216,8 @@ def test_warnings_name_at_most_six_columns_per_line():
     assert domain_warnings(columns, "c0") == [
         "columns 'c0' (the predictive column), 'c1', 'c2', 'c3', 'c4', 'c5' and 3 more: no value is frequent "
         "enough to be released at this epsilon, so every synthetic value is 'other'; declare the categories or "
-        "raise epsilon"]
+        "raise epsilon"
+    ]
 
 
 # -- randomness, seeded runs, saved models -----------------------------------------------------
@@ -212,8 +228,14 @@ def _small(n=3000, seed=5):
     return pd.DataFrame({"x": x, "kind": rng.choice(["a", "b", "c"], n), "y": y})
 
 
-SMALL_SCHEMA = {"target": "y", "columns": [{"name": "x", "type": "numerical"}, {"name": "kind", "type": "categorical"},
-                                           {"name": "y", "type": "categorical"}]}
+SMALL_SCHEMA = {
+    "target": "y",
+    "columns": [
+        {"name": "x", "type": "numerical"},
+        {"name": "kind", "type": "categorical"},
+        {"name": "y", "type": "categorical"},
+    ],
+}
 
 
 def test_a_seeded_fit_is_marked_not_for_release(fitted):
@@ -290,8 +312,11 @@ def test_unit_cap_charges_every_mechanism_for_k_rows():
     # of k rows per person: at k = 4 that needs more than a feature's share (at k = 1, here, just
     # that share), and the marginals spend what is left.
     rho_of = {k: {c["step"]: c["rho"] for c in r["charges"]} for k, r in ((1, one), (4, four))}
-    assert rho_of[4][target_step] > rho_of[1][target_step] == pytest.approx(
-        rho_of[1]["categories of 'kind' (partition selection)"], rel=1e-9)
+    assert (
+        rho_of[4][target_step]
+        > rho_of[1][target_step]
+        == pytest.approx(rho_of[1]["categories of 'kind' (partition selection)"], rel=1e-9)
+    )
     with pytest.raises(InputError, match=r"unit_cap 0 must be a whole number of rows per person, at least 1"):
         Synthesizer(SMALL_SCHEMA, unit_cap=0)
 

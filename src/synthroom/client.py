@@ -32,8 +32,17 @@ from typing import Any, Callable
 import httpx
 
 __all__ = [
-    "DEFAULT_SERVER", "FINISHED", "ClientError", "ConflictError", "ForbiddenError", "InvalidInputError",
-    "NotFoundError", "RoomClient", "ServerError", "TooLargeError", "Unreachable",
+    "DEFAULT_SERVER",
+    "FINISHED",
+    "ClientError",
+    "ConflictError",
+    "ForbiddenError",
+    "InvalidInputError",
+    "NotFoundError",
+    "RoomClient",
+    "ServerError",
+    "TooLargeError",
+    "Unreachable",
 ]
 
 DEFAULT_SERVER = "http://127.0.0.1:8765"
@@ -78,8 +87,13 @@ class Unreachable(Exception):
     """The server could not be reached (connection refused, timeout, bad URL)."""
 
 
-_ERRORS: dict[int, type[ClientError]] = {403: ForbiddenError, 404: NotFoundError, 409: ConflictError,
-                                         413: TooLargeError, 422: InvalidInputError}
+_ERRORS: dict[int, type[ClientError]] = {
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: TooLargeError,
+    422: InvalidInputError,
+}
 
 
 def error_for(status: int, detail: str) -> ClientError:
@@ -106,8 +120,15 @@ class RoomClient:
     :meth:`create_member`; ``timeout``: seconds per request.
     """
 
-    def __init__(self, server: str = DEFAULT_SERVER, key: str | None = None, *, admin_key: str | None = None,
-                 http: httpx.Client | None = None, timeout: float = 600):
+    def __init__(
+        self,
+        server: str = DEFAULT_SERVER,
+        key: str | None = None,
+        *,
+        admin_key: str | None = None,
+        http: httpx.Client | None = None,
+        timeout: float = 600,
+    ):
         self.server = server
         self.http = http or httpx.Client(base_url=server, timeout=timeout)
         self.key, self.admin_key = key, admin_key
@@ -116,9 +137,11 @@ class RoomClient:
     def from_env(cls, **options: Any) -> RoomClient:
         """A client configured like the CLI: ``$SYNTHROOM_SERVER`` (default :data:`DEFAULT_SERVER`),
         ``$SYNTHROOM_API_KEY`` and ``$SYNTHROOM_ADMIN_KEY``; ``options`` override them."""
-        settings: dict[str, Any] = {"server": os.environ.get("SYNTHROOM_SERVER", DEFAULT_SERVER),
-                                    "key": os.environ.get("SYNTHROOM_API_KEY"),
-                                    "admin_key": os.environ.get("SYNTHROOM_ADMIN_KEY")}
+        settings: dict[str, Any] = {
+            "server": os.environ.get("SYNTHROOM_SERVER", DEFAULT_SERVER),
+            "key": os.environ.get("SYNTHROOM_API_KEY"),
+            "admin_key": os.environ.get("SYNTHROOM_ADMIN_KEY"),
+        }
         return cls(**{**settings, **options})
 
     def as_member(self, key: str) -> RoomClient:
@@ -170,12 +193,21 @@ class RoomClient:
         return self._json("GET", "/me")
 
     # -- collaborations -------------------------------------------------------------------
-    def create_collaboration(self, name: str, members: list[dict[str, Any]], payer: str,
-                             retention_days: int | None = None, model_policy: dict[str, Any] | None = None) -> JSON:
+    def create_collaboration(
+        self,
+        name: str,
+        members: list[dict[str, Any]],
+        payer: str,
+        retention_days: int | None = None,
+        model_policy: dict[str, Any] | None = None,
+    ) -> JSON:
         """Create a collaboration; ``members``: ``[{"name", "can_run", "can_receive"}]`` (each is
         invited and accepts with :meth:`accept`; the payer with ``accept(pay=True)``)."""
-        return self._json("POST", "/collaborations", _given(name=name, members=members, payer=payer,
-                                                            retention_days=retention_days, model_policy=model_policy))
+        return self._json(
+            "POST",
+            "/collaborations",
+            _given(name=name, members=members, payer=payer, retention_days=retention_days, model_policy=model_policy),
+        )
 
     def collaborations(self, *, limit: int | None = None, offset: int | None = None) -> list[JSON]:
         """Your collaborations (active memberships), one page."""
@@ -198,19 +230,44 @@ class RoomClient:
         return self._json("GET", f"/collaborations/{cid}")
 
     # -- tables ---------------------------------------------------------------------------
-    def configure_table(self, *, name: str, source_kind: str, source_path: str, allowed_columns: list[str],
-                        epsilon_budget: float, source_table: str | None = None, unit_column: str | None = None,
-                        unit_cap: int | None = None, allowed_receivers: list[str] | None = None,
-                        share_full_report: bool | None = None, delta_budget: float | None = None,
-                        share_scores: bool | None = None, max_gated_runs: int | None = None,
-                        column_types: dict[str, str] | None = None, model_evaluations: int | None = None) -> JSON:
+    def configure_table(
+        self,
+        *,
+        name: str,
+        source_kind: str,
+        source_path: str,
+        allowed_columns: list[str],
+        epsilon_budget: float,
+        source_table: str | None = None,
+        unit_column: str | None = None,
+        unit_cap: int | None = None,
+        allowed_receivers: list[str] | None = None,
+        share_full_report: bool | None = None,
+        delta_budget: float | None = None,
+        share_scores: bool | None = None,
+        max_gated_runs: int | None = None,
+        column_types: dict[str, str] | None = None,
+        model_evaluations: int | None = None,
+    ) -> JSON:
         """Configure one of your tables (a file on the server inside your data folders) with its
         analysis rule; the fields are those of ``POST /tables``."""
-        body = _given(name=name, source_kind=source_kind, source_path=source_path, source_table=source_table,
-                      allowed_columns=allowed_columns, epsilon_budget=epsilon_budget, unit_column=unit_column,
-                      unit_cap=unit_cap, allowed_receivers=allowed_receivers, share_full_report=share_full_report,
-                      delta_budget=delta_budget, share_scores=share_scores, max_gated_runs=max_gated_runs,
-                      column_types=column_types, model_evaluations=model_evaluations)
+        body = _given(
+            name=name,
+            source_kind=source_kind,
+            source_path=source_path,
+            source_table=source_table,
+            allowed_columns=allowed_columns,
+            epsilon_budget=epsilon_budget,
+            unit_column=unit_column,
+            unit_cap=unit_cap,
+            allowed_receivers=allowed_receivers,
+            share_full_report=share_full_report,
+            delta_budget=delta_budget,
+            share_scores=share_scores,
+            max_gated_runs=max_gated_runs,
+            column_types=column_types,
+            model_evaluations=model_evaluations,
+        )
         return self._json("POST", "/tables", body)
 
     def tables(self, *, limit: int | None = None, offset: int | None = None) -> list[JSON]:
@@ -234,12 +291,28 @@ class RoomClient:
         return self._json("DELETE", f"/collaborations/{cid}/associations/{name}")
 
     # -- templates ------------------------------------------------------------------------
-    def create_template(self, cid: int, *, name: str, sql: str, epsilon: float, classification: dict[str, Any],
-                        max_mia_score: float | None = None, delta: float | None = None,
-                        rows: int | None = None) -> JSON:
+    def create_template(
+        self,
+        cid: int,
+        *,
+        name: str,
+        sql: str,
+        epsilon: float,
+        classification: dict[str, Any],
+        max_mia_score: float | None = None,
+        delta: float | None = None,
+        rows: int | None = None,
+    ) -> JSON:
         """Propose a template (a name used before makes a new version)."""
-        body = _given(name=name, sql=sql, epsilon=epsilon, classification=classification,
-                      max_mia_score=max_mia_score, delta=delta, rows=rows)
+        body = _given(
+            name=name,
+            sql=sql,
+            epsilon=epsilon,
+            classification=classification,
+            max_mia_score=max_mia_score,
+            delta=delta,
+            rows=rows,
+        )
         return self._json("POST", f"/collaborations/{cid}/templates", body)
 
     def templates(self, cid: int, *, limit: int | None = None, offset: int | None = None) -> list[JSON]:
@@ -282,8 +355,9 @@ class RoomClient:
         return self._bytes(f"/jobs/{job_id}/report", {"kind": kind})
 
     # -- models ---------------------------------------------------------------------------
-    def train(self, job_id: int, trainer: str = "auto", script: str | None = None,
-              params: dict[str, float] | None = None) -> JSON:
+    def train(
+        self, job_id: int, trainer: str = "auto", script: str | None = None, params: dict[str, float] | None = None
+    ) -> JSON:
         """Train a model on a job's synthetic data (queued in the server's worker); ``params``: a
         built-in trainer's hyperparameters."""
         return self._json("POST", f"/jobs/{job_id}/models", {"trainer": trainer, "script": script, "params": params})

@@ -57,8 +57,10 @@ FAILURE_CATEGORIES = {
     "source_changed": "a table's data source is not the one configured",
     "resource_limit": "the job went over a resource limit",
     "refused_by_gate": "the release gate refused the synthetic data",
-    "target_classes_lost": ("the predictive column kept fewer than two classes at this epsilon: declare its classes "
-                            "in the column classification or raise epsilon"),
+    "target_classes_lost": (
+        "the predictive column kept fewer than two classes at this epsilon: declare its classes "
+        "in the column classification or raise epsilon"
+    ),
     "withdrawn": "an owner withdrew an approval or a table before the job ran",
     "interrupted": "interrupted by a server restart before it finished",
     "internal_error": "an internal error",

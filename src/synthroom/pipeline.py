@@ -165,8 +165,13 @@ def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def _open_rows(con: duckdb.DuckDBPyConnection, data: "str | Path | pd.DataFrame", kinds: dict[str, str], strict: bool,
-               units: np.ndarray | None = None) -> str:
+def _open_rows(
+    con: duckdb.DuckDBPyConnection,
+    data: "str | Path | pd.DataFrame",
+    kinds: dict[str, str],
+    strict: bool,
+    units: np.ndarray | None = None,
+) -> str:
     """Open the input in DuckDB; returns a relation holding its columns as stored (a CSV's as text),
     a stable row number ``_RID`` and, with ``units``, ``_UNIT``. ``strict``: the input has exactly
     the schema's columns (as the synthesizer requires); otherwise extra columns are ignored."""
@@ -201,8 +206,16 @@ def _typed_columns(con: duckdb.DuckDBPyConnection, rows: str, kinds: dict[str, s
     return ", ".join(f"{typed_sql(n, kind, stored[n])} AS {quote_ident(n)}" for n, kind in kinds.items())
 
 
-def split_rows(data: "str | Path | pd.DataFrame", schema: Schema, share: float, key: bytes, workdir: Path, *,
-               units: "pd.Series | np.ndarray | list | None" = None, max_rows: int = DEFAULT_MAX_ROWS) -> Split:
+def split_rows(
+    data: "str | Path | pd.DataFrame",
+    schema: Schema,
+    share: float,
+    key: bytes,
+    workdir: Path,
+    *,
+    units: "pd.Series | np.ndarray | list | None" = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> Split:
     """Split a CSV/Parquet file or a DataFrame per privacy unit by the keyed hash (see the module
     docstring); the typed training part goes to ``workdir/train.parquet`` (a file input) or
     stays a DataFrame (a DataFrame input, which may be empty)."""
@@ -215,12 +228,15 @@ def split_rows(data: "str | Path | pd.DataFrame", schema: Schema, share: float, 
     try:
         with _connection() as con:
             rows = _open_rows(con, data, kinds, strict=True, units=given)
-            con.execute(f"CREATE TEMP TABLE synthroom_split AS SELECT {_typed_columns(con, rows, kinds)}, "
-                        f"{_draw_sql(key, _unit_sql(con, rows, kinds, given is not None))} AS {_DRAW}, "
-                        f"{quote_ident(_RID)} FROM {rows}")
+            con.execute(
+                f"CREATE TEMP TABLE synthroom_split AS SELECT {_typed_columns(con, rows, kinds)}, "
+                f"{_draw_sql(key, _unit_sql(con, rows, kinds, given is not None))} AS {_DRAW}, "
+                f"{quote_ident(_RID)} FROM {rows}"
+            )
             holdout = _holdout_sql(share)
-            n_train, n_holdout = con.execute(f"SELECT count(*) FILTER (WHERE NOT {holdout}), "
-                                             f"count(*) FILTER (WHERE {holdout}) FROM synthroom_split").fetchone()
+            n_train, n_holdout = con.execute(
+                f"SELECT count(*) FILTER (WHERE NOT {holdout}), count(*) FILTER (WHERE {holdout}) FROM synthroom_split"
+            ).fetchone()
             if n_train + n_holdout == 0 and not frame:  # a user's empty file (an empty DataFrame is no error)
                 raise InputError("the table has no rows")
             part = {"train": f"NOT {holdout}", "holdout": holdout}
@@ -231,9 +247,13 @@ def split_rows(data: "str | Path | pd.DataFrame", schema: Schema, share: float, 
                 con.execute(f"COPY ({train_sql}) TO {quote_literal(str(train_path))} (FORMAT parquet)")
                 fit_data = str(train_path)
             # The draw is a keyed hash, so the lowest draws of each part are a random sample of it.
-            frames = {name: con.execute(f"SELECT {columns} FROM synthroom_split WHERE {where} "
-                                        f"ORDER BY {_DRAW}, {quote_ident(_RID)} LIMIT {int(max_rows)}").df()
-                      for name, where in part.items()}
+            frames = {
+                name: con.execute(
+                    f"SELECT {columns} FROM synthroom_split WHERE {where} "
+                    f"ORDER BY {_DRAW}, {quote_ident(_RID)} LIMIT {int(max_rows)}"
+                ).df()
+                for name, where in part.items()
+            }
     except duckdb.Error as exc:
         raise InputError(f"the input does not parse: {str(exc).splitlines()[0]}") from None
     sizes = {"training": n_train, "holdout": n_holdout}
@@ -241,14 +261,16 @@ def split_rows(data: "str | Path | pd.DataFrame", schema: Schema, share: float, 
     return Split(fit_data, frames["train"], frames["holdout"], n_train, n_holdout, notes)
 
 
-def split_file(path: str | Path, schema: Schema, share: float, seed: int | None, workdir: Path,
-               max_rows: int = DEFAULT_MAX_ROWS) -> Split:
+def split_file(
+    path: str | Path, schema: Schema, share: float, seed: int | None, workdir: Path, max_rows: int = DEFAULT_MAX_ROWS
+) -> Split:
     """:func:`split_rows` of a CSV/Parquet file, keyed by ``seed`` (None: a fresh secret key)."""
     return split_rows(path, schema, share, holdout_key(seed), workdir, max_rows=max_rows)
 
 
-def split_frame(df: pd.DataFrame, share: float, seed: int | None = None, *,
-                units: "pd.Series | np.ndarray | list | None" = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_frame(
+    df: pd.DataFrame, share: float, seed: int | None = None, *, units: "pd.Series | np.ndarray | list | None" = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, holdout) of a DataFrame, each in the input's row order: per unit (per row when
     ``units`` is None) by the keyed hash, keyed by ``seed`` (None: a fresh secret key)."""
     share = check_holdout_share(share)
@@ -258,8 +280,9 @@ def split_frame(df: pd.DataFrame, share: float, seed: int | None = None, *,
         kinds = {n: "categorical" for n in names}
         rows = _open_rows(con, df.set_axis(names, axis=1), kinds, strict=True, units=given)
         unit = _unit_sql(con, rows, kinds, given is not None)
-        draws = con.execute(f"SELECT {_draw_sql(holdout_key(seed), unit)} AS {_DRAW} "
-                            f"FROM {rows} ORDER BY {quote_ident(_RID)}").fetchnumpy()[_DRAW]
+        draws = con.execute(
+            f"SELECT {_draw_sql(holdout_key(seed), unit)} AS {_DRAW} FROM {rows} ORDER BY {quote_ident(_RID)}"
+        ).fetchnumpy()[_DRAW]
     is_holdout = draws < np.uint64(_cut(share))
     return df[~is_holdout].reset_index(drop=True), df[is_holdout].reset_index(drop=True)
 
@@ -283,7 +306,9 @@ def withhold_seed(notes: list[str]) -> list[str]:
     return [_SEED.sub("seed withheld", note) for note in notes]
 
 
-def read_sample(path: str | Path, schema: Schema, max_rows: int, seed: int, table: str) -> tuple[pd.DataFrame, list[str]]:
+def read_sample(
+    path: str | Path, schema: Schema, max_rows: int, seed: int, table: str
+) -> tuple[pd.DataFrame, list[str]]:
     """The schema columns of a CSV/Parquet file as stored (a CSV's as text: the evaluation reads
     and checks each value), at most ``max_rows`` of them (a seeded sample), without loading the
     whole file; the note says when it was subsampled."""
@@ -324,26 +349,34 @@ class HoldoutCheck:
     holdout_ledger: dict | None = None
 
     def measure(self, accountant: ZCDPAccountant, noise: "Noise | np.random.Generator") -> None:
-        parallel = ZCDPAccountant(accountant.epsilon, accountant.delta, accountant.delta_threshold,
-                                  unit_cap=accountant.unit_cap, randomness=accountant.randomness,
-                                  reproducible=accountant.reproducible)
+        parallel = ZCDPAccountant(
+            accountant.epsilon,
+            accountant.delta,
+            accountant.delta_threshold,
+            unit_cap=accountant.unit_cap,
+            randomness=accountant.randomness,
+            reproducible=accountant.reproducible,
+        )
         noisy, sigma = {}, {}
         for part, acc, rows, rho in (
-                ("training", accountant, self.n_train, HOLDOUT_CHECK_SHARE * accountant.rho_budget),
-                ("holdout", parallel, self.n_holdout, parallel.rho_budget)):
-            counts, sigma[part] = gaussian_counts(acc, noise, np.array([rows], dtype=float), rho,
-                                                  step=f"rows of the {part} part (holdout-size check)")
+            ("training", accountant, self.n_train, HOLDOUT_CHECK_SHARE * accountant.rho_budget),
+            ("holdout", parallel, self.n_holdout, parallel.rho_budget),
+        ):
+            counts, sigma[part] = gaussian_counts(
+                acc, noise, np.array([rows], dtype=float), rho, step=f"rows of the {part} part (holdout-size check)"
+            )
             noisy[part] = float(counts[0])
             self.needed[part] = MIN_ROWS + HOLDOUT_CHECK_Z * sigma[part]
         self.holdout_ledger = parallel.summary()
-        self.enough = (all(noisy[p] >= self.needed[p] for p in noisy)
-                       and min(self.n_train, self.n_holdout) >= MIN_ROWS)
+        self.enough = all(noisy[p] >= self.needed[p] for p in noisy) and min(self.n_train, self.n_holdout) >= MIN_ROWS
 
     def note(self) -> str:
         needed = " and ".join(f"{self.needed[p]:,.0f} {p}" for p in ("training", "holdout"))
-        return (f"evaluation skipped: the DP counts of the real rows did not clear {needed} rows ({MIN_ROWS} plus "
-                f"{HOLDOUT_CHECK_Z:g} noise standard deviations each), so every release gate refuses; use more rows, "
-                "a larger holdout share or a larger epsilon")
+        return (
+            f"evaluation skipped: the DP counts of the real rows did not clear {needed} rows ({MIN_ROWS} plus "
+            f"{HOLDOUT_CHECK_Z:g} noise standard deviations each), so every release gate refuses; use more rows, "
+            "a larger holdout share or a larger epsilon"
+        )
 
 
 def parse_gates(specs: list[str] | None) -> dict[str, float]:
@@ -412,14 +445,21 @@ def synthesize_with_gate(
         max_mia_score = parsed.max_mia_score
     check_gates(gates, max_mia_score)
     eval_seed = _draw_seed() if seed is None else int(seed)
-    synth = Synthesizer(parsed, epsilon=epsilon, delta=delta, seed=seed, progress=progress,  # checks epsilon first
-                        unit_cap=unit_cap)  # rows per person: the guarantee is per person (docs/privacy.md)
+    synth = Synthesizer(
+        parsed,
+        epsilon=epsilon,
+        delta=delta,
+        seed=seed,
+        progress=progress,  # checks epsilon first
+        unit_cap=unit_cap,
+    )  # rows per person: the guarantee is per person (docs/privacy.md)
 
     share = f"{holdout_share * 100:g}%"
     progress("splitting", f"holding out about {share} of the real rows")
     with tempfile.TemporaryDirectory(prefix="synthroom-split-") as workdir:
-        split = split_rows(data, parsed, holdout_share, holdout_key(seed), Path(workdir), units=units,
-                           max_rows=max_rows)
+        split = split_rows(
+            data, parsed, holdout_share, holdout_key(seed), Path(workdir), units=units, max_rows=max_rows
+        )
         check = HoldoutCheck(split.n_train, split.n_holdout)
         synth.fit(split.fit_data, first=check.measure)
     synthetic = synth.sample(rows)
@@ -427,17 +467,39 @@ def synthesize_with_gate(
     privacy = {**synth.privacy_report(), "holdout_check": check.holdout_ledger}
     if check.enough:
         progress("evaluating", f"scoring {len(synthetic):,} synthetic rows against the real ones")
-        report = evaluate(split.train, split.holdout, synthetic, parsed, gates=gates, max_mia_score=max_mia_score,
-                          max_rows=max_rows, seed=eval_seed, privacy=privacy, progress=progress)
+        report = evaluate(
+            split.train,
+            split.holdout,
+            synthetic,
+            parsed,
+            gates=gates,
+            max_mia_score=max_mia_score,
+            max_rows=max_rows,
+            seed=eval_seed,
+            privacy=privacy,
+            progress=progress,
+        )
     else:
         progress("evaluating", "skipped: too few rows to evaluate")
-        report = skipped_report(parsed, gates=gates, max_mia_score=max_mia_score, privacy=privacy,
-                                synthetic_rows=len(synthetic), why=check.note())
+        report = skipped_report(
+            parsed,
+            gates=gates,
+            max_mia_score=max_mia_score,
+            privacy=privacy,
+            synthetic_rows=len(synthetic),
+            why=check.note(),
+        )
     unit = "privacy unit" if units is not None else "row"
-    report.notes = [
-        f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows (each {unit} with probability "
-        f"{share}, by a secret keyed hash); the synthesizer was fitted on the other {split.n_train:,}"
-    ] + split.notes + synth.warnings_ + withhold_seed(report.notes)
+    report.notes = (
+        [
+            f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows (each {unit} with "
+            "probability "
+            f"{share}, by a secret keyed hash); the synthesizer was fitted on the other {split.n_train:,}"
+        ]
+        + split.notes
+        + synth.warnings_
+        + withhold_seed(report.notes)
+    )
     released = report.passed
     return GatedRun(released, synthetic if released else None, report, synth, holdout=split.holdout)
 
@@ -467,17 +529,40 @@ def evaluate_files(
         max_mia_score = parsed.max_mia_score
     check_gates(gates, max_mia_score)
     frames, notes = {}, []
-    for key, path, table in (("train", train, "training"), ("holdout", holdout, "holdout"), ("synthetic", synthetic, "synthetic")):
+    for key, path, table in (
+        ("train", train, "training"),
+        ("holdout", holdout, "holdout"),
+        ("synthetic", synthetic, "synthetic"),
+    ):
         progress("reading", f"the {table} table {path}")
         frames[key], note = read_sample(path, parsed, max_rows, seed, table)
         notes += note
     progress("evaluating", f"scoring {len(frames['synthetic']):,} synthetic rows against the real ones")
-    report = evaluate(frames["train"], frames["holdout"], frames["synthetic"], parsed, gates=gates,
-                      max_mia_score=max_mia_score,
-                      max_rows=max_rows, seed=seed, progress=progress)
+    report = evaluate(
+        frames["train"],
+        frames["holdout"],
+        frames["synthetic"],
+        parsed,
+        gates=gates,
+        max_mia_score=max_mia_score,
+        max_rows=max_rows,
+        seed=seed,
+        progress=progress,
+    )
     report.notes[:0] = notes
     return report
 
 
-__all__: list[Any] = ["GatedRun", "HoldoutCheck", "synthesize_with_gate", "evaluate_files", "split_rows", "split_frame",
-                      "split_file", "holdout_key", "read_sample", "parse_gates", "check_holdout_share"]
+__all__: list[Any] = [
+    "GatedRun",
+    "HoldoutCheck",
+    "synthesize_with_gate",
+    "evaluate_files",
+    "split_rows",
+    "split_frame",
+    "split_file",
+    "holdout_key",
+    "read_sample",
+    "parse_gates",
+    "check_holdout_share",
+]

@@ -40,7 +40,10 @@ import pandas as pd
 from .errors import InputError
 
 OPERATORS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
 }
 _RULE_KEYS = {
     "check": {"check", "name"},
@@ -102,9 +105,11 @@ class Range:
     def label(self) -> str:
         if self.name:
             return self.name
-        parts = [f"{self.column} >= {self.raw[0]}" if self.min is not None else "",
-                 f"{self.column} <= {self.raw[1]}" if self.max is not None else "",
-                 f"{self.column} in steps of {self.step:g}" if self.step is not None else ""]
+        parts = [
+            f"{self.column} >= {self.raw[0]}" if self.min is not None else "",
+            f"{self.column} <= {self.raw[1]}" if self.max is not None else "",
+            f"{self.column} in steps of {self.step:g}" if self.step is not None else "",
+        ]
         return ", ".join(p for p in parts if p)
 
     @property
@@ -126,7 +131,9 @@ class Range:
         k = np.round(x / self.step)
         lo, hi = self.step_bounds()
         with np.errstate(invalid="ignore"):
-            inside = (x >= (-np.inf if self.min is None else self.min)) & (x <= (np.inf if self.max is None else self.max))
+            inside = (x >= (-np.inf if self.min is None else self.min)) & (
+                x <= (np.inf if self.max is None else self.max)
+            )
         return np.round(np.where(inside, np.clip(k, lo, hi), k) * self.step, 12)
 
     def step_bounds(self) -> tuple[float, float]:
@@ -193,11 +200,11 @@ def parse_rules(raw: Any, kinds: Mapping[str, str], target: str) -> tuple[Rule, 
                 raise InputError(f"{where}: column {rule.column!r} is computed by more than one rule")
             used = [c for c in rule.inputs if c in computed]
             if used:
-                raise InputError(f"{where}: the formula uses the computed column {used[0]!r}; "
-                                 "write it in terms of modelled columns")
+                raise InputError(
+                    f"{where}: the formula uses the computed column {used[0]!r}; write it in terms of modelled columns"
+                )
         elif isinstance(rule, Range) and rule.step is not None and rule.column in computed:
-            raise InputError(f"{where}: a computed column cannot have a step; round in the formula "
-                             "(ROUND(x, digits))")
+            raise InputError(f"{where}: a computed column cannot have a step; round in the formula (ROUND(x, digits))")
     return rules
 
 
@@ -212,17 +219,24 @@ def _parse_one(item: Any, index: int, kinds: Mapping[str, str], target: str) -> 
         raise InputError(f"{_where(index)}: a rule is a text like 'a <= b' or a mapping, not {item!r}")
     kind = next((k for k in ("check", "allowed", "formula") if k in item), "range" if "column" in item else None)
     if kind is None:
-        raise InputError(f"{_where(index)}: a rule needs 'check', 'allowed' (with 'columns'), 'formula' "
-                         "(with 'column') or 'column' with min/max/step")
+        raise InputError(
+            f"{_where(index)}: a rule needs 'check', 'allowed' (with 'columns'), 'formula' "
+            "(with 'column') or 'column' with min/max/step"
+        )
     unknown = sorted(set(item) - _RULE_KEYS[kind])
     if unknown:
-        raise InputError(f"{_where(index)}: unknown key {unknown[0]!r} (a {kind} rule takes "
-                         f"{', '.join(sorted(_RULE_KEYS[kind]))})")
+        raise InputError(
+            f"{_where(index)}: unknown key {unknown[0]!r} (a {kind} rule takes {', '.join(sorted(_RULE_KEYS[kind]))})"
+        )
     name = item.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise InputError(f"{_where(index)}: 'name' must be a non-empty text")
-    parsers: dict[str, Callable[..., Rule]] = {"check": _parse_inequality, "allowed": _parse_combinations,
-                                               "formula": _parse_computed, "range": _parse_range}
+    parsers: dict[str, Callable[..., Rule]] = {
+        "check": _parse_inequality,
+        "allowed": _parse_combinations,
+        "formula": _parse_computed,
+        "range": _parse_range,
+    }
     parse = parsers[kind]
     return parse(item, index, kinds, target, name)
 
@@ -244,8 +258,10 @@ def _parse_inequality(item: dict, index: int, kinds: Mapping[str, str], target: 
     tree = _sql_expression(text, where)
     op = ops.get(type(tree))
     if op is None or not all(isinstance(side, exp.Column) and not side.table for side in (tree.this, tree.expression)):
-        raise InputError(f"{where}: a check compares two columns with <, <=, > or >= (e.g. 'start <= end'); "
-                         "for a bound on one column use {column, min, max}")
+        raise InputError(
+            f"{where}: a check compares two columns with <, <=, > or >= (e.g. 'start <= end'); "
+            "for a bound on one column use {column, min, max}"
+        )
     left, right = tree.this.name, tree.expression.name
     what = "an inequality compares numerical or datetime columns"
     _column(left, where, kinds, ("numerical", "datetime"), what)
@@ -257,8 +273,9 @@ def _parse_inequality(item: dict, index: int, kinds: Mapping[str, str], target: 
     return Inequality(left, op, right, name)
 
 
-def _parse_combinations(item: dict, index: int, kinds: Mapping[str, str], target: str,
-                        name: str | None) -> Combinations:
+def _parse_combinations(
+    item: dict, index: int, kinds: Mapping[str, str], target: str, name: str | None
+) -> Combinations:
     where = _where(index, name)
     cols = item.get("columns")
     if not isinstance(cols, list) or not cols:
@@ -274,16 +291,18 @@ def _parse_combinations(item: dict, index: int, kinds: Mapping[str, str], target
     for t in allowed:
         t = [t] if len(cols) == 1 and not isinstance(t, list) else t
         if not isinstance(t, list) or len(t) != len(cols) or any(v is None or isinstance(v, (list, dict)) for v in t):
-            raise InputError(f"{where}: each allowed combination must list {len(cols)} value(s), one per column, "
-                             f"not {t!r}")
+            raise InputError(
+                f"{where}: each allowed combination must list {len(cols)} value(s), one per column, not {t!r}"
+            )
         tuples.append(tuple(_text(v) for v in t))
     return Combinations(tuple(cols), tuple(dict.fromkeys(tuples)), name)
 
 
 def _parse_range(item: dict, index: int, kinds: Mapping[str, str], target: str, name: str | None) -> Range:
     where = _where(index, name)
-    col = _column(item["column"], where, kinds, ("numerical", "datetime"),
-                  "a range or step is for numerical or datetime columns")
+    col = _column(
+        item["column"], where, kinds, ("numerical", "datetime"), "a range or step is for numerical or datetime columns"
+    )
     lo, hi = (_bound(item.get(k), kinds[col], where, k) for k in ("min", "max"))
     step = item.get("step")
     if step is not None:
@@ -295,7 +314,9 @@ def _parse_range(item: dict, index: int, kinds: Mapping[str, str], target: str, 
         raise InputError(f"{where}: give at least one of min, max, step")
     if lo is not None and hi is not None and lo > hi:
         raise InputError(f"{where}: min {item['min']!r} is greater than max {item['max']!r}")
-    raw_lo, raw_hi = (v if v is None or isinstance(v, (int, float)) else str(v) for v in (item.get("min"), item.get("max")))
+    raw_lo, raw_hi = (
+        v if v is None or isinstance(v, (int, float)) else str(v) for v in (item.get("min"), item.get("max"))
+    )
     rule = Range(col, lo, hi, None if step is None else float(step), name, (raw_lo, raw_hi))  # a YAML date: text
     if step is not None:
         first, last = rule.step_bounds()
@@ -366,12 +387,17 @@ def _formula_columns(tree, where: str) -> tuple[str, ...]:
     for node in tree.walk():
         if not isinstance(node, allowed) or (isinstance(node, exp.Literal) and node.is_string):
             shown = node.sql() if hasattr(node, "sql") else str(node)
-            raise InputError(f"{where}: {shown!r} is not allowed in a formula (numbers, columns, + - * /, "
-                             "parentheses, ROUND, ABS, LEAST, GREATEST)")
+            raise InputError(
+                f"{where}: {shown!r} is not allowed in a formula (numbers, columns, + - * /, "
+                "parentheses, ROUND, ABS, LEAST, GREATEST)"
+            )
         if isinstance(node, exp.Column) and node.table:
             raise InputError(f"{where}: {node.sql()!r}: name columns without a table")
-        if isinstance(node, exp.Round) and node.args.get("decimals") is not None and not isinstance(
-                node.args["decimals"], exp.Literal):
+        if (
+            isinstance(node, exp.Round)
+            and node.args.get("decimals") is not None
+            and not isinstance(node.args["decimals"], exp.Literal)
+        ):
             raise InputError(f"{where}: ROUND's digits must be a number")
     return tuple(dict.fromkeys(c.name for c in tree.find_all(exp.Column)))
 

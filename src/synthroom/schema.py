@@ -61,9 +61,7 @@ class ColumnSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise InputError(
-                f"column {self.name!r}: type {self.kind!r} is not one of {', '.join(KINDS)}"
-            )
+            raise InputError(f"column {self.name!r}: type {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.categories is not None and self.kind != "categorical":
             raise InputError(f"column {self.name!r}: categories are only for categorical columns")
         if self.integer is not None and (self.kind != "numerical" or not isinstance(self.integer, bool)):
@@ -210,7 +208,10 @@ def _parse_native(data: dict[str, Any]) -> Schema:
     if not targets:
         raise InputError("the schema names no predictive (target) column")
     if len(targets) > 1:
-        raise InputError(f"the schema names {len(targets)} predictive columns ({', '.join(map(repr, targets))}); exactly one is allowed")
+        raise InputError(
+            f"the schema names {len(targets)} predictive columns ({', '.join(map(repr, targets))}); exactly one is "
+            "allowed"
+        )
     schema = Schema(
         columns=tuple(specs),
         target=targets[0],
@@ -235,7 +236,10 @@ def _parse_reference_product(data: dict[str, Any]) -> Schema:
     if not targets:
         raise InputError("no column has isPredictiveValue true; exactly one predictive column is required")
     if len(targets) > 1:
-        raise InputError(f"{len(targets)} columns have isPredictiveValue true ({', '.join(map(repr, targets))}); exactly one is allowed")
+        raise InputError(
+            f"{len(targets)} columns have isPredictiveValue true ({', '.join(map(repr, targets))}); exactly one is "
+            "allowed"
+        )
     return Schema(
         columns=tuple(specs),
         target=targets[0],

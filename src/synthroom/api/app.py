@@ -78,9 +78,15 @@ def create_app(room: Room, worker: Worker | None = None) -> FastAPI:
             if worker is not None:
                 worker.stop(timeout=5)
 
-    app = FastAPI(title="Synthroom clean room", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Multi-party clean room: approved SQL templates over members' tables, "
-                              "differentially private synthetic results, models trained on them.")
+    app = FastAPI(
+        title="Synthroom clean room",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Multi-party clean room: approved SQL templates over members' tables, "
+        "differentially private synthetic results, models trained on them.",
+    )
     app.state.room, app.state.worker = room, worker
 
     for error, status in _STATUS:
@@ -105,4 +111,3 @@ async def _internal(request: Request, exc: Exception) -> JSONResponse:
     """No traceback, path or server detail reaches a member: a fixed message; the log has the rest."""
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": INTERNAL}, status_code=500)
-

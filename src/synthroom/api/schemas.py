@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..room.service import MAX_ID, has_control
 
+
 def _control_free(value: Any) -> Any:
     """``value`` unchanged if no text inside it holds a control character; else ValueError."""
     if isinstance(value, str) and has_control(value):
@@ -38,7 +39,9 @@ class Body(BaseModel):
 
 class MemberIn(Body):
     name: str = Field(description="Unique member name.")
-    data_roots: list[str] = Field(default_factory=list, description="Server folders this member's data sources may lie in.")
+    data_roots: list[str] = Field(
+        default_factory=list, description="Server folders this member's data sources may lie in."
+    )
 
 
 class MemberAbilities(Body):
@@ -49,13 +52,17 @@ class MemberAbilities(Body):
 
 class CollaborationIn(Body):
     name: str
-    members: list[MemberAbilities] = Field(description="Members and their abilities; the creator is always a member "
-                                                       "(list it too to give it abilities).")
+    members: list[MemberAbilities] = Field(
+        description="Members and their abilities; the creator is always a member (list it too to give it abilities)."
+    )
     payer: str = Field(description="The member charged for synthetic-data generation.")
     retention_days: int = Field(7, description="Days a job's artifacts are kept (1 to 30).")
-    model_policy: dict[str, Any] | None = Field(None, description="Models: allow_export, max_artifact_mib, "
-                                                "model_providers, inference_runners, inference_receivers, "
-                                                "inference_payer (docs/cleanroom.md, 'Models').")
+    model_policy: dict[str, Any] | None = Field(
+        None,
+        description="Models: allow_export, max_artifact_mib, "
+        "model_providers, inference_runners, inference_receivers, "
+        "inference_payer (docs/cleanroom.md, 'Models').",
+    )
 
 
 class TableIn(Body):
@@ -67,17 +74,26 @@ class TableIn(Body):
     epsilon_budget: float = Field(description="Total epsilon this table may spend across all jobs.")
     unit_column: str | None = Field(None, description="Privacy-unit column (e.g. user id); none: each row is a unit.")
     unit_cap: int = Field(1, description="At most this many output rows per privacy unit.")
-    allowed_receivers: list[str] | None = Field(None, description="Members who may receive results; null: any receiver.")
-    share_full_report: bool = Field(False, description="Receivers may read the full evaluation report (non-DP aggregates).")
+    allowed_receivers: list[str] | None = Field(
+        None, description="Members who may receive results; null: any receiver."
+    )
+    share_full_report: bool = Field(
+        False, description="Receivers may read the full evaluation report (non-DP aggregates)."
+    )
     delta_budget: float = Field(1e-6, description="Total delta this table may spend across all jobs.")
-    share_scores: bool = Field(False, description="Every member sees jobs' non-DP scores and gate outcome; "
-                                                  "false: only the jobs' result receivers.")
+    share_scores: bool = Field(
+        False,
+        description="Every member sees jobs' non-DP scores and gate outcome; false: only the jobs' result receivers.",
+    )
     max_gated_runs: int = Field(5, description="Charged jobs per template version that reads this table.")
-    model_evaluations: int = Field(0, description="Models per job scored on this table's real holdout rows (non-DP, "
-                                                  "rounded metrics); 0: none.")
+    model_evaluations: int = Field(
+        0, description="Models per job scored on this table's real holdout rows (non-DP, rounded metrics); 0: none."
+    )
     column_types: dict[str, str] | None = Field(
-        None, description="CSV only: a type per column (BIGINT, DOUBLE, VARCHAR, BOOLEAN, DATE, TIMESTAMP) instead of "
-                          "the type DuckDB's sniffer guesses from the rows.")
+        None,
+        description="CSV only: a type per column (BIGINT, DOUBLE, VARCHAR, BOOLEAN, DATE, TIMESTAMP) instead of "
+        "the type DuckDB's sniffer guesses from the rows.",
+    )
 
 
 class AssociationIn(Body):
@@ -89,7 +105,9 @@ class TemplateIn(Body):
     name: str
     sql: str
     epsilon: float
-    classification: dict[str, Any] = Field(description="Column classification (Synthroom's or the reference product's spelling).")
+    classification: dict[str, Any] = Field(
+        description="Column classification (Synthroom's or the reference product's spelling)."
+    )
     max_mia_score: float | None = None
     delta: float = 1e-9
     rows: int | None = None
@@ -114,9 +132,14 @@ class HeadIn(Body):
 
 class ModelIn(Body):
     trainer: Literal["auto", "logistic", "linear", "gbm", "script"] = "auto"
-    script: str | None = Field(None, description="A training script's text (trainer 'script'; server must allow scripts).")
-    params: dict[str, int | float] | None = Field(None, description="Hyperparameters of a built-in trainer (gbm: max_iter, "
-                                            "learning_rate, max_leaf_nodes, l2_regularization; logistic: C; linear: alpha).")
+    script: str | None = Field(
+        None, description="A training script's text (trainer 'script'; server must allow scripts)."
+    )
+    params: dict[str, int | float] | None = Field(
+        None,
+        description="Hyperparameters of a built-in trainer (gbm: max_iter, "
+        "learning_rate, max_leaf_nodes, l2_regularization; logistic: C; linear: alpha).",
+    )
 
 
 # -- responses (the domain layer's views; listing them documents the API and keeps any field
@@ -213,8 +236,10 @@ class JobOut(BaseModel):
     collaboration_id: int
     template_id: int
     hash: str
-    state: str = Field(description="queued, running, succeeded or failed; 'finished' for a job that reached the "
-                                   "gate, to a member who may not see its scores.")
+    state: str = Field(
+        description="queued, running, succeeded or failed; 'finished' for a job that reached the "
+        "gate, to a member who may not see its scores."
+    )
     category: str | None = Field(None, description="A failed job's fixed failure category.")
     reason: str | None = Field(None, description="The category's fixed text.")
     epsilon: float
@@ -224,8 +249,11 @@ class JobOut(BaseModel):
     released: bool | None
     reproducible: bool
     budget_released: bool
-    summary: dict[str, Any] | None = Field(None, description="Non-DP scores and gates (rounded): the result receivers, "
-                                                             "or every member when every table shares scores.")
+    summary: dict[str, Any] | None = Field(
+        None,
+        description="Non-DP scores and gates (rounded): the result receivers, "
+        "or every member when every table shares scores.",
+    )
     rows_synthetic: int | None
     compute_seconds: int | None
     created_at: str | None
@@ -248,8 +276,9 @@ class ModelOut(BaseModel):
     chosen_params: dict[str, Any] | None
     candidates: dict[str, float] | None
     metrics: dict[str, Any]
-    real_metrics: dict[str, Any] | None = Field(description="Scored on the real holdout rows when every owner allows "
-                                                            "it (rounded to 2 decimals; not DP).")
+    real_metrics: dict[str, Any] | None = Field(
+        description="Scored on the real holdout rows when every owner allows it (rounded to 2 decimals; not DP)."
+    )
     created_at: str
 
 
@@ -302,5 +331,7 @@ class InferenceOut(BaseModel):
 class MeteringOut(BaseModel):
     entries: list[dict[str, Any]]
     totals: dict[str, dict[str, int | float]]
-    inference: list[dict[str, Any]] = Field(default_factory=list, description="Inference jobs, metered to the "
-                                            "inference payer: whole compute seconds and rows scored.")
+    inference: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Inference jobs, metered to the inference payer: whole compute seconds and rows scored.",
+    )

@@ -37,8 +37,12 @@ class _Phases:
     def __init__(self, quiet: bool):
         self.quiet = quiet
         self.progress = Progress(
-            SpinnerColumn(), TextColumn("[bold]{task.fields[phase]:<10}[/] {task.description}"),
-            TimeElapsedColumn(), console=err, transient=False, disable=quiet,
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[phase]:<10}[/] {task.description}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+            disable=quiet,
         )
         self.tasks: dict[str, int] = {}
         self.current: str | None = None
@@ -102,25 +106,57 @@ def _show_evaluation(evaluation, report: Path | None, refused: str) -> None:
 
 @app.command()
 def synthesize(
-    input: str = typer.Argument(..., help="CSV or Parquet file with the real rows (with --engine spark: any path the cluster reads, or a Spark table's name)."),
-    schema: Path = typer.Option(..., "--schema", "-s", help="Column classification (YAML/JSON, any accepted spelling)."),
+    input: str = typer.Argument(
+        ...,
+        help="CSV or Parquet file with the real rows (with --engine spark: any path the cluster reads, or a Spark "
+        "table's name).",
+    ),
+    schema: Path = typer.Option(
+        ..., "--schema", "-s", help="Column classification (YAML/JSON, any accepted spelling)."
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="Synthetic output, .csv or .parquet."),
-    epsilon: Optional[float] = typer.Option(None, help="Privacy budget in [0.0001, 10] (default: the schema's, else 1)."),
+    epsilon: Optional[float] = typer.Option(
+        None, help="Privacy budget in [0.0001, 10] (default: the schema's, else 1)."
+    ),
     delta: float = typer.Option(1e-9, help="Privacy delta (default 1e-9)."),
     rows: Optional[int] = typer.Option(None, help="Rows to generate (default: DP estimate of the input's rows)."),
     seed: Optional[int] = typer.Option(
-        None, help="Same seed and input give the same output: for experiments, not for release (whoever knows "
-                   "the seed can recognise the input). Without it the noise is OpenDP's, on OS entropy."),
+        None,
+        help="Same seed and input give the same output: for experiments, not for release (whoever knows "
+        "the seed can recognise the input). Without it the noise is OpenDP's, on OS entropy.",
+    ),
     save_model: Optional[Path] = typer.Option(None, help="Also save the fitted model (.npz) for later sampling."),
     privacy_log: Optional[Path] = typer.Option(None, help="Write the accountant's ledger as JSON."),
-    max_mia_score: Optional[float] = typer.Option(None, help="Release gate: refuse when the DCR membership-inference score is above this (default: the schema's maxMembershipInferenceAttackScore)."),
-    gate: Optional[list[str]] = typer.Option(None, "--gate", metavar="NAME=VALUE", help="Another release gate (repeatable), e.g. DENSITY-RATIO-v1=0.6."),
-    holdout_share: Optional[float] = typer.Option(None, help="Share of the real rows held out for the evaluation, in (0, 0.5] (default 0.2 when a gate or report is asked for)."),
+    max_mia_score: Optional[float] = typer.Option(
+        None,
+        help="Release gate: refuse when the DCR membership-inference score is above this (default: the schema's "
+        "maxMembershipInferenceAttackScore).",
+    ),
+    gate: Optional[list[str]] = typer.Option(
+        None, "--gate", metavar="NAME=VALUE", help="Another release gate (repeatable), e.g. DENSITY-RATIO-v1=0.6."
+    ),
+    holdout_share: Optional[float] = typer.Option(
+        None,
+        help="Share of the real rows held out for the evaluation, in (0, 0.5] (default 0.2 when a gate or report is "
+        "asked for).",
+    ),
     report: Optional[Path] = typer.Option(None, "--report", help="Evaluate and write PATH.html and PATH.json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
-    engine: str = typer.Option("duckdb", "--engine", help="Where the rows are counted: duckdb (this process) or spark (the same exact counts: a seeded run gives the same output)."),
-    spark_master: Optional[str] = typer.Option(None, "--spark-master", metavar="URL", help="With --engine spark: the cluster (default: a local session)."),
-    partitions: Optional[int] = typer.Option(None, "--partitions", help="With --engine spark: draw the rows in this many parallel tasks on the cluster into a partitioned Parquet folder (for billions of rows); without it rows are drawn here."),
+    engine: str = typer.Option(
+        "duckdb",
+        "--engine",
+        help="Where the rows are counted: duckdb (this process) or spark (the same exact counts: a seeded run gives "
+        "the same output).",
+    ),
+    spark_master: Optional[str] = typer.Option(
+        None, "--spark-master", metavar="URL", help="With --engine spark: the cluster (default: a local session)."
+    ),
+    partitions: Optional[int] = typer.Option(
+        None,
+        "--partitions",
+        help="With --engine spark: draw the rows in this many parallel tasks on the cluster into a partitioned "
+        "Parquet folder (for billions of rows); without it rows are drawn here.",
+    ),
 ) -> None:
     """Fit a DP synthesizer to INPUT and write synthetic rows.
 
@@ -151,9 +187,17 @@ def synthesize(
         with _Phases(quiet) as phases:
             if gated:
                 run = synthesize_with_gate(
-                    input, parsed, epsilon=eps, delta=delta, seed=seed, rows=rows, max_mia_score=max_mia_score,
-                    gates=gates, holdout_share=DEFAULT_HOLDOUT_SHARE if holdout_share is None else holdout_share,
-                    progress=phases)
+                    input,
+                    parsed,
+                    epsilon=eps,
+                    delta=delta,
+                    seed=seed,
+                    rows=rows,
+                    max_mia_score=max_mia_score,
+                    gates=gates,
+                    holdout_share=DEFAULT_HOLDOUT_SHARE if holdout_share is None else holdout_share,
+                    progress=phases,
+                )
                 synth, df, evaluation = run.synthesizer, run.synthetic, run.report
             else:
                 synth = Synthesizer(parsed, epsilon=eps, delta=delta, seed=seed, progress=phases, engine=counting)
@@ -182,8 +226,10 @@ def _gate_outcome(evaluation, synth, privacy_log: Path | None, outputs: tuple, r
         privacy_log.write_text(json.dumps(synth.privacy_report(), indent=2))
     for earlier in outputs if not evaluation.passed else ():
         if earlier is not None and earlier.exists():
-            err.print(f"[bold yellow]note:[/] {escape(str(earlier))} is an earlier file: this run wrote "
-                      "nothing there", highlight=False)
+            err.print(
+                f"[bold yellow]note:[/] {escape(str(earlier))} is an earlier file: this run wrote nothing there",
+                highlight=False,
+            )
     _show_evaluation(evaluation, report, refused="refused")
 
 
@@ -208,8 +254,10 @@ def _engine(engine: str, master: str | None, partitions: int | None, output: Pat
             raise InputError("--spark-master and --partitions need --engine spark")
         return "duckdb"
     if gated:
-        raise InputError("the release gate and the report run on DuckDB: drop --engine spark, or drop --report, "
-                         "--max-mia-score, --gate and --holdout-share (and the schema's maxMembershipInferenceAttackScore)")
+        raise InputError(
+            "the release gate and the report run on DuckDB: drop --engine spark, or drop --report, "
+            "--max-mia-score, --gate and --holdout-share (and the schema's maxMembershipInferenceAttackScore)"
+        )
     if partitions is not None and (partitions < 1 or output.suffix.lower() != ".parquet"):
         raise InputError("--partitions needs a positive number and a .parquet output (written as a folder)")
     from ..engine.spark import spark_session
@@ -224,11 +272,15 @@ def sample(
     rows: Optional[int] = typer.Option(None, help="Rows to generate (default: the model's estimate)."),
     seed: Optional[int] = typer.Option(None, help="Seed for sampling."),
     where: Optional[list[str]] = typer.Option(
-        None, "--where", metavar="COLUMN=VALUE",
+        None,
+        "--where",
+        metavar="COLUMN=VALUE",
         help="Only rows with this value, drawn exactly from the model (repeatable; repeating a column allows "
-             "several values; numerical/datetime columns take LOW..HIGH, either end open, e.g. age=30..40)."),
-    balance: Optional[str] = typer.Option(None, "--balance", metavar="COLUMN",
-                                          help="Equal shares of each value of this categorical column."),
+        "several values; numerical/datetime columns take LOW..HIGH, either end open, e.g. age=30..40).",
+    ),
+    balance: Optional[str] = typer.Option(
+        None, "--balance", metavar="COLUMN", help="Equal shares of each value of this categorical column."
+    ),
 ) -> None:
     """Draw rows from a saved model (costs no privacy budget: it is post-processing)."""
     from ..synthesis import Synthesizer
@@ -296,7 +348,8 @@ def demo(
     epsilon: float = typer.Option(1.0, help="Privacy budget of the template."),
     users: int = typer.Option(5_000, help="Users in the publisher's simulated audience."),
 ) -> None:
-    """Two-party clean room end to end (publisher + advertiser, joined on a user id): DP synthetic data, a model, where everything is."""
+    """Two-party clean room end to end (publisher + advertiser, joined on a user id): DP synthetic data, a model,
+    where everything is."""
     from ..demo.cleanroom import run_demo
 
     if users < 100:
@@ -309,10 +362,16 @@ def evaluate_command(
     train: Path = typer.Option(..., "--train", help="Real rows the synthesizer was fitted on (CSV or Parquet)."),
     holdout: Path = typer.Option(..., "--holdout", help="Real rows it never saw (CSV or Parquet)."),
     synthetic: Path = typer.Option(..., "--synthetic", help="Synthetic rows to score, from any tool (CSV or Parquet)."),
-    schema: Path = typer.Option(..., "--schema", "-s", help="Column classification (YAML/JSON, any accepted spelling)."),
+    schema: Path = typer.Option(
+        ..., "--schema", "-s", help="Column classification (YAML/JSON, any accepted spelling)."
+    ),
     report: Optional[Path] = typer.Option(None, "--report", help="Write PATH.html and PATH.json."),
-    max_mia_score: Optional[float] = typer.Option(None, help="Gate: fail when the DCR membership-inference score is above this (default: the schema's)."),
-    gate: Optional[list[str]] = typer.Option(None, "--gate", metavar="NAME=VALUE", help="Another gate (repeatable), e.g. DENSITY-RATIO-v1=0.6."),
+    max_mia_score: Optional[float] = typer.Option(
+        None, help="Gate: fail when the DCR membership-inference score is above this (default: the schema's)."
+    ),
+    gate: Optional[list[str]] = typer.Option(
+        None, "--gate", metavar="NAME=VALUE", help="Another gate (repeatable), e.g. DENSITY-RATIO-v1=0.6."
+    ),
     max_rows: int = typer.Option(50_000, help="Larger tables are subsampled to this many rows (seeded)."),
     seed: int = typer.Option(0, help="Seed for subsampling and the attacks."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
@@ -328,8 +387,17 @@ def evaluate_command(
         gates = parse_gates(gate)
         parsed = load_schema(schema)
         with _Phases(quiet) as phases:
-            evaluation = evaluate_files(train, holdout, synthetic, parsed, gates=gates, max_mia_score=max_mia_score,
-                                        max_rows=max_rows, seed=seed, progress=phases)
+            evaluation = evaluate_files(
+                train,
+                holdout,
+                synthetic,
+                parsed,
+                gates=gates,
+                max_mia_score=max_mia_score,
+                max_rows=max_rows,
+                seed=seed,
+                progress=phases,
+            )
         _show_evaluation(evaluation, report, refused="gate failed")
     except InputError as exc:
         _fail(exc)
@@ -337,9 +405,13 @@ def evaluate_command(
 
 @app.command("setup-anonymeter")
 def setup_anonymeter(
-    venv: Optional[Path] = typer.Option(None, help="Where to create the environment (default: the sidecar's usual place)."),
+    venv: Optional[Path] = typer.Option(
+        None, help="Where to create the environment (default: the sidecar's usual place)."
+    ),
     python: Optional[Path] = typer.Option(None, help="Base interpreter, Python 3.9 to 3.12 (default: this one)."),
-    force: bool = typer.Option(False, "--force", help="Rebuild even if a working environment with the same pins is there."),
+    force: bool = typer.Option(
+        False, "--force", help="Rebuild even if a working environment with the same pins is there."
+    ),
 ) -> None:
     """Create the anonymeter sidecar environment (installs pinned packages from the index, once;
     a working one with the same pins is kept)."""

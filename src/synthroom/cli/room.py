@@ -25,7 +25,9 @@ from . import workers as w
 from .config import config_path, forget_key, load_config, save_config
 from .output import AUDIT_BROKEN, BAD_INPUT, as_json, call, emit, fail, final_exit_code, set_json, wait_for
 
-room_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clean-room client: talks to `synthroom serve`.")
+room_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Clean-room client: talks to `synthroom serve`."
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -36,12 +38,20 @@ _state: dict[str, Any] = {}
 
 @room_app.callback()
 def _options(
-    server: Optional[str] = typer.Option(None, help="Server URL (default $SYNTHROOM_SERVER, else the one `login` "
-                                                    f"stored, else {DEFAULT_SERVER})."),
-    key: Optional[str] = typer.Option(None, help="Your API key (default $SYNTHROOM_API_KEY, else the one `login` stored)."),
-    admin_key: Optional[str] = typer.Option(None, help="The server's admin key, for member-create (default $SYNTHROOM_ADMIN_KEY)."),
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON document (the default when stdout is not "
-                                                           "a terminal); every command also takes --json."),
+    server: Optional[str] = typer.Option(
+        None, help=f"Server URL (default $SYNTHROOM_SERVER, else the one `login` stored, else {DEFAULT_SERVER})."
+    ),
+    key: Optional[str] = typer.Option(
+        None, help="Your API key (default $SYNTHROOM_API_KEY, else the one `login` stored)."
+    ),
+    admin_key: Optional[str] = typer.Option(
+        None, help="The server's admin key, for member-create (default $SYNTHROOM_ADMIN_KEY)."
+    ),
+    json_output: bool = typer.Option(
+        False,
+        "--json",
+        help="Print one JSON document (the default when stdout is not a terminal); every command also takes --json.",
+    ),
 ) -> None:
     set_json(json_output)
     _state.clear()
@@ -62,7 +72,9 @@ def _settings() -> tuple[str, str | None]:
 def _client() -> RoomClient:
     if "client" not in _state:
         server, key = _settings()
-        _state["client"] = RoomClient(server, key, admin_key=_state.get("admin_key") or os.environ.get("SYNTHROOM_ADMIN_KEY"))
+        _state["client"] = RoomClient(
+            server, key, admin_key=_state.get("admin_key") or os.environ.get("SYNTHROOM_ADMIN_KEY")
+        )
     return _state["client"]
 
 
@@ -87,7 +99,9 @@ def _load(path: Path) -> Any:
 
 
 @room_app.command("member-create")
-def member_create(name: str, data_root: list[Path] = typer.Option([], help="Server folder for this member's sources (repeat).")):
+def member_create(
+    name: str, data_root: list[Path] = typer.Option([], help="Server folder for this member's sources (repeat).")
+):
     """Create a member (needs the admin key); prints its API key once."""
     _show(lambda: _client().create_member(name, [str(p) for p in data_root]))
 
@@ -99,28 +113,38 @@ def me():
 
 
 @room_app.command("collab-create")
-def collab_create(name: str, payer: str = typer.Option(..., help="The member who pays for generation."),
-                  member: list[str] = typer.Option([], help="NAME[:run][:receive], repeat per member."),
-                  retention_days: int = typer.Option(7, help="Days job artifacts are kept (1-30)."),
-                  allow_export: bool = typer.Option(False, help="Model policy: receivers may download models."),
-                  max_artifact_mib: int = typer.Option(10, help="Model policy: largest model file that may leave, MiB."),
-                  model_provider: Optional[list[str]] = typer.Option(
-                      None, help="Model policy: a member who may run training scripts (repeat; none: every receiver)."),
-                  inference_runner: list[str] = typer.Option([], help="Model policy: a member who may score its own "
-                                                                      "tables (repeat)."),
-                  inference_receiver: list[str] = typer.Option([], help="Model policy: a member who receives "
-                                                                        "predictions (repeat)."),
-                  inference_payer: Optional[str] = typer.Option(None, help="Model policy: who pays for inference "
-                                                                           "(default: the payer).")):
+def collab_create(
+    name: str,
+    payer: str = typer.Option(..., help="The member who pays for generation."),
+    member: list[str] = typer.Option([], help="NAME[:run][:receive], repeat per member."),
+    retention_days: int = typer.Option(7, help="Days job artifacts are kept (1-30)."),
+    allow_export: bool = typer.Option(False, help="Model policy: receivers may download models."),
+    max_artifact_mib: int = typer.Option(10, help="Model policy: largest model file that may leave, MiB."),
+    model_provider: Optional[list[str]] = typer.Option(
+        None, help="Model policy: a member who may run training scripts (repeat; none: every receiver)."
+    ),
+    inference_runner: list[str] = typer.Option(
+        [], help="Model policy: a member who may score its own tables (repeat)."
+    ),
+    inference_receiver: list[str] = typer.Option([], help="Model policy: a member who receives predictions (repeat)."),
+    inference_payer: Optional[str] = typer.Option(
+        None, help="Model policy: who pays for inference (default: the payer)."
+    ),
+):
     """Create a collaboration: the members listed are invited (each accepts with `accept`; the
     payer, and an inference payer, with `accept --pay`)."""
     members = []
     for spec in member:
         name_, *abilities = spec.split(":")
         members.append({"name": name_, "can_run": "run" in abilities, "can_receive": "receive" in abilities})
-    policy = {"allow_export": allow_export, "max_artifact_mib": max_artifact_mib, "model_providers": model_provider,
-              "inference_runners": inference_runner, "inference_receivers": inference_receiver,
-              "inference_payer": inference_payer}
+    policy = {
+        "allow_export": allow_export,
+        "max_artifact_mib": max_artifact_mib,
+        "model_providers": model_provider,
+        "inference_runners": inference_runner,
+        "inference_receivers": inference_receiver,
+        "inference_payer": inference_payer,
+    }
     _show(lambda: _client().create_collaboration(name, members, payer, retention_days, policy))
 
 
@@ -141,8 +165,10 @@ def invitations(limit: Optional[int] = LIMIT, offset: int = OFFSET):
 
 
 @room_app.command()
-def accept(collaboration_id: int, pay: bool = typer.Option(False, help="As the paying member, also accept paying "
-                                                                       "for synthetic-data generation.")):
+def accept(
+    collaboration_id: int,
+    pay: bool = typer.Option(False, help="As the paying member, also accept paying for synthetic-data generation."),
+):
     """Accept an invitation: you become an active member (and, with --pay, the paying one)."""
     _show(lambda: _client().accept(collaboration_id, pay))
 
@@ -160,32 +186,53 @@ def collab_show(collaboration_id: int):
 
 
 @room_app.command("table-create")
-def table_create(name: str, source: Path = typer.Option(..., help="CSV/Parquet/DuckDB file on the server."),
-                 allow: list[str] = typer.Option(..., help="A column templates may use (repeat)."),
-                 budget: float = typer.Option(..., help="Total epsilon across all jobs."),
-                 unit: Optional[str] = typer.Option(None, help="Privacy-unit column (e.g. user_id)."),
-                 cap: int = typer.Option(1, help="Rows per privacy unit kept in a result."),
-                 duckdb_table: Optional[str] = typer.Option(None, help="Table inside a DuckDB database."),
-                 receiver: Optional[list[str]] = typer.Option(None, help="Member allowed to receive results (repeat)."),
-                 share_report: bool = typer.Option(False, help="Receivers may read the full evaluation report."),
-                 delta_budget: float = typer.Option(1e-6, help="Total delta across all jobs."),
-                 share_scores: bool = typer.Option(False, help="Every member sees non-DP scores, not only receivers."),
-                 max_gated_runs: int = typer.Option(5, help="Charged jobs per template version reading this table."),
-                 model_evaluations: int = typer.Option(0, help="Models per job scored on this table's real holdout "
-                                                               "rows (non-DP, rounded metrics); 0: none."),
-                 column_type: Optional[list[str]] = typer.Option(
-                     None, "--type", help="CSV only: COLUMN=TYPE (BIGINT, DOUBLE, VARCHAR, BOOLEAN, DATE, TIMESTAMP) "
-                                          "instead of the type guessed from the rows (repeat).")):
+def table_create(
+    name: str,
+    source: Path = typer.Option(..., help="CSV/Parquet/DuckDB file on the server."),
+    allow: list[str] = typer.Option(..., help="A column templates may use (repeat)."),
+    budget: float = typer.Option(..., help="Total epsilon across all jobs."),
+    unit: Optional[str] = typer.Option(None, help="Privacy-unit column (e.g. user_id)."),
+    cap: int = typer.Option(1, help="Rows per privacy unit kept in a result."),
+    duckdb_table: Optional[str] = typer.Option(None, help="Table inside a DuckDB database."),
+    receiver: Optional[list[str]] = typer.Option(None, help="Member allowed to receive results (repeat)."),
+    share_report: bool = typer.Option(False, help="Receivers may read the full evaluation report."),
+    delta_budget: float = typer.Option(1e-6, help="Total delta across all jobs."),
+    share_scores: bool = typer.Option(False, help="Every member sees non-DP scores, not only receivers."),
+    max_gated_runs: int = typer.Option(5, help="Charged jobs per template version reading this table."),
+    model_evaluations: int = typer.Option(
+        0, help="Models per job scored on this table's real holdout rows (non-DP, rounded metrics); 0: none."
+    ),
+    column_type: Optional[list[str]] = typer.Option(
+        None,
+        "--type",
+        help="CSV only: COLUMN=TYPE (BIGINT, DOUBLE, VARCHAR, BOOLEAN, DATE, TIMESTAMP) "
+        "instead of the type guessed from the rows (repeat).",
+    ),
+):
     """Configure one of your tables with its analysis rule."""
     kind = "duckdb" if duckdb_table else source.suffix.lower().lstrip(".")
     types = dict(t.split("=", 1) for t in column_type or [] if "=" in t)
     if len(types) != len(column_type or []):
         raise typer.BadParameter("--type takes COLUMN=TYPE", param_hint="--type")
-    _show(lambda: _client().configure_table(
-        name=name, source_kind=kind, source_path=str(source), source_table=duckdb_table, allowed_columns=allow,
-        epsilon_budget=budget, unit_column=unit, unit_cap=cap, allowed_receivers=receiver or None,
-        share_full_report=share_report, delta_budget=delta_budget, share_scores=share_scores,
-        max_gated_runs=max_gated_runs, column_types=types or None, model_evaluations=model_evaluations))
+    _show(
+        lambda: _client().configure_table(
+            name=name,
+            source_kind=kind,
+            source_path=str(source),
+            source_table=duckdb_table,
+            allowed_columns=allow,
+            epsilon_budget=budget,
+            unit_column=unit,
+            unit_cap=cap,
+            allowed_receivers=receiver or None,
+            share_full_report=share_report,
+            delta_budget=delta_budget,
+            share_scores=share_scores,
+            max_gated_runs=max_gated_runs,
+            column_types=types or None,
+            model_evaluations=model_evaluations,
+        )
+    )
 
 
 @room_app.command("table-list")
@@ -219,13 +266,27 @@ def dissociate(collaboration_id: int, name: str):
 
 
 @room_app.command("template-create")
-def template_create(collaboration_id: int, name: str, sql: Path = typer.Option(..., help="File with the SELECT."),
-                    classification: Path = typer.Option(..., help="Column classification (YAML/JSON)."),
-                    epsilon: float = typer.Option(...), max_mia_score: Optional[float] = typer.Option(None),
-                    rows: Optional[int] = typer.Option(None, help="Synthetic rows (default: DP estimate).")):
+def template_create(
+    collaboration_id: int,
+    name: str,
+    sql: Path = typer.Option(..., help="File with the SELECT."),
+    classification: Path = typer.Option(..., help="Column classification (YAML/JSON)."),
+    epsilon: float = typer.Option(...),
+    max_mia_score: Optional[float] = typer.Option(None),
+    rows: Optional[int] = typer.Option(None, help="Synthetic rows (default: DP estimate)."),
+):
     """Propose a template (a name used before makes a new version)."""
-    _show(lambda: _client().create_template(collaboration_id, name=name, sql=sql.read_text(), epsilon=epsilon,
-                                            classification=_load(classification), max_mia_score=max_mia_score, rows=rows))
+    _show(
+        lambda: _client().create_template(
+            collaboration_id,
+            name=name,
+            sql=sql.read_text(),
+            epsilon=epsilon,
+            classification=_load(classification),
+            max_mia_score=max_mia_score,
+            rows=rows,
+        )
+    )
 
 
 @room_app.command("template-list")
@@ -247,14 +308,23 @@ def template_show(template_id: int):
         return
     from rich.syntax import Syntax
 
-    emit({k: shown[k] for k in ("id", "name", "version", "hash", "approvers", "approved_by", "approved")},
-         title=f"template {template['name']} v{template['version']}")
+    emit(
+        {k: shown[k] for k in ("id", "name", "version", "hash", "approvers", "approved_by", "approved")},
+        title=f"template {template['name']} v{template['version']}",
+    )
     params = dict(shown["params"])
     classification = params.pop("classification", {})
     emit(params, title="parameters")
-    emit([{"column": c["name"], "type": c["type"], "predicted": c["name"] == classification.get("target")}
-          for c in classification.get("columns", [])], title="classification")
-    emit({table: ", ".join(columns) for table, columns in shown["columns_read"].items()}, title="tables and columns read")
+    emit(
+        [
+            {"column": c["name"], "type": c["type"], "predicted": c["name"] == classification.get("target")}
+            for c in classification.get("columns", [])
+        ],
+        title="classification",
+    )
+    emit(
+        {table: ", ".join(columns) for table, columns in shown["columns_read"].items()}, title="tables and columns read"
+    )
     out.print(Syntax(shown["formatted_sql"], "sql", word_wrap=True))
 
 
@@ -264,14 +334,19 @@ def _full_hash(template: dict, given: str) -> str:
     if len(given) < 8:
         fail(f"the hash {given!r} is too short: give at least its first 8 characters", BAD_INPUT)
     if not template["hash"].startswith(given):
-        fail(f"{given!r} is not (a prefix of) template {template['id']}'s content hash {template['hash'][:12]}…: "
-             f"review `template-show {template['id']}` again", BAD_INPUT)
+        fail(
+            f"{given!r} is not (a prefix of) template {template['id']}'s content hash {template['hash'][:12]}…: "
+            f"review `template-show {template['id']}` again",
+            BAD_INPUT,
+        )
     return template["hash"]
 
 
 @room_app.command()
-def approve(template_id: int, hash: str = typer.Option(..., help="The content hash you reviewed (at least its first "
-                                                                 "8 characters).")):
+def approve(
+    template_id: int,
+    hash: str = typer.Option(..., help="The content hash you reviewed (at least its first 8 characters)."),
+):
     """Approve a template that reads one of your tables (its content hash, or a prefix of it)."""
     template = call(lambda: _client().template(template_id))
     full = _full_hash(template, hash)
@@ -284,8 +359,11 @@ def revoke(template_id: int):
     _show(lambda: _client().revoke(template_id))
 
 
-WAIT = typer.Option(False, help="Wait until it finishes (progress on a terminal), print the final state, and exit "
-                                "3 when the gate refused it, 4 when it failed.")
+WAIT = typer.Option(
+    False,
+    help="Wait until it finishes (progress on a terminal), print the final state, and exit "
+    "3 when the gate refused it, 4 when it failed.",
+)
 TIMEOUT = typer.Option(3600.0, help="With --wait: give up waiting after this many seconds (exit 1; it keeps running).")
 
 
@@ -325,15 +403,21 @@ def _save(data: bytes, output: Path) -> None:
 
 
 @room_app.command()
-def infer(model_id: int, table: int = typer.Option(..., help="Your own configured table to score."),
-          wait: bool = WAIT, timeout: float = TIMEOUT):
+def infer(
+    model_id: int,
+    table: int = typer.Option(..., help="Your own configured table to score."),
+    wait: bool = WAIT,
+    timeout: float = TIMEOUT,
+):
     """Score one of your own tables with a trained model; the predictions go to the inference receivers."""
     job = call(lambda: _client().infer(model_id, table))
     if not wait:
         emit(job)
         return
-    _finish(wait_for(lambda: _client().inference(job["id"]), f"inference {job['id']}", timeout=timeout),
-            f"inference {job['id']}")
+    _finish(
+        wait_for(lambda: _client().inference(job["id"]), f"inference {job['id']}", timeout=timeout),
+        f"inference {job['id']}",
+    )
 
 
 @room_app.command("inference-list")
@@ -367,19 +451,26 @@ def report(job_id: int, output: Path = typer.Option(..., "--output", "-o", help=
 
 
 @room_app.command()
-def train(job_id: int, trainer: str = typer.Option("auto", help="auto, logistic, linear, gbm or script."),
-          script: Optional[Path] = typer.Option(None, help="Training script (trainer 'script')."),
-          param: list[str] = typer.Option([], help="A built-in trainer's hyperparameter, NAME=VALUE (repeat)."),
-          wait: bool = WAIT, timeout: float = TIMEOUT):
+def train(
+    job_id: int,
+    trainer: str = typer.Option("auto", help="auto, logistic, linear, gbm or script."),
+    script: Optional[Path] = typer.Option(None, help="Training script (trainer 'script')."),
+    param: list[str] = typer.Option([], help="A built-in trainer's hyperparameter, NAME=VALUE (repeat)."),
+    wait: bool = WAIT,
+    timeout: float = TIMEOUT,
+):
     """Train a model on a job's synthetic data (in the server's background worker)."""
     text = script.read_text() if script else None
     params = _params(param)
-    model = call(lambda: _client().train(job_id, "script" if script and trainer == "auto" else trainer, text,
-                                         params or None))
+    model = call(
+        lambda: _client().train(job_id, "script" if script and trainer == "auto" else trainer, text, params or None)
+    )
     if not wait:
         emit(model)
         return
-    _finish(wait_for(lambda: _client().model(model["id"]), f"model {model['id']}", timeout=timeout), f"model {model['id']}")
+    _finish(
+        wait_for(lambda: _client().model(model["id"]), f"model {model['id']}", timeout=timeout), f"model {model['id']}"
+    )
 
 
 def _params(pairs: list[str]) -> dict[str, float]:
@@ -417,7 +508,9 @@ def audit(collaboration_id: int, limit: Optional[int] = LIMIT, offset: int = OFF
 
 
 @room_app.command("audit-head")
-def audit_head(collaboration_id: int, output: Path = typer.Option(..., "--output", "-o", help="Where to keep it (.json).")):
+def audit_head(
+    collaboration_id: int, output: Path = typer.Option(..., "--output", "-o", help="Where to keep it (.json).")
+):
     """Export the audit chain's head, signed by the server; keep it to check later with audit-verify."""
     head = call(lambda: _client().audit_head(collaboration_id))
     output.write_text(json.dumps(head, indent=2) + "\n")
@@ -430,8 +523,11 @@ def audit_verify(collaboration_id: int, head: Path = typer.Argument(..., help="A
     """Ask the server to prove the chain still holds a head you kept; exit 6 when it does not."""
     proof = _show(lambda: _client().audit_verify(collaboration_id, _load(head)))
     if not proof["extends"]:
-        err.print(f"[bold red]the audit chain does not extend your head:[/] {proof['problem']}", highlight=False,
-                  soft_wrap=True)
+        err.print(
+            f"[bold red]the audit chain does not extend your head:[/] {proof['problem']}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(AUDIT_BROKEN)
 
 
@@ -475,21 +571,30 @@ _default = w.default  # a setting's default, for a flag's
 
 def serve(
     ctx: typer.Context,
-    data_dir: Path = typer.Option(Path("synthroom-data"), help="Folder for the metadata database, job artifacts and "
-                                                               "keys (mode 0700)."),
+    data_dir: Path = typer.Option(
+        Path("synthroom-data"), help="Folder for the metadata database, job artifacts and keys (mode 0700)."
+    ),
     db_url: Optional[str] = typer.Option(None, help="SQLAlchemy URL (default: SQLite in DATA_DIR)."),
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8765),
-    allow_training_scripts: bool = typer.Option(True, "--allow-training-scripts/--no-training-scripts",
-                                                help="Let members run training scripts (in the bubblewrap sandbox)."),
+    allow_training_scripts: bool = typer.Option(
+        True,
+        "--allow-training-scripts/--no-training-scripts",
+        help="Let members run training scripts (in the bubblewrap sandbox).",
+    ),
     script_time_limit: float = typer.Option(_default("script_time_limit"), help="Seconds a training script may run."),
-    script_memory_mib: int = typer.Option(_default("script_memory_mib"), help="Address space of a training script, MiB."),
-    script_output_mib: int = typer.Option(_default("script_output_mib"), help="Output folder size of a training script, MiB."),
+    script_memory_mib: int = typer.Option(
+        _default("script_memory_mib"), help="Address space of a training script, MiB."
+    ),
+    script_output_mib: int = typer.Option(
+        _default("script_output_mib"), help="Output folder size of a training script, MiB."
+    ),
     max_body_bytes: int = typer.Option(_default("max_body_bytes"), help="Largest request body (413 beyond)."),
     page_size: int = typer.Option(_default("page_size"), help="Items per page when a list request names no limit."),
     max_page_size: int = typer.Option(_default("max_page_size"), help="Largest page a list request may ask for."),
-    max_collaboration_members: int = typer.Option(_default("max_collaboration_members"),
-                                                  help="Members one collaboration may list."),
+    max_collaboration_members: int = typer.Option(
+        _default("max_collaboration_members"), help="Members one collaboration may list."
+    ),
     max_rows: int = typer.Option(_default("max_rows"), help="Largest number of synthetic rows a template may ask for."),
     workers: w.Workers = w.DEFAULT_WORKERS,
     job_seconds: w.JobSeconds = _default("job_seconds"),
@@ -521,7 +626,9 @@ def serve(
     job_worker = Worker(room, threads=workers) if workers else None
     if job_worker is None:  # jobs and trainings stay queued for `synthroom worker` processes
         room.on_job_queued = room.on_model_queued = lambda _id: None
-    out.print(f"metadata: {room.db.url}\nartifacts: {room.artifacts}\nadmin key: "
-              f"{'$SYNTHROOM_ADMIN_KEY' if os.environ.get('SYNTHROOM_ADMIN_KEY') else data_dir / 'admin.key'}\n"
-              f"API docs: http://{host}:{port}/docs")
+    out.print(
+        f"metadata: {room.db.url}\nartifacts: {room.artifacts}\nadmin key: "
+        f"{'$SYNTHROOM_ADMIN_KEY' if os.environ.get('SYNTHROOM_ADMIN_KEY') else data_dir / 'admin.key'}\n"
+        f"API docs: http://{host}:{port}/docs"
+    )
     uvicorn.run(create_app(room, job_worker), host=host, port=port, log_level="info")

@@ -18,26 +18,48 @@ import typer
 
 from ..room.settings import Settings
 
-Workers = Annotated[int, typer.Option(min=0, help="Job worker threads in this process (0: leave the jobs to "
-                                                  "`synthroom worker` processes on the same database).")]
+Workers = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Job worker threads in this process (0: leave the jobs to "
+        "`synthroom worker` processes on the same database).",
+    ),
+]
 WorkerThreads = Annotated[int, typer.Option("--workers", min=1, help="Job worker threads in this process.")]
 JobSeconds = Annotated[float, typer.Option(help="Wall-clock seconds one job may run.")]
-JobMemory = Annotated[int, typer.Option(help="Address space one job's process may use, in MiB (JAX alone reserves "
-                                             "about 2 GiB: below 4096 small syntheses fail too).")]
+JobMemory = Annotated[
+    int,
+    typer.Option(
+        help="Address space one job's process may use, in MiB (JAX alone reserves "
+        "about 2 GiB: below 4096 small syntheses fail too)."
+    ),
+]
 JobThreads = Annotated[int, typer.Option(help="Threads one job's DuckDB, BLAS and XLA may use.")]
-JobTempDisk = Annotated[int, typer.Option(help="Temporary disk one job may fill (DuckDB spilling; also the largest "
-                                               "file it may write), in MiB.")]
-ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="A TOML file of settings (default "
-                                                    "$SYNTHROOM_CONFIG); SYNTHROOM_<SETTING> variables and flags "
-                                                    "override it (docs/cleanroom.md, Server settings).")]
+JobTempDisk = Annotated[
+    int,
+    typer.Option(help="Temporary disk one job may fill (DuckDB spilling; also the largest file it may write), in MiB."),
+]
+ConfigFile = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--config",
+        help="A TOML file of settings (default "
+        "$SYNTHROOM_CONFIG); SYNTHROOM_<SETTING> variables and flags "
+        "override it (docs/cleanroom.md, Server settings).",
+    ),
+]
 DEFAULT_WORKERS = 1
 
 
 def given_settings(ctx: typer.Context) -> dict[str, Any]:
     """The settings' flags given on the command line: a flag left at its default does not hide
     the config file's or the environment's value."""
-    return {name: value for name, value in ctx.params.items()  # (typer's own click: compare by name)
-            if name in Settings.model_fields and getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
+    return {
+        name: value
+        for name, value in ctx.params.items()  # (typer's own click: compare by name)
+        if name in Settings.model_fields and getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+    }
 
 
 def default(field: str):
@@ -52,8 +74,9 @@ def database_url(data_dir: Path, db_url: str | None) -> str:
 
 def worker(
     ctx: typer.Context,
-    data_dir: Annotated[Path, typer.Option(help="The server's data folder (artifacts; SQLite database unless "
-                                                "--db-url).")] = Path("synthroom-data"),
+    data_dir: Annotated[
+        Path, typer.Option(help="The server's data folder (artifacts; SQLite database unless --db-url).")
+    ] = Path("synthroom-data"),
     db_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL (default: SQLite in DATA_DIR).")] = None,
     workers: WorkerThreads = DEFAULT_WORKERS,
     job_seconds: JobSeconds = default("job_seconds"),
@@ -77,8 +100,9 @@ def worker(
     room = Room(database_url(data_dir, db_url), data_dir / "artifacts", settings=settings)
     running = Worker(room, threads=workers).start()
     recovered = f"; failed jobs whose worker died: {running.recovered}" if running.recovered else ""
-    Console().print(f"worker: {workers} thread(s) on {room.db.url}, artifacts in {room.artifacts}{recovered}",
-                    highlight=False)
+    Console().print(
+        f"worker: {workers} thread(s) on {room.db.url}, artifacts in {room.artifacts}{recovered}", highlight=False
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

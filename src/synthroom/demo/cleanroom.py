@@ -24,14 +24,24 @@ from rich.console import Console
 from rich.table import Table
 
 from ..client import ClientError, RoomClient
-from .adtech import (AUDIENCE_COLUMNS, CONVERSIONS_COLUMNS, DEMO_CLASSIFICATION, DEMO_TEMPLATE, simulate_audience,
-                     simulate_conversions)
+from .adtech import (
+    AUDIENCE_COLUMNS,
+    CONVERSIONS_COLUMNS,
+    DEMO_CLASSIFICATION,
+    DEMO_TEMPLATE,
+    simulate_audience,
+    simulate_conversions,
+)
 
 ADMIN_KEY = "demo-admin-key"
 # The collaboration's model policy: models may leave (as skops files up to 10 MiB), the publisher
 # scores its own tables, the advertiser receives the predictions (and, as the payer, pays).
-MODEL_POLICY = {"allow_export": True, "max_artifact_mib": 10, "inference_runners": ["publisher"],
-                "inference_receivers": ["advertiser"]}
+MODEL_POLICY = {
+    "allow_export": True,
+    "max_artifact_mib": 10,
+    "inference_runners": ["publisher"],
+    "inference_receivers": ["advertiser"],
+}
 
 
 def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Console | None = None) -> dict:
@@ -60,8 +70,10 @@ def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Co
     audience = simulate_audience(users, seed=0)
     audience.to_csv(pub_dir / "audience.csv", index=False)
     simulate_conversions(audience, seed=0).to_parquet(adv_dir / "conversions.parquet")
-    say.print(f"[bold]1. data[/]  publisher: {users:,} users -> {pub_dir / 'audience.csv'}; "
-              f"advertiser: purchases -> {adv_dir / 'conversions.parquet'}")
+    say.print(
+        f"[bold]1. data[/]  publisher: {users:,} users -> {pub_dir / 'audience.csv'}; "
+        f"advertiser: purchases -> {adv_dir / 'conversions.parquet'}"
+    )
 
     with TestClient(create_app(room, Worker(room))) as http:
         admin = RoomClient(http=http, admin_key=ADMIN_KEY)
@@ -70,47 +82,91 @@ def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Co
         pub.admin_key = adv.admin_key = None
         say.print("[bold]2. members[/] publisher and advertiser, each with an API key and its own data folder")
 
-        t_aud = pub.configure_table(name="audience", source_kind="csv", source_path=str(pub_dir / "audience.csv"),
-                                    allowed_columns=AUDIENCE_COLUMNS, epsilon_budget=3.0, unit_column="user_id",
-                                    unit_cap=1, share_full_report=True, model_evaluations=1)
-        t_conv = adv.configure_table(name="conversions", source_kind="parquet", source_path=str(adv_dir / "conversions.parquet"),
-                                     allowed_columns=CONVERSIONS_COLUMNS, epsilon_budget=3.0, unit_column="user_id",
-                                     unit_cap=5, allowed_receivers=["advertiser"], share_full_report=True,
-                                     model_evaluations=1)
-        say.print("[bold]3. tables[/]  audience (email not allowed) and conversions, budget epsilon 3 each, unit user_id")
+        t_aud = pub.configure_table(
+            name="audience",
+            source_kind="csv",
+            source_path=str(pub_dir / "audience.csv"),
+            allowed_columns=AUDIENCE_COLUMNS,
+            epsilon_budget=3.0,
+            unit_column="user_id",
+            unit_cap=1,
+            share_full_report=True,
+            model_evaluations=1,
+        )
+        t_conv = adv.configure_table(
+            name="conversions",
+            source_kind="parquet",
+            source_path=str(adv_dir / "conversions.parquet"),
+            allowed_columns=CONVERSIONS_COLUMNS,
+            epsilon_budget=3.0,
+            unit_column="user_id",
+            unit_cap=5,
+            allowed_receivers=["advertiser"],
+            share_full_report=True,
+            model_evaluations=1,
+        )
+        say.print(
+            "[bold]3. tables[/]  audience (email not allowed) and conversions, budget epsilon 3 each, unit user_id"
+        )
 
-        collab = adv.create_collaboration("spring campaign", [
-            {"name": "publisher", "can_run": False, "can_receive": False},
-            {"name": "advertiser", "can_run": True, "can_receive": True}], payer="advertiser", retention_days=7,
-            model_policy=MODEL_POLICY)
+        collab = adv.create_collaboration(
+            "spring campaign",
+            [
+                {"name": "publisher", "can_run": False, "can_receive": False},
+                {"name": "advertiser", "can_run": True, "can_receive": True},
+            ],
+            payer="advertiser",
+            retention_days=7,
+            model_policy=MODEL_POLICY,
+        )
         invited = [c["id"] for c in pub.invitations()]
         pub.accept(collab["id"])
         pub.associate(collab["id"], t_aud["id"], "audience")
         adv.associate(collab["id"], t_conv["id"], "conversions")
-        say.print(f"[bold]4. collaboration[/] #{collab['id']} 'spring campaign': the advertiser runs, receives and pays; "
-                  f"the publisher, invited to #{', #'.join(map(str, invited))}, accepts")
+        say.print(
+            f"[bold]4. collaboration[/] #{collab['id']} 'spring campaign': the advertiser runs, receives and pays; "
+            f"the publisher, invited to #{', #'.join(map(str, invited))}, accepts"
+        )
         head = adv.audit_head(collab["id"])
 
         (adv_dir / "template.sql").write_text(DEMO_TEMPLATE + "\n")
         (adv_dir / "classification.yaml").write_text(yaml.safe_dump(DEMO_CLASSIFICATION, sort_keys=False))
-        template = adv.create_template(collab["id"], name="converters", sql=DEMO_TEMPLATE, epsilon=epsilon,
-                                       classification=DEMO_CLASSIFICATION, max_mia_score=0.8)
+        template = adv.create_template(
+            collab["id"],
+            name="converters",
+            sql=DEMO_TEMPLATE,
+            epsilon=epsilon,
+            classification=DEMO_CLASSIFICATION,
+            max_mia_score=0.8,
+        )
         for party in (pub, adv):
             template = party.approve(template["id"], template["hash"])
-        say.print(f"[bold]5. template[/]  'converters' v{template['version']} hash {template['hash'][:16]}… "
-                  f"approved by {', '.join(template['approved_by'])}")
+        say.print(
+            f"[bold]5. template[/]  'converters' v{template['version']} hash {template['hash'][:16]}… "
+            f"approved by {', '.join(template['approved_by'])}"
+        )
         try:
-            adv.create_template(collab["id"], name="peek", sql="SELECT a.email, a.age FROM audience a", epsilon=1,
-                                classification={"target": "age", "columns": [{"name": "email", "type": "categorical"},
-                                                                             {"name": "age", "type": "numerical"}]})
+            adv.create_template(
+                collab["id"],
+                name="peek",
+                sql="SELECT a.email, a.age FROM audience a",
+                epsilon=1,
+                classification={
+                    "target": "age",
+                    "columns": [{"name": "email", "type": "categorical"}, {"name": "age", "type": "numerical"}],
+                },
+            )
         except ClientError as exc:
             say.print(f"   refused as it should be: {exc.detail}")
 
         job = adv.start_job(template["id"])
-        say.print(f"[bold]6. job[/] #{job['id']} queued; epsilon {epsilon:g} reserved on both tables' ledgers; running…")
+        say.print(
+            f"[bold]6. job[/] #{job['id']} queued; epsilon {epsilon:g} reserved on both tables' ledgers; running…"
+        )
         job = adv.wait(job["id"], timeout=900)
-        say.print(f"   {job['state']} in {job['compute_seconds']:.1f} s"
-                  + (f": {job['reason']}" if job["reason"] else ""))
+        say.print(
+            f"   {job['state']} in {job['compute_seconds']:.1f} s" + (f": {job['reason']}" if job["reason"] else "")
+        )
         paths = {"database": db_path, "artifacts": server_dir / "artifacts" / "jobs" / str(job["id"])}
         _print_summary(say, job)
         try:
@@ -127,42 +183,60 @@ def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Co
         (adv_dir / "audit.json").write_text(json.dumps(log, indent=2))
         paths["audit"] = adv_dir / "audit.json"
         proof = adv.audit_verify(collab["id"], head)
-        say.print(f"[bold]8. audit[/]  {len(log['entries'])} entries, chain verified: {log['verified']}; the signed head "
-                  f"kept at entry {head['seq']} still holds: {proof['extends']}; metering: {json.dumps(meter)}")
+        say.print(
+            f"[bold]8. audit[/]  {len(log['entries'])} entries, chain verified: {log['verified']}; the signed head "
+            f"kept at entry {head['seq']} still holds: {proof['extends']}; metering: {json.dumps(meter)}"
+        )
         budget = adv.collaboration(collab["id"])["tables"]
-        say.print("   budget left: " + ", ".join(f"{t['name']} {t['epsilon_remaining']:g} of {t['epsilon_budget']:g}" for t in budget))
+        say.print(
+            "   budget left: "
+            + ", ".join(f"{t['name']} {t['epsilon_remaining']:g} of {t['epsilon_budget']:g}" for t in budget)
+        )
 
     where = Table(title="where everything is", show_header=False, box=None, padding=(0, 2))
     for name, path in paths.items():
         where.add_row(name, str(path))
     say.print(where)
-    say.print(f"done in {time.perf_counter() - start:.0f} s. The same steps from a shell: `synthroom serve`, then "
-              "`synthroom room --help` (docs/cleanroom.md).")
+    say.print(
+        f"done in {time.perf_counter() - start:.0f} s. The same steps from a shell: `synthroom serve`, then "
+        "`synthroom room --help` (docs/cleanroom.md)."
+    )
     return {"job": job, "paths": paths, "audit": log}
 
 
-def _models(say: Console, pub: RoomClient, adv: RoomClient, collab_id: int, job_id: int, pub_dir: Path,
-            adv_dir: Path) -> dict[str, Path]:
+def _models(
+    say: Console, pub: RoomClient, adv: RoomClient, collab_id: int, job_id: int, pub_dir: Path, adv_dir: Path
+) -> dict[str, Path]:
     """Step 7: the advertiser trains a model on the synthetic rows (scored on the real holdout
     too: both owners allow one such scoring per job), the publisher scores its new users with it
     inside the room, the advertiser receives the predictions and downloads the model (skops)."""
     model = adv.wait_model(adv.train(job_id, "gbm")["id"], timeout=600)
     synthetic = ", ".join(f"{k} {v:.3f}" for k, v in model["metrics"].items())
     real = ", ".join(f"{k} {v:.2f}" for k, v in (model["real_metrics"] or {}).items()) or "not scored"
-    say.print(f"[bold]7. model[/]  gradient boosting predicts 'converted'; on synthetic validation rows: {synthetic}; "
-              f"on the real holdout the synthesizer never saw (not DP, rounded): {real}")
+    say.print(
+        f"[bold]7. model[/]  gradient boosting predicts 'converted'; on synthetic validation rows: {synthetic}; "
+        f"on the real holdout the synthesizer never saw (not DP, rounded): {real}"
+    )
     new_users = simulate_audience(1000, seed=1)
     new_users.to_csv(pub_dir / "new_users.csv", index=False)
-    table = pub.configure_table(name="new users", source_kind="csv", source_path=str(pub_dir / "new_users.csv"),
-                                allowed_columns=AUDIENCE_COLUMNS, epsilon_budget=1.0, unit_column="user_id",
-                                allowed_receivers=["advertiser"])
+    table = pub.configure_table(
+        name="new users",
+        source_kind="csv",
+        source_path=str(pub_dir / "new_users.csv"),
+        allowed_columns=AUDIENCE_COLUMNS,
+        epsilon_budget=1.0,
+        unit_column="user_id",
+        allowed_receivers=["advertiser"],
+    )
     pub.associate(collab_id, table["id"], "new_users")
     scored = pub.wait_inference(pub.infer(model["id"], table["id"])["id"], timeout=600)
     predictions = _write(adv_dir / "predictions.csv", adv.inference_result(scored["id"], "csv"))
     likely = int((pd.read_csv(predictions)["prediction"] == "yes").sum())
-    say.print(f"   inference #{scored['id']} {scored['state']}: the publisher scored its {scored['rows_scored']:,} new "
-              f"users with the model inside the room; the advertiser received the predictions ({likely} likely "
-              "converters); the publisher never saw the model, the advertiser never saw the rows")
+    say.print(
+        f"   inference #{scored['id']} {scored['state']}: the publisher scored its {scored['rows_scored']:,} new "
+        f"users with the model inside the room; the advertiser received the predictions ({likely} likely "
+        "converters); the publisher never saw the model, the advertiser never saw the rows"
+    )
     return {"model": _write(adv_dir / "model.skops", adv.model_file(model["id"])), "predictions": predictions}
 
 
@@ -175,7 +249,11 @@ def _print_summary(say: Console, job: dict) -> None:
     summary = job.get("summary") or {}
     if not summary:
         return
-    scores = ", ".join(f"{a['attackVersion']} {a['score']:.3f}" for a in summary.get("membershipInferenceAttackScores", []))
-    say.print(f"   report: fidelity {summary.get('fidelityScore', float('nan')):.3f}; membership-inference {scores}; "
-              f"released: {summary.get('released')}; {job['rows_synthetic'] or 0:,} synthetic rows "
-              f"(at most {summary.get('privacy_unit_cap')} per user went in)")
+    scores = ", ".join(
+        f"{a['attackVersion']} {a['score']:.3f}" for a in summary.get("membershipInferenceAttackScores", [])
+    )
+    say.print(
+        f"   report: fidelity {summary.get('fidelityScore', float('nan')):.3f}; membership-inference {scores}; "
+        f"released: {summary.get('released')}; {job['rows_synthetic'] or 0:,} synthetic rows "
+        f"(at most {summary.get('privacy_unit_cap')} per user went in)"
+    )

@@ -34,10 +34,50 @@ _REGIONS = {
     "South": ["Texas", "Florida", "Georgia", "Virginia", "Tennessee", "Alabama", "Kentucky", "Louisiana"],
     "West": ["California", "Washington", "Oregon", "Colorado", "Arizona", "Utah", "Nevada", "Idaho"],
 }
-_FRONT = ["Ash", "Bel", "Cedar", "Clear", "Eagle", "Fair", "Glen", "Green", "High", "Lake",
-          "Maple", "Mill", "North", "Oak", "Pine", "Red", "River", "Rock", "Spring", "Stone"]
-_BACK = ["brook", "burg", "dale", "field", "ford", "haven", "hill", "land", "mont", "port",
-         "ridge", "side", "ton", "vale", "view", "ville", "water", "wood", "crest", "bury"]
+_FRONT = [
+    "Ash",
+    "Bel",
+    "Cedar",
+    "Clear",
+    "Eagle",
+    "Fair",
+    "Glen",
+    "Green",
+    "High",
+    "Lake",
+    "Maple",
+    "Mill",
+    "North",
+    "Oak",
+    "Pine",
+    "Red",
+    "River",
+    "Rock",
+    "Spring",
+    "Stone",
+]
+_BACK = [
+    "brook",
+    "burg",
+    "dale",
+    "field",
+    "ford",
+    "haven",
+    "hill",
+    "land",
+    "mont",
+    "port",
+    "ridge",
+    "side",
+    "ton",
+    "vale",
+    "view",
+    "ville",
+    "water",
+    "wood",
+    "crest",
+    "bury",
+]
 _PLANS = np.array(["basic", "standard", "premium", "enterprise"], dtype=object)
 _CHANNELS = np.array(["web", "app", "store", "partner", "phone"], dtype=object)
 
@@ -128,22 +168,24 @@ def customer_profiles(*, customers: int, seed: int = 0) -> pd.DataFrame:
     ltv = np.round(spend * tenure_months * rng.pareto(3.0, n).clip(0, 50) * 0.5 + spend, 2)
     churned = np.where(rng.random(n) < 1 / (1 + np.exp(-churn_score)), "yes", "no").astype(object)
     channel = _CHANNELS[rng.choice(len(_CHANNELS), n, p=[0.42, 0.28, 0.14, 0.1, 0.06])]
-    return pd.DataFrame({
-        "customer_id": np.arange(1, n + 1, dtype=np.int64) * 7919 % 1_000_003 + 100_000,
-        "city": _missing(rng, places["city"], 0.02),
-        "state": places["state"],
-        "region": places["region"],
-        "age": pd.array(_missing(rng, age, 0.03), dtype="Int64"),
-        "plan": _PLANS[plan_idx],
-        "signup_date": pd.to_datetime(signup).date,
-        "last_login": pd.Series(pd.to_datetime(last_login).date, dtype=object).where(rng.random(n) >= 0.04, None),
-        "monthly_spend": _missing(rng, spend, 0.05),
-        "lifetime_value": _missing(rng, ltv, 0.08),
-        "orders": pd.array(_missing(rng, orders, 0.02), dtype="Int64"),
-        "support_tickets": tickets,
-        "channel": _missing(rng, channel, 0.09),
-        "churned": churned,
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(1, n + 1, dtype=np.int64) * 7919 % 1_000_003 + 100_000,
+            "city": _missing(rng, places["city"], 0.02),
+            "state": places["state"],
+            "region": places["region"],
+            "age": pd.array(_missing(rng, age, 0.03), dtype="Int64"),
+            "plan": _PLANS[plan_idx],
+            "signup_date": pd.to_datetime(signup).date,
+            "last_login": pd.Series(pd.to_datetime(last_login).date, dtype=object).where(rng.random(n) >= 0.04, None),
+            "monthly_spend": _missing(rng, spend, 0.05),
+            "lifetime_value": _missing(rng, ltv, 0.08),
+            "orders": pd.array(_missing(rng, orders, 0.02), dtype="Int64"),
+            "support_tickets": tickets,
+            "channel": _missing(rng, channel, 0.09),
+            "churned": churned,
+        }
+    )
 
 
 def _row_order(rng: np.random.Generator, rows: int, customers: int) -> np.ndarray:
@@ -151,8 +193,9 @@ def _row_order(rng: np.random.Generator, rows: int, customers: int) -> np.ndarra
     return rng.permutation(np.arange(rows, dtype=np.int64) % customers)
 
 
-def simulate_customer_table(*, rows: int = 1_000_000, customers: int | None = None, seed: int = 0,
-                            id_column: bool = False) -> pd.DataFrame:
+def simulate_customer_table(
+    *, rows: int = 1_000_000, customers: int | None = None, seed: int = 0, id_column: bool = False
+) -> pd.DataFrame:
     """``rows`` rows of ``customers`` simulated customers (default ``rows // 50``), shuffled.
 
     The same arguments give the same table. ``id_column`` adds ``customer_id`` first (an
@@ -164,8 +207,15 @@ def simulate_customer_table(*, rows: int = 1_000_000, customers: int | None = No
     return table if id_column else table.drop(columns="customer_id")
 
 
-def write_customer_table(path: str | os.PathLike, *, rows: int, customers: int | None = None, seed: int = 0,
-                         id_column: bool = False, chunk_rows: int = 1_000_000) -> Path:
+def write_customer_table(
+    path: str | os.PathLike,
+    *,
+    rows: int,
+    customers: int | None = None,
+    seed: int = 0,
+    id_column: bool = False,
+    chunk_rows: int = 1_000_000,
+) -> Path:
     """Write :func:`simulate_customer_table`'s rows to a ``.parquet`` or ``.csv`` file in chunks of
     ``chunk_rows`` (so 10 million rows never sit in memory at once); same rows, same order."""
     import pyarrow as pa
@@ -182,7 +232,7 @@ def write_customer_table(path: str | os.PathLike, *, rows: int, customers: int |
     writer = pq.ParquetWriter(tmp, schema) if path.suffix == ".parquet" else None
     try:
         for start in range(0, rows, chunk_rows):
-            chunk = profiles.iloc[order[start:start + chunk_rows]]
+            chunk = profiles.iloc[order[start : start + chunk_rows]]
             if writer is not None:
                 writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
             else:

@@ -37,7 +37,9 @@ def simulate_customers(n: int = 20_000, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     age = np.clip(rng.normal(42, 13, n), 18, 90).round().astype(int)
     region = rng.choice(_REGIONS, n, p=[0.3, 0.25, 0.2, 0.15, 0.1])
-    region_boost = pd.Series(region).map({"north": 1.1, "south": 0.9, "east": 1.2, "west": 1.0, "central": 0.8}).to_numpy()
+    region_boost = (
+        pd.Series(region).map({"north": 1.1, "south": 0.9, "east": 1.2, "west": 1.0, "central": 0.8}).to_numpy()
+    )
     income = np.round(np.exp(rng.normal(10.3 + 0.012 * (age - 42), 0.45, n)) * region_boost, -2)
     income[rng.random(n) < 0.05] = np.nan  # some customers do not declare an income
     premium_p = 1 / (1 + np.exp(-(np.nan_to_num(np.log(income), nan=10.3) - 10.6) * 2.5))
@@ -49,7 +51,14 @@ def simulate_customers(n: int = 20_000, seed: int = 0) -> pd.DataFrame:
     start = np.datetime64("2026-06-01")
     signup = start - (tenure * 30.4).astype("timedelta64[D]") + rng.integers(0, 30, n).astype("timedelta64[D]")
     channel = rng.choice(_CHANNELS, n, p=[0.55, 0.25, 0.15, 0.05])
-    logit = -1.6 + 0.45 * calls - 0.025 * tenure + 0.8 * (plan == "basic") - 0.6 * (plan == "premium") + 0.3 * (channel == "partner")
+    logit = (
+        -1.6
+        + 0.45 * calls
+        - 0.025 * tenure
+        + 0.8 * (plan == "basic")
+        - 0.6 * (plan == "premium")
+        + 0.3 * (channel == "partner")
+    )
     churned = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
     return pd.DataFrame(
         {

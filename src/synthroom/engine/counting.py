@@ -128,7 +128,9 @@ class CountingSource:
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
-    def open(cls, data: "str | os.PathLike | pd.DataFrame", kinds: dict[str, str], threads: int | None = None) -> "CountingSource":
+    def open(
+        cls, data: "str | os.PathLike | pd.DataFrame", kinds: dict[str, str], threads: int | None = None
+    ) -> "CountingSource":
         """Open a CSV/Parquet path or a DataFrame; ``kinds`` maps each schema column to its kind.
 
         Raises :class:`InputError` for an unreadable file, missing/unknown/duplicate columns, an
@@ -172,7 +174,9 @@ class CountingSource:
     def category_counts(self, column: str) -> tuple[list[str | None], np.ndarray]:
         """Each distinct value of ``column`` (None for missing) and its exact count, in value order
         (code points, which is UTF-8 byte order, as both engines compare text), missing last."""
-        rows = self._fetch(f"SELECT v, count(*) FROM (SELECT {self.value_sql(column)} AS v FROM {self._rel}) GROUP BY v")
+        rows = self._fetch(
+            f"SELECT v, count(*) FROM (SELECT {self.value_sql(column)} AS v FROM {self._rel}) GROUP BY v"
+        )
         rows.sort(key=lambda r: (r[0] is None, r[0] or ""))
         return [r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.int64)
 
@@ -204,13 +208,16 @@ class CountingSource:
 
     def encoded_columns_sql(self, codings: dict[str, "CategoryCoding | NumericCoding"]) -> str:
         """The SELECT list that encodes each column (one small-integer code per column)."""
-        return ", ".join(f"{code_sql(self.value_sql(name), coding, self._dialect)} AS {self._dialect.ident(name)}"
-                         for name, coding in codings.items())
+        return ", ".join(
+            f"{code_sql(self.value_sql(name), coding, self._dialect)} AS {self._dialect.ident(name)}"
+            for name, coding in codings.items()
+        )
 
     def encode(self, codings: dict[str, "CategoryCoding | NumericCoding"]) -> None:
         """Materialise the encoded table (one small-integer code per column) for marginals."""
-        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {_ENC} AS SELECT {self.encoded_columns_sql(codings)} "
-                          f"FROM {self._rel}")
+        self._con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_ENC} AS SELECT {self.encoded_columns_sql(codings)} FROM {self._rel}"
+        )
         self._encoded = list(codings)
         self._sizes = {name: coding.size for name, coding in codings.items()}
 
@@ -255,7 +262,9 @@ def code_sql(value: str, coding: "CategoryCoding | NumericCoding", dialect: Dial
         v = f"({clipped_sql(value, coding.clip, dialect)})"
         piece = piece_sql(v, coding.grid, coding.pieces, dialect)
         by_piece = dialect.at(dialect.int_array(coding.piece_to_bin), f"({piece}) + 1")
-        by_cell = dialect.at(dialect.int_array(coding.cell_to_bin), f"CAST({coding.grid.sql_cell(v, dialect)} AS BIGINT) + 1")
+        by_cell = dialect.at(
+            dialect.int_array(coding.cell_to_bin), f"CAST({coding.grid.sql_cell(v, dialect)} AS BIGINT) + 1"
+        )
         return f"CAST(CASE WHEN ({piece}) >= 0 THEN {by_piece} ELSE {by_cell} END AS {_CODE_TYPE[dialect.name]})"
     fallback = "NULL" if coding.other_code is None else str(coding.other_code)
     missing = str(coding.missing_code) if coding.missing_code is not None else fallback
@@ -278,8 +287,12 @@ def piece_sql(v: str, grid: Grid, pieces: Pieces, dialect: Dialect = DUCKDB) -> 
     return f"CASE WHEN {nsub} > 0 THEN CAST({offset} + {within} AS BIGINT) ELSE -1 END"
 
 
-def open_file(con: duckdb.DuckDBPyConnection, path: "str | os.PathLike", check: Callable[[list[str], str], None],
-              row_number: str | None = None) -> str:
+def open_file(
+    con: duckdb.DuckDBPyConnection,
+    path: "str | os.PathLike",
+    check: Callable[[list[str], str], None],
+    row_number: str | None = None,
+) -> str:
     """SQL naming the rows of a CSV or Parquet file, as stored: a CSV is parsed once into a
     temporary table, every column as text (a CSV declares no types, and its content is never
     sniffed for them). ``check`` gets the file's column names and its path before anything is
@@ -290,18 +303,26 @@ def open_file(con: duckdb.DuckDBPyConnection, path: "str | os.PathLike", check: 
     ext = path.suffix.lower()
     try:
         if ext == ".parquet":
-            check([r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()],
-                  str(path))
+            check(
+                [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()], str(path)
+            )
             if row_number is None:
                 return f"read_parquet({quote_literal(str(path))})"
-            return (f"(SELECT *, file_row_number AS {quote_ident(row_number)} FROM "
-                    f"read_parquet({quote_literal(str(path))}, file_row_number = true))")
+            return (
+                f"(SELECT *, file_row_number AS {quote_ident(row_number)} FROM "
+                f"read_parquet({quote_literal(str(path))}, file_row_number = true))"
+            )
         if ext in (".csv", ".tsv", ".txt"):
             check(csv_header(path), str(path))
-            con.execute(f"CREATE TEMP TABLE synthroom_input AS SELECT * FROM read_csv({quote_literal(str(path))}, "
-                        "header = true, all_varchar = true)")
-            return "synthroom_input" if row_number is None else \
-                f"(SELECT *, rowid AS {quote_ident(row_number)} FROM synthroom_input)"
+            con.execute(
+                f"CREATE TEMP TABLE synthroom_input AS SELECT * FROM read_csv({quote_literal(str(path))}, "
+                "header = true, all_varchar = true)"
+            )
+            return (
+                "synthroom_input"
+                if row_number is None
+                else f"(SELECT *, rowid AS {quote_ident(row_number)} FROM synthroom_input)"
+            )
     except duckdb.Error as exc:
         raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
     raise InputError(f"input file {str(path)!r}: unknown extension {ext!r} (use .csv or .parquet)")

@@ -95,7 +95,10 @@ class _LogGrid(Grid):
         logarithms), corrected by exact comparisons with powers of two, so the cell is exact."""
         ax, n = f"abs({x})", dialect.number
         e0 = f"floor(log2({ax}))"
-        e = f"({e0} - CASE WHEN {ax} < pow({n(2)}, {e0}) THEN 1 ELSE 0 END + CASE WHEN {ax} >= pow({n(2)}, {e0} + 1) THEN 1 ELSE 0 END)"
+        e = (
+            f"({e0} - CASE WHEN {ax} < pow({n(2)}, {e0}) THEN 1 ELSE 0 END"
+            f" + CASE WHEN {ax} >= pow({n(2)}, {e0} + 1) THEN 1 ELSE 0 END)"
+        )
         s = f"least(greatest(floor(({ax} / pow({n(2)}, {e}) - {n(1)}) * {SUB}), 0), {SUB - 1})"
         return (
             f"CASE WHEN {x} IS NULL OR isnan({x}) THEN {LOG_MISSING} "
@@ -156,7 +159,8 @@ class _DateGrid(Grid):
         n = dialect.number
         return (
             f"CASE WHEN {x} IS NULL OR isnan({x}) THEN {self.missing} ELSE "
-            f"CAST(least(greatest(floor(({x} - ({n(_DATE_START)})) / {n(_DATE_STEP)}), -1), {_DATE_CELLS}) + 1 AS BIGINT) END"
+            f"CAST(least(greatest(floor(({x} - ({n(_DATE_START)})) / {n(_DATE_STEP)}), -1), {_DATE_CELLS}) + 1 AS "
+            "BIGINT) END"
         )
 
     def bounds(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

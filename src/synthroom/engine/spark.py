@@ -263,7 +263,9 @@ def sample_to_parquet(
     seeds = partition_seeds(synth._sample_seed if seed is None else seed, partitions)
     shares = [total // partitions + (i < total % partitions) for i in range(partitions)]
     tasks = [(i, shares[i], seeds[i]) for i in range(partitions)]  # one task per slice, so one file each
-    plan = session.createDataFrame(session.sparkContext.parallelize(tasks, partitions), "part INT, n BIGINT, seed BIGINT")
+    plan = session.createDataFrame(
+        session.sparkContext.parallelize(tasks, partitions), "part INT, n BIGINT, seed BIGINT"
+    )
     schema_arrow = pa.Table.from_pandas(synth.sample(1, seed=0), preserve_index=False).schema
 
     def draw(batches):

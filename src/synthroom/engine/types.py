@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 
-INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-                           "UINTEGER", "UBIGINT", "UHUGEINT"})
+INTEGER_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+)
 FLOAT_TYPES = frozenset({"FLOAT", "REAL", "DOUBLE"})
 TIME_PREFIXES = ("TIMESTAMP", "DATE")  # a point in time (TIME, a time of day, is not one)
 
@@ -30,9 +31,16 @@ def fits_int64(stored: str) -> bool:
     return is_integer(stored) and base_type(stored) not in ("UBIGINT", "HUGEINT", "UHUGEINT")
 
 
-_INTEGER_RANGES = {"TINYINT": (-(2**7), 2**7 - 1), "SMALLINT": (-(2**15), 2**15 - 1),
-                   "INTEGER": (-(2**31), 2**31 - 1), "UTINYINT": (0, 2**8 - 1), "USMALLINT": (0, 2**16 - 1),
-                   "UINTEGER": (0, 2**32 - 1), "UBIGINT": (0, 2**64 - 1), "UHUGEINT": (0, 2**64 - 1)}
+_INTEGER_RANGES = {
+    "TINYINT": (-(2**7), 2**7 - 1),
+    "SMALLINT": (-(2**15), 2**15 - 1),
+    "INTEGER": (-(2**31), 2**31 - 1),
+    "UTINYINT": (0, 2**8 - 1),
+    "USMALLINT": (0, 2**16 - 1),
+    "UINTEGER": (0, 2**32 - 1),
+    "UBIGINT": (0, 2**64 - 1),
+    "UHUGEINT": (0, 2**64 - 1),
+}
 INT64_RANGE = (-(2**63), 2**63 - 1)
 
 

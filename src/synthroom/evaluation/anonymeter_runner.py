@@ -82,7 +82,12 @@ def run(job_dir):
         ),
         "singling_out_multivariate": lambda: _singling_out(
             SinglingOutEvaluator(
-                ori=ori, syn=syn, control=control, n_attacks=n, n_cols=int(job["n_cols"]), seed=seed,
+                ori=ori,
+                syn=syn,
+                control=control,
+                n_attacks=n,
+                n_cols=int(job["n_cols"]),
+                seed=seed,
                 max_attempts=int(job["max_attempts"]),
             ),
             "multivariate",

@@ -99,7 +99,9 @@ def distance_histograms(members: np.ndarray, non_members: np.ndarray) -> dict[st
     }
 
 
-def density_ratio_attack(encoded: dict[str, np.ndarray], cand: Candidates, to_synthetic: dict[str, np.ndarray]) -> Attack:
+def density_ratio_attack(
+    encoded: dict[str, np.ndarray], cand: Candidates, to_synthetic: dict[str, np.ndarray]
+) -> Attack:
     n = cand.density_count
     reference = encoded["holdout"][cand.reference]
     members = encoded["train"][cand.members[:n]]

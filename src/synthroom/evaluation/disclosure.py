@@ -19,8 +19,10 @@ from typing import Any
 from .result import EvaluationReport, GateResult
 
 SCORE_DIGITS = 2  # decimals of a non-DP score shown to members
-NON_DP = (f"the scores, the gates and the release decision are computed from the real rows without noise: they are "
-          f"not differentially private; scores are rounded to {SCORE_DIGITS} decimals")
+NON_DP = (
+    f"the scores, the gates and the release decision are computed from the real rows without noise: they are "
+    f"not differentially private; scores are rounded to {SCORE_DIGITS} decimals"
+)
 
 
 def rounded(value: float | None) -> float | None:
@@ -51,10 +53,13 @@ def member_summary(report: EvaluationReport) -> dict[str, Any]:
     return {
         "fidelityScore": rounded(fidelity),
         "membershipInferenceAttackScores": [
-            {"attackVersion": a.attack_version, "score": rounded(a.score)} for a in report.attacks],
+            {"attackVersion": a.attack_version, "score": rounded(a.score)} for a in report.attacks
+        ],
         "released": report.passed,
-        "gates": [{"name": g.name, "threshold": g.threshold, "value": rounded(g.value), "passed": g.passed}
-                  for g in report.gates],
+        "gates": [
+            {"name": g.name, "threshold": g.threshold, "value": rounded(g.value), "passed": g.passed}
+            for g in report.gates
+        ],
         "advice": list(report.advice),
         "non_dp": NON_DP,
     }

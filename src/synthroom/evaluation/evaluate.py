@@ -23,8 +23,10 @@ from .tables import Tables, prepare_tables
 from .utility import measure_utility
 
 Progress = Callable[[str, str], None]
-SKIPPED_ADVICE = ("Not evaluated: there were too few real rows to evaluate; use more rows, a larger holdout share or a "
-                  "larger epsilon (the check that decides this is differentially private).")
+SKIPPED_ADVICE = (
+    "Not evaluated: there were too few real rows to evaluate; use more rows, a larger holdout share or a "
+    "larger epsilon (the check that decides this is differentially private)."
+)
 
 
 def _quiet(_phase: str, _message: str) -> None:
@@ -81,9 +83,19 @@ def evaluate(
     gate_results = apply_gates(requested, attacks, notes)
     failed = [g for g in gate_results if not g.passed]
     say("gates", "release refused" if failed else "release allowed" if gate_results else "no gates")
-    return EvaluationReport(rows=tables.rows, notes=notes, fidelity=fidelity, utility=utility, attacks=attacks,
-                            copies=copies, gates=gate_results, advice=advise(failed, schema, privacy),
-                            privacy=privacy, timings=timings, rules=check_rules(tables, schema))
+    return EvaluationReport(
+        rows=tables.rows,
+        notes=notes,
+        fidelity=fidelity,
+        utility=utility,
+        attacks=attacks,
+        copies=copies,
+        gates=gate_results,
+        advice=advise(failed, schema, privacy),
+        privacy=privacy,
+        timings=timings,
+        rules=check_rules(tables, schema),
+    )
 
 
 def _sidecar(anonymeter: bool, requested: dict[str, float]) -> tuple[Path | None, str | None]:
@@ -97,8 +109,9 @@ def _sidecar(anonymeter: bool, requested: dict[str, float]) -> tuple[Path | None
     return interpreter, why
 
 
-def _measure(tables: Tables, seed: int, notes: list[str], timings: dict[str, float],
-             say: Progress) -> tuple[Fidelity, Utility | None, list[Attack], dict[str, float]]:
+def _measure(
+    tables: Tables, seed: int, notes: list[str], timings: dict[str, float], say: Progress
+) -> tuple[Fidelity, Utility | None, list[Attack], dict[str, float]]:
     """Fidelity, utility, the in-process membership attacks and the copy rates (timed)."""
     with _timed(timings, "fidelity"):
         say("fidelity", f"comparing the distributions of {len(tables.kinds)} columns")
@@ -141,8 +154,10 @@ def skipped_report(
     every requested gate refused (its value NaN: not evaluated), so a skip never releases rows
     that a gate was asked to check."""
     schema = parse_schema(schema)
-    failed = [GateResult(name, threshold, float("nan"), False)
-              for name, threshold in resolve_gates(gates, max_mia_score).items()]
+    failed = [
+        GateResult(name, threshold, float("nan"), False)
+        for name, threshold in resolve_gates(gates, max_mia_score).items()
+    ]
     return EvaluationReport(
         rows={"train": 0, "holdout": 0, "synthetic": synthetic_rows},
         notes=[why],

@@ -119,11 +119,17 @@ def _column_advice(schema: Schema) -> list[str]:
     categorical = [c.name for c in features if c.kind == "categorical"]
     out = []
     if numeric:
-        out.append("Coarsen fine-grained numerical columns before synthesis (round them or cut them into fewer bins): "
-                   f"{', '.join(numeric)}.")
+        out.append(
+            "Coarsen fine-grained numerical columns before synthesis (round them or cut them into fewer bins): "
+            f"{', '.join(numeric)}."
+        )
     if categorical:
-        out.append("Drop or generalise rare values of categorical columns, merging them into broader groups: "
-                   f"{', '.join(categorical)}.")
-    out.append(f"Use fewer columns: drop those the task does not need; a row that is unique on all {len(features)} "
-               "feature columns is the kind attacks expose.")
+        out.append(
+            "Drop or generalise rare values of categorical columns, merging them into broader groups: "
+            f"{', '.join(categorical)}."
+        )
+    out.append(
+        f"Use fewer columns: drop those the task does not need; a row that is unique on all {len(features)} "
+        "feature columns is the kind attacks expose."
+    )
     return out

@@ -19,7 +19,11 @@ def check_rules(tables: Tables, schema: Schema) -> list[RuleCheck]:
     """One :class:`RuleCheck` per declared rule, on the normalised tables."""
     if not schema.rules:
         return []
-    rates = {key: violation_rates(schema.rules, {c: df[c].to_numpy() for c in df.columns}, len(df))
-             for key, df in tables.items()}
-    return [RuleCheck(rule.label, rates["train"][i], rates["holdout"][i], rates["synthetic"][i])
-            for i, rule in enumerate(schema.rules)]
+    rates = {
+        key: violation_rates(schema.rules, {c: df[c].to_numpy() for c in df.columns}, len(df))
+        for key, df in tables.items()
+    }
+    return [
+        RuleCheck(rule.label, rates["train"][i], rates["holdout"][i], rates["synthetic"][i])
+        for i, rule in enumerate(schema.rules)
+    ]

@@ -99,16 +99,16 @@ def find_sidecar() -> tuple[Path | None, str]:
     if path.is_file():
         return path, ""
     return None, (
-        f"no sidecar interpreter (set {ENV_VAR}, or create {default_venv()} with "
-        "`synthroom setup-anonymeter`)"
+        f"no sidecar interpreter (set {ENV_VAR}, or create {default_venv()} with `synthroom setup-anonymeter`)"
     )
 
 
 PINS_MARKER = "synthroom-sidecar-pins.txt"
 
 
-def setup_anonymeter_venv(venv: str | Path | None = None, python: str | Path | None = None,
-                          force: bool = False) -> Path:
+def setup_anonymeter_venv(
+    venv: str | Path | None = None, python: str | Path | None = None, force: bool = False
+) -> Path:
     """Create the sidecar environment (``python -m venv`` + ``pip install`` of the exact pins),
     check it with a small run (which also compiles anonymeter's numba kernels into their cache)
     and return its interpreter. Downloads from the package index: run once, at setup time.
@@ -119,14 +119,21 @@ def setup_anonymeter_venv(venv: str | Path | None = None, python: str | Path | N
     venv = Path(venv).expanduser() if venv is not None else default_venv()
     marker = venv / PINS_MARKER
     interpreter = venv_python(venv)
-    if not force and python is None and interpreter.is_file() and marker.is_file() \
-            and marker.read_text() == "\n".join(SIDECAR_PINS):
+    if (
+        not force
+        and python is None
+        and interpreter.is_file()
+        and marker.is_file()
+        and marker.read_text() == "\n".join(SIDECAR_PINS)
+    ):
         _warm_up(interpreter)
         return interpreter
     base = str(python) if python is not None else sys.executable
     version = subprocess.run(
         [base, "-c", "import sys; print(sys.version_info[0] * 100 + sys.version_info[1])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     if not 309 <= int(version) <= 312:
         raise InputError(
@@ -150,11 +157,25 @@ def _warm_up(interpreter: Path) -> None:
     from .tables import prepare_tables
 
     rng = np.random.default_rng(0)
-    rows = pd.DataFrame({"age": rng.integers(18, 90, 900), "income": rng.lognormal(10, 1, 900),
-                         "plan": rng.choice(["basic", "plus", "pro"], 900), "churned": rng.choice(["no", "yes"], 900)})
-    schema = parse_schema({"target": "churned", "columns": [
-        {"name": "age", "type": "numerical"}, {"name": "income", "type": "numerical"},
-        {"name": "plan", "type": "categorical"}, {"name": "churned", "type": "categorical"}]})
+    rows = pd.DataFrame(
+        {
+            "age": rng.integers(18, 90, 900),
+            "income": rng.lognormal(10, 1, 900),
+            "plan": rng.choice(["basic", "plus", "pro"], 900),
+            "churned": rng.choice(["no", "yes"], 900),
+        }
+    )
+    schema = parse_schema(
+        {
+            "target": "churned",
+            "columns": [
+                {"name": "age", "type": "numerical"},
+                {"name": "income", "type": "numerical"},
+                {"name": "plan", "type": "categorical"},
+                {"name": "churned", "type": "categorical"},
+            ],
+        }
+    )
     tables = prepare_tables(rows[:300], rows[300:600], rows[600:], schema, max_rows=300, seed=0)
     with AnonymeterRun(interpreter, tables, seed=0) as run:
         _, problems = run.collect()
@@ -187,7 +208,9 @@ class AnonymeterRun:
         self._stderr = open(self._dir / "stderr.txt", "wb")
         self._process = subprocess.Popen(
             [str(interpreter), str(RUNNER), str(self._dir)],
-            stdout=subprocess.DEVNULL, stderr=self._stderr, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            stdin=subprocess.DEVNULL,
         )
 
     def __enter__(self) -> "AnonymeterRun":
@@ -210,7 +233,10 @@ class AnonymeterRun:
         if code != 0 or not result_path.is_file():
             self._stderr.flush()
             tail = (self._dir / "stderr.txt").read_text(encoding="utf-8", errors="replace").strip().splitlines()
-            return [], [f"anonymeter risks not computed: the sidecar exited with code {code}: {tail[-1] if tail else 'no message'}"]
+            return [], [
+                f"anonymeter risks not computed: the sidecar exited with code {code}: "
+                f"{tail[-1] if tail else 'no message'}"
+            ]
         result = json.loads(result_path.read_text(encoding="utf-8"))
         attacks, notes = [], []
         for name, (version, description) in ATTACKS.items():

@@ -148,9 +148,7 @@ def _as_epoch_seconds(series: pd.Series, name: str, table: str) -> np.ndarray:
     failed = stamps.isna() & _present(series)
     if failed.any():  # the first value's format did not fit every row: parse each on its own
         stamps = pd.to_datetime(series, errors="coerce", utc=True, format="mixed")
-    values = ((stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(
-        dtype="float64", na_value=np.nan
-    )
+    values = ((stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype="float64", na_value=np.nan)
     _reject_unreadable(series, values, name, "datetime", table)
     return values
 

@@ -99,8 +99,16 @@ def check_unit_cap(unit_cap: object) -> int:
 class ZCDPAccountant:
     """Holds the budget of one run and the ledger of every charge against it."""
 
-    def __init__(self, epsilon: float, delta: float, delta_threshold: float = 0.0, *, unit_cap: int = 1,
-                 randomness: str = "", reproducible: bool = False):
+    def __init__(
+        self,
+        epsilon: float,
+        delta: float,
+        delta_threshold: float = 0.0,
+        *,
+        unit_cap: int = 1,
+        randomness: str = "",
+        reproducible: bool = False,
+    ):
         if not 0 <= delta_threshold < delta:
             raise ValueError("delta_threshold must be in [0, delta)")
         self.unit_cap = check_unit_cap(unit_cap)
@@ -137,9 +145,7 @@ class ZCDPAccountant:
         if charge.rho < 0 or charge.delta < 0:
             raise ValueError("a charge cannot be negative")
         if self.rho_spent + charge.rho > self.rho_budget * (1 + _REL_TOL):
-            raise BudgetExceeded(
-                f"{charge.step}: needs rho={charge.rho:.6g} but only {self.rho_remaining:.6g} is left"
-            )
+            raise BudgetExceeded(f"{charge.step}: needs rho={charge.rho:.6g} but only {self.rho_remaining:.6g} is left")
         if self.delta_threshold_spent + charge.delta > self.delta_threshold * (1 + _REL_TOL):
             raise BudgetExceeded(f"{charge.step}: needs delta={charge.delta:.3g} beyond the reserved share")
         self.charges.append(charge)

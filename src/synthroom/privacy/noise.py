@@ -202,8 +202,9 @@ def _opendp_noisy_max(scale: float):
     from opendp.metrics import linf_distance
 
     _enable_contrib()
-    return make_noisy_max(vector_domain(atom_domain(T=float, nan=False)), linf_distance(T=float),
-                          zero_concentrated_divergence(), scale)
+    return make_noisy_max(
+        vector_domain(atom_domain(T=float, nan=False)), linf_distance(T=float), zero_concentrated_divergence(), scale
+    )
 
 
 def _enable_contrib() -> None:

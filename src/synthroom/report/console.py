@@ -26,7 +26,7 @@ def explain_refusal(report: EvaluationReport) -> tuple[list[str], list[str]]:
         match = next((a for a in advice if a.startswith(f"{gate.name} is over its threshold")), None)
         if match is not None:
             advice.remove(match)
-            line += match[match.index(":"):] if ":" in match else ""
+            line += match[match.index(":") :] if ":" in match else ""
         why.append(line)
     return why, advice
 
@@ -48,8 +48,9 @@ def summary_table(report: EvaluationReport) -> Table:
     else:
         table.add_row("fidelity score", _num(fid.score), f"ceiling {_num(fid.score_ceiling)}", "")
         table.add_row("2-way TVD", _num(fid.tvd_2way), f"ceiling {_num(fid.tvd_2way_ceiling)}", "")
-        table.add_row("association diff", _num(fid.association_diff_mean),
-                      f"ceiling {_num(fid.association_diff_ceiling)}", "")
+        table.add_row(
+            "association diff", _num(fid.association_diff_mean), f"ceiling {_num(fid.association_diff_ceiling)}", ""
+        )
     gates = {g.name: g for g in report.gates}
     for attack in report.attacks:
         gate = gates.pop(attack.attack_version, None)
@@ -65,7 +66,12 @@ def summary_table(report: EvaluationReport) -> Table:
         p = report.privacy
         table.add_row("epsilon spent", _num(p.get("epsilon_spent"), 4), f"of {_num(p.get('epsilon'), 4)}", "")
     rows = report.rows
-    table.add_row("rows", f"{rows.get('synthetic', 0):,}", f"train {rows.get('train', 0):,} / holdout {rows.get('holdout', 0):,}", "")
+    table.add_row(
+        "rows",
+        f"{rows.get('synthetic', 0):,}",
+        f"train {rows.get('train', 0):,} / holdout {rows.get('holdout', 0):,}",
+        "",
+    )
     return table
 
 

@@ -14,18 +14,21 @@ p.lead, .muted { color:var(--muted); } p.lead { margin:0 0 14px; }
 .summary { border-width:2px; } .summary.pass { border-color:var(--pass); } .summary.fail { border-color:var(--fail); }
 .verdict { display:flex; align-items:center; gap:18px; flex-wrap:wrap; margin-bottom:14px; }
 .verdict .big { font-size:34px; font-weight:800; letter-spacing:.06em; padding:4px 16px; border-radius:8px; }
-.pass .big { color:var(--pass); background:var(--pass-bg); } .fail .big { color:var(--fail); background:var(--fail-bg); }
+.pass .big { color:var(--pass); background:var(--pass-bg); }
+.fail .big { color:var(--fail); background:var(--fail-bg); }
 .neutral .big { color:var(--info); background:#e6eef7; }
 .tiles { display:grid; grid-template-columns:repeat(auto-fill, minmax(200px, 1fr)); gap:10px; }
 .tile { border:1px solid var(--line); border-radius:8px; padding:10px 12px; background:#fbfcfd; }
 .tile .label { font-size:12px; color:var(--muted); text-transform:uppercase; letter-spacing:.04em; }
 .tile .value { font-size:24px; font-weight:700; } .tile .sub { font-size:12px; color:var(--muted); }
 .tile.fail { border-color:var(--fail); background:var(--fail-bg); } .tile.pass { border-color:#9fd3b5; }
-.badge { display:inline-block; font-size:11px; font-weight:700; padding:1px 7px; border-radius:10px; vertical-align:middle; }
+.badge { display:inline-block; font-size:11px; font-weight:700; padding:1px 7px; border-radius:10px;
+         vertical-align:middle; }
 .badge.pass { color:var(--pass); background:var(--pass-bg); border:1px solid #9fd3b5; }
 .badge.fail { color:#fff; background:var(--fail); }
 .badge.none { color:var(--muted); background:#eef1f4; }
-.advice { margin-top:14px; border-left:4px solid var(--fail); background:var(--fail-bg); padding:10px 14px; border-radius:6px; }
+.advice { margin-top:14px; border-left:4px solid var(--fail); background:var(--fail-bg); padding:10px 14px;
+          border-radius:6px; }
 .advice h3 { color:var(--fail); } .advice ul { margin:4px 0 0 18px; padding:0; }
 .notes { margin:12px 0 0 18px; padding:0; color:var(--muted); font-size:13px; }
 table { border-collapse:collapse; width:100%; background:var(--card); font-size:13px; }

@@ -28,9 +28,11 @@ def _num(x: float) -> str:
 
 
 def _svg(width: float, height: float, body: list[str], label: str) -> str:
-    return (f'<svg viewBox="0 0 {_num(width)} {_num(height)}" '
-            f'width="{_num(width)}" height="{_num(height)}" role="img" aria-label="{text(label)}" '
-            f'font-size="{FONT}">' + "".join(body) + "</svg>")
+    return (
+        f'<svg viewBox="0 0 {_num(width)} {_num(height)}" '
+        f'width="{_num(width)}" height="{_num(height)}" role="img" aria-label="{text(label)}" '
+        f'font-size="{FONT}">' + "".join(body) + "</svg>"
+    )
 
 
 def _nice_step(value: float, ticks: int = 4) -> float:
@@ -74,16 +76,27 @@ def _x_labels(labels: Sequence[str], x0: float, step: float, y: float, rotate: b
         x = x0 + step * (i + 0.5)
         shown = text(short(label, width))
         if rotate:
-            out.append(f'<text transform="translate({_num(x + 3)},{_num(y)}) rotate(-45)" text-anchor="end" '
-                       f'class="tick"><title>{text(label)}</title>{shown}</text>')
+            out.append(
+                f'<text transform="translate({_num(x + 3)},{_num(y)}) rotate(-45)" text-anchor="end" '
+                f'class="tick"><title>{text(label)}</title>{shown}</text>'
+            )
         else:
-            out.append(f'<text x="{_num(x)}" y="{_num(y + 8)}" text-anchor="middle" class="tick">'
-                       f'<title>{text(label)}</title>{shown}</text>')
+            out.append(
+                f'<text x="{_num(x)}" y="{_num(y + 8)}" text-anchor="middle" class="tick">'
+                f"<title>{text(label)}</title>{shown}</text>"
+            )
     return out
 
 
-def bar_chart(labels: Sequence[str], series: dict[str, Sequence[float]], *, marker: str | None = None,
-              title: str = "", percent: bool = True, width: float = 440) -> str:
+def bar_chart(
+    labels: Sequence[str],
+    series: dict[str, Sequence[float]],
+    *,
+    marker: str | None = None,
+    title: str = "",
+    percent: bool = True,
+    width: float = 440,
+) -> str:
     """Grouped bars, one group per label; ``marker`` names a series drawn as a tick across each
     group instead of a bar (the holdout: what fresh real rows look like)."""
     bars = {k: v for k, v in series.items() if k != marker}
@@ -109,15 +122,19 @@ def bar_chart(labels: Sequence[str], series: dict[str, Sequence[float]], *, mark
         for j, (name, values) in enumerate(bars.items()):
             v = float(values[i])
             h = plot_h * min(v / top, 1.0)
-            body.append(f'<rect x="{_num(gx + j * bar_w)}" y="{_num(y0 - h)}" width="{_num(max(bar_w - 1, 0.8))}" '
-                        f'height="{_num(h)}" fill="{COLORS.get(name, "#888")}"><title>{text(label)}: {text(name)} '
-                        f'{text(fmt(v) if not percent else f"{v:.2%}")}</title></rect>')
+            body.append(
+                f'<rect x="{_num(gx + j * bar_w)}" y="{_num(y0 - h)}" width="{_num(max(bar_w - 1, 0.8))}" '
+                f'height="{_num(h)}" fill="{COLORS.get(name, "#888")}"><title>{text(label)}: {text(name)} '
+                f"{text(fmt(v) if not percent else f'{v:.2%}')}</title></rect>"
+            )
         if marker is not None:
             v = float(series[marker][i])
             y = y0 - plot_h * min(v / top, 1.0)
-            body.append(f'<line x1="{_num(gx - 1)}" x2="{_num(gx + step * 0.8 + 1)}" y1="{_num(y)}" y2="{_num(y)}" '
-                        f'stroke="{COLORS.get(marker, "#000")}" stroke-width="2"><title>{text(label)}: {text(marker)} '
-                        f'{text(f"{v:.2%}" if percent else fmt(v))}</title></line>')
+            body.append(
+                f'<line x1="{_num(gx - 1)}" x2="{_num(gx + step * 0.8 + 1)}" y1="{_num(y)}" y2="{_num(y)}" '
+                f'stroke="{COLORS.get(marker, "#000")}" stroke-width="2"><title>{text(label)}: {text(marker)} '
+                f"{text(f'{v:.2%}' if percent else fmt(v))}</title></line>"
+            )
     body.append(f'<line x1="{_num(left)}" x2="{_num(left + plot_w)}" y1="{_num(y0)}" y2="{_num(y0)}" class="axis"/>')
     body += _x_labels(labels, left, step, y0 + 4, rotate)
     return _svg(width, height, body, title)
@@ -143,8 +160,15 @@ def diverging(value: float, scale: float) -> str:
     return _mix(_WHITE, _RED if value > 0 else _BLUE, abs(value) / scale)
 
 
-def heatmap(names: Sequence[str], matrix: Sequence[Sequence[float]], color, *, title: str = "",
-            cell: float | None = None, fmt=lambda v: f"{v:.2f}") -> str:
+def heatmap(
+    names: Sequence[str],
+    matrix: Sequence[Sequence[float]],
+    color,
+    *,
+    title: str = "",
+    cell: float | None = None,
+    fmt=lambda v: f"{v:.2f}",
+) -> str:
     """A square matrix as coloured cells; column names on the left and (rotated) on top."""
     n = max(len(names), 1)
     cell = cell or max(10.0, min(34.0, 300.0 / n))
@@ -154,44 +178,63 @@ def heatmap(names: Sequence[str], matrix: Sequence[Sequence[float]], color, *, t
     body = []
     for i, name in enumerate(names):
         y = label_w + cell * (i + 0.5) + 4
-        body.append(f'<text x="{_num(label_w - 4)}" y="{_num(y)}" text-anchor="end" class="tick">'
-                    f'<title>{text(name)}</title>{text(short(name, 20))}</text>')
+        body.append(
+            f'<text x="{_num(label_w - 4)}" y="{_num(y)}" text-anchor="end" class="tick">'
+            f"<title>{text(name)}</title>{text(short(name, 20))}</text>"
+        )
         x = label_w + cell * (i + 0.5) + 4
-        body.append(f'<text transform="translate({_num(x)},{_num(label_w - 4)}) rotate(-60)" class="tick">'
-                    f'<title>{text(name)}</title>{text(short(name, 20))}</text>')
+        body.append(
+            f'<text transform="translate({_num(x)},{_num(label_w - 4)}) rotate(-60)" class="tick">'
+            f"<title>{text(name)}</title>{text(short(name, 20))}</text>"
+        )
     for i, row in enumerate(matrix):
         for j, v in enumerate(row):
             v = float(v) if v is not None else float("nan")
             x, y = label_w + cell * j, label_w + cell * i
-            body.append(f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(cell)}" height="{_num(cell)}" '
-                        f'fill="{color(v)}" class="cell"><title>{text(names[i])} × {text(names[j])}: '
-                        f'{text(fmt(v) if math.isfinite(v) else "n/a")}</title></rect>')
+            body.append(
+                f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(cell)}" height="{_num(cell)}" '
+                f'fill="{color(v)}" class="cell"><title>{text(names[i])} × {text(names[j])}: '
+                f"{text(fmt(v) if math.isfinite(v) else 'n/a')}</title></rect>"
+            )
             if cell >= 26 and math.isfinite(v):
-                body.append(f'<text x="{_num(x + cell / 2)}" y="{_num(y + cell / 2 + 3.5)}" text-anchor="middle" '
-                            f'font-size="9" class="{"light" if _is_dark(color(v)) else "dark"}">{text(fmt(v)[:5])}</text>')
+                body.append(
+                    f'<text x="{_num(x + cell / 2)}" y="{_num(y + cell / 2 + 3.5)}" text-anchor="middle" '
+                    f'font-size="9" class="{"light" if _is_dark(color(v)) else "dark"}">{text(fmt(v)[:5])}</text>'
+                )
     return _svg(size + pad, size, body, title)
 
 
 def _is_dark(hex_color: str) -> bool:
-    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return 0.299 * r + 0.587 * g + 0.114 * b < 140
 
 
 def legend(color, lo: float, hi: float, *, label: str, steps: int = 40, width: float = 220) -> str:
     """A colour bar from ``lo`` to ``hi`` with its end and middle values."""
     w = (width - 20) / steps
-    body = [f'<rect x="{_num(10 + i * w)}" y="4" width="{_num(w + 0.5)}" height="12" '
-            f'fill="{color(lo + (hi - lo) * (i + 0.5) / steps)}"/>' for i in range(steps)]
+    body = [
+        f'<rect x="{_num(10 + i * w)}" y="4" width="{_num(w + 0.5)}" height="12" '
+        f'fill="{color(lo + (hi - lo) * (i + 0.5) / steps)}"/>'
+        for i in range(steps)
+    ]
     for frac, anchor in ((0.0, "start"), (0.5, "middle"), (1.0, "end")):
         v = lo + (hi - lo) * frac
-        body.append(f'<text x="{_num(10 + frac * (width - 20))}" y="30" text-anchor="{anchor}" class="tick">'
-                    f'{text(f"{v:+.2f}" if lo < 0 else f"{v:.2f}")}</text>')
+        body.append(
+            f'<text x="{_num(10 + frac * (width - 20))}" y="30" text-anchor="{anchor}" class="tick">'
+            f"{text(f'{v:+.2f}' if lo < 0 else f'{v:.2f}')}</text>"
+        )
     body.append(f'<text x="{_num(width / 2)}" y="44" text-anchor="middle" class="tick">{text(label)}</text>')
     return _svg(width, 48, body, label)
 
 
-def histogram(edges: Sequence[float], series: dict[str, Sequence[float]], *, title: str = "",
-              x_label: str = "", width: float = 520) -> str:
+def histogram(
+    edges: Sequence[float],
+    series: dict[str, Sequence[float]],
+    *,
+    title: str = "",
+    x_label: str = "",
+    width: float = 520,
+) -> str:
     """Overlaid step histograms (shares per bin) over shared ``edges``."""
     left, right, top_pad, bottom, plot_h = 46.0, 18.0, 8.0, 40.0, 160.0
     plot_w = width - left - right
@@ -213,12 +256,19 @@ def histogram(edges: Sequence[float], series: dict[str, Sequence[float]], *, tit
             pts += [f"{_num(sx(edges[i]))},{_num(y)}", f"{_num(sx(edges[i + 1]))},{_num(y)}"]
         pts.append(f"{_num(sx(hi))},{_num(y0)}")
         c = COLORS.get(name, "#888")
-        body.append(f'<polygon points="{" ".join(pts)}" fill="{c}" fill-opacity="0.18" stroke="{c}" '
-                    f'stroke-width="1.6"><title>{text(name)} rows</title></polygon>')
+        body.append(
+            f'<polygon points="{" ".join(pts)}" fill="{c}" fill-opacity="0.18" stroke="{c}" '
+            f'stroke-width="1.6"><title>{text(name)} rows</title></polygon>'
+        )
     body.append(f'<line x1="{_num(left)}" x2="{_num(left + plot_w)}" y1="{_num(y0)}" y2="{_num(y0)}" class="axis"/>')
     step = _nice_step(span, 5)
     for i in range(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1):
         v = i * step
-        body.append(f'<text x="{_num(sx(v))}" y="{_num(y0 + 14)}" text-anchor="middle" class="tick">{text(f"{v:.3g}")}</text>')
-    body.append(f'<text x="{_num(left + plot_w / 2)}" y="{_num(y0 + 32)}" text-anchor="middle" class="tick">{text(x_label)}</text>')
+        body.append(
+            f'<text x="{_num(sx(v))}" y="{_num(y0 + 14)}" text-anchor="middle" class="tick">{text(f"{v:.3g}")}</text>'
+        )
+    body.append(
+        f'<text x="{_num(left + plot_w / 2)}" y="{_num(y0 + 32)}" text-anchor="middle" '
+        f'class="tick">{text(x_label)}</text>'
+    )
     return _svg(width, top_pad + plot_h + bottom, body, title)

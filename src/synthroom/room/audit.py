@@ -87,8 +87,17 @@ def append(session: Session, scope: str, actor: str, action: str, details: dict[
     at = utcnow().isoformat(timespec="microseconds")
     text = _canonical(details or {})
     digest = entry_hash(scope, seq, at, actor, action, text, prev)
-    entry = AuditEntry(scope=scope, seq=seq, at=at, actor=actor, action=action, details=text, prev_hash=prev,
-                       entry_hash=digest, mac=entry_mac(_key_of(session), digest))
+    entry = AuditEntry(
+        scope=scope,
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        details=text,
+        prev_hash=prev,
+        entry_hash=digest,
+        mac=entry_mac(_key_of(session), digest),
+    )
     head.seq, head.entry_hash = seq, entry.entry_hash
     session.add(entry)
     session.flush()
@@ -116,8 +125,13 @@ def verify_chain(entries: Iterable[AuditEntry], key: bytes | None = None) -> Cha
         if entry_hash(e.scope, e.seq, e.at, e.actor, e.action, e.details, e.prev_hash) != e.entry_hash:
             return ChainCheck(False, count, prev, f"entry {e.seq} ({e.action}) was altered: its hash does not match")
         if key is not None and not hmac.compare_digest(entry_mac(key, e.entry_hash), e.mac or ""):
-            return ChainCheck(False, count, prev, f"entry {e.seq} ({e.action}) was not written by this server: "
-                                                  "its MAC does not match (the chain was rewritten)")
+            return ChainCheck(
+                False,
+                count,
+                prev,
+                f"entry {e.seq} ({e.action}) was not written by this server: "
+                "its MAC does not match (the chain was rewritten)",
+            )
         prev = e.entry_hash
     return ChainCheck(True, count, prev)
 
@@ -128,8 +142,12 @@ def verify_scope(session: Session, scope: str, entries: list[AuditEntry]) -> Cha
     check = verify_chain(entries, _key_of(session))
     head = session.get(AuditHead, scope)
     if check.ok and head is not None and (head.seq != check.entries or head.entry_hash != check.head):
-        return ChainCheck(False, check.entries, check.head,
-                          f"the chain ends at entry {check.entries} but its head records entry {head.seq}")
+        return ChainCheck(
+            False,
+            check.entries,
+            check.head,
+            f"the chain ends at entry {check.entries} but its head records entry {head.seq}",
+        )
     return check
 
 
@@ -138,8 +156,15 @@ def read_chain(session: Session, scope: str) -> list[AuditEntry]:
 
 
 def entry_dict(e: AuditEntry) -> dict[str, Any]:
-    return {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "details": json.loads(e.details),
-            "prev_hash": e.prev_hash, "hash": e.entry_hash}
+    return {
+        "seq": e.seq,
+        "at": e.at,
+        "actor": e.actor,
+        "action": e.action,
+        "details": json.loads(e.details),
+        "prev_hash": e.prev_hash,
+        "hash": e.entry_hash,
+    }
 
 
 def signed_head(session: Session, scope: str) -> dict[str, Any]:
@@ -147,7 +172,12 @@ def signed_head(session: Session, scope: str) -> dict[str, Any]:
     :func:`prove_extends` whether the chain still holds it (catches removed last entries too)."""
     head = session.get(AuditHead, scope)
     seq, digest = (head.seq, head.entry_hash) if head is not None else (0, GENESIS)
-    return {"scope": scope, "seq": seq, "hash": digest, "signature": head_signature(_key_of(session), scope, seq, digest)}
+    return {
+        "scope": scope,
+        "seq": seq,
+        "hash": digest,
+        "signature": head_signature(_key_of(session), scope, seq, digest),
+    }
 
 
 def prove_extends(session: Session, scope: str, head: dict[str, Any]) -> dict[str, Any]:
@@ -162,8 +192,10 @@ def prove_extends(session: Session, scope: str, head: dict[str, Any]) -> dict[st
         check = verify_scope(session, scope, entries)
         problem = None if check.ok else f"the current chain does not verify: {check.problem}"
     if problem is None and head["seq"] > len(entries):
-        problem = (f"the chain now ends at entry {len(entries)}, before the exported head's entry {head['seq']}: "
-                   "entries were removed")
+        problem = (
+            f"the chain now ends at entry {len(entries)}, before the exported head's entry {head['seq']}: "
+            "entries were removed"
+        )
     if problem is None and head["seq"] > 0 and entries[head["seq"] - 1].entry_hash != head["hash"]:
         problem = f"entry {head['seq']} is not the one in the exported head: the chain was rewritten"
     return {"extends": problem is None, "problem": problem, "head": current}
@@ -174,7 +206,12 @@ def _head_problem(key: bytes, scope: str, head: dict[str, Any]) -> str | None:
     if head.get("scope") != scope:
         return f"the exported head is for {head.get('scope')!r}, not {scope!r}"
     seq, digest, signature = head.get("seq"), head.get("hash"), head.get("signature")
-    if isinstance(seq, bool) or not isinstance(seq, int) or not isinstance(digest, str) or not isinstance(signature, str):
+    if (
+        isinstance(seq, bool)
+        or not isinstance(seq, int)
+        or not isinstance(digest, str)
+        or not isinstance(signature, str)
+    ):
         return "the exported head needs scope, seq (a whole number), hash and signature"
     if not hmac.compare_digest(head_signature(key, scope, seq, digest), signature):
         return "the exported head's signature does not match: this server did not sign it, or it was altered"

@@ -49,17 +49,20 @@ def take(s: Session, model, object_id: int | None, worker_id: str, lease: float,
         if object_id is None:
             return None
     claimed = s.execute(
-        update(model).where(model.id == object_id, model.state == "queued")
+        update(model)
+        .where(model.id == object_id, model.state == "queued")
         .values(state="running", worker_id=worker_id, lease_until=utcnow() + timedelta(seconds=lease), **values)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     return object_id if getattr(claimed, "rowcount", 0) == 1 else None  # an UPDATE's CursorResult
 
 
 def expired(s: Session, model, now: datetime | None = None, object_id: int | None = None) -> list[int]:
     """Ids of running objects (or just ``object_id``) whose worker's lease has run out, or that
     never had one (a server from before leases), oldest first."""
-    query = select(model.id).where(model.state == "running",
-                                   or_(model.lease_until.is_(None), model.lease_until < (now or utcnow())))
+    query = select(model.id).where(
+        model.state == "running", or_(model.lease_until.is_(None), model.lease_until < (now or utcnow()))
+    )
     if object_id is not None:
         query = query.where(model.id == object_id)
     return list(s.scalars(query.order_by(model.id)))
@@ -95,10 +98,11 @@ class Heartbeat:
         model = self.model
         with self.room.transaction() as s:
             done = s.execute(
-                update(model).where(model.id == self.object_id, model.state == "running",
-                                    model.worker_id == self.worker_id)
+                update(model)
+                .where(model.id == self.object_id, model.state == "running", model.worker_id == self.worker_id)
                 .values(lease_until=utcnow() + timedelta(seconds=self.lease))
-                .execution_options(synchronize_session=False))
+                .execution_options(synchronize_session=False)
+            )
             return done.rowcount == 1
 
     def _beat(self) -> None:
@@ -106,8 +110,9 @@ class Heartbeat:
             try:
                 if not self.renew():
                     self.lost = True
-                    log.warning("worker %s lost its claim on %s %s", self.worker_id, self.model.__tablename__,
-                                self.object_id)
+                    log.warning(
+                        "worker %s lost its claim on %s %s", self.worker_id, self.model.__tablename__, self.object_id
+                    )
                     return
             except Exception:  # noqa: BLE001 - a database hiccup: try again at the next beat
                 log.exception("renewing the lease of %s %s failed", self.model.__tablename__, self.object_id)

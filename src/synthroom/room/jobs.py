@@ -43,10 +43,31 @@ from . import audit, claims, ledger
 from .claims import LEASE_SECONDS
 from .limits import JobLimits, run_limited
 from .errors import Conflict, Forbidden, NotFound
-from .models import (Association, Collaboration, ConfiguredTable, InferenceJob, Job, Member, Membership, MeterEntry,
-                     Template, TrainedModel, utcnow)
-from .service import (Actor, Room, get_row, consent_missing, content_hash, membership, source_of,
-                      table_columns, template_view, visible)
+from .models import (
+    Association,
+    Collaboration,
+    ConfiguredTable,
+    InferenceJob,
+    Job,
+    Member,
+    Membership,
+    MeterEntry,
+    Template,
+    TrainedModel,
+    utcnow,
+)
+from .service import (
+    Actor,
+    Room,
+    get_row,
+    consent_missing,
+    content_hash,
+    membership,
+    source_of,
+    table_columns,
+    template_view,
+    visible,
+)
 
 log = logging.getLogger("synthroom.jobs")
 Synthesize = Callable[..., Any]  # synthesize_with_gate's signature
@@ -118,8 +139,10 @@ def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = Non
     reproducibility checks (``Room(seeded_jobs=True)``, not reachable from the API or CLI);
     such a job is marked ``reproducible`` and never released."""
     if seed is not None and not room.seeded_jobs:
-        raise Forbidden("a room job takes no explicit seed: its randomness comes from the OS's secure generator "
-                        "(seeded, reproducible runs are for an operator's test room, and are never released)")
+        raise Forbidden(
+            "a room job takes no explicit seed: its randomness comes from the OS's secure generator "
+            "(seeded, reproducible runs are for an operator's test room, and are never released)"
+        )
     try:
         with room.transaction() as s:
             template = visible(s, actor, Template, template_id, "template")
@@ -127,34 +150,57 @@ def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = Non
             if not member.can_run:
                 raise Forbidden(f"{actor.name!r} may not run templates in collaboration {collab.id}")
             if content_hash(template) != template.content_hash:
-                raise Conflict(f"template {template.name!r} version {template.version} was altered after it was "
-                               "created: its content no longer matches its hash")
+                raise Conflict(
+                    f"template {template.name!r} version {template.version} was altered after it was "
+                    "created: its content no longer matches its hash"
+                )
             view = template_view(s, template)
             if not view["approved"]:
                 missing = sorted(set(view["approvers"]) - set(view["approved_by"]))
-                raise Forbidden(f"template {template.name!r} version {template.version} is not approved by "
-                                f"{', '.join(missing)} (hash {template.content_hash[:12]})")
+                raise Forbidden(
+                    f"template {template.name!r} version {template.version} is not approved by "
+                    f"{', '.join(missing)} (hash {template.content_hash[:12]})"
+                )
             tables = _tables_read(s, template)
             if (missing := consent_missing(s, collab, tables)) is not None:
                 raise Conflict(missing)
             receivers = _receivers(s, template.collaboration_id, tables)
             _check_gated_runs(s, template, tables)
             params = json.loads(template.params)
-            job = Job(collaboration_id=collab.id, template_id=template.id, content_hash=template.content_hash,
-                      started_by=actor.id, receivers=json.dumps(receivers), state="queued",
-                      seed=None if seed is None else int(seed), reproducible=seed is not None,
-                      epsilon=params["epsilon"], delta=params["delta"],
-                      unit_cap=min(t.unit_cap if t.unit_column else 1 for t in tables),
-                      share_full_report=all(t.share_full_report for t in tables),
-                      share_scores=all(t.share_scores for t in tables),
-                      model_evaluations=min(t.model_evaluations for t in tables))
+            job = Job(
+                collaboration_id=collab.id,
+                template_id=template.id,
+                content_hash=template.content_hash,
+                started_by=actor.id,
+                receivers=json.dumps(receivers),
+                state="queued",
+                seed=None if seed is None else int(seed),
+                reproducible=seed is not None,
+                epsilon=params["epsilon"],
+                delta=params["delta"],
+                unit_cap=min(t.unit_cap if t.unit_column else 1 for t in tables),
+                share_full_report=all(t.share_full_report for t in tables),
+                share_scores=all(t.share_scores for t in tables),
+                model_evaluations=min(t.model_evaluations for t in tables),
+            )
             s.add(job)
             s.flush()
             ledger.reserve(s, job.id, tables, params["epsilon"], params["delta"])
-            audit.append(s, audit.collaboration_scope(collab.id), actor.name, "job.started", {
-                "job_id": job.id, "template_id": template.id, "hash": template.content_hash,
-                "epsilon": params["epsilon"], "delta": params["delta"], "tables": sorted(t.name for t in tables),
-                **({"reproducible": True} if job.reproducible else {})})
+            audit.append(
+                s,
+                audit.collaboration_scope(collab.id),
+                actor.name,
+                "job.started",
+                {
+                    "job_id": job.id,
+                    "template_id": template.id,
+                    "hash": template.content_hash,
+                    "epsilon": params["epsilon"],
+                    "delta": params["delta"],
+                    "tables": sorted(t.name for t in tables),
+                    **({"reproducible": True} if job.reproducible else {}),
+                },
+            )
             result = job_view(job, sees_scores=_sees_scores(actor, job))
     except Conflict as exc:  # budget and gated-run refusals are audited too (the job itself was rolled back)
         _audit_refusal(room, actor, template_id, str(exc))
@@ -173,40 +219,60 @@ def _check_gated_runs(s, template: Template, tables: list[ConfiguredTable]) -> N
     s.execute(select(Template.id).where(Template.id == template.id).with_for_update())
     used = s.scalar(select(func.count(Job.id)).where(Job.template_id == template.id, Job.budget_released.is_(False)))
     if used >= limit:
-        raise Conflict(f"template {template.name!r} version {template.version} has used its {limit} gated runs "
-                       "(the owners' max_gated_runs); a new version needs new approvals")
+        raise Conflict(
+            f"template {template.name!r} version {template.version} has used its {limit} gated runs "
+            "(the owners' max_gated_runs); a new version needs new approvals"
+        )
 
 
 def _audit_refusal(room: Room, actor: Actor, template_id: int, reason: str) -> None:
     with room.transaction() as s:
         template = s.get(Template, template_id)
         if template is not None:
-            audit.append(s, audit.collaboration_scope(template.collaboration_id), actor.name, "job.refused",
-                         {"template_id": template_id, "reason": reason})
+            audit.append(
+                s,
+                audit.collaboration_scope(template.collaboration_id),
+                actor.name,
+                "job.refused",
+                {"template_id": template_id, "reason": reason},
+            )
 
 
 def _tables_read(s, template: Template) -> list[ConfiguredTable]:
     tables = []
     for name, table_id in json.loads(template.tables).items():
-        assoc = s.scalar(select(Association).where(Association.collaboration_id == template.collaboration_id,
-                                                   Association.name == name))
+        assoc = s.scalar(
+            select(Association).where(
+                Association.collaboration_id == template.collaboration_id, Association.name == name
+            )
+        )
         if assoc is None or assoc.table_id != table_id:
-            raise Conflict(f"table {name!r} is no longer associated as it was when template {template.name!r} was approved")
+            raise Conflict(
+                f"table {name!r} is no longer associated as it was when template {template.name!r} was approved"
+            )
         tables.append(s.get(ConfiguredTable, table_id))
     return tables
 
 
 def _receivers(s, collaboration_id: int, tables: list[ConfiguredTable]) -> list[int]:
     """Members with the receive ability whom every table's analysis rule allows."""
-    rows = s.execute(select(Membership, Member).join(Member, Member.id == Membership.member_id).where(
-        Membership.collaboration_id == collaboration_id, Membership.can_receive.is_(True),
-        Membership.status == "active")).all()
+    rows = s.execute(
+        select(Membership, Member)
+        .join(Member, Member.id == Membership.member_id)
+        .where(
+            Membership.collaboration_id == collaboration_id,
+            Membership.can_receive.is_(True),
+            Membership.status == "active",
+        )
+    ).all()
     allowed = []
     for _, member in rows:
         if all(t.allowed_receivers is None or member.name in json.loads(t.allowed_receivers) for t in tables):
             allowed.append(member.id)
     if not allowed:
-        raise Forbidden("no member of the collaboration may receive this template's results under every table's analysis rule")
+        raise Forbidden(
+            "no member of the collaboration may receive this template's results under every table's analysis rule"
+        )
     return sorted(allowed)
 
 
@@ -221,16 +287,28 @@ def job_view(job: Job, *, sees_scores: bool = False) -> dict:
     hidden = not sees_scores and _reached_gate(job)
     category = None if hidden else job.category
     return {
-        "id": job.id, "collaboration_id": job.collaboration_id, "template_id": job.template_id,
-        "hash": job.content_hash, "state": GATE_HIDDEN if hidden else job.state, "category": category,
+        "id": job.id,
+        "collaboration_id": job.collaboration_id,
+        "template_id": job.template_id,
+        "hash": job.content_hash,
+        "state": GATE_HIDDEN if hidden else job.state,
+        "category": category,
         "reason": FAILURE_CATEGORIES.get(category) if category else None,
-        "epsilon": job.epsilon, "delta": job.delta, "unit_cap": job.unit_cap, "synth_epsilon": job.synth_epsilon,
-        "released": None if hidden else job.released, "reproducible": job.reproducible,
+        "epsilon": job.epsilon,
+        "delta": job.delta,
+        "unit_cap": job.unit_cap,
+        "synth_epsilon": job.synth_epsilon,
+        "released": None if hidden else job.released,
+        "reproducible": job.reproducible,
         "budget_released": job.budget_released,
         "summary": json.loads(job.summary) if job.summary and sees_scores else None,
-        "rows_synthetic": job.rows_synthetic, "compute_seconds": _whole_seconds(job.compute_seconds),
-        "created_at": _iso(job.created_at), "started_at": _iso(job.started_at), "finished_at": _iso(job.finished_at),
-        "expires_at": _iso(job.expires_at), "artifacts_deleted_at": _iso(job.artifacts_deleted_at),
+        "rows_synthetic": job.rows_synthetic,
+        "compute_seconds": _whole_seconds(job.compute_seconds),
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "expires_at": _iso(job.expires_at),
+        "artifacts_deleted_at": _iso(job.artifacts_deleted_at),
     }
 
 
@@ -271,8 +349,15 @@ class _Claimed:
     withdrawn: str | None
 
 
-def run_job(room: Room, job_id: int, synthesize: Synthesize | None = None, *, limits: JobLimits | None = None,
-            worker_id: str | None = None, lease: float = LEASE_SECONDS) -> dict:
+def run_job(
+    room: Room,
+    job_id: int,
+    synthesize: Synthesize | None = None,
+    *,
+    limits: JobLimits | None = None,
+    worker_id: str | None = None,
+    lease: float = LEASE_SECONDS,
+) -> dict:
     """Claim job ``job_id`` if it is still queued and run it to its end; returns its final view
     (as an operator sees it: with the gate's outcome). A job another worker claimed first, or one
     already finished, is returned as it is.
@@ -287,8 +372,14 @@ def run_job(room: Room, job_id: int, synthesize: Synthesize | None = None, *, li
     return _run_claimed(room, claimed, synthesize, limits, lease)
 
 
-def run_next_job(room: Room, *, worker_id: str, synthesize: Synthesize | None = None,
-                 limits: JobLimits | None = None, lease: float = LEASE_SECONDS) -> dict | None:
+def run_next_job(
+    room: Room,
+    *,
+    worker_id: str,
+    synthesize: Synthesize | None = None,
+    limits: JobLimits | None = None,
+    lease: float = LEASE_SECONDS,
+) -> dict | None:
     """Claim the oldest queued job (any server may have queued it) and run it; None when none is queued."""
     claimed = _claim(room, None, worker_id, lease)
     return None if claimed is None else _run_claimed(room, claimed, synthesize, limits, lease)
@@ -305,16 +396,20 @@ def _claim(room: Room, job_id: int | None, worker_id: str, lease: float) -> _Cla
         job = s.get(Job, job_id, populate_existing=True)
         template = s.get(Template, job.template_id)
         tables = {name: s.get(ConfiguredTable, tid) for name, tid in json.loads(template.tables).items()}
-        plan = {"sql": template.sql, "params": json.loads(template.params),
-                "columns": {n: table_columns(t) for n, t in tables.items()},
-                "sources": [source_of(n, t) for n, t in tables.items()],
-                "model_evaluations": job.model_evaluations}
+        plan = {
+            "sql": template.sql,
+            "params": json.loads(template.params),
+            "columns": {n: table_columns(t) for n, t in tables.items()},
+            "sources": [source_of(n, t) for n, t in tables.items()],
+            "model_evaluations": job.model_evaluations,
+        }
         audit.append(s, audit.collaboration_scope(job.collaboration_id), "worker", "job.running", {"job_id": job.id})
         return _Claimed(job.id, worker_id, plan, job.seed, job.unit_cap, _withdrawn(s, template))
 
 
-def _run_claimed(room: Room, claimed: _Claimed, synthesize: Synthesize | None, limits: JobLimits | None,
-                 lease: float) -> dict:
+def _run_claimed(
+    room: Room, claimed: _Claimed, synthesize: Synthesize | None, limits: JobLimits | None, lease: float
+) -> dict:
     """Run a claimed job while renewing its lease, then record the outcome."""
     artifacts = room.artifacts / "jobs" / str(claimed.job_id)
     outcome = JobOutcome()
@@ -331,8 +426,9 @@ def _run_claimed(room: Room, claimed: _Claimed, synthesize: Synthesize | None, l
     return _finish(room, claimed.job_id, outcome, artifacts, worker_id=claimed.worker_id)
 
 
-def _execute(claimed: _Claimed, artifacts: Path, synthesize: Synthesize, limits: JobLimits | None,
-             outcome: JobOutcome) -> None:
+def _execute(
+    claimed: _Claimed, artifacts: Path, synthesize: Synthesize, limits: JobLimits | None, outcome: JobOutcome
+) -> None:
     """The job's computation: here, or in a child process under ``limits`` (its writes to
     ``outcome`` arrive as they happen, so a job stopped at a limit after its template touched the
     rows stays charged). Over a limit raises :class:`~synthroom.errors.ResourceLimit`."""
@@ -359,8 +455,9 @@ def _withdrawn(s, template: Template) -> str | None:
     return None
 
 
-def _synthesize_job(plan: dict, seed: int | None, cap: int, artifacts: Path, synthesize: Synthesize,
-                    outcome: JobOutcome) -> None:
+def _synthesize_job(
+    plan: dict, seed: int | None, cap: int, artifacts: Path, synthesize: Synthesize, outcome: JobOutcome
+) -> None:
     """Template, cap, split, synthesis, gate; fills ``outcome`` (raises on a failure).
 
     ``seed`` is None for every room job (secure randomness throughout); only an operator's
@@ -374,9 +471,18 @@ def _synthesize_job(plan: dict, seed: int | None, cap: int, artifacts: Path, syn
     outcome.touched = True  # the sandbox reads the tables' rows from here on: charged, whatever happens next
     execution = run_template(checked, plan["sources"], cap=cap, seed=secrets.randbits(63) if seed is None else seed)
     outcome.rows_real = execution.rows_after_cap
-    run = synthesize(execution.frame, schema, epsilon=outcome.synth_epsilon, delta=params["delta"], unit_cap=cap,
-                     seed=seed, rows=params.get("rows"), max_mia_score=params.get("max_mia_score"), progress=_no_progress,
-                     units=execution.unit_ids)  # the holdout is drawn per privacy unit
+    run = synthesize(
+        execution.frame,
+        schema,
+        epsilon=outcome.synth_epsilon,
+        delta=params["delta"],
+        unit_cap=cap,
+        seed=seed,
+        rows=params.get("rows"),
+        max_mia_score=params.get("max_mia_score"),
+        progress=_no_progress,
+        units=execution.unit_ids,
+    )  # the holdout is drawn per privacy unit
     # No seed reaches a view or report (an operator's reproducible run has one: withheld too).
     run.report.notes = withhold_seed(run.report.notes)  # (the pipeline does too; the room relies on it)
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -386,9 +492,15 @@ def _synthesize_job(plan: dict, seed: int | None, cap: int, artifacts: Path, syn
     outcome.summary = _summary(run.report, cap)
     # The DP sample size, released or not (so metering does not tell pass from refuse).
     outcome.rows_synthetic = params.get("rows") or run.synthesizer.estimated_rows_
-    operator = {**run.report.to_dict(), "privacy_unit_cap": {
-        "cap": cap, "rows_before_cap": execution.rows_before_cap, "rows_after_cap": execution.rows_after_cap,
-        "units": execution.units}}
+    operator = {
+        **run.report.to_dict(),
+        "privacy_unit_cap": {
+            "cap": cap,
+            "rows_before_cap": execution.rows_before_cap,
+            "rows_after_cap": execution.rows_after_cap,
+            "units": execution.units,
+        },
+    }
     (artifacts / "summary.json").write_text(json.dumps(operator, indent=2, default=str))  # operator's copy: exact
     if not run.released:
         outcome.fail("refused_by_gate", "; ".join(gate_failures(run.report)))
@@ -434,8 +546,13 @@ def _finish(room: Room, job_id: int, outcome: JobOutcome, artifacts: Path, *, wo
         job.rows_real, job.rows_synthetic = outcome.rows_real, outcome.rows_synthetic
         job.compute_seconds = outcome.seconds
         if job.state == "failed":
-            log.warning("job %s failed (%s, %s): %s", job.id, job.category,
-                        "charged" if outcome.touched else "not touched", job.detail)
+            log.warning(
+                "job %s failed (%s, %s): %s",
+                job.id,
+                job.category,
+                "charged" if outcome.touched else "not touched",
+                job.detail,
+            )
             if refunded(job.category, outcome.touched):
                 ledger.release(s, job.id)
                 job.budget_released = True
@@ -444,14 +561,30 @@ def _finish(room: Room, job_id: int, outcome: JobOutcome, artifacts: Path, *, wo
         if artifacts.exists():
             job.artifacts_dir = str(artifacts)
             job.expires_at = job.finished_at + timedelta(days=collab.retention_days)
-        s.add(MeterEntry(collaboration_id=job.collaboration_id, job_id=job.id, payer_id=collab.payer_id,
-                         compute_seconds=job.compute_seconds, rows_real=job.rows_real or 0,
-                         rows_synthetic=job.rows_synthetic or 0))
+        s.add(
+            MeterEntry(
+                collaboration_id=job.collaboration_id,
+                job_id=job.id,
+                payer_id=collab.payer_id,
+                compute_seconds=job.compute_seconds,
+                rows_real=job.rows_real or 0,
+                rows_synthetic=job.rows_synthetic or 0,
+            )
+        )
         gated = _reached_gate(job)  # every member reads the audit log: pass/refuse is not in it
-        audit.append(s, collab_scope, "worker", "job.finished" if gated else f"job.{job.state}", {
-            "job_id": job.id, "category": None if gated else job.category,
-            "budget_released": job.budget_released, "compute_seconds": _whole_seconds(job.compute_seconds),
-            "rows_synthetic": job.rows_synthetic})
+        audit.append(
+            s,
+            collab_scope,
+            "worker",
+            "job.finished" if gated else f"job.{job.state}",
+            {
+                "job_id": job.id,
+                "category": None if gated else job.category,
+                "budget_released": job.budget_released,
+                "compute_seconds": _whole_seconds(job.compute_seconds),
+                "rows_synthetic": job.rows_synthetic,
+            },
+        )
         return job_view(job, sees_scores=True)
 
 
@@ -472,8 +605,13 @@ def recover_interrupted(room: Room, now: datetime | None = None) -> list[int]:
                 continue
             model = s.get(TrainedModel, model_id)
             model.state, model.reason = "failed", "interrupted by a server restart"
-            audit.append(s, audit.collaboration_scope(model.collaboration_id), "server", "model.failed",
-                         {"model_id": model.id, "reason": model.reason})
+            audit.append(
+                s,
+                audit.collaboration_scope(model.collaboration_id),
+                "server",
+                "model.failed",
+                {"model_id": model.id, "reason": model.reason},
+            )
     return recovered
 
 
@@ -490,8 +628,13 @@ def _fail_interrupted(room: Room, job_id: int, now: datetime) -> bool:
             job.budget_released = True
         shutil.rmtree(room.artifacts / "jobs" / str(job.id), ignore_errors=True)
         job.artifacts_dir = None
-        audit.append(s, audit.collaboration_scope(job.collaboration_id), "server", "job.failed",
-                     {"job_id": job.id, "reason": INTERRUPTED, "epsilon_released": epsilon})
+        audit.append(
+            s,
+            audit.collaboration_scope(job.collaboration_id),
+            "server",
+            "job.failed",
+            {"job_id": job.id, "reason": INTERRUPTED, "epsilon_released": epsilon},
+        )
         return True
 
 
@@ -501,12 +644,18 @@ def get_job(room: Room, actor: Actor, job_id: int) -> dict:
         return job_view(job, sees_scores=_sees_scores(actor, job))
 
 
-def list_jobs(room: Room, actor: Actor, collaboration_id: int, *, limit: int | None = None, offset: int = 0) -> list[dict]:
+def list_jobs(
+    room: Room, actor: Actor, collaboration_id: int, *, limit: int | None = None, offset: int = 0
+) -> list[dict]:
     """A collaboration's jobs, oldest first, one page."""
     with room.read() as s:
         membership(s, actor, collaboration_id)
-        return [job_view(j, sees_scores=_sees_scores(actor, j)) for j in s.scalars(room.page(
-            select(Job).where(Job.collaboration_id == collaboration_id).order_by(Job.id), limit, offset))]
+        return [
+            job_view(j, sees_scores=_sees_scores(actor, j))
+            for j in s.scalars(
+                room.page(select(Job).where(Job.collaboration_id == collaboration_id).order_by(Job.id), limit, offset)
+            )
+        ]
 
 
 def check_receiver(s, actor: Actor, job: Job) -> None:
@@ -520,7 +669,10 @@ def artifacts_of(job: Job) -> Path:
     """The job's artifacts folder, refused once the retention period is over (at the request,
     whether or not the periodic purge has deleted the files yet)."""
     if job.artifacts_deleted_at is not None:
-        raise NotFound(f"job {job.id}'s artifacts were deleted at the end of the retention period ({_iso(job.artifacts_deleted_at)})")
+        raise NotFound(
+            f"job {job.id}'s artifacts were deleted at the end of the retention period "
+            f"({_iso(job.artifacts_deleted_at)})"
+        )
     if job.expires_at is not None and job.expires_at <= utcnow():
         raise NotFound(f"job {job.id}'s artifacts expired at the end of the retention period ({_iso(job.expires_at)})")
     if job.artifacts_dir is None:
@@ -538,10 +690,17 @@ def result_path(room: Room, actor: Actor, job_id: int, fmt: str = "csv") -> Path
         if job.reproducible:
             raise Conflict(f"job {job.id} is a reproducible run (an explicit seed): its data is never released")
         if job.state != "succeeded" or not job.released:
-            raise Conflict(f"job {job.id} released no synthetic data (state {job.state}{': ' + job.reason if job.reason else ''})")
+            raise Conflict(
+                f"job {job.id} released no synthetic data (state {job.state}{': ' + job.reason if job.reason else ''})"
+            )
         path = artifacts_of(job) / f"synthetic.{fmt}"
-        audit.append(s, audit.collaboration_scope(job.collaboration_id), actor.name, "result.read",
-                     {"job_id": job.id, "format": fmt})
+        audit.append(
+            s,
+            audit.collaboration_scope(job.collaboration_id),
+            actor.name,
+            "result.read",
+            {"job_id": job.id, "format": fmt},
+        )
     return path
 
 
@@ -554,12 +713,19 @@ def report_path(room: Room, actor: Actor, job_id: int, kind: str = "html") -> Pa
         job = visible(s, actor, Job, job_id, "job")
         check_receiver(s, actor, job)
         if not job.share_full_report:
-            raise Forbidden(f"the analysis rules of job {job.id}'s tables do not share the full report; the summary is in the job")
+            raise Forbidden(
+                f"the analysis rules of job {job.id}'s tables do not share the full report; the summary is in the job"
+            )
         path = artifacts_of(job) / f"report.{kind}"
         if not path.exists():
             raise NotFound(f"job {job.id} has no report")
-        audit.append(s, audit.collaboration_scope(job.collaboration_id), actor.name, "report.read",
-                     {"job_id": job.id, "kind": kind})
+        audit.append(
+            s,
+            audit.collaboration_scope(job.collaboration_id),
+            actor.name,
+            "report.read",
+            {"job_id": job.id, "kind": kind},
+        )
     return path
 
 
@@ -567,7 +733,9 @@ def purge_expired(room: Room, now: datetime | None = None) -> list[int]:
     """Delete the artifacts of jobs past their retention; log each deletion."""
     now = now or utcnow()
     with room.transaction() as s:
-        ids = list(s.scalars(select(Job.id).where(Job.expires_at <= now, Job.artifacts_deleted_at.is_(None)).order_by(Job.id)))
+        ids = list(
+            s.scalars(select(Job.id).where(Job.expires_at <= now, Job.artifacts_deleted_at.is_(None)).order_by(Job.id))
+        )
     for job_id in ids:
         with room.transaction() as s:
             job = s.get(Job, job_id)
@@ -576,8 +744,13 @@ def purge_expired(room: Room, now: datetime | None = None) -> list[int]:
             if job.artifacts_dir:
                 shutil.rmtree(job.artifacts_dir, ignore_errors=True)
             job.artifacts_deleted_at = now
-            audit.append(s, audit.collaboration_scope(job.collaboration_id), "retention", "job.artifacts_deleted",
-                         {"job_id": job.id, "expired_at": _iso(job.expires_at)})
+            audit.append(
+                s,
+                audit.collaboration_scope(job.collaboration_id),
+                "retention",
+                "job.artifacts_deleted",
+                {"job_id": job.id, "expired_at": _iso(job.expires_at)},
+            )
     return ids
 
 
@@ -588,20 +761,41 @@ def metering(room: Room, actor: Actor, collaboration_id: int, *, limit: int | No
     with room.read() as s:
         membership(s, actor, collaboration_id)
         names = {m.id: m.name for m in s.scalars(select(Member))}
-        entries = list(s.scalars(select(MeterEntry).where(MeterEntry.collaboration_id == collaboration_id).order_by(MeterEntry.id)))
-        rows = [{"job_id": e.job_id, "payer": names[e.payer_id], "compute_seconds": _whole_seconds(e.compute_seconds),
-                 "rows_synthetic": e.rows_synthetic, "at": _iso(e.created_at)} for e in entries]
+        entries = list(
+            s.scalars(select(MeterEntry).where(MeterEntry.collaboration_id == collaboration_id).order_by(MeterEntry.id))
+        )
+        rows = [
+            {
+                "job_id": e.job_id,
+                "payer": names[e.payer_id],
+                "compute_seconds": _whole_seconds(e.compute_seconds),
+                "rows_synthetic": e.rows_synthetic,
+                "at": _iso(e.created_at),
+            }
+            for e in entries
+        ]
         totals: dict[str, dict[str, float]] = {}
         for r in rows:
             t = totals.setdefault(r["payer"], {"jobs": 0, "compute_seconds": 0, "rows_synthetic": 0})
             t["jobs"] += 1
             for k in ("compute_seconds", "rows_synthetic"):
                 t[k] += r[k]
-        scored = s.scalars(select(InferenceJob).where(InferenceJob.collaboration_id == collaboration_id,
-                                                      InferenceJob.finished_at.is_not(None)).order_by(InferenceJob.id))
-        inference = [{"inference_id": r.id, "payer": names[r.payer_id], "state": r.state,
-                      "compute_seconds": _whole_seconds(r.compute_seconds), "rows_scored": r.rows_scored,
-                      "at": _iso(r.finished_at)} for r in scored]
+        scored = s.scalars(
+            select(InferenceJob)
+            .where(InferenceJob.collaboration_id == collaboration_id, InferenceJob.finished_at.is_not(None))
+            .order_by(InferenceJob.id)
+        )
+        inference = [
+            {
+                "inference_id": r.id,
+                "payer": names[r.payer_id],
+                "state": r.state,
+                "compute_seconds": _whole_seconds(r.compute_seconds),
+                "rows_scored": r.rows_scored,
+                "at": _iso(r.finished_at),
+            }
+            for r in scored
+        ]
         return {"entries": rows[room.window(limit, offset)], "totals": totals, "inference": inference}
 
 
@@ -612,5 +806,9 @@ def audit_log(room: Room, actor: Actor, collaboration_id: int, *, limit: int | N
         scope = audit.collaboration_scope(collaboration_id)
         entries = audit.read_chain(s, scope)
         check = audit.verify_scope(s, scope, entries)
-        return {"entries": [audit.entry_dict(e) for e in entries[room.window(limit, offset)]], "verified": check.ok,
-                "problem": check.problem, "head": check.head}
+        return {
+            "entries": [audit.entry_dict(e) for e in entries[room.window(limit, offset)]],
+            "verified": check.ok,
+            "problem": check.problem,
+            "head": check.head,
+        }

@@ -30,11 +30,14 @@ def reserve(session: Session, job_id: int, tables: list[ConfiguredTable], epsilo
     for table in tables:
         result = session.execute(
             update(ConfiguredTable)
-            .where(ConfiguredTable.id == table.id,
-                   ConfiguredTable.epsilon_spent + epsilon <= ConfiguredTable.epsilon_budget + _TOLERANCE,
-                   ConfiguredTable.delta_spent + delta <= ConfiguredTable.delta_budget * _DELTA_SLACK)
-            .values(epsilon_spent=ConfiguredTable.epsilon_spent + epsilon,
-                    delta_spent=ConfiguredTable.delta_spent + delta)
+            .where(
+                ConfiguredTable.id == table.id,
+                ConfiguredTable.epsilon_spent + epsilon <= ConfiguredTable.epsilon_budget + _TOLERANCE,
+                ConfiguredTable.delta_spent + delta <= ConfiguredTable.delta_budget * _DELTA_SLACK,
+            )
+            .values(
+                epsilon_spent=ConfiguredTable.epsilon_spent + epsilon, delta_spent=ConfiguredTable.delta_spent + delta
+            )
             .execution_options(synchronize_session=False)
         )
         if getattr(result, "rowcount", 0) != 1:  # an UPDATE's CursorResult
@@ -46,13 +49,22 @@ def reserve(session: Session, job_id: int, tables: list[ConfiguredTable], epsilo
 def _refusal(session: Session, table: ConfiguredTable, epsilon: float, delta: float) -> str:
     """Names the budget that ran out (epsilon first), what is left and what the job needs."""
     eps_budget, eps_spent, delta_budget, delta_spent = session.execute(
-        select(ConfiguredTable.epsilon_budget, ConfiguredTable.epsilon_spent, ConfiguredTable.delta_budget,
-               ConfiguredTable.delta_spent).where(ConfiguredTable.id == table.id)).one()
+        select(
+            ConfiguredTable.epsilon_budget,
+            ConfiguredTable.epsilon_spent,
+            ConfiguredTable.delta_budget,
+            ConfiguredTable.delta_spent,
+        ).where(ConfiguredTable.id == table.id)
+    ).one()
     if eps_spent + epsilon > eps_budget + _TOLERANCE:
-        return (f"table {table.name!r} has epsilon {max(eps_budget - eps_spent, 0.0):.4g} left of {eps_budget:g}; "
-                f"this job needs {epsilon:g}")
-    return (f"table {table.name!r} has delta {max(delta_budget - delta_spent, 0.0):.4g} left of {delta_budget:g}; "
-            f"this job needs {delta:g}")
+        return (
+            f"table {table.name!r} has epsilon {max(eps_budget - eps_spent, 0.0):.4g} left of {eps_budget:g}; "
+            f"this job needs {epsilon:g}"
+        )
+    return (
+        f"table {table.name!r} has delta {max(delta_budget - delta_spent, 0.0):.4g} left of {delta_budget:g}; "
+        f"this job needs {delta:g}"
+    )
 
 
 def release(session: Session, job_id: int) -> float:
@@ -69,7 +81,8 @@ def release(session: Session, job_id: int) -> float:
         if eps <= _TOLERANCE and delta <= 0.0:
             continue
         session.execute(
-            update(ConfiguredTable).where(ConfiguredTable.id == table_id)
+            update(ConfiguredTable)
+            .where(ConfiguredTable.id == table_id)
             .values(epsilon_spent=ConfiguredTable.epsilon_spent - eps, delta_spent=ConfiguredTable.delta_spent - delta)
             .execution_options(synchronize_session=False)
         )

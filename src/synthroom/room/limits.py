@@ -54,8 +54,13 @@ _KILLED_BY_LIMIT = (signal.SIGKILL, signal.SIGXFSZ, signal.SIGXCPU)
 # allocation aborts or dereferences NULL): counted as the memory limit. This errs on the side of
 # "nothing is given back", never on the side of a free refund.
 _CRASHED_AT_LIMIT = (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS)
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                     "VECLIB_MAXIMUM_THREADS")
+_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
 _CHILD = "from synthroom.room.limits import _child_main; _child_main()"
 
 
@@ -71,13 +76,21 @@ class JobLimits:
     @classmethod
     def from_settings(cls, settings) -> "JobLimits":
         """The limits a server's :class:`~.settings.Settings` set (validated there)."""
-        return cls(seconds=settings.job_seconds, memory_bytes=settings.job_memory_mib * _MIB,
-                   threads=settings.job_threads, temp_bytes=settings.job_temp_disk_mib * _MIB)
+        return cls(
+            seconds=settings.job_seconds,
+            memory_bytes=settings.job_memory_mib * _MIB,
+            threads=settings.job_threads,
+            temp_bytes=settings.job_temp_disk_mib * _MIB,
+        )
 
     def duckdb_config(self, temp_dir: Path) -> dict[str, Any]:
         """The settings every DuckDB connection of the job starts with."""
-        return {"threads": self.threads, "memory_limit": f"{self.memory_bytes // 2 // _MIB}MB",
-                "temp_directory": str(temp_dir), "max_temp_directory_size": f"{self.temp_bytes // _MIB}MB"}
+        return {
+            "threads": self.threads,
+            "memory_limit": f"{self.memory_bytes // 2 // _MIB}MB",
+            "temp_directory": str(temp_dir),
+            "max_temp_directory_size": f"{self.temp_bytes // _MIB}MB",
+        }
 
     def environment(self, temp_dir: Path) -> dict[str, str]:
         """The child's environment: the server's, with thread counts and the temporary folder."""
@@ -94,15 +107,21 @@ def size_text(n_bytes: int) -> str:
     return f"{n_bytes / _GIB:g} GiB" if n_bytes >= _GIB else f"{n_bytes / _MIB:g} MiB"
 
 
-def run_limited(fn: Callable[..., Any], args: tuple, *, limits: JobLimits, shared: Any,
-                temp_root: Path | None = None) -> Any:
+def run_limited(
+    fn: Callable[..., Any], args: tuple, *, limits: JobLimits, shared: Any, temp_root: Path | None = None
+) -> Any:
     """``fn(*args, shared)`` in a child process under ``limits``; its return value, or its exception."""
     temp_dir = Path(tempfile.mkdtemp(prefix="synthroom-job-", dir=temp_root))
     read_fd, write_fd = os.pipe()
     payload = pickle.dumps((list(sys.path), pickle.dumps((fn, args, shared, limits, str(temp_dir), write_fd))))
     try:
-        child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, env=limits.environment(temp_dir),
-                                 pass_fds=(write_fd,), start_new_session=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD],
+            stdin=subprocess.PIPE,
+            env=limits.environment(temp_dir),
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
         os.close(write_fd)
         write_fd = -1
         try:
@@ -148,8 +167,10 @@ def _died(child: subprocess.Popen, limits: JobLimits):
     code = child.wait()
     if -code in _KILLED_BY_LIMIT + _CRASHED_AT_LIMIT:
         how = "was stopped by" if -code in _KILLED_BY_LIMIT else "crashed with"
-        raise ResourceLimit(f"the job's process {how} signal {signal.Signals(-code).name} (memory limit "
-                            f"{size_text(limits.memory_bytes)}, temporary disk {size_text(limits.temp_bytes)})")
+        raise ResourceLimit(
+            f"the job's process {how} signal {signal.Signals(-code).name} (memory limit "
+            f"{size_text(limits.memory_bytes)}, temporary disk {size_text(limits.temp_bytes)})"
+        )
     raise RuntimeError(f"the job's process ended without a result (exit status {code})")
 
 
@@ -189,7 +210,7 @@ class _Frames:
         size = struct.unpack("<Q", self.buffer[:8])[0]
         if len(self.buffer) < 8 + size:
             return None
-        data, self.buffer = self.buffer[8:8 + size], self.buffer[8 + size:]
+        data, self.buffer = self.buffer[8 : 8 + size], self.buffer[8 + size :]
         return pickle.loads(data)
 
 
@@ -265,8 +286,11 @@ def _as_limit(exc: BaseException, limits: JobLimits) -> BaseException:
     seen: BaseException | None = exc
     while seen is not None:
         if _out_of_memory(seen):
-            return ResourceLimit(f"the job ran out of memory or temporary disk (memory limit "
-                                 f"{size_text(limits.memory_bytes)}, temporary disk {size_text(limits.temp_bytes)}): {str(seen).splitlines()[0] if str(seen) else type(seen).__name__}")
+            return ResourceLimit(
+                f"the job ran out of memory or temporary disk (memory limit "
+                f"{size_text(limits.memory_bytes)}, temporary disk {size_text(limits.temp_bytes)}): "
+                f"{str(seen).splitlines()[0] if str(seen) else type(seen).__name__}"
+            )
         seen = seen.__cause__ or seen.__context__
     return exc
 
@@ -281,7 +305,9 @@ def _out_of_memory(exc: BaseException) -> bool:
     text = str(exc).lower()
     if type(exc).__module__.startswith("pyarrow"):  # Arrow's allocators: "malloc of size N failed", mmap, ...
         return any(word in text for word in ("memory", "malloc", "mmap", "allocat"))
-    return isinstance(exc, (ImportError, OSError)) and ("failed to map segment" in text or "cannot allocate memory" in text)
+    return isinstance(exc, (ImportError, OSError)) and (
+        "failed to map segment" in text or "cannot allocate memory" in text
+    )
 
 
 def _transportable(exc: BaseException) -> BaseException:

@@ -75,7 +75,9 @@ class ConfiguredTable(Base):
     source_table: Mapped[str | None] = mapped_column(String(200), nullable=True)
     columns: Mapped[str] = mapped_column(Text)  # JSON list of every source column
     allowed_columns: Mapped[str] = mapped_column(Text)  # JSON list
-    allowed_receivers: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list of names; null = any receiver
+    allowed_receivers: Mapped[str | None] = mapped_column(
+        Text, nullable=True
+    )  # JSON list of names; null = any receiver
     share_full_report: Mapped[bool] = mapped_column(Boolean, default=False)
     unit_column: Mapped[str | None] = mapped_column(String(200), nullable=True)
     unit_cap: Mapped[int] = mapped_column(Integer, default=1)

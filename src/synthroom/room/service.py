@@ -25,8 +25,18 @@ from sqlalchemy.orm import Session
 from ..engine.types import is_number, is_time
 from ..errors import InputError
 from ..schema import check_epsilon, check_max_mia_score, parse_schema
-from ..sql import (SOURCE_KINDS, Snapshot, Source, TableColumns, check_column_types, check_template, data_folder,
-                   open_below, output_types, snapshot_source)
+from ..sql import (
+    SOURCE_KINDS,
+    Snapshot,
+    Source,
+    TableColumns,
+    check_column_types,
+    check_template,
+    data_folder,
+    open_below,
+    output_types,
+    snapshot_source,
+)
 from . import audit
 from .db import Database
 from .errors import Conflict, Forbidden, NotFound
@@ -89,9 +99,17 @@ class Room:
     (the server's background worker).
     """
 
-    def __init__(self, url: str, artifacts: str | Path, admin_key: str | None = None, *,
-                 settings: Settings | None = None, audit_key: str | bytes | None = None, seeded_jobs: bool = False,
-                 **overrides: Any):
+    def __init__(
+        self,
+        url: str,
+        artifacts: str | Path,
+        admin_key: str | None = None,
+        *,
+        settings: Settings | None = None,
+        audit_key: str | bytes | None = None,
+        seeded_jobs: bool = False,
+        **overrides: Any,
+    ):
         os.umask(0o077)
         self.settings = Settings(**{**(settings or Settings()).model_dump(), **overrides})  # validated
         self.artifacts = Path(artifacts)
@@ -159,8 +177,15 @@ class Room:
             return Actor(member.id, member.name)
 
     # -- collaborations -------------------------------------------------------------------
-    def create_collaboration(self, actor: Actor, name: str, members: list[dict], payer: str,
-                             retention_days: int = 7, model_policy: dict | None = None) -> dict:
+    def create_collaboration(
+        self,
+        actor: Actor,
+        name: str,
+        members: list[dict],
+        payer: str,
+        retention_days: int = 7,
+        model_policy: dict | None = None,
+    ) -> dict:
         """``members``: ``[{"name", "can_run", "can_receive"}]``; the creator is always a member.
 
         Consent: the creator is active; every other member is *invited* and neither acts in the
@@ -192,21 +217,44 @@ class Room:
                 raise InputError(f"the paying member {payer!r} is not a member of the collaboration")
             if stray := sorted(policy.names() - set(names.values())):
                 raise InputError(f"the model policy names {stray[0]!r}, who is not a member of the collaboration")
-            collab = Collaboration(name=name, creator_id=actor.id, payer_id=payer_member.id, retention_days=retention_days,
-                                   payer_accepted=payer_member.id == actor.id, model_policy=policy.model_dump_json(),
-                                   inference_payer_accepted=policy.inference_payer in (None, actor.name))
+            collab = Collaboration(
+                name=name,
+                creator_id=actor.id,
+                payer_id=payer_member.id,
+                retention_days=retention_days,
+                payer_accepted=payer_member.id == actor.id,
+                model_policy=policy.model_dump_json(),
+                inference_payer_accepted=policy.inference_payer in (None, actor.name),
+            )
             s.add(collab)
             s.flush()
             status = {m: "active" if m == actor.id else "invited" for m in abilities}
             for member_id, (run, receive) in abilities.items():
-                s.add(Membership(collaboration_id=collab.id, member_id=member_id, can_run=run, can_receive=receive,
-                                 status=status[member_id]))
-            audit.append(s, audit.collaboration_scope(collab.id), actor.name, "collaboration.created", {
-                "name": name, "payer": payer_member.name, "retention_days": retention_days,
-                "members": {names[m]: {"can_run": r, "can_receive": c, "status": status[m]}
-                            for m, (r, c) in abilities.items()},
-                "model_policy": policy.model_dump(),
-            })
+                s.add(
+                    Membership(
+                        collaboration_id=collab.id,
+                        member_id=member_id,
+                        can_run=run,
+                        can_receive=receive,
+                        status=status[member_id],
+                    )
+                )
+            audit.append(
+                s,
+                audit.collaboration_scope(collab.id),
+                actor.name,
+                "collaboration.created",
+                {
+                    "name": name,
+                    "payer": payer_member.name,
+                    "retention_days": retention_days,
+                    "members": {
+                        names[m]: {"can_run": r, "can_receive": c, "status": status[m]}
+                        for m, (r, c) in abilities.items()
+                    },
+                    "model_policy": policy.model_dump(),
+                },
+            )
             return _collaboration_view(s, collab)
 
     def get_collaboration(self, actor: Actor, collaboration_id: int) -> dict:
@@ -225,9 +273,15 @@ class Room:
 
     def _my_collaborations(self, actor: Actor, status: str, limit: int | None, offset: int) -> list[dict]:
         with self.read() as s:
-            ids = s.scalars(self.page(select(Membership.collaboration_id).where(
-                Membership.member_id == actor.id, Membership.status == status).order_by(Membership.collaboration_id),
-                limit, offset)).all()
+            ids = s.scalars(
+                self.page(
+                    select(Membership.collaboration_id)
+                    .where(Membership.member_id == actor.id, Membership.status == status)
+                    .order_by(Membership.collaboration_id),
+                    limit,
+                    offset,
+                )
+            ).all()
             return [_collaboration_view(s, s.get(Collaboration, i)) for i in ids]
 
     def accept_invitation(self, actor: Actor, collaboration_id: int, *, pay: bool = False) -> dict:
@@ -238,16 +292,28 @@ class Room:
             collab, row = membership(s, actor, collaboration_id, invited=True)
             pays_inference = policy_of(collab).inference_payer == actor.name
             if pay and collab.payer_id != actor.id and not pays_inference:
-                raise Conflict(f"{actor.name!r} is not the paying member of collaboration {collab.id}: accept without pay")
+                raise Conflict(
+                    f"{actor.name!r} is not the paying member of collaboration {collab.id}: accept without pay"
+                )
             scope = audit.collaboration_scope(collab.id)
             if row.status == "invited":
                 row.status = "active"
-                audit.append(s, scope, actor.name, "membership.accepted",
-                             {"member": actor.name, "can_run": row.can_run, "can_receive": row.can_receive})
+                audit.append(
+                    s,
+                    scope,
+                    actor.name,
+                    "membership.accepted",
+                    {"member": actor.name, "can_run": row.can_run, "can_receive": row.can_receive},
+                )
             if pay and collab.payer_id == actor.id and not collab.payer_accepted:
                 collab.payer_accepted = True
-                audit.append(s, scope, actor.name, "payment.accepted",
-                             {"payer": actor.name, "pays_for": "synthetic-data generation"})
+                audit.append(
+                    s,
+                    scope,
+                    actor.name,
+                    "payment.accepted",
+                    {"payer": actor.name, "pays_for": "synthetic-data generation"},
+                )
             if pay and pays_inference and not collab.inference_payer_accepted:
                 collab.inference_payer_accepted = True
                 audit.append(s, scope, actor.name, "payment.accepted", {"payer": actor.name, "pays_for": "inference"})
@@ -260,19 +326,36 @@ class Room:
         with self.transaction() as s:
             collab, row = membership(s, actor, collaboration_id, invited=True)
             if row.status != "invited":
-                raise Conflict(f"{actor.name!r} is already an active member of collaboration {collab.id}; "
-                               "only an invitation not yet accepted can be declined")
+                raise Conflict(
+                    f"{actor.name!r} is already an active member of collaboration {collab.id}; "
+                    "only an invitation not yet accepted can be declined"
+                )
             row.status = "declined"
-            audit.append(s, audit.collaboration_scope(collab.id), actor.name, "membership.declined", {"member": actor.name})
+            audit.append(
+                s, audit.collaboration_scope(collab.id), actor.name, "membership.declined", {"member": actor.name}
+            )
             return {"collaboration_id": collab.id, "member": actor.name, "status": row.status}
 
     # -- configured tables ----------------------------------------------------------------
-    def configure_table(self, actor: Actor, name: str, source_kind: str, source_path: str, allowed_columns: list[str],
-                        epsilon_budget: float, unit_column: str | None = None, unit_cap: int = 1,
-                        source_table: str | None = None, allowed_receivers: list[str] | None = None,
-                        share_full_report: bool = False, delta_budget: float = DEFAULT_DELTA_BUDGET,
-                        share_scores: bool = False, max_gated_runs: int = 5,
-                        column_types: dict[str, str] | None = None, model_evaluations: int = 0) -> dict:
+    def configure_table(
+        self,
+        actor: Actor,
+        name: str,
+        source_kind: str,
+        source_path: str,
+        allowed_columns: list[str],
+        epsilon_budget: float,
+        unit_column: str | None = None,
+        unit_cap: int = 1,
+        source_table: str | None = None,
+        allowed_receivers: list[str] | None = None,
+        share_full_report: bool = False,
+        delta_budget: float = DEFAULT_DELTA_BUDGET,
+        share_scores: bool = False,
+        max_gated_runs: int = 5,
+        column_types: dict[str, str] | None = None,
+        model_evaluations: int = 0,
+    ) -> dict:
         """Register one of the actor's data sources with its analysis rule.
 
         The allowed columns are copied into a snapshot in the room's own storage now (see
@@ -283,7 +366,11 @@ class Room:
         name = _check_name(name, "table name")
         if source_kind not in SOURCE_KINDS:
             raise InputError(f"source kind {source_kind!r} is not one of {', '.join(SOURCE_KINDS)}")
-        if not isinstance(epsilon_budget, (int, float)) or isinstance(epsilon_budget, bool) or not 0 < epsilon_budget <= 100:
+        if (
+            not isinstance(epsilon_budget, (int, float))
+            or isinstance(epsilon_budget, bool)
+            or not 0 < epsilon_budget <= 100
+        ):
             raise InputError(f"epsilon budget {epsilon_budget!r} must be a number in (0, 100]")
         if isinstance(unit_cap, bool) or not isinstance(unit_cap, int) or not 1 <= unit_cap <= 1000:
             raise InputError(f"the cap on rows per privacy unit {unit_cap!r} must be a whole number from 1 to 1000")
@@ -291,7 +378,9 @@ class Room:
         if not allowed_columns or not all(isinstance(c, str) and c for c in allowed_columns):
             raise InputError("list the columns templates may use (allowed_columns)")
         if unit_column and unit_column not in allowed_columns:
-            raise InputError(f"the privacy-unit column {unit_column!r} must be among the allowed columns (templates join on it)")
+            raise InputError(
+                f"the privacy-unit column {unit_column!r} must be among the allowed columns (templates join on it)"
+            )
         with self.transaction() as s:
             roots = json.loads(s.get(Member, actor.id).data_roots)
             for receiver in allowed_receivers or []:
@@ -302,25 +391,48 @@ class Room:
         try:
             with self.transaction() as s:
                 table = ConfiguredTable(
-                    owner_id=actor.id, name=name, source_kind=source_kind, source_path=str(path),
-                    source_table=source_table, columns=_json(list(snapshot.columns)),
+                    owner_id=actor.id,
+                    name=name,
+                    source_kind=source_kind,
+                    source_path=str(path),
+                    source_table=source_table,
+                    columns=_json(list(snapshot.columns)),
                     allowed_columns=_json(list(allowed_columns)),
                     allowed_receivers=None if allowed_receivers is None else _json(list(allowed_receivers)),
-                    share_full_report=bool(share_full_report), unit_column=unit_column, unit_cap=unit_cap,
-                    epsilon_budget=float(epsilon_budget), delta_budget=float(delta_budget),
-                    share_scores=bool(share_scores), max_gated_runs=max_gated_runs, snapshot_path=snapshot.path,
+                    share_full_report=bool(share_full_report),
+                    unit_column=unit_column,
+                    unit_cap=unit_cap,
+                    epsilon_budget=float(epsilon_budget),
+                    delta_budget=float(delta_budget),
+                    share_scores=bool(share_scores),
+                    max_gated_runs=max_gated_runs,
+                    snapshot_path=snapshot.path,
                     model_evaluations=model_evaluations,
-                    snapshot_sha256=snapshot.sha256, column_types=_json(declared) if declared else None,
+                    snapshot_sha256=snapshot.sha256,
+                    column_types=_json(declared) if declared else None,
                 )
                 s.add(table)
                 s.flush()
-                audit.append(s, audit.ROOM_SCOPE, actor.name, "table.configured", {
-                    "table_id": table.id, "name": name, "allowed_columns": list(allowed_columns),
-                    "unit_column": unit_column, "unit_cap": unit_cap, "epsilon_budget": float(epsilon_budget),
-                    "allowed_receivers": allowed_receivers, "delta_budget": float(delta_budget),
-                    "share_scores": bool(share_scores), "max_gated_runs": max_gated_runs,
-                    "model_evaluations": model_evaluations, "snapshot_sha256": snapshot.sha256,
-                })
+                audit.append(
+                    s,
+                    audit.ROOM_SCOPE,
+                    actor.name,
+                    "table.configured",
+                    {
+                        "table_id": table.id,
+                        "name": name,
+                        "allowed_columns": list(allowed_columns),
+                        "unit_column": unit_column,
+                        "unit_cap": unit_cap,
+                        "epsilon_budget": float(epsilon_budget),
+                        "allowed_receivers": allowed_receivers,
+                        "delta_budget": float(delta_budget),
+                        "share_scores": bool(share_scores),
+                        "max_gated_runs": max_gated_runs,
+                        "model_evaluations": model_evaluations,
+                        "snapshot_sha256": snapshot.sha256,
+                    },
+                )
                 return table_view(table, owner_view=True)
         except BaseException:
             Path(snapshot.path).unlink(missing_ok=True)
@@ -340,19 +452,27 @@ class Room:
             kind, source, source_table = table.source_kind, table.source_path, table.source_table
             allowed, old_path, old_sha = json.loads(table.allowed_columns), table.snapshot_path, table.snapshot_sha256
             declared = json.loads(table.column_types) if table.column_types else None
-        snapshot = self._snapshot(kind, _inside_roots(source, roots, actor.name), roots, allowed, source_table,
-                                  declared)
+        snapshot = self._snapshot(
+            kind, _inside_roots(source, roots, actor.name), roots, allowed, source_table, declared
+        )
         try:
             if old_path and Path(old_path).exists() and not _same_schema(old_path, snapshot.path):
-                raise InputError(f"table {table_id}'s source now gives other column types "
-                                 f"({_types_text(snapshot)}); configure a new table instead")
+                raise InputError(
+                    f"table {table_id}'s source now gives other column types "
+                    f"({_types_text(snapshot)}); configure a new table instead"
+                )
             with self.transaction() as s:
                 table = s.get(ConfiguredTable, table_id)
                 if table.snapshot_sha256 != old_sha:
                     raise Conflict(f"table {table_id} was refreshed meanwhile; try again")
                 table.snapshot_path, table.snapshot_sha256 = snapshot.path, snapshot.sha256
-                audit.append(s, audit.ROOM_SCOPE, actor.name, "table.refreshed",
-                             {"table_id": table.id, "name": table.name, "snapshot_sha256": snapshot.sha256})
+                audit.append(
+                    s,
+                    audit.ROOM_SCOPE,
+                    actor.name,
+                    "table.refreshed",
+                    {"table_id": table.id, "name": table.name, "snapshot_sha256": snapshot.sha256},
+                )
                 view = table_view(table, owner_view=True)
         except BaseException:
             Path(snapshot.path).unlink(missing_ok=True)
@@ -361,14 +481,22 @@ class Room:
             Path(old_path).unlink(missing_ok=True)
         return view
 
-    def _snapshot(self, kind: str, path: Path, roots: list[str], keep: list[str], table: str | None,
-                  column_types: dict[str, str] | None = None) -> Snapshot:
+    def _snapshot(
+        self,
+        kind: str,
+        path: Path,
+        roots: list[str],
+        keep: list[str],
+        table: str | None,
+        column_types: dict[str, str] | None = None,
+    ) -> Snapshot:
         """Open the member's file without following symlinks and snapshot its ``keep`` columns."""
         root = next(r for r in roots if path.is_relative_to(r))
         fd = open_below(root, path.relative_to(root).parts, str(path))
         try:
-            return snapshot_source(kind, fd, str(path), keep, data_folder(self.artifacts), table=table,
-                                   column_types=column_types)
+            return snapshot_source(
+                kind, fd, str(path), keep, data_folder(self.artifacts), table=table, column_types=column_types
+            )
         finally:
             os.close(fd)
 
@@ -382,9 +510,18 @@ class Room:
     def list_tables(self, actor: Actor, *, limit: int | None = None, offset: int = 0) -> list[dict]:
         """The actor's own tables, oldest first, one page."""
         with self.read() as s:
-            return [table_view(t, owner_view=True) for t in s.scalars(self.page(
-                select(ConfiguredTable).where(ConfiguredTable.owner_id == actor.id).order_by(ConfiguredTable.id),
-                limit, offset))]
+            return [
+                table_view(t, owner_view=True)
+                for t in s.scalars(
+                    self.page(
+                        select(ConfiguredTable)
+                        .where(ConfiguredTable.owner_id == actor.id)
+                        .order_by(ConfiguredTable.id),
+                        limit,
+                        offset,
+                    )
+                )
+            ]
 
     def associate(self, actor: Actor, collaboration_id: int, table_id: int, name: str) -> dict:
         """Put one of the actor's tables into a collaboration under ``name``."""
@@ -399,9 +536,17 @@ class Room:
             try:
                 s.flush()
             except IntegrityError:
-                raise Conflict(f"collaboration {collaboration_id} already has a table named {name!r} or already holds table {table.id}") from None
-            audit.append(s, audit.collaboration_scope(collaboration_id), actor.name, "table.associated",
-                         {"name": name, "table_id": table.id, "owner": actor.name})
+                raise Conflict(
+                    f"collaboration {collaboration_id} already has a table named {name!r} or already holds table "
+                    f"{table.id}"
+                ) from None
+            audit.append(
+                s,
+                audit.collaboration_scope(collaboration_id),
+                actor.name,
+                "table.associated",
+                {"name": name, "table_id": table.id, "owner": actor.name},
+            )
             return {"collaboration_id": collaboration_id, "name": name, "table_id": table.id}
 
     def dissociate(self, actor: Actor, collaboration_id: int, name: str) -> dict:
@@ -409,21 +554,42 @@ class Room:
         running, queued jobs included)."""
         with self.transaction() as s:
             membership(s, actor, collaboration_id)
-            assoc = s.scalar(select(Association).where(Association.collaboration_id == collaboration_id,
-                                                       Association.name == name)) if _is_identifier(name) else None
+            assoc = (
+                s.scalar(
+                    select(Association).where(
+                        Association.collaboration_id == collaboration_id, Association.name == name
+                    )
+                )
+                if _is_identifier(name)
+                else None
+            )
             if assoc is None:
                 raise NotFound(f"collaboration {collaboration_id} has no table named {name!r}")
             if s.get(ConfiguredTable, assoc.table_id).owner_id != actor.id:
                 raise Forbidden(f"only the owner of table {name!r} can take it out of the collaboration")
             s.delete(assoc)
-            audit.append(s, audit.collaboration_scope(collaboration_id), actor.name, "table.dissociated",
-                         {"name": name, "table_id": assoc.table_id})
+            audit.append(
+                s,
+                audit.collaboration_scope(collaboration_id),
+                actor.name,
+                "table.dissociated",
+                {"name": name, "table_id": assoc.table_id},
+            )
             return {"collaboration_id": collaboration_id, "name": name, "table_id": assoc.table_id}
 
     # -- templates ------------------------------------------------------------------------
-    def create_template(self, actor: Actor, collaboration_id: int, name: str, sql: str, epsilon: float,
-                        classification: Any, max_mia_score: float | None = None, delta: float = 1e-9,
-                        rows: int | None = None) -> dict:
+    def create_template(
+        self,
+        actor: Actor,
+        collaboration_id: int,
+        name: str,
+        sql: str,
+        epsilon: float,
+        classification: Any,
+        max_mia_score: float | None = None,
+        delta: float = 1e-9,
+        rows: int | None = None,
+    ) -> dict:
         """Check and store a template; a name used before gets the next version (an edit)."""
         name = _check_name(name, "template name")
         _check_text(sql, "the template's SQL")
@@ -431,38 +597,72 @@ class Room:
         with self.read() as s:  # the checks are CPU-heavy: they run on a snapshot, outside any write
             membership(s, actor, collaboration_id)
             tables = _associated_tables(s, collaboration_id)
-        checked = check_template(sql, {n: table_columns(t) for n, t in tables.items()},
-                                 [c["name"] for c in params["classification"]["columns"]])
+        checked = check_template(
+            sql,
+            {n: table_columns(t) for n, t in tables.items()},
+            [c["name"] for c in params["classification"]["columns"]],
+        )
         _check_output_kinds(output_types(checked, [source_of(n, tables[n]) for n in checked.tables]), params)
         read = {n: tables[n].id for n in checked.tables}
         with self.transaction() as s:  # short: re-validate what the checks relied on, then store
             membership(s, actor, collaboration_id)
             _check_unchanged(s, collaboration_id, {n: tables[n] for n in checked.tables})
-            version = (s.scalar(select(func.max(Template.version)).where(
-                Template.collaboration_id == collaboration_id, Template.name == name)) or 0) + 1
-            template = Template(collaboration_id=collaboration_id, name=name, version=version, sql=checked.sql,
-                                params=_json(params), tables=_json(read), created_by=actor.id, content_hash="")
+            version = (
+                s.scalar(
+                    select(func.max(Template.version)).where(
+                        Template.collaboration_id == collaboration_id, Template.name == name
+                    )
+                )
+                or 0
+            ) + 1
+            template = Template(
+                collaboration_id=collaboration_id,
+                name=name,
+                version=version,
+                sql=checked.sql,
+                params=_json(params),
+                tables=_json(read),
+                created_by=actor.id,
+                content_hash="",
+            )
             template.content_hash = content_hash(template)
             s.add(template)
             s.flush()
-            audit.append(s, audit.collaboration_scope(collaboration_id), actor.name, "template.created", {
-                "template_id": template.id, "name": name, "version": version, "hash": template.content_hash,
-                "tables": sorted(read),
-            })
+            audit.append(
+                s,
+                audit.collaboration_scope(collaboration_id),
+                actor.name,
+                "template.created",
+                {
+                    "template_id": template.id,
+                    "name": name,
+                    "version": version,
+                    "hash": template.content_hash,
+                    "tables": sorted(read),
+                },
+            )
             return template_view(s, template)
 
     def get_template(self, actor: Actor, template_id: int) -> dict:
         with self.read() as s:
             return template_view(s, visible(s, actor, Template, template_id, "template"))
 
-    def list_templates(self, actor: Actor, collaboration_id: int, *, limit: int | None = None,
-                       offset: int = 0) -> list[dict]:
+    def list_templates(
+        self, actor: Actor, collaboration_id: int, *, limit: int | None = None, offset: int = 0
+    ) -> list[dict]:
         """A collaboration's templates, oldest first, one page."""
         with self.read() as s:
             membership(s, actor, collaboration_id)
-            return [template_view(s, t) for t in s.scalars(self.page(
-                select(Template).where(Template.collaboration_id == collaboration_id).order_by(Template.id),
-                limit, offset))]
+            return [
+                template_view(s, t)
+                for t in s.scalars(
+                    self.page(
+                        select(Template).where(Template.collaboration_id == collaboration_id).order_by(Template.id),
+                        limit,
+                        offset,
+                    )
+                )
+            ]
 
     def revoke_approval(self, actor: Actor, template_id: int) -> dict:
         """Withdraw the actor's approval: no new job runs the template, nor a queued one."""
@@ -473,8 +673,13 @@ class Room:
                 raise NotFound(f"{actor.name!r} has not approved template {template.name!r} version {template.version}")
             s.delete(approval)
             s.flush()
-            audit.append(s, audit.collaboration_scope(template.collaboration_id), actor.name, "template.revoked",
-                         {"template_id": template.id, "name": template.name, "version": template.version})
+            audit.append(
+                s,
+                audit.collaboration_scope(template.collaboration_id),
+                actor.name,
+                "template.revoked",
+                {"template_id": template.id, "name": template.name, "version": template.version},
+            )
             return template_view(s, template)
 
     def approve_template(self, actor: Actor, template_id: int, approved_hash: str) -> dict:
@@ -482,16 +687,33 @@ class Room:
         with self.transaction() as s:
             template = visible(s, actor, Template, template_id, "template")
             if actor.id not in required_approvers(s, template):
-                raise Forbidden(f"{actor.name!r} owns no table that template {template.name!r} reads, so it cannot approve it")
-            if not isinstance(approved_hash, str) or approved_hash != template.content_hash or content_hash(template) != template.content_hash:
-                raise Conflict(f"the hash {approved_hash!r} is not the content hash of template {template.name!r} "
-                               f"version {template.version} ({template.content_hash})")
+                raise Forbidden(
+                    f"{actor.name!r} owns no table that template {template.name!r} reads, so it cannot approve it"
+                )
+            if (
+                not isinstance(approved_hash, str)
+                or approved_hash != template.content_hash
+                or content_hash(template) != template.content_hash
+            ):
+                raise Conflict(
+                    f"the hash {approved_hash!r} is not the content hash of template {template.name!r} "
+                    f"version {template.version} ({template.content_hash})"
+                )
             if s.get(Approval, (template.id, actor.id)) is None:
                 s.add(Approval(template_id=template.id, member_id=actor.id, content_hash=approved_hash))
                 s.flush()
-                audit.append(s, audit.collaboration_scope(template.collaboration_id), actor.name, "template.approved",
-                             {"template_id": template.id, "name": template.name, "version": template.version,
-                              "hash": approved_hash})
+                audit.append(
+                    s,
+                    audit.collaboration_scope(template.collaboration_id),
+                    actor.name,
+                    "template.approved",
+                    {
+                        "template_id": template.id,
+                        "name": template.name,
+                        "version": template.version,
+                        "hash": approved_hash,
+                    },
+                )
             return template_view(s, template)
 
     # -- the audit chain's signed heads -----------------------------------------------------
@@ -510,8 +732,9 @@ class Room:
 
 
 # -- helpers shared with jobs/training ----------------------------------------------------------
-def membership(s: Session, actor: Actor, collaboration_id: int, *, invited: bool = False
-               ) -> tuple[Collaboration, Membership]:
+def membership(
+    s: Session, actor: Actor, collaboration_id: int, *, invited: bool = False
+) -> tuple[Collaboration, Membership]:
     """The collaboration and the actor's active membership in it. ``invited``: an invitation not
     yet answered will do (to read the collaboration and answer). No such collaboration, not a
     member, or declined: one :class:`NotFound`, worded as for an id that does not exist."""
@@ -520,8 +743,10 @@ def membership(s: Session, actor: Actor, collaboration_id: int, *, invited: bool
     if row is None or row.status == "declined":
         raise not_found("collaboration", collaboration_id)
     if row.status != "active" and not invited:
-        raise Forbidden(f"{actor.name!r} has not accepted the invitation to collaboration {collaboration_id} yet "
-                        f"(`synthroom room accept {collaboration_id}`)")
+        raise Forbidden(
+            f"{actor.name!r} has not accepted the invitation to collaboration {collaboration_id} yet "
+            f"(`synthroom room accept {collaboration_id}`)"
+        )
     return collab, row
 
 
@@ -564,12 +789,16 @@ def consent_missing(s: Session, collab: Collaboration, tables: Iterable[Configur
     if pending:
         problems.append(f"{', '.join(pending)} {'has' if len(pending) == 1 else 'have'} not accepted the invitation")
     if not collab.payer_accepted:
-        problems.append(f"the paying member {names[collab.payer_id]!r} has not accepted paying for synthetic-data "
-                        f"generation (`synthroom room accept {collab.id} --pay`)")
+        problems.append(
+            f"the paying member {names[collab.payer_id]!r} has not accepted paying for synthetic-data "
+            f"generation (`synthroom room accept {collab.id} --pay`)"
+        )
     if not problems:
         return None
-    return (f"no job runs in collaboration {collab.id} until the owners of the tables it reads and the paying member "
-            f"have accepted: {'; '.join(problems)}")
+    return (
+        f"no job runs in collaboration {collab.id} until the owners of the tables it reads and the paying member "
+        f"have accepted: {'; '.join(problems)}"
+    )
 
 
 def _whole(value: Any, lo: int, hi: int) -> bool:
@@ -617,8 +846,13 @@ def _check_text(text: Any, what: str) -> str:
 
 
 def _is_identifier(name: Any) -> bool:
-    return isinstance(name, str) and name.isidentifier() and not name.startswith("__") and len(name) <= 60 \
+    return (
+        isinstance(name, str)
+        and name.isidentifier()
+        and not name.startswith("__")
+        and len(name) <= 60
         and name == name.lower()
+    )
 
 
 def _check_identifier(name: Any) -> str:
@@ -659,7 +893,9 @@ def _check_params(epsilon, classification, max_mia_score, delta, rows, max_rows:
     if rows is not None and not _whole(rows, 1, max_rows):
         raise InputError(f"rows {rows!r} must be a whole number from 1 to {max_rows:,} (the server's max_rows)")
     return {
-        "epsilon": check_epsilon(epsilon), "delta": float(delta), "rows": rows,
+        "epsilon": check_epsilon(epsilon),
+        "delta": float(delta),
+        "rows": rows,
         "max_mia_score": None if max_mia_score is None else check_max_mia_score(max_mia_score),
         "classification": schema.to_dict(),
     }
@@ -668,30 +904,47 @@ def _check_params(epsilon, classification, max_mia_score, delta, rows, max_rows:
 def _check_privacy_rule(delta_budget: Any, max_gated_runs: Any, model_evaluations: Any = 0) -> None:
     """A table's delta budget, its limit on gated runs per template version, and how many models
     per job may be scored on its real holdout rows."""
-    if isinstance(delta_budget, bool) or not isinstance(delta_budget, (int, float)) \
-            or not 0 < delta_budget <= MAX_DELTA_BUDGET:
+    if (
+        isinstance(delta_budget, bool)
+        or not isinstance(delta_budget, (int, float))
+        or not 0 < delta_budget <= MAX_DELTA_BUDGET
+    ):
         raise InputError(f"delta budget {delta_budget!r} must be a number in (0, {MAX_DELTA_BUDGET:g}]")
     lo, hi = GATED_RUNS
     if isinstance(max_gated_runs, bool) or not isinstance(max_gated_runs, int) or not lo <= max_gated_runs <= hi:
         raise InputError(f"max_gated_runs {max_gated_runs!r} must be a whole number from {lo} to {hi}")
     if not _whole(model_evaluations, 0, MAX_MODEL_EVALUATIONS):
-        raise InputError(f"model_evaluations {model_evaluations!r} must be a whole number from 0 (no model is scored "
-                         f"on real rows) to {MAX_MODEL_EVALUATIONS}")
+        raise InputError(
+            f"model_evaluations {model_evaluations!r} must be a whole number from 0 (no model is scored "
+            f"on real rows) to {MAX_MODEL_EVALUATIONS}"
+        )
 
 
 def _check_output_kinds(types: dict[str, str], params: dict) -> None:
     for col in params["classification"]["columns"]:
         sql_type = types[col["name"]].upper()
         if col["type"] == "numerical" and not is_number(sql_type):
-            raise InputError(f"template rejected: column {col['name']!r} is classified numerical but the template gives {sql_type}")
+            raise InputError(
+                f"template rejected: column {col['name']!r} is classified numerical but the template gives {sql_type}"
+            )
         if col["type"] == "datetime" and not (is_time(sql_type) or sql_type == "VARCHAR"):
-            raise InputError(f"template rejected: column {col['name']!r} is classified datetime but the template gives {sql_type}")
+            raise InputError(
+                f"template rejected: column {col['name']!r} is classified datetime but the template gives {sql_type}"
+            )
 
 
 def content_hash(template: Template) -> str:
     """SHA-256 of what an approval vouches for: SQL, parameters and which tables it reads."""
-    body = _json({"collaboration_id": template.collaboration_id, "name": template.name, "version": template.version,
-                  "sql": template.sql, "params": json.loads(template.params), "tables": json.loads(template.tables)})
+    body = _json(
+        {
+            "collaboration_id": template.collaboration_id,
+            "name": template.name,
+            "version": template.version,
+            "sql": template.sql,
+            "params": json.loads(template.params),
+            "tables": json.loads(template.tables),
+        }
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -711,8 +964,10 @@ def _check_unchanged(s: Session, collaboration_id: int, checked: dict[str, Confi
     now = _associated_tables(s, collaboration_id)
     for name, table in checked.items():
         if name not in now or now[name].id != table.id or table_columns(now[name]) != table_columns(table):
-            raise Conflict(f"table {name!r} of collaboration {collaboration_id} changed while the template was "
-                           "being checked; send the template again")
+            raise Conflict(
+                f"table {name!r} of collaboration {collaboration_id} changed while the template was "
+                "being checked; send the template again"
+            )
 
 
 def table_columns(table: ConfiguredTable) -> TableColumns:
@@ -721,54 +976,99 @@ def table_columns(table: ConfiguredTable) -> TableColumns:
 
 def source_of(name: str, table: ConfiguredTable) -> Source:
     """What the executor loads for ``table``: its snapshot, never the member's file."""
-    return Source(name, table.snapshot_path or "", table.snapshot_sha256 or "",
-                  tuple(json.loads(table.allowed_columns)), table.unit_column)
+    return Source(
+        name,
+        table.snapshot_path or "",
+        table.snapshot_sha256 or "",
+        tuple(json.loads(table.allowed_columns)),
+        table.unit_column,
+    )
 
 
 def table_view(table: ConfiguredTable, owner_view: bool) -> dict:
     view = {
-        "id": table.id, "name": table.name, "owner_id": table.owner_id,
-        "allowed_columns": json.loads(table.allowed_columns), "unit_column": table.unit_column,
-        "unit_cap": table.unit_cap, "epsilon_budget": table.epsilon_budget, "epsilon_spent": table.epsilon_spent,
-        "epsilon_remaining": remaining(table), "delta_budget": table.delta_budget, "delta_spent": table.delta_spent,
-        "delta_remaining": delta_remaining(table), "share_scores": table.share_scores,
-        "max_gated_runs": table.max_gated_runs, "model_evaluations": table.model_evaluations,
+        "id": table.id,
+        "name": table.name,
+        "owner_id": table.owner_id,
+        "allowed_columns": json.loads(table.allowed_columns),
+        "unit_column": table.unit_column,
+        "unit_cap": table.unit_cap,
+        "epsilon_budget": table.epsilon_budget,
+        "epsilon_spent": table.epsilon_spent,
+        "epsilon_remaining": remaining(table),
+        "delta_budget": table.delta_budget,
+        "delta_spent": table.delta_spent,
+        "delta_remaining": delta_remaining(table),
+        "share_scores": table.share_scores,
+        "max_gated_runs": table.max_gated_runs,
+        "model_evaluations": table.model_evaluations,
         "allowed_receivers": None if table.allowed_receivers is None else json.loads(table.allowed_receivers),
         "share_full_report": table.share_full_report,
     }
     if owner_view:
-        view.update(source_kind=table.source_kind, source_path=table.source_path, source_table=table.source_table,
-                    columns=json.loads(table.columns), snapshot_sha256=table.snapshot_sha256)
+        view.update(
+            source_kind=table.source_kind,
+            source_path=table.source_path,
+            source_table=table.source_table,
+            columns=json.loads(table.columns),
+            snapshot_sha256=table.snapshot_sha256,
+        )
     return view
 
 
 def template_view(s: Session, template: Template) -> dict:
     approvers = required_approvers(s, template)
-    approvals = {a.member_id: a.content_hash for a in s.scalars(select(Approval).where(Approval.template_id == template.id))}
+    approvals = {
+        a.member_id: a.content_hash for a in s.scalars(select(Approval).where(Approval.template_id == template.id))
+    }
     names = {m.id: m.name for m in s.scalars(select(Member).where(Member.id.in_(approvers | set(approvals))))}
     approved_by = sorted(names[m] for m, h in approvals.items() if h == template.content_hash)
     return {
-        "id": template.id, "collaboration_id": template.collaboration_id, "name": template.name,
-        "version": template.version, "sql": template.sql, "params": json.loads(template.params),
-        "tables": json.loads(template.tables), "hash": template.content_hash,
-        "approvers": sorted(names[m] for m in approvers), "approved_by": approved_by,
+        "id": template.id,
+        "collaboration_id": template.collaboration_id,
+        "name": template.name,
+        "version": template.version,
+        "sql": template.sql,
+        "params": json.loads(template.params),
+        "tables": json.loads(template.tables),
+        "hash": template.content_hash,
+        "approvers": sorted(names[m] for m in approvers),
+        "approved_by": approved_by,
         "approved": set(approved_by) == {names[m] for m in approvers},
     }
 
 
 def _collaboration_view(s: Session, collab: Collaboration) -> dict:
-    rows = s.execute(select(Membership, Member).join(Member, Member.id == Membership.member_id)
-                     .where(Membership.collaboration_id == collab.id)).all()
-    assocs = s.execute(select(Association, ConfiguredTable).join(ConfiguredTable, ConfiguredTable.id == Association.table_id)
-                       .where(Association.collaboration_id == collab.id)).all()
+    rows = s.execute(
+        select(Membership, Member)
+        .join(Member, Member.id == Membership.member_id)
+        .where(Membership.collaboration_id == collab.id)
+    ).all()
+    assocs = s.execute(
+        select(Association, ConfiguredTable)
+        .join(ConfiguredTable, ConfiguredTable.id == Association.table_id)
+        .where(Association.collaboration_id == collab.id)
+    ).all()
     owners = {m.id: m.name for _, m in rows}
     return {
-        "id": collab.id, "name": collab.name, "payer": owners.get(collab.payer_id),
-        "payer_accepted": collab.payer_accepted, "retention_days": collab.retention_days,
-        "model_policy": policy_of(collab).model_dump(), "inference_payer_accepted": collab.inference_payer_accepted,
-        "members": [{"name": m.name, "can_run": ms.can_run, "can_receive": ms.can_receive, "status": ms.status}
-                    for ms, m in rows],
-        "tables": [{"name": a.name, "table_id": t.id, "owner": owners.get(t.owner_id), **{
-            k: v for k, v in table_view(t, owner_view=False).items() if k not in ("id", "name", "owner_id")}}
-            for a, t in assocs],
+        "id": collab.id,
+        "name": collab.name,
+        "payer": owners.get(collab.payer_id),
+        "payer_accepted": collab.payer_accepted,
+        "retention_days": collab.retention_days,
+        "model_policy": policy_of(collab).model_dump(),
+        "inference_payer_accepted": collab.inference_payer_accepted,
+        "members": [
+            {"name": m.name, "can_run": ms.can_run, "can_receive": ms.can_receive, "status": ms.status}
+            for ms, m in rows
+        ],
+        "tables": [
+            {
+                "name": a.name,
+                "table_id": t.id,
+                "owner": owners.get(t.owner_id),
+                **{k: v for k, v in table_view(t, owner_view=False).items() if k not in ("id", "name", "owner_id")},
+            }
+            for a, t in assocs
+        ],
     }

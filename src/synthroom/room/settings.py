@@ -41,12 +41,17 @@ class Settings(BaseModel):
     max_page_size: int = Field(1000, ge=1, description="Largest page a caller may ask for (422 beyond).")
     max_collaboration_members: int = Field(100, ge=2, description="Members one collaboration may list (422 beyond).")
     max_rows: int = Field(10_000_000, ge=1, description="Largest `rows` a template may ask for (422 beyond).")
-    allow_training_scripts: bool = Field(True, description="Members may run training scripts (in the bubblewrap "
-                                         "sandbox; refused with the reason when it cannot run on the server).")
+    allow_training_scripts: bool = Field(
+        True,
+        description="Members may run training scripts (in the bubblewrap "
+        "sandbox; refused with the reason when it cannot run on the server).",
+    )
     script_time_limit: float = Field(600.0, gt=0, description="Seconds a training script may run.")
     script_memory_mib: int = Field(4096, ge=256, description="Address space of a training script, MiB.")
     script_output_mib: int = Field(100, ge=1, description="Size of a training script's output folder, MiB.")
-    job_seconds: float = Field(JOB.seconds, gt=0, description="Wall-clock seconds one job may run (resource_limit beyond).")
+    job_seconds: float = Field(
+        JOB.seconds, gt=0, description="Wall-clock seconds one job may run (resource_limit beyond)."
+    )
     job_memory_mib: int = Field(JOB.memory_bytes // MIB, ge=256, description="Address space of one job's process, MiB.")
     job_threads: int = Field(JOB.threads, ge=1, description="Threads of one job's DuckDB, BLAS and XLA.")
     job_temp_disk_mib: int = Field(JOB.temp_bytes // MIB, ge=1, description="Temporary disk one job may fill, MiB.")
@@ -61,8 +66,7 @@ def flag(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def load_settings(config: str | Path | None = None, environ: Mapping[str, str] | None = None,
-                  **given: Any) -> Settings:
+def load_settings(config: str | Path | None = None, environ: Mapping[str, str] | None = None, **given: Any) -> Settings:
     """The settings from, in rising precedence: the defaults, the TOML file ``config`` (else
     ``$SYNTHROOM_CONFIG``; top-level keys or a ``[server]`` table, named as the fields), the
     ``SYNTHROOM_<FIELD>`` variables of ``environ`` (default: the process's) and ``given`` (the
@@ -104,8 +108,10 @@ def _config_file(path: Path) -> dict[str, Any]:
 
 def settings_table() -> str:
     """The Markdown table of every setting (docs/cleanroom.md, "Server settings")."""
-    lines = ["| setting (config file key) | environment variable | flag | default | meaning |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "| setting (config file key) | environment variable | flag | default | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, field in Settings.model_fields.items():
         lines.append(f"| `{name}` | `{env_var(name)}` | `{flag(name)}` | `{field.default!r}` | {field.description} |")
     return "\n".join(lines)

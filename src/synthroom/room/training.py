@@ -35,8 +35,10 @@ from .service import Actor, Room, get_row, not_found, visible
 BUILTIN = estimators.BUILTIN
 TRAINERS = BUILTIN + ("script",)
 task_of = estimators.task_of
-INPUT_NOTE = ("a DataFrame of the feature columns in this order: categorical values as text (missing: NaN), "
-              "numbers as floats, datetimes as days since 1970-01-01 (synthroom.room.estimators.prepare)")
+INPUT_NOTE = (
+    "a DataFrame of the feature columns in this order: categorical values as text (missing: NaN), "
+    "numbers as floats, datetimes as days since 1970-01-01 (synthroom.room.estimators.prepare)"
+)
 
 
 def train_builtin(frame: pd.DataFrame, schema, trainer: str, out_dir: Path, params: dict | None = None) -> dict:
@@ -44,9 +46,17 @@ def train_builtin(frame: pd.DataFrame, schema, trainer: str, out_dir: Path, para
     Returns the fit's details (:func:`.estimators.fit_builtin`'s info)."""
     model, info = estimators.fit_builtin(frame, schema, trainer, params)
     estimators.save_model(model, out_dir)
-    card = {"format": "skops", "file": estimators.MODEL_FILE, "trusted": list(estimators.BUILTIN_TRUSTED),
-            "task": estimators.task_of(schema), "target": schema.target, "features": estimators.features_of(schema),
-            "classes": [str(c) for c in getattr(model, "classes_", [])], "input": INPUT_NOTE, **info}
+    card = {
+        "format": "skops",
+        "file": estimators.MODEL_FILE,
+        "trusted": list(estimators.BUILTIN_TRUSTED),
+        "task": estimators.task_of(schema),
+        "target": schema.target,
+        "features": estimators.features_of(schema),
+        "classes": [str(c) for c in getattr(model, "classes_", [])],
+        "input": INPUT_NOTE,
+        **info,
+    }
     (out_dir / "model.json").write_text(json.dumps(card, indent=2))
     return info
 
@@ -54,8 +64,11 @@ def train_builtin(frame: pd.DataFrame, schema, trainer: str, out_dir: Path, para
 def script_limits(settings) -> sandbox.ScriptLimits:
     """The sandbox limits a server's settings give a training script."""
     mib = 1 << 20
-    return sandbox.ScriptLimits(seconds=settings.script_time_limit, memory_bytes=settings.script_memory_mib * mib,
-                                output_bytes=settings.script_output_mib * mib)
+    return sandbox.ScriptLimits(
+        seconds=settings.script_time_limit,
+        memory_bytes=settings.script_memory_mib * mib,
+        output_bytes=settings.script_output_mib * mib,
+    )
 
 
 def run_script(script: Path, data: Path, target: str, task: str, out_dir: Path, limits: sandbox.ScriptLimits) -> dict:
@@ -95,8 +108,10 @@ def _check_provider(s, actor: Actor, job: Job, trainer: str) -> None:
     """A script runs only for a member the collaboration's model policy lets provide models."""
     providers = policy_of(s.get(Collaboration, job.collaboration_id)).model_providers
     if trainer == "script" and providers is not None and actor.name not in providers:
-        raise Forbidden(f"{actor.name!r} is not among the model providers of collaboration {job.collaboration_id}, "
-                        "so it may train only the built-in trainers")
+        raise Forbidden(
+            f"{actor.name!r} is not among the model providers of collaboration {job.collaboration_id}, "
+            "so it may train only the built-in trainers"
+        )
 
 
 def _real_scoring_left(s, job: Job, trainer: str) -> bool:
@@ -107,8 +122,9 @@ def _real_scoring_left(s, job: Job, trainer: str) -> bool:
     if trainer == "script" or job.model_evaluations <= 0:
         return False
     s.execute(select(Job.id).where(Job.id == job.id).with_for_update())
-    used = s.scalar(select(func.count(TrainedModel.id)).where(TrainedModel.job_id == job.id,
-                                                              TrainedModel.scored_on_real.is_(True)))
+    used = s.scalar(
+        select(func.count(TrainedModel.id)).where(TrainedModel.job_id == job.id, TrainedModel.scored_on_real.is_(True))
+    )
     return used < job.model_evaluations
 
 
@@ -119,13 +135,18 @@ def score_on_real(out_dir: Path, holdout: Path, schema) -> dict[str, float]:
     frame = frame[frame[schema.target].notna()]
     model = estimators.load_model(out_dir / estimators.MODEL_FILE)
     with estimators.one_thread():
-        scores = estimators.metrics(task_of(schema), model, estimators.prepare(frame, estimators.features_of(schema)),
-                                    estimators.target_values(frame, schema))
+        scores = estimators.metrics(
+            task_of(schema),
+            model,
+            estimators.prepare(frame, estimators.features_of(schema)),
+            estimators.target_values(frame, schema),
+        )
     return {k: round(v, 2) for k, v in scores.items()}
 
 
-def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", script: str | None = None,
-                params: dict | None = None) -> dict:
+def train_model(
+    room: Room, actor: Actor, job_id: int, trainer: str = "auto", script: str | None = None, params: dict | None = None
+) -> dict:
     """Queue a training on job ``job_id``'s synthetic rows (only its result receivers may).
 
     With a worker attached (``room.on_model_queued``, the server) the model is returned
@@ -139,9 +160,17 @@ def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", sc
         data = artifacts_of(job) / "synthetic.parquet"
         _check_provider(s, actor, job, trainer)
         schema = parse_schema(json.loads(s.get(Template, job.template_id).params)["classification"])
-        record = TrainedModel(job_id=job.id, collaboration_id=job.collaboration_id, created_by=actor.id,
-                              trainer=trainer, task=task_of(schema), target=schema.target, state="queued",
-                              params=json.dumps(params or {}), scored_on_real=_real_scoring_left(s, job, trainer))
+        record = TrainedModel(
+            job_id=job.id,
+            collaboration_id=job.collaboration_id,
+            created_by=actor.id,
+            trainer=trainer,
+            task=task_of(schema),
+            target=schema.target,
+            state="queued",
+            params=json.dumps(params or {}),
+            scored_on_real=_real_scoring_left(s, job, trainer),
+        )
         s.add(record)
         s.flush()
         out_dir = data.parent / "models" / str(record.id)
@@ -149,8 +178,13 @@ def train_model(room: Room, actor: Actor, job_id: int, trainer: str = "auto", sc
         if script is not None:
             (out_dir / "train.py").write_text(script)
         record.path = str(out_dir)
-        audit.append(s, audit.collaboration_scope(record.collaboration_id), actor.name, "model.queued",
-                     {"model_id": record.id, "job_id": job_id, "trainer": trainer})
+        audit.append(
+            s,
+            audit.collaboration_scope(record.collaboration_id),
+            actor.name,
+            "model.queued",
+            {"model_id": record.id, "job_id": job_id, "trainer": trainer},
+        )
         view, model_id = model_view(record), record.id
     if room.on_model_queued is not None:
         room.on_model_queued(model_id)
@@ -184,8 +218,14 @@ def _task(s, model_id: int) -> tuple:
     job = s.get(Job, record.job_id)
     schema = parse_schema(json.loads(s.get(Template, job.template_id).params)["classification"])
     holdout = artifacts_of(job) / HOLDOUT_FILE if record.scored_on_real else None
-    return (record.trainer, json.loads(record.params or "{}"), artifacts_of(job) / "synthetic.parquet", schema,
-            Path(record.path), holdout)
+    return (
+        record.trainer,
+        json.loads(record.params or "{}"),
+        artifacts_of(job) / "synthetic.parquet",
+        schema,
+        Path(record.path),
+        holdout,
+    )
 
 
 def _train_claimed(room: Room, model_id: int, worker_id: str, lease: float, task: tuple) -> dict:
@@ -195,8 +235,9 @@ def _train_claimed(room: Room, model_id: int, worker_id: str, lease: float, task
     with claims.Heartbeat(room, TrainedModel, model_id, worker_id, lease):
         try:
             if trainer == "script":
-                metrics = run_script(out_dir / "train.py", data, schema.target, task_of(schema), out_dir,
-                                     script_limits(room.settings))
+                metrics = run_script(
+                    out_dir / "train.py", data, schema.target, task_of(schema), out_dir, script_limits(room.settings)
+                )
             else:
                 details = train_builtin(pd.read_parquet(data), schema, trainer, out_dir, params)
                 metrics = details.pop("validation")
@@ -213,9 +254,20 @@ def _train_claimed(room: Room, model_id: int, worker_id: str, lease: float, task
         record.state, record.reason, record.metrics = state, reason, json.dumps(metrics)
         record.details = json.dumps(details)
         record.real_metrics = None if real is None else json.dumps(real)
-        audit.append(s, audit.collaboration_scope(record.collaboration_id), "worker", f"model.{state}",
-                     {"model_id": record.id, "job_id": record.job_id, "trainer": trainer, "metrics": metrics,
-                      "reason": reason, "scored_on_real_rows": real is not None})  # never the real metrics
+        audit.append(
+            s,
+            audit.collaboration_scope(record.collaboration_id),
+            "worker",
+            f"model.{state}",
+            {
+                "model_id": record.id,
+                "job_id": record.job_id,
+                "trainer": trainer,
+                "metrics": metrics,
+                "reason": reason,
+                "scored_on_real_rows": real is not None,
+            },
+        )  # never the real metrics
         return model_view(record)
 
 
@@ -226,13 +278,22 @@ def model_view(record: TrainedModel) -> dict:
     if reason is not None and reason.startswith("internal error"):
         reason = f"{FAILURE_CATEGORIES['internal_error']} (the operator's log has the detail)"
     details = json.loads(record.details or "{}")
-    return {"id": record.id, "job_id": record.job_id, "trainer": record.trainer, "task": record.task,
-            "target": record.target, "state": record.state, "reason": reason,
-            "params": json.loads(record.params or "{}"), "chosen": details.get("trainer"),
-            "chosen_params": details.get("params"), "candidates": details.get("candidates"),
-            "metrics": json.loads(record.metrics),
-            "real_metrics": None if record.real_metrics is None else json.loads(record.real_metrics),
-            "created_at": record.created_at.isoformat()}
+    return {
+        "id": record.id,
+        "job_id": record.job_id,
+        "trainer": record.trainer,
+        "task": record.task,
+        "target": record.target,
+        "state": record.state,
+        "reason": reason,
+        "params": json.loads(record.params or "{}"),
+        "chosen": details.get("trainer"),
+        "chosen_params": details.get("params"),
+        "candidates": details.get("candidates"),
+        "metrics": json.loads(record.metrics),
+        "real_metrics": None if record.real_metrics is None else json.loads(record.real_metrics),
+        "created_at": record.created_at.isoformat(),
+    }
 
 
 def _receivers_model(s, actor: Actor, model_id: int) -> TrainedModel:
@@ -254,8 +315,14 @@ def list_models(room: Room, actor: Actor, job_id: int, *, limit: int | None = No
     """The models trained on a job's synthetic rows (its result receivers only), oldest first, one page."""
     with room.read() as s:
         check_receiver(s, actor, visible(s, actor, Job, job_id, "job"))
-        return [model_view(m) for m in s.scalars(room.page(
-            select(TrainedModel).where(TrainedModel.job_id == job_id).order_by(TrainedModel.id), limit, offset))]
+        return [
+            model_view(m)
+            for m in s.scalars(
+                room.page(
+                    select(TrainedModel).where(TrainedModel.job_id == job_id).order_by(TrainedModel.id), limit, offset
+                )
+            )
+        ]
 
 
 def model_file(room: Room, actor: Actor, model_id: int) -> Path:
@@ -268,16 +335,23 @@ def model_file(room: Room, actor: Actor, model_id: int) -> Path:
         artifacts_of(job)
         policy = policy_of(s.get(Collaboration, record.collaboration_id))
         if not policy.allow_export:
-            raise Forbidden(f"the model policy of collaboration {record.collaboration_id} does not allow models to "
-                            "leave the room (allow_export); run inference inside it instead")
+            raise Forbidden(
+                f"the model policy of collaboration {record.collaboration_id} does not allow models to "
+                "leave the room (allow_export); run inference inside it instead"
+            )
         if record.state != "succeeded" or not record.path:
             raise Conflict(f"model {model_id} has no file (state {record.state})")
         path = Path(record.path) / estimators.MODEL_FILE
         if not path.is_file():
             raise NotFound(f"model {model_id} has no {estimators.MODEL_FILE} (a script must write one to be exported)")
         _check_exportable(path, record, policy.max_artifact_mib)
-        audit.append(s, audit.collaboration_scope(record.collaboration_id), actor.name, "model.exported",
-                     {"model_id": model_id, "bytes": path.stat().st_size})
+        audit.append(
+            s,
+            audit.collaboration_scope(record.collaboration_id),
+            actor.name,
+            "model.exported",
+            {"model_id": model_id, "bytes": path.stat().st_size},
+        )
         return path
 
 
@@ -286,10 +360,14 @@ def _check_exportable(path: Path, record: TrainedModel, max_mib: int) -> None:
     own built-in models the few it lists (:data:`.estimators.BUILTIN_TRUSTED`)."""
     size = path.stat().st_size
     if size > max_mib * (1 << 20):
-        raise Forbidden(f"model {record.id}'s file is {size / (1 << 20):.1f} MiB, over the collaboration's "
-                        f"max_artifact_mib of {max_mib}")
+        raise Forbidden(
+            f"model {record.id}'s file is {size / (1 << 20):.1f} MiB, over the collaboration's "
+            f"max_artifact_mib of {max_mib}"
+        )
     allowed = () if record.trainer == "script" else estimators.BUILTIN_TRUSTED
     extra = sorted(set(estimators.untrusted_types(path)) - set(allowed))
     if extra:
-        raise Forbidden(f"model {record.id}'s file holds types a loader would have to trust blindly "
-                        f"({', '.join(extra)}); it cannot leave the room")
+        raise Forbidden(
+            f"model {record.id}'s file holds types a loader would have to trust blindly "
+            f"({', '.join(extra)}); it cannot leave the room"
+        )

@@ -36,9 +36,17 @@ ACTIVE = ("queued", "running")
 class Worker:
     """``Worker(room, threads=2).start()`` ... ``.stop()``: job-running threads for one room."""
 
-    def __init__(self, room: Room, synthesize: Synthesize | None = None, purge_every: float = 3600.0, *,
-                 threads: int = 1, limits: JobLimits | None | str = "settings", lease: float = LEASE_SECONDS,
-                 poll: float = 1.0):
+    def __init__(
+        self,
+        room: Room,
+        synthesize: Synthesize | None = None,
+        purge_every: float = 3600.0,
+        *,
+        threads: int = 1,
+        limits: JobLimits | None | str = "settings",
+        lease: float = LEASE_SECONDS,
+        poll: float = 1.0,
+    ):
         if threads < 1:
             raise ValueError(f"a worker needs at least 1 thread, not {threads}")
         self.room, self.synthesize, self.purge_every = room, synthesize, purge_every
@@ -59,8 +67,12 @@ class Worker:
         self._next_recovery, self._next_purge = now + self.lease / 2, now + self.purge_every
         self.room.on_job_queued = self.room.on_model_queued = lambda _id: self._wake.set()
         for index in range(self.threads):
-            thread = threading.Thread(target=self._loop, args=(new_worker_id(f"thread{index}"),),
-                                      name=f"synthroom-worker-{index}", daemon=True)
+            thread = threading.Thread(
+                target=self._loop,
+                args=(new_worker_id(f"thread{index}"),),
+                name=f"synthroom-worker-{index}",
+                daemon=True,
+            )
             thread.start()
             self._threads.append(thread)
         return self
@@ -83,14 +95,22 @@ class Worker:
 
     def _active(self) -> int:
         with self.room.read() as s:
-            return sum(s.scalar(select(func.count()).select_from(model).where(model.state.in_(ACTIVE)))
-                       for model in (Job, TrainedModel, InferenceJob))
+            return sum(
+                s.scalar(select(func.count()).select_from(model).where(model.state.in_(ACTIVE)))
+                for model in (Job, TrainedModel, InferenceJob)
+            )
 
     def _loop(self, worker_id: str) -> None:
         while not self._stop.is_set():
             self._housekeeping()
-            busy = self._safely(run_next_job, self.room, worker_id=worker_id, synthesize=self.synthesize,
-                                limits=self.limits, lease=self.lease)
+            busy = self._safely(
+                run_next_job,
+                self.room,
+                worker_id=worker_id,
+                synthesize=self.synthesize,
+                limits=self.limits,
+                lease=self.lease,
+            )
             busy = busy or self._safely(run_next_training, self.room, worker_id=worker_id, lease=self.lease)
             busy = busy or self._safely(run_next_inference, self.room, worker_id=worker_id, lease=self.lease)
             if not busy:

@@ -1,7 +1,19 @@
 """Templates (checked with sqlglot), source snapshots and the sandboxed DuckDB executor of the clean room."""
 
-from .sandbox import (DECLARABLE_TYPES, SOURCE_KINDS, Execution, Snapshot, Source, check_column_types, data_folder,
-                      open_below, output_types, run_template, snapshot_file, snapshot_source)
+from .sandbox import (
+    DECLARABLE_TYPES,
+    SOURCE_KINDS,
+    Execution,
+    Snapshot,
+    Source,
+    check_column_types,
+    data_folder,
+    open_below,
+    output_types,
+    run_template,
+    snapshot_file,
+    snapshot_source,
+)
 from .template import CheckedTemplate, TableColumns, check_template
 
 __all__ = [

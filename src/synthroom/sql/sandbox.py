@@ -162,29 +162,35 @@ def _staging_connection(allowed: list[Path]) -> duckdb.DuckDBPyConnection:
 DECLARABLE_TYPES = ("BIGINT", "DOUBLE", "VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP")
 
 
-def _csv_relation(con: duckdb.DuckDBPyConnection, staged: Path,
-                  declared: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
+def _csv_relation(
+    con: duckdb.DuckDBPyConnection, staged: Path, declared: dict[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
     """The CSV's rows with the owner's ``declared`` types, else the sniffed ones; values that do
     not parse become NULL."""
     # header = true, skip = 0: the sniffer may otherwise take a late odd line for the header (and
     # name the columns after a row's values)
     options = "header = true, skip = 0"
-    sniff = con.execute(f"SELECT Columns, DateFormat, TimestampFormat FROM sniff_csv({_lit(str(staged))}, {options})"
-                        ).fetchone()
+    sniff = con.execute(
+        f"SELECT Columns, DateFormat, TimestampFormat FROM sniff_csv({_lit(str(staged))}, {options})"
+    ).fetchone()
     columns, date_format, stamp_format = sniff
     types = {c["name"]: c["type"] for c in columns}
     unknown = sorted(set(declared or {}) - set(types))
     if unknown:
-        raise InputError(f"column_types names {unknown[0]!r}, which is not a column of the file "
-                         f"(its columns: {', '.join(types)})")
+        raise InputError(
+            f"column_types names {unknown[0]!r}, which is not a column of the file (its columns: {', '.join(types)})"
+        )
     types.update(declared or {})
     parts = []
     for name, sql_type in types.items():
         fmt = date_format if sql_type == "DATE" else stamp_format if sql_type.startswith("TIMESTAMP") else None
         # TRY(CAST(...)), not TRY_CAST: DuckDB 2.0.1 pushes a TRY_CAST over read_csv down into the
         # reader as a strict column type, which fails on the first value that does not parse.
-        value = (f"TRY(CAST(strptime({_q(name)}, {_lit(fmt)}) AS {sql_type}))" if fmt
-                 else f"TRY(CAST({_q(name)} AS {sql_type}))")
+        value = (
+            f"TRY(CAST(strptime({_q(name)}, {_lit(fmt)}) AS {sql_type}))"
+            if fmt
+            else f"TRY(CAST({_q(name)} AS {sql_type}))"
+        )
         parts.append(f"{value} AS {_q(name)}")
     rel = f"(SELECT {', '.join(parts)} FROM read_csv({_lit(str(staged))}, {options}, all_varchar = true))"
     return rel, types
@@ -195,24 +201,39 @@ def _duckdb_relation(con: duckdb.DuckDBPyConnection, staged: Path, table: str | 
     if not table:
         raise InputError(f"a DuckDB data source needs a table name ({shown!r})")
     con.execute(f"ATTACH {_lit(str(staged))} AS {_SOURCE_DB} (READ_ONLY)")
-    base = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
-                       "AND table_name = ?", [_SOURCE_DB, table]).fetchone()[0]
+    base = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' AND table_name = ?",
+        [_SOURCE_DB, table],
+    ).fetchone()[0]
     if not base:
-        view = con.execute("SELECT count(*) FROM duckdb_views() WHERE database_name = ? AND view_name = ?",
-                           [_SOURCE_DB, table]).fetchone()[0]
+        view = con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE database_name = ? AND view_name = ?", [_SOURCE_DB, table]
+        ).fetchone()[0]
         what = "is a view; only base tables are read" if view else "is not a base table of its main schema"
         raise InputError(f"table {table!r} of data source {shown!r} {what}")
-    generated = con.execute("SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main' "
-                            "AND table_name = ? AND is_generated",
-                            [_SOURCE_DB, table]).fetchone()[0]
+    generated = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main' "
+        "AND table_name = ? AND is_generated",
+        [_SOURCE_DB, table],
+    ).fetchone()[0]
     if generated:
-        raise InputError(f"table {table!r} of data source {shown!r} has generated columns, which run code when "
-                         "read; store their values in plain columns instead")
+        raise InputError(
+            f"table {table!r} of data source {shown!r} has generated columns, which run code when "
+            "read; store their values in plain columns instead"
+        )
     return f"{_SOURCE_DB}.main.{_q(table)}"
 
 
-def snapshot_source(kind: str, fd: int, shown: str, keep: list[str], folder: Path,
-                    *, table: str | None = None, column_types: dict[str, str] | None = None) -> Snapshot:
+def snapshot_source(
+    kind: str,
+    fd: int,
+    shown: str,
+    keep: list[str],
+    folder: Path,
+    *,
+    table: str | None = None,
+    column_types: dict[str, str] | None = None,
+) -> Snapshot:
     """Copy the open member file ``fd`` and write the ``keep`` columns of it to a new snapshot.
 
     ``shown`` is the path as the member gave it (messages name it, and its file name). Raises
@@ -239,15 +260,17 @@ def snapshot_source(kind: str, fd: int, shown: str, keep: list[str], folder: Pat
             columns = tuple(r[0] for r in described)
             missing = [c for c in keep if c not in columns]
             if missing:
-                raise InputError(f"column {missing[0]!r} is not in {Path(shown).name} "
-                                 f"(its columns: {', '.join(columns)})")
+                raise InputError(
+                    f"column {missing[0]!r} is not in {Path(shown).name} (its columns: {', '.join(columns)})"
+                )
             select = ", ".join(_q(c) for c in dict.fromkeys(keep))
             con.execute(f"COPY (SELECT {select} FROM {rel}) TO {_lit(str(target))} (FORMAT parquet)")
             types = {r[0]: r[1] for r in described if r[0] in keep}
         except duckdb.Error as exc:
             log.warning("data source %s (%s) cannot be read: %s", shown, kind, exc)
-            raise InputError(f"data source {shown!r} cannot be read as a {kind} source (the operator's log has "
-                             "the detail)") from None
+            raise InputError(
+                f"data source {shown!r} cannot be read as a {kind} source (the operator's log has the detail)"
+            ) from None
         finally:
             con.close()
         os.chmod(target, 0o600)
@@ -269,14 +292,16 @@ def check_column_types(kind: str, column_types: dict[str, str] | None) -> dict[s
     declared = {}
     for name, sql_type in column_types.items():
         if not isinstance(sql_type, str) or sql_type.upper() not in DECLARABLE_TYPES:
-            raise InputError(f"column_types: {sql_type!r} for column {name!r} is not one of "
-                             f"{', '.join(DECLARABLE_TYPES)}")
+            raise InputError(
+                f"column_types: {sql_type!r} for column {name!r} is not one of {', '.join(DECLARABLE_TYPES)}"
+            )
         declared[name] = sql_type.upper()
     return declared
 
 
-def snapshot_file(kind: str, path: str | Path, keep: list[str], folder: str | Path, *,
-                  table: str | None = None) -> Snapshot:
+def snapshot_file(
+    kind: str, path: str | Path, keep: list[str], folder: str | Path, *, table: str | None = None
+) -> Snapshot:
     """Snapshot a file the caller trusts (tests, benchmarks) into ``folder``, with the same
     checks as the room's (which opens a member's file below its data folder instead)."""
     path = Path(path)
@@ -358,20 +383,27 @@ def output_types(template: CheckedTemplate, sources: list[Source]) -> dict[str, 
     con = open_sandbox(sources, limit_zero=True)
     try:
         rows = con.execute(f"DESCRIBE {template.executable_sql}").fetchall()
-        arguments = (con.execute(f"DESCRIBE {template.aggregate_arguments_sql}").fetchall()
-                     if template.aggregate_arguments_sql else [])
+        arguments = (
+            con.execute(f"DESCRIBE {template.aggregate_arguments_sql}").fetchall()
+            if template.aggregate_arguments_sql
+            else []
+        )
     except duckdb.Error as exc:
         raise InputError(f"template rejected: it does not run: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
     for name, sql_type, *_ in rows:
         if sql_type.upper().startswith("INTERVAL"):
-            raise InputError(f"template rejected: output column {name!r} is an INTERVAL, which a data frame cannot "
-                             "hold for every value; give a number (e.g. date_diff('day', a, b)) instead")
+            raise InputError(
+                f"template rejected: output column {name!r} is an INTERVAL, which a data frame cannot "
+                "hold for every value; give a number (e.g. date_diff('day', a, b)) instead"
+            )
     for (_, sql_type, *_), name in zip(arguments, template.aggregate_names):
         if _can_fail(name, sql_type):
-            raise InputError(f"template rejected: {name}() over {sql_type} values can fail on some rows; "
-                             "cast its argument to DOUBLE (or BIGINT, or TIMESTAMP for dates)")
+            raise InputError(
+                f"template rejected: {name}() over {sql_type} values can fail on some rows; "
+                "cast its argument to DOUBLE (or BIGINT, or TIMESTAMP for dates)"
+            )
     return {r[0]: r[1] for r in rows if r[0] != UNIT_COLUMN}
 
 
@@ -380,7 +412,7 @@ def _can_fail(aggregate: str, sql_type: str) -> bool:
     if sql_type.startswith(_WIDE_TYPES) or (sql_type == "DATE" and aggregate in _DATE_AVERAGING):
         return True
     if sql_type.startswith("DECIMAL("):
-        return int(sql_type[len("DECIMAL("):].split(",")[0]) > 18
+        return int(sql_type[len("DECIMAL(") :].split(",")[0]) > 18
     return False
 
 
@@ -405,11 +437,13 @@ def run_template(template: CheckedTemplate, sources: list[Source], cap: int, see
     unit = _q(UNIT_COLUMN)
     try:
         con.execute(f"CREATE TEMP TABLE synthroom_result AS {template.executable_sql}")
-        types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() "
-                                 "WHERE table_name = 'synthroom_result'").fetchall())
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'synthroom_result'"
+            ).fetchall()
+        )
         out = ", ".join(_frame_value(c, types[c]) for c in template.output_columns)
-        before, units = con.execute(
-            f"SELECT count(*), count(DISTINCT {unit}) FROM synthroom_result").fetchone()
+        before, units = con.execute(f"SELECT count(*), count(DISTINCT {unit}) FROM synthroom_result").fetchone()
         frame = con.execute(
             f"SELECT {out}, {unit} FROM (SELECT *, row_number() OVER (PARTITION BY {unit} ORDER BY "
             f"hash(r, {int(seed)})) AS synthroom_rank FROM synthroom_result AS r WHERE {unit} IS NOT NULL) "
@@ -420,5 +454,10 @@ def run_template(template: CheckedTemplate, sources: list[Source], cap: int, see
     finally:
         con.close()
     ids = frame.pop(UNIT_COLUMN)  # a row number is no person's id: then each row is its own unit
-    return Execution(frame=frame, rows_before_cap=int(before), rows_after_cap=len(frame), units=int(units),
-                     unit_ids=ids if all(s.unit for s in sources) else None)
+    return Execution(
+        frame=frame,
+        rows_before_cap=int(before),
+        rows_after_cap=len(frame),
+        units=int(units),
+        unit_ids=ids if all(s.unit for s in sources) else None,
+    )

@@ -65,10 +65,34 @@ _DENIED_FUNCTIONS = {"columns", "unpack"}  # DuckDB star expressions: they would
 # Functions that read files, the environment, settings or the catalog (prefix match, lower case).
 # The executor's sandbox blocks file access as well; this gives the clear message up front.
 _DENIED_FUNCTION_PREFIXES = (
-    "read_", "glob", "getenv", "current_setting", "sniff_", "parquet_", "duckdb_", "pragma_",
-    "query", "sqlite_", "postgres_", "mysql_", "iceberg_", "delta_", "json_execute", "load",
-    "install", "export", "import", "system", "which_secret", "setseed", "checkpoint",
-    "force_checkpoint", "enable_", "disable_", "current_database", "current_schema",
+    "read_",
+    "glob",
+    "getenv",
+    "current_setting",
+    "sniff_",
+    "parquet_",
+    "duckdb_",
+    "pragma_",
+    "query",
+    "sqlite_",
+    "postgres_",
+    "mysql_",
+    "iceberg_",
+    "delta_",
+    "json_execute",
+    "load",
+    "install",
+    "export",
+    "import",
+    "system",
+    "which_secret",
+    "setseed",
+    "checkpoint",
+    "force_checkpoint",
+    "enable_",
+    "disable_",
+    "current_database",
+    "current_schema",
 )
 
 
@@ -166,8 +190,10 @@ def _check_size(root: exp.Expression) -> None:
         if nodes > MAX_NODES:
             _fail(f"the SQL is too large: more than {MAX_NODES:,} syntax-tree nodes")
         if depth > MAX_DEPTH:
-            _fail(f"the SQL is nested more than {MAX_DEPTH} levels deep (a long chain of OR/AND/+ counts one level "
-                  "per term: use IN (...) for lists of values)")
+            _fail(
+                f"the SQL is nested more than {MAX_DEPTH} levels deep (a long chain of OR/AND/+ counts one level "
+                "per term: use IN (...) for lists of values)"
+            )
         stack.extend((child, depth + 1) for child in node.iter_expressions())
 
 
@@ -181,15 +207,19 @@ def _duckdb_functions() -> dict[str, frozenset[str]]:
     """Names of DuckDB's aggregate, volatile and value-raising functions (from its own catalog)."""
     con = duckdb.connect(":memory:")
     try:
-        rows = con.execute("SELECT function_name, function_type, stability, macro_definition "
-                           "FROM duckdb_functions()").fetchall()
+        rows = con.execute(
+            "SELECT function_name, function_type, stability, macro_definition FROM duckdb_functions()"
+        ).fetchall()
     finally:
         con.close()
     aggregate = {n.lower() for n, kind, _, _ in rows if kind == "aggregate"}
     volatile = {n.lower() for n, _, stability, _ in rows if stability == "VOLATILE"}
     raising = {n.lower() for n, kind, _, body in rows if kind == "macro" and body and '"error"(' in body}
-    return {"aggregate": frozenset(aggregate), "volatile": frozenset(volatile - {"error"}),
-            "raising": frozenset(raising | {"error"})}
+    return {
+        "aggregate": frozenset(aggregate),
+        "volatile": frozenset(volatile - {"error"}),
+        "raising": frozenset(raising | {"error"}),
+    }
 
 
 def _function_name(node: exp.Func) -> str:
@@ -198,7 +228,8 @@ def _function_name(node: exp.Func) -> str:
 
 def _is_aggregate(node: exp.Expression) -> bool:
     return isinstance(node, exp.AggFunc) or (
-        isinstance(node, exp.Anonymous) and node.name.lower() in _duckdb_functions()["aggregate"])
+        isinstance(node, exp.Anonymous) and node.name.lower() in _duckdb_functions()["aggregate"]
+    )
 
 
 def _check_function(node: exp.Func) -> None:
@@ -207,8 +238,10 @@ def _check_function(node: exp.Func) -> None:
         _fail(f"function {name}() is not allowed in a template")
     known = _duckdb_functions()
     if name in known["raising"]:
-        _fail(f"function {name}() is not allowed: it fails on chosen values, and whether a job fails must not "
-              "depend on any one person's row")
+        _fail(
+            f"function {name}() is not allowed: it fails on chosen values, and whether a job fails must not "
+            "depend on any one person's row"
+        )
     if name in _RAISING_AGGREGATES:
         _fail(f"function {name}() is not allowed: it fails on some values (e.g. infinite ones)")
     if isinstance(node, (exp.Rand, exp.Uuid)) or name in known["volatile"]:
@@ -218,8 +251,22 @@ def _check_function(node: exp.Func) -> None:
 def _check_nodes(root: exp.Expression) -> None:
     """Statement kinds, table functions, denied functions, reserved names anywhere in the tree."""
     for node in root.walk():
-        if isinstance(node, (exp.DDL, exp.DML, exp.Command, exp.Pragma, exp.Set, exp.Copy,
-                             exp.Attach, exp.Detach, exp.Install, exp.Use, exp.Describe)):
+        if isinstance(
+            node,
+            (
+                exp.DDL,
+                exp.DML,
+                exp.Command,
+                exp.Pragma,
+                exp.Set,
+                exp.Copy,
+                exp.Attach,
+                exp.Detach,
+                exp.Install,
+                exp.Use,
+                exp.Describe,
+            ),
+        ):
             _fail(f"only SELECT is allowed; found {node.key.upper()} inside the query")
         if isinstance(node, exp.Into):
             _fail("SELECT ... INTO is not allowed")
@@ -230,7 +277,10 @@ def _check_nodes(root: exp.Expression) -> None:
         if isinstance(node, (exp.Limit, exp.Offset, exp.Fetch)):
             _fail("LIMIT/OFFSET are not allowed: which rows survive would depend on other units' rows")
         if isinstance(node, exp.TableSample):
-            _fail("sampling (USING SAMPLE / TABLESAMPLE) is not allowed: which rows are kept would depend on other units' rows")
+            _fail(
+                "sampling (USING SAMPLE / TABLESAMPLE) is not allowed: which rows are kept would depend on other "
+                "units' rows"
+            )
         if isinstance(node, exp.Pivot):  # UNPIVOT too
             _fail("PIVOT/UNPIVOT is not allowed: write the aggregates per unit instead")
         if isinstance(node, exp.With):
@@ -239,7 +289,9 @@ def _check_nodes(root: exp.Expression) -> None:
             _fail("QUALIFY is not allowed: it filters on window functions")
         if isinstance(node, exp.Table):
             if not isinstance(node.this, exp.Identifier):
-                _fail(f"table function {node.this.sql(DIALECT)} is not allowed; read the collaboration's tables by name")
+                _fail(
+                    f"table function {node.this.sql(DIALECT)} is not allowed; read the collaboration's tables by name"
+                )
             if node.args.get("db") or node.args.get("catalog"):
                 _fail(f"qualified table name {node.sql(DIALECT)} is not allowed; use the association name alone")
         if isinstance(node, exp.Func):
@@ -279,8 +331,9 @@ def _qualify(root: exp.Expression, tables: dict[str, TableColumns]) -> exp.Selec
     # DuckDB names are case-insensitive: sqlglot lower-cases them all, and so do our checks.
     schema = {name: {col: "VARCHAR" for col in t.columns} for name, t in tables.items()}
     try:
-        return qualify(root, schema=schema, dialect=DIALECT, validate_qualify_columns=True,
-                       quote_identifiers=True, identify=True)
+        return qualify(
+            root, schema=schema, dialect=DIALECT, validate_qualify_columns=True, quote_identifiers=True, identify=True
+        )
     except SqlglotError as exc:
         _fail(str(exc).split(". Line")[0])
     raise AssertionError("unreachable")
@@ -295,8 +348,10 @@ def _check_columns(root: exp.Select, tables: dict[str, TableColumns]) -> None:
             if isinstance(source, exp.Table) and source.name in tables:
                 spec = tables[source.name]
                 if column.name.lower() not in {a.lower() for a in spec.allowed}:
-                    _fail(f"column {column.name!r} of table {source.name!r} may not be used "
-                          f"(allowed: {', '.join(spec.allowed) or 'none'})")
+                    _fail(
+                        f"column {column.name!r} of table {source.name!r} may not be used "
+                        f"(allowed: {', '.join(spec.allowed) or 'none'})"
+                    )
 
 
 def _is_aggregating(root: exp.Select) -> bool:
@@ -439,14 +494,19 @@ def _split_aggregation(grouped: exp.Select) -> _Split:
         lifted = node.transform(lift)
         return lifted if isinstance(lifted, _CANNOT_FAIL) else exp.Try(this=lifted)
 
-    projections = [exp.alias_(outer(p.this if isinstance(p, exp.Alias) else p), p.alias_or_name, quoted=True)
-                   for p in grouped.expressions]
+    projections = [
+        exp.alias_(outer(p.this if isinstance(p, exp.Alias) else p), p.alias_or_name, quoted=True)
+        for p in grouped.expressions
+    ]
     having = grouped.args.get("having")
     condition = outer(having.this) if having is not None else None
     inner = grouped.copy()
     inner.set("having", None)
-    inner.set("expressions", [exp.alias_(k.copy(), f"{_RESERVED_PREFIX}_k{i}", quoted=True) for i, k in enumerate(keys)]
-              + [exp.alias_(a, f"{_RESERVED_PREFIX}_a{i}", quoted=True) for i, a in enumerate(aggregates)])
+    inner.set(
+        "expressions",
+        [exp.alias_(k.copy(), f"{_RESERVED_PREFIX}_k{i}", quoted=True) for i, k in enumerate(keys)]
+        + [exp.alias_(a, f"{_RESERVED_PREFIX}_a{i}", quoted=True) for i, a in enumerate(aggregates)],
+    )
     query = exp.select(*projections).from_(exp.alias_(exp.Subquery(this=inner), _AGGREGATED, quoted=True))
     if condition is not None:
         query.where(condition, copy=False)
@@ -478,8 +538,9 @@ def _unit_in_executable(unit_sql: str, qualified: exp.Select) -> str:
     if not group:
         return unit_sql
     for i, key in enumerate(group.expressions):
-        unit_sql = unit_sql.replace(f"CAST({key.sql(DIALECT)} AS VARCHAR)",
-                                    f'CAST("{_RESERVED_PREFIX}_k{i}" AS VARCHAR)')
+        unit_sql = unit_sql.replace(
+            f"CAST({key.sql(DIALECT)} AS VARCHAR)", f'CAST("{_RESERVED_PREFIX}_k{i}" AS VARCHAR)'
+        )
     return unit_sql
 
 
@@ -492,29 +553,38 @@ def _unit_of(column: exp.Expression, aliases: dict[str, str], tables: dict[str, 
     return None
 
 
-def _unit_expression(root: exp.Select, outer: list[exp.Table], tables: dict[str, TableColumns],
-                     aggregating: bool) -> str:
+def _unit_expression(
+    root: exp.Select, outer: list[exp.Table], tables: dict[str, TableColumns], aggregating: bool
+) -> str:
     """SQL of the row's privacy unit; refuses templates whose rows may mix units."""
     aliases = {t.alias_or_name: t.name for t in outer}
     if len(outer) == 1 and tables[outer[0].name].unit is None:
         if aggregating:
-            _fail(f"table {outer[0].name!r} has no privacy-unit column, so each row is its own unit "
-                  "and an aggregate would mix units; aggregate only over a table with a unit column")
+            _fail(
+                f"table {outer[0].name!r} has no privacy-unit column, so each row is its own unit "
+                "and an aggregate would mix units; aggregate only over a table with a unit column"
+            )
         return f'CAST({exp.to_identifier(outer[0].alias_or_name, quoted=True).sql(DIALECT)}."{ROW_COLUMN}" AS VARCHAR)'
     missing = [t.name for t in outer if tables[t.name].unit is None]
     if missing:
-        _fail(f"table {missing[0]!r} has no privacy-unit column, so it cannot be joined: a joined row "
-              "must belong to one privacy unit")
+        _fail(
+            f"table {missing[0]!r} has no privacy-unit column, so it cannot be joined: a joined row "
+            "must belong to one privacy unit"
+        )
     _check_unit_joins(root, aliases, tables)
     if aggregating:
         for key in (root.args.get("group") or exp.Group()).expressions:
             if _unit_of(key, aliases, tables):
                 return f"CAST({key.sql(DIALECT)} AS VARCHAR)"
         units = ", ".join(sorted({f"{tables[n].unit!r} of {n!r}" for n in aliases.values()}))
-        _fail(f"an aggregating template must GROUP BY a privacy-unit column ({units}), so that each "
-              "output row belongs to one unit")
-    parts = [f'CAST({exp.column(tables[name].unit, table=alias, quoted=True).sql(DIALECT)} AS VARCHAR)'
-             for alias, name in aliases.items()]
+        _fail(
+            f"an aggregating template must GROUP BY a privacy-unit column ({units}), so that each "
+            "output row belongs to one unit"
+        )
+    parts = [
+        f"CAST({exp.column(tables[name].unit, table=alias, quoted=True).sql(DIALECT)} AS VARCHAR)"
+        for alias, name in aliases.items()
+    ]
     return parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
 
 
@@ -543,11 +613,14 @@ def _check_unit_joins(root: exp.Select, aliases: dict[str, str], tables: dict[st
     roots = {find(a) for a in aliases}
     if len(roots) > 1:
         names = ", ".join(f"{aliases[a]}.{tables[aliases[a]].unit}" for a in aliases)
-        _fail(f"the tables must be joined on equal privacy units ({names}), so that each joined row "
-              "belongs to one unit")
+        _fail(
+            f"the tables must be joined on equal privacy units ({names}), so that each joined row belongs to one unit"
+        )
 
 
-def check_template(sql: str, tables: dict[str, TableColumns], output_columns: list[str] | None = None) -> CheckedTemplate:
+def check_template(
+    sql: str, tables: dict[str, TableColumns], output_columns: list[str] | None = None
+) -> CheckedTemplate:
     """Check ``sql`` against the associated ``tables``; ``output_columns`` (the classification's
     column names), when given, must equal the template's output columns as a set."""
     try:
@@ -576,7 +649,8 @@ def _check(sql: str, tables: dict[str, TableColumns], output_columns: list[str] 
         extra = [c for c in names if c.lower() not in spelled]
         if missing or extra:
             parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
-                [f"not classified {', '.join(map(repr, extra))}"] if extra else [])
+                [f"not classified {', '.join(map(repr, extra))}"] if extra else []
+            )
             _fail(f"the output columns do not match the column classification: {'; '.join(parts)}")
         for projection in qualified.expressions:  # output columns spelled as the classification spells them
             projection.set("alias", exp.to_identifier(spelled[projection.alias_or_name.lower()], quoted=True))
@@ -652,5 +726,15 @@ def _literal_values(node: exp.Expression) -> list[tuple[str, str]] | None:
     return out
 
 
-__all__ = ["CheckedTemplate", "TableColumns", "check_template", "output_literals", "UNIT_COLUMN", "ROW_COLUMN", "MAX_TEMPLATE_CHARS",
-           "MAX_NESTING", "MAX_NODES", "MAX_DEPTH"]
+__all__ = [
+    "CheckedTemplate",
+    "TableColumns",
+    "check_template",
+    "output_literals",
+    "UNIT_COLUMN",
+    "ROW_COLUMN",
+    "MAX_TEMPLATE_CHARS",
+    "MAX_NESTING",
+    "MAX_NODES",
+    "MAX_DEPTH",
+]

@@ -47,8 +47,9 @@ class Condition:
         return Condition(self.factors + other.factors, {**self.decoders, **other.decoders}, self.text + other.text)
 
 
-def parse_where(where: Mapping[str, Any] | None, columns: Mapping[str, CategoricalColumn | NumericColumn],
-                computed: set[str]) -> Condition:
+def parse_where(
+    where: Mapping[str, Any] | None, columns: Mapping[str, CategoricalColumn | NumericColumn], computed: set[str]
+) -> Condition:
     """``where`` (column -> value, list of values, or ``(lo, hi)`` range) as a :class:`Condition`."""
     if where is None:
         return Condition()
@@ -57,8 +58,9 @@ def parse_where(where: Mapping[str, Any] | None, columns: Mapping[str, Categoric
     out = Condition()
     for name, value in where.items():
         if name in computed:
-            raise InputError(f"column {name!r} is computed by a rule, not modelled: condition on the columns its "
-                             "formula uses")
+            raise InputError(
+                f"column {name!r} is computed by a rule, not modelled: condition on the columns its formula uses"
+            )
         col = columns.get(name)
         if col is None:
             raise InputError(f"where: column {name!r} is not in the model's schema")
@@ -79,17 +81,23 @@ def _categorical(col: CategoricalColumn, value: Any) -> Condition:
             raise InputError(_unknown_value(col, v))
         weights[labels.index(text)] = 1.0
     shown = ", ".join(repr(v) for v in values)
-    return Condition([((col.name,), weights)], {}, [f"{col.name} in ({shown})" if len(values) > 1
-                                                     else f"{col.name} = {shown}"])
+    return Condition(
+        [((col.name,), weights)], {}, [f"{col.name} in ({shown})" if len(values) > 1 else f"{col.name} = {shown}"]
+    )
 
 
 def _unknown_value(col: CategoricalColumn, value: Any) -> str:
     if value is None:
         return f"where: column {col.name!r} has no missing values in the model"
-    folded = f"; a value too rare to pass the DP category selection is folded into {col.other_label!r}" \
-        if col.coding.other_code is not None else ""
-    return (f"where: the model never learned the value {value!r} of column {col.name!r} (it knows "
-            f"{len(col.coding.values)} values{folded})")
+    folded = (
+        f"; a value too rare to pass the DP category selection is folded into {col.other_label!r}"
+        if col.coding.other_code is not None
+        else ""
+    )
+    return (
+        f"where: the model never learned the value {value!r} of column {col.name!r} (it knows "
+        f"{len(col.coding.values)} values{folded})"
+    )
 
 
 def _numeric(col: NumericColumn, value: Any) -> Condition:
@@ -108,8 +116,9 @@ def _numeric(col: NumericColumn, value: Any) -> Condition:
     shown = f"{col.name} in [{_show(col, lo)}, {_show(col, hi)}]"
     if not weights.any():
         raise InputError(f"where: the model gives no probability to {shown}")
-    return Condition([((col.name,), weights)], {col.name: replace(col, bin_lo=los, bin_hi=his, bin_weights=ws)},
-                     [shown])
+    return Condition(
+        [((col.name,), weights)], {col.name: replace(col, bin_lo=los, bin_hi=his, bin_weights=ws)}, [shown]
+    )
 
 
 def _range(col: NumericColumn, value: Any) -> tuple[float, float]:
@@ -160,10 +169,15 @@ def _restrict(col: NumericColumn, b: int, lo: float, hi: float) -> tuple[np.ndar
         first, last = np.ceil(p_lo), np.ceil(p_hi) - 1.0
         point = last < first  # no integer inside: the decoder rounds the midpoint
         mid = np.round((p_lo + p_hi) / 2)
-        new_first, new_last = np.maximum(first, math.ceil(lo) if lo > -np.inf else first), np.minimum(
-            last, math.floor(hi) if hi < np.inf else last)
-        frac = np.where(point, ((mid >= lo) & (mid <= hi)).astype(float),
-                        np.maximum(new_last - new_first + 1, 0) / np.maximum(last - first + 1, 1))
+        new_first, new_last = (
+            np.maximum(first, math.ceil(lo) if lo > -np.inf else first),
+            np.minimum(last, math.floor(hi) if hi < np.inf else last),
+        )
+        frac = np.where(
+            point,
+            ((mid >= lo) & (mid <= hi)).astype(float),
+            np.maximum(new_last - new_first + 1, 0) / np.maximum(last - first + 1, 1),
+        )
         return np.where(point, p_lo, new_first), np.where(point, p_hi, new_last + 1.0), w * frac
     new_lo, new_hi = np.maximum(p_lo, lo), np.minimum(p_hi, hi)
     width = p_hi - p_lo
@@ -172,8 +186,14 @@ def _restrict(col: NumericColumn, b: int, lo: float, hi: float) -> tuple[np.ndar
     return np.where(width > 0, new_lo, p_lo), np.where(width > 0, new_hi, p_hi), w * frac
 
 
-def balance_plan(model, columns: Mapping[str, CategoricalColumn | NumericColumn], name: str, condition: Condition,
-                 rows: int, computed: set[str]) -> list[tuple[Condition, int]]:
+def balance_plan(
+    model,
+    columns: Mapping[str, CategoricalColumn | NumericColumn],
+    name: str,
+    condition: Condition,
+    rows: int,
+    computed: set[str],
+) -> list[tuple[Condition, int]]:
     """Equal shares of ``rows`` for each value of the categorical column ``name``: the values
     ``condition`` lists for it, else every value the model can produce (probability at least
     :data:`MIN_SHARE` given the condition). The first ``rows % k`` values get one row more."""
@@ -181,8 +201,10 @@ def balance_plan(model, columns: Mapping[str, CategoricalColumn | NumericColumn]
 
     col = columns.get(name)
     if col is None:
-        raise InputError(f"balance: column {name!r} is " + ("computed by a rule, not modelled" if name in computed
-                                                          else "not in the model's schema"))
+        raise InputError(
+            f"balance: column {name!r} is "
+            + ("computed by a rule, not modelled" if name in computed else "not in the model's schema")
+        )
     if not isinstance(col, CategoricalColumn):
         raise InputError(f"balance: column {name!r} is {col.kind}; balance a categorical column")
     listed = [w for attrs, w in condition.factors if attrs == (name,)]
@@ -217,8 +239,10 @@ def combination_factors(rules, columns: Mapping[str, CategoricalColumn | Numeric
         cols = [columns[c] for c in rule.columns]
         assert all(isinstance(c, CategoricalColumn) for c in cols)  # the schema's check: categorical only
         weights = np.zeros([c.size for c in cols])
-        index = [{label: code for code, label in enumerate(c.labels()) if label is not None}  # type: ignore[union-attr]
-                 for c in cols]
+        index = [
+            {label: code for code, label in enumerate(c.labels()) if label is not None}  # type: ignore[union-attr]
+            for c in cols
+        ]
         for combo in rule.allowed:
             codes = [ix.get(v) for ix, v in zip(index, combo)]
             if None not in codes:

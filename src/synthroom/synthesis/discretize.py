@@ -109,8 +109,12 @@ def learn_numeric(
     mass each; a piece heavier than that (a point mass such as "0" or "40 hours") is a bin alone.
     """
     stype = source.storage_type(spec.name)
-    integer = spec.integer if spec.integer is not None else (  # declared, or the file's declared type
-        spec.kind == "numerical" and is_integer(stype))
+    integer = (
+        spec.integer
+        if spec.integer is not None
+        # declared, or the file's declared type
+        else (spec.kind == "numerical" and is_integer(stype))
+    )
     integers = integer_float_range(stype) if integer else None  # public: what the storage type holds
     grid, clip = grid_and_clip(spec, integers)
     kept, mass, sigma1 = _kept_cells(source, spec, accountant, noise, COARSE_SHARE * rho, clip)
@@ -129,14 +133,17 @@ def learn_numeric(
 
     pieces, piece_lo, piece_hi = _pieces(grid, cells, integer)
     fine, sigma2 = gaussian_counts(
-        accountant, noise, source.piece_counts(spec.name, grid, clip, pieces),
-        (1 - COARSE_SHARE) * rho, step=f"fine histogram of {spec.name!r} inside its kept cells",
+        accountant,
+        noise,
+        source.piece_counts(spec.name, grid, clip, pieces),
+        (1 - COARSE_SHARE) * rho,
+        step=f"fine histogram of {spec.name!r} inside its kept cells",
     )
     nsub = np.asarray(pieces.nsub)[cells]
     bounds = np.concatenate([[0], np.cumsum(nsub)])
     piece_mass = np.empty(bounds[-1])
     for i in range(cells.size):
-        y = fine[bounds[i]: bounds[i + 1]]
+        y = fine[bounds[i] : bounds[i + 1]]
         # Inverse-variance combination of the cell's two total estimates.
         w1, w2 = 1 / sigma1**2, 1 / (y.size * sigma2**2)
         total = max((w1 * cell_mass[i] + w2 * y.sum()) / (w1 + w2), 1.0)
@@ -144,7 +151,7 @@ def learn_numeric(
         y = np.where(y > PIECE_THRESHOLD * sigma2, y, 0.0)
         if not y.any():
             y = np.ones(y.size)
-        piece_mass[bounds[i]: bounds[i + 1]] = _project_to_total(y, total)
+        piece_mass[bounds[i] : bounds[i + 1]] = _project_to_total(y, total)
 
     n_bins = int(np.clip(round(np.sqrt(piece_mass.sum() / (4.0 * noise_scale))), MIN_BINS, max_bins))
     groups = _group_pieces(piece_mass, n_bins)
@@ -156,18 +163,31 @@ def learn_numeric(
     bin_weights = [_normalise(piece_mass[g]) for g in groups]
     bin_mass = np.array([piece_mass[g].sum() for g in groups])
     missing_bin = len(groups) if missing_kept else None
-    cell_to_bin = _cell_lookup(grid, cells, piece_to_bin[bounds[:-1]], piece_to_bin[bounds[1:] - 1], missing_bin, bin_mass)
+    cell_to_bin = _cell_lookup(
+        grid, cells, piece_to_bin[bounds[:-1]], piece_to_bin[bounds[1:] - 1], missing_bin, bin_mass
+    )
     coding = NumericCoding(
-        grid, pieces, tuple(int(b) for b in piece_to_bin), tuple(int(b) for b in cell_to_bin), clip,
+        grid,
+        pieces,
+        tuple(int(b) for b in piece_to_bin),
+        tuple(int(b) for b in cell_to_bin),
+        clip,
         len(groups) + int(missing_kept),
     )
     rows = float(piece_mass.sum() + (mass[kept == grid.missing].sum() if missing_kept else 0.0))
-    return NumericColumn(spec.name, spec.kind, coding, bin_lo, bin_hi, bin_weights, missing_bin, integer, stype, rows,
-                         range_learned)
+    return NumericColumn(
+        spec.name, spec.kind, coding, bin_lo, bin_hi, bin_weights, missing_bin, integer, stype, rows, range_learned
+    )
 
 
-def _kept_cells(source: CountingSource, spec: ColumnSpec, accountant: ZCDPAccountant, noise: Noise, rho: float,
-                clip: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray, float]:
+def _kept_cells(
+    source: CountingSource,
+    spec: ColumnSpec,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rho: float,
+    clip: tuple[float, float] | None,
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Level 1 of :func:`learn_numeric`: the grid cells whose noisy count clears the threshold,
     their noisy counts and the noise scale. Cells outside ``clip`` (what an integer column's
     storage type holds: only noise could fill them) are dropped, as post-processing."""
@@ -180,8 +200,10 @@ def _kept_cells(source: CountingSource, spec: ColumnSpec, accountant: ZCDPAccoun
     return possible[inside], noisy[inside], sigma1
 
 
-def grid_and_clip(spec: ColumnSpec, integers: tuple[float, float] | None = None,
-                  ) -> tuple[Grid, tuple[float, float] | None]:
+def grid_and_clip(
+    spec: ColumnSpec,
+    integers: tuple[float, float] | None = None,
+) -> tuple[Grid, tuple[float, float] | None]:
     """A numeric column's public grid, and its bounds (None when it has none): the declared ones,
     within ``integers``, an integer column's storage range, when given (so no value, not even one
     in a cell that noise alone kept, can fall outside what the output type holds)."""
@@ -190,8 +212,10 @@ def grid_and_clip(spec: ColumnSpec, integers: tuple[float, float] | None = None,
     hi = np.inf if spec.max is None else spec.max
     if integers is not None:
         if lo > integers[1] or hi < integers[0]:
-            raise InputError(f"column {spec.name!r}: the declared min/max lie outside the integers its storage "
-                             f"type holds ({integers[0]:.0f} to {integers[1]:.0f})")
+            raise InputError(
+                f"column {spec.name!r}: the declared min/max lie outside the integers its storage "
+                f"type holds ({integers[0]:.0f} to {integers[1]:.0f})"
+            )
         lo, hi = max(lo, integers[0]), min(hi, integers[1])
     if lo == -np.inf and hi == np.inf:
         return grid, None
@@ -199,7 +223,11 @@ def grid_and_clip(spec: ColumnSpec, integers: tuple[float, float] | None = None,
 
 
 def grid_histogram(
-    source: CountingSource, spec: ColumnSpec, accountant: ZCDPAccountant, noise: Noise, rho: float,
+    source: CountingSource,
+    spec: ColumnSpec,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rho: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Level 1 of :func:`learn_numeric`: a Gaussian histogram on every possible cell of the public
     grid (one row adds 1 to one cell). Returns the exact counts on the whole grid, the possible
@@ -207,8 +235,9 @@ def grid_histogram(
     grid, clip = grid_and_clip(spec)
     counts = source.grid_counts(spec.name, grid, clip)
     possible = _possible_cells(grid, clip)
-    noisy, sigma = gaussian_counts(accountant, noise, counts[possible], rho,
-                                   step=f"histogram of {spec.name!r} on the public grid")
+    noisy, sigma = gaussian_counts(
+        accountant, noise, counts[possible], rho, step=f"histogram of {spec.name!r} on the public grid"
+    )
     return counts, possible, noisy, sigma
 
 
@@ -282,8 +311,12 @@ def _group_pieces(mass: np.ndarray, n_bins: int) -> list[np.ndarray]:
 
 
 def _cell_lookup(
-    grid: Grid, cells: np.ndarray, first_bin: np.ndarray, last_bin: np.ndarray,
-    missing_bin: int | None, bin_mass: np.ndarray,
+    grid: Grid,
+    cells: np.ndarray,
+    first_bin: np.ndarray,
+    last_bin: np.ndarray,
+    missing_bin: int | None,
+    bin_mass: np.ndarray,
 ) -> np.ndarray:
     """Bin for a value in a cell that was not kept: that of the nearest kept cell's nearest piece."""
     all_cells = np.arange(grid.size)
@@ -302,16 +335,26 @@ def domain_warnings(columns: dict[str, "CategoricalColumn | NumericColumn"], tar
     """What a user must know about the learned domains: columns whose values could not be
     learned at this budget, one line per kind (post-processing of the DP outputs; no extra cost)."""
     no_range = [n for n, c in columns.items() if isinstance(c, NumericColumn) and not c.range_learned]
-    no_value = [n for n, c in columns.items() if isinstance(c, CategoricalColumn) and c.noisy_rows is not None
-                and not c.coding.values and c.coding.missing_code is None]
+    no_value = [
+        n
+        for n, c in columns.items()
+        if isinstance(c, CategoricalColumn)
+        and c.noisy_rows is not None
+        and not c.coding.values
+        and c.coding.missing_code is None
+    ]
     out = []
     if no_range:
-        out.append(f"{_which(no_range, target)}: no value range stood out from the DP noise (too few rows for this "
-                   f"epsilon), so the synthetic values are placeholders near 0; declare min/max or raise epsilon")
+        out.append(
+            f"{_which(no_range, target)}: no value range stood out from the DP noise (too few rows for this "
+            f"epsilon), so the synthetic values are placeholders near 0; declare min/max or raise epsilon"
+        )
     if no_value:
         labels = sorted({columns[n].other_label for n in no_value})  # type: ignore[union-attr]
-        out.append(f"{_which(no_value, target)}: no value is frequent enough to be released at this epsilon, so "
-                   f"every synthetic value is {' or '.join(map(repr, labels))}; declare the categories or raise epsilon")
+        out.append(
+            f"{_which(no_value, target)}: no value is frequent enough to be released at this epsilon, so "
+            f"every synthetic value is {' or '.join(map(repr, labels))}; declare the categories or raise epsilon"
+        )
     return out
 
 

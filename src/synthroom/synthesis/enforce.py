@@ -73,7 +73,8 @@ def normalised(df: pd.DataFrame, schema: Schema, names: set[str]) -> dict[str, n
         else:
             stamps = pd.to_datetime(s, utc=True, errors="coerce", format=spec.format)
             out[name] = ((stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(
-                dtype=float, na_value=np.nan)
+                dtype=float, na_value=np.nan
+            )
     return out
 
 
@@ -82,8 +83,11 @@ def finish(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     schema's column order."""
     for rule in schema.rules:
         if isinstance(rule, Range) and rule.step is not None:
-            df[rule.column] = _numbers(rule.round_to_step(normalised(df, schema, {rule.column})[rule.column]),
-                                       schema[rule.column].integer, df[rule.column])
+            df[rule.column] = _numbers(
+                rule.round_to_step(normalised(df, schema, {rule.column})[rule.column]),
+                schema[rule.column].integer,
+                df[rule.column],
+            )
     for rule in schema.rules:
         if isinstance(rule, Computed):
             values = rule.compute(normalised(df, schema, set(rule.inputs)))
@@ -95,8 +99,11 @@ def _numbers(values: np.ndarray, integer: bool | None, like: pd.Series | None) -
     """Whole numbers as Int64 when the column is integer (declared, or as the output was typed)
     and every value is whole; else floats."""
     whole = bool(np.all(np.isnan(values) | (values == np.round(values))))
-    as_int = integer if integer is not None else (like is not None and str(like.dtype) == "Int64") or (
-        like is None and whole)
+    as_int = (
+        integer
+        if integer is not None
+        else (like is not None and str(like.dtype) == "Int64") or (like is None and whole)
+    )
     if as_int and whole:
         return pd.Series(values).round().astype("Int64")
     return pd.Series(values, dtype=float)
@@ -110,8 +117,12 @@ def failing(df: pd.DataFrame, schema: Schema, rules: list[Rule]) -> np.ndarray:
     return np.logical_or.reduce([violations(r, frame) for r in rules])
 
 
-def enforce(schema: Schema, draw: Callable[[int], pd.DataFrame], rows: int, rng: np.random.Generator,
-            ) -> tuple[pd.DataFrame, RuleReport]:
+def enforce(
+    schema: Schema,
+    draw: Callable[[int], pd.DataFrame],
+    rows: int,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, RuleReport]:
     """``rows`` rows from ``draw`` (finished sampled rows) that meet every rule of ``schema``."""
     checked = [r for r in schema.rules if not isinstance(r, Computed)]
     df = draw(rows)
@@ -137,8 +148,10 @@ def enforce(schema: Schema, draw: Callable[[int], pd.DataFrame], rows: int, rng:
     if missing:
         if len(out) == 0:
             worst = max(report.before, key=lambda label: report.before[label])
-            raise InputError(f"rule {worst!r}: none of the {report.drawn:,} rows drawn from the model meets the "
-                             "rules (with the conditions asked for); the model learned data that contradicts it")
+            raise InputError(
+                f"rule {worst!r}: none of the {report.drawn:,} rows drawn from the model meets the "
+                "rules (with the conditions asked for); the model learned data that contradicts it"
+            )
         copies = out.iloc[rng.integers(0, len(out), size=missing)]
         out = pd.concat([out, copies], ignore_index=True)
         report.copied = missing

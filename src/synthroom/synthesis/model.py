@@ -48,9 +48,7 @@ def estimate(
     """Fit the maximum-entropy graphical model that best explains the noisy marginals."""
     with jax_settings():
         domain = Domain(list(sizes), [sizes[c] for c in sizes])
-        linear = [
-            LinearMeasurement(np.asarray(m.noisy, dtype=float).ravel(), m.clique, m.sigma) for m in measurements
-        ]
+        linear = [LinearMeasurement(np.asarray(m.noisy, dtype=float).ravel(), m.clique, m.sigma) for m in measurements]
         return estimation.MirrorDescent().estimate(domain, linear, iters=iters, warm_start=warm_start)
 
 
@@ -141,7 +139,7 @@ def _draw(marginal: np.ndarray, parents: list[np.ndarray], rows: int, rng: np.ra
     by_combo = np.argsort(inverse, kind="stable")
     bounds = np.cumsum(np.bincount(inverse, minlength=len(combos)))
     for i, cdf in enumerate(cdfs[tuple(combos.T)]):
-        members = by_combo[bounds[i - 1] if i else 0:bounds[i]]
+        members = by_combo[bounds[i - 1] if i else 0 : bounds[i]]
         out[members] = np.searchsorted(cdf, u[members], side="right")
     return np.minimum(out, marginal.shape[-1] - 1)
 
@@ -217,5 +215,15 @@ def from_arrays(header: dict, arrays: dict[str, np.ndarray]) -> MarkovRandomFiel
         return MarkovRandomField(potentials=potentials, marginals=marginals, total=total)
 
 
-__all__ = ["conditioned", "estimate", "finalize", "from_arrays", "jax_settings", "mbi", "release_compiled",
-           "sample_codes", "to_arrays", "weighted_share"]
+__all__ = [
+    "conditioned",
+    "estimate",
+    "finalize",
+    "from_arrays",
+    "jax_settings",
+    "mbi",
+    "release_compiled",
+    "sample_codes",
+    "to_arrays",
+    "weighted_share",
+]

@@ -111,7 +111,8 @@ def refine(
     features = [c for c in sizes if c != target]
     edges = {frozenset(c[:2]) for c in tree}
     candidates = [
-        (x, y, target) for x, y in combinations(features, 2)
+        (x, y, target)
+        for x, y in combinations(features, 2)
         if frozenset((x, y)) not in edges and _cells(sizes, (x, y, target)) <= max_clique_cells
     ]
     if not tree or not candidates:  # nothing to add: measure the tree once more
@@ -131,13 +132,19 @@ def refine(
     chosen: list[tuple[str, ...]] = []
     open_ = list(range(len(candidates)))
     for step in range(n_picks):
-        open_ = [i for i in open_ if candidates[i] not in chosen and
-                 hypothetical_model_size(domain, current + chosen + [candidates[i]]) * 2**20 / 8 <= max_model_cells]
+        open_ = [
+            i
+            for i in open_
+            if candidates[i] not in chosen
+            and hypothetical_model_size(domain, current + chosen + [candidates[i]]) * 2**20 / 8 <= max_model_cells
+        ]
         if not open_:
             break
-        pick = open_[exponential_choice(
-            accountant, noise, scores[open_], eps_each, sensitivity=1.0, step=f"refine: select clique {step + 1}"
-        )]
+        pick = open_[
+            exponential_choice(
+                accountant, noise, scores[open_], eps_each, sensitivity=1.0, step=f"refine: select clique {step + 1}"
+            )
+        ]
         chosen.append(candidates[pick])
     if not chosen:
         chosen = tree

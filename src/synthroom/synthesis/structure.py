@@ -116,15 +116,18 @@ def select_and_measure(
     eps_each = math.sqrt(8 * rho_select / n_edges)
     for step in range(n_edges):
         open_ = [
-            i for i, c in enumerate(candidates)
+            i
+            for i, c in enumerate(candidates)
             if forest.find(c[0]) != forest.find(c[1]) and used_cells + _cells(sizes, c) <= max_model_cells
         ]
         if not open_:
             # Nothing fits any more: the unspent selection budget moves to measurement.
             break
-        pick = open_[exponential_choice(
-            accountant, noise, scores[open_], eps_each, sensitivity=1.0, step=f"select clique {step + 1}"
-        )]
+        pick = open_[
+            exponential_choice(
+                accountant, noise, scores[open_], eps_each, sensitivity=1.0, step=f"select clique {step + 1}"
+            )
+        ]
         clique = candidates[pick]
         chosen.append(clique)
         forest.union(clique[0], clique[1])
@@ -137,8 +140,13 @@ def select_and_measure(
     return measurements
 
 
-def clique_scores(source: CountingSource, candidates: list[tuple[str, ...]], predict: Callable,
-                  sizes: dict[str, int], sigma_next: float) -> np.ndarray:
+def clique_scores(
+    source: CountingSource,
+    candidates: list[tuple[str, ...]],
+    predict: Callable,
+    sizes: dict[str, int],
+    sigma_next: float,
+) -> np.ndarray:
     """AIM's quality score of each candidate clique: the L1 distance between its true marginal and
     ``predict(clique)`` (a table fixed before this data is read), minus the noise its measurement
     would add (``sqrt(2/pi) * sigma_next`` per cell). One row moves each score by at most 1."""

@@ -50,8 +50,10 @@ from .structure import anticipated_noise, select_and_measure
 
 DEFAULT_DELTA = 1e-9
 FORMAT_VERSION = 2  # 2: no sampling seed in the file, rounded potentials and weights
-NOT_FOR_RELEASE = ("reproducible: not for release (the run was seeded: whoever knows the seed can rerun the fit "
-                   "on candidate tables and recognise the output; fit without a seed to release)")
+NOT_FOR_RELEASE = (
+    "reproducible: not for release (the run was seeded: whoever knows the seed can rerun the fit "
+    "on candidate tables and recognise the output; fit without a seed to release)"
+)
 
 Progress = Callable[[str, str], None]
 
@@ -121,8 +123,9 @@ class Synthesizer:
         self.rule_reports_: list = []  # the last sample's enforce.RuleReport per part (None: no rules)
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, data: "str | Path | pd.DataFrame", *,
-            first: "Callable[[ZCDPAccountant, Noise], None] | None" = None) -> "Synthesizer":
+    def fit(
+        self, data: "str | Path | pd.DataFrame", *, first: "Callable[[ZCDPAccountant, Noise], None] | None" = None
+    ) -> "Synthesizer":
         """Learn the model from a CSV/Parquet path or a DataFrame; reads only counts.
 
         ``first``: a caller's own mechanism, run on this run's accountant and noise source before
@@ -141,8 +144,14 @@ class Synthesizer:
             numerics = [c for c in schema.columns if c.kind != "categorical"]
             n_learn = len(learn_cats) + len(numerics)
             delta_threshold = self.delta / 2 if learn_cats else 0.0
-            acc = ZCDPAccountant(self.epsilon, self.delta, delta_threshold, unit_cap=self.unit_cap,
-                                 randomness=noise.label, reproducible=noise.reproducible)
+            acc = ZCDPAccountant(
+                self.epsilon,
+                self.delta,
+                delta_threshold,
+                unit_cap=self.unit_cap,
+                randomness=noise.label,
+                reproducible=noise.reproducible,
+            )
             self.accountant_ = acc
             if first is not None:
                 first(acc, noise)
@@ -151,8 +160,9 @@ class Synthesizer:
             self.progress("measuring", f"learning the domains of {n_learn} columns with DP")
             rho_col = settings.domain_share * acc.rho_budget / n_learn if n_learn else 0.0
             delta_col = delta_threshold / len(learn_cats) if learn_cats else 0.0
-            noise_scale = anticipated_noise(acc.rho_budget * (1 - settings.domain_share), len(schema.columns),
-                                            self.unit_cap)
+            noise_scale = anticipated_noise(
+                acc.rho_budget * (1 - settings.domain_share), len(schema.columns), self.unit_cap
+            )
             columns = _learn_domains(source, schema, settings, acc, noise, rho_col, delta_col, noise_scale)
             source.encode({name: col.coding for name, col in columns.items()})
             sizes = {name: col.size for name, col in columns.items()}
@@ -160,8 +170,14 @@ class Synthesizer:
             refining = settings.refine and should_refine(n_rows, noise_scale)
             rho_first = acc.rho_remaining * (1 - REFINE_SHARE if refining else 1.0)
             measurements = select_and_measure(
-                source, sizes, schema.target, acc, noise, rho_first,
-                settings.max_clique_cells, settings.max_model_cells,
+                source,
+                sizes,
+                schema.target,
+                acc,
+                noise,
+                rho_first,
+                settings.max_clique_cells,
+                settings.max_model_cells,
                 progress=lambda msg: self.progress("measuring", msg),
             )
             self.timings_["measuring"] = time.perf_counter() - t
@@ -176,8 +192,16 @@ class Synthesizer:
             if refining:
                 release_compiled()
                 measurements += refine(
-                    source, model, measurements, sizes, schema.target, acc, noise, acc.rho_remaining,
-                    settings.max_clique_cells, settings.max_model_cells,
+                    source,
+                    model,
+                    measurements,
+                    sizes,
+                    schema.target,
+                    acc,
+                    noise,
+                    acc.rho_remaining,
+                    settings.max_clique_cells,
+                    settings.max_model_cells,
                     progress=lambda msg: self.progress("fitting", msg),
                 )
                 self.progress("fitting", f"re-estimating with {len(measurements)} noisy marginals")
@@ -186,9 +210,11 @@ class Synthesizer:
             self.counting_passes_ = _close(source)
         release_compiled()
         self.model_ = finalize(model, _phantom_codes(columns, measurements))
-        self.warnings_ = (domain_warnings(columns, schema.target)
-                          + fold_warnings(self.model_, columns, schema.target, self.epsilon)
-                          + ([NOT_FOR_RELEASE] if noise.reproducible else []))
+        self.warnings_ = (
+            domain_warnings(columns, schema.target)
+            + fold_warnings(self.model_, columns, schema.target, self.epsilon)
+            + ([NOT_FOR_RELEASE] if noise.reproducible else [])
+        )
         self.timings_["fitting"] = time.perf_counter() - t
         self.columns_ = columns
         return self
@@ -209,8 +235,15 @@ class Synthesizer:
         """Whether the model's noise came from a seed: such a run is not for release."""
         return bool(self.privacy_report().get("reproducible", False))
 
-    def sample(self, n: int | None = None, seed: int | None = None, *, where: "Mapping[str, Any] | None" = None,
-               balance: str | None = None, rules: bool = True) -> pd.DataFrame:
+    def sample(
+        self,
+        n: int | None = None,
+        seed: int | None = None,
+        *,
+        where: "Mapping[str, Any] | None" = None,
+        balance: str | None = None,
+        rules: bool = True,
+    ) -> pd.DataFrame:
         """Draw ``n`` synthetic rows (default: the DP estimate of the input's row count).
 
         ``where``: only rows with these values, drawn exactly from the model conditioned on them
@@ -233,8 +266,11 @@ class Synthesizer:
 
         schema: Schema = self.schema  # type: ignore[assignment]
         condition = parse_where(where, self.columns_, computed_columns(schema))
-        plan = [(condition, rows)] if balance is None else balance_plan(
-            self.model_, self.columns_, balance, condition, rows, computed_columns(schema))
+        plan = (
+            [(condition, rows)]
+            if balance is None
+            else balance_plan(self.model_, self.columns_, balance, condition, rows, computed_columns(schema))
+        )
         base = self._sample_seed if seed is None else seed
         seq = np.random.SeedSequence(None if base is None else [base, rows])
         t = time.perf_counter()
@@ -260,8 +296,10 @@ class Synthesizer:
         model = self.model_
         if factors:
             if weighted_share(model, factors) < MIN_SHARE:
-                asked = " and ".join(condition.text + (["the allowed combinations"] if rules and len(factors) > len(
-                    condition.factors) else []))
+                asked = " and ".join(
+                    condition.text
+                    + (["the allowed combinations"] if rules and len(factors) > len(condition.factors) else [])
+                )
                 raise InputError(f"the model gives (almost) no probability to rows with {asked}")
             model = conditioned(model, factors)
         streams = iter(_streams(seq))
@@ -310,15 +348,25 @@ class Synthesizer:
         }
         for name, col in self.columns_.items():
             if isinstance(col, CategoricalColumn):
-                meta["columns"][name] = {"type": "categorical", "coding": asdict(col.coding),
-                                         "other_label": col.other_label, "storage_type": col.storage_type}
+                meta["columns"][name] = {
+                    "type": "categorical",
+                    "coding": asdict(col.coding),
+                    "other_label": col.other_label,
+                    "storage_type": col.storage_type,
+                }
             else:
                 meta["columns"][name] = {
-                    "type": "numeric", "kind": col.kind, "grid": col.coding.grid.name,
-                    "clip": col.coding.clip, "size": col.coding.size, "missing_bin": col.missing_bin,
-                    "pieces": asdict(col.coding.pieces), "piece_to_bin": col.coding.piece_to_bin,
+                    "type": "numeric",
+                    "kind": col.kind,
+                    "grid": col.coding.grid.name,
+                    "clip": col.coding.clip,
+                    "size": col.coding.size,
+                    "missing_bin": col.missing_bin,
+                    "pieces": asdict(col.coding.pieces),
+                    "piece_to_bin": col.coding.piece_to_bin,
                     "cell_to_bin": col.coding.cell_to_bin,
-                    "integer": col.integer, "storage_type": col.storage_type,
+                    "integer": col.integer,
+                    "storage_type": col.storage_type,
                 }
                 for i, (lo, hi, w) in enumerate(zip(col.bin_lo, col.bin_hi, col.bin_weights)):
                     arrays[f"{name}\x00lo_{i}"] = lo
@@ -343,10 +391,13 @@ class Synthesizer:
         arrays = {_unkey(k): npz[k] for k in npz.files}
         meta = json.loads(arrays.pop("__meta__").tobytes().decode())
         if meta.get("format") != FORMAT_VERSION:
-            raise InputError(f"model file {str(path)!r} has format {meta.get('format')!r}, expected {FORMAT_VERSION}: "
-                             "fit and save it again with this version")
-        synth = cls(meta["schema"], epsilon=meta["epsilon"], delta=meta["delta"],
-                    unit_cap=meta["privacy"].get("unit_cap", 1))
+            raise InputError(
+                f"model file {str(path)!r} has format {meta.get('format')!r}, expected {FORMAT_VERSION}: "
+                "fit and save it again with this version"
+            )
+        synth = cls(
+            meta["schema"], epsilon=meta["epsilon"], delta=meta["delta"], unit_cap=meta["privacy"].get("unit_cap", 1)
+        )
         synth._saved_privacy = meta["privacy"]
         columns: dict[str, CategoricalColumn | NumericColumn] = {}
         for name, c in meta["columns"].items():
@@ -364,8 +415,9 @@ class Synthesizer:
                 p = c["pieces"]
                 pieces = Pieces(tuple(p["origin"]), tuple(p["step"]), tuple(p["nsub"]))
                 coding = NumericCoding(grid, pieces, tuple(c["piece_to_bin"]), tuple(c["cell_to_bin"]), clip, c["size"])
-                columns[name] = NumericColumn(name, c["kind"], coding, los, his, weights, c["missing_bin"],
-                                              c["integer"], c["storage_type"])
+                columns[name] = NumericColumn(
+                    name, c["kind"], coding, los, his, weights, c["missing_bin"], c["integer"], c["storage_type"]
+                )
         synth.columns_ = columns
         synth.model_ = from_arrays(meta["model"], {k: v for k, v in arrays.items() if k.startswith("potential_")})
         return synth
@@ -389,8 +441,16 @@ def _derived_only(schema: Schema) -> Schema:
     return replace(schema, rules=tuple(r for r in schema.rules if isinstance(r, Computed)))
 
 
-def _learn_domains(source: CountingSource, schema: Schema, settings: Settings, acc: ZCDPAccountant, noise: Noise,
-                   rho_col: float, delta_col: float, noise_scale: float) -> dict[str, CategoricalColumn | NumericColumn]:
+def _learn_domains(
+    source: CountingSource,
+    schema: Schema,
+    settings: Settings,
+    acc: ZCDPAccountant,
+    noise: Noise,
+    rho_col: float,
+    delta_col: float,
+    noise_scale: float,
+) -> dict[str, CategoricalColumn | NumericColumn]:
     """Every column's domain: the predictive column's classes first (the fit stops if fewer than
     two, see :mod:`.selection`), then each other column at ``rho_col``, then the second category
     selection for the columns that fold; in schema order."""
@@ -452,8 +512,9 @@ def _unkey(name: str) -> str:
     return bytes.fromhex(name[2:]).decode() if name.startswith("h_") else name
 
 
-def _to_series(col: CategoricalColumn | NumericColumn, values: np.ndarray, fmt: str | None,
-               date_only: bool = False) -> pd.Series:
+def _to_series(
+    col: CategoricalColumn | NumericColumn, values: np.ndarray, fmt: str | None, date_only: bool = False
+) -> pd.Series:
     """Give decoded values the input column's type back: an integer column always integers (of a
     dtype that holds its storage type's values, missing kept), a date column dates."""
     if isinstance(col, CategoricalColumn):

@@ -2,9 +2,9 @@
 
 A member signs in once with its API key; the server checks it with the same
 :meth:`~synthroom.room.Room.authenticate` the API uses, keeps only the member (id and name; the
-operator's session keeps the admin key it signed in with, which the server holds anyway) and hands the browser a random session
-token in an HttpOnly, SameSite=Strict cookie. The key itself is never stored, never put in a URL
-and never written back into a page. The server keeps only a SHA-256 of each token, so a memory
+operator's session keeps the admin key it signed in with, which the server holds anyway) and hands the
+browser a random session token in an HttpOnly, SameSite=Strict cookie. The key itself is never stored,
+never put in a URL and never written back into a page. The server keeps only a SHA-256 of each token, so a memory
 dump does not hand out live sessions. Each session has its own CSRF token that every POST must
 carry (:meth:`Session.check_csrf`). Sessions end on sign-out, after ``idle`` seconds without a
 request and ``lifetime`` seconds after sign-in, whichever comes first; a restart of the server

@@ -2,7 +2,16 @@
 
 from . import audit, collaborations, inference, jobs, members, models, server, tables, templates
 
-ROUTERS = [server.router, members.router, collaborations.router, tables.router, templates.router, jobs.router,
-           models.router, inference.router, audit.router]
+ROUTERS = [
+    server.router,
+    members.router,
+    collaborations.router,
+    tables.router,
+    templates.router,
+    jobs.router,
+    models.router,
+    inference.router,
+    audit.router,
+]
 
 __all__ = ["ROUTERS"]

@@ -12,8 +12,9 @@ router = APIRouter(tags=["collaborations"])
 
 @router.post("/collaborations", status_code=201, response_model=CollaborationOut)
 def create_collaboration(body: CollaborationIn, room: RoomDep, actor: Caller) -> dict:
-    return room.create_collaboration(actor, body.name, [m.model_dump() for m in body.members], body.payer,
-                                     body.retention_days, body.model_policy)
+    return room.create_collaboration(
+        actor, body.name, [m.model_dump() for m in body.members], body.payer, body.retention_days, body.model_policy
+    )
 
 
 @router.get("/collaborations", response_model=list[CollaborationOut])

@@ -19,8 +19,9 @@ def start_job(template_id: Id, room: RoomDep, actor: Caller) -> dict:
 
 
 @router.get("/collaborations/{collaboration_id}/jobs", response_model=list[JobOut])
-def list_jobs(collaboration_id: Id, room: RoomDep, actor: Caller, limit: Limit = None,
-              offset: Offset = 0) -> list[dict]:
+def list_jobs(
+    collaboration_id: Id, room: RoomDep, actor: Caller, limit: Limit = None, offset: Offset = 0
+) -> list[dict]:
     return jobs.list_jobs(room, actor, collaboration_id, limit=limit, offset=offset)
 
 

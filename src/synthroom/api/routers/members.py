@@ -11,8 +11,9 @@ router = APIRouter(tags=["members"])
 
 
 @router.post("/members", status_code=201, response_model=MemberCreated)
-def create_member(body: MemberIn, room: RoomDep,
-                  x_admin_key: str = Header(..., description="The server's admin key.")) -> dict:
+def create_member(
+    body: MemberIn, room: RoomDep, x_admin_key: str = Header(..., description="The server's admin key.")
+) -> dict:
     return room.create_member(x_admin_key, body.name, body.data_roots)
 
 

@@ -16,8 +16,9 @@ def create_template(collaboration_id: Id, body: TemplateIn, room: RoomDep, actor
 
 
 @router.get("/collaborations/{collaboration_id}/templates", response_model=list[TemplateOut])
-def list_templates(collaboration_id: Id, room: RoomDep, actor: Caller, limit: Limit = None,
-                   offset: Offset = 0) -> list[dict]:
+def list_templates(
+    collaboration_id: Id, room: RoomDep, actor: Caller, limit: Limit = None, offset: Offset = 0
+) -> list[dict]:
     return room.list_templates(actor, collaboration_id, limit=limit, offset=offset)
 
 
