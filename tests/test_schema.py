@@ -56,7 +56,7 @@ def test_bench_schema_json(adult_dir):
         ),
         (
             {"target": "a", "columns": [{"name": "a", "type": "text"}]},
-            "column 'a': type 'text' is not one of categorical, numerical, datetime",
+            "column 'a': type 'text' is not one of categorical, numerical, datetime, date",
         ),
         (
             {"target": "a", "columns": [{"name": "a", "type": "numerical", "min": 5, "max": 1}]},

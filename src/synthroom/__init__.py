@@ -7,7 +7,7 @@ The library's front door is :class:`Synthesizer`::
     synthetic = synth.sample(50_000)
 """
 
-from .errors import InputError, SynthroomError
+from .errors import InputError, SchemaError, SynthroomError
 from .schema import ColumnSpec, Schema, load_schema, parse_schema
 from .synthesis import DEFAULT_DELTA, Synthesizer
 
@@ -16,6 +16,7 @@ __all__ = [
     "ColumnSpec",
     "DEFAULT_DELTA",
     "InputError",
+    "SchemaError",
     "Schema",
     "Synthesizer",
     "SynthroomError",

@@ -13,6 +13,10 @@ class InputError(SynthroomError, ValueError):
     """The user's input (schema, table, parameters) cannot be used as given."""
 
 
+class SchemaError(InputError):
+    """The schema (column classification) is malformed: one message naming the entry at fault."""
+
+
 class JobFailure(SynthroomError):
     """A clean-room job failed after it was queued.
 

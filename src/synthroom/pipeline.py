@@ -171,12 +171,13 @@ def _open_rows(
     kinds: dict[str, str],
     strict: bool,
     units: np.ndarray | None = None,
+    ignore: tuple[str, ...] = (),
 ) -> str:
     """Open the input in DuckDB; returns a relation holding its columns as stored (a CSV's as text),
     a stable row number ``_RID`` and, with ``units``, ``_UNIT``. ``strict``: the input has exactly
     the schema's columns (as the synthesizer requires); otherwise extra columns are ignored."""
     if isinstance(data, pd.DataFrame):
-        _check_columns([str(c) for c in data.columns], kinds, "the DataFrame", strict)
+        _check_columns([str(c) for c in data.columns], kinds, "the DataFrame", strict, ignore)
         frame = data[list(kinds)].copy()
         frame[_RID] = np.arange(len(frame), dtype=np.int64)
         if units is not None:
@@ -185,12 +186,20 @@ def _open_rows(
         return "synthroom_frame"
     if units is not None:
         raise InputError("units can only be given with a DataFrame (one per row)")
-    return open_file(con, data, lambda names, where: _check_columns(names, kinds, where, strict), row_number=_RID)
+    return open_file(
+        con,
+        data,
+        lambda names, where: _check_columns(names, kinds, where, strict, ignore),
+        row_number=_RID,
+        columns=list(kinds),
+    )
 
 
-def _check_columns(names: list[str], kinds: dict[str, str], where: str, strict: bool) -> None:
+def _check_columns(
+    names: list[str], kinds: dict[str, str], where: str, strict: bool, ignore: tuple[str, ...] = ()
+) -> None:
     if strict:
-        check_names(names, kinds, where)
+        check_names(names, kinds, where, ignore)
         return
     missing = [k for k in kinds if k not in names]
     if missing:
@@ -227,7 +236,7 @@ def split_rows(
     train_path = workdir / "train.parquet"
     try:
         with _connection() as con:
-            rows = _open_rows(con, data, kinds, strict=True, units=given)
+            rows = _open_rows(con, data, kinds, strict=True, units=given, ignore=schema.ignore)
             con.execute(
                 f"CREATE TEMP TABLE synthroom_split AS SELECT {_typed_columns(con, rows, kinds)}, "
                 f"{_draw_sql(key, _unit_sql(con, rows, kinds, given is not None))} AS {_DRAW}, "

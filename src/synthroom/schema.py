@@ -9,8 +9,12 @@ Three spellings are accepted, so configurations move over unchanged:
         - {name: age, type: numerical, min: 17, max: 90, integer: true}
         - {name: workclass, type: categorical, categories: [Private, State-gov]}
         - {name: signup, type: datetime}
+        - {name: birthday, type: date}        # a datetime whose values are dates
+      ignore: [customer_id]                   # in the input, neither read nor synthesized
 
-* the cloud clean-room product's synthetic-data parameters, verbatim::
+* the cloud clean-room product's analysis template as it is (the whole template, also under
+  ``analysisTemplate`` or with CloudFormation's capitalised keys; its ``syntheticDataParameters``;
+  or the ``mlSyntheticDataParameters`` themselves)::
 
       {"epsilon": 1.0, "maxMembershipInferenceAttackScore": 0.6,
        "columnClassification": {"columnMapping": [
@@ -24,6 +28,11 @@ are used as given and cost no privacy budget. Anything not declared is learned w
 is integer only when the file declares an integer type (Parquet, a database table, a DataFrame's
 dtype). A CSV declares no types, and its content is never sniffed for them: one row holding 3.5
 must not change the output's type.
+
+Every malformed schema raises one :class:`~synthroom.errors.SchemaError` (an ``InputError``: exit
+code 2 on the command line) naming the entry at fault: a wrong type anywhere, an unknown key
+(:data:`NATIVE_KEYS`, :data:`COLUMN_KEYS`, :data:`REFERENCE_KEYS`, :data:`MAPPING_KEYS` list the
+known ones: a new key goes there), ``target`` as a list, an empty document.
 
 An optional ``rules`` list declares facts every synthetic row keeps (inequalities between columns,
 allowed combinations, ranges and steps, computed columns): public like the rest of the schema,
@@ -39,7 +48,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .errors import InputError
+from .errors import InputError, SchemaError
 
 ColumnKind = Literal["categorical", "numerical", "datetime"]
 KINDS: tuple[str, ...] = ("categorical", "numerical", "datetime")
@@ -58,20 +67,23 @@ class ColumnSpec:
     categories: tuple[str, ...] | None = None
     format: str | None = None  # datetime output format (strftime); default: the input's type
     integer: bool | None = None  # numerical: whole numbers out (True) or not; None: as the file declares
+    date_only: bool = False  # datetime: the values are dates (``type: date``); also when the file stores DATE
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise InputError(f"column {self.name!r}: type {self.kind!r} is not one of {', '.join(KINDS)}")
+            raise SchemaError(f"column {self.name!r}: type {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.categories is not None and self.kind != "categorical":
-            raise InputError(f"column {self.name!r}: categories are only for categorical columns")
+            raise SchemaError(f"column {self.name!r}: categories are only for categorical columns")
         if self.integer is not None and (self.kind != "numerical" or not isinstance(self.integer, bool)):
-            raise InputError(f"column {self.name!r}: integer must be true or false, and only for numerical columns")
+            raise SchemaError(f"column {self.name!r}: integer must be true or false, and only for numerical columns")
         if (self.min is not None or self.max is not None) and self.kind == "categorical":
-            raise InputError(f"column {self.name!r}: min/max are only for numerical columns")
+            raise SchemaError(f"column {self.name!r}: min/max are only for numerical columns")
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise InputError(f"column {self.name!r}: min {self.min} is greater than max {self.max}")
+            raise SchemaError(f"column {self.name!r}: min {self.min} is greater than max {self.max}")
+        if self.date_only and self.kind != "datetime":
+            raise SchemaError(f"column {self.name!r}: date_only is only for datetime columns")
         if self.categories is not None and len(set(self.categories)) != len(self.categories):
-            raise InputError(f"column {self.name!r}: the declared categories repeat a value")
+            raise SchemaError(f"column {self.name!r}: the declared categories repeat a value")
 
 
 @dataclass(frozen=True)
@@ -84,23 +96,31 @@ class Schema:
     max_mia_score: float | None = None
     extras: dict[str, Any] = field(default_factory=dict, compare=False)
     rules: tuple[Any, ...] = ()  # declared rules (synthroom.rules); see "Rules" below
+    ignore: tuple[str, ...] = ()  # columns of the input that are neither read nor synthesized
 
     def __post_init__(self) -> None:
         if not self.columns:
-            raise InputError("the schema lists no columns")
+            raise SchemaError("the schema lists no columns")
         seen: set[str] = set()
         for col in self.columns:
             if not isinstance(col.name, str) or col.name == "":
-                raise InputError(f"column name {col.name!r} is not a non-empty string")
+                raise SchemaError(f"column name {col.name!r} is not a non-empty string")
             if col.name in seen:
-                raise InputError(f"column {col.name!r} appears twice in the schema")
+                raise SchemaError(f"column {col.name!r} appears twice in the schema")
             seen.add(col.name)
         if self.target not in seen:
-            raise InputError(f"the predictive column {self.target!r} is not among the schema's columns")
-        if self.epsilon is not None:
-            check_epsilon(self.epsilon)
-        if self.max_mia_score is not None:
-            check_max_mia_score(self.max_mia_score)
+            raise SchemaError(f"the predictive column {self.target!r} is not among the schema's columns")
+        for name in self.ignore:
+            if name in seen:
+                raise SchemaError(f"column {name!r} is both classified and listed under ignore (or twice)")
+            seen.add(name)
+        try:
+            if self.epsilon is not None:
+                check_epsilon(self.epsilon)
+            if self.max_mia_score is not None:
+                check_max_mia_score(self.max_mia_score)
+        except InputError as exc:
+            raise SchemaError(str(exc)) from None
 
     @property
     def names(self) -> list[str]:
@@ -116,14 +136,19 @@ class Schema:
         """Synthroom's own spelling, as JSON-ready data (round-trips through :func:`parse_schema`)."""
         out: list[dict[str, Any]] = []
         for c in self.columns:
-            d: dict[str, Any] = {"name": c.name, "type": c.kind}
+            d: dict[str, Any] = {"name": c.name, "type": "date" if c.date_only else c.kind}
             for key in ("min", "max", "format", "integer"):
                 if getattr(c, key) is not None:
                     d[key] = getattr(c, key)
             if c.categories is not None:
                 d["categories"] = list(c.categories)
             out.append(d)
-        return {"target": self.target, "columns": out, **rules_to_dict(self.rules)}
+        ignore = {"ignore": list(self.ignore)} if self.ignore else {}
+        return {"target": self.target, "columns": out, **ignore, **rules_to_dict(self.rules)}
+
+    def with_ignored(self, names: "list[str] | tuple[str, ...]") -> "Schema":
+        """This schema with more columns to leave out (the command line's ``--ignore``)."""
+        return replace(self, ignore=self.ignore + tuple(names)) if names else self
 
     def with_columns(self, columns: list[ColumnSpec]) -> "Schema":
         return replace(self, columns=tuple(columns))
@@ -159,102 +184,202 @@ def load_schema(path: str | Path) -> Schema:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError(f"cannot read schema file {str(path)!r}: {exc.strerror}") from None
+        raise SchemaError(f"cannot read schema file {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SchemaError(f"schema file {str(path)!r} is not UTF-8 text") from None
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"schema file {str(path)!r} does not parse: {exc}") from None
+        raise SchemaError(f"schema file {str(path)!r} does not parse: {exc}") from None
     return parse_schema(data)
 
 
+NATIVE_KEYS = frozenset({"target", "columns", "epsilon", "max_mia_score", "rules", "ignore", "name", "task"})
+COLUMN_KEYS = frozenset(
+    {"name", "type", "kind", "min", "max", "categories", "format", "integer", "target", "predictive"}
+)
+REFERENCE_KEYS = frozenset({"epsilon", "maxMembershipInferenceAttackScore", "columnClassification"})
+MAPPING_KEYS = frozenset({"columnName", "columnType", "isPredictiveValue"})
+COLUMN_TYPES = (*KINDS, "date")  # ``date``: a datetime column whose values are dates (no time of day)
+
+
 def parse_schema(data: Any) -> Schema:
-    """Build a :class:`Schema` from already-parsed data in any accepted spelling."""
+    """Build a :class:`Schema` from already-parsed data in any accepted spelling; anything
+    malformed raises one :class:`SchemaError` naming the entry at fault."""
     if isinstance(data, Schema):
         return data
-    if not isinstance(data, dict):
-        raise InputError("the schema must be a mapping with 'columns' (or 'columnClassification')")
-    if "columnClassification" in data:
-        return _parse_reference_product(data)
+    if not isinstance(data, dict) or not data:
+        raise SchemaError(
+            "the schema must be a non-empty mapping with 'columns' (Synthroom's spelling) or "
+            f"'columnClassification' (the reference product's), not {_shown(data)}"
+        )
+    reference = reference_parameters(data)
+    if reference is not None:
+        return _parse_reference_product(reference)
     return _parse_native(data)
 
 
+def reference_parameters(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The reference product's ML synthetic-data parameters inside ``data``, whichever part of an
+    analysis template was given: the whole template (also as ``get-analysis-template`` prints it,
+    under ``analysisTemplate``), its ``syntheticDataParameters``, or the parameters themselves.
+    Key spellings with a capital first letter (CloudFormation's) are accepted too. None when
+    ``data`` is Synthroom's own spelling."""
+    data = _lower_first(data)
+    for key in ("analysisTemplate", "syntheticDataParameters", "mlSyntheticDataParameters"):
+        if key in data and "columns" not in data:
+            inner = data[key]
+            if not isinstance(inner, dict):
+                raise SchemaError(f"{key} must be a mapping, not {_shown(inner)}")
+            return reference_parameters(inner) or _lower_first(inner)
+    return data if "columnClassification" in data else None
+
+
+def _lower_first(data: dict[str, Any]) -> dict[str, Any]:
+    return {(k[:1].lower() + k[1:] if isinstance(k, str) else k): v for k, v in data.items()}
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: its type, and the value itself when short."""
+    text = repr(value)
+    return f"{type(value).__name__} {text}" if len(text) <= 40 else f"a {type(value).__name__}"
+
+
+def _unknown_keys(data: dict[str, Any], known: frozenset[str], where: str) -> None:
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        raise SchemaError(f"unknown key {unknown[0]!r} in {where} (known: {', '.join(sorted(known))})")
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or value == "":
+        raise SchemaError(f"{what} must be a non-empty string, not {_shown(value)}")
+    return value
+
+
+def _number(value: Any, what: str) -> Any:
+    """``value`` (None, or a number as given) after checking that it is a number."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise SchemaError(f"{what} must be a number, not {_shown(value)}")
+    return value
+
+
+def _float(value: Any, what: str) -> float | None:
+    return None if _number(value, what) is None else float(value)
+
+
+def _flag(value: Any, what: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise SchemaError(f"{what} must be true or false, not {_shown(value)}")
+    return value
+
+
+def _native_column(i: int, raw: Any) -> tuple[ColumnSpec, bool]:
+    """One entry of ``columns``: its spec, and whether it is marked as the target."""
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise SchemaError(f"schema column #{i + 1} must be a mapping with a 'name', not {_shown(raw)}")
+    name = _text(raw["name"], f"schema column #{i + 1}'s name")
+    where = f"column {name!r}"
+    _unknown_keys(raw, COLUMN_KEYS, where)
+    kind = raw.get("type", raw.get("kind"))
+    if not isinstance(kind, str) or kind.lower() not in COLUMN_TYPES:
+        raise SchemaError(f"{where}: type {kind!r} is not one of {', '.join(COLUMN_TYPES)}")
+    cats = raw.get("categories")
+    if cats is not None and (not isinstance(cats, list) or not all(isinstance(c, (str, int, float)) for c in cats)):
+        raise SchemaError(f"{where}: categories must be a list of values (text or numbers), not {_shown(cats)}")
+    fmt = raw.get("format")
+    if fmt is not None:
+        _text(fmt, f"{where}: format")
+    spec = ColumnSpec(
+        name=name,
+        kind="datetime" if kind.lower() == "date" else kind.lower(),  # type: ignore[arg-type]
+        min=_float(raw.get("min"), f"{where}: min"),
+        max=_float(raw.get("max"), f"{where}: max"),
+        categories=None if cats is None else tuple(str(c) for c in cats),
+        format=fmt,
+        integer=_flag(raw.get("integer"), f"{where}: integer"),
+        date_only=kind.lower() == "date",
+    )
+    marked = bool(_flag(raw.get("target"), f"{where}: target")) or bool(
+        _flag(raw.get("predictive"), f"{where}: predictive")
+    )
+    return spec, marked
+
+
 def _parse_native(data: dict[str, Any]) -> Schema:
+    _unknown_keys(data, NATIVE_KEYS, "the schema")
     cols = data.get("columns")
-    if not isinstance(cols, list):
-        raise InputError("the schema needs a 'columns' list")
-    specs = []
-    targets = []
-    for i, raw in enumerate(cols):
-        if not isinstance(raw, dict) or "name" not in raw:
-            raise InputError(f"schema column #{i + 1} needs a 'name'")
-        kind = str(raw.get("type", raw.get("kind", ""))).lower()
-        cats = raw.get("categories")
-        specs.append(
-            ColumnSpec(
-                name=raw["name"],
-                kind=kind,  # type: ignore[arg-type]
-                min=_opt_float(raw, "min"),
-                max=_opt_float(raw, "max"),
-                categories=None if cats is None else tuple(str(c) for c in cats),
-                format=raw.get("format"),
-                integer=raw.get("integer"),
-            )
+    if not isinstance(cols, list) or not cols:
+        raise SchemaError(
+            "the schema needs a non-empty 'columns' list (or the reference product's "
+            f"'columnClassification'), not {_shown(cols)}"
         )
-        if raw.get("target") or raw.get("predictive"):
-            targets.append(raw["name"])
+    parsed = [_native_column(i, raw) for i, raw in enumerate(cols)]
+    targets = [spec.name for spec, marked in parsed if marked]
     if "target" in data:
-        targets.append(data["target"])
+        targets.append(_text(data["target"], "target (the one predictive column)"))
     targets = list(dict.fromkeys(targets))
     if not targets:
-        raise InputError("the schema names no predictive (target) column")
+        raise SchemaError("the schema names no predictive (target) column")
     if len(targets) > 1:
-        raise InputError(
-            f"the schema names {len(targets)} predictive columns ({', '.join(map(repr, targets))}); exactly one is "
-            "allowed"
+        raise SchemaError(
+            f"the schema names {len(targets)} predictive columns ({', '.join(map(repr, targets))}); "
+            "exactly one is allowed"
         )
     schema = Schema(
-        columns=tuple(specs),
+        columns=tuple(spec for spec, _ in parsed),
         target=targets[0],
-        epsilon=data.get("epsilon"),
-        max_mia_score=data.get("max_mia_score"),
+        epsilon=_number(data.get("epsilon"), "epsilon"),
+        max_mia_score=_number(data.get("max_mia_score"), "max_mia_score"),
+        ignore=_ignore_list(data.get("ignore")),
     )
     return with_rules(schema, data.get("rules"))
 
 
+def _ignore_list(raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise SchemaError(f"ignore must be a list of column names, not {_shown(raw)}")
+    return tuple(_text(name, f"ignore entry #{i + 1}") for i, name in enumerate(raw))
+
+
 def _parse_reference_product(data: dict[str, Any]) -> Schema:
-    mapping = (data.get("columnClassification") or {}).get("columnMapping")
-    if not isinstance(mapping, list):
-        raise InputError("columnClassification needs a 'columnMapping' list")
+    _unknown_keys(data, REFERENCE_KEYS, "mlSyntheticDataParameters")
+    classification = (
+        _lower_first(data["columnClassification"]) if isinstance(data.get("columnClassification"), dict) else {}
+    )
+    mapping = classification.get("columnMapping")
+    if not isinstance(mapping, list) or not mapping:
+        raise SchemaError("columnClassification needs a non-empty 'columnMapping' list")
     specs, targets = [], []
     for i, raw in enumerate(mapping):
-        if not isinstance(raw, dict) or "columnName" not in raw:
-            raise InputError(f"columnMapping entry #{i + 1} needs a 'columnName'")
-        kind = str(raw.get("columnType", "")).lower()
-        specs.append(ColumnSpec(name=raw["columnName"], kind=kind))  # type: ignore[arg-type]
-        if raw.get("isPredictiveValue") is True:
-            targets.append(raw["columnName"])
+        if not isinstance(raw, dict) or not isinstance(_lower_first(raw).get("columnName"), str):
+            raise SchemaError(
+                f"columnMapping entry #{i + 1} must be a mapping with a 'columnName' string, not {_shown(raw)}"
+            )
+        raw = _lower_first(raw)
+        name = _text(raw["columnName"], f"columnMapping entry #{i + 1}'s columnName")
+        _unknown_keys(raw, MAPPING_KEYS, f"columnMapping entry {name!r}")
+        kind = raw.get("columnType")
+        if kind not in ("CATEGORICAL", "NUMERICAL"):
+            raise SchemaError(f"column {name!r}: columnType {kind!r} is not CATEGORICAL or NUMERICAL")
+        specs.append(ColumnSpec(name=name, kind=kind.lower()))  # type: ignore[arg-type]
+        if _flag(raw.get("isPredictiveValue"), f"column {name!r}: isPredictiveValue"):
+            targets.append(name)
     if not targets:
-        raise InputError("no column has isPredictiveValue true; exactly one predictive column is required")
+        raise SchemaError("no column has isPredictiveValue true; exactly one predictive column is required")
     if len(targets) > 1:
-        raise InputError(
-            f"{len(targets)} columns have isPredictiveValue true ({', '.join(map(repr, targets))}); exactly one is "
-            "allowed"
+        raise SchemaError(
+            f"{len(targets)} columns have isPredictiveValue true ({', '.join(map(repr, targets))}); "
+            "exactly one is allowed"
         )
     return Schema(
         columns=tuple(specs),
         target=targets[0],
-        epsilon=data.get("epsilon"),
-        max_mia_score=data.get("maxMembershipInferenceAttackScore"),
+        epsilon=_number(data.get("epsilon"), "epsilon"),
+        max_mia_score=_number(data.get("maxMembershipInferenceAttackScore"), "maxMembershipInferenceAttackScore"),
     )
-
-
-def _opt_float(raw: dict[str, Any], key: str) -> float | None:
-    if raw.get(key) is None:
-        return None
-    try:
-        return float(raw[key])
-    except (TypeError, ValueError):
-        raise InputError(f"column {raw['name']!r}: {key} {raw[key]!r} is not a number") from None
 
 
 # -- Rules (the schema's optional ``rules`` list; definitions and checks in synthroom/rules.py) ----

@@ -142,6 +142,13 @@ def synthesize(
     ),
     report: Optional[Path] = typer.Option(None, "--report", help="Evaluate and write PATH.html and PATH.json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    ignore: Optional[list[str]] = typer.Option(
+        None,
+        "--ignore",
+        metavar="COLUMN",
+        help="A column of INPUT to leave out: neither read nor synthesized (repeatable; adds to the schema's "
+        "ignore list).",
+    ),
     engine: str = typer.Option(
         "duckdb",
         "--engine",
@@ -179,7 +186,7 @@ def synthesize(
         if report is not None:
             check_report_path(report)
         gates = parse_gates(gate)
-        parsed = load_schema(schema)
+        parsed = load_schema(schema).with_ignored(ignore or [])
         eps = epsilon if epsilon is not None else (parsed.epsilon if parsed.epsilon is not None else 1.0)
         gated = any(x is not None for x in (report, max_mia_score, holdout_share, parsed.max_mia_score)) or bool(gates)
         counting = _engine(engine, spark_master, partitions, output, gated)

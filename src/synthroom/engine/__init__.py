@@ -20,10 +20,11 @@ def check_engine(engine: Any) -> Any:
     raise InputError(f"engine {engine!r} is not one of {', '.join(ENGINES)} (or a SparkSession)")
 
 
-def open_source(data: Any, kinds: dict[str, str], engine: Any = "duckdb") -> CountingSource:
-    """Open ``data`` for counting on ``engine`` (see :func:`check_engine`)."""
+def open_source(data: Any, kinds: dict[str, str], engine: Any = "duckdb", ignore: Any = ()) -> CountingSource:
+    """Open ``data`` for counting on ``engine`` (see :func:`check_engine`); ``ignore``: columns the
+    input may hold that are never read (DuckDB; Spark does not take them yet)."""
     if check_engine(engine) == "duckdb":
-        return CountingSource.open(data, kinds)
+        return CountingSource.open(data, kinds, ignore=ignore)
     from .spark import SparkCountingSource, spark_session
 
     return SparkCountingSource.open(data, kinds, session=spark_session() if engine == "spark" else engine)

@@ -22,6 +22,7 @@ The pipeline's split uses the same function.
 from __future__ import annotations
 
 import csv
+import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,9 +130,14 @@ class CountingSource:
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def open(
-        cls, data: "str | os.PathLike | pd.DataFrame", kinds: dict[str, str], threads: int | None = None
+        cls,
+        data: "str | os.PathLike | pd.DataFrame",
+        kinds: dict[str, str],
+        threads: int | None = None,
+        ignore: "Sequence[str]" = (),
     ) -> "CountingSource":
-        """Open a CSV/Parquet path or a DataFrame; ``kinds`` maps each schema column to its kind.
+        """Open a CSV/Parquet path or a DataFrame; ``kinds`` maps each schema column to its kind;
+        the ``ignore``d columns may be in the input and are never read.
 
         Raises :class:`InputError` for an unreadable file, missing/unknown/duplicate columns, an
         empty file, or a datetime column whose declared type is a number.
@@ -140,11 +146,13 @@ class CountingSource:
         con.execute("SET preserve_insertion_order = false")
         if isinstance(data, pd.DataFrame):
             names = [str(c) for c in data.columns]
-            check_names(names, kinds, "the DataFrame")
+            check_names(names, kinds, "the DataFrame", ignore)
             con.register("synthroom_input", data)
             relation = "synthroom_input"
         else:
-            relation = open_file(con, data, lambda names, where: check_names(names, kinds, where))
+            relation = open_file(
+                con, data, lambda names, where: check_names(names, kinds, where, ignore), columns=list(kinds)
+            )
         source = cls(con, relation, kinds)
         source._validate(empty_is_error=not isinstance(data, pd.DataFrame))
         return source
@@ -287,22 +295,37 @@ def piece_sql(v: str, grid: Grid, pieces: Pieces, dialect: Dialect = DUCKDB) -> 
     return f"CASE WHEN {nsub} > 0 THEN CAST({offset} + {within} AS BIGINT) ELSE -1 END"
 
 
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")  # each also gzip-compressed, with ".gz" after it
+
+
+def file_format(path: Path) -> str | None:
+    """``parquet``, ``csv`` (also ``.csv.gz``) or None, from the file's extension."""
+    suffixes = [x.lower() for x in path.suffixes[-2:]]
+    if suffixes[-1:] == [".parquet"]:
+        return "parquet"
+    if suffixes[-1:] and suffixes[-1] in CSV_SUFFIXES or suffixes[-1:] == [".gz"] and suffixes[0] in CSV_SUFFIXES:
+        return "csv"
+    return None
+
+
 def open_file(
     con: duckdb.DuckDBPyConnection,
     path: "str | os.PathLike",
     check: Callable[[list[str], str], None],
     row_number: str | None = None,
+    columns: "Sequence[str] | None" = None,
 ) -> str:
-    """SQL naming the rows of a CSV or Parquet file, as stored: a CSV is parsed once into a
-    temporary table, every column as text (a CSV declares no types, and its content is never
-    sniffed for them). ``check`` gets the file's column names and its path before anything is
-    read; ``row_number`` names an added column holding each row's stable position."""
+    """SQL naming the rows of a CSV (also gzip-compressed: ``.csv.gz``) or Parquet file, as stored:
+    a CSV is parsed once into a temporary table, every column as text (a CSV declares no types,
+    and its content is never sniffed for them), only ``columns`` of it when given. ``check`` gets
+    the file's column names and its path before anything is read; ``row_number`` names an added
+    column holding each row's stable position."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"input file {str(path)!r} does not exist")
-    ext = path.suffix.lower()
+    kind = file_format(path)
     try:
-        if ext == ".parquet":
+        if kind == "parquet":
             check(
                 [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()], str(path)
             )
@@ -312,10 +335,11 @@ def open_file(
                 f"(SELECT *, file_row_number AS {quote_ident(row_number)} FROM "
                 f"read_parquet({quote_literal(str(path))}, file_row_number = true))"
             )
-        if ext in (".csv", ".tsv", ".txt"):
+        if kind == "csv":
             check(csv_header(path), str(path))
+            wanted = "*" if columns is None else ", ".join(quote_ident(c) for c in columns)
             con.execute(
-                f"CREATE TEMP TABLE synthroom_input AS SELECT * FROM read_csv({quote_literal(str(path))}, "
+                f"CREATE TEMP TABLE synthroom_input AS SELECT {wanted} FROM read_csv({quote_literal(str(path))}, "
                 "header = true, all_varchar = true)"
             )
             return (
@@ -325,21 +349,28 @@ def open_file(
             )
     except duckdb.Error as exc:
         raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
-    raise InputError(f"input file {str(path)!r}: unknown extension {ext!r} (use .csv or .parquet)")
+    raise InputError(
+        f"input file {str(path)!r}: unknown extension {''.join(path.suffixes[-2:])!r} (use .csv, .csv.gz or .parquet)"
+    )
 
 
 def csv_header(path: Path) -> list[str]:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
             header = next(csv.reader(fh), None)
     except UnicodeDecodeError:
         raise InputError(f"input file {str(path)!r} does not parse: it is not UTF-8 text") from None
+    except (OSError, EOFError) as exc:  # not gzip data, or a truncated one
+        raise InputError(f"input file {str(path)!r} does not parse: {exc}") from None
     if not header:
         raise InputError(f"input file {str(path)!r} is empty (no header row)")
     return header
 
 
-def check_names(names: list[str], kinds: dict[str, str], where: str) -> None:
+def check_names(names: list[str], kinds: dict[str, str], where: str, ignore: "Sequence[str]" = ()) -> None:
+    """The input holds every schema column once, and nothing else but ``ignore``d columns (an ignored
+    column that is not there is no fault: the gate's training part, for one, has none)."""
     seen: set[str] = set()
     for n in names:
         if n in seen:
@@ -348,6 +379,10 @@ def check_names(names: list[str], kinds: dict[str, str], where: str) -> None:
     missing = [k for k in kinds if k not in seen]
     if missing:
         raise InputError(f"column {missing[0]!r} is in the schema but not in {where}")
-    unknown = [n for n in names if n not in kinds]
+    unknown = [n for n in names if n not in kinds and n not in ignore]
     if unknown:
-        raise InputError(f"column {unknown[0]!r} in {where} is not classified in the schema")
+        raise InputError(
+            f"column {unknown[0]!r} in {where} is not classified in the schema: classify it, or "
+            f"leave it out with 'ignore: [{unknown[0]}]' in the schema (--ignore {unknown[0]} on the "
+            "command line)"
+        )

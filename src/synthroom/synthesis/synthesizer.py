@@ -137,7 +137,7 @@ class Synthesizer:
 
         start = time.perf_counter()
         self.progress("reading", "opening the table")
-        source = open_source(data, {c.name: c.kind for c in self.schema.columns}, self.engine)  # type: ignore[union-attr]
+        source = _open_input(data, self.schema, self.engine)  # type: ignore[arg-type]
         try:
             self.timings_["reading"] = time.perf_counter() - start
             learn_cats = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
@@ -310,7 +310,9 @@ class Synthesizer:
             out = {}
             for name, col in self.columns_.items():
                 decoder = condition.decoders.get(name, col)
-                out[name] = _to_series(col, decoder.decode(codes[name], rng), schema[name].format)
+                out[name] = _to_series(
+                    col, decoder.decode(codes[name], rng), schema[name].format, schema[name].date_only
+                )
             return finish(pd.DataFrame(out), schema if rules else _derived_only(schema))
 
         if not rules or not schema.rules:
@@ -464,6 +466,12 @@ def _learn_domains(
             bins = settings.max_target_bins if spec.name == schema.target else settings.max_bins
             columns[spec.name] = learn_numeric(source, spec, acc, noise, rho_col, bins, noise_scale)
     return finish_domains(source, schema, columns, acc, noise, rows_dp)
+
+
+def _open_input(data: "str | Path | pd.DataFrame", schema: Schema, engine) -> CountingSource:
+    """The input, for counting: every schema column (computed ones too: the fit checks them), and
+    nothing of the ignored columns."""
+    return open_source(data, {c.name: c.kind for c in schema.columns}, engine, ignore=schema.ignore)
 
 
 def _close(source) -> int:
