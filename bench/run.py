@@ -6,6 +6,7 @@
     python bench/run.py compare [--epsilons 1,10] [--generators ...]  # shared compare.py, one run
     python bench/run.py wide    [--epsilons 1]      # 74 columns, 50-value categoricals, missing values
     python bench/run.py evaluation                  # `synthroom evaluate` on 50k x 15 real and synthetic rows
+    python bench/run.py adult-gate [--epsilons 0.1,1,10] [--runs 5] [--rows 2000]  # the reference JSON, gate on
 
 Every run of our command goes through the `synthroom` CLI under `/usr/bin/time -v`, so wall time
 and peak memory are those of the whole process. The yardstick (../shared/bench) is called, never
@@ -51,11 +52,18 @@ def timed(cmd: list[str], log: Path) -> dict:
     }
 
 
+def evaluator() -> str:
+    """The yardstick's interpreter: the peers' venv when set up, else this one (evaluate.py needs
+    only numpy, pandas and scikit-learn)."""
+    peers = VENV_PEERS / "bin" / "python"
+    return str(peers) if peers.exists() else sys.executable
+
+
 def run_evaluate(train: Path, holdout: Path, synthetic: Path, schema: Path, out: Path) -> dict:
     """The yardstick's evaluate.py on one synthetic table; its whole metrics JSON."""
     subprocess.run(
         [
-            str(VENV_PEERS / "bin" / "python"),
+            evaluator(),
             str(SHARED / "bench" / "evaluate.py"),
             "--train",
             str(train),
@@ -345,6 +353,100 @@ def evaluation(args) -> list[dict]:
     return [rec]
 
 
+def half_test() -> Path:
+    """compare.py's scoring half of test.csv (seed 0, 8,140 rows), written once."""
+    import numpy as np
+    import pandas as pd
+
+    path = OUT / "adult_test_half.csv"
+    if not path.exists():
+        test = pd.read_csv(ADULT / "test.csv", dtype=str, keep_default_na=False)
+        idx = np.random.default_rng(0).permutation(len(test))
+        test.iloc[np.sort(idx[: len(test) // 2])].to_csv(path, index=False)
+    return path
+
+
+def reference_json(epsilon: float) -> Path:
+    """Adult's classification in the reference product's JSON, with maxMembershipInferenceAttackScore
+    0.6 (so the release gate runs)."""
+    schema = json.loads((ADULT / "schema.json").read_text())
+    doc = {
+        "epsilon": epsilon,
+        "maxMembershipInferenceAttackScore": 0.6,
+        "columnClassification": {
+            "columnMapping": [
+                {
+                    "columnName": c["name"],
+                    "columnType": c["type"].upper(),
+                    "isPredictiveValue": c["name"] == schema["target"],
+                }
+                for c in schema["columns"]
+            ]
+        },
+    }
+    path = OUT / f"adult_reference_eps{epsilon:g}.json"
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+def adult_train(rows: int | None) -> Path:
+    """Adult's train.csv, or a seeded subsample of ``rows`` of it (issue 17's Adult at 2,000 rows)."""
+    if rows is None:
+        return ADULT / "train.csv"
+    import pandas as pd
+
+    path = OUT / f"adult_train_{rows}.csv"
+    if not path.exists():
+        pd.read_csv(ADULT / "train.csv", dtype=str, keep_default_na=False).sample(n=rows, random_state=0).to_csv(
+            path, index=False
+        )
+    return path
+
+
+def adult_gate(args) -> list[dict]:
+    """Adult through our command with the reference product's JSON (the gate on), ``--runs`` fresh-
+    entropy runs per epsilon, each scored by evaluate.py on half of test.csv (``--rows``: fit on a
+    seeded subsample of train.csv instead, scored the same way)."""
+    rows, hold = [], half_test()
+    train = adult_train(args.rows)
+    tag = "adult_gate" + (f"_{args.rows}" if args.rows else "")
+    for eps in [float(e) for e in args.epsilons.split(",")]:
+        for run in range(args.runs):
+            name = f"{tag}_eps{eps:g}_run{run}"
+            syn, report = OUT / f"{name}.csv", OUT / f"{name}.html"
+            rec = {
+                "epsilon": eps,
+                "run": run,
+                "train_rows": args.rows or 32_561,
+                **timed(
+                    [
+                        str(SYNTHROOM),
+                        "synthesize",
+                        str(train),
+                        "--schema",
+                        str(reference_json(eps)),
+                        "--epsilon",
+                        str(eps),
+                        "-o",
+                        str(syn),
+                        "-q",
+                        "--report",
+                        str(report),
+                    ],
+                    OUT / f"{name}.log",
+                ),
+            }
+            meta = json.loads(report.with_suffix(".json").read_text()) if report.with_suffix(".json").exists() else {}
+            rec["released"] = meta.get("released")
+            rec["holdout_note"] = next((n for n in meta.get("notes", []) if n.startswith("holdout:")), None)
+            rec["regime"] = (meta.get("privacy") or {}).get("regime", {}).get("name")
+            if rec["returncode"] == 0:
+                rec.update(evaluate(train, hold, syn, ADULT / "schema.json", OUT / f"{name}.metrics.json"))
+            print(json.dumps(rec), flush=True)
+            rows.append(rec)
+    return rows
+
+
 def compare(args) -> None:
     cmd = f"{SYNTHROOM} synthesize {{train}} --schema {ADULT / 'schema.json'} --epsilon {{epsilon}} --rows {{rows}} -o {{out}} -q"
     subprocess.run(
@@ -370,16 +472,23 @@ def compare(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["adult", "scale", "compare", "wide", "evaluation"])
+    ap.add_argument("what", choices=["adult", "adult-gate", "scale", "compare", "wide", "evaluation"])
     ap.add_argument("--epsilons", default=None)
     ap.add_argument("--sizes", default="1000000,10000000")
     ap.add_argument("--generators", default="candidate,aim,mst,mostly-argn,dpctgan")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--runs", type=int, default=5, help="adult-gate: fresh-entropy runs per epsilon")
+    ap.add_argument("--rows", type=int, default=None, help="adult-gate: fit on this many train.csv rows (seeded)")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     if args.what == "adult":
         args.epsilons = args.epsilons or "0.1,1,10"
         res = adult(args)
+    elif args.what == "adult-gate":
+        args.epsilons = args.epsilons or "0.1,1,10"
+        res = adult_gate(args)
+        (OUT / f"adult_gate{'_' + str(args.rows) if args.rows else ''}.json").write_text(json.dumps(res, indent=2))
+        return
     elif args.what == "scale":
         res = scale(args)
     elif args.what == "evaluation":

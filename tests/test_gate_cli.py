@@ -150,18 +150,21 @@ def test_gate_pass_writes_output_and_report(files, tmp_path):
     assert data["released"] is True and data["gates"][0]["threshold"] == 0.9
     train, holdout = data["rows"]["train"], data["rows"]["holdout"]
     assert train + holdout == 2000 and abs(holdout - 400) < 90
-    assert data["notes"][0] == (
-        f"holdout: {holdout:,} of 2,000 real rows (each row with probability 20%, by a secret "
-        f"keyed hash); the synthesizer was fitted on the other {train:,}"
+    note = data["notes"][0]  # 3,000 rows would be more than 20% of 2,000: the share is 20%
+    assert note.startswith(
+        f"holdout: {holdout:,} of 2,000 real rows (each row held out with probability 20%, sized "
+        "from a DP count of the rows ("
     )
+    assert note.endswith(f"by a secret keyed hash); the synthesizer was fitted on the other {train:,}")
     assert "seed 1" not in report.with_suffix(".json").read_text()  # the seed drives the DP noise: never shown
     privacy = data["privacy"]
     assert privacy["epsilon_spent"] == pytest.approx(1.0, rel=1e-6)
-    assert privacy["charges"][0]["step"] == "rows of the training part (holdout-size check)"
+    assert privacy["charges"][0]["step"] == "rows of the table (holdout size and holdout-size check)"
     assert privacy["charges"][0]["rho"] == pytest.approx(0.05 * privacy["rho_budget"], rel=1e-9)
-    (count,) = privacy["holdout_check"]["charges"]  # parallel to the fit: the holdout rows are not the fit's
-    assert count["step"] == "rows of the holdout part (holdout-size check)"
-    assert count["rho"] == pytest.approx(privacy["rho_budget"], rel=1e-9)
+    assert "rows of the table (size regime)" not in [c["step"] for c in privacy["charges"]]  # the gate's count serves
+    everyone, count = privacy["holdout_check"]["charges"]  # parallel to the fit: the holdout rows are not the fit's
+    assert everyone == privacy["charges"][0] and count["step"] == "rows of the holdout part (holdout-size check)"
+    assert count["rho"] == pytest.approx(0.95 * privacy["rho_budget"], rel=1e-9)
     html = report.read_text()
     assert ">RELEASED<" in html and "http://" not in html and "https://" not in html
 
@@ -294,8 +297,9 @@ def test_bad_report_path_and_small_table(files, tmp_path):
 
 
 def test_a_small_table_is_not_evaluated_and_a_gate_on_it_refuses(files, tmp_path):
-    """600 rows hold out about 120: below what the DP holdout-size check needs (at epsilon 1,
-    200 + 8 noise standard deviations: about 247). The run is not a failure (whether it fails
+    """600 rows are too few to evaluate at epsilon 1: the sized holdout takes half of them (its
+    largest share), which leaves about 300 training rows, below what the DP holdout-size check
+    needs (200 + 8 noise standard deviations of the training estimate: about 416). The run is not a failure (whether it fails
     must not depend on the row count): without a gate the rows are released and the report says
     the evaluation was skipped; with a gate, the gate refuses (exit 3, no output)."""
     small = tmp_path / "small.csv"
@@ -335,29 +339,66 @@ def test_a_small_table_is_not_evaluated_and_a_gate_on_it_refuses(files, tmp_path
 
 def test_the_holdout_size_check_is_a_noisy_threshold_charged_to_the_run():
     """Only the noisy counts decide: far above the need always passes, below MIN_ROWS never, and
-    at exactly the need it passes about half the time (400 runs: standard deviation 0.025). The
-    training count is charged to the run (5% of rho); the holdout count, on disjoint rows, to
-    its own ledger at the run's whole rho (parallel composition)."""
-    from synthroom.pipeline import HoldoutCheck
+    at exactly the need it passes about half the time (400 runs: standard deviation 0.025), for
+    each part. The count of all rows (which sizes the holdout) is charged to the run (5% of rho);
+    the holdout part's count, on rows the fit never reads, to a ledger of its own that records the
+    count of all rows too, at the rho left: together exactly the run's rho (parallel composition).
+    The training part's size is the first count minus the second, with no charge of its own."""
+    from synthroom.pipeline import HoldoutCheck, HoldoutPlan
     from synthroom.privacy import ZCDPAccountant
 
-    def check(n_train: int, n_holdout: int, seed: int) -> HoldoutCheck:
-        result = HoldoutCheck(n_train, n_holdout)
-        result.measure(ZCDPAccountant(1.0, 1e-9), np.random.default_rng(seed))
+    def check(n_train: int, n_holdout: int, seed: int, acc=None) -> HoldoutCheck:
+        acc = acc or ZCDPAccountant(1.0, 1e-9)
+        rng = np.random.default_rng(seed)
+        plan = HoldoutPlan(acc, rng, fixed=0.2)
+        plan.measure(n_train + n_holdout)
+        result = HoldoutCheck(n_train, n_holdout, plan)
+        estimate = result.measure(acc, rng)
+        assert estimate == pytest.approx(plan.rows - (plan.rows - estimate))
         return result
 
     first = check(5000, 1000, 0)
-    sigma = 1 / np.sqrt(2 * first.holdout_ledger["rho_budget"])  # the whole rho, sensitivity 1
-    assert first.enough and first.needed["holdout"] == pytest.approx(200 + 8 * sigma)
+    rho = first.holdout_ledger["rho_budget"]
+    sigma_h, sigma_all = 1 / np.sqrt(2 * 0.95 * rho), 1 / np.sqrt(2 * 0.05 * rho)  # sensitivity 1
+    assert first.enough and first.needed["holdout"] == pytest.approx(200 + 8 * sigma_h)
+    assert first.needed["training"] == pytest.approx(200 + 8 * np.hypot(sigma_h, sigma_all))
     assert all(check(5000, 1000, seed).enough for seed in range(50))
     assert not any(check(5000, 199, seed).enough for seed in range(50))
+    assert not any(check(199, 5000, seed).enough for seed in range(50))
     edge = round(first.needed["holdout"])
     assert 0.4 < np.mean([check(5000, edge, seed).enough for seed in range(400)]) < 0.6
+    edge = round(first.needed["training"])
+    assert 0.4 < np.mean([check(edge, 1000, seed).enough for seed in range(400)]) < 0.6
     acc = ZCDPAccountant(1.0, 1e-9)
-    HoldoutCheck(5000, 1000).measure(acc, np.random.default_rng(1))
+    result = check(5000, 1000, 1, acc)
     (charge,) = acc.charges
-    assert (charge.step, charge.sensitivity) == ("rows of the training part (holdout-size check)", 1.0)
+    assert (charge.step, charge.sensitivity) == ("rows of the table (holdout size and holdout-size check)", 1.0)
     assert charge.rho == pytest.approx(0.05 * acc.rho_budget, rel=1e-12)
+    steps = [(c["step"], c["rho"]) for c in result.holdout_ledger["charges"]]
+    assert [s for s, _ in steps] == [charge.step, "rows of the holdout part (holdout-size check)"]
+    assert steps[0][1] == charge.rho and sum(r for _, r in steps) == pytest.approx(acc.rho_budget, rel=1e-12)
+
+
+def test_the_holdout_is_sized_from_the_dp_row_count():
+    """About HOLDOUT_ROWS (3,000) held out, at most 20% of the table, and never fewer than the
+    holdout-size check needs (up to half the table); a share the caller gives is kept."""
+    from synthroom.pipeline import HOLDOUT_ROWS, HoldoutPlan, holdout_share_for
+    from synthroom.privacy import ZCDPAccountant
+
+    assert HOLDOUT_ROWS == 3000
+    assert holdout_share_for(32_561, 30.0, 7.0) == pytest.approx(3000 / 32_561)
+    assert holdout_share_for(1_000_000, 30.0, 7.0) == pytest.approx(0.003)
+    assert holdout_share_for(10_000, 30.0, 7.0) == pytest.approx(0.2)  # 3,000 would be 30%
+    assert holdout_share_for(1_000, 30.0, 7.0) == pytest.approx((200 + 11 * 7.0) / (1_000 - 90))  # the check's need
+    assert holdout_share_for(300, 30.0, 7.0) == 0.5
+    acc = ZCDPAccountant(1.0, 1e-9)
+    plan = HoldoutPlan(acc, np.random.default_rng(3))
+    share = plan.measure(32_561)
+    assert share == pytest.approx(3000 / plan.rows) and abs(plan.rows - 32_561) < 6 * plan.sigma
+    assert plan.holdout_sigma() == pytest.approx(1 / np.sqrt(2 * 0.95 * acc.rho_budget))
+    assert "sized from a DP count of the rows" in plan.note("row")
+    fixed = HoldoutPlan(ZCDPAccountant(1.0, 1e-9), np.random.default_rng(3), fixed=0.25)
+    assert fixed.measure(32_561) == 0.25 and "the share asked for" in fixed.note("row")
 
 
 def test_bad_evaluation_tables(files, tmp_path):

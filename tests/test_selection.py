@@ -155,6 +155,7 @@ def test_fewer_than_two_classes_stop_the_fit_before_anything_more_is_spent():
         synth.fit(df)
     steps = [c["step"] for c in synth.privacy_report()["charges"]]
     assert steps == [
+        "rows of the table (size regime)",  # the fit's first count (regime.py), before any domain
         "rows of the table (sizes the category selection)",
         "classes of the predictive column 'approved' (partition selection)",
     ]

@@ -55,16 +55,17 @@ from .errors import InputError
 from .evaluation.result import EvaluationReport
 from .evaluation.tables import MIN_ROWS
 from .privacy import ZCDPAccountant
-from .privacy.mechanisms import gaussian_counts
+from .privacy.mechanisms import gaussian_counts, person_sensitivity, sigma_for
 from .privacy.noise import Noise
 from .schema import Schema, parse_schema
 from .synthesis.synthesizer import DEFAULT_DELTA, Synthesizer
 
 Progress = Callable[[str, str], None]
-DEFAULT_HOLDOUT_SHARE = 0.2
+DEFAULT_HOLDOUT_SHARE = 0.2  # the largest share a sized holdout takes (and the old fixed share)
+HOLDOUT_ROWS = 3_000  # the holdout a sized split aims at: what the evaluation needs (docs/evaluation.md)
 DEFAULT_MAX_ROWS = 50_000
 KEY_BYTES = 32  # the split's HMAC key
-HOLDOUT_CHECK_SHARE = 0.05  # of the run's rho, for the DP count of the training part's rows
+HOLDOUT_CHECK_SHARE = 0.05  # of the run's rho, for the DP count of all rows (holdout size and check)
 HOLDOUT_CHECK_Z = 8.0  # noise standard deviations above MIN_ROWS that both noisy counts must clear
 _RID = "__synthroom_row"  # row-number column added while splitting (never written out)
 _UNIT = "__synthroom_unit"  # the given units, while splitting (never written out)
@@ -218,7 +219,7 @@ def _typed_columns(con: duckdb.DuckDBPyConnection, rows: str, kinds: dict[str, s
 def split_rows(
     data: "str | Path | pd.DataFrame",
     schema: Schema,
-    share: float,
+    share: "float | HoldoutPlan",
     key: bytes,
     workdir: Path,
     *,
@@ -227,8 +228,10 @@ def split_rows(
 ) -> Split:
     """Split a CSV/Parquet file or a DataFrame per privacy unit by the keyed hash (see the module
     docstring); the typed training part goes to ``workdir/train.parquet`` (a file input) or
-    stays a DataFrame (a DataFrame input, which may be empty)."""
-    share = check_holdout_share(share)
+    stays a DataFrame (a DataFrame input, which may be empty). ``share``: the holdout's share, or
+    a :class:`HoldoutPlan` that chooses it from a DP count of the rows."""
+    if not isinstance(share, HoldoutPlan):
+        share = check_holdout_share(share)
     kinds = {c.name: c.kind for c in schema.columns}
     frame = isinstance(data, pd.DataFrame)
     given = _check_units(units, len(data)) if frame else units
@@ -242,6 +245,8 @@ def split_rows(
                 f"{_draw_sql(key, _unit_sql(con, rows, kinds, given is not None))} AS {_DRAW}, "
                 f"{quote_ident(_RID)} FROM {rows}"
             )
+            if isinstance(share, HoldoutPlan):  # a DP count of the rows decides the share
+                share = share.measure(con.execute("SELECT count(*) FROM synthroom_split").fetchone()[0])
             holdout = _holdout_sql(share)
             n_train, n_holdout = con.execute(
                 f"SELECT count(*) FILTER (WHERE NOT {holdout}), count(*) FILTER (WHERE {holdout}) FROM synthroom_split"
@@ -333,31 +338,98 @@ def read_sample(
     return df, [_sample_note(table, n, max_rows, seed)] if n > max_rows else []
 
 
+def holdout_share_for(
+    rows: float, sigma_rows: float, sigma_holdout: float, *, max_share: float = DEFAULT_HOLDOUT_SHARE
+) -> float:
+    """The holdout's share for a table whose DP row count is ``rows`` (noise std ``sigma_rows``).
+
+    It aims at :data:`HOLDOUT_ROWS` held-out rows (what the evaluation needs for stable scores),
+    at most ``max_share`` of the table; and at least what the DP holdout-size check needs to
+    pass (``MIN_ROWS`` plus ``HOLDOUT_CHECK_Z + 3`` holdout-count noise deviations, on a row
+    count 3 deviations below the estimate), at most half the table. A function of DP and public
+    quantities only."""
+    aim = min(max_share, HOLDOUT_ROWS / max(rows, 1.0))
+    floor = (MIN_ROWS + (HOLDOUT_CHECK_Z + 3) * sigma_holdout) / max(rows - 3 * sigma_rows, 1.0)
+    return float(min(0.5, max(aim, floor)))
+
+
+@dataclass
+class HoldoutPlan:
+    """The holdout's size, from a DP count of all the rows (docs/evaluation.md, "The holdout size").
+
+    :meth:`measure` counts the rows with Gaussian noise at :data:`HOLDOUT_CHECK_SHARE` of the
+    run's rho, charged to the run's accountant (every row, held out or not, is in the count),
+    and returns the share: ``fixed`` when the caller gave one, else :func:`holdout_share_for`
+    of the noisy count. The same count later checks the training part's size and chooses the
+    synthesizer's size regime (post-processing)."""
+
+    accountant: ZCDPAccountant
+    noise: "Noise | np.random.Generator"
+    fixed: float | None = None
+    rows: float = float("nan")  # the noisy count of all rows
+    sigma: float = float("nan")
+    share: float = float("nan")
+    charge: Any = None  # the count's ledger entry (the holdout's ledger records it too)
+
+    def holdout_sigma(self) -> float:
+        """The noise std of the holdout part's count: what the run's rho leaves after this count."""
+        return sigma_for(
+            (1 - HOLDOUT_CHECK_SHARE) * self.accountant.rho_budget, person_sensitivity(self.accountant, 1.0)
+        )
+
+    def measure(self, n_rows: int) -> float:
+        counts, self.sigma = gaussian_counts(
+            self.accountant,
+            self.noise,
+            np.array([n_rows], dtype=float),
+            HOLDOUT_CHECK_SHARE * self.accountant.rho_budget,
+            step="rows of the table (holdout size and holdout-size check)",
+        )
+        self.charge = self.accountant.charges[-1]
+        self.rows = float(counts[0])
+        self.share = (
+            self.fixed if self.fixed is not None else holdout_share_for(self.rows, self.sigma, self.holdout_sigma())
+        )
+        return self.share
+
+    def note(self, unit: str) -> str:
+        if self.fixed is not None:
+            return f"each {unit} held out with probability {self.share * 100:.3g}% (the share asked for)"
+        return (
+            f"each {unit} held out with probability {self.share * 100:.3g}%, sized from a DP count of the rows "
+            f"({self.rows:,.0f}) to about {HOLDOUT_ROWS:,} held-out rows, at most "
+            f"{DEFAULT_HOLDOUT_SHARE * 100:g}% of the table (more only where the holdout-size check needs it)"
+        )
+
+
 @dataclass
 class HoldoutCheck:
     """The DP check that both parts are big enough to evaluate (see docs/evaluation.md).
 
-    :meth:`measure` runs first in the synthesizer's fit, on its accountant and noise source:
+    :meth:`measure` runs first in the synthesizer's fit, on its accountant and noise source,
+    after the :class:`HoldoutPlan`'s count of all rows (``plan``), already charged to the run:
 
-    * the training part's rows, counted with Gaussian noise at :data:`HOLDOUT_CHECK_SHARE` of the
-      run's rho, charged to the run's accountant (the training rows are the fit's input);
-    * the holdout part's rows, counted with Gaussian noise at the run's whole rho, on a ledger of
-      its own: a person's rows are all in one part, so this count and the fit read disjoint
-      rows, and by parallel composition the run costs the larger of the two ledgers, which is
-      the fit's.
+    * the holdout part's rows, counted with Gaussian noise on a ledger of its own that also
+      records the plan's count, at the rho that leaves: a person's rows are all in one part, so
+      this count and the fit read disjoint rows, and by parallel composition the run costs the
+      larger of the two ledgers, which is the fit's;
+    * the training part's rows are estimated as the plan's count minus the holdout's noisy count
+      (post-processing: no charge of its own).
 
-    The evaluation runs only if both noisy counts clear ``MIN_ROWS`` plus
+    The evaluation runs only if both estimates clear ``MIN_ROWS`` plus
     :data:`HOLDOUT_CHECK_Z` noise standard deviations. Exact sizes below ``MIN_ROWS`` (the
     evaluation would fail) turn a passed check into a failed one; that overrides the DP outcome
-    with probability below 2e-15 (8 standard deviations, twice)."""
+    with probability below 2e-15 (8 standard deviations, twice). :meth:`measure` returns the
+    training estimate, from which the synthesizer chooses its size regime."""
 
     n_train: int
     n_holdout: int
+    plan: HoldoutPlan
     needed: dict[str, float] = field(default_factory=dict)
     enough: bool = False
     holdout_ledger: dict | None = None
 
-    def measure(self, accountant: ZCDPAccountant, noise: "Noise | np.random.Generator") -> None:
+    def measure(self, accountant: ZCDPAccountant, noise: "Noise | np.random.Generator") -> float:
         parallel = ZCDPAccountant(
             accountant.epsilon,
             accountant.delta,
@@ -366,18 +438,21 @@ class HoldoutCheck:
             randomness=accountant.randomness,
             reproducible=accountant.reproducible,
         )
-        noisy, sigma = {}, {}
-        for part, acc, rows, rho in (
-            ("training", accountant, self.n_train, HOLDOUT_CHECK_SHARE * accountant.rho_budget),
-            ("holdout", parallel, self.n_holdout, parallel.rho_budget),
-        ):
-            counts, sigma[part] = gaussian_counts(
-                acc, noise, np.array([rows], dtype=float), rho, step=f"rows of the {part} part (holdout-size check)"
-            )
-            noisy[part] = float(counts[0])
-            self.needed[part] = MIN_ROWS + HOLDOUT_CHECK_Z * sigma[part]
+        plan = self.plan
+        parallel.charge_gaussian(plan.charge.step, plan.charge.sensitivity, plan.charge.noise)
+        counts, sigma_h = gaussian_counts(
+            parallel,
+            noise,
+            np.array([self.n_holdout], dtype=float),
+            parallel.rho_remaining,
+            step="rows of the holdout part (holdout-size check)",
+        )
+        noisy = {"holdout": float(counts[0]), "training": plan.rows - float(counts[0])}
+        sigma = {"holdout": sigma_h, "training": float(np.hypot(plan.sigma, sigma_h))}
+        self.needed = {part: MIN_ROWS + HOLDOUT_CHECK_Z * sigma[part] for part in ("training", "holdout")}
         self.holdout_ledger = parallel.summary()
         self.enough = all(noisy[p] >= self.needed[p] for p in noisy) and min(self.n_train, self.n_holdout) >= MIN_ROWS
+        return noisy["training"]
 
     def note(self) -> str:
         needed = " and ".join(f"{self.needed[p]:,.0f} {p}" for p in ("training", "holdout"))
@@ -417,6 +492,33 @@ def _draw_seed() -> int:
     return int(np.random.SeedSequence().generate_state(1)[0])
 
 
+def _split_and_fit(
+    synth: Synthesizer,
+    data: "str | Path | pd.DataFrame",
+    schema: Schema,
+    share: float | None,
+    key: bytes,
+    units,
+    max_rows: int,
+    progress: Progress,
+) -> tuple[Split, HoldoutCheck]:
+    """Count all rows (DP), size the holdout from the count (or take ``share``), split, and fit on
+    the training part with the DP holdout-size check first, all on one accountant."""
+    progress(
+        "splitting",
+        "holding out real rows for the evaluation"
+        if share is None
+        else f"holding out about {share * 100:g}% of the real rows",
+    )
+    acc, noise = synth.start_run()
+    plan = HoldoutPlan(acc, noise, share)
+    with tempfile.TemporaryDirectory(prefix="synthroom-split-") as workdir:
+        split = split_rows(data, schema, plan, key, Path(workdir), units=units, max_rows=max_rows)
+        check = HoldoutCheck(split.n_train, split.n_holdout, plan)
+        synth.fit(split.fit_data, first=check.measure, run=(acc, noise))
+    return split, check
+
+
 def synthesize_with_gate(
     data: "str | Path | pd.DataFrame",
     schema: "Schema | dict",
@@ -427,15 +529,15 @@ def synthesize_with_gate(
     rows: int | None = None,
     max_mia_score: float | None = None,
     gates: dict[str, float] | None = None,
-    holdout_share: float = DEFAULT_HOLDOUT_SHARE,
+    holdout_share: float | None = None,
     progress: Progress | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
     unit_cap: int = 1,
     units: "pd.Series | np.ndarray | list | None" = None,
 ) -> GatedRun:
-    """Hold out about ``holdout_share`` of the real rows (per privacy unit, by a secret keyed
-    hash), fit on the rest, sample ``rows`` (default: the DP estimate of the training part's
-    size), evaluate against the holdout and release the synthetic rows only if every gate passes.
+    """Hold out about ``holdout_share`` of the real rows (None, the default: a share sized from a DP
+    count of the rows, see :class:`HoldoutPlan`) per privacy unit, by a secret keyed hash; fit on
+    the rest, sample ``rows`` (default: the DP estimate of the training part's size), evaluate against the holdout and release the synthetic rows only if every gate passes.
 
     ``units`` (a DataFrame input only): each row's privacy unit, so that a unit's rows go to the
     same part; ``unit_cap``: the most rows one unit holds (the guarantee is per unit, see
@@ -447,7 +549,8 @@ def synthesize_with_gate(
 
     progress = progress or _quiet
     parsed = parse_schema(schema)
-    check_holdout_share(holdout_share)
+    if holdout_share is not None:
+        check_holdout_share(holdout_share)
     if rows is not None and rows < 1:
         raise InputError(f"the number of rows to sample must be at least 1, not {rows!r}")
     if max_mia_score is None:
@@ -463,14 +566,7 @@ def synthesize_with_gate(
         unit_cap=unit_cap,
     )  # rows per person: the guarantee is per person (docs/privacy.md)
 
-    share = f"{holdout_share * 100:g}%"
-    progress("splitting", f"holding out about {share} of the real rows")
-    with tempfile.TemporaryDirectory(prefix="synthroom-split-") as workdir:
-        split = split_rows(
-            data, parsed, holdout_share, holdout_key(seed), Path(workdir), units=units, max_rows=max_rows
-        )
-        check = HoldoutCheck(split.n_train, split.n_holdout)
-        synth.fit(split.fit_data, first=check.measure)
+    split, check = _split_and_fit(synth, data, parsed, holdout_share, holdout_key(seed), units, max_rows, progress)
     synthetic = synth.sample(rows)
 
     privacy = {**synth.privacy_report(), "holdout_check": check.holdout_ledger}
@@ -501,9 +597,8 @@ def synthesize_with_gate(
     unit = "privacy unit" if units is not None else "row"
     report.notes = (
         [
-            f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows (each {unit} with "
-            "probability "
-            f"{share}, by a secret keyed hash); the synthesizer was fitted on the other {split.n_train:,}"
+            f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows ({check.plan.note(unit)}, by "
+            f"a secret keyed hash); the synthesizer was fitted on the other {split.n_train:,}"
         ]
         + split.notes
         + synth.warnings_
@@ -574,4 +669,6 @@ __all__: list[Any] = [
     "read_sample",
     "parse_gates",
     "check_holdout_share",
+    "HoldoutPlan",
+    "holdout_share_for",
 ]

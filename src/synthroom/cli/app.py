@@ -129,16 +129,14 @@ def synthesize(
     privacy_log: Optional[Path] = typer.Option(None, help="Write the accountant's ledger as JSON."),
     max_mia_score: Optional[float] = typer.Option(
         None,
-        help="Release gate: refuse when the DCR membership-inference score is above this (default: the schema's "
-        "maxMembershipInferenceAttackScore).",
+        help="Release gate: refuse when the DCR membership-inference score is above this (default: the schema's maxMembershipInferenceAttackScore).",
     ),
     gate: Optional[list[str]] = typer.Option(
         None, "--gate", metavar="NAME=VALUE", help="Another release gate (repeatable), e.g. DENSITY-RATIO-v1=0.6."
     ),
     holdout_share: Optional[float] = typer.Option(
         None,
-        help="Share of the real rows held out for the evaluation, in (0, 0.5] (default 0.2 when a gate or report is "
-        "asked for).",
+        help="Share of the real rows held out for the evaluation, in (0, 0.5] (default: sized from a DP count of the rows, about 3,000 rows and at most 20%, when a gate or report is asked for).",
     ),
     report: Optional[Path] = typer.Option(None, "--report", help="Evaluate and write PATH.html and PATH.json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
@@ -173,7 +171,7 @@ def synthesize(
     """
     from rich.markup import escape
 
-    from ..pipeline import DEFAULT_HOLDOUT_SHARE, parse_gates, synthesize_with_gate
+    from ..pipeline import parse_gates, synthesize_with_gate
     from ..report import check_report_path
     from ..schema import load_schema
     from ..synthesis import Synthesizer
@@ -202,7 +200,7 @@ def synthesize(
                     rows=rows,
                     max_mia_score=max_mia_score,
                     gates=gates,
-                    holdout_share=DEFAULT_HOLDOUT_SHARE if holdout_share is None else holdout_share,
+                    holdout_share=holdout_share,
                     progress=phases,
                 )
                 synth, df, evaluation = run.synthesizer, run.synthetic, run.report

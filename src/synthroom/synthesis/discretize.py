@@ -91,8 +91,10 @@ def learn_numeric(
     rho: float,
     max_bins: int,
     noise_scale: float,
+    *,
+    min_bins: int = MIN_BINS,
 ) -> NumericColumn:
-    """Bins for a numerical/datetime column from two noisy histograms.
+    """Bins for a numerical/datetime column from two noisy histograms (``min_bins``: the fewest).
 
     The number of bins adapts to the noise the model's marginals will carry (``noise_scale``,
     the std of one measured cell): ``sqrt(n / (4 * noise_scale))`` bins for a column whose noisy
@@ -153,7 +155,7 @@ def learn_numeric(
             y = np.ones(y.size)
         piece_mass[bounds[i] : bounds[i + 1]] = _project_to_total(y, total)
 
-    n_bins = int(np.clip(round(np.sqrt(piece_mass.sum() / (4.0 * noise_scale))), MIN_BINS, max_bins))
+    n_bins = int(np.clip(round(np.sqrt(piece_mass.sum() / (4.0 * noise_scale))), min_bins, max_bins))
     groups = _group_pieces(piece_mass, n_bins)
     piece_to_bin = np.empty(piece_mass.size, dtype=np.int64)
     for b, g in enumerate(groups):

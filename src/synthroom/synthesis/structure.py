@@ -84,8 +84,16 @@ def select_and_measure(
     max_clique_cells: int,
     max_model_cells: int,
     progress: Callable[[str], None] = lambda _msg: None,
+    *,
+    anchor_share: float = ANCHOR_SHARE,
+    select_share: float = SELECT_SHARE,
+    max_edges: int | None = None,
 ) -> list[Measurement]:
-    """Spend exactly ``rho`` on anchors, selection and measurement; return every measurement."""
+    """Spend exactly ``rho`` on anchors, selection and measurement; return every measurement.
+
+    ``anchor_share``/``select_share``: of ``rho``, for the anchors and for choosing cliques;
+    ``max_edges``: the most cliques to choose (None: a spanning tree; 0: anchors only, which then
+    get all of ``rho``). Public parameters (the size regime's, see :mod:`.regime`)."""
     spent_before = accountant.rho_spent
     features = [c for c in sizes if c != target]
     if not features:
@@ -95,25 +103,58 @@ def select_and_measure(
     if any(len(a) == 1 for a in anchors):
         anchors.append((target,))
     candidates = _candidates(features, target, sizes, max_clique_cells)
-    if not candidates:
+    if not candidates or max_edges == 0:
         return _measure(source, accountant, noise, anchors, rho / len(anchors), "marginal")
 
-    rho_anchor = ANCHOR_SHARE * rho
-    rho_select = SELECT_SHARE * rho
+    rho_anchor = anchor_share * rho
+    rho_select = select_share * rho
     rho_measure = rho - rho_anchor - rho_select
     progress(f"measuring {len(anchors)} marginals with the target")
     measurements = _measure(source, accountant, noise, anchors, rho_anchor / len(anchors), "marginal")
 
-    n_edges = min(len(features) - 1, len(candidates))
+    n_edges = min(len(features) - 1, len(candidates), len(features) if max_edges is None else max_edges)
     sigma_next = sigma_for(rho_measure / n_edges, accountant.unit_cap)  # the noise one clique will get
     predicted = _naive_bayes(measurements, sizes, target)
     progress(f"scoring {len(candidates)} candidate cliques")
     scores = clique_scores(source, candidates, predicted, sizes, sigma_next)
 
+    used_cells = sum(_cells(sizes, m.clique) for m in measurements)
+    chosen = _spanning_cliques(
+        accountant,
+        noise,
+        features,
+        candidates,
+        scores,
+        sizes,
+        used_cells,
+        max_model_cells,
+        n_edges,
+        math.sqrt(8 * rho_select / n_edges),
+    )
+    if not chosen:  # no clique fits the caps: spend the rest on the anchors once more
+        chosen = anchors
+    progress(f"measuring {len(chosen)} selected cliques")
+    rho_left = rho - (accountant.rho_spent - spent_before)
+    measurements += _measure(source, accountant, noise, chosen, rho_left / len(chosen), "marginal")
+    return measurements
+
+
+def _spanning_cliques(
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    features: list[str],
+    candidates: list[tuple[str, ...]],
+    scores: np.ndarray,
+    sizes: dict[str, int],
+    used_cells: int,
+    max_model_cells: int,
+    n_edges: int,
+    eps_each: float,
+) -> list[tuple[str, ...]]:
+    """Up to ``n_edges`` cliques forming a forest over the features (Kruskal), each picked by the
+    exponential mechanism at ``eps_each`` among those that close no cycle and fit the model cap."""
     forest = _Forest(features)
     chosen: list[tuple[str, ...]] = []
-    used_cells = sum(_cells(sizes, m.clique) for m in measurements)
-    eps_each = math.sqrt(8 * rho_select / n_edges)
     for step in range(n_edges):
         open_ = [
             i
@@ -132,12 +173,7 @@ def select_and_measure(
         chosen.append(clique)
         forest.union(clique[0], clique[1])
         used_cells += _cells(sizes, clique)
-    if not chosen:  # no clique fits the caps: spend the rest on the anchors once more
-        chosen = anchors
-    progress(f"measuring {len(chosen)} selected cliques")
-    rho_left = rho - (accountant.rho_spent - spent_before)
-    measurements += _measure(source, accountant, noise, chosen, rho_left / len(chosen), "marginal")
-    return measurements
+    return chosen
 
 
 def clique_scores(
@@ -156,11 +192,22 @@ def clique_scores(
     return errors - penalty
 
 
-def anticipated_noise(rho: float, n_columns: int, unit_cap: int = 1) -> float:
+def anticipated_noise(
+    rho: float,
+    n_columns: int,
+    unit_cap: int = 1,
+    *,
+    anchor_share: float = ANCHOR_SHARE,
+    select_share: float = SELECT_SHARE,
+    max_edges: int | None = None,
+) -> float:
     """Noise std of one selected clique's measurement, given ``rho`` for all marginals and the
-    most rows one person holds (the noise grows with it: see ``mechanisms.person_sensitivity``)."""
-    n_edges = max(1, n_columns - 2)
-    return sigma_for((1 - ANCHOR_SHARE - SELECT_SHARE) * rho / n_edges, unit_cap)
+    most rows one person holds (the noise grows with it: see ``mechanisms.person_sensitivity``).
+    With no clique to select (``max_edges`` 0), that of one anchor."""
+    if max_edges == 0:
+        return sigma_for(rho / max(1, n_columns - 1), unit_cap)
+    n_edges = max(1, n_columns - 2 if max_edges is None else min(max_edges, n_columns - 2))
+    return sigma_for((1 - anchor_share - select_share) * rho / n_edges, unit_cap)
 
 
 def _candidates(features, target, sizes, cap) -> list[tuple[str, ...]]:

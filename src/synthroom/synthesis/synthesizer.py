@@ -39,14 +39,23 @@ from ..engine.types import base_type, integer_dtype, integer_float_range, is_flo
 from ..errors import InputError
 from ..privacy import ZCDPAccountant, _faults
 from ..privacy.accountant import check_unit_cap
+from ..privacy.mechanisms import gaussian_counts
 from ..privacy.noise import Noise, SeededNoise, noise_for
 from ..schema import Schema, check_epsilon, parse_schema
 from .enforce import computed_columns, modelled_schema
-from .discretize import CategoricalColumn, NumericColumn, domain_warnings, learn_categorical, learn_numeric
+from .discretize import (
+    CategoricalColumn,
+    NumericColumn,
+    domain_warnings,
+    grid_and_clip,
+    learn_categorical,
+    learn_numeric,
+)
 from .refine import SHARE as REFINE_SHARE
 from .selection import finish_domains, first_domains, fold_warnings
 from .refine import refine, should_refine
-from .structure import anticipated_noise, select_and_measure
+from .regime import ROWS_SHARE, STANDARD, Regime, choose_regime, too_small_warning
+from .structure import ANCHOR_SHARE, SELECT_SHARE, anticipated_noise, select_and_measure
 
 DEFAULT_DELTA = 1e-9
 FORMAT_VERSION = 2  # 2: no sampling seed in the file, rounded potentials and weights
@@ -66,13 +75,14 @@ def _quiet(_phase: str, _message: str) -> None:
 class Settings:
     """Tuning knobs; the defaults are what the benchmarks measured."""
 
-    max_bins: int = 64
-    max_target_bins: int = 16
-    domain_share: float = 0.25
+    max_bins: int = STANDARD["max_bins"]
+    max_target_bins: int = STANDARD["max_target_bins"]
+    domain_share: float = STANDARD["domain_share"]
     max_clique_cells: int = 20_000
     max_model_cells: int = 1_000_000
     iters: int = 1000
     refine: bool = True  # a second selection round when the budget is large (see refine.py)
+    regime: str = "auto"  # the size regime (regime.py): "auto" (from a DP row count), "standard" or "small"
 
 
 @dataclass
@@ -121,18 +131,43 @@ class Synthesizer:
         self.timings_: dict[str, float] = {}
         self.warnings_: list[str] = []  # what the fit could not learn at this budget (see fit)
         self.rule_reports_: list = []  # the last sample's enforce.RuleReport per part (None: no rules)
+        self.regime_: Regime | None = None  # the size regime the fit chose (see regime.py)
 
     # -- fitting -----------------------------------------------------------------------------
+    def start_run(self) -> "tuple[ZCDPAccountant, Noise]":
+        """A fresh accountant and noise source for one fit. A caller that must run a mechanism
+        before :meth:`fit` reads the data (the gate's DP count of all rows, which sizes the holdout
+        before the split) charges it on these and passes them to ``fit(run=...)``."""
+        schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
+        noise = noise_for(self.seed)  # the noise source of every mechanism of the run
+        learns_categories = any(c.kind == "categorical" and c.categories is None for c in schema.columns)
+        acc = ZCDPAccountant(
+            self.epsilon,
+            self.delta,
+            self.delta / 2 if learns_categories else 0.0,
+            unit_cap=self.unit_cap,
+            randomness=noise.label,
+            reproducible=noise.reproducible,
+        )
+        return acc, noise
+
     def fit(
-        self, data: "str | Path | pd.DataFrame", *, first: "Callable[[ZCDPAccountant, Noise], None] | None" = None
+        self,
+        data: "str | Path | pd.DataFrame",
+        *,
+        first: "Callable[[ZCDPAccountant, Noise], float | None] | None" = None,
+        run: "tuple[ZCDPAccountant, Noise] | None" = None,
     ) -> "Synthesizer":
         """Learn the model from a CSV/Parquet path or a DataFrame; reads only counts.
 
         ``first``: a caller's own mechanism, run on this run's accountant and noise source before
-        the fit's own charges (the gate's DP holdout-size check); the fit spends what it leaves."""
+        the fit's own charges (the gate's DP holdout-size check); the fit spends what it leaves.
+        It may return a DP estimate of the rows the fit reads, which then chooses the size
+        regime (:mod:`.regime`) instead of a count of the fit's own. ``run``: the accountant and
+        noise source from :meth:`start_run`, when the caller has charged something already."""
         schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]  # computed columns: not modelled
         settings = self.settings
-        noise = noise_for(self.seed)  # the noise source of every mechanism below
+        acc, noise = run if run is not None else self.start_run()
         self._sample_seed = noise.sampling_seed if isinstance(noise, SeededNoise) else None
 
         start = time.perf_counter()
@@ -140,34 +175,17 @@ class Synthesizer:
         source = _open_input(data, self.schema, self.engine)  # type: ignore[arg-type]
         try:
             self.timings_["reading"] = time.perf_counter() - start
-            learn_cats = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
-            numerics = [c for c in schema.columns if c.kind != "categorical"]
-            n_learn = len(learn_cats) + len(numerics)
-            delta_threshold = self.delta / 2 if learn_cats else 0.0
-            acc = ZCDPAccountant(
-                self.epsilon,
-                self.delta,
-                delta_threshold,
-                unit_cap=self.unit_cap,
-                randomness=noise.label,
-                reproducible=noise.reproducible,
-            )
+            n_learn = sum(c.kind != "categorical" or c.categories is None for c in schema.columns)
             self.accountant_ = acc
-            if first is not None:
-                first(acc, noise)
+            regime = self.regime_ = self._size_regime(source, acc, noise, first(acc, noise) if first else None)
 
             t = time.perf_counter()
-            self.progress("measuring", f"learning the domains of {n_learn} columns with DP")
-            rho_col = settings.domain_share * acc.rho_budget / n_learn if n_learn else 0.0
-            delta_col = delta_threshold / len(learn_cats) if learn_cats else 0.0
-            noise_scale = anticipated_noise(
-                acc.rho_budget * (1 - settings.domain_share), len(schema.columns), self.unit_cap
-            )
-            columns = _learn_domains(source, schema, settings, acc, noise, rho_col, delta_col, noise_scale)
+            self.progress("measuring", f"learning the domains of {n_learn} columns with DP ({regime.name} regime)")
+            columns, noise_scale = self._learn_domains(source, acc, noise, regime)
             source.encode({name: col.coding for name, col in columns.items()})
             sizes = {name: col.size for name, col in columns.items()}
             n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
-            refining = settings.refine and should_refine(n_rows, noise_scale)
+            refining = settings.refine and regime.name == "standard" and should_refine(n_rows, noise_scale)
             rho_first = acc.rho_remaining * (1 - REFINE_SHARE if refining else 1.0)
             measurements = select_and_measure(
                 source,
@@ -179,6 +197,9 @@ class Synthesizer:
                 settings.max_clique_cells,
                 settings.max_model_cells,
                 progress=lambda msg: self.progress("measuring", msg),
+                anchor_share=regime.anchor_share,
+                select_share=regime.select_share,
+                max_edges=regime.max_edges,
             )
             self.timings_["measuring"] = time.perf_counter() - t
 
@@ -212,12 +233,73 @@ class Synthesizer:
         self.model_ = finalize(model, _phantom_codes(columns, measurements))
         self.warnings_ = (
             domain_warnings(columns, schema.target)
+            + _regime_warnings(regime, self.epsilon, schema)
             + fold_warnings(self.model_, columns, schema.target, self.epsilon)
             + ([NOT_FOR_RELEASE] if noise.reproducible else [])
         )
         self.timings_["fitting"] = time.perf_counter() - t
         self.columns_ = columns
         return self
+
+    def _learn_domains(
+        self, source: CountingSource, acc: ZCDPAccountant, noise: Noise, regime: Regime
+    ) -> "tuple[dict[str, CategoricalColumn | NumericColumn], float]":
+        """Every column's codes, learned with DP on the regime's budgets; and the noise std one
+        measured clique will carry (which sets the numeric columns' bin counts)."""
+        schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
+        learn_cats = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
+        rho_cols = _domain_budgets(schema, regime, acc.rho_budget)
+        rho_marginals = acc.rho_budget * (1 - regime.domain_share - (regime.target_share or 0.0))
+        noise_scale = anticipated_noise(
+            rho_marginals,
+            len(schema.columns),
+            self.unit_cap,
+            anchor_share=regime.anchor_share,
+            select_share=regime.select_share,
+            max_edges=regime.max_edges,
+        )
+        delta_col = acc.delta_threshold / len(learn_cats) if learn_cats else 0.0
+        # The predictive column's classes first when it is an undeclared categorical (selection.py
+        # sizes its budget), then every other column on the regime's budgets, then the second stage.
+        columns, rows_dp = first_domains(source, schema, acc, noise, max(rho_cols.values(), default=0.0), delta_col)
+        for spec in schema.columns:
+            if spec.name in columns:
+                continue
+            if spec.kind == "categorical":
+                columns[spec.name] = learn_categorical(source, spec, acc, noise, rho_cols[spec.name], delta_col)
+            else:
+                bins = regime.max_target_bins if spec.name == schema.target else regime.max_bins
+                columns[spec.name] = learn_numeric(
+                    source, spec, acc, noise, rho_cols[spec.name], bins, noise_scale, min_bins=regime.min_bins
+                )
+        return finish_domains(source, schema, columns, acc, noise, rows_dp), noise_scale
+
+    def _size_regime(self, source: CountingSource, acc: ZCDPAccountant, noise: Noise, rows: float | None) -> Regime:
+        """The size regime, from a DP row count: the caller's (the gate's pre-split count, already
+        charged), else one measured here at ``ROWS_SHARE`` of rho (one row adds 1)."""
+        schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
+        if rows is None:
+            exact = _row_total(source, schema[schema.target])
+            noisy, _ = gaussian_counts(
+                acc, noise, np.array([exact]), ROWS_SHARE * acc.rho_budget, step="rows of the table (size regime)"
+            )
+            rows = float(noisy[0])
+        s = self.settings
+        standard = {
+            "max_bins": s.max_bins,
+            "max_target_bins": s.max_target_bins,
+            "domain_share": s.domain_share,
+            "anchor_share": ANCHOR_SHARE,
+            "select_share": SELECT_SHARE,
+        }
+        return choose_regime(
+            rows,
+            acc.rho_budget,
+            len(schema.columns),
+            acc.delta - acc.delta_threshold,
+            force=s.regime,
+            standard=standard,
+        )
 
     # -- sampling ----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -326,7 +408,8 @@ class Synthesizer:
     def privacy_report(self) -> dict:
         """The accountant's ledger: every charge, and the totals against the budget."""
         if self.accountant_ is not None:
-            return self.accountant_.summary()
+            regime = {"regime": self.regime_.summary()} if self.regime_ is not None else {}
+            return {**self.accountant_.summary(), **regime}
         if getattr(self, "_saved_privacy", None) is not None:  # loaded from a model file
             return self._saved_privacy
         raise RuntimeError("this Synthesizer is not fitted yet")
@@ -443,29 +526,32 @@ def _derived_only(schema: Schema) -> Schema:
     return replace(schema, rules=tuple(r for r in schema.rules if isinstance(r, Computed)))
 
 
-def _learn_domains(
-    source: CountingSource,
-    schema: Schema,
-    settings: Settings,
-    acc: ZCDPAccountant,
-    noise: Noise,
-    rho_col: float,
-    delta_col: float,
-    noise_scale: float,
-) -> dict[str, CategoricalColumn | NumericColumn]:
-    """Every column's domain: the predictive column's classes first (the fit stops if fewer than
-    two, see :mod:`.selection`), then each other column at ``rho_col``, then the second category
-    selection for the columns that fold; in schema order."""
-    columns, rows_dp = first_domains(source, schema, acc, noise, rho_col, delta_col)
-    for spec in schema.columns:
-        if spec.name in columns:
-            continue
-        if spec.kind == "categorical":
-            columns[spec.name] = learn_categorical(source, spec, acc, noise, rho_col, delta_col)
-        else:
-            bins = settings.max_target_bins if spec.name == schema.target else settings.max_bins
-            columns[spec.name] = learn_numeric(source, spec, acc, noise, rho_col, bins, noise_scale)
-    return finish_domains(source, schema, columns, acc, noise, rows_dp)
+def _row_total(source: CountingSource, spec) -> int:
+    """The exact number of rows (every row falls in one category or one grid cell of a column)."""
+    if spec.kind == "categorical":
+        return int(source.category_counts(spec.name)[1].sum())
+    grid, clip = grid_and_clip(spec)
+    return int(source.grid_counts(spec.name, grid, clip).sum())
+
+
+def _domain_budgets(schema: Schema, regime: Regime, rho: float) -> dict[str, float]:
+    """Each column's rho for learning its domain: ``domain_share`` of ``rho`` split evenly over the
+    columns without a declared domain, except that a regime with a ``target_share`` gives the
+    predictive column that share of ``rho`` on top (declared columns get nothing)."""
+    learn = [c.name for c in schema.columns if c.kind != "categorical" or c.categories is None]
+    selected = schema[schema.target].kind == "categorical"  # an undeclared categorical target: selection.py's budget
+    own = regime.target_share is not None and schema.target in learn and len(learn) > 1 and not selected
+    shared = [n for n in learn if not (own and n == schema.target)]
+    out = {c.name: 0.0 for c in schema.columns}
+    out.update({n: regime.domain_share * rho / len(shared) for n in shared})
+    if own:
+        out[schema.target] = regime.target_share * rho
+    return out
+
+
+def _regime_warnings(regime: Regime, epsilon: float, schema: Schema) -> list[str]:
+    line = too_small_warning(regime, epsilon, len(schema.columns))
+    return [line] if line else []
 
 
 def _open_input(data: "str | Path | pd.DataFrame", schema: Schema, engine) -> CountingSource:

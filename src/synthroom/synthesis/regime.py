@@ -1,0 +1,157 @@
+"""Size regimes: how to spend the budget on the data it can afford, chosen from a DP row count.
+
+A table's usable signal is how many rows it has against the noise each column's measurement
+will carry: with the budget ``rho`` split evenly over ``K`` columns, one column's Gaussian count
+has noise std ``sqrt(K / (2 rho))``, so the **signal** is ``n_hat * sqrt(2 rho / K)``
+(``n_hat``: the DP estimate of the row count). It grows with rows and epsilon alike: 1,000 rows
+at epsilon 10 look like about 8,000 at epsilon 1. Everything here is a function of that DP
+estimate and of public parameters (epsilon, delta, the schema), so the choice costs nothing
+beyond the count itself (:data:`ROWS_SHARE` of rho, unless the release gate's pre-split count
+is passed in).
+
+* **standard** (signal at least :data:`SMALL_SIGNAL`): the settings the benchmarks measured on
+  Adult (:class:`~synthroom.synthesis.synthesizer.Settings`).
+* **small** (below it): fewer, coarser bins (3 to 8); no spanning tree of triples, only as many
+  (feature, feature, target) cliques as the signal affords; most of the marginal budget on the
+  features' marginals with the target (the anchors); and a larger share of the domain budget
+  for the predictive column, so its classes clear the category threshold.
+
+A table is **too small for its epsilon** when the signal is below :data:`TOO_SMALL_SIGNAL`:
+then even the small regime's measurements are mostly noise. The fit still runs (the guarantee
+holds whatever the size) but warns, and the ledger's ``regime`` entry gives the smallest epsilon
+at which this row estimate would clear the bar (``epsilon_needed``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from .discretize import MIN_BINS
+from .structure import ANCHOR_SHARE, SELECT_SHARE
+
+ROWS_SHARE = 0.02  # of rho, for the fit's own DP row count (none when the gate gives one)
+SMALL_SIGNAL = 400.0
+TOO_SMALL_SIGNAL = 30.0
+# The standard regime's knobs (Settings' defaults; the benchmarks measured them on Adult).
+STANDARD = {
+    "max_bins": 64,
+    "max_target_bins": 16,
+    "domain_share": 0.25,
+    "anchor_share": ANCHOR_SHARE,
+    "select_share": SELECT_SHARE,
+    "min_bins": MIN_BINS,
+}
+# The small regime's knobs (see Regime).
+SMALL_MAX_BINS = 8
+SMALL_MIN_BINS = 3
+SMALL_TARGET_BINS = 4
+SMALL_DOMAIN_SHARE = 0.3
+SMALL_ANCHOR_SHARE = 0.7
+SMALL_SELECT_SHARE = 0.1
+SMALL_TARGET_SHARE = 0.15  # of the whole rho, for the predictive column's domain
+SIGNAL_PER_EDGE = 40.0  # one (feature, feature, target) clique per this much signal
+
+
+@dataclass(frozen=True)
+class Regime:
+    """The settings one fit uses, and why (the DP quantities they were chosen from)."""
+
+    name: str  # "standard" or "small"
+    rows_estimate: float  # the DP row estimate the choice was made from
+    signal: float
+    max_bins: int
+    max_target_bins: int
+    min_bins: int
+    domain_share: float  # of rho, for every column's domain
+    target_share: float | None  # of rho, for the predictive column's domain (None: an even split)
+    anchor_share: float  # of the marginal budget, for the (feature, target) marginals
+    select_share: float  # of the marginal budget, for choosing cliques
+    max_edges: int | None  # the most (feature, feature, target) cliques (None: a spanning tree)
+    too_small: bool
+    epsilon_needed: float | None  # when too small: the epsilon at which the signal would clear the bar
+
+    def summary(self) -> dict:
+        return asdict(self)
+
+
+def signal(rows: float, rho: float, n_columns: int) -> float:
+    """The row estimate in noise standard deviations of one column's share of ``rho``."""
+    return max(rows, 0.0) * math.sqrt(2.0 * rho / max(n_columns, 1))
+
+
+def epsilon_needed(rows: float, n_columns: int, delta: float) -> float | None:
+    """The smallest epsilon whose budget gives ``rows`` a signal of :data:`TOO_SMALL_SIGNAL`
+    (``delta``: the share of delta that pays for the zCDP conversion); None when no epsilon can
+    (no rows)."""
+    from ..privacy.accountant import epsilon_from_rho
+
+    if rows < 1:
+        return None
+    rho = n_columns * (TOO_SMALL_SIGNAL / rows) ** 2 / 2.0
+    return epsilon_from_rho(rho, delta)
+
+
+def choose_regime(
+    rows: float, rho: float, n_columns: int, delta: float, *, force: str = "auto", standard: dict | None = None
+) -> Regime:
+    """The regime for a table of ``rows`` (a DP estimate) and ``n_columns`` columns at budget
+    ``rho`` (``delta``: the conversion's share, for ``epsilon_needed``). ``standard``: the
+    standard regime's knobs (max_bins, max_target_bins, domain_share, anchor_share,
+    select_share); ``force``: "auto", "standard" or "small"."""
+    if force not in ("auto", "standard", "small"):
+        raise ValueError(f"regime {force!r} must be 'auto', 'standard' or 'small'")
+    s = signal(rows, rho, n_columns)
+    small = s < SMALL_SIGNAL if force == "auto" else force == "small"
+    too_small = s < TOO_SMALL_SIGNAL
+    needed = epsilon_needed(rows, n_columns, delta) if too_small else None
+    if not small:
+        knobs = {**STANDARD, **(standard or {})}
+        return Regime(
+            "standard",
+            float(rows),
+            s,
+            target_share=None,
+            max_edges=None,
+            too_small=too_small,
+            epsilon_needed=needed,
+            **knobs,
+        )
+    std = standard or {}
+    return Regime(
+        "small",
+        float(rows),
+        s,
+        max_bins=min(SMALL_MAX_BINS, std.get("max_bins", SMALL_MAX_BINS)),
+        max_target_bins=min(SMALL_TARGET_BINS, std.get("max_target_bins", SMALL_TARGET_BINS)),
+        min_bins=SMALL_MIN_BINS,
+        domain_share=SMALL_DOMAIN_SHARE,
+        target_share=SMALL_TARGET_SHARE,
+        anchor_share=SMALL_ANCHOR_SHARE,
+        select_share=SMALL_SELECT_SHARE,
+        max_edges=int(s // SIGNAL_PER_EDGE),
+        too_small=too_small,
+        epsilon_needed=needed,
+    )
+
+
+def too_small_warning(regime: Regime, epsilon: float, n_columns: int) -> str | None:
+    """The fit's warning when the table is too small for its epsilon (post-processing)."""
+    if not regime.too_small:
+        return None
+    if regime.epsilon_needed is None:
+        return (
+            f"the table is too small for epsilon {epsilon:g}: its DP row estimate is below one row (the estimate's "
+            "noise is larger than the table), so no epsilon can be named; the synthetic rows will carry little of "
+            "the data's structure"
+        )
+    need = (
+        f"it would need epsilon {regime.epsilon_needed:.2g}"
+        if regime.epsilon_needed <= 10
+        else f"it would need epsilon {regime.epsilon_needed:.2g}, above the largest allowed (10)"
+    )
+    return (
+        f"the table is too small for epsilon {epsilon:g}: about {regime.rows_estimate:,.0f} rows (a DP estimate) "
+        f"for {n_columns} columns leave the measurements mostly noise; {need} (or more rows, or fewer columns); "
+        "the synthetic rows will carry little of the data's structure"
+    )
