@@ -537,7 +537,8 @@ def synthesize_with_gate(
 ) -> GatedRun:
     """Hold out about ``holdout_share`` of the real rows (None, the default: a share sized from a DP
     count of the rows, see :class:`HoldoutPlan`) per privacy unit, by a secret keyed hash; fit on
-    the rest, sample ``rows`` (default: the DP estimate of the training part's size), evaluate against the holdout and release the synthetic rows only if every gate passes.
+    the rest, sample ``rows`` (default: the DP estimate of the training part's size), evaluate
+    against the holdout and release the synthetic rows only if every gate passes.
 
     ``units`` (a DataFrame input only): each row's privacy unit, so that a unit's rows go to the
     same part; ``unit_cap``: the most rows one unit holds (the guarantee is per unit, see
@@ -597,8 +598,9 @@ def synthesize_with_gate(
     unit = "privacy unit" if units is not None else "row"
     report.notes = (
         [
-            f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows ({check.plan.note(unit)}, by "
-            f"a secret keyed hash); the synthesizer was fitted on the other {split.n_train:,}"
+            f"holdout: {split.n_holdout:,} of {split.n_train + split.n_holdout:,} real rows "
+            f"({check.plan.note(unit)}, by a secret keyed hash); the synthesizer was fitted on the other "
+            f"{split.n_train:,}"
         ]
         + split.notes
         + synth.warnings_

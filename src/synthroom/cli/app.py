@@ -129,14 +129,16 @@ def synthesize(
     privacy_log: Optional[Path] = typer.Option(None, help="Write the accountant's ledger as JSON."),
     max_mia_score: Optional[float] = typer.Option(
         None,
-        help="Release gate: refuse when the DCR membership-inference score is above this (default: the schema's maxMembershipInferenceAttackScore).",
+        help="Release gate: refuse when the DCR membership-inference score is above this (default: the schema's "
+        "maxMembershipInferenceAttackScore).",
     ),
     gate: Optional[list[str]] = typer.Option(
         None, "--gate", metavar="NAME=VALUE", help="Another release gate (repeatable), e.g. DENSITY-RATIO-v1=0.6."
     ),
     holdout_share: Optional[float] = typer.Option(
         None,
-        help="Share of the real rows held out for the evaluation, in (0, 0.5] (default: sized from a DP count of the rows, about 3,000 rows and at most 20%, when a gate or report is asked for).",
+        help="Share of the real rows held out for the evaluation, in (0, 0.5] (default: sized from a DP count of "
+        "the rows, about 3,000 rows and at most 20%, when a gate or report is asked for).",
     ),
     report: Optional[Path] = typer.Option(None, "--report", help="Evaluate and write PATH.html and PATH.json."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
