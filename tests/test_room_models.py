@@ -144,3 +144,77 @@ def test_an_export_over_the_size_cap_is_refused(room):
         record = s.get(TrainedModel, model["id"])
         with pytest.raises(Forbidden, match=r"file is 0\.\d MiB, over the collaboration's max_artifact_mib of 0$"):
             training._check_exportable(path, record, 0)
+
+
+def _scored(tp, job_id, table_id):
+    model = training.train_model(tp.room, tp.advertiser, job_id, "logistic")
+    return model, inference.start_inference(tp.room, tp.publisher, model["id"], table_id)
+
+
+def test_a_failed_inference_shows_members_its_category_and_fixed_text_only(room):
+    """A snapshot that no longer matches its digest fails the run as ``source_changed``; members
+    see the category's fixed text, never the detail, and no predictions exist."""
+    from synthroom.errors import FAILURE_CATEGORIES
+    from synthroom.room.models import ConfiguredTable, InferenceJob
+
+    tp, job_id, table_id, _ = room
+    with tp.room.read() as s:
+        snapshot = s.get(ConfiguredTable, table_id).snapshot_path
+    original = open(snapshot, "rb").read()
+    try:
+        with open(snapshot, "ab") as handle:
+            handle.write(b"changed")
+        _, failed = _scored(tp, job_id, table_id)
+    finally:
+        with open(snapshot, "wb") as handle:
+            handle.write(original)
+    assert failed["state"] == "failed" and failed["category"] == "source_changed", failed
+    assert failed["reason"] == FAILURE_CATEGORIES["source_changed"] and "detail" not in failed
+    shown = inference.get_inference(tp.room, tp.advertiser, failed["id"])
+    assert shown == failed and snapshot not in json.dumps(shown)
+    with tp.room.read() as s:
+        assert s.get(InferenceJob, failed["id"]).detail  # the operator keeps the detail
+    with pytest.raises(Exception, match=rf"^inference {failed['id']} has no predictions \(state failed\)$"):
+        inference.inference_result(tp.room, tp.advertiser, failed["id"])
+
+
+def test_predictions_are_deleted_at_the_end_of_the_retention_period(room):
+    from datetime import timedelta
+
+    from synthroom.room.models import InferenceJob
+
+    tp, job_id, table_id, _ = room
+    _, done = _scored(tp, job_id, table_id)
+    path = inference.inference_result(tp.room, tp.advertiser, done["id"])
+    with tp.room.read() as s:
+        expires = s.get(InferenceJob, done["id"]).expires_at
+    assert expires is not None and path.is_file()
+    assert done["id"] not in inference.purge_expired_inference(tp.room, now=expires - timedelta(seconds=1))
+    assert done["id"] in inference.purge_expired_inference(tp.room, now=expires)
+    assert not path.exists()
+    with pytest.raises(
+        NotFound, match=rf"^inference {done['id']}'s predictions were deleted at the end of the retention"
+    ):
+        inference.inference_result(tp.room, tp.advertiser, done["id"])
+    deleted = [e for e in _audit(tp) if e["action"] == "inference.artifacts_deleted"]
+    assert {"inference_id": done["id"]} in [e["details"] for e in deleted]
+
+
+def test_an_inference_whose_worker_vanished_fails_as_interrupted(room):
+    """A running inference whose lease ran out (its worker died) is failed as ``interrupted`` by
+    the recovery every worker runs, and its partial output is removed; a live lease is left alone."""
+    from datetime import timedelta
+
+    from synthroom.room.models import InferenceJob, utcnow
+
+    tp, job_id, table_id, _ = room
+    _, done = _scored(tp, job_id, table_id)
+    now = utcnow()
+    with tp.room.transaction() as s:
+        record = s.get(InferenceJob, done["id"])
+        record.state, record.category, record.lease_until = "running", None, now + timedelta(seconds=60)
+    assert done["id"] not in inference.recover_interrupted_inference(tp.room, now=now)
+    assert inference.recover_interrupted_inference(tp.room, now=now + timedelta(seconds=61)) == [done["id"]]
+    shown = inference.get_inference(tp.room, tp.advertiser, done["id"])
+    assert shown["state"] == "failed" and shown["category"] == "interrupted"
+    assert not (tp.room.artifacts / "inference" / str(done["id"])).exists()
