@@ -24,8 +24,8 @@ and estimates the privacy parameter from the two output distributions:
   is the ledger's epsilon.
 * **Selection threshold's delta**: the extra person's ``k`` rows sit on values nobody else holds
   (all on one value, or one on each of ``k`` values); the rate at which any of them is released
-  must stay at or below the delta charged. Measured at a claimed delta of 0.05 per column, not
-  the 5e-10 of a real run, so that the rate is measurable in thousands of runs; the threshold's
+  must stay at or below the delta charged. Measured with 0.05 given per column (the first
+  selection stage is charged half of it, 0.025, the claim audited here), not the 5e-10 of a real run, so that the rate is measurable in thousands of runs; the threshold's
   formula is the same for every delta.
 
 Every estimate comes with a 99% confidence interval (normal approximation for mu and epsilon,
