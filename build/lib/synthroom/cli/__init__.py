@@ -1,1 +1,0 @@
-"""The ``synthroom`` command line."""
