@@ -218,3 +218,27 @@ def test_an_inference_whose_worker_vanished_fails_as_interrupted(room):
     shown = inference.get_inference(tp.room, tp.advertiser, done["id"])
     assert shown["state"] == "failed" and shown["category"] == "interrupted"
     assert not (tp.room.artifacts / "inference" / str(done["id"])).exists()
+
+
+def test_only_the_runner_and_the_receivers_learn_how_many_rows_were_scored(room):
+    """The count of scored rows is the exact size of the runner's table: the runner knows it and the
+    receivers get one prediction per row, but any other member (the analyst here) must not learn it
+    from the job, the list, the metering or the audit log."""
+    tp, job_id, table_id, _ = room
+    model = training.train_model(tp.room, tp.advertiser, job_id, "logistic")
+    done = inference.start_inference(tp.room, tp.publisher, model["id"], table_id)
+    assert done["state"] == "succeeded" and done["rows_scored"] == 300
+    for actor, shown in ((tp.publisher, 300), (tp.advertiser, 300), (tp.analyst, None)):
+        assert inference.get_inference(tp.room, actor, done["id"])["rows_scored"] == shown
+        listed = [j for j in inference.list_inference(tp.room, actor, tp.collab) if j["id"] == done["id"]]
+        assert listed[0]["rows_scored"] == shown
+        metered = [m for m in _metering_for(tp, actor)["inference"] if m["inference_id"] == done["id"]]
+        assert metered[0]["rows_scored"] == shown
+    finished = [e for e in _audit(tp) if e["action"] == "inference.succeeded"]
+    assert finished and all("rows_scored" not in e["details"] for e in finished), finished
+
+
+def _metering_for(tp, actor):
+    from synthroom.room import metering
+
+    return metering(tp.room, actor, tp.collab)

@@ -316,15 +316,15 @@ def _finish(room: Room, inference_id: int, worker_id: str, outcome: _Outcome, ar
             {
                 "inference_id": record.id,
                 "category": record.category,
-                "rows_scored": record.rows_scored,
                 "compute_seconds": _whole_seconds(record.compute_seconds),
             },
         )
         return inference_view(record)
 
 
-def inference_view(record: InferenceJob) -> dict:
-    """An inference job as members see it: a failure's category and fixed text, never the detail."""
+def inference_view(record: InferenceJob, viewer: int | None = None) -> dict:
+    """An inference job as ``viewer`` sees it: a failure's category and fixed text, never the detail;
+    the rows scored only for those ``InferenceJob.shows_row_count_to`` allows."""
     return {
         "id": record.id,
         "collaboration_id": record.collaboration_id,
@@ -333,7 +333,7 @@ def inference_view(record: InferenceJob) -> dict:
         "state": record.state,
         "category": record.category,
         "reason": FAILURE_CATEGORIES.get(record.category) if record.category else None,
-        "rows_scored": record.rows_scored,
+        "rows_scored": record.rows_scored if record.shows_row_count_to(viewer) else None,
         "compute_seconds": _whole_seconds(record.compute_seconds),
         "created_at": _iso(record.created_at),
         "finished_at": _iso(record.finished_at),
@@ -344,7 +344,7 @@ def inference_view(record: InferenceJob) -> dict:
 
 def get_inference(room: Room, actor: Actor, inference_id: int) -> dict:
     with room.read() as s:
-        return inference_view(visible(s, actor, InferenceJob, inference_id, "inference"))
+        return inference_view(visible(s, actor, InferenceJob, inference_id, "inference"), actor.id)
 
 
 def list_inference(
@@ -354,7 +354,7 @@ def list_inference(
     with room.read() as s:
         membership(s, actor, collaboration_id)
         return [
-            inference_view(r)
+            inference_view(r, actor.id)
             for r in s.scalars(
                 room.page(
                     select(InferenceJob)

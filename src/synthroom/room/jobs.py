@@ -791,7 +791,7 @@ def metering(room: Room, actor: Actor, collaboration_id: int, *, limit: int | No
                 "payer": names[r.payer_id],
                 "state": r.state,
                 "compute_seconds": _whole_seconds(r.compute_seconds),
-                "rows_scored": r.rows_scored,
+                "rows_scored": r.rows_scored if r.shows_row_count_to(actor.id) else None,
                 "at": _iso(r.finished_at),
             }
             for r in scored

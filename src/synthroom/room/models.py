@@ -6,6 +6,8 @@ are read and written whole, never queried into.
 
 from __future__ import annotations
 
+import json
+
 from datetime import datetime, timezone
 
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
@@ -245,6 +247,12 @@ class InferenceJob(Base):
     artifacts_deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
     worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    def shows_row_count_to(self, viewer: int | None) -> bool:
+        """Whether member ``viewer`` may see ``rows_scored``, the exact size of the runner's table:
+        the runner owns the table and the receivers get one prediction per row; no other member
+        learns it (``None``: the operator or a worker)."""
+        return viewer is None or viewer == self.started_by or viewer in json.loads(self.receivers)
 
 
 class AuditHead(Base):
