@@ -81,7 +81,8 @@ def test_no_rules_is_the_default():
         ),
         (
             "a <= 3",
-            "rule #1 (a <= 3): a check compares two columns with <, <=, > or >= (e.g. 'start <= end'); for a "
+            "rule #1 (a <= 3): a check compares two columns with <, <=, > or >=, either side optionally plus or "
+            "minus a constant (e.g. 'start <= end', 'a <= b + 10', 'last_login >= signup_date + 7 days'); for a "
             "bound on one column use {column, min, max}",
         ),
         ("a <=", "rule #1 (a <=): 'a <=' does not parse as an expression"),
@@ -153,6 +154,77 @@ def test_rules_that_conflict_with_each_other_are_refused():
         )
     with pytest.raises(InputError, match="the schema's 'rules' must be a list"):
         parse_schema({"target": "t", "columns": COLUMNS, "rules": "a <= b"})
+
+
+@pytest.mark.parametrize(
+    "text, left, op, right, offset, shown",
+    [
+        ("a <= b + 10", "a", "<=", "b", 10.0, "a <= b + 10"),
+        ("a + 3 <= b - 2.5", "a", "<=", "b", -5.5, "a <= b - 5.5"),
+        ("a - 3 > (b)", "a", ">", "b", 3.0, "a > b + 3"),
+        ("a <= 2 + b + -1", "a", "<=", "b", 1.0, "a <= b + 1"),
+        ("d2 >= d1 + 7 days", "d2", ">=", "d1", 7 * 86400.0, "d2 >= d1 + 7 days"),
+        ("d1 < d2 - 90 minutes", "d1", "<", "d2", -5400.0, "d1 < d2 - 90 minutes"),
+        ("d2 >= d1 + INTERVAL 36 HOUR", "d2", ">=", "d1", 129600.0, "d2 >= d1 + 36 hours"),
+        ("d2 >= d1 + interval '2 weeks'", "d2", ">=", "d1", 14 * 86400.0, "d2 >= d1 + 14 days"),
+        ("d2 > d1 + 1 second", "d2", ">", "d1", 1.0, "d2 > d1 + 1 second"),
+    ],
+)
+def test_an_inequality_takes_an_offset(text, left, op, right, offset, shown):
+    s = schema_with(text)
+    rule = s.rules[0]
+    assert (rule.left, rule.op, rule.right, rule.offset, rule.label) == (left, op, right, offset, shown)
+    assert parse_schema(s.to_dict()) == s and s.to_dict()["rules"] == [{"check": shown}]
+
+
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        (
+            "d2 >= d1 + 7",
+            "rule #1 (d2 >= d1 + 7): an offset to a datetime column needs a unit (e.g. '+ 7 days'; weeks, days, "
+            "hours, minutes, seconds)",
+        ),
+        ("a <= b + 7 days", "rule #1 (a <= b + 7 days): a duration (days, hours...) can only offset datetime columns"),
+        (
+            "d2 >= d1 + 3 months",
+            "rule #1 (d2 >= d1 + 3 months): a duration is in weeks, days, hours, minutes or seconds, not 'months' "
+            "(months and years have no fixed length)",
+        ),
+        (
+            "d2 >= d1 + interval 'x' day",
+            "rule #1 (d2 >= d1 + interval 'x' day): the duration 'x' is not a number of days",
+        ),
+        (
+            "a <= b * 2",
+            "rule #1 (a <= b * 2): a check compares two columns with <, <=, > or >=, either side optionally plus "
+            "or minus a constant (e.g. 'start <= end', 'a <= b + 10', 'last_login >= signup_date + 7 days'); for "
+            "a bound on one column use {column, min, max}",
+        ),
+        ("a <= b + tot", "rule #1 (a <= b + tot): a check compares two columns"),
+        ("d2 >= d1 + 7 days + 3", "rule #1 (d2 >= d1 + 7 days + 3): a check compares two columns"),
+    ],
+)
+def test_a_bad_offset_is_a_schema_error_naming_it(rule, message):
+    with pytest.raises(InputError) as info:
+        schema_with(rule)
+    assert str(info.value).startswith(message)
+
+
+def test_an_offset_moves_the_bound():
+    nan = np.nan
+    day = 86400.0
+    frame = {
+        "a": np.array([10.0, 12.0, 12.5, nan]),
+        "b": np.array([0.0, 2.0, 2.0, 1.0]),
+        "d1": np.array([0.0, 0.0, 0.0, nan]),
+        "d2": np.array([7 * day, 7 * day - 1, 8 * day, 0.0]),
+    }
+    s = schema_with("a <= b + 10", "a < b + 10", "d2 >= d1 + 7 days")
+    got = [violations(r, frame).tolist() for r in s.rules]
+    assert got[0] == [False, False, True, False]  # 12 <= 2 + 10 holds; 12.5 does not
+    assert got[1] == [True, True, True, False]  # 10 < 0 + 10 does not hold, nor 12 < 12
+    assert got[2] == [False, True, False, False]  # a second short of a week breaks it
 
 
 def test_violations_follow_sql_check_semantics():

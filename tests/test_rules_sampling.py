@@ -232,6 +232,47 @@ def test_a_value_the_model_never_draws_is_refused(fitted):
         fitted.sample(10, seed=0, where={"segment": other})  # 'other' is a phantom here: suppressed by the fit
 
 
+def test_an_inequality_with_an_offset_holds_on_every_row(fitted):
+    """``end >= start + 7 days`` (the real table breaks it in about 7/40 of its rows, and so does
+    the model) and a numerical offset: enforced, no row breaks them, for any seed."""
+    from dataclasses import replace
+
+    from synthroom.schema import with_rules
+
+    schema = with_rules(replace(fitted.schema, rules=()), [*RULES, "end >= start + 7 days", "qty <= price - 1"])
+    with_offset = Synthesizer(schema, epsilon=10.0)
+    with_offset.model_, with_offset.columns_ = fitted.model_, fitted.columns_
+    raw = with_offset.sample(3000, seed=3, rules=False)
+    gap = pd.to_datetime(raw["end"]) - pd.to_datetime(raw["start"])
+    assert (gap < pd.Timedelta(days=7)).mean() > 0.05  # the model alone breaks it: the test is not vacuous
+    for seed in range(3):
+        df = with_offset.sample(3000, seed=seed)
+        gap = pd.to_datetime(df["end"]) - pd.to_datetime(df["start"])
+        assert (gap >= pd.Timedelta(days=7)).all() and len(df) == 3000 and (df["qty"] <= df["price"] - 1).all()
+        assert set(broken(with_offset, df).values()) == {0}
+        assert with_offset.rule_reports_[0].before["end >= start + 7 days"] > 0.05
+
+
+def test_a_computed_column_need_not_be_in_the_input(tmp_path):
+    """The input may leave out a computed column (it is never read); with it or without it the fit
+    reads the same counts, so a seeded run gives the same rows."""
+    import yaml
+
+    table = make_table(2000)
+    without = Synthesizer(SCHEMA, epsilon=10.0, seed=1, settings=Settings(iters=100)).fit(table.drop(columns="total"))
+    with_it = Synthesizer(SCHEMA, epsilon=10.0, seed=1, settings=Settings(iters=100)).fit(table)
+    a, b = without.sample(500, seed=2), with_it.sample(500, seed=2)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == [c["name"] for c in SCHEMA["columns"]] and (a["total"] == a["price"] * a["qty"]).all()
+    path, schema, out = tmp_path / "t.csv", tmp_path / "s.yaml", tmp_path / "o.csv"
+    table.drop(columns="total").to_csv(path, index=False)
+    schema.write_text(yaml.safe_dump(SCHEMA))
+    result = CliRunner().invoke(app, ["synthesize", str(path), "-s", str(schema), "-o", str(out), "--rows", "200"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out)
+    assert list(written.columns) == list(a.columns) and np.allclose(written["total"], written["price"] * written["qty"])
+
+
 def test_a_saved_model_keeps_its_rules_and_conditions(tmp_path, fitted):
     fitted.save(tmp_path / "m.npz")
     loaded = Synthesizer.load(tmp_path / "m.npz")

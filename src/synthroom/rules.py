@@ -31,6 +31,7 @@ text, numbers as floats, datetime as epoch seconds), which rows break each rule.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -55,23 +56,32 @@ _RULE_KEYS = {
 
 @dataclass(frozen=True)
 class Inequality:
-    """``left op right`` between two numerical or two datetime columns."""
+    """``left op right + offset`` between two numerical or two datetime columns. ``offset`` is in
+    the columns' units: a number, or seconds for datetime columns (declared with a unit:
+    ``signup_date + 7 days``)."""
 
     left: str
     op: str
     right: str
     name: str | None = None
+    offset: float = 0.0
+    timed: bool = False  # datetime columns: the offset is a duration (seconds)
 
     @property
     def label(self) -> str:
-        return self.name or f"{self.left} {self.op} {self.right}"
+        return self.name or self.text
+
+    @property
+    def text(self) -> str:
+        """The check as text (parses back to this rule)."""
+        return f"{_quote(self.left)} {self.op} {_quote(self.right)}{_offset_text(self.offset, self.timed)}"
 
     @property
     def columns(self) -> tuple[str, ...]:
         return (self.left, self.right)
 
     def to_dict(self) -> dict[str, Any]:
-        return _named({"check": f"{_quote(self.left)} {self.op} {_quote(self.right)}"}, self.name)
+        return _named({"check": self.text}, self.name)
 
 
 @dataclass(frozen=True)
@@ -175,6 +185,31 @@ class Computed:
 Rule = Inequality | Combinations | Range | Computed
 
 
+# A duration's unit in seconds (months and years have no fixed length: refused).
+UNIT_SECONDS = {"week": 604800.0, "day": 86400.0, "hour": 3600.0, "minute": 60.0, "second": 1.0}
+_DURATION = re.compile(
+    r"(interval\s*'?)?(?<![\w.])(\d+(?:\.\d+)?)\s*'?\s*(weeks?|days?|hours?|minutes?|seconds?|months?|years?)\b",
+    re.IGNORECASE,
+)
+
+
+def _durations(text: str) -> str:
+    """``7 days`` as SQL's ``INTERVAL '7' days`` (an INTERVAL written as such is left alone)."""
+    return _DURATION.sub(lambda m: m.group(0) if m.group(1) else f"INTERVAL '{m.group(2)}' {m.group(3)}", text)
+
+
+def _offset_text(offset: float, timed: bool) -> str:
+    """`` + 7 days``, `` - 2.5``, or nothing for no offset."""
+    if offset == 0:
+        return ""
+    sign, size = ("+" if offset > 0 else "-"), abs(offset)
+    if not timed:
+        return f" {sign} {size:g}"
+    unit = next(u for u in ("day", "hour", "minute", "second") if size % UNIT_SECONDS[u] == 0 or u == "second")
+    amount = size / UNIT_SECONDS[unit]
+    return f" {sign} {amount:g} {unit}{'s' if amount != 1 else ''}"
+
+
 def _named(out: dict[str, Any], name: str | None) -> dict[str, Any]:
     return {**out, "name": name} if name else out
 
@@ -255,14 +290,16 @@ def _parse_inequality(item: dict, index: int, kinds: Mapping[str, str], target: 
     text = item["check"]
     where = _where(index, name or (text if isinstance(text, str) else None))
     ops = {exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">="}
-    tree = _sql_expression(text, where)
+    tree = _sql_expression(_durations(text) if isinstance(text, str) else text, where)
     op = ops.get(type(tree))
-    if op is None or not all(isinstance(side, exp.Column) and not side.table for side in (tree.this, tree.expression)):
+    sides = [_side(tree.this, where), _side(tree.expression, where)] if op is not None else [None, None]
+    if op is None or None in sides:
         raise InputError(
-            f"{where}: a check compares two columns with <, <=, > or >= (e.g. 'start <= end'); "
-            "for a bound on one column use {column, min, max}"
+            f"{where}: a check compares two columns with <, <=, > or >=, either side optionally plus or minus "
+            "a constant (e.g. 'start <= end', 'a <= b + 10', 'last_login >= signup_date + 7 days'); for a "
+            "bound on one column use {column, min, max}"
         )
-    left, right = tree.this.name, tree.expression.name
+    (left, left_off, left_timed), (right, right_off, right_timed) = sides  # type: ignore[misc]
     what = "an inequality compares numerical or datetime columns"
     _column(left, where, kinds, ("numerical", "datetime"), what)
     _column(right, where, kinds, ("numerical", "datetime"), what)
@@ -270,7 +307,65 @@ def _parse_inequality(item: dict, index: int, kinds: Mapping[str, str], target: 
         raise InputError(f"{where}: cannot compare {left!r} ({kinds[left]}) with {right!r} ({kinds[right]})")
     if left == right:
         raise InputError(f"{where}: compares column {left!r} with itself")
-    return Inequality(left, op, right, name)
+    timed = kinds[left] == "datetime"
+    for off, has_unit in ((left_off, left_timed), (right_off, right_timed)):
+        if off and has_unit != timed:
+            raise InputError(
+                f"{where}: "
+                + (
+                    "an offset to a datetime column needs a unit (e.g. '+ 7 days'; weeks, days, hours, minutes, "
+                    "seconds)"
+                    if timed
+                    else "a duration (days, hours...) can only offset datetime columns"
+                )
+            )
+    offset = right_off - left_off
+    return Inequality(left, op, right, name, offset, timed and offset != 0)
+
+
+def _side(node, where: str) -> tuple[str, float, bool] | None:
+    """One side of a check: ``column``, or ``column`` plus or minus a constant (a number or a
+    duration): (column, offset, whether the offset is a duration); None for anything else."""
+    from sqlglot import exp
+
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Column) and not node.table:
+        return node.name, 0.0, False
+    if not isinstance(node, (exp.Add, exp.Sub)):
+        return None
+    column, constant = node.this, node.expression
+    if isinstance(node, exp.Add) and isinstance(column, (exp.Literal, exp.Interval, exp.Neg)):
+        column, constant = constant, column  # '7 + a'
+    inner, value = _side(column, where), _constant(constant, where)
+    if inner is None or value is None or (inner[1] and inner[2] != value[1]):
+        return None  # not a column plus constants, or a number added to a duration
+    amount = value[0] if isinstance(node, exp.Add) else -value[0]
+    return inner[0], inner[1] + amount, value[1] or inner[2]
+
+
+def _constant(node, where: str) -> tuple[float, bool] | None:
+    """A number (False) or a duration in seconds (True); None when ``node`` is neither."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.Neg):
+        inner = _constant(node.this, where)
+        return None if inner is None else (-inner[0], inner[1])
+    if isinstance(node, exp.Literal) and not node.is_string:
+        return float(node.this), False
+    if not isinstance(node, exp.Interval):
+        return None
+    raw_unit = str(node.args["unit"].name if node.args.get("unit") is not None else "").lower()
+    unit = raw_unit.rstrip("s")
+    if unit not in UNIT_SECONDS:
+        raise InputError(
+            f"{where}: a duration is in weeks, days, hours, minutes or seconds, not {raw_unit or 'no unit'!r} "
+            "(months and years have no fixed length)"
+        )
+    try:
+        return float(node.this.this) * UNIT_SECONDS[unit], True
+    except (TypeError, ValueError, AttributeError):
+        raise InputError(f"{where}: the duration {node.this.sql()} is not a number of {unit}s") from None
 
 
 def _parse_combinations(
@@ -439,7 +534,7 @@ def violations(rule: Rule, frame: Mapping[str, np.ndarray]) -> np.ndarray:
     if isinstance(rule, Inequality):
         a, b = (np.asarray(frame[c], dtype=float) for c in (rule.left, rule.right))
         with np.errstate(invalid="ignore"):
-            return ~np.isnan(a) & ~np.isnan(b) & ~OPERATORS[rule.op](a, b)
+            return ~np.isnan(a) & ~np.isnan(b) & ~OPERATORS[rule.op](a, b + rule.offset)
     if isinstance(rule, Combinations):
         cols = [np.asarray(frame[c], dtype=object) for c in rule.columns]
         present = np.logical_and.reduce([np.array([v is not None for v in c], dtype=bool) for c in cols])

@@ -22,12 +22,14 @@ def check_engine(engine: Any) -> Any:
 
 def open_source(data: Any, kinds: dict[str, str], engine: Any = "duckdb", ignore: Any = ()) -> CountingSource:
     """Open ``data`` for counting on ``engine`` (see :func:`check_engine`); ``ignore``: columns the
-    input may hold that are never read (DuckDB; Spark does not take them yet)."""
+    input may hold that are never read."""
     if check_engine(engine) == "duckdb":
         return CountingSource.open(data, kinds, ignore=ignore)
     from .spark import SparkCountingSource, spark_session
 
-    return SparkCountingSource.open(data, kinds, session=spark_session() if engine == "spark" else engine)
+    return SparkCountingSource.open(
+        data, kinds, session=spark_session() if engine == "spark" else engine, ignore=ignore
+    )
 
 
 __all__ = ["ENGINES", "CategoryCoding", "CountingSource", "NumericCoding", "Pieces", "check_engine", "open_source"]

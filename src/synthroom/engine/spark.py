@@ -156,15 +156,18 @@ class SparkCountingSource(CountingSource):
         self._rel_types = {f.name: duckdb_type(f.dataType.simpleString()) for f in frame.schema.fields}
 
     @classmethod
-    def open(cls, data: Any, kinds: dict[str, str], threads: int | None = None, session=None) -> "SparkCountingSource":
-        """Open ``data`` on ``session`` (default: :func:`spark_session`); the same checks as DuckDB's."""
+    def open(
+        cls, data: Any, kinds: dict[str, str], threads: int | None = None, ignore: Any = (), session=None
+    ) -> "SparkCountingSource":
+        """Open ``data`` on ``session`` (default: :func:`spark_session`); the same checks as DuckDB's
+        (``ignore``: columns the input may hold that are never counted)."""
         session = session or spark_session()
         is_frame = isinstance(data, pd.DataFrame)
         if is_frame:  # checked before shipping it to the cluster
-            check_names([str(c) for c in data.columns], kinds, "the DataFrame")
+            check_names([str(c) for c in data.columns], kinds, "the DataFrame", ignore)
         frame = read_frame(session, data)
         where = "the Spark DataFrame" if hasattr(data, "sparkSession") else "the DataFrame" if is_frame else str(data)
-        check_names(list(frame.columns), kinds, where)
+        check_names(list(frame.columns), kinds, where, ignore)
         source = cls(session, frame, kinds)
         source._validate(empty_is_error=not is_frame)
         return source

@@ -555,9 +555,11 @@ def _regime_warnings(regime: Regime, epsilon: float, schema: Schema) -> list[str
 
 
 def _open_input(data: "str | Path | pd.DataFrame", schema: Schema, engine) -> CountingSource:
-    """The input, for counting: every schema column (computed ones too: the fit checks them), and
-    nothing of the ignored columns."""
-    return open_source(data, {c.name: c.kind for c in schema.columns}, engine, ignore=schema.ignore)
+    """The input, for counting: every modelled column; a computed column (rules) may be in the input
+    or not, and is never read, like the ignored columns."""
+    modelled = modelled_schema(schema)
+    computed = tuple(sorted(computed_columns(schema)))
+    return open_source(data, {c.name: c.kind for c in modelled.columns}, engine, ignore=schema.ignore + computed)
 
 
 def _close(source) -> int:
