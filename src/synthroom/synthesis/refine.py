@@ -110,13 +110,13 @@ def refine(
     tree = [m.clique for m in measurements if len(m.clique) == 3 and m.clique[2] == target]
     features = [c for c in sizes if c != target]
     edges = {frozenset(c[:2]) for c in tree}
-    candidates = [
+    candidates: list[tuple[str, ...]] = [
         (x, y, target)
         for x, y in combinations(features, 2)
         if frozenset((x, y)) not in edges and _cells(sizes, (x, y, target)) <= max_clique_cells
     ]
     if not tree or not candidates:  # nothing to add: measure the tree once more
-        again = tree or [m.clique for m in measurements]
+        again: list[tuple[str, ...]] = [*tree] if tree else [m.clique for m in measurements]
         return _measure(source, accountant, noise, again, rho / len(again), "marginal")
 
     n_picks = min(len(candidates), max(1, len(features) // 3))
@@ -147,6 +147,6 @@ def refine(
         ]
         chosen.append(candidates[pick])
     if not chosen:
-        chosen = tree
+        chosen = [*tree]
     progress(f"measuring {len(chosen)} more cliques")
     return _measure(source, accountant, noise, chosen, accountant.rho_remaining / len(chosen), "marginal")

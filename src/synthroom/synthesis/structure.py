@@ -99,7 +99,9 @@ def select_and_measure(
     if not features:
         return _measure(source, accountant, noise, [(target,)], rho, "marginal")
 
-    anchors = [(x, target) if _cells(sizes, (x, target)) <= max_clique_cells else (x,) for x in features]
+    anchors: list[tuple[str, ...]] = [
+        (x, target) if _cells(sizes, (x, target)) <= max_clique_cells else (x,) for x in features
+    ]
     if any(len(a) == 1 for a in anchors):
         anchors.append((target,))
     candidates = _candidates(features, target, sizes, max_clique_cells)
@@ -211,9 +213,10 @@ def anticipated_noise(
 
 
 def _candidates(features, target, sizes, cap) -> list[tuple[str, ...]]:
-    out = []
+    out: list[tuple[str, ...]] = []
     for x, y in combinations(features, 2):
-        for clique in ((x, y, target), (x, y)):
+        pair: tuple[tuple[str, ...], ...] = ((x, y, target), (x, y))
+        for clique in pair:
             if _cells(sizes, clique) <= cap:
                 out.append(clique)
                 break

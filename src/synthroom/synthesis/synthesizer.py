@@ -28,7 +28,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,9 @@ from .refine import refine, should_refine
 from .regime import ROWS_SHARE, STANDARD, Regime, choose_regime, too_small_warning
 from .structure import ANCHOR_SHARE, SELECT_SHARE, anticipated_noise, select_and_measure
 
+if TYPE_CHECKING:
+    from mbi import MarkovRandomField
+
 DEFAULT_DELTA = 1e-9
 FORMAT_VERSION = 2  # 2: no sampling seed in the file, rounded potentials and weights
 NOT_FOR_RELEASE = (
@@ -75,8 +78,8 @@ def _quiet(_phase: str, _message: str) -> None:
 class Settings:
     """Tuning knobs; the defaults are what the benchmarks measured."""
 
-    max_bins: int = STANDARD["max_bins"]
-    max_target_bins: int = STANDARD["max_target_bins"]
+    max_bins: int = int(STANDARD["max_bins"])
+    max_target_bins: int = int(STANDARD["max_target_bins"])
     domain_share: float = STANDARD["domain_share"]
     max_clique_cells: int = 20_000
     max_model_cells: int = 1_000_000
@@ -126,7 +129,8 @@ class Synthesizer:
             raise InputError(str(exc)) from None
         self._sample_seed: int | None = None  # a seeded fit's sampling seed (in memory only, never saved)
         self.columns_: dict[str, CategoricalColumn | NumericColumn] | None = None
-        self.model_ = None
+        self.model_: MarkovRandomField | None = None
+        self._saved_privacy: dict | None = None  # the ledger of a model read by load()
         self.accountant_: ZCDPAccountant | None = None
         self.timings_: dict[str, float] = {}
         self.warnings_: list[str] = []  # what the fit could not learn at this budget (see fit)
@@ -303,14 +307,19 @@ class Synthesizer:
 
     # -- sampling ----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
+        self._fitted()
+
+    def _fitted(self) -> "tuple[MarkovRandomField, dict[str, CategoricalColumn | NumericColumn]]":
+        """The model and its columns; a clear error before fit() or load()."""
         if self.model_ is None or self.columns_ is None:
             raise RuntimeError("this Synthesizer is not fitted yet: call fit() or load() first")
+        return self.model_, self.columns_
 
     @property
     def estimated_rows_(self) -> int:
         """The model's DP estimate of the input's row count (the default sample size)."""
-        self._check_fitted()
-        return max(1, int(round(float(self.model_.total))))
+        model, _ = self._fitted()
+        return max(1, int(round(float(model.total))))
 
     @property
     def reproducible_(self) -> bool:
@@ -340,18 +349,18 @@ class Synthesizer:
         the mechanisms' noise: ``seed``, else a seeded fit's own sampling seed (kept in memory,
         derived from the fit's seed, not from its noise), else fresh OS entropy.
         """
-        self._check_fitted()
+        model, columns = self._fitted()
         rows = self.estimated_rows_ if n is None else int(n)
         if rows < 1:
             raise InputError(f"the number of rows to sample must be at least 1, not {n!r}")
         from .conditional import balance_plan, parse_where
 
         schema: Schema = self.schema  # type: ignore[assignment]
-        condition = parse_where(where, self.columns_, computed_columns(schema))
+        condition = parse_where(where, columns, computed_columns(schema))
         plan = (
             [(condition, rows)]
             if balance is None
-            else balance_plan(self.model_, self.columns_, balance, condition, rows, computed_columns(schema))
+            else balance_plan(model, columns, balance, condition, rows, computed_columns(schema))
         )
         base = self._sample_seed if seed is None else seed
         seq = np.random.SeedSequence(None if base is None else [base, rows])
@@ -374,8 +383,8 @@ class Synthesizer:
         from .model import conditioned, sample_codes, weighted_share
 
         schema: Schema = self.schema  # type: ignore[assignment]
-        factors = condition.factors + (combination_factors(schema.rules, self.columns_) if rules else [])
-        model = self.model_
+        model, columns = self._fitted()
+        factors = condition.factors + (combination_factors(schema.rules, columns) if rules else [])
         if factors:
             if weighted_share(model, factors) < MIN_SHARE:
                 asked = " and ".join(
@@ -390,7 +399,7 @@ class Synthesizer:
             state, rng = next(streams)
             codes = sample_codes(model, k, state)
             out = {}
-            for name, col in self.columns_.items():
+            for name, col in columns.items():
                 decoder = condition.decoders.get(name, col)
                 out[name] = _to_series(
                     col, decoder.decode(codes[name], rng), schema[name].format, schema[name].date_only
@@ -410,18 +419,19 @@ class Synthesizer:
         if self.accountant_ is not None:
             regime = {"regime": self.regime_.summary()} if self.regime_ is not None else {}
             return {**self.accountant_.summary(), **regime}
-        if getattr(self, "_saved_privacy", None) is not None:  # loaded from a model file
+        if self._saved_privacy is not None:  # loaded from a model file
             return self._saved_privacy
         raise RuntimeError("this Synthesizer is not fitted yet")
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Write the fitted model to one ``.npz`` file (plain arrays + JSON; no pickle)."""
-        self._check_fitted()
+        model, columns = self._fitted()
         _faults.refuse_to_save(self.privacy_report())  # a deliberately broken (test-only) run
         from .model import to_arrays
 
-        header, arrays = to_arrays(self.model_)
+        header, arrays = to_arrays(model)
+        described: dict[str, dict[str, Any]] = {}
         meta = {
             "format": FORMAT_VERSION,
             "schema": self.schema.to_dict(),  # type: ignore[union-attr]
@@ -429,18 +439,18 @@ class Synthesizer:
             "delta": self.delta,
             "privacy": self.privacy_report(),
             "model": header,
-            "columns": {},
+            "columns": described,
         }
-        for name, col in self.columns_.items():
+        for name, col in columns.items():
             if isinstance(col, CategoricalColumn):
-                meta["columns"][name] = {
+                described[name] = {
                     "type": "categorical",
                     "coding": asdict(col.coding),
                     "other_label": col.other_label,
                     "storage_type": col.storage_type,
                 }
             else:
-                meta["columns"][name] = {
+                described[name] = {
                     "type": "numeric",
                     "kind": col.kind,
                     "grid": col.coding.grid.name,
@@ -461,7 +471,7 @@ class Synthesizer:
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **{_key(k): v for k, v in arrays.items()})
+            np.savez_compressed(fh, allow_pickle=False, **{_key(k): v for k, v in arrays.items()})
         tmp.replace(path)
 
     @classmethod
@@ -488,8 +498,8 @@ class Synthesizer:
         for name, c in meta["columns"].items():
             if c["type"] == "categorical":
                 cd = c["coding"]
-                coding = CategoryCoding(tuple(cd["values"]), cd["missing_code"], cd["other_code"], cd["size"])
-                columns[name] = CategoricalColumn(name, coding, c["other_label"], c["storage_type"])
+                codes = CategoryCoding(tuple(cd["values"]), cd["missing_code"], cd["other_code"], cd["size"])
+                columns[name] = CategoricalColumn(name, codes, c["other_label"], c["storage_type"])
             else:
                 grid = DATE_GRID if c["grid"] == DATE_GRID.name else LOG_GRID
                 n_bins = c["size"] - (c["missing_bin"] is not None)
@@ -540,12 +550,13 @@ def _domain_budgets(schema: Schema, regime: Regime, rho: float) -> dict[str, flo
     predictive column that share of ``rho`` on top (declared columns get nothing)."""
     learn = [c.name for c in schema.columns if c.kind != "categorical" or c.categories is None]
     selected = schema[schema.target].kind == "categorical"  # an undeclared categorical target: selection.py's budget
-    own = regime.target_share is not None and schema.target in learn and len(learn) > 1 and not selected
+    share = regime.target_share
+    own = share is not None and schema.target in learn and len(learn) > 1 and not selected
     shared = [n for n in learn if not (own and n == schema.target)]
     out = {c.name: 0.0 for c in schema.columns}
     out.update({n: regime.domain_share * rho / len(shared) for n in shared})
-    if own:
-        out[schema.target] = regime.target_share * rho
+    if own and share is not None:
+        out[schema.target] = share * rho
     return out
 
 
