@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import InputError
@@ -44,7 +44,7 @@ class _Phases:
             transient=False,
             disable=quiet,
         )
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, TaskID] = {}
         self.current: str | None = None
 
     def __enter__(self):
@@ -241,8 +241,9 @@ def _gate_outcome(evaluation, synth, privacy_log: Path | None, outputs: tuple, r
 
 
 def _write_rows(df, output: Path, synth, rows: int | None, session, partitions: int | None) -> int:
-    """Write the drawn rows; with ``partitions``, draw them on the cluster into a Parquet folder."""
-    if df is not None:
+    """Write the drawn rows; with ``partitions``, draw them on the cluster into a Parquet folder
+    (``df`` is None exactly then: without ``partitions`` the rows were drawn here)."""
+    if partitions is None:
         write_table(df, output)
         return len(df)
     from ..engine.spark import sample_to_parquet

@@ -119,7 +119,7 @@ class CountingSource:
     """A table the synthesis core may count, and nothing else."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, relation: str, kinds: dict[str, str]):
-        self._con = con
+        self._con: duckdb.DuckDBPyConnection | None = con
         self.passes = 0  # counting queries run (each one scan of the rows): the scale model's unit
         self._dialect = DUCKDB
         self._rel = relation
@@ -209,7 +209,7 @@ class CountingSource:
 
     def _fetch(self, sql: str) -> list[tuple]:
         self.passes += 1
-        return self._con.execute(sql).fetchall()
+        return self._open().execute(sql).fetchall()
 
     def _clipped(self, column: str, clip: tuple[float, float] | None) -> str:
         return clipped_sql(self.value_sql(column), clip, self._dialect)
@@ -223,7 +223,7 @@ class CountingSource:
 
     def encode(self, codings: dict[str, "CategoryCoding | NumericCoding"]) -> None:
         """Materialise the encoded table (one small-integer code per column) for marginals."""
-        self._con.execute(
+        self._open().execute(
             f"CREATE OR REPLACE TEMP TABLE {_ENC} AS SELECT {self.encoded_columns_sql(codings)} FROM {self._rel}"
         )
         self._encoded = list(codings)
@@ -237,7 +237,7 @@ class CountingSource:
         for clique in cliques:
             cols = ", ".join(quote_ident(c) for c in clique)
             self.passes += 1
-            res = self._con.execute(f"SELECT {cols}, count(*) FROM {_ENC} GROUP BY ALL").fetchnumpy()
+            res = self._open().execute(f"SELECT {cols}, count(*) FROM {_ENC} GROUP BY ALL").fetchnumpy()
             idx = tuple(np.asarray(res[c], dtype=np.int64) for c in clique)
             out.append(self._dense_table(clique, idx, res["count_star()"]))
         return out
@@ -246,6 +246,12 @@ class CountingSource:
         table = np.zeros(tuple(self._sizes[c] for c in clique), dtype=np.float64)
         np.add.at(table, idx, np.asarray(counts, dtype=np.float64))
         return table
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """The connection; a clear error after :meth:`close` (the fit closes it once it has counted)."""
+        if self._con is None:
+            raise RuntimeError("this CountingSource is closed")
+        return self._con
 
     def close(self) -> None:
         """Release the connection (and its memory); closing twice is harmless."""

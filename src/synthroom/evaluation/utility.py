@@ -14,6 +14,8 @@ accuracy, F1 (binary: of the positive class; multi-class: macro). Regression: R^
 
 from __future__ import annotations
 
+from typing import Any, Callable, Literal
+
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -39,6 +41,8 @@ def measure_utility(tables: Tables, bins: list[ColumnBins], notes: list[str]) ->
     matrices = {key: _feature_matrix(df, features, key) for key, df in tables.items()}
     labels = {key: df[target].to_numpy() for key, df in tables.items()}
     categorical = [b.kind == "categorical" for b in features]
+    task: Literal["classification", "regression"]
+    scorer: Scorer
     if tables.kinds[target] == "categorical":
         task, scorer, model = "classification", _classification_scores, HistGradientBoostingClassifier
     else:
@@ -95,6 +99,10 @@ def _positive_class(train_labels: np.ndarray) -> str | None:
     return str(counts.index[1] if counts.iloc[1] <= counts.iloc[0] else counts.index[0])
 
 
+# (model, (x, y) to fit on, (x, y) to score on, notes, the fitting rows' name, positive class) -> scores
+Scorer = Callable[[Any, Any, Any, list[str], str, "str | None"], dict[str, float]]
+
+
 def _classification_scores(model, fit, test, notes, fit_name, positive) -> dict[str, float]:
     (x, y), (x_test, y_test) = _drop_missing_target(fit), _drop_missing_target(test)
     y, y_test = y.astype(str), y_test.astype(str)
@@ -107,7 +115,7 @@ def _classification_scores(model, fit, test, notes, fit_name, positive) -> dict[
             "predicts it for every row, so its AUC is 0.5"
         )
         predicted = np.full(y_test.shape, only, dtype=object)
-        proba = {c: np.full(y_test.shape, float(c == only)) for c in np.unique(y_test)}
+        proba: dict[str, np.ndarray] = {c: np.full(y_test.shape, float(c == only)) for c in np.unique(y_test)}
     else:
         model.fit(x, y)
         matrix = model.predict_proba(x_test)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import AbstractSet, Any, Iterable, Sequence
 
 from ..evaluation.result import Attack, ColumnFidelity, EvaluationReport, GateResult
 from . import svg
@@ -48,7 +48,7 @@ def _badge(passed: bool | None) -> str:
 
 
 def _table(
-    headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: set[int] = frozenset(), row_class=None
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: AbstractSet[int] = frozenset(), row_class=None
 ) -> str:
     """A table; cells are escaped unless wrapped in :class:`Raw`."""
     head = "".join(f'<th class="{"num" if i in numeric else ""}">{text(h)}</th>' for i, h in enumerate(headers))
@@ -244,9 +244,9 @@ def _rules(report: EvaluationReport) -> str:
 
 def _associations(report: EvaluationReport) -> str:
     fid = report.fidelity
-    names = fid.association_names if fid is not None else []
-    if not names:
+    if fid is None or not fid.association_names:
         return ""
+    names = fid.association_names
     real, synth = fid.association_real, fid.association_synthetic
     diff = [[_sub(s, r) for r, s in zip(rr, ss)] for rr, ss in zip(real, synth)]
     off = [abs(v) for i, row in enumerate(diff) for j, v in enumerate(row) if i != j and math.isfinite(v)]

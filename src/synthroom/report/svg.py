@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from html import escape
-from typing import Sequence
+from typing import Mapping, Sequence
 
 # One palette for the whole report (also used by the CSS legend swatches).
 COLORS = {"real": "#2f5d8a", "synthetic": "#e07b39", "holdout": "#4a4a4a", "train": "#c0392b"}
@@ -90,7 +90,7 @@ def _x_labels(labels: Sequence[str], x0: float, step: float, y: float, rotate: b
 
 def bar_chart(
     labels: Sequence[str],
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     *,
     marker: str | None = None,
     title: str = "",
@@ -229,7 +229,7 @@ def legend(color, lo: float, hi: float, *, label: str, steps: int = 40, width: f
 
 def histogram(
     edges: Sequence[float],
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     *,
     title: str = "",
     x_label: str = "",

@@ -162,8 +162,8 @@ def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = Non
                     f"{', '.join(missing)} (hash {template.content_hash[:12]})"
                 )
             tables = _tables_read(s, template)
-            if (missing := consent_missing(s, collab, tables)) is not None:
-                raise Conflict(missing)
+            if (unconsented := consent_missing(s, collab, tables)) is not None:
+                raise Conflict(unconsented)
             receivers = _receivers(s, template.collaboration_id, tables)
             _check_gated_runs(s, template, tables)
             params = json.loads(template.params)

@@ -740,7 +740,7 @@ def membership(
     member, or declined: one :class:`NotFound`, worded as for an id that does not exist."""
     collab = s.get(Collaboration, collaboration_id) if _whole(collaboration_id, 1, MAX_ID) else None
     row = _membership_row(s, actor.id, collaboration_id) if collab is not None else None
-    if row is None or row.status == "declined":
+    if collab is None or row is None or row.status == "declined":
         raise not_found("collaboration", collaboration_id)
     if row.status != "active" and not invited:
         raise Forbidden(
@@ -949,13 +949,13 @@ def content_hash(template: Template) -> str:
 
 
 def required_approvers(s: Session, template: Template) -> set[int]:
-    return {s.get(ConfiguredTable, tid).owner_id for tid in json.loads(template.tables).values()}
+    return {s.get_one(ConfiguredTable, tid).owner_id for tid in json.loads(template.tables).values()}
 
 
 def _associated_tables(s: Session, collaboration_id: int) -> dict[str, ConfiguredTable]:
     """The collaboration's tables by association name."""
     assocs = s.scalars(select(Association).where(Association.collaboration_id == collaboration_id))
-    return {a.name: s.get(ConfiguredTable, a.table_id) for a in assocs}
+    return {a.name: s.get_one(ConfiguredTable, a.table_id) for a in assocs}  # tables are never deleted
 
 
 def _check_unchanged(s: Session, collaboration_id: int, checked: dict[str, ConfiguredTable]) -> None:
