@@ -19,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from ..errors import InputError
-from ..io import check_output_path, write_table
+from ..io import check_output_path, write_batches, write_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Differentially private synthetic data.")
 err = Console(stderr=True)
@@ -209,10 +209,13 @@ def synthesize(
             else:
                 synth = Synthesizer(parsed, epsilon=eps, delta=delta, seed=seed, progress=phases, engine=counting)
                 synth.fit(input)
-                df = synth.sample(rows) if partitions is None else None
+                df = None  # drawn and written in batches below: a large sample is never one DataFrame
+                if partitions is None:
+                    written = write_batches(synth.sample_batches(rows), output)
         if evaluation is not None:
             _gate_outcome(evaluation, synth, privacy_log, (output, save_model), report)
-        written = _write_rows(df, output, synth, rows, counting, partitions)
+        if gated or partitions is not None:
+            written = _write_rows(df, output, synth, rows, counting, partitions)
         if save_model is not None:
             synth.save(save_model)
         if privacy_log is not None:
@@ -297,11 +300,16 @@ def sample(
     try:
         check_output_path(output)
         synth = Synthesizer.load(model)
-        df = synth.sample(rows, seed=seed, where=parse_where_options(where, synth.schema), balance=balance)
-        write_table(df, output)
+        conditions = parse_where_options(where, synth.schema)
+        if balance is None:  # in batches: a large sample is never one DataFrame
+            written = write_batches(synth.sample_batches(rows, seed, where=conditions), output)
+        else:
+            df = synth.sample(rows, seed=seed, where=conditions, balance=balance)
+            write_table(df, output)
+            written = len(df)
     except InputError as exc:
         _fail(exc)
-    out.print(f"wrote {len(df):,} rows to {output} in {time.perf_counter() - start:.1f} s")
+    out.print(f"wrote {written:,} rows to {output} in {time.perf_counter() - start:.1f} s")
 
 
 def parse_where_options(specs: list[str] | None, schema) -> dict | None:

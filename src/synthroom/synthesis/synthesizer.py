@@ -28,7 +28,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from mbi import MarkovRandomField
 
 DEFAULT_DELTA = 1e-9
+SAMPLE_BATCH_ROWS = 500_000  # sample_batches: rows per batch (a few hundred MB of frames at 15 columns)
 FORMAT_VERSION = 2  # 2: no sampling seed in the file, rounded potentials and weights
 NOT_FOR_RELEASE = (
     "reproducible: not for release (the run was seeded: whoever knows the seed can rerun the fit "
@@ -375,6 +376,28 @@ class Synthesizer:
             df = df.iloc[np.random.default_rng(seq.spawn(1)[0]).permutation(len(df))].reset_index(drop=True)
         self.timings_["sampling"] = time.perf_counter() - t
         return df
+
+    def sample_batches(
+        self, n: int | None = None, seed: int | None = None, *, where: Any = None, batch_rows: int | None = None
+    ) -> "Iterator[pd.DataFrame]":
+        """:meth:`sample` in batches of at most ``batch_rows`` (default :data:`SAMPLE_BATCH_ROWS`)
+        rows, for samples too large to hold as one DataFrame (the command line writes them as they
+        come: :func:`synthroom.io.write_batches`). ``n`` up to ``batch_rows`` gives one batch,
+        exactly ``sample(n, seed, where=where)``; a larger sample is ``ceil(n / batch_rows)``
+        independent draws, each seeded from ``seed`` (else the fit's sampling seed, else OS
+        entropy), so a seeded call replays."""
+        self._check_fitted()
+        rows = self.estimated_rows_ if n is None else int(n)
+        batch_rows = SAMPLE_BATCH_ROWS if batch_rows is None else int(batch_rows)
+        if rows <= batch_rows:
+            yield self.sample(rows, seed, where=where)
+            return
+        base = self._sample_seed if seed is None else seed
+        parts = -(-rows // batch_rows)
+        children = np.random.SeedSequence(None if base is None else [base, rows, parts]).spawn(parts)
+        for i, child in enumerate(children):
+            size = batch_rows if i < parts - 1 else rows - batch_rows * (parts - 1)
+            yield self.sample(size, int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)), where=where)
 
     def _sample_part(self, condition, rows: int, seq: np.random.SeedSequence, rules: bool) -> pd.DataFrame:
         """``rows`` finished rows from the model given ``condition`` (and the rules, if ``rules``)."""
