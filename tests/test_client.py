@@ -1,6 +1,9 @@
 """synthroom.client.RoomClient against the real app (in process): one method per endpoint, a typed
 error per refusal, optional fields left to the server's defaults, and the environment's settings."""
 
+import types
+import typing
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -92,6 +95,70 @@ def test_every_endpoint_has_a_method(room):
     head = client.audit_head(tp.collab)
     assert client.audit_verify(tp.collab, head)["extends"] is True
     assert client.metering(tp.collab)["entries"] == []
+
+
+# openapi type names of the Python types the client's answers use
+KINDS = {int: "integer", float: "number", str: "string", bool: "boolean", list: "array", dict: "object"}
+
+
+def _kinds_of_hint(hint) -> set[str]:
+    """The JSON types a field's annotation admits (``X | None``: X's and null)."""
+    if hint is type(None):
+        return {"null"}
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return set().union(*(_kinds_of_hint(h) for h in typing.get_args(hint)))
+    if typing.get_origin(hint) is typing.Literal:
+        return {KINDS[type(v)] for v in typing.get_args(hint)}
+    if typing.is_typeddict(hint):
+        return {"object"}
+    return {KINDS[typing.get_origin(hint) or hint]}
+
+
+def _kinds_of_schema(schema: dict) -> set[str]:
+    if "anyOf" in schema:
+        return set().union(*(_kinds_of_schema(s) for s in schema["anyOf"]))
+    return {"object"} if "$ref" in schema or "allOf" in schema else {schema["type"]}
+
+
+def _agree(hint, schema: dict, spec: dict, where: str) -> int:
+    """Check a typed answer (a TypedDict, a list of one, nested ones) against the response model's
+    JSON schema: the same field names, each with the same JSON types; returns the fields checked."""
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    if typing.get_origin(hint) is list:
+        assert schema["type"] == "array", where
+        return _agree(typing.get_args(hint)[0], schema["items"], spec, where + "[]")
+    if not typing.is_typeddict(hint):
+        return 0
+    fields = typing.get_type_hints(hint)
+    assert set(fields) == set(schema["properties"]), where  # the same fields, no more, no fewer
+    assert hint.__required_keys__ == set(fields), where  # the server always sends every field
+    checked = len(fields)
+    for name, field in fields.items():
+        prop = schema["properties"][name]
+        assert _kinds_of_hint(field) == _kinds_of_schema(prop), f"{where}.{name}"
+        checked += _agree(field, prop, spec, f"{where}.{name}")
+    return checked
+
+
+def test_typed_answers_match_the_api_response_models(room):
+    """Each method's declared answer (``synthroom.client.Job``, ...) has exactly the fields, and
+    JSON types, of the response model its route declares, nested models too: the client stays
+    standalone (it cannot import the API's models) without drifting from them."""
+    _, client = room
+    spec = client.http.get("/openapi.json").json()
+    checked = {}
+    for (method, path), name in METHODS.items():
+        answer = typing.get_type_hints(getattr(RoomClient, name))["return"]
+        responses = spec["paths"][path][method]["responses"]
+        ok = next(code for code in responses if code.startswith("2"))
+        content = responses[ok].get("content", {}).get("application/json")
+        if answer is bytes or path == "/health":  # files; /health declares no model
+            continue
+        checked[name] = _agree(answer, content["schema"], spec, name)
+    assert len(checked) == len(METHODS) - 5 and all(checked.values()), checked  # 4 files and /health left
+    assert checked["collaboration"] > 9 and checked["audit_verify"] == 3 + 4  # nested models were checked too
+    assert set(client_module.Health.__annotations__) == set(client.health())
 
 
 def test_refusals_raise_the_typed_error_with_the_servers_detail(room):

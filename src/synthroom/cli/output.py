@@ -30,7 +30,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, TypeVar
 
 import typer
 from rich.console import Console
@@ -61,6 +61,7 @@ GATE_CATEGORY = "refused_by_gate"
 out = Console()
 err = Console(stderr=True)
 _mode: dict[str, bool] = {"json": False}
+_State = TypeVar("_State", bound=Mapping[str, Any])  # a job, model or inference (synthroom.client)
 
 
 def exit_code_of(exc: ClientError) -> int:
@@ -68,7 +69,7 @@ def exit_code_of(exc: ClientError) -> int:
     return next((code for kind, code in _BY_ERROR if isinstance(exc, kind)), UNEXPECTED)
 
 
-def final_exit_code(thing: dict) -> int:
+def final_exit_code(thing: Mapping[str, Any]) -> int:
     """A finished job's or model's exit code: 3 refused by the gate, 4 failed, else 0."""
     if thing.get("state") == "failed":
         return GATE_REFUSED if thing.get("category") == GATE_CATEGORY else JOB_FAILED
@@ -153,7 +154,7 @@ def _rows(values: list, title: str | None) -> Table:
     return table
 
 
-def wait_for(fetch: Callable[[], dict], what: str, *, timeout: float, poll: float = 0.5) -> dict:
+def wait_for(fetch: Callable[[], _State], what: str, *, timeout: float, poll: float = 0.5) -> _State:
     """Poll ``fetch`` until the state is final; on a terminal, a line per state reached and a
     live line with the time waited. Past ``timeout`` seconds: exit 1, naming the state it was in."""
     start, seen = time.monotonic(), None

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import typer
 import yaml
@@ -367,7 +367,7 @@ WAIT = typer.Option(
 TIMEOUT = typer.Option(3600.0, help="With --wait: give up waiting after this many seconds (exit 1; it keeps running).")
 
 
-def _finish(thing: dict, what: str) -> None:
+def _finish(thing: Mapping[str, Any], what: str) -> None:
     """Print the final state; exit with its code (3 refused by the gate, 4 failed)."""
     emit(thing, title=what)
     code = final_exit_code(thing)

@@ -23,7 +23,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from ..client import ClientError, RoomClient
+from ..client import ClientError, Job, RoomClient
 from .adtech import (
     AUDIENCE_COLUMNS,
     CONVERSIONS_COLUMNS,
@@ -245,7 +245,7 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-def _print_summary(say: Console, job: dict) -> None:
+def _print_summary(say: Console, job: Job) -> None:
     summary = job.get("summary") or {}
     if not summary:
         return
