@@ -20,7 +20,6 @@ EXCEPTIONS = {  # (importing module, imported name) that predate the check
     ("synthesis/enforce.py", "_text"),
     ("room/inference.py", "_iso"),
     ("room/inference.py", "_whole_seconds"),
-    ("room/inference.py", "_verified_snapshot"),
 }
 
 

@@ -321,6 +321,8 @@ def test_settings_are_typed_and_validated(tmp_path):
         "job_memory_mib": 8192,
         "job_threads": 2,
         "job_temp_disk_mib": 10240,
+        "engine": "duckdb",
+        "spark_master": None,
     }
     with pytest.raises(ValidationError):
         Room(f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "a", max_rows=0)

@@ -154,6 +154,7 @@ class Collaboration(TypedDict):
     retention_days: int  # days a job's artifacts are kept
     model_policy: dict[str, Any]  # export, artifact size, providers, inference runners/receivers/payer
     inference_payer_accepted: bool
+    engine: str | None  # where its templates run (duckdb or spark); None: the room's engine setting
     members: list[Membership]
     tables: list[AssociatedTable]
 
@@ -440,13 +441,22 @@ class RoomClient:
         payer: str,
         retention_days: int | None = None,
         model_policy: dict[str, Any] | None = None,
+        engine: str | None = None,
     ) -> Collaboration:
         """Create a collaboration; ``members``: ``[{"name", "can_run", "can_receive"}]`` (each is
-        invited and accepts with :meth:`accept`; the payer with ``accept(pay=True)``)."""
+        invited and accepts with :meth:`accept`; the payer with ``accept(pay=True)``); ``engine``:
+        where its templates run (``duckdb`` or ``spark``; default: the room's setting)."""
         return self._json(
             "POST",
             "/collaborations",
-            _given(name=name, members=members, payer=payer, retention_days=retention_days, model_policy=model_policy),
+            _given(
+                name=name,
+                members=members,
+                payer=payer,
+                retention_days=retention_days,
+                model_policy=model_policy,
+                engine=engine,
+            ),
         )
 
     def collaborations(self, *, limit: int | None = None, offset: int | None = None) -> list[Collaboration]:

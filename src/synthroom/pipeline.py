@@ -513,10 +513,46 @@ def _split_and_fit(
     acc, noise = synth.start_run()
     plan = HoldoutPlan(acc, noise, share)
     with tempfile.TemporaryDirectory(prefix="synthroom-split-") as workdir:
-        split = split_rows(data, schema, plan, key, Path(workdir), units=units, max_rows=max_rows)
+        if hasattr(data, "sparkSession"):
+            split = _split_on_spark(data, schema, plan, key, units, max_rows)
+        else:
+            split = split_rows(data, schema, plan, key, Path(workdir), units=units, max_rows=max_rows)
         check = HoldoutCheck(split.n_train, split.n_holdout, plan)
         synth.fit(split.fit_data, first=check.measure, run=(acc, noise))
     return split, check
+
+
+def _split_on_spark(frame: Any, schema: Schema, plan: HoldoutPlan, key: bytes, units: Any, max_rows: int) -> Split:
+    """:func:`split_rows` of a Spark DataFrame, on the cluster (:mod:`synthroom.engine.spark_split`):
+    the same keyed hash and DP-sized share; ``units``, if given, names the frame's unit column."""
+    from .engine.spark_split import split_spark
+
+    if units is not None and not isinstance(units, str):
+        raise InputError("on Spark, units names the DataFrame's privacy-unit column")
+    kinds = {c.name: c.kind for c in schema.columns}
+    part = split_spark(frame, kinds, plan, key, unit=units, max_rows=max_rows)
+    sizes = {"training": part.n_train, "holdout": part.n_holdout}
+    notes = [_sample_note(name, size, max_rows) for name, size in sizes.items() if size > max_rows]
+    return Split(part.fit_data, part.train, part.holdout, part.n_train, part.n_holdout, notes)
+
+
+def _on_engine(data: Any, schema: Schema, engine: Any) -> tuple[Any, Any]:
+    """``(data, engine)`` to split and fit on: a Spark run reads its input as a Spark DataFrame
+    (a path the cluster reads, a table name, a DataFrame), checked against the schema."""
+    from .engine import check_engine
+
+    engine = check_engine(engine)
+    if engine == "duckdb" and not hasattr(data, "sparkSession"):
+        return data, engine
+    from .engine.spark import read_frame, spark_session
+
+    session = data.sparkSession if hasattr(data, "sparkSession") else engine
+    session = spark_session() if session == "spark" else session
+    if not hasattr(data, "sparkSession"):
+        where = "the DataFrame" if isinstance(data, pd.DataFrame) else str(data)
+        data = read_frame(session, data)
+        check_names(list(data.columns), {c.name: c.kind for c in schema.columns}, where, schema.ignore)
+    return data, session
 
 
 def synthesize_with_gate(
@@ -533,7 +569,8 @@ def synthesize_with_gate(
     progress: Progress | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
     unit_cap: int = 1,
-    units: "pd.Series | np.ndarray | list | None" = None,
+    units: "pd.Series | np.ndarray | list | str | None" = None,
+    engine: Any = "duckdb",
 ) -> GatedRun:
     """Hold out about ``holdout_share`` of the real rows (None, the default: a share sized from a DP
     count of the rows, see :class:`HoldoutPlan`) per privacy unit, by a secret keyed hash; fit on
@@ -541,7 +578,10 @@ def synthesize_with_gate(
     against the holdout and release the synthetic rows only if every gate passes.
 
     ``units`` (a DataFrame input only): each row's privacy unit, so that a unit's rows go to the
-    same part; ``unit_cap``: the most rows one unit holds (the guarantee is per unit, see
+    same part (a Spark DataFrame: the name of its unit column); ``engine``: ``"duckdb"``,
+    ``"spark"`` or a SparkSession: on Spark the split, the fit's counts and the evaluation's
+    samples run on the cluster (:mod:`synthroom.engine.spark_split`), a Spark DataFrame input
+    implying it; ``unit_cap``: the most rows one unit holds (the guarantee is per unit, see
     docs/privacy.md). ``max_mia_score`` defaults to the schema's ``maxMembershipInferenceAttackScore``;
     ``gates`` maps further gate names to thresholds (see :func:`synthroom.evaluation.evaluate`).
     When the DP holdout-size check fails, the evaluation is skipped and every gate refuses.
@@ -558,6 +598,7 @@ def synthesize_with_gate(
         max_mia_score = parsed.max_mia_score
     check_gates(gates, max_mia_score)
     eval_seed = _draw_seed() if seed is None else int(seed)
+    data, engine = _on_engine(data, parsed, engine)
     synth = Synthesizer(
         parsed,
         epsilon=epsilon,
@@ -565,6 +606,7 @@ def synthesize_with_gate(
         seed=seed,
         progress=progress,  # checks epsilon first
         unit_cap=unit_cap,
+        engine=engine,
     )  # rows per person: the guarantee is per person (docs/privacy.md)
 
     split, check = _split_and_fit(synth, data, parsed, holdout_share, holdout_key(seed), units, max_rows, progress)

@@ -63,6 +63,9 @@ class CollaborationIn(Body):
         "model_providers, inference_runners, inference_receivers, "
         "inference_payer (docs/cleanroom.md, 'Models').",
     )
+    engine: Literal["duckdb", "spark"] | None = Field(
+        None, description="Where its templates run (default: the room's engine setting; docs/engines.md)."
+    )
 
 
 class TableIn(Body):
@@ -207,6 +210,7 @@ class CollaborationOut(BaseModel):
     retention_days: int
     model_policy: dict[str, Any]
     inference_payer_accepted: bool
+    engine: str | None = Field(None, description="Where its templates run; null: the room's engine setting.")
     members: list[MembershipOut]
     tables: list[AssociatedTableOut]
 

@@ -204,6 +204,7 @@ def synthesize(
                     gates=gates,
                     holdout_share=holdout_share,
                     progress=phases,
+                    engine=counting,
                 )
                 synth, df, evaluation = run.synthesizer, run.synthetic, run.report
             else:
@@ -264,10 +265,10 @@ def _engine(engine: str, master: str | None, partitions: int | None, output: Pat
         if master is not None or partitions is not None:
             raise InputError("--spark-master and --partitions need --engine spark")
         return "duckdb"
-    if gated:
+    if gated and partitions is not None:
         raise InputError(
-            "the release gate and the report run on DuckDB: drop --engine spark, or drop --report, "
-            "--max-mia-score, --gate and --holdout-share (and the schema's maxMembershipInferenceAttackScore)"
+            "--partitions draws new rows after the fit, but the release gate releases only the rows it scored: "
+            "drop --partitions, or drop --report, --max-mia-score, --gate and --holdout-share"
         )
     if partitions is not None and (partitions < 1 or output.suffix.lower() != ".parquet"):
         raise InputError("--partitions needs a positive number and a .parquet output (written as a folder)")

@@ -130,6 +130,9 @@ def collab_create(
     inference_payer: Optional[str] = typer.Option(
         None, help="Model policy: who pays for inference (default: the payer)."
     ),
+    engine: Optional[str] = typer.Option(
+        None, help="Where its templates run: duckdb or spark (default: the server's engine setting)."
+    ),
 ):
     """Create a collaboration: the members listed are invited (each accepts with `accept`; the
     payer, and an inference payer, with `accept --pay`)."""
@@ -145,7 +148,7 @@ def collab_create(
         "inference_receivers": inference_receiver,
         "inference_payer": inference_payer,
     }
-    _show(lambda: _client().create_collaboration(name, members, payer, retention_days, policy))
+    _show(lambda: _client().create_collaboration(name, members, payer, retention_days, policy, engine))
 
 
 LIMIT = typer.Option(None, help="Items per page (default: the server's page size).")
@@ -601,6 +604,8 @@ def serve(
     job_memory_mib: w.JobMemory = _default("job_memory_mib"),
     job_threads: w.JobThreads = _default("job_threads"),
     job_temp_disk_mib: w.JobTempDisk = _default("job_temp_disk_mib"),
+    engine: w.Engine = _default("engine"),
+    spark_master: w.SparkMaster = _default("spark_master"),
     config: w.ConfigFile = None,
 ) -> None:
     """Start the clean-room server: SQLite + local artifacts + DuckDB, nothing else to install.

@@ -40,6 +40,17 @@ JobTempDisk = Annotated[
     int,
     typer.Option(help="Temporary disk one job may fill (DuckDB spilling; also the largest file it may write), in MiB."),
 ]
+Engine = Annotated[
+    str,
+    typer.Option(
+        help="Where templates run and rows are counted: duckdb or spark (a collaboration may choose its own; "
+        "docs/engines.md)."
+    ),
+]
+SparkMaster = Annotated[
+    Optional[str],
+    typer.Option(help="With spark: the cluster's master URL (default: a local session in each job's process)."),
+]
 ConfigFile = Annotated[
     Optional[Path],
     typer.Option(
@@ -83,6 +94,8 @@ def worker(
     job_memory_mib: JobMemory = default("job_memory_mib"),
     job_threads: JobThreads = default("job_threads"),
     job_temp_disk_mib: JobTempDisk = default("job_temp_disk_mib"),
+    engine: Engine = default("engine"),
+    spark_master: SparkMaster = default("spark_master"),
     config: ConfigFile = None,
 ) -> None:
     """Run queued clean-room jobs from the database, beside (or instead of) a server's own workers."""

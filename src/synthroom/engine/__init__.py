@@ -27,9 +27,8 @@ def open_source(data: Any, kinds: dict[str, str], engine: Any = "duckdb", ignore
         return CountingSource.open(data, kinds, ignore=ignore)
     from .spark import SparkCountingSource, spark_session
 
-    return SparkCountingSource.open(
-        data, kinds, session=spark_session() if engine == "spark" else engine, ignore=ignore
-    )
+    session = spark_session() if engine == "spark" else engine
+    return SparkCountingSource.open(data, kinds, session=session, ignore=ignore)
 
 
 __all__ = ["ENGINES", "CategoryCoding", "CountingSource", "NumericCoding", "Pieces", "check_engine", "open_source"]

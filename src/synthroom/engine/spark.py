@@ -157,17 +157,20 @@ class SparkCountingSource(CountingSource):
 
     @classmethod
     def open(
-        cls, data: Any, kinds: dict[str, str], threads: int | None = None, ignore: Any = (), session=None
+        cls, data: Any, kinds: dict[str, str], threads: int | None = None, ignore: Sequence[str] = (), session=None
     ) -> "SparkCountingSource":
-        """Open ``data`` on ``session`` (default: :func:`spark_session`); the same checks as DuckDB's
-        (``ignore``: columns the input may hold that are never counted)."""
+        """Open ``data`` on ``session`` (default: :func:`spark_session`); the same checks as DuckDB's.
+        ``ignore``: columns the input may hold that are never read (left out before any count)."""
         session = session or spark_session()
         is_frame = isinstance(data, pd.DataFrame)
-        if is_frame:  # checked before shipping it to the cluster
+        if is_frame:  # checked before shipping it to the cluster (the ignored columns are not shipped)
             check_names([str(c) for c in data.columns], kinds, "the DataFrame", ignore)
+            data = data[list(kinds)]
         frame = read_frame(session, data)
         where = "the Spark DataFrame" if hasattr(data, "sparkSession") else "the DataFrame" if is_frame else str(data)
         check_names(list(frame.columns), kinds, where, ignore)
+        if ignore:
+            frame = frame.select(*[SPARK.ident(c) for c in kinds])
         source = cls(session, frame, kinds)
         source._validate(empty_is_error=not is_frame)
         return source

@@ -272,14 +272,14 @@ def _score(task: dict, artifacts: str, _shared: _Shared) -> int:
     """In the child process: read the verified snapshot's needed columns, predict, write."""
     import pyarrow.parquet as pq
 
-    from ..sql.sandbox import _verified_snapshot
+    from ..sql.sandbox import verified_snapshot
 
     source, features = task["source"], task["features"]
     id_column = source.unit
     columns = [f["name"] for f in features] + (
         [id_column] if id_column and id_column not in [f["name"] for f in features] else []
     )
-    frame = pq.read_table(io.BytesIO(_verified_snapshot(source)), columns=columns).to_pandas()
+    frame = pq.read_table(io.BytesIO(verified_snapshot(source)), columns=columns).to_pandas()
     model = estimators.load_model(Path(task["model"]), trusted=tuple(task["trusted"]))
     with estimators.one_thread():
         x = estimators.prepare(frame, features)

@@ -37,7 +37,8 @@ from ..io import write_table
 from ..pipeline import withhold_seed
 from ..schema import parse_schema
 from ..sql import check_template, run_template
-from ..sql.template import output_literals
+from ..engine.spark_sandbox import spark_sql
+from ..sql.template import UNIT_COLUMN, output_literals
 from ..synthesis.selection import declare_public_values
 from . import audit, claims, ledger
 from .claims import LEASE_SECONDS
@@ -62,6 +63,7 @@ from .service import (
     get_row,
     consent_missing,
     content_hash,
+    engine_of,
     membership,
     source_of,
     table_columns,
@@ -402,6 +404,7 @@ def _claim(room: Room, job_id: int | None, worker_id: str, lease: float) -> _Cla
             "columns": {n: table_columns(t) for n, t in tables.items()},
             "sources": [source_of(n, t) for n, t in tables.items()],
             "model_evaluations": job.model_evaluations,
+            "engine": engine_of(room, s.get(Collaboration, job.collaboration_id)),
         }
         audit.append(s, audit.collaboration_scope(job.collaboration_id), "worker", "job.running", {"job_id": job.id})
         return _Claimed(job.id, worker_id, plan, job.seed, job.unit_cap, _withdrawn(s, template))
@@ -468,11 +471,19 @@ def _synthesize_job(
     # The approved template is public to the collaboration: the literals it can output are public categories.
     schema = declare_public_values(schema, output_literals(checked.sql))
     outcome.synth_epsilon = params["epsilon"]  # per person with up to `cap` rows: the synthesizer accounts for the cap
+    engine = plan.get("engine") or {"name": "duckdb"}
+    if engine["name"] == "spark":
+        spark_sql(checked)  # a template Spark may not run is refused before any row is read (refunded)
     outcome.touched = True  # the sandbox reads the tables' rows from here on: charged, whatever happens next
-    execution = run_template(checked, plan["sources"], cap=cap, seed=secrets.randbits(63) if seed is None else seed)
+    salt = secrets.randbits(63) if seed is None else seed
+    if engine["name"] == "spark":
+        execution, data, units, counting = _on_spark(checked, plan["sources"], cap, salt, engine.get("master"))
+    else:
+        execution = run_template(checked, plan["sources"], cap=cap, seed=salt)
+        data, units, counting = execution.frame, execution.unit_ids, "duckdb"
     outcome.rows_real = execution.rows_after_cap
     run = synthesize(
-        execution.frame,
+        data,
         schema,
         epsilon=outcome.synth_epsilon,
         delta=params["delta"],
@@ -481,7 +492,8 @@ def _synthesize_job(
         rows=params.get("rows"),
         max_mia_score=params.get("max_mia_score"),
         progress=_no_progress,
-        units=execution.unit_ids,
+        units=units,
+        **({} if counting == "duckdb" else {"engine": counting}),
     )  # the holdout is drawn per privacy unit
     # No seed reaches a view or report (an operator's reproducible run has one: withheld too).
     run.report.notes = withhold_seed(run.report.notes)  # (the pipeline does too; the room relies on it)
@@ -513,6 +525,17 @@ def _synthesize_job(
     if plan.get("model_evaluations") and run.holdout is not None:  # every owner opted in: operator-only file
         write_table(run.holdout, artifacts / HOLDOUT_FILE)
     outcome.released = True
+
+
+def _on_spark(checked, sources: list, cap: int, salt: int, master: str | None) -> tuple:
+    """The template on Spark (:mod:`synthroom.engine.spark_sandbox`): ``(execution, the capped rows
+    as a Spark DataFrame, their unit column or None, the job's Spark session)``."""
+    from ..engine.spark import spark_session
+    from ..engine.spark_sandbox import run_template_spark
+
+    execution = run_template_spark(checked, sources, cap=cap, seed=salt, session=spark_session(master))
+    units = UNIT_COLUMN if execution.has_units else None  # no units: each row is its own (its content)
+    return execution, execution.frame, units, execution.session
 
 
 def _no_progress(_phase: str, _message: str) -> None:

@@ -47,6 +47,7 @@ class Collaboration(Base):
     retention_days: Mapped[int] = mapped_column(Integer)
     model_policy: Mapped[str] = mapped_column(Text, default="{}")  # JSON: room.mlpolicy.ModelPolicy
     inference_payer_accepted: Mapped[bool] = mapped_column(Boolean, default=False)  # when not the payer
+    engine: Mapped[str | None] = mapped_column(String(20), nullable=True)  # None: the room's setting
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

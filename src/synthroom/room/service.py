@@ -22,6 +22,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..engine import ENGINES
+from ..engine.spark_sandbox import spark_sql
 from ..engine.types import is_number, is_time
 from ..errors import InputError
 from ..schema import check_epsilon, check_max_mia_score, parse_schema
@@ -185,6 +187,7 @@ class Room:
         payer: str,
         retention_days: int = 7,
         model_policy: dict | None = None,
+        engine: str | None = None,
     ) -> dict:
         """``members``: ``[{"name", "can_run", "can_receive"}]``; the creator is always a member.
 
@@ -192,12 +195,11 @@ class Room:
         collaboration nor is charged until it accepts (:meth:`accept_invitation`). A payer other
         than the creator must also accept paying for synthetic-data generation; a creator naming
         itself payer accepts by creating. ``model_policy``: :class:`.mlpolicy.ModelPolicy` (an
-        inference payer other than the creator accepts like the payer)."""
+        inference payer other than the creator accepts like the payer). ``engine``: where its
+        templates run (``duckdb`` or ``spark``; None: the room's ``engine`` setting)."""
         name = _check_name(name, "collaboration name")
         policy = parse_policy(model_policy)
-        lo, hi = RETENTION_DAYS
-        if isinstance(retention_days, bool) or not isinstance(retention_days, int) or not lo <= retention_days <= hi:
-            raise InputError(f"retention_days {retention_days!r} must be a whole number of days from {lo} to {hi}")
+        _check_collaboration_options(retention_days, engine)
         limit = self.settings.max_collaboration_members
         if len(members) > limit:
             raise InputError(f"a collaboration may list at most {limit} members ({len(members)} listed)")
@@ -225,6 +227,7 @@ class Room:
                 payer_accepted=payer_member.id == actor.id,
                 model_policy=policy.model_dump_json(),
                 inference_payer_accepted=policy.inference_payer in (None, actor.name),
+                engine=engine,
             )
             s.add(collab)
             s.flush()
@@ -253,6 +256,7 @@ class Room:
                         for m, (r, c) in abilities.items()
                     },
                     "model_policy": policy.model_dump(),
+                    **({"engine": engine} if engine else {}),
                 },
             )
             return _collaboration_view(s, collab)
@@ -595,13 +599,16 @@ class Room:
         _check_text(sql, "the template's SQL")
         params = _check_params(epsilon, classification, max_mia_score, delta, rows, self.settings.max_rows)
         with self.read() as s:  # the checks are CPU-heavy: they run on a snapshot, outside any write
-            membership(s, actor, collaboration_id)
+            collab, _ = membership(s, actor, collaboration_id)
             tables = _associated_tables(s, collaboration_id)
+            engine = engine_of(self, collab)["name"]
         checked = check_template(
             sql,
             {n: table_columns(t) for n, t in tables.items()},
             [c["name"] for c in params["classification"]["columns"]],
         )
+        if engine == "spark":  # also its Spark SQL form, as the job will run it
+            spark_sql(checked)
         _check_output_kinds(output_types(checked, [source_of(n, tables[n]) for n in checked.tables]), params)
         read = {n: tables[n].id for n in checked.tables}
         with self.transaction() as s:  # short: re-validate what the checks relied on, then store
@@ -970,6 +977,19 @@ def _check_unchanged(s: Session, collaboration_id: int, checked: dict[str, Confi
             )
 
 
+def _check_collaboration_options(retention_days: Any, engine: Any) -> None:
+    lo, hi = RETENTION_DAYS
+    if isinstance(retention_days, bool) or not isinstance(retention_days, int) or not lo <= retention_days <= hi:
+        raise InputError(f"retention_days {retention_days!r} must be a whole number of days from {lo} to {hi}")
+    if engine is not None and engine not in ENGINES:
+        raise InputError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+
+
+def engine_of(room: Room, collab: Collaboration) -> dict:
+    """Where a collaboration's templates run: its own engine, else the room's (``settings.engine``)."""
+    return {"name": collab.engine or room.settings.engine, "master": room.settings.spark_master}
+
+
 def table_columns(table: ConfiguredTable) -> TableColumns:
     return TableColumns(tuple(json.loads(table.columns)), tuple(json.loads(table.allowed_columns)), table.unit_column)
 
@@ -1058,6 +1078,7 @@ def _collaboration_view(s: Session, collab: Collaboration) -> dict:
         "retention_days": collab.retention_days,
         "model_policy": policy_of(collab).model_dump(),
         "inference_payer_accepted": collab.inference_payer_accepted,
+        "engine": collab.engine,
         "members": [
             {"name": m.name, "can_run": ms.can_run, "can_receive": ms.can_receive, "status": ms.status}
             for ms, m in rows

@@ -17,7 +17,7 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -55,6 +55,14 @@ class Settings(BaseModel):
     job_memory_mib: int = Field(JOB.memory_bytes // MIB, ge=256, description="Address space of one job's process, MiB.")
     job_threads: int = Field(JOB.threads, ge=1, description="Threads of one job's DuckDB, BLAS and XLA.")
     job_temp_disk_mib: int = Field(JOB.temp_bytes // MIB, ge=1, description="Temporary disk one job may fill, MiB.")
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb",
+        description="Where templates run and rows are counted: duckdb (the job's process) or spark "
+        "(a collaboration may choose its own; docs/engines.md).",
+    )
+    spark_master: Optional[str] = Field(
+        None, description="The Spark cluster jobs on Spark use (default: a local session in the job's process)."
+    )
 
 
 def env_var(field: str) -> str:

@@ -320,7 +320,7 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _verified_snapshot(source: Source) -> bytes:
+def verified_snapshot(source: Source) -> bytes:
     """The snapshot's bytes, if it is still the file recorded; else :class:`SourceChanged`."""
     try:
         fd = os.open(source.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
@@ -339,7 +339,7 @@ def _verified_snapshot(source: Source) -> bytes:
 def _load(con: duckdb.DuckDBPyConnection, source: Source, limit_zero: bool) -> None:
     cols = list(source.columns) + ([source.unit] if source.unit and source.unit not in source.columns else [])
     try:
-        arrow = pq.read_table(pa.BufferReader(_verified_snapshot(source)), columns=cols)
+        arrow = pq.read_table(pa.BufferReader(verified_snapshot(source)), columns=cols)
     except (pa.ArrowException, KeyError) as exc:
         raise SourceChanged(f"table {source.name!r}: its snapshot cannot be read ({type(exc).__name__})") from None
     select = ", ".join(_q(c) for c in cols)

@@ -13,7 +13,13 @@ router = APIRouter(tags=["collaborations"])
 @router.post("/collaborations", status_code=201, response_model=CollaborationOut)
 def create_collaboration(body: CollaborationIn, room: RoomDep, actor: Caller) -> dict:
     return room.create_collaboration(
-        actor, body.name, [m.model_dump() for m in body.members], body.payer, body.retention_days, body.model_policy
+        actor,
+        body.name,
+        [m.model_dump() for m in body.members],
+        body.payer,
+        body.retention_days,
+        body.model_policy,
+        engine=body.engine,
     )
 
 

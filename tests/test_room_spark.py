@@ -1,0 +1,121 @@
+"""The clean room on Spark, on a real local Spark session (no mocks; marked ``spark``).
+
+A room (setting ``engine``) or one collaboration runs its templates on Spark: the same checked
+template in Spark SQL, only the configured tables as views, the same cap, then the Spark split
+and counting. A seeded room job gives the identical synthetic table on DuckDB and on Spark."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from roomkit import two_party
+from synthroom.pipeline import synthesize_with_gate
+from synthroom.room.jobs import run_job, start_job
+from synthroom.room.models import ConfiguredTable
+from synthroom.room.service import source_of, table_columns
+from synthroom.sql import check_template, run_template
+from synthroom.sql.template import UNIT_COLUMN
+
+pytestmark = pytest.mark.spark
+SECRET = "SSN-987-65-4321"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    pytest.importorskip("pyspark")
+    from synthroom.engine import spark as backend
+
+    backend.LOCAL_CONF["spark.sql.shuffle.partitions"] = "1"  # tiny tables: one reduce task per count
+    session = backend.spark_session("local[1]")
+    yield session
+    session.stop()
+
+
+class Capture:
+    """The job's synthesize step, recorded: the real synthesize_with_gate, and what it was given."""
+
+    def __init__(self):
+        self.runs: list = []
+        self.data: list = []
+
+    def __call__(self, data, *args, **kwargs):
+        self.data.append(data.toPandas() if hasattr(data, "toPandas") else data)
+        self.runs.append(synthesize_with_gate(data, *args, **kwargs))
+        return self.runs[-1]
+
+
+def _job(folder, engine: str, spark, users: int = 700) -> tuple[dict, Capture]:
+    party = two_party(folder, users=users, seeded_jobs=True, engine=engine)
+    job = start_job(party.room, party.advertiser, party.template["id"], seed=11)
+    capture = Capture()
+    return run_job(party.room, job["id"], synthesize=capture), capture
+
+
+def test_a_room_job_on_spark_gives_duckdbs_synthetic_table(tmp_path, spark):
+    """The demo's two-party template, seeded: the same capped rows, holdout and synthetic rows."""
+    on_duckdb, duck = _job(tmp_path / "duckdb", "duckdb", spark)
+    on_spark, sparked = _job(tmp_path / "spark", "spark", spark)
+    assert on_duckdb["state"] == on_spark["state"] and on_spark["category"] in (None, "refused_by_gate")
+    columns = [c for c in duck.data[0].columns]
+    rows = {
+        name: frame[columns].astype(str).sort_values(columns).reset_index(drop=True)
+        for name, frame in (("duckdb", duck.data[0]), ("spark", sparked.data[0][columns]))
+    }
+    pd.testing.assert_frame_equal(rows["duckdb"], rows["spark"])  # the template and the cap
+    assert list(sparked.data[0].columns) == [*columns, UNIT_COLUMN]  # the unit stays on the cluster's rows
+    runs = {"duckdb": duck.runs[0], "spark": sparked.runs[0]}
+    assert runs["duckdb"].report.notes[0] == runs["spark"].report.notes[0]  # the holdout: same units, same sizes
+    pd.testing.assert_frame_equal(
+        runs["duckdb"].synthesizer.sample(500, seed=3), runs["spark"].synthesizer.sample(500, seed=3)
+    )
+    assert runs["spark"].synthesizer.privacy_report() == runs["duckdb"].synthesizer.privacy_report()
+
+
+def test_a_spark_job_sees_only_the_allowed_columns_and_leaves_no_view(tmp_path, spark):
+    """The job's own session holds the configured tables' allowed columns only; the shared session
+    sees none of its views, and a direct file query is off in it."""
+    from pyspark.errors import AnalysisException
+
+    from synthroom.engine.spark_sandbox import job_session, register_sources, run_template_spark
+
+    party = two_party(tmp_path, users=200, engine="spark")
+    audience = tmp_path / "data/publisher/audience.csv"
+    frame = pd.read_csv(audience)
+    frame["email"] = SECRET
+    frame.to_csv(audience, index=False)
+    party.room.refresh_table(party.publisher, party.audience)
+    with party.room.read() as s:
+        rows = {
+            n: s.get(ConfiguredTable, t) for n, t in (("audience", party.audience), ("conversions", party.conversions))
+        }
+        columns = {n: table_columns(t) for n, t in rows.items()}
+        sources = [source_of(n, t) for n, t in rows.items()]
+    own = job_session(spark)
+    register_sources(own, sources)
+    assert own.table("audience").columns == ["user_id", "age", "region", "device", "segment", "weekly_visits"]
+    assert SECRET not in own.table("audience").toPandas().to_string()
+    with pytest.raises(AnalysisException):
+        own.sql(f"SELECT * FROM csv.`{audience}`").collect()
+    assert not spark.catalog.tableExists("audience")
+    checked = check_template("SELECT a.age, a.segment FROM audience a", columns)
+    run = run_template_spark(checked, sources, cap=1, seed=5, session=spark)
+    assert run.rows_before_cap == run.rows_after_cap == run.units == 200 and run.has_units
+    assert not spark.catalog.tableExists("audience")
+
+
+def test_the_cap_on_spark_keeps_at_most_cap_rows_per_unit(tmp_path, spark):
+    """Conversions hold up to 3 rows per user: the cap keeps 2 of each, as DuckDB does."""
+    from synthroom.engine.spark_sandbox import run_template_spark
+
+    party = two_party(tmp_path, users=300)
+    with party.room.read() as s:
+        table = s.get(ConfiguredTable, party.conversions)
+        columns, sources = {"conversions": table_columns(table)}, [source_of("conversions", table)]
+    checked = check_template("SELECT c.campaign, c.order_value FROM conversions c", columns)
+    duck = run_template(checked, sources, cap=2, seed=7)
+    on_spark = run_template_spark(checked, sources, cap=2, seed=7, session=spark)
+    assert (on_spark.rows_before_cap, on_spark.units) == (duck.rows_before_cap, duck.units)
+    assert on_spark.rows_after_cap == duck.rows_after_cap < duck.rows_before_cap
+    per_unit = on_spark.frame.groupBy(f"`{UNIT_COLUMN}`").count().toPandas()["count"]
+    assert per_unit.max() == 2
