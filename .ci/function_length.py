@@ -22,8 +22,6 @@ EXCEPTIONS = {
     ("room/jobs.py", "start_job"): 70,
     ("room/service.py", "create_collaboration"): 63,
     ("room/service.py", "configure_table"): 74,
-    ("synthesis/discretize.py", "learn_numeric"): 70,
-    ("synthesis/synthesizer.py", "fit"): 88,
 }
 
 

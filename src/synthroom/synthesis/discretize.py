@@ -83,6 +83,19 @@ class NumericColumn:
         return out
 
 
+@dataclass(frozen=True)
+class _Coarse:
+    """Level 1's output: the kept grid cells (ascending, missing apart), their noisy counts and the
+    noise std, whether missing values were kept (and their noisy count), whether a range stood out."""
+
+    cells: np.ndarray
+    mass: np.ndarray
+    sigma: float
+    missing_kept: bool
+    missing_mass: float
+    range_learned: bool
+
+
 def learn_numeric(
     source: CountingSource,
     spec: ColumnSpec,
@@ -111,15 +124,50 @@ def learn_numeric(
     mass each; a piece heavier than that (a point mass such as "0" or "40 hours") is a bin alone.
     """
     stype = source.storage_type(spec.name)
-    integer = (
-        spec.integer
-        if spec.integer is not None
-        # declared, or the file's declared type
-        else (spec.kind == "numerical" and is_integer(stype))
-    )
+    # declared, or the file's declared type
+    integer = spec.integer if spec.integer is not None else (spec.kind == "numerical" and is_integer(stype))
     integers = integer_float_range(stype) if integer else None  # public: what the storage type holds
     grid, clip = grid_and_clip(spec, integers)
-    kept, mass, sigma1 = _kept_cells(source, spec, accountant, noise, COARSE_SHARE * rho, clip)
+    coarse = _coarse_cells(source, spec, accountant, noise, COARSE_SHARE * rho, grid, clip)
+    pieces, piece_lo, piece_hi = _pieces(grid, coarse.cells, integer)
+    fine, sigma2 = gaussian_counts(
+        accountant,
+        noise,
+        source.piece_counts(spec.name, grid, clip, pieces),
+        (1 - COARSE_SHARE) * rho,
+        step=f"fine histogram of {spec.name!r} inside its kept cells",
+    )
+    bounds = np.concatenate([[0], np.cumsum(np.asarray(pieces.nsub)[coarse.cells])])
+    piece_mass = _piece_masses(coarse, fine, sigma2, bounds)
+    n_bins = int(np.clip(round(np.sqrt(piece_mass.sum() / (4.0 * noise_scale))), min_bins, max_bins))
+    groups = _group_pieces(piece_mass, n_bins)
+    coding = _bin_coding(grid, clip, pieces, coarse, groups, piece_mass, bounds)
+    return NumericColumn(
+        spec.name,
+        spec.kind,
+        coding,
+        [piece_lo[g] for g in groups],
+        [piece_hi[g] for g in groups],
+        [_normalise(piece_mass[g]) for g in groups],
+        len(groups) if coarse.missing_kept else None,
+        integer,
+        stype,
+        float(piece_mass.sum() + coarse.missing_mass),
+        coarse.range_learned,
+    )
+
+
+def _coarse_cells(
+    source: CountingSource,
+    spec: ColumnSpec,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rho: float,
+    grid: Grid,
+    clip: tuple[float, float] | None,
+) -> _Coarse:
+    """Level 1 of :func:`learn_numeric` on ``rho``: the kept cells, sorted, missing values apart."""
+    kept, mass, sigma1 = _kept_cells(source, spec, accountant, noise, rho, clip)
     missing_kept = grid.missing in kept
     cells, cell_mass = kept[kept != grid.missing], mass[kept != grid.missing]
     range_learned = cells.size > 0
@@ -131,54 +179,53 @@ def learn_numeric(
         cells = grid.cell_of(np.array([0.0 if clip is None else float(np.clip(0.0, *clip))]))
         cell_mass = np.array([1.0])
     order = np.argsort(cells)
-    cells, cell_mass = cells[order], cell_mass[order]
+    missing_mass = mass[kept == grid.missing].sum() if missing_kept else 0.0
+    return _Coarse(cells[order], cell_mass[order], sigma1, missing_kept, missing_mass, range_learned)
 
-    pieces, piece_lo, piece_hi = _pieces(grid, cells, integer)
-    fine, sigma2 = gaussian_counts(
-        accountant,
-        noise,
-        source.piece_counts(spec.name, grid, clip, pieces),
-        (1 - COARSE_SHARE) * rho,
-        step=f"fine histogram of {spec.name!r} inside its kept cells",
-    )
-    nsub = np.asarray(pieces.nsub)[cells]
-    bounds = np.concatenate([[0], np.cumsum(nsub)])
+
+def _piece_masses(coarse: _Coarse, fine: np.ndarray, sigma2: float, bounds: np.ndarray) -> np.ndarray:
+    """Level 2's noisy piece counts (cell ``i``'s pieces are ``fine[bounds[i]:bounds[i+1]]``),
+    each cell's projected onto the non-negative vectors summing to its estimated total."""
     piece_mass = np.empty(bounds[-1])
-    for i in range(cells.size):
+    for i in range(coarse.cells.size):
         y = fine[bounds[i] : bounds[i + 1]]
         # Inverse-variance combination of the cell's two total estimates.
-        w1, w2 = 1 / sigma1**2, 1 / (y.size * sigma2**2)
-        total = max((w1 * cell_mass[i] + w2 * y.sum()) / (w1 + w2), 1.0)
+        w1, w2 = 1 / coarse.sigma**2, 1 / (y.size * sigma2**2)
+        total = max((w1 * coarse.mass[i] + w2 * y.sum()) / (w1 + w2), 1.0)
         # Pieces noise alone could fill are zeroed; if none is left the cell is spread evenly.
         y = np.where(y > PIECE_THRESHOLD * sigma2, y, 0.0)
         if not y.any():
             y = np.ones(y.size)
         piece_mass[bounds[i] : bounds[i + 1]] = _project_to_total(y, total)
+    return piece_mass
 
-    n_bins = int(np.clip(round(np.sqrt(piece_mass.sum() / (4.0 * noise_scale))), min_bins, max_bins))
-    groups = _group_pieces(piece_mass, n_bins)
+
+def _bin_coding(
+    grid: Grid,
+    clip: tuple[float, float] | None,
+    pieces: Pieces,
+    coarse: _Coarse,
+    groups: list[np.ndarray],
+    piece_mass: np.ndarray,
+    bounds: np.ndarray,
+) -> NumericCoding:
+    """How the engine maps values to bins: each piece's bin, each grid cell's (via its pieces),
+    and the missing values' bin (after the others) when level 1 kept them."""
     piece_to_bin = np.empty(piece_mass.size, dtype=np.int64)
     for b, g in enumerate(groups):
         piece_to_bin[g] = b
-    bin_lo = [piece_lo[g] for g in groups]
-    bin_hi = [piece_hi[g] for g in groups]
-    bin_weights = [_normalise(piece_mass[g]) for g in groups]
     bin_mass = np.array([piece_mass[g].sum() for g in groups])
-    missing_bin = len(groups) if missing_kept else None
+    missing_bin = len(groups) if coarse.missing_kept else None
     cell_to_bin = _cell_lookup(
-        grid, cells, piece_to_bin[bounds[:-1]], piece_to_bin[bounds[1:] - 1], missing_bin, bin_mass
+        grid, coarse.cells, piece_to_bin[bounds[:-1]], piece_to_bin[bounds[1:] - 1], missing_bin, bin_mass
     )
-    coding = NumericCoding(
+    return NumericCoding(
         grid,
         pieces,
         tuple(int(b) for b in piece_to_bin),
         tuple(int(b) for b in cell_to_bin),
         clip,
-        len(groups) + int(missing_kept),
-    )
-    rows = float(piece_mass.sum() + (mass[kept == grid.missing].sum() if missing_kept else 0.0))
-    return NumericColumn(
-        spec.name, spec.kind, coding, bin_lo, bin_hi, bin_weights, missing_bin, integer, stype, rows, range_learned
+        len(groups) + int(coarse.missing_kept),
     )
 
 

@@ -170,70 +170,107 @@ class Synthesizer:
         It may return a DP estimate of the rows the fit reads, which then chooses the size
         regime (:mod:`.regime`) instead of a count of the fit's own. ``run``: the accountant and
         noise source from :meth:`start_run`, when the caller has charged something already."""
-        schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]  # computed columns: not modelled
-        settings = self.settings
         acc, noise = run if run is not None else self.start_run()
         self._sample_seed = noise.sampling_seed if isinstance(noise, SeededNoise) else None
-
         start = time.perf_counter()
         self.progress("reading", "opening the table")
         source = _open_input(data, self.schema, self.engine)  # type: ignore[arg-type]
         try:
             self.timings_["reading"] = time.perf_counter() - start
-            n_learn = sum(c.kind != "categorical" or c.categories is None for c in schema.columns)
             self.accountant_ = acc
             regime = self.regime_ = self._size_regime(source, acc, noise, first(acc, noise) if first else None)
-
             t = time.perf_counter()
-            self.progress("measuring", f"learning the domains of {n_learn} columns with DP ({regime.name} regime)")
-            columns, noise_scale = self._learn_domains(source, acc, noise, regime)
-            source.encode({name: col.coding for name, col in columns.items()})
-            sizes = {name: col.size for name, col in columns.items()}
-            n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
-            refining = settings.refine and regime.name == "standard" and should_refine(n_rows, noise_scale)
-            rho_first = acc.rho_remaining * (1 - REFINE_SHARE if refining else 1.0)
-            measurements = select_and_measure(
-                source,
-                sizes,
-                schema.target,
-                acc,
-                noise,
-                rho_first,
-                settings.max_clique_cells,
-                settings.max_model_cells,
-                progress=lambda msg: self.progress("measuring", msg),
-                anchor_share=regime.anchor_share,
-                select_share=regime.select_share,
-                max_edges=regime.max_edges,
-            )
+            columns, measurements, refining = self._measure(source, acc, noise, regime)
             self.timings_["measuring"] = time.perf_counter() - t
-
             t = time.perf_counter()
-            if not refining:  # the data is no longer needed: free DuckDB before compiling
-                source.close()
-            self.progress("fitting", f"estimating the graphical model from {len(measurements)} noisy marginals")
-            from .model import estimate, finalize, release_compiled
-
-            model = estimate(sizes, measurements, settings.iters)
-            if refining:
-                release_compiled()
-                measurements += refine(
-                    source,
-                    model,
-                    measurements,
-                    sizes,
-                    schema.target,
-                    acc,
-                    noise,
-                    acc.rho_remaining,
-                    settings.max_clique_cells,
-                    settings.max_model_cells,
-                    progress=lambda msg: self.progress("fitting", msg),
-                )
-                self.progress("fitting", f"re-estimating with {len(measurements)} noisy marginals")
-                model = estimate(sizes, measurements, settings.iters, warm_start=model)
+            model, measurements = self._estimate(source, acc, noise, columns, measurements, refining=refining)
         finally:
             self.counting_passes_ = _close(source)
+        self._finish(model, columns, measurements, regime, noise)
+        self.timings_["fitting"] = time.perf_counter() - t
+        self.columns_ = columns
+        return self
+
+    def _measure(
+        self, source: CountingSource, acc: ZCDPAccountant, noise: Noise, regime: Regime
+    ) -> "tuple[dict[str, CategoricalColumn | NumericColumn], list, bool]":
+        """The DP domains (then the source counts codes), the first round of noisy marginals, and
+        whether a refinement round follows (it keeps ``REFINE_SHARE`` of what is left for it)."""
+        schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]  # computed columns: not modelled
+        n_learn = sum(c.kind != "categorical" or c.categories is None for c in schema.columns)
+        self.progress("measuring", f"learning the domains of {n_learn} columns with DP ({regime.name} regime)")
+        columns, noise_scale = self._learn_domains(source, acc, noise, regime)
+        source.encode({name: col.coding for name, col in columns.items()})
+        n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
+        refining = self.settings.refine and regime.name == "standard" and should_refine(n_rows, noise_scale)
+        measurements = select_and_measure(
+            source,
+            {name: col.size for name, col in columns.items()},
+            schema.target,
+            acc,
+            noise,
+            acc.rho_remaining * (1 - REFINE_SHARE if refining else 1.0),
+            self.settings.max_clique_cells,
+            self.settings.max_model_cells,
+            progress=lambda msg: self.progress("measuring", msg),
+            anchor_share=regime.anchor_share,
+            select_share=regime.select_share,
+            max_edges=regime.max_edges,
+        )
+        return columns, measurements, refining
+
+    def _estimate(
+        self,
+        source: CountingSource,
+        acc: ZCDPAccountant,
+        noise: Noise,
+        columns: "dict[str, CategoricalColumn | NumericColumn]",
+        measurements: list,
+        *,
+        refining: bool,
+    ) -> "tuple[Any, list]":
+        """The graphical model from the noisy marginals; when ``refining``, a second round of
+        marginals the first model gets worst (on the rest of the budget) and a re-estimate.
+        Returns the (not yet finalized) model and every measurement it was estimated from."""
+        from .model import estimate, release_compiled
+
+        settings, sizes = self.settings, {name: col.size for name, col in columns.items()}
+        if not refining:  # the data is no longer needed: free DuckDB before compiling
+            source.close()
+        self.progress("fitting", f"estimating the graphical model from {len(measurements)} noisy marginals")
+        model = estimate(sizes, measurements, settings.iters)
+        if not refining:
+            return model, measurements
+        release_compiled()
+        schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
+        measurements = measurements + refine(
+            source,
+            model,
+            measurements,
+            sizes,
+            schema.target,
+            acc,
+            noise,
+            acc.rho_remaining,
+            settings.max_clique_cells,
+            settings.max_model_cells,
+            progress=lambda msg: self.progress("fitting", msg),
+        )
+        self.progress("fitting", f"re-estimating with {len(measurements)} noisy marginals")
+        return estimate(sizes, measurements, settings.iters, warm_start=model), measurements
+
+    def _finish(
+        self,
+        model: Any,
+        columns: "dict[str, CategoricalColumn | NumericColumn]",
+        measurements: list,
+        regime: Regime,
+        noise: Noise,
+    ) -> None:
+        """Free the compiled estimator, keep the finalized model and the fit's warnings."""
+        from .model import finalize, release_compiled
+
+        schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
         release_compiled()
         self.model_ = finalize(model, _phantom_codes(columns, measurements))
         self.warnings_ = (
@@ -242,9 +279,6 @@ class Synthesizer:
             + fold_warnings(self.model_, columns, schema.target, self.epsilon)
             + ([NOT_FOR_RELEASE] if noise.reproducible else [])
         )
-        self.timings_["fitting"] = time.perf_counter() - t
-        self.columns_ = columns
-        return self
 
     def _learn_domains(
         self, source: CountingSource, acc: ZCDPAccountant, noise: Noise, regime: Regime
