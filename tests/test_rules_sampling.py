@@ -394,3 +394,26 @@ def test_conditioning_is_exact_also_across_cliques():
     assert np.isclose(
         model_module.weighted_share(base, [(("b", "a"), weights.T)]), (joint / joint.sum() * weights[:, None, :]).sum()
     )
+
+
+def test_stratified_uniforms_put_one_draw_in_each_of_k_equal_intervals():
+    u = model_module.stratified_uniforms(1000, np.random.default_rng(3))
+    assert u.shape == (1000,) and ((0 <= u) & (u < 1)).all()
+    assert (np.sort(np.floor(u * 1000)) == np.arange(1000)).all()
+    assert not (np.diff(u) > 0).all()  # in random order, not sorted
+
+
+def test_rows_that_share_parent_codes_get_each_code_in_the_models_proportions():
+    """Sampling is post-processing of the model: rows with the same parent codes get each code
+    within two rows of its expected count (with independent uniforms the counts would scatter by
+    about sqrt(k p), some 15 rows here)."""
+    marginal = np.array([[600.0, 300.0, 100.0], [50.0, 450.0, 500.0]])  # parent x child
+    rng = np.random.default_rng(5)
+    parent = rng.integers(0, 2, 4000)
+    child = model_module._draw(marginal, [parent], 4000, rng)
+    for p in (0, 1):
+        k = int((parent == p).sum())
+        expected = k * marginal[p] / marginal[p].sum()
+        assert np.abs(np.bincount(child[parent == p], minlength=3) - expected).max() < 2, p
+    root = model_module._draw(np.array([1.0, 2.0, 7.0]), [], 997, rng)
+    assert np.abs(np.bincount(root, minlength=3) - 997 * np.array([0.1, 0.2, 0.7])).max() < 2

@@ -127,10 +127,14 @@ def sample_codes(model: MarkovRandomField, rows: int, seed: int | np.ndarray) ->
 
 
 def _draw(marginal: np.ndarray, parents: list[np.ndarray], rows: int, rng: np.random.Generator) -> np.ndarray:
-    """One column's codes: row i from ``marginal``'s last axis given row i's parent codes."""
-    u = rng.random(rows)
+    """One column's codes: row i from ``marginal``'s last axis given row i's parent codes.
+
+    The uniforms are stratified (:func:`stratified_uniforms`) within each combination of parent
+    codes, so the rows that share one get each code in the model's proportions up to one row,
+    instead of with multinomial sampling noise on top of the model's own (post-processing)."""
     if not parents:
-        return np.minimum(np.searchsorted(np.cumsum(marginal / marginal.sum()), u, side="right"), marginal.size - 1)
+        cdf = np.cumsum(marginal / marginal.sum())
+        return np.minimum(np.searchsorted(cdf, stratified_uniforms(rows, rng), side="right"), marginal.size - 1)
     totals = marginal.sum(axis=-1, keepdims=True)
     cdfs = np.divide(marginal, totals, out=np.zeros_like(marginal), where=totals != 0).cumsum(axis=-1)
     combos, inverse = np.unique(np.stack(parents, axis=-1), axis=0, return_inverse=True)
@@ -140,8 +144,15 @@ def _draw(marginal: np.ndarray, parents: list[np.ndarray], rows: int, rng: np.ra
     bounds = np.cumsum(np.bincount(inverse, minlength=len(combos)))
     for i, cdf in enumerate(cdfs[tuple(combos.T)]):
         members = by_combo[bounds[i - 1] if i else 0 : bounds[i]]
-        out[members] = np.searchsorted(cdf, u[members], side="right")
+        out[members] = np.searchsorted(cdf, stratified_uniforms(members.size, rng), side="right")
     return np.minimum(out, marginal.shape[-1] - 1)
+
+
+def stratified_uniforms(k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` uniforms on [0, 1), one in each interval ``[j/k, (j+1)/k)``, in random order: each
+    is uniform, so every row is still drawn from its distribution, but together they cover the
+    unit interval evenly (a code of probability p gets ``k p`` of them, give or take one)."""
+    return (rng.permutation(k) + rng.random(k)) / k
 
 
 EXCLUDED = -1.0e4  # log-weight of a value a condition rules out: e^-10000 is exactly 0 in float64
@@ -224,6 +235,7 @@ __all__ = [
     "mbi",
     "release_compiled",
     "sample_codes",
+    "stratified_uniforms",
     "to_arrays",
     "weighted_share",
 ]
