@@ -555,6 +555,51 @@ def _on_engine(data: Any, schema: Schema, engine: Any) -> tuple[Any, Any]:
     return data, session
 
 
+def _gate_report(
+    split: Split,
+    check: HoldoutCheck,
+    synthetic: pd.DataFrame,
+    synth: Synthesizer,
+    parsed: Schema,
+    *,
+    gates: dict[str, float] | None,
+    max_mia_score: float | None,
+    max_rows: int,
+    seed: int,
+    progress: Progress,
+) -> EvaluationReport:
+    """The gate's evaluation of ``synthetic`` against the split's parts, its ledger holding the
+    holdout check's; when the DP holdout-size check failed, a skipped report (every gate refuses)."""
+    from .evaluation import evaluate, skipped_report
+
+    privacy = {**synth.privacy_report(), "holdout_check": check.holdout_ledger}
+    if check.enough:
+        progress("evaluating", f"scoring {len(synthetic):,} synthetic rows against the real ones")
+        report = evaluate(
+            split.train,
+            split.holdout,
+            synthetic,
+            parsed,
+            gates=gates,
+            max_mia_score=max_mia_score,
+            max_rows=max_rows,
+            seed=seed,
+            privacy=privacy,
+            progress=progress,
+        )
+    else:
+        progress("evaluating", "skipped: too few rows to evaluate")
+        report = skipped_report(
+            parsed,
+            gates=gates,
+            max_mia_score=max_mia_score,
+            privacy=privacy,
+            synthetic_rows=len(synthetic),
+            why=check.note(),
+        )
+    return report
+
+
 def synthesize_with_gate(
     data: "str | Path | pd.DataFrame",
     schema: "Schema | dict",
@@ -586,8 +631,6 @@ def synthesize_with_gate(
     ``gates`` maps further gate names to thresholds (see :func:`synthroom.evaluation.evaluate`).
     When the DP holdout-size check fails, the evaluation is skipped and every gate refuses.
     """
-    from .evaluation import evaluate, skipped_report
-
     progress = progress or _quiet
     parsed = parse_schema(schema)
     if holdout_share is not None:
@@ -612,31 +655,18 @@ def synthesize_with_gate(
     split, check = _split_and_fit(synth, data, parsed, holdout_share, holdout_key(seed), units, max_rows, progress)
     synthetic = synth.sample(rows)
 
-    privacy = {**synth.privacy_report(), "holdout_check": check.holdout_ledger}
-    if check.enough:
-        progress("evaluating", f"scoring {len(synthetic):,} synthetic rows against the real ones")
-        report = evaluate(
-            split.train,
-            split.holdout,
-            synthetic,
-            parsed,
-            gates=gates,
-            max_mia_score=max_mia_score,
-            max_rows=max_rows,
-            seed=eval_seed,
-            privacy=privacy,
-            progress=progress,
-        )
-    else:
-        progress("evaluating", "skipped: too few rows to evaluate")
-        report = skipped_report(
-            parsed,
-            gates=gates,
-            max_mia_score=max_mia_score,
-            privacy=privacy,
-            synthetic_rows=len(synthetic),
-            why=check.note(),
-        )
+    report = _gate_report(
+        split,
+        check,
+        synthetic,
+        synth,
+        parsed,
+        gates=gates,
+        max_mia_score=max_mia_score,
+        max_rows=max_rows,
+        seed=eval_seed,
+        progress=progress,
+    )
     unit = "privacy unit" if units is not None else "row"
     report.notes = (
         [

@@ -95,53 +95,10 @@ def _gate_for(report: EvaluationReport, name: str) -> GateResult | None:
 
 
 def _summary(report: EvaluationReport) -> str:
+    """The report's first card: the verdict, a tile per headline figure, the gates' table, what
+    to try after a refusal and the run's notes."""
     state, word, why = _verdict(report)
-    fid = report.fidelity
-    tiles = (
-        []
-        if fid is None
-        else [
-            _tile(
-                "Fidelity score",
-                fmt(fid.score),
-                f"ceiling {fmt(fid.score_ceiling)} (holdout vs training); 1 = identical",
-            ),
-            _tile("2-way TVD", fmt(fid.tvd_2way), f"ceiling {fmt(fid.tvd_2way_ceiling)}; 0 = identical pairs"),
-            _tile("Association diff", fmt(fid.association_diff_mean), f"ceiling {fmt(fid.association_diff_ceiling)}"),
-        ]
-    )
-    for attack in report.attacks:
-        gate = _gate_for(report, attack.attack_version)
-        sub = f"threshold {fmt(gate.threshold)} {_badge(gate.passed)}" if gate else _badge(None)
-        tiles.append(
-            _tile(
-                attack.attack_version,
-                fmt(attack.score),
-                sub,
-                "" if gate is None else ("pass" if gate.passed else "fail"),
-            )
-        )
-    for gate in report.gates:  # gates on figures that are not attacks (e.g. copy rates)
-        if not any(a.attack_version == gate.name for a in report.attacks):
-            tiles.append(
-                _tile(
-                    gate.name,
-                    fmt(gate.value),
-                    f"threshold {fmt(gate.threshold)} {_badge(gate.passed)}",
-                    "pass" if gate.passed else "fail",
-                )
-            )
-    priv = report.privacy
-    if priv:
-        tiles.append(
-            _tile(
-                "Epsilon spent",
-                fmt(priv.get("epsilon_spent"), 4),
-                f"of {fmt(priv.get('epsilon'), 4)}; delta {_delta(priv)}",
-            )
-        )
-    else:
-        tiles.append(_tile("Epsilon spent", "n/a", "no privacy ledger: the table was not synthesized in this run"))
+    tiles = _fidelity_tiles(report) + _gate_tiles(report) + [_privacy_tile(report)]
     rows = report.rows
     tiles.append(
         _tile(
@@ -171,6 +128,62 @@ def _summary(report: EvaluationReport) -> str:
         f'<section class="card summary {state}"><div class="verdict"><span class="big">{word}</span>'
         f'<span>{text(why)}</span></div><div class="tiles">{"".join(tiles)}</div>{gates}{advice}'
         f"{f'<ul class=notes>{notes}</ul>' if notes else ''}</section>"
+    )
+
+
+def _fidelity_tiles(report: EvaluationReport) -> list[str]:
+    """The fidelity score, 2-way TVD and association difference tiles (none without fidelity)."""
+    fid = report.fidelity
+    if fid is None:
+        return []
+    return [
+        _tile(
+            "Fidelity score",
+            fmt(fid.score),
+            f"ceiling {fmt(fid.score_ceiling)} (holdout vs training); 1 = identical",
+        ),
+        _tile("2-way TVD", fmt(fid.tvd_2way), f"ceiling {fmt(fid.tvd_2way_ceiling)}; 0 = identical pairs"),
+        _tile("Association diff", fmt(fid.association_diff_mean), f"ceiling {fmt(fid.association_diff_ceiling)}"),
+    ]
+
+
+def _gate_tiles(report: EvaluationReport) -> list[str]:
+    """A tile per attack (with its gate's threshold and verdict when gated), then one per gate on
+    a figure that is not an attack (e.g. copy rates)."""
+    tiles = []
+    for attack in report.attacks:
+        gate = _gate_for(report, attack.attack_version)
+        sub = f"threshold {fmt(gate.threshold)} {_badge(gate.passed)}" if gate else _badge(None)
+        tiles.append(
+            _tile(
+                attack.attack_version,
+                fmt(attack.score),
+                sub,
+                "" if gate is None else ("pass" if gate.passed else "fail"),
+            )
+        )
+    for gate in report.gates:
+        if not any(a.attack_version == gate.name for a in report.attacks):
+            tiles.append(
+                _tile(
+                    gate.name,
+                    fmt(gate.value),
+                    f"threshold {fmt(gate.threshold)} {_badge(gate.passed)}",
+                    "pass" if gate.passed else "fail",
+                )
+            )
+    return tiles
+
+
+def _privacy_tile(report: EvaluationReport) -> str:
+    """The epsilon spent, of the budget (n/a when the run synthesized nothing)."""
+    priv = report.privacy
+    if not priv:
+        return _tile("Epsilon spent", "n/a", "no privacy ledger: the table was not synthesized in this run")
+    return _tile(
+        "Epsilon spent",
+        fmt(priv.get("epsilon_spent"), 4),
+        f"of {fmt(priv.get('epsilon'), 4)}; delta {_delta(priv)}",
     )
 
 

@@ -147,44 +147,11 @@ def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = Non
         )
     try:
         with room.transaction() as s:
-            template = visible(s, actor, Template, template_id, "template")
-            collab, member = membership(s, actor, template.collaboration_id)
-            if not member.can_run:
-                raise Forbidden(f"{actor.name!r} may not run templates in collaboration {collab.id}")
-            if content_hash(template) != template.content_hash:
-                raise Conflict(
-                    f"template {template.name!r} version {template.version} was altered after it was "
-                    "created: its content no longer matches its hash"
-                )
-            view = template_view(s, template)
-            if not view["approved"]:
-                missing = sorted(set(view["approvers"]) - set(view["approved_by"]))
-                raise Forbidden(
-                    f"template {template.name!r} version {template.version} is not approved by "
-                    f"{', '.join(missing)} (hash {template.content_hash[:12]})"
-                )
-            tables = _tables_read(s, template)
-            if (unconsented := consent_missing(s, collab, tables)) is not None:
-                raise Conflict(unconsented)
+            template, collab, tables = _runnable(s, actor, template_id)
             receivers = _receivers(s, template.collaboration_id, tables)
             _check_gated_runs(s, template, tables)
             params = json.loads(template.params)
-            job = Job(
-                collaboration_id=collab.id,
-                template_id=template.id,
-                content_hash=template.content_hash,
-                started_by=actor.id,
-                receivers=json.dumps(receivers),
-                state="queued",
-                seed=None if seed is None else int(seed),
-                reproducible=seed is not None,
-                epsilon=params["epsilon"],
-                delta=params["delta"],
-                unit_cap=min(t.unit_cap if t.unit_column else 1 for t in tables),
-                share_full_report=all(t.share_full_report for t in tables),
-                share_scores=all(t.share_scores for t in tables),
-                model_evaluations=min(t.model_evaluations for t in tables),
-            )
+            job = _queued_job(template, actor, tables, receivers, seed)
             s.add(job)
             s.flush()
             ledger.reserve(s, job.id, tables, params["epsilon"], params["delta"])
@@ -210,6 +177,56 @@ def start_job(room: Room, actor: Actor, template_id: int, seed: int | None = Non
     if room.on_job_queued is not None:
         room.on_job_queued(result["id"])
     return result
+
+
+def _runnable(s, actor: Actor, template_id: int) -> tuple[Template, Collaboration, list[ConfiguredTable]]:
+    """The template ``actor`` may run now, its collaboration and the tables it reads: refused
+    (Forbidden/Conflict, naming what is missing) unless the actor may run, the template's content
+    still matches its hash, every approver approved it and every table's owner consented."""
+    template = visible(s, actor, Template, template_id, "template")
+    collab, member = membership(s, actor, template.collaboration_id)
+    if not member.can_run:
+        raise Forbidden(f"{actor.name!r} may not run templates in collaboration {collab.id}")
+    if content_hash(template) != template.content_hash:
+        raise Conflict(
+            f"template {template.name!r} version {template.version} was altered after it was "
+            "created: its content no longer matches its hash"
+        )
+    view = template_view(s, template)
+    if not view["approved"]:
+        missing = sorted(set(view["approvers"]) - set(view["approved_by"]))
+        raise Forbidden(
+            f"template {template.name!r} version {template.version} is not approved by "
+            f"{', '.join(missing)} (hash {template.content_hash[:12]})"
+        )
+    tables = _tables_read(s, template)
+    if (unconsented := consent_missing(s, collab, tables)) is not None:
+        raise Conflict(unconsented)
+    return template, collab, tables
+
+
+def _queued_job(
+    template: Template, actor: Actor, tables: list[ConfiguredTable], receivers: list[int], seed: int | None
+) -> Job:
+    """A queued job of ``template``: its parameters, and the strictest of its tables' unit caps,
+    sharing and model-evaluation allowances."""
+    params = json.loads(template.params)
+    return Job(
+        collaboration_id=template.collaboration_id,
+        template_id=template.id,
+        content_hash=template.content_hash,
+        started_by=actor.id,
+        receivers=json.dumps(receivers),
+        state="queued",
+        seed=None if seed is None else int(seed),
+        reproducible=seed is not None,
+        epsilon=params["epsilon"],
+        delta=params["delta"],
+        unit_cap=min(t.unit_cap if t.unit_column else 1 for t in tables),
+        share_full_report=all(t.share_full_report for t in tables),
+        share_scores=all(t.share_scores for t in tables),
+        model_evaluations=min(t.model_evaluations for t in tables),
+    )
 
 
 def _check_gated_runs(s, template: Template, tables: list[ConfiguredTable]) -> None:

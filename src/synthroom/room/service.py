@@ -204,16 +204,7 @@ class Room:
         if len(members) > limit:
             raise InputError(f"a collaboration may list at most {limit} members ({len(members)} listed)")
         with self.transaction() as s:
-            abilities: dict[int, tuple[bool, bool]] = {actor.id: (False, False)}
-            names = {actor.id: actor.name}
-            for entry in members:
-                member = _member_by_name(s, entry.get("name"))
-                if member.id in names and member.id != actor.id:
-                    raise InputError(f"member {member.name!r} is listed twice")
-                abilities[member.id] = (bool(entry.get("can_run")), bool(entry.get("can_receive")))
-                names[member.id] = member.name
-            if len(abilities) > limit:
-                raise InputError(f"a collaboration may have at most {limit} members, its creator included")
+            abilities, names = _listed_members(s, actor, members, limit)
             payer_member = _member_by_name(s, payer)
             if payer_member.id not in abilities:
                 raise InputError(f"the paying member {payer!r} is not a member of the collaboration")
@@ -368,23 +359,16 @@ class Room:
         The copy is made outside any database transaction. ``column_types`` declares a CSV's
         column types (else DuckDB's sniffer guesses them from the rows, once, here)."""
         name = _check_name(name, "table name")
-        if source_kind not in SOURCE_KINDS:
-            raise InputError(f"source kind {source_kind!r} is not one of {', '.join(SOURCE_KINDS)}")
-        if (
-            not isinstance(epsilon_budget, (int, float))
-            or isinstance(epsilon_budget, bool)
-            or not 0 < epsilon_budget <= 100
-        ):
-            raise InputError(f"epsilon budget {epsilon_budget!r} must be a number in (0, 100]")
-        if isinstance(unit_cap, bool) or not isinstance(unit_cap, int) or not 1 <= unit_cap <= 1000:
-            raise InputError(f"the cap on rows per privacy unit {unit_cap!r} must be a whole number from 1 to 1000")
-        _check_privacy_rule(delta_budget, max_gated_runs, model_evaluations)
-        if not allowed_columns or not all(isinstance(c, str) and c for c in allowed_columns):
-            raise InputError("list the columns templates may use (allowed_columns)")
-        if unit_column and unit_column not in allowed_columns:
-            raise InputError(
-                f"the privacy-unit column {unit_column!r} must be among the allowed columns (templates join on it)"
-            )
+        _check_table_rule(
+            source_kind,
+            allowed_columns,
+            epsilon_budget,
+            unit_column=unit_column,
+            unit_cap=unit_cap,
+            delta_budget=delta_budget,
+            max_gated_runs=max_gated_runs,
+            model_evaluations=model_evaluations,
+        )
         with self.transaction() as s:
             roots = json.loads(s.get(Member, actor.id).data_roots)
             for receiver in allowed_receivers or []:
@@ -417,26 +401,7 @@ class Room:
                 )
                 s.add(table)
                 s.flush()
-                audit.append(
-                    s,
-                    audit.ROOM_SCOPE,
-                    actor.name,
-                    "table.configured",
-                    {
-                        "table_id": table.id,
-                        "name": name,
-                        "allowed_columns": list(allowed_columns),
-                        "unit_column": unit_column,
-                        "unit_cap": unit_cap,
-                        "epsilon_budget": float(epsilon_budget),
-                        "allowed_receivers": allowed_receivers,
-                        "delta_budget": float(delta_budget),
-                        "share_scores": bool(share_scores),
-                        "max_gated_runs": max_gated_runs,
-                        "model_evaluations": model_evaluations,
-                        "snapshot_sha256": snapshot.sha256,
-                    },
-                )
+                audit.append(s, audit.ROOM_SCOPE, actor.name, "table.configured", _configured_entry(table))
                 return table_view(table, owner_view=True)
         except BaseException:
             Path(snapshot.path).unlink(missing_ok=True)
@@ -823,6 +788,76 @@ def get_row(s: Session, model, object_id: int, what: str):
     if obj is None:
         raise not_found(what, object_id)
     return obj
+
+
+def _configured_entry(table: ConfiguredTable) -> dict:
+    """The audit entry of a newly configured table: its analysis rule and its snapshot's hash."""
+    return {
+        "table_id": table.id,
+        "name": table.name,
+        "allowed_columns": json.loads(table.allowed_columns),
+        "unit_column": table.unit_column,
+        "unit_cap": table.unit_cap,
+        "epsilon_budget": table.epsilon_budget,
+        "allowed_receivers": None if table.allowed_receivers is None else json.loads(table.allowed_receivers),
+        "delta_budget": table.delta_budget,
+        "share_scores": table.share_scores,
+        "max_gated_runs": table.max_gated_runs,
+        "model_evaluations": table.model_evaluations,
+        "snapshot_sha256": table.snapshot_sha256,
+    }
+
+
+def _check_table_rule(
+    source_kind: str,
+    allowed_columns: list[str],
+    epsilon_budget: float,
+    *,
+    unit_column: str | None,
+    unit_cap: int,
+    delta_budget: float,
+    max_gated_runs: int,
+    model_evaluations: int,
+) -> None:
+    """Refuse (InputError, naming the fault) a configured table's unknown source kind or an
+    analysis rule out of range: budgets, the cap on rows per unit, the allowed columns (the unit
+    column among them)."""
+    if source_kind not in SOURCE_KINDS:
+        raise InputError(f"source kind {source_kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+    if (
+        not isinstance(epsilon_budget, (int, float))
+        or isinstance(epsilon_budget, bool)
+        or not 0 < epsilon_budget <= 100
+    ):
+        raise InputError(f"epsilon budget {epsilon_budget!r} must be a number in (0, 100]")
+    if isinstance(unit_cap, bool) or not isinstance(unit_cap, int) or not 1 <= unit_cap <= 1000:
+        raise InputError(f"the cap on rows per privacy unit {unit_cap!r} must be a whole number from 1 to 1000")
+    _check_privacy_rule(delta_budget, max_gated_runs, model_evaluations)
+    if not allowed_columns or not all(isinstance(c, str) and c for c in allowed_columns):
+        raise InputError("list the columns templates may use (allowed_columns)")
+    if unit_column and unit_column not in allowed_columns:
+        raise InputError(
+            f"the privacy-unit column {unit_column!r} must be among the allowed columns (templates join on it)"
+        )
+
+
+def _listed_members(
+    s, actor: Actor, members: list[dict], limit: int
+) -> tuple[dict[int, tuple[bool, bool]], dict[int, str]]:
+    """A new collaboration's members (its creator first, with no ability unless listed): each
+    one's ``(can_run, can_receive)`` and name, by member id; refused when a member is listed twice
+    or there are more than ``limit``."""
+    abilities: dict[int, tuple[bool, bool]] = {actor.id: (False, False)}
+    names = {actor.id: actor.name}
+    for entry in members:
+        member = _member_by_name(s, entry.get("name"))
+        if member.id in names and member.id != actor.id:
+            raise InputError(f"member {member.name!r} is listed twice")
+        abilities[member.id] = (bool(entry.get("can_run")), bool(entry.get("can_receive")))
+        names[member.id] = member.name
+    if len(abilities) > limit:
+        raise InputError(f"a collaboration may have at most {limit} members, its creator included")
+    return abilities, names
 
 
 def _member_by_name(s: Session, name: Any) -> Member:
