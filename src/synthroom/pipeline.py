@@ -565,7 +565,7 @@ def _gate_report(
     gates: dict[str, float] | None,
     max_mia_score: float | None,
     max_rows: int,
-    seed: int,
+    eval_seed: int,
     progress: Progress,
 ) -> EvaluationReport:
     """The gate's evaluation of ``synthetic`` against the split's parts, its ledger holding the
@@ -583,7 +583,7 @@ def _gate_report(
             gates=gates,
             max_mia_score=max_mia_score,
             max_rows=max_rows,
-            seed=seed,
+            seed=eval_seed,
             privacy=privacy,
             progress=progress,
         )
@@ -664,7 +664,7 @@ def synthesize_with_gate(
         gates=gates,
         max_mia_score=max_mia_score,
         max_rows=max_rows,
-        seed=eval_seed,
+        eval_seed=eval_seed,
         progress=progress,
     )
     unit = "privacy unit" if units is not None else "row"
