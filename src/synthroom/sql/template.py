@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import duckdb
 
@@ -122,11 +123,11 @@ class CheckedTemplate:
     aggregate_names: tuple[str, ...] = ()
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise InputError(f"template rejected: {message}")
 
 
-def _parse_one(sql: str) -> exp.Expression:
+def _parse_one(sql: str) -> exp.Select:
     if not isinstance(sql, str) or not sql.strip():
         _fail("the SQL is empty")
     if len(sql) > MAX_TEMPLATE_CHARS:
@@ -178,7 +179,7 @@ def _check_tokens(sql: str) -> list:
     return tokens
 
 
-def _check_size(root: exp.Expression) -> None:
+def _check_size(root: exp.Expr) -> None:
     """At most MAX_NODES nodes and MAX_DEPTH levels (iterative: deep trees cannot recurse here).
 
     The checks that follow (sqlglot's qualify and scope analysis) walk up from every column to
@@ -226,7 +227,7 @@ def _function_name(node: exp.Func) -> str:
     return (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
 
 
-def _is_aggregate(node: exp.Expression) -> bool:
+def _is_aggregate(node: exp.Expr) -> bool:
     return isinstance(node, exp.AggFunc) or (
         isinstance(node, exp.Anonymous) and node.name.lower() in _duckdb_functions()["aggregate"]
     )
@@ -248,7 +249,7 @@ def _check_function(node: exp.Func) -> None:
         _fail(f"function {name}() is not allowed: a template must be deterministic")
 
 
-def _check_nodes(root: exp.Expression) -> None:
+def _check_nodes(root: exp.Expr) -> None:
     """Statement kinds, table functions, denied functions, reserved names anywhere in the tree."""
     for node in root.walk():
         if isinstance(
@@ -300,7 +301,7 @@ def _check_nodes(root: exp.Expression) -> None:
             _fail(f"the name {node.this!r} is reserved")
 
 
-def _check_tables(root: exp.Expression, tables: dict[str, TableColumns]) -> list[exp.Table]:
+def _check_tables(root: exp.Select, tables: dict[str, TableColumns]) -> list[exp.Table]:
     """Every table is associated and read directly by the outermost SELECT."""
     known = ", ".join(sorted(tables)) or "(none)"
     for table in root.find_all(exp.Table):
@@ -327,16 +328,18 @@ def _outer_sources(root: exp.Select) -> list[exp.Table]:
     return found
 
 
-def _qualify(root: exp.Expression, tables: dict[str, TableColumns]) -> exp.Select:
+def _qualify(root: exp.Select, tables: dict[str, TableColumns]) -> exp.Select:
     # DuckDB names are case-insensitive: sqlglot lower-cases them all, and so do our checks.
-    schema = {name: {col: "VARCHAR" for col in t.columns} for name, t in tables.items()}
+    schema: dict[str, object] = {name: {col: "VARCHAR" for col in t.columns} for name, t in tables.items()}
     try:
-        return qualify(
+        qualified = qualify(
             root, schema=schema, dialect=DIALECT, validate_qualify_columns=True, quote_identifiers=True, identify=True
         )
     except SqlglotError as exc:
         _fail(str(exc).split(". Line")[0])
-    raise AssertionError("unreachable")
+    if not isinstance(qualified, exp.Select):  # qualify rewrites names: a SELECT stays one
+        raise AssertionError(f"qualify turned a SELECT into {type(qualified).__name__}")
+    return qualified
 
 
 def _check_columns(root: exp.Select, tables: dict[str, TableColumns]) -> None:
@@ -371,7 +374,7 @@ _CANNOT_FAIL = (exp.Column, exp.Literal, exp.Null, exp.Boolean, exp.Star, exp.Id
 _BARRIERS = (exp.Explode, exp.Unnest)  # set-returning: TRY cannot hold them; their arguments are guarded
 
 
-def _tainted(roots: list[exp.Expression], keys: list[exp.Expression]) -> set[int]:
+def _tainted(roots: list[exp.Expr], keys: list[exp.Expr]) -> set[int]:
     """Ids of the nodes that contain an aggregate, a set-returning function or a group key:
     TRY cannot wrap them (DuckDB refuses aggregates inside TRY, and a wrapped group key would no
     longer match its GROUP BY entry), so the guard descends into them instead."""
@@ -379,17 +382,18 @@ def _tainted(roots: list[exp.Expression], keys: list[exp.Expression]) -> set[int
     for root in roots:
         for node in root.walk():
             if _is_aggregate(node) or isinstance(node, _BARRIERS) or _is_key(node, keys):
-                while node is not None and id(node) not in marked:
-                    marked.add(id(node))
-                    node = node.parent
+                up: exp.Expr | None = node
+                while up is not None and id(up) not in marked:
+                    marked.add(id(up))
+                    up = up.parent
     return marked
 
 
-def _is_key(node: exp.Expression, keys: list[exp.Expression]) -> bool:
+def _is_key(node: exp.Expr, keys: list[exp.Expr]) -> bool:
     return any(node.key == k.key and node == k for k in keys)
 
 
-def _wrap(node: exp.Expression) -> exp.Try:
+def _wrap(node: exp.Expr) -> exp.Try:
     """Put ``node`` under TRY(...) where it stands (in place, no copy)."""
     wrapper = exp.Try()
     node.replace(wrapper)
@@ -397,7 +401,7 @@ def _wrap(node: exp.Expression) -> exp.Try:
     return wrapper
 
 
-def _guard(node: exp.Expression, tainted: set[int], keys: list[exp.Expression]) -> None:
+def _guard(node: exp.Expr, tainted: set[int], keys: list[exp.Expr]) -> None:
     """Wrap, in place, every maximal subtree of ``node`` that could raise on a value in TRY(...)."""
     if _is_key(node, keys):
         _wrap(node)
@@ -412,7 +416,7 @@ def _guard(node: exp.Expression, tainted: set[int], keys: list[exp.Expression]) 
         _guard(child, tainted, keys)
 
 
-def _guard_condition(condition: exp.Expression, keys: list[exp.Expression]) -> None:
+def _guard_condition(condition: exp.Expr, keys: list[exp.Expr]) -> None:
     """Each conjunct guarded on its own; a plain column = column equality stays as it is (it
     cannot fail, and the join planner needs it bare to hash-join)."""
     parts = list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
@@ -454,11 +458,11 @@ _AGGREGATED = "synthroom_aggregated"
 _WRAPPERS = (exp.Filter, exp.IgnoreNulls, exp.RespectNulls, exp.WithinGroup)
 
 
-def _aggregate_call(node: exp.Expression) -> exp.Expression | None:
+def _aggregate_call(node: exp.Expr) -> exp.Func | None:
     """The aggregate call ``node`` is, seen through FILTER, IGNORE NULLS and WITHIN GROUP."""
     while isinstance(node, _WRAPPERS):
         node = node.this
-    return node if _is_aggregate(node) else None
+    return node if isinstance(node, exp.Func) and _is_aggregate(node) else None
 
 
 @dataclass(frozen=True)
@@ -476,9 +480,9 @@ def _split_aggregation(grouped: exp.Select) -> _Split:
     query evaluates the template's expressions over them, each wrapped in TRY, and HAVING
     becomes its (guarded) WHERE. Group keys keep their names ``__synthroom_k<i>``."""
     keys = list(grouped.args["group"].expressions)
-    aggregates: list[exp.Expression] = []
+    aggregates: list[exp.Expr] = []
 
-    def lift(node: exp.Expression) -> exp.Expression:
+    def lift(node: exp.Expr) -> exp.Expr:
         if _aggregate_call(node) is not None:
             for i, seen in enumerate(aggregates):
                 if seen == node:
@@ -490,7 +494,7 @@ def _split_aggregation(grouped: exp.Select) -> _Split:
                 return exp.column(f"{_RESERVED_PREFIX}_k{i}", quoted=True)
         return node
 
-    def outer(node: exp.Expression) -> exp.Expression:
+    def outer(node: exp.Expr) -> exp.Expr:
         lifted = node.transform(lift)
         return lifted if isinstance(lifted, _CANNOT_FAIL) else exp.Try(this=lifted)
 
@@ -513,11 +517,14 @@ def _split_aggregation(grouped: exp.Select) -> _Split:
     return _Split(query, *_aggregate_arguments(inner, aggregates))
 
 
-def _aggregate_arguments(inner: exp.Select, aggregates: list[exp.Expression]) -> tuple[exp.Select | None, tuple]:
+def _aggregate_arguments(inner: exp.Select, aggregates: list[exp.Expr]) -> tuple[exp.Select | None, tuple]:
     """A SELECT of every aggregate's value arguments over the inner query's rows (no grouping)."""
-    names, values = [], []
+    names: list[str] = []
+    values: list[exp.Expr] = []
     for aggregate in aggregates:
         call = _aggregate_call(aggregate)
+        if call is None:  # every lifted node is an aggregate call (see _split_aggregation)
+            raise AssertionError(f"not an aggregate call: {aggregate.sql(DIALECT)}")
         if isinstance(call, exp.Count):
             continue
         for value in call.iter_expressions():
@@ -544,7 +551,7 @@ def _unit_in_executable(unit_sql: str, qualified: exp.Select) -> str:
     return unit_sql
 
 
-def _unit_of(column: exp.Expression, aliases: dict[str, str], tables: dict[str, TableColumns]) -> str | None:
+def _unit_of(column: exp.Expr, aliases: dict[str, str], tables: dict[str, TableColumns]) -> str | None:
     """The alias whose unit column ``column`` is, if it is one."""
     if isinstance(column, exp.Column) and column.table in aliases:
         unit = tables[aliases[column.table]].unit
@@ -581,9 +588,11 @@ def _unit_expression(
             f"an aggregating template must GROUP BY a privacy-unit column ({units}), so that each "
             "output row belongs to one unit"
         )
+    unit_of = {alias: tables[name].unit for alias, name in aliases.items()}  # none is None (checked above)
     parts = [
-        f"CAST({exp.column(tables[name].unit, table=alias, quoted=True).sql(DIALECT)} AS VARCHAR)"
-        for alias, name in aliases.items()
+        f"CAST({exp.column(unit, table=alias, quoted=True).sql(DIALECT)} AS VARCHAR)"
+        for alias, unit in unit_of.items()
+        if unit is not None
     ]
     return parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
 
@@ -627,7 +636,6 @@ def check_template(
         return _check(sql, tables, output_columns)
     except RecursionError:
         _fail("the SQL is nested too deeply; simplify its expressions")
-    raise AssertionError("unreachable")
 
 
 def _check(sql: str, tables: dict[str, TableColumns], output_columns: list[str] | None) -> CheckedTemplate:
@@ -696,7 +704,7 @@ def output_literals(sql: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _literal_values(node: exp.Expression) -> list[tuple[str, str]] | None:
+def _literal_values(node: exp.Expr) -> list[tuple[str, str]] | None:
     """The (kind, text) pairs ``node`` can evaluate to, or None when it is not a finite literal set."""
     if isinstance(node, exp.Paren):
         return _literal_values(node.this)
