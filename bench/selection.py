@@ -178,7 +178,7 @@ def target(args) -> list[dict]:
     from synthroom.privacy import ZCDPAccountant
     from synthroom.privacy.noise import noise_for
     from synthroom.schema import parse_schema
-    from synthroom.synthesis.selection import first_domains
+    from synthroom.synthesis.selection import count_rows, first_domains
 
     schema = parse_schema(
         {
@@ -205,9 +205,9 @@ def target(args) -> list[dict]:
         lost, shares = 0, []
         for run in range(args.runs):
             acc = ZCDPAccountant(args.epsilon, 1e-9, 5e-10)
-            columns, _ = first_domains(
-                source, schema, acc, noise_for(None if args.secure else run), 0.25 * acc.rho_budget / 3, 5e-10 / 2
-            )
+            noise = noise_for(None if args.secure else run)
+            count = count_rows(n, acc, noise)
+            columns = first_domains(source, schema, acc, noise, 0.25 * acc.rho_budget / 3, 5e-10 / 2, count)
             lost += set(columns["approved"].coding.values) != {"no", "yes"}
             shares.append(acc.charges[1].rho / acc.rho_budget)
         source.close()

@@ -161,7 +161,8 @@ def test_gate_pass_writes_output_and_report(files, tmp_path):
     assert privacy["epsilon_spent"] == pytest.approx(1.0, rel=1e-6)
     assert privacy["charges"][0]["step"] == "rows of the table (holdout size and holdout-size check)"
     assert privacy["charges"][0]["rho"] == pytest.approx(0.05 * privacy["rho_budget"], rel=1e-9)
-    assert "rows of the table (size regime)" not in [c["step"] for c in privacy["charges"]]  # the gate's count serves
+    # The gate's count serves the fit (size regime, category selection): no count of the fit's own.
+    assert [c["step"] for c in privacy["charges"] if c["step"].startswith("rows of")] == [privacy["charges"][0]["step"]]
     everyone, count = privacy["holdout_check"]["charges"]  # parallel to the fit: the holdout rows are not the fit's
     assert everyone == privacy["charges"][0] and count["step"] == "rows of the holdout part (holdout-size check)"
     assert count["rho"] == pytest.approx(0.95 * privacy["rho_budget"], rel=1e-9)

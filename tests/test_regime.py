@@ -9,6 +9,7 @@ from synthroom import Synthesizer
 from synthroom.demo.small import SMALL_TABLES, small_table
 from synthroom.privacy.accountant import rho_from_epsilon
 from synthroom.synthesis import regime as rg
+from synthroom.synthesis.selection import ROWS_SHARE
 
 RHO_1 = rho_from_epsilon(1.0, 5e-10)  # epsilon 1, half of delta 1e-9 for the conversion
 
@@ -58,8 +59,10 @@ def test_a_small_table_is_fitted_in_the_small_regime_and_costs_add_up(credit):
     synth = Synthesizer(schema, epsilon=1.0, seed=3).fit(frame)
     report = synth.privacy_report()
     count = report["charges"][0]
-    assert count["step"] == "rows of the table (size regime)" and count["sensitivity"] == 1.0
-    assert count["rho"] == pytest.approx(rg.ROWS_SHARE * report["rho_budget"], rel=1e-12)
+    assert count["step"] == "rows of the table (size regime and category selection)" and count["sensitivity"] == 1.0
+    assert count["rho"] == pytest.approx(ROWS_SHARE * report["rho_budget"], rel=1e-12)
+    assert [c["step"] for c in report["charges"]].count(count["step"]) == 1  # the one count: the selection's too
+    assert not any(c["step"].startswith("rows of") for c in report["charges"][1:])
     assert sum(c["rho"] for c in report["charges"]) == pytest.approx(report["rho_budget"], rel=1e-9)
     assert report["epsilon_spent"] == pytest.approx(1.0, rel=1e-6)
     regime = report["regime"]
@@ -95,7 +98,7 @@ def test_behind_the_gate_the_count_of_all_rows_sizes_the_holdout_and_chooses_the
     privacy = run.report.privacy
     steps = [c["step"] for c in privacy["charges"]]
     assert steps[0] == "rows of the table (holdout size and holdout-size check)"
-    assert "rows of the table (size regime)" not in steps
+    assert [s for s in steps if s.startswith("rows of")] == [steps[0]]  # the gate's count serves the whole fit
     assert privacy["charges"][0]["rho"] == pytest.approx(HOLDOUT_CHECK_SHARE * privacy["rho_budget"], rel=1e-12)
     assert sum(c["rho"] for c in privacy["charges"]) == pytest.approx(privacy["rho_budget"], rel=1e-9)
     ledger = privacy["holdout_check"]

@@ -25,6 +25,7 @@ from synthroom.synthesis.selection import (
     TARGET_LOSS,
     CategoricalColumn,
     TargetClassesLost,
+    count_rows,
     first_domains,
     fold_warnings,
     keep_probability_rho,
@@ -61,12 +62,14 @@ LOAN_SCHEMA = {
 
 
 def _domains(df: pd.DataFrame, schema: dict, seed: int, epsilon: float = 1.0, unit_cap: int = 1):
-    """``first_domains`` on ``df`` (the row count and the target's classes) with seeded noise."""
+    """The fit's row count and ``first_domains`` (the target's classes) on ``df`` with seeded noise."""
     parsed = parse_schema(schema)
     acc = ZCDPAccountant(epsilon, 1e-9, 5e-10, unit_cap=unit_cap)
     source = CountingSource.open(df, {c.name: c.kind for c in parsed.columns})
+    noise = SeededNoise(seed)
     try:
-        columns, rows = first_domains(source, parsed, acc, SeededNoise(seed), 0.25 * acc.rho_budget / 3, DELTA_COL)
+        rows = count_rows(len(df), acc, noise)
+        columns = first_domains(source, parsed, acc, noise, 0.25 * acc.rho_budget / 3, DELTA_COL, rows)
     finally:
         source.close()
     return columns, rows, acc
@@ -102,16 +105,13 @@ def test_the_row_count_and_the_target_selection_cost_exactly_what_they_state():
     df = loan(1_666, 219)
     columns, rows, acc = _domains(df, LOAN_SCHEMA, seed=4)
     count, target = acc.charges
-    assert count.step == "rows of the table (sizes the category selection)" and count.mechanism == "gaussian"
+    assert count.step == "rows of the table (size regime and category selection)" and count.mechanism == "gaussian"
     assert count.rho == pytest.approx(ROWS_SHARE * acc.rho_budget, rel=1e-12) and count.sensitivity == 1.0
     assert count.noise == pytest.approx(sigma_for(ROWS_SHARE * acc.rho_budget), rel=1e-12)
-    # Replay the count's noise: the target's rho is target_selection_rho of its lower bound.
-    replay = ZCDPAccountant(1.0, 1e-9, 5e-10)
-    source = CountingSource.open(df, {"income": "numerical", "purpose": "categorical", "approved": "categorical"})
-    rows_low, noisy = selection.count_rows(source, "purpose", replay, SeededNoise(4))
-    source.close()
-    assert noisy == rows and rows_low == pytest.approx(noisy - ROWS_Z * count.noise, rel=1e-12)
-    expected = target_selection_rho(acc.rho_budget, rows_low, DELTA_COL, 1, 0.25 * acc.rho_budget / 3)
+    assert rows.sigma == count.noise and rows.low == pytest.approx(rows.noisy - ROWS_Z * count.noise, rel=1e-12)
+    assert rows.low == max(0.0, rows.noisy - ROWS_Z * rows.sigma) and abs(rows.noisy - 1_666) < 6 * rows.sigma
+    # The target's rho is target_selection_rho of the count's lower bound.
+    expected = target_selection_rho(acc.rho_budget, rows.low, DELTA_COL, 1, 0.25 * acc.rho_budget / 3)
     assert target.step == "classes of the predictive column 'approved' (partition selection)"
     assert target.mechanism == "gaussian-threshold" and target.delta == DELTA_COL
     assert target.rho == pytest.approx(expected, rel=1e-12) and target.sensitivity == 1.0
@@ -155,8 +155,7 @@ def test_fewer_than_two_classes_stop_the_fit_before_anything_more_is_spent():
         synth.fit(df)
     steps = [c["step"] for c in synth.privacy_report()["charges"]]
     assert steps == [
-        "rows of the table (size regime)",  # the fit's first count (regime.py), before any domain
-        "rows of the table (sizes the category selection)",
+        "rows of the table (size regime and category selection)",  # the fit's one count, before any domain
         "classes of the predictive column 'approved' (partition selection)",
     ]
     with pytest.raises(TargetClassesLost, match="would hold no class at epsilon 1"):
@@ -171,7 +170,7 @@ def test_declared_classes_are_kept_whatever_their_size_and_cost_nothing():
     }
     df = loan(1_000, 3)
     columns, _, acc = _domains(df, schema, seed=0)
-    assert columns == {} and [c.step for c in acc.charges] == ["rows of the table (sizes the category selection)"]
+    assert columns == {} and [c.step for c in acc.charges] == ["rows of the table (size regime and category selection)"]
     synth = Synthesizer(schema, epsilon=1.0).fit(df)
     assert synth.columns_["approved"].coding.values == ("no", "yes", "maybe")
     assert not any("'approved'" in c["step"] for c in synth.privacy_report()["charges"])  # only in marginals

@@ -58,6 +58,7 @@ from .privacy import ZCDPAccountant
 from .privacy.mechanisms import gaussian_counts, person_sensitivity, sigma_for
 from .privacy.noise import Noise
 from .schema import Schema, parse_schema
+from .synthesis.selection import RowCount
 from .synthesis.synthesizer import DEFAULT_DELTA, Synthesizer
 
 Progress = Callable[[str, str], None]
@@ -420,7 +421,8 @@ class HoldoutCheck:
     :data:`HOLDOUT_CHECK_Z` noise standard deviations. Exact sizes below ``MIN_ROWS`` (the
     evaluation would fail) turn a passed check into a failed one; that overrides the DP outcome
     with probability below 2e-15 (8 standard deviations, twice). :meth:`measure` returns the
-    training estimate, from which the synthesizer chooses its size regime."""
+    training estimate and its noise std: the fit's row count (size regime, category selection),
+    so the fit measures none of its own."""
 
     n_train: int
     n_holdout: int
@@ -429,7 +431,7 @@ class HoldoutCheck:
     enough: bool = False
     holdout_ledger: dict | None = None
 
-    def measure(self, accountant: ZCDPAccountant, noise: "Noise | np.random.Generator") -> float:
+    def measure(self, accountant: ZCDPAccountant, noise: "Noise | np.random.Generator") -> RowCount:
         parallel = ZCDPAccountant(
             accountant.epsilon,
             accountant.delta,
@@ -452,7 +454,7 @@ class HoldoutCheck:
         self.needed = {part: MIN_ROWS + HOLDOUT_CHECK_Z * sigma[part] for part in ("training", "holdout")}
         self.holdout_ledger = parallel.summary()
         self.enough = all(noisy[p] >= self.needed[p] for p in noisy) and min(self.n_train, self.n_holdout) >= MIN_ROWS
-        return noisy["training"]
+        return RowCount(noisy["training"], sigma["training"])
 
     def note(self) -> str:
         needed = " and ".join(f"{self.needed[p]:,.0f} {p}" for p in ("training", "holdout"))

@@ -6,8 +6,9 @@ has noise std ``sqrt(K / (2 rho))``, so the **signal** is ``n_hat * sqrt(2 rho /
 (``n_hat``: the DP estimate of the row count). It grows with rows and epsilon alike: 1,000 rows
 at epsilon 10 look like about 8,000 at epsilon 1. Everything here is a function of that DP
 estimate and of public parameters (epsilon, delta, the schema), so the choice costs nothing
-beyond the count itself (:data:`ROWS_SHARE` of rho, unless the release gate's pre-split count
-is passed in).
+beyond the count itself: the fit's one DP row count (:func:`.selection.count_rows`,
+``selection.ROWS_SHARE`` of rho), which also sizes the category selection, or the release gate's
+estimate of the training part when the gate runs.
 
 * **standard** (signal at least :data:`SMALL_SIGNAL`): the settings the benchmarks measured on
   Adult (:class:`~synthroom.synthesis.synthesizer.Settings`).
@@ -30,7 +31,6 @@ from dataclasses import asdict, dataclass
 from .discretize import MIN_BINS
 from .structure import ANCHOR_SHARE, SELECT_SHARE
 
-ROWS_SHARE = 0.02  # of rho, for the fit's own DP row count (none when the gate gives one)
 SMALL_SIGNAL = 400.0
 TOO_SMALL_SIGNAL = 30.0
 # The standard regime's knobs (Settings' defaults; the benchmarks measured them on Adult).

@@ -9,7 +9,7 @@ A value can reach the output in one of three ways, cheapest first:
 * **The predictive column** (a categorical target without a declared list) is selected *first*,
   by Gaussian partition selection at the rho that keeps any class held by at least
   ``max(150, 10% of the rows)`` rows with probability ``1 - 1e-6`` (:func:`target_selection_rho`,
-  from a DP row count). If fewer than two classes come out, the fit stops with
+  from the fit's one DP row count, :class:`RowCount`). If fewer than two classes come out, the fit stops with
   :class:`TargetClassesLost` before anything more is spent.
 * **Features**: partition selection at the column's share of the domain budget (stage 1), then,
   for every column whose rows fold into ``other`` for more than :data:`FOLD_WARN_SHARE` by the DP
@@ -45,7 +45,7 @@ TARGET_CLASS_ROWS = 150
 TARGET_CLASS_SHARE = 0.10
 TARGET_LOSS = 1e-6  # ... except with at most this probability per class
 TARGET_MAX_SHARE = 0.25  # of the whole rho: the most the target's selection may cost
-ROWS_SHARE = 0.02  # of the whole rho: the DP row count that sizes the target's selection and stage 2
+ROWS_SHARE = 0.02  # of the whole rho: the fit's DP row count (the size regime, the target's selection, stage 2)
 ROWS_Z = 4.75  # the row count is read as (noisy - ROWS_Z sigma): an underestimate with prob 1 - 1e-6
 # Stage 2: the pool is TAIL_RATE * rho for each column's folded share (summed), at most TAIL_MAX_SHARE * rho.
 TAIL_RATE = 0.5
@@ -119,19 +119,33 @@ def select(
     return [observed[i] for i in order if keep[i]], float(noisy[keep].sum())
 
 
-def count_rows(source: CountingSource, column: str, accountant: ZCDPAccountant, noise: Noise) -> tuple[float, float]:
-    """A DP count of the table's rows (Gaussian, L2 sensitivity 1 per row) at ``ROWS_SHARE`` of
-    the budget, read as a lower bound: ``noisy - ROWS_Z sigma`` (below the truth with probability
-    at least 1 - 1e-6). Returns (that bound, the noisy count)."""
-    _, counts = source.category_counts(column)
+@dataclass(frozen=True)
+class RowCount:
+    """The fit's one DP count of the table's rows: the noisy count and its noise std. It chooses
+    the size regime (:mod:`.regime`), sizes the target's selection (read as the lower bound
+    :attr:`low`) and stage 2 (its folded shares); a second count would spend the budget twice."""
+
+    noisy: float
+    sigma: float
+
+    @property
+    def low(self) -> float:
+        """``noisy - ROWS_Z sigma``, at least 0: below the true count with probability at least 1 - 1e-6."""
+        return max(0.0, self.noisy - ROWS_Z * self.sigma)
+
+
+def count_rows(exact: int, accountant: ZCDPAccountant, noise: Noise) -> RowCount:
+    """A DP count of the table's ``exact`` rows (Gaussian, L2 sensitivity 1 per row) at
+    ``ROWS_SHARE`` of the budget: the fit's only count of its rows, unless the release gate's
+    count of all rows gives the estimate (then none is measured here)."""
     noisy, sigma = gaussian_counts(
         accountant,
         noise,
-        np.array([int(counts.sum())]),
+        np.array([int(exact)]),
         ROWS_SHARE * accountant.rho_budget,
-        step="rows of the table (sizes the category selection)",
+        step="rows of the table (size regime and category selection)",
     )
-    return max(0.0, float(noisy[0]) - ROWS_Z * sigma), float(noisy[0])
+    return RowCount(float(noisy[0]), float(sigma))
 
 
 def keep_probability_rho(rows: int, delta: float, unit_cap: int, loss: float = TARGET_LOSS) -> float:
@@ -343,20 +357,16 @@ def first_domains(
     noise: Noise,
     rho_col: float,
     delta_col: float,
-) -> tuple[dict, float | None]:
-    """What the fit learns before any other domain: when a categorical column has no declared
-    list, a DP row count (:func:`count_rows`); then the predictive column's classes, if it is
-    categorical (:func:`learn_target`, which may stop the fit). Returns those columns and the
-    noisy row count (None when not measured)."""
-    undeclared = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
-    if not undeclared:
-        return {}, None
-    rows_low, rows = count_rows(source, undeclared[0].name, accountant, noise)
+    rows: RowCount,
+) -> dict:
+    """What the fit learns before any other domain: the predictive column's classes, if it is an
+    undeclared categorical (:func:`learn_target`, which may stop the fit), its rho sized from the
+    fit's DP row count ``rows`` (:func:`target_selection_rho` of its lower bound)."""
     spec = schema[schema.target]
     if spec.kind != "categorical" or spec.categories is not None:
-        return {}, rows
-    rho = target_selection_rho(accountant.rho_budget, rows_low, delta_col, accountant.unit_cap, rho_col)
-    return {spec.name: learn_target(source, spec, accountant, noise, rho, delta_col)}, rows
+        return {}
+    rho = target_selection_rho(accountant.rho_budget, rows.low, delta_col, accountant.unit_cap, rho_col)
+    return {spec.name: learn_target(source, spec, accountant, noise, rho, delta_col)}
 
 
 def finish_domains(
@@ -365,12 +375,11 @@ def finish_domains(
     columns: dict,
     accountant: ZCDPAccountant,
     noise: Noise,
-    rows: float | None,
+    rows: RowCount,
 ) -> dict:
-    """After every column's first selection: stage 2 (:func:`release_tails`); the columns in
-    schema order."""
-    if rows is not None:
-        release_tails(source, columns, accountant, noise, rows)
+    """After every column's first selection: stage 2 (:func:`release_tails`, its folded shares
+    against the DP row count ``rows``); the columns in schema order."""
+    release_tails(source, columns, accountant, noise, rows.noisy)
     return {c.name: columns[c.name] for c in schema.columns}
 
 

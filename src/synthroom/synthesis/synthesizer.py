@@ -39,7 +39,6 @@ from ..engine.types import base_type, integer_dtype, integer_float_range, is_flo
 from ..errors import InputError
 from ..privacy import ZCDPAccountant, _faults
 from ..privacy.accountant import check_unit_cap
-from ..privacy.mechanisms import gaussian_counts
 from ..privacy.noise import Noise, SeededNoise, noise_for
 from ..schema import Schema, check_epsilon, parse_schema
 from .enforce import computed_columns, modelled_schema
@@ -52,9 +51,9 @@ from .discretize import (
     learn_numeric,
 )
 from .refine import SHARE as REFINE_SHARE
-from .selection import finish_domains, first_domains, fold_warnings
+from .selection import RowCount, count_rows, finish_domains, first_domains, fold_warnings
 from .refine import refine, should_refine
-from .regime import ROWS_SHARE, STANDARD, Regime, choose_regime, too_small_warning
+from .regime import STANDARD, Regime, choose_regime, too_small_warning
 from .structure import ANCHOR_SHARE, SELECT_SHARE, anticipated_noise, select_and_measure
 
 if TYPE_CHECKING:
@@ -160,15 +159,16 @@ class Synthesizer:
         self,
         data: "str | Path | pd.DataFrame",
         *,
-        first: "Callable[[ZCDPAccountant, Noise], float | None] | None" = None,
+        first: "Callable[[ZCDPAccountant, Noise], RowCount | None] | None" = None,
         run: "tuple[ZCDPAccountant, Noise] | None" = None,
     ) -> "Synthesizer":
         """Learn the model from a CSV/Parquet path or a DataFrame; reads only counts.
 
         ``first``: a caller's own mechanism, run on this run's accountant and noise source before
         the fit's own charges (the gate's DP holdout-size check); the fit spends what it leaves.
-        It may return a DP estimate of the rows the fit reads, which then chooses the size
-        regime (:mod:`.regime`) instead of a count of the fit's own. ``run``: the accountant and
+        It may return a DP estimate of the rows the fit reads (a :class:`.selection.RowCount`:
+        the estimate and its noise std), which then serves as the fit's row count (size regime,
+        category selection) instead of a count of the fit's own. ``run``: the accountant and
         noise source from :meth:`start_run`, when the caller has charged something already."""
         acc, noise = run if run is not None else self.start_run()
         self._sample_seed = noise.sampling_seed if isinstance(noise, SeededNoise) else None
@@ -178,9 +178,11 @@ class Synthesizer:
         try:
             self.timings_["reading"] = time.perf_counter() - start
             self.accountant_ = acc
-            regime = self.regime_ = self._size_regime(source, acc, noise, first(acc, noise) if first else None)
+            given = first(acc, noise) if first else None
+            rows = given if given is not None else count_rows(_row_total(source, self._target_spec()), acc, noise)
+            regime = self.regime_ = self._size_regime(acc, rows.noisy)
             t = time.perf_counter()
-            columns, measurements, refining = self._measure(source, acc, noise, regime)
+            columns, measurements, refining = self._measure(source, acc, noise, regime, rows)
             self.timings_["measuring"] = time.perf_counter() - t
             t = time.perf_counter()
             model, measurements = self._estimate(source, acc, noise, columns, measurements, refining=refining)
@@ -192,14 +194,14 @@ class Synthesizer:
         return self
 
     def _measure(
-        self, source: CountingSource, acc: ZCDPAccountant, noise: Noise, regime: Regime
+        self, source: CountingSource, acc: ZCDPAccountant, noise: Noise, regime: Regime, rows: RowCount
     ) -> "tuple[dict[str, CategoricalColumn | NumericColumn], list, bool]":
         """The DP domains (then the source counts codes), the first round of noisy marginals, and
         whether a refinement round follows (it keeps ``REFINE_SHARE`` of what is left for it)."""
         schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]  # computed columns: not modelled
         n_learn = sum(c.kind != "categorical" or c.categories is None for c in schema.columns)
         self.progress("measuring", f"learning the domains of {n_learn} columns with DP ({regime.name} regime)")
-        columns, noise_scale = self._learn_domains(source, acc, noise, regime)
+        columns, noise_scale = self._learn_domains(source, acc, noise, regime, rows)
         source.encode({name: col.coding for name, col in columns.items()})
         n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
         refining = self.settings.refine and regime.name == "standard" and should_refine(n_rows, noise_scale)
@@ -281,10 +283,11 @@ class Synthesizer:
         )
 
     def _learn_domains(
-        self, source: CountingSource, acc: ZCDPAccountant, noise: Noise, regime: Regime
+        self, source: CountingSource, acc: ZCDPAccountant, noise: Noise, regime: Regime, rows: RowCount
     ) -> "tuple[dict[str, CategoricalColumn | NumericColumn], float]":
-        """Every column's codes, learned with DP on the regime's budgets; and the noise std one
-        measured clique will carry (which sets the numeric columns' bin counts)."""
+        """Every column's codes, learned with DP on the regime's budgets (``rows``: the fit's DP row
+        count); and the noise std one measured clique will carry (which sets the numeric columns'
+        bin counts)."""
         schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
         learn_cats = [c for c in schema.columns if c.kind == "categorical" and c.categories is None]
         rho_cols = _domain_budgets(schema, regime, acc.rho_budget)
@@ -300,7 +303,7 @@ class Synthesizer:
         delta_col = acc.delta_threshold / len(learn_cats) if learn_cats else 0.0
         # The predictive column's classes first when it is an undeclared categorical (selection.py
         # sizes its budget), then every other column on the regime's budgets, then the second stage.
-        columns, rows_dp = first_domains(source, schema, acc, noise, max(rho_cols.values(), default=0.0), delta_col)
+        columns = first_domains(source, schema, acc, noise, max(rho_cols.values(), default=0.0), delta_col, rows)
         for spec in schema.columns:
             if spec.name in columns:
                 continue
@@ -311,18 +314,16 @@ class Synthesizer:
                 columns[spec.name] = learn_numeric(
                     source, spec, acc, noise, rho_cols[spec.name], bins, noise_scale, min_bins=regime.min_bins
                 )
-        return finish_domains(source, schema, columns, acc, noise, rows_dp), noise_scale
+        return finish_domains(source, schema, columns, acc, noise, rows), noise_scale
 
-    def _size_regime(self, source: CountingSource, acc: ZCDPAccountant, noise: Noise, rows: float | None) -> Regime:
-        """The size regime, from a DP row count: the caller's (the gate's pre-split count, already
-        charged), else one measured here at ``ROWS_SHARE`` of rho (one row adds 1)."""
+    def _target_spec(self):
         schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
-        if rows is None:
-            exact = _row_total(source, schema[schema.target])
-            noisy, _ = gaussian_counts(
-                acc, noise, np.array([exact]), ROWS_SHARE * acc.rho_budget, step="rows of the table (size regime)"
-            )
-            rows = float(noisy[0])
+        return schema[schema.target]
+
+    def _size_regime(self, acc: ZCDPAccountant, rows: float) -> Regime:
+        """The size regime, from the fit's DP row count ``rows`` (the gate's count of the training
+        part, already charged, or :func:`.selection.count_rows`'s)."""
+        schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
         s = self.settings
         standard = {
             "max_bins": s.max_bins,
