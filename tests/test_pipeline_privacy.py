@@ -13,7 +13,8 @@ import pytest
 
 from synthroom import Synthesizer
 from synthroom.demo import CUSTOMERS_SCHEMA, simulate_customers
-from synthroom.pipeline import hmac_sql, holdout_key, split_frame, synthesize_with_gate
+from synthroom.engine.split import hmac_sql
+from synthroom.pipeline import holdout_key, split_frame, synthesize_with_gate
 from synthroom.synthesis.selection import TargetClassesLost
 
 

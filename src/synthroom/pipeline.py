@@ -13,12 +13,13 @@ removing one person moves that person's rows and nobody else's: the training par
 neighbouring tables differ by that person's rows at most. The holdout's size is therefore
 about, not exactly, ``holdout_share`` of the rows.
 
-Everything happens inside DuckDB (a file is never loaded into pandas): the rows are typed as
-the engine types them (:func:`synthroom.engine.counting.typed_sql`: a CSV's types come from the
-schema, never from its content; a value that does not parse is missing), the training part is
-copied to a temporary Parquet file that the synthesizer fits on (the folder is removed
-afterwards, also on failure), and at most ``max_rows`` rows of each part (those with the lowest
-keyed hash: a random sample) are read into pandas for the evaluation.
+The split runs in the engine (:func:`synthroom.engine.split.split_table` on DuckDB,
+:mod:`synthroom.engine.spark_split` on Spark; a file is never loaded into pandas): the rows are
+typed as the counting source types them (a CSV's types come from the schema, never from its
+content; a value that does not parse is missing), the training part is copied to a temporary
+Parquet file that the synthesizer fits on (the folder is removed afterwards, also on failure),
+and at most ``max_rows`` rows of each part (those with the lowest keyed hash: a random sample)
+are read into pandas for the evaluation.
 
 **The holdout-size check is DP.** The evaluation needs ``MIN_ROWS`` rows in each part. Before
 the fit, both parts' rows are counted with Gaussian noise (:class:`HoldoutCheck`); unless both
@@ -36,21 +37,18 @@ The report is meant for the data owner, not for the people the synthetic data is
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import secrets
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-import duckdb
 import numpy as np
 import pandas as pd
 
-from .engine.counting import check_names, open_file, stored_types, typed_sql, value_sql
-from .engine.types import quote_ident, quote_literal
+from .engine.counting import check_names
+from .engine.split import check_units, cut, read_rows, split_table, unit_draws
 from .errors import InputError
 from .evaluation.result import EvaluationReport
 from .evaluation.tables import MIN_ROWS
@@ -68,9 +66,6 @@ DEFAULT_MAX_ROWS = 50_000
 KEY_BYTES = 32  # the split's HMAC key
 HOLDOUT_CHECK_SHARE = 0.05  # of the run's rho, for the DP count of all rows (holdout size and check)
 HOLDOUT_CHECK_Z = 8.0  # noise standard deviations above MIN_ROWS that both noisy counts must clear
-_RID = "__synthroom_row"  # row-number column added while splitting (never written out)
-_UNIT = "__synthroom_unit"  # the given units, while splitting (never written out)
-_DRAW = "synthroom_draw"  # the unit's keyed hash, as an unsigned 64-bit number
 
 
 def _quiet(_phase: str, _message: str) -> None:
@@ -115,108 +110,6 @@ def holdout_key(seed: int | None = None) -> bytes:
     return hashlib.sha256(b"synthroom holdout key\x00" + str(int(seed)).encode()).digest()
 
 
-def hmac_sql(key: bytes, message: str) -> str:
-    """SQL for HMAC-SHA256 (RFC 2104) of the BLOB expression ``message`` under ``key``: 64 hex digits."""
-    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\x00")
-    inner, outer = (bytes(b ^ pad for b in block).hex() for pad in (0x36, 0x5C))
-    return f"sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || {message})))"
-
-
-def _draw_sql(key: bytes, unit: str) -> str:
-    """The unit's keyed hash as a number in [0, 2**64): the HMAC's first 64 bits."""
-    return f"CAST('0x' || substr({hmac_sql(key, f'encode({unit})')}, 1, 16) AS UBIGINT)"
-
-
-def _cut(share: float) -> int:
-    """A unit is held out when its draw is below this: a ``share`` of all 64-bit numbers."""
-    return int(share * 2**64)
-
-
-def _holdout_sql(share: float) -> str:
-    """The condition for a row of ``synthroom_split`` to be in the holdout."""
-    return f"({_DRAW} < {_cut(share)}::UBIGINT)"
-
-
-def _unit_sql(con: duckdb.DuckDBPyConnection, rows: str, kinds: dict[str, str], units: bool) -> str:
-    """A row's unit id as text: the given unit, else the row's content, each value as the engine
-    counts it (so a row has the same id in a CSV and in a Parquet file), as a JSON list."""
-    if units:
-        return f"CAST({quote_ident(_UNIT)} AS VARCHAR)"
-    stored = stored_types(con, rows)
-    values = ", ".join(f"CAST({value_sql(n, kind, stored[n])} AS VARCHAR)" for n, kind in kinds.items())
-    return f"to_json(list_value({values}))"
-
-
-def _check_units(units: "pd.Series | np.ndarray | list | None", rows: int) -> np.ndarray | None:
-    if units is None:
-        return None
-    values = pd.Series(np.asarray(units, dtype=object))
-    if len(values) != rows:
-        raise InputError(f"units has {len(values):,} values for {rows:,} rows: give one privacy unit per row")
-    if values.isna().any():
-        raise InputError("units holds a missing value: every row needs its privacy unit")
-    return values.astype(str).to_numpy(dtype=object)
-
-
-@contextmanager
-def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(config={"threads": min(os.cpu_count() or 2, 4)})
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-def _open_rows(
-    con: duckdb.DuckDBPyConnection,
-    data: "str | Path | pd.DataFrame",
-    kinds: dict[str, str],
-    strict: bool,
-    units: np.ndarray | None = None,
-    ignore: tuple[str, ...] = (),
-) -> str:
-    """Open the input in DuckDB; returns a relation holding its columns as stored (a CSV's as text),
-    a stable row number ``_RID`` and, with ``units``, ``_UNIT``. ``strict``: the input has exactly
-    the schema's columns (as the synthesizer requires); otherwise extra columns are ignored."""
-    if isinstance(data, pd.DataFrame):
-        _check_columns([str(c) for c in data.columns], kinds, "the DataFrame", strict, ignore)
-        frame = data[list(kinds)].copy()
-        frame[_RID] = np.arange(len(frame), dtype=np.int64)
-        if units is not None:
-            frame[_UNIT] = units
-        con.register("synthroom_frame", frame)
-        return "synthroom_frame"
-    if units is not None:
-        raise InputError("units can only be given with a DataFrame (one per row)")
-    return open_file(
-        con,
-        data,
-        lambda names, where: _check_columns(names, kinds, where, strict, ignore),
-        row_number=_RID,
-        columns=list(kinds),
-    )
-
-
-def _check_columns(
-    names: list[str], kinds: dict[str, str], where: str, strict: bool, ignore: tuple[str, ...] = ()
-) -> None:
-    if strict:
-        check_names(names, kinds, where, ignore)
-        return
-    missing = [k for k in kinds if k not in names]
-    if missing:
-        raise InputError(f"column {missing[0]!r} is in the schema but not in {where}")
-    twice = [k for k in kinds if names.count(k) > 1]
-    if twice:
-        raise InputError(f"column {twice[0]!r} appears twice in {where}")
-
-
-def _typed_columns(con: duckdb.DuckDBPyConnection, rows: str, kinds: dict[str, str]) -> str:
-    """SELECT list typing each schema column as the engine does (a CSV's from the schema alone)."""
-    stored = stored_types(con, rows)
-    return ", ".join(f"{typed_sql(n, kind, stored[n])} AS {quote_ident(n)}" for n, kind in kinds.items())
-
-
 def split_rows(
     data: "str | Path | pd.DataFrame",
     schema: Schema,
@@ -228,52 +121,18 @@ def split_rows(
     max_rows: int = DEFAULT_MAX_ROWS,
 ) -> Split:
     """Split a CSV/Parquet file or a DataFrame per privacy unit by the keyed hash (see the module
-    docstring); the typed training part goes to ``workdir/train.parquet`` (a file input) or
-    stays a DataFrame (a DataFrame input, which may be empty). ``share``: the holdout's share, or
-    a :class:`HoldoutPlan` that chooses it from a DP count of the rows."""
+    docstring; the engine's :func:`~synthroom.engine.split.split_table` runs it); the typed
+    training part goes to ``workdir/train.parquet`` (a file input) or stays a DataFrame (a
+    DataFrame input, which may be empty). ``share``: the holdout's share, or a
+    :class:`HoldoutPlan` that chooses it from a DP count of the rows."""
     if not isinstance(share, HoldoutPlan):
         share = check_holdout_share(share)
-    kinds = {c.name: c.kind for c in schema.columns}
-    frame = isinstance(data, pd.DataFrame)
-    given = _check_units(units, len(data)) if frame else units
-    columns = ", ".join(quote_ident(n) for n in kinds)
-    train_path = workdir / "train.parquet"
-    try:
-        with _connection() as con:
-            rows = _open_rows(con, data, kinds, strict=True, units=given, ignore=schema.ignore)
-            con.execute(
-                f"CREATE TEMP TABLE synthroom_split AS SELECT {_typed_columns(con, rows, kinds)}, "
-                f"{_draw_sql(key, _unit_sql(con, rows, kinds, given is not None))} AS {_DRAW}, "
-                f"{quote_ident(_RID)} FROM {rows}"
-            )
-            if isinstance(share, HoldoutPlan):  # a DP count of the rows decides the share
-                share = share.measure(con.execute("SELECT count(*) FROM synthroom_split").fetchone()[0])
-            holdout = _holdout_sql(share)
-            n_train, n_holdout = con.execute(
-                f"SELECT count(*) FILTER (WHERE NOT {holdout}), count(*) FILTER (WHERE {holdout}) FROM synthroom_split"
-            ).fetchone()
-            if n_train + n_holdout == 0 and not frame:  # a user's empty file (an empty DataFrame is no error)
-                raise InputError("the table has no rows")
-            part = {"train": f"NOT {holdout}", "holdout": holdout}
-            train_sql = f"SELECT {columns} FROM synthroom_split WHERE {part['train']} ORDER BY {quote_ident(_RID)}"
-            if frame:  # already in memory: fit on a DataFrame, whose emptiness the engine accepts
-                fit_data: "str | pd.DataFrame" = con.execute(train_sql).df()
-            else:
-                con.execute(f"COPY ({train_sql}) TO {quote_literal(str(train_path))} (FORMAT parquet)")
-                fit_data = str(train_path)
-            # The draw is a keyed hash, so the lowest draws of each part are a random sample of it.
-            frames = {
-                name: con.execute(
-                    f"SELECT {columns} FROM synthroom_split WHERE {where} "
-                    f"ORDER BY {_DRAW}, {quote_ident(_RID)} LIMIT {int(max_rows)}"
-                ).df()
-                for name, where in part.items()
-            }
-    except duckdb.Error as exc:
-        raise InputError(f"the input does not parse: {str(exc).splitlines()[0]}") from None
-    sizes = {"training": n_train, "holdout": n_holdout}
+    kinds: dict[str, str] = {c.name: c.kind for c in schema.columns}
+    given = check_units(units, data)
+    part = split_table(data, kinds, share, key, workdir, units=given, ignore=tuple(schema.ignore), max_rows=max_rows)
+    sizes = {"training": part.n_train, "holdout": part.n_holdout}
     notes = [_sample_note(name, size, max_rows) for name, size in sizes.items() if size > max_rows]
-    return Split(fit_data, frames["train"], frames["holdout"], n_train, n_holdout, notes)
+    return Split(part.fit_data, part.train, part.holdout, part.n_train, part.n_holdout, notes)
 
 
 def split_file(
@@ -289,21 +148,9 @@ def split_frame(
     """(train, holdout) of a DataFrame, each in the input's row order: per unit (per row when
     ``units`` is None) by the keyed hash, keyed by ``seed`` (None: a fresh secret key)."""
     share = check_holdout_share(share)
-    names = [str(c) for c in df.columns]
-    given = _check_units(units, len(df))
-    with _connection() as con:
-        kinds = {n: "categorical" for n in names}
-        rows = _open_rows(con, df.set_axis(names, axis=1), kinds, strict=True, units=given)
-        unit = _unit_sql(con, rows, kinds, given is not None)
-        draws = con.execute(
-            f"SELECT {_draw_sql(holdout_key(seed), unit)} AS {_DRAW} FROM {rows} ORDER BY {quote_ident(_RID)}"
-        ).fetchnumpy()[_DRAW]
-    is_holdout = draws < np.uint64(_cut(share))
+    draws = unit_draws(df, holdout_key(seed), check_units(units, df))
+    is_holdout = draws < np.uint64(cut(share))
     return df[~is_holdout].reset_index(drop=True), df[is_holdout].reset_index(drop=True)
-
-
-def _rank(seed: int) -> str:
-    return f"hash({quote_ident(_RID)}, {int(seed)}::BIGINT)"
 
 
 def _sample_note(table: str, size: int, max_rows: int, seed: int | None = None) -> str:
@@ -327,15 +174,7 @@ def read_sample(
     """The schema columns of a CSV/Parquet file as stored (a CSV's as text: the evaluation reads
     and checks each value), at most ``max_rows`` of them (a seeded sample), without loading the
     whole file; the note says when it was subsampled."""
-    with _connection() as con:
-        rows = _open_rows(con, path, {c.name: c.kind for c in schema.columns}, strict=False)
-        try:
-            n = con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
-            order = f"{_rank(seed)}, {quote_ident(_RID)}" if n > max_rows else quote_ident(_RID)
-            columns = ", ".join(quote_ident(c.name) for c in schema.columns)
-            df = con.execute(f"SELECT {columns} FROM {rows} ORDER BY {order} LIMIT {int(max_rows)}").df()
-        except duckdb.Error as exc:
-            raise InputError(f"input file {str(path)!r} does not parse: {str(exc).splitlines()[0]}") from None
+    df, n = read_rows(path, {c.name: c.kind for c in schema.columns}, max_rows, seed)
     return df, [_sample_note(table, n, max_rows, seed)] if n > max_rows else []
 
 
@@ -531,7 +370,7 @@ def _split_on_spark(frame: Any, schema: Schema, plan: HoldoutPlan, key: bytes, u
 
     if units is not None and not isinstance(units, str):
         raise InputError("on Spark, units names the DataFrame's privacy-unit column")
-    kinds = {c.name: c.kind for c in schema.columns}
+    kinds: dict[str, str] = {c.name: c.kind for c in schema.columns}
     part = split_spark(frame, kinds, plan, key, unit=units, max_rows=max_rows)
     sizes = {"training": part.n_train, "holdout": part.n_holdout}
     notes = [_sample_note(name, size, max_rows) for name, size in sizes.items() if size > max_rows]

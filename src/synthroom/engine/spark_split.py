@@ -1,6 +1,6 @@
 """The release gate's holdout split on Spark: the same keyed split as on DuckDB, on the cluster.
 
-:func:`synthroom.pipeline.split_rows` splits per privacy unit by HMAC-SHA256(key, unit id): a
+:func:`.split.split_table` (DuckDB) splits per privacy unit by HMAC-SHA256(key, unit id): a
 unit is held out when the HMAC's first 64 bits, as a fraction of 2**64, are below the share.
 Here the same HMAC is computed in Spark SQL (``sha2`` over ``unhex`` pads, RFC 2104), and the
 comparison is made on the 16 lowercase hex digits (equal-length hex strings order as the
