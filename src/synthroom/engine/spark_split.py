@@ -20,7 +20,6 @@ source to fit on.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ import pandas as pd
 from .counting import typed_sql, value_sql
 from .dialect import SPARK
 from .spark import duckdb_type
+from .split import hmac_pads
 
 _DRAW = "synthroom_draw"
 
@@ -46,8 +46,7 @@ class SparkSplit:
 
 def hmac_sql(key: bytes, message: str) -> str:
     """Spark SQL for HMAC-SHA256 of the BINARY expression ``message`` under ``key`` (64 hex digits)."""
-    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\x00")
-    inner, outer = (bytes(b ^ pad for b in block).hex() for pad in (0x36, 0x5C))
+    inner, outer = hmac_pads(key)
     return f"sha2(concat(unhex('{outer}'), unhex(sha2(concat(unhex('{inner}'), {message}), 256))), 256)"
 
 

@@ -47,10 +47,17 @@ class KeyedSplit:
     n_holdout: int
 
 
-def hmac_sql(key: bytes, message: str) -> str:
-    """SQL for HMAC-SHA256 (RFC 2104) of the BLOB expression ``message`` under ``key``: 64 hex digits."""
+def hmac_pads(key: bytes) -> tuple[str, str]:
+    """HMAC-SHA256's (RFC 2104) inner and outer padded keys, as hex: both engines' SQL hashes
+    ``outer || sha256(inner || message)`` with them."""
     block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\x00")
     inner, outer = (bytes(b ^ pad for b in block).hex() for pad in (0x36, 0x5C))
+    return inner, outer
+
+
+def hmac_sql(key: bytes, message: str) -> str:
+    """SQL for HMAC-SHA256 (RFC 2104) of the BLOB expression ``message`` under ``key``: 64 hex digits."""
+    inner, outer = hmac_pads(key)
     return f"sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || {message})))"
 
 
@@ -248,4 +255,4 @@ def read_rows(path: str | Path, kinds: dict[str, str], max_rows: int, seed: int)
     return df, n
 
 
-__all__ = ["KeyedSplit", "check_units", "cut", "hmac_sql", "read_rows", "split_table", "unit_draws"]
+__all__ = ["KeyedSplit", "check_units", "cut", "hmac_pads", "hmac_sql", "read_rows", "split_table", "unit_draws"]
