@@ -1,11 +1,16 @@
 """The Spark engine: parity with DuckDB, and the scale curve (see bench/README.md).
 
-    .venv/bin/python bench/spark.py parity             # Adult: seeded fit + sample on both engines, SHA-256 of the CSVs
-    .venv/bin/python bench/spark.py scale --rows 1000000,10000000 [--engines duckdb,spark]
+    .venv/bin/python bench/spark.py parity [--table adult|joined]   # seeded fit + sample on both engines, SHA-256
+    nice -n 5 .venv/bin/python bench/spark.py scale --rows 1000000,10000000,100000000 [--engines duckdb,spark]
 
-Each measured fit runs in a fresh child process, so its peak memory (ru_maxrss, the driver's
-Python process; for Spark also the local JVM, a child of it) is its own. Results go to
-``bench/out/spark_*.json``.
+Each measured fit runs in a fresh child process, so its figures are its own: wall and CPU
+seconds of the Python driver (RUSAGE_SELF) and, for Spark local, of its JVM (driver and
+executors in one process: /proc/<pid>/stat just before the session stops, its children
+included); peak RSS of the Python driver (ru_maxrss) and, separately, of the JVM (VmHWM); the
+counting passes over the raw rows and over the encoded table with the seconds spent in each.
+The scale table is bench/wide15.py's (15 columns, a Parquet folder written in 1M-row chunks).
+Results go to ``bench/out/spark_*.json`` (the scale points also, one per line as each ends, to
+``bench/out/spark_scale.jsonl``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -22,70 +28,167 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 ADULT = HERE.parent.parent / "shared" / "data" / "adult"
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def one(engine: str, path: str, schema: dict, rows: int | None, seed: int) -> dict:
+class PassLog:
+    """Counting passes and their seconds, split into scans of the raw table and of the encoded one
+    (bench instrumentation: wraps the counting sources' query methods in this process only)."""
+
+    def __init__(self) -> None:
+        self.figures = {"raw": [0, 0.0], "encoded": [0, 0.0], "encode": [0, 0.0]}
+
+    def timed(self, kind_of, method):
+        log = self.figures
+
+        def wrapper(source, *args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(source, *args, **kwargs)
+            finally:
+                kind = kind_of(source, *args)
+                log[kind][0] += len(args[0]) if kind == "encoded" and not isinstance(args[0], str) else 1
+                log[kind][1] += time.perf_counter() - start
+
+        return wrapper
+
+    def install(self, engine: str) -> None:
+        if engine.startswith("spark"):
+            from synthroom.engine.spark import SparkCountingSource as Spark
+
+            # GROUPING SETS over the cached encoded view count as encoded; the first one also caches it
+            def spark_kind(source, sql):
+                return "encoded" if getattr(source, "_enc", None) and source._enc in sql else "raw"
+
+            Spark._fetch = self.timed(spark_kind, Spark._fetch)  # type: ignore[method-assign]
+            return
+        from synthroom.engine import CountingSource as Duck
+
+        Duck._fetch = self.timed(lambda s, sql: "raw", Duck._fetch)  # type: ignore[method-assign]
+        Duck.marginals = self.timed(lambda s, cliques: "encoded", Duck.marginals)  # type: ignore[method-assign]
+        Duck.encode = self.timed(lambda s, codings: "encode", Duck.encode)  # type: ignore[method-assign]
+
+    def summary(self) -> dict:
+        return {kind: {"passes": n, "seconds": round(s, 1)} for kind, (n, s) in self.figures.items() if n}
+
+
+def jvm_figures(session) -> dict:
+    """CPU seconds (user + system, its reaped children included) and peak RSS (VmHWM) of the
+    local session's JVM, from /proc; read just before the session stops."""
+    pid = session.sparkContext._gateway.proc.pid
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = sum(int(x) for x in fields[11:15]) / _TICKS  # utime, stime, cutime, cstime
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {"jvm_cpu_s": round(cpu, 1), "jvm_peak_rss_mib": round(int(status["VmHWM"].split()[0]) / 1024)}
+
+
+def one(engine: str, path: str, schema: dict, rows: int | None, seed: int, unit_cap: int = 1) -> dict:
     """Fit (and sample ``rows``) on one engine in this process; timings, passes and peak memory."""
     from synthroom import Synthesizer
 
+    log = PassLog()
+    log.install(engine)
     counting = engine
     if engine.startswith("spark"):
         from synthroom.engine.spark import spark_session
 
         counting = spark_session(engine.partition(":")[2] or "local[2]")
     start = time.perf_counter()
-    synth = Synthesizer(schema, epsilon=1.0, seed=seed, engine=counting).fit(path)
+    synth = Synthesizer(schema, epsilon=1.0, seed=seed, unit_cap=unit_cap, engine=counting).fit(path)
     fit = time.perf_counter() - start
     result = {
         "engine": engine,
         "fit_s": round(fit, 1),
         "timings": {k: round(v, 1) for k, v in synth.timings_.items()},
         "passes": synth.counting_passes_,
+        "pass_log": log.summary(),
     }
     if rows:
         result["sha256"] = hashlib.sha256(synth.sample(rows).to_csv(index=False).encode()).hexdigest()
     if engine.startswith("spark"):
+        result.update(jvm_figures(counting))
         counting.stop()
-    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    result["peak_child_rss_mib"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["python_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
+    result["python_peak_rss_mib"] = round(usage.ru_maxrss / 1024)
     return result
 
 
-def _child(engine: str, path: Path, schema: dict, rows: int | None, seed: int) -> dict:
-    code = (
-        "import json,sys; sys.path.insert(0, %r); from spark import one; "
-        "print(json.dumps(one(%r, %r, json.loads(sys.argv[1]), %r, %d)))" % (str(HERE), engine, str(path), rows, seed)
+def _child(engine: str, path: Path, schema: dict, rows: int | None, seed: int, unit_cap: int = 1) -> dict:
+    code = "import json,sys; sys.path.insert(0, %r); from spark import one; print(json.dumps(one(%r, %r, %s)))" % (
+        str(HERE),
+        engine,
+        str(path),
+        "json.loads(sys.argv[1]), %r, %d, %d" % (rows, seed, unit_cap),
     )
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(schema)], capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    wall = round(time.perf_counter() - start, 1)
+    return {**result, "process_wall_s": wall, "load_avg_1m": [round(load, 1), round(os.getloadavg()[0], 1)]}
+
+
+def joined_table() -> tuple[Path, dict, int]:
+    """The demo's joined table (its template run on its seeded audience and conversions, 5,000
+    users), written once as Parquet; its classification; its unit cap (the conversions' 5)."""
+    import duckdb
+
+    from synthroom.demo.adtech import DEMO_CLASSIFICATION, DEMO_TEMPLATE, simulate_audience, simulate_conversions
+
+    path = OUT / "demo_joined.parquet"
+    if not path.exists():
+        OUT.mkdir(exist_ok=True)
+        audience = simulate_audience(5000, seed=0)
+        conversions = simulate_conversions(audience, seed=0)  # noqa: F841  (read by DuckDB by name)
+        con = duckdb.connect()
+        con.register("audience", audience)
+        con.register("conversions", conversions)
+        con.execute(f"COPY (SELECT * FROM ({DEMO_TEMPLATE}) ORDER BY ALL) TO '{path}' (FORMAT parquet)")
+    return path, DEMO_CLASSIFICATION, 5
 
 
 def parity(args) -> None:
-    schema = json.loads((ADULT / "schema.json").read_text())
-    runs = [_child(e, ADULT / "train.csv", schema, 32_561, args.seed) for e in ("duckdb", "spark")]
+    if args.table == "joined":
+        path, schema, cap = joined_table()
+        what = "the demo's joined table (5,000 users, its template), unit cap 5"
+    else:
+        path, schema, cap = ADULT / "train.csv", json.loads((ADULT / "schema.json").read_text()), 1
+        what = "adult train.csv (32,561 rows, 15 columns)"
+    runs = [_child(e, path, schema, args.sample, args.seed, cap) for e in ("duckdb", "spark")]
     report = {
-        "data": "adult train.csv (32,561 rows, 15 columns), epsilon 1, seed %d" % args.seed,
+        "data": f"{what}, epsilon 1, seed {args.seed}, {args.sample} rows sampled",
+        "commit": _commit(),
         "runs": runs,
         "identical": runs[0]["sha256"] == runs[1]["sha256"],
     }
-    _write("spark_parity.json", report)
+    _write(f"spark_parity_{args.table}.json", report)
 
 
 def scale(args) -> None:
-    from synthroom.demo.customers import CUSTOMER_TABLE_SCHEMA, write_customer_table
+    sys.path.insert(0, str(HERE))
+    from wide15 import WIDE_SCHEMA, write_wide
 
     results = []
     for rows in (int(r) for r in args.rows.split(",")):
-        path = OUT / f"customers_{rows}.parquet"
-        if not path.exists():
-            write_customer_table(path, rows=rows, seed=0)
+        start = time.perf_counter()
+        path = write_wide(OUT / f"wide15_{rows}", rows=rows, seed=0)
+        print(f"table {path}: {time.perf_counter() - start:.0f} s", flush=True)
         for engine in args.engines.split(","):
-            result = _child(engine, path, CUSTOMER_TABLE_SCHEMA, None, args.seed)
-            results.append({"rows": rows, **result})
-            print(json.dumps(results[-1]), flush=True)
-    _write("spark_scale.json", {"table": "demo.customers simulator, Parquet", "results": results})
+            result = {"rows": rows, "commit": _commit(), **_child(engine, path, WIDE_SCHEMA, None, args.seed)}
+            results.append(result)
+            with open(OUT / "spark_scale.jsonl", "a") as fh:
+                fh.write(json.dumps(result) + "\n")
+            print(json.dumps(result), flush=True)
+    _write("spark_scale.json", {"table": "bench/wide15.py, 15 columns, Parquet folder", "results": results})
+
+
+def _commit() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+    ).stdout.strip()
 
 
 def _write(name: str, report: dict) -> None:
@@ -98,9 +201,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("parity")
+    p.add_argument("--table", choices=["adult", "joined"], default="adult")
+    p.add_argument("--sample", type=int, default=32_561, help="rows sampled and hashed")
     p.add_argument("--seed", type=int, default=0)
     s = sub.add_parser("scale")
-    s.add_argument("--rows", default="1000000,10000000")
+    s.add_argument("--rows", default="1000000,10000000,100000000")
     s.add_argument("--engines", default="duckdb,spark")
     s.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
