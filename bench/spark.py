@@ -174,7 +174,7 @@ def scale(args) -> None:
     results = []
     for rows in (int(r) for r in args.rows.split(",")):
         start = time.perf_counter()
-        path = write_wide(OUT / f"wide15_{rows}", rows=rows, seed=0)
+        path = write_wide(OUT / f"wide15_{rows}.parquet", rows=rows, seed=0)
         print(f"table {path}: {time.perf_counter() - start:.0f} s", flush=True)
         for engine in args.engines.split(","):
             result = {"rows": rows, "commit": _commit(), **_child(engine, path, WIDE_SCHEMA, None, args.seed)}

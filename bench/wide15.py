@@ -1,6 +1,6 @@
 """A seeded 15-column table for the engine scale curve (bench/spark.py scale), written in chunks.
 
-    write_wide(Path("bench/out/wide15_100000000"), rows=100_000_000)   # a Parquet folder, ~1M rows a file
+    write_wide(Path("bench/out/wide15_100000000.parquet"), rows=100_000_000)   # a Parquet folder, ~1M rows a file
 
 Seven categorical columns (a 200-value Zipf-like ``city`` inside its ``state`` inside its
 ``region``, a public hierarchy; ``plan``, ``channel``, ``device``; the target ``churned``), six

@@ -321,7 +321,8 @@ def open_file(
     row_number: str | None = None,
     columns: "Sequence[str] | None" = None,
 ) -> str:
-    """SQL naming the rows of a CSV (also gzip-compressed: ``.csv.gz``) or Parquet file, as stored:
+    """SQL naming the rows of a CSV (also gzip-compressed: ``.csv.gz``) or Parquet file (or a folder
+    of Parquet files, as Spark writes them), as stored:
     a CSV is parsed once into a temporary table, every column as text (a CSV declares no types,
     and its content is never sniffed for them), only ``columns`` of it when given. ``check`` gets
     the file's column names and its path before anything is read; ``row_number`` names an added
@@ -329,17 +330,16 @@ def open_file(
     path = Path(path)
     if not path.exists():
         raise InputError(f"input file {str(path)!r} does not exist")
-    kind = file_format(path)
+    kind = "parquet" if path.is_dir() else file_format(path)
+    files = str(path / "**" / "*.parquet") if path.is_dir() else str(path)  # a folder: its Parquet files
     try:
         if kind == "parquet":
-            check(
-                [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()], str(path)
-            )
+            check([r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [files]).fetchall()], str(path))
             if row_number is None:
-                return f"read_parquet({quote_literal(str(path))})"
+                return f"read_parquet({quote_literal(files)})"
             return (
                 f"(SELECT *, file_row_number AS {quote_ident(row_number)} FROM "
-                f"read_parquet({quote_literal(str(path))}, file_row_number = true))"
+                f"read_parquet({quote_literal(files)}, file_row_number = true))"
             )
         if kind == "csv":
             check(csv_header(path), str(path))
