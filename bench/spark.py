@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/spark.py parity [--table adult|joined]   # seeded fit + sample on both engines, SHA-256
     nice -n 5 .venv/bin/python bench/spark.py scale --rows 1000000,10000000,100000000 [--engines duckdb,spark]
+    .venv/bin/python bench/spark.py cluster      # the local-cluster test's wall and CPU time (JVMs included)
 
 Each measured fit runs in a fresh child process, so its figures are its own: wall and CPU
 seconds of the Python driver (RUSAGE_SELF) and, for Spark local, of its JVM (driver and
@@ -185,6 +186,34 @@ def scale(args) -> None:
     _write("spark_scale.json", {"table": "bench/wide15.py, 15 columns, Parquet folder", "results": results})
 
 
+def cluster(args) -> None:
+    """Time the multi-process test (``local-cluster``): wall, and CPU seconds of the whole process
+    tree, the JVMs included (this process adopts orphaned descendants and reaps them all)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    test = "tests/test_engine_spark.py::test_a_multi_process_cluster_counts_exactly"
+    load, start = os.getloadavg()[0], time.perf_counter()
+    rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test], cwd=HERE.parent)
+    while True:  # the JVMs outlive pytest by a moment
+        try:
+            os.wait()
+        except ChildProcessError:
+            break
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    _write(
+        "spark_cluster_test.json",
+        {
+            "test": test,
+            "commit": _commit(),
+            "returncode": rc,
+            "wall_s": round(time.perf_counter() - start, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "load_avg_1m": [round(load, 1), round(os.getloadavg()[0], 1)],
+        },
+    )
+
+
 def _commit() -> str:
     return subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
@@ -208,8 +237,9 @@ def main() -> None:
     s.add_argument("--rows", default="1000000,10000000,100000000")
     s.add_argument("--engines", default="duckdb,spark")
     s.add_argument("--seed", type=int, default=0)
+    sub.add_parser("cluster")
     args = parser.parse_args()
-    {"parity": parity, "scale": scale}[args.command](args)
+    {"parity": parity, "scale": scale, "cluster": cluster}[args.command](args)
 
 
 if __name__ == "__main__":

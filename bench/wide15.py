@@ -12,7 +12,6 @@ Row groups of 131,072 rows let Spark split even a one-file table across its core
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -97,16 +96,21 @@ def wide_chunk(rng: np.random.Generator, n: int):
 
 
 def write_wide(path: Path, *, rows: int, seed: int = 0, chunk_rows: int = 1_000_000) -> Path:
-    """Write ``rows`` rows to the Parquet folder ``path`` (one file per chunk), unless it exists."""
+    """Write ``rows`` rows to the Parquet folder ``path`` (one file per chunk), unless it exists.
+    An interrupted run resumes: the chunks already in ``path``'s ``.tmp`` folder are kept (each
+    is written under a temporary name and renamed when complete)."""
     import pyarrow.parquet as pq
 
     if path.exists():
         return path
     tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp.mkdir(parents=True, exist_ok=True)
     for number, start in enumerate(range(0, rows, chunk_rows)):
+        final = tmp / f"part-{number:05d}.parquet"
+        if final.exists():
+            continue
         table = wide_chunk(np.random.default_rng([seed, number]), min(chunk_rows, rows - start))
-        pq.write_table(table, tmp / f"part-{number:05d}.parquet", row_group_size=ROW_GROUP)
+        pq.write_table(table, tmp / "writing", row_group_size=ROW_GROUP)
+        (tmp / "writing").rename(final)
     tmp.rename(path)
     return path

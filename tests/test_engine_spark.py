@@ -130,6 +130,31 @@ def test_parquet_storage_types_and_counts_match(tmp_path, spark):
         spk.close()
 
 
+def test_a_parquet_folder_counts_the_same_on_both_engines(tmp_path, spark):
+    """A folder of Parquet files (as Spark writes them, with its ``_SUCCESS`` marker) is one table
+    on both engines: every file's rows counted once."""
+    from synthroom.engine.spark import SparkCountingSource
+
+    folder = tmp_path / "parts.parquet"
+    folder.mkdir()
+    frame = pd.DataFrame({"k": list("abcab") * 3, "x": np.arange(15, dtype=np.float64)})
+    frame.iloc[:9].to_parquet(folder / "part-00000.parquet", index=False)
+    frame.iloc[9:].to_parquet(folder / "part-00001.parquet", index=False)
+    (folder / "_SUCCESS").write_text("")
+    kinds = {"k": "categorical", "x": "numerical"}
+    duck = CountingSource.open(folder, kinds)
+    spk = SparkCountingSource.open(str(folder), kinds, session=spark)
+    try:
+        assert duck.category_counts("k")[1].tolist() == [6, 6, 3]
+        assert spk.category_counts("k")[1].tolist() == [6, 6, 3]
+        grid, _ = grid_and_clip(ColumnSpec("x", "numerical"))
+        assert duck.grid_counts("x", grid).tolist() == spk.grid_counts("x", grid).tolist()
+        assert duck.grid_counts("x", grid).sum() == 15
+    finally:
+        duck.close()
+        spk.close()
+
+
 @pytest.fixture(scope="module")
 def adult_small(adult_dir, adult_schema, tmp_path_factory):
     keep = ["age", "workclass", "hours-per-week", "capital-gain", "income"]
@@ -190,3 +215,4 @@ def test_a_spark_table_by_name(spark, tmp_path):
         assert source.category_counts("y") == (["x", "y"], pytest.approx(np.array([6, 6])))
     finally:
         source.close()
+
