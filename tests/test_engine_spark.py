@@ -215,4 +215,3 @@ def test_a_spark_table_by_name(spark, tmp_path):
         assert source.category_counts("y") == (["x", "y"], pytest.approx(np.array([6, 6])))
     finally:
         source.close()
-
