@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from roomkit import two_party
+from synthroom.demo.adtech import _SEGMENTS as SEGMENTS
 from synthroom.pipeline import synthesize_with_gate
 from synthroom.room.jobs import run_job, start_job
 from synthroom.room.models import ConfiguredTable
@@ -119,3 +120,64 @@ def test_the_cap_on_spark_keeps_at_most_cap_rows_per_unit(tmp_path, spark):
     assert on_spark.rows_after_cap == duck.rows_after_cap < duck.rows_before_cap
     per_unit = on_spark.frame.groupBy(f"`{UNIT_COLUMN}`").count().toPandas()["count"]
     assert per_unit.max() == 2
+
+
+def _audience_file(folder, users: int = 600):
+    from synthroom.demo.adtech import simulate_audience
+
+    path = folder / "audience.csv"
+    simulate_audience(users, seed=4).to_csv(path, index=False)  # user_id and email: ignored below
+    schema = {
+        "target": "segment",
+        "ignore": ["user_id", "email"],
+        "columns": [
+            {"name": "age", "type": "numerical", "min": 18, "max": 80},
+            {"name": "region", "type": "categorical"},
+            {"name": "device", "type": "categorical"},
+            {"name": "weekly_visits", "type": "numerical", "min": 0, "max": 40},
+            {"name": "segment", "type": "categorical", "categories": list(SEGMENTS)},
+        ],
+    }
+    return path, schema
+
+
+def test_the_gate_on_spark_splits_and_fits_as_on_duckdb_with_ignored_columns(tmp_path, spark):
+    """A file with ignored columns, seeded: the same DP-sized holdout, the same fitted model."""
+    path, schema = _audience_file(tmp_path)
+    runs = {
+        engine: synthesize_with_gate(str(path), schema, epsilon=1.0, seed=2, engine=engine)
+        for engine in ("duckdb", spark)
+    }
+    duck, on_spark = runs["duckdb"], runs[spark]
+    assert duck.report.notes[0] == on_spark.report.notes[0] and "held out" in duck.report.notes[0]
+    assert len(on_spark.holdout) == len(duck.holdout) > 0 and "email" not in on_spark.holdout.columns
+    pd.testing.assert_frame_equal(duck.synthesizer.sample(300, seed=1), on_spark.synthesizer.sample(300, seed=1))
+    assert on_spark.released == duck.released
+
+
+def test_synthesize_on_spark_writes_the_report_behind_the_gate(tmp_path, spark):
+    import yaml
+    from typer.testing import CliRunner
+
+    from synthroom.cli.app import app
+
+    path, schema = _audience_file(tmp_path)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(schema))
+    out, report = tmp_path / "syn.csv", tmp_path / "report.html"
+    args = ["synthesize", path, "-s", tmp_path / "s.yaml", "-o", out, "--engine", "spark", "--report", report]
+    result = CliRunner().invoke(app, [str(a) for a in [*args, "--seed", "0", "-q"]])
+    assert result.exit_code in (0, 3), result.output  # released, or refused by the gate: both with a report
+    assert report.exists() and report.with_suffix(".json").exists()
+    assert out.exists() == (result.exit_code == 0)
+
+
+def test_a_spark_job_runs_in_the_workers_limited_process(tmp_path, spark):
+    """What a server's worker does: the job (and its Spark driver JVM) in a child process under
+    the job limits; an unseeded job, released or refused by the gate, never an internal error."""
+    from synthroom.room.limits import JobLimits
+
+    party = two_party(tmp_path, users=400, engine="spark")
+    job = start_job(party.room, party.advertiser, party.template["id"])
+    done = run_job(party.room, job["id"], limits=JobLimits(seconds=900))
+    assert done["state"] == "succeeded" or done["category"] == "refused_by_gate", done
+    assert done["rows_synthetic"] > 0 and not done["reproducible"]

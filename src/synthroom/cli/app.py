@@ -364,14 +364,21 @@ def demo(
     workdir: Path = typer.Option(Path("synthroom-demo"), help="Folder for the demo's files."),
     epsilon: float = typer.Option(1.0, help="Privacy budget of the template."),
     users: int = typer.Option(5_000, help="Users in the publisher's simulated audience."),
+    engine: str = typer.Option("duckdb", help="Where the room runs the template and counts: duckdb or spark."),
+    spark_master: Optional[str] = typer.Option(
+        None, "--spark-master", metavar="URL", help="With --engine spark: the cluster (default: a local session)."
+    ),
 ) -> None:
     """Two-party clean room end to end (publisher + advertiser, joined on a user id): DP synthetic data, a model,
     where everything is."""
     from ..demo.cleanroom import run_demo
+    from ..engine import ENGINES
 
     if users < 100:
         _fail(InputError(f"--users must be at least 100, not {users}"))
-    run_demo(workdir, users=users, epsilon=epsilon, console=out)
+    if engine not in ENGINES or (spark_master is not None and engine != "spark"):
+        _fail(InputError(f"--engine {engine!r} is not one of {', '.join(ENGINES)} (--spark-master needs spark)"))
+    run_demo(workdir, users=users, epsilon=epsilon, console=out, engine=engine, spark_master=spark_master)
 
 
 @app.command("evaluate")

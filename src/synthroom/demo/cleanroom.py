@@ -44,8 +44,17 @@ MODEL_POLICY = {
 }
 
 
-def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Console | None = None) -> dict:
-    """Run the demo in ``workdir`` (created); returns the paths it printed."""
+def run_demo(
+    workdir: Path,
+    users: int = 5000,
+    epsilon: float = 1.0,
+    console: Console | None = None,
+    *,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+) -> dict:
+    """Run the demo in ``workdir`` (created); returns the paths it printed. ``engine``: the room's
+    (``spark``: templates run and rows are counted on Spark, ``spark_master`` or a local session)."""
     import warnings
 
     with warnings.catch_warnings():  # starlette's note about its test client's HTTP library
@@ -62,7 +71,7 @@ def run_demo(workdir: Path, users: int = 5000, epsilon: float = 1.0, console: Co
     if db_path.exists():  # a fresh room each run
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-    room = Room(f"sqlite:///{db_path}", server_dir / "artifacts", admin_key=ADMIN_KEY)
+    room = Room(f"sqlite:///{db_path}", server_dir / "artifacts", ADMIN_KEY, engine=engine, spark_master=spark_master)
     _write_data(say, users, pub_dir, adv_dir)
 
     with TestClient(create_app(room, Worker(room))) as http:

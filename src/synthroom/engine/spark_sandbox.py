@@ -233,6 +233,7 @@ def run_template_spark(
 
     ``session``: the room's Spark session (a job session of its own is made from it). A
     failure over the real rows raises :class:`TemplateRuntimeError` (for the operator's log)."""
+    from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
 
     if cap < 1:
@@ -245,7 +246,7 @@ def run_template_spark(
         before, units = _sizes(own, result)
         capped = _capped(result, template.output_columns, cap, seed).persist()
         after = capped.count()
-    except PySparkException as exc:
+    except (PySparkException, Py4JError) as exc:
         raise TemplateRuntimeError(f"the template failed to run on Spark: {str(exc).splitlines()[0]}") from None
     return SparkExecution(capped, before, after, units, all(s.unit for s in sources), own)
 
