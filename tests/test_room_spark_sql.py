@@ -149,3 +149,15 @@ def test_a_spark_collaboration_refuses_at_creation_what_spark_may_not_run(tmp_pa
     with pytest.raises(InputError) as bad:
         room.create_collaboration(me, "c", [], payer="owner", engine="flink")
     assert str(bad.value) == "engine 'flink' is not one of duckdb, spark"
+
+
+def test_the_demo_refuses_an_unknown_engine_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from synthroom.cli.app import app
+
+    for options in (["--engine", "flink"], ["--spark-master", "local[1]"]):
+        result = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path / "d"), *options])
+        assert result.exit_code == 2, result.output
+        assert "is not one of duckdb, spark (--spark-master needs spark)" in " ".join(result.output.split())
+        assert not (tmp_path / "d").exists()
