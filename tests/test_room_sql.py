@@ -175,7 +175,7 @@ def test_table_without_unit_column_is_one_unit_per_row(sources):
 
 
 def test_sandbox_blocks_files_even_if_a_check_were_missed(sources, tmp_path):
-    from synthroom.sql.sandbox import open_sandbox
+    from synthroom.engine.sandbox import open_sandbox
 
     con = open_sandbox(sources)
     try:

@@ -26,7 +26,7 @@ import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import duckdb
 import numpy as np
@@ -96,6 +96,14 @@ def typed_sql(column: str, kind: str, stored: str, dialect: Dialect = DUCKDB) ->
     if kind == "numerical" and is_number(stored):
         return col if not is_float(stored) else dialect.finite_double(col)
     return dialect.parse(col, "TIMESTAMP" if kind == "datetime" else "DOUBLE")
+
+
+def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple[Any, ...]:
+    """The one row of a query that always returns one (an aggregate without GROUP BY)."""
+    row = con.execute(sql, params).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from {sql!r}")
+    return row
 
 
 def stored_types(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:

@@ -52,7 +52,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 
 from ..errors import InputError, SourceChanged, TemplateRuntimeError
-from ..sql.sandbox import Source, verified_snapshot
+from .sandbox import Source, verified_snapshot
 from ..sql.template import ROW_COLUMN, UNIT_COLUMN, CheckedTemplate
 
 SESSION_SQL_CONF = {

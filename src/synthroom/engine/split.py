@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .counting import check_names, open_file, stored_types, typed_sql, value_sql
+from .counting import check_names, one_row, open_file, stored_types, typed_sql, value_sql
 from .types import quote_ident, quote_literal
 
 _RID = "__synthroom_row"  # row-number column added while splitting (never written out)
@@ -84,14 +84,6 @@ def _unit_sql(con: duckdb.DuckDBPyConnection, rows: str, kinds: dict[str, str], 
     stored = stored_types(con, rows)
     values = ", ".join(f"CAST({value_sql(n, kind, stored[n])} AS VARCHAR)" for n, kind in kinds.items())
     return f"to_json(list_value({values}))"
-
-
-def _one_row(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
-    """The one row of an aggregate query (no GROUP BY: never none)."""
-    row = con.execute(sql).fetchone()
-    if row is None:
-        raise RuntimeError(f"no row from {sql!r}")
-    return row
 
 
 @contextmanager
@@ -192,9 +184,9 @@ def split_table(
                 f"{quote_ident(_RID)} FROM {rows}"
             )
             if hasattr(plan, "measure"):  # a DP count of the rows decides the share
-                plan = plan.measure(_one_row(con, "SELECT count(*) FROM synthroom_split")[0])
+                plan = plan.measure(one_row(con, "SELECT count(*) FROM synthroom_split")[0])
             holdout = _holdout_sql(float(plan))
-            n_train, n_holdout = _one_row(
+            n_train, n_holdout = one_row(
                 con,
                 f"SELECT count(*) FILTER (WHERE NOT {holdout}), count(*) FILTER (WHERE {holdout}) FROM synthroom_split",
             )
@@ -245,7 +237,7 @@ def read_rows(path: str | Path, kinds: dict[str, str], max_rows: int, seed: int)
     with _connection() as con:
         rows = _open_rows(con, path, kinds, strict=False)
         try:
-            n = _one_row(con, f"SELECT count(*) FROM {rows}")[0]
+            n = one_row(con, f"SELECT count(*) FROM {rows}")[0]
             rank = f"hash({quote_ident(_RID)}, {int(seed)}::BIGINT)"
             order = f"{rank}, {quote_ident(_RID)}" if n > max_rows else quote_ident(_RID)
             columns = ", ".join(quote_ident(c) for c in kinds)

@@ -272,7 +272,7 @@ def _score(task: dict, artifacts: str, _shared: _Shared) -> int:
     """In the child process: read the verified snapshot's needed columns, predict, write."""
     import pyarrow.parquet as pq
 
-    from ..sql.sandbox import verified_snapshot
+    from ..engine.sandbox import verified_snapshot
 
     source, features = task["source"], task["features"]
     id_column = source.unit

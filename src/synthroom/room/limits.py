@@ -271,14 +271,9 @@ def _apply(limits: JobLimits, temp_dir: Path) -> None:
 
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.temp_bytes, limits.temp_bytes))
-    import duckdb
+    from ..engine.sandbox import limit_every_connection
 
-    connect, limited = duckdb.connect, limits.duckdb_config(temp_dir)
-
-    def limited_connect(database: str = ":memory:", read_only: bool = False, config: dict | None = None, **kw):
-        return connect(database, read_only=read_only, config={**(config or {}), **limited}, **kw)
-
-    duckdb.connect = limited_connect  # every connection of this process (the sandbox's, the counts')
+    limit_every_connection(limits.duckdb_config(temp_dir))  # the sandbox's, the counts', the split's
 
 
 def _as_limit(exc: BaseException, limits: JobLimits) -> BaseException:

@@ -25,46 +25,29 @@ dropped, and rows with no unit are dropped. Base rows with a NULL unit are dropp
 
 Error messages a member can see never quote row values or server paths other than the one the
 member gave; DuckDB's own text goes to the operator's log (logger ``synthroom.sql``).
+
+What runs on DuckDB (the staging connection, the locked-down executor, the cap's query) is
+:mod:`synthroom.engine.sandbox`; this module opens the member's files and holds the policy.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
-import logging
 import os
 import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ..engine.types import quote_ident as _q
-from ..engine.types import quote_literal as _lit
-from ..errors import InputError, SourceChanged, TemplateRuntimeError
-from .template import ROW_COLUMN, UNIT_COLUMN, CheckedTemplate
+from ..errors import InputError
+from ..engine.sandbox import Source, describe_template, run_capped, write_snapshot
+from .template import UNIT_COLUMN, CheckedTemplate
 
 SOURCE_KINDS = ("csv", "parquet", "duckdb")
-_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-_LOCKED = ("enable_external_access = false", "lock_configuration = true")
-_SOURCE_DB = "synthroom_src"
 _COPY_CHUNK = 1 << 20
-log = logging.getLogger("synthroom.sql")
-
-
-@dataclass(frozen=True)
-class Source:
-    """One associated table as the executor loads it: its snapshot and what may be read of it."""
-
-    name: str  # the association name templates use
-    path: str  # the snapshot (Parquet, in the room's data folder)
-    sha256: str  # the snapshot's SHA-256, recorded when it was written
-    columns: tuple[str, ...] = ()  # the allowed columns (the only ones loaded)
-    unit: str | None = None  # privacy-unit column
 
 
 @dataclass(frozen=True)
@@ -148,80 +131,8 @@ def data_folder(artifacts: str | Path) -> Path:
 
 
 # -- snapshots -----------------------------------------------------------------------------------
-def _staging_connection(allowed: list[Path]) -> duckdb.DuckDBPyConnection:
-    """A connection that may open exactly the ``allowed`` files and nothing else."""
-    con = duckdb.connect(":memory:", config=_CONFIG)
-    paths = ", ".join(_lit(str(p)) for p in allowed)
-    con.execute(f"SET allowed_paths = [{paths}]")
-    for setting in _LOCKED:
-        con.execute(f"SET {setting}")
-    return con
-
-
 # The types an owner may declare for a CSV column (``column_types``), instead of the sniffed one.
 DECLARABLE_TYPES = ("BIGINT", "DOUBLE", "VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP")
-
-
-def _csv_relation(
-    con: duckdb.DuckDBPyConnection, staged: Path, declared: dict[str, str] | None = None
-) -> tuple[str, dict[str, str]]:
-    """The CSV's rows with the owner's ``declared`` types, else the sniffed ones; values that do
-    not parse become NULL."""
-    # header = true, skip = 0: the sniffer may otherwise take a late odd line for the header (and
-    # name the columns after a row's values)
-    options = "header = true, skip = 0"
-    sniff = con.execute(
-        f"SELECT Columns, DateFormat, TimestampFormat FROM sniff_csv({_lit(str(staged))}, {options})"
-    ).fetchone()
-    columns, date_format, stamp_format = sniff
-    types = {c["name"]: c["type"] for c in columns}
-    unknown = sorted(set(declared or {}) - set(types))
-    if unknown:
-        raise InputError(
-            f"column_types names {unknown[0]!r}, which is not a column of the file (its columns: {', '.join(types)})"
-        )
-    types.update(declared or {})
-    parts = []
-    for name, sql_type in types.items():
-        fmt = date_format if sql_type == "DATE" else stamp_format if sql_type.startswith("TIMESTAMP") else None
-        # TRY(CAST(...)), not TRY_CAST: DuckDB 2.0.1 pushes a TRY_CAST over read_csv down into the
-        # reader as a strict column type, which fails on the first value that does not parse.
-        value = (
-            f"TRY(CAST(strptime({_q(name)}, {_lit(fmt)}) AS {sql_type}))"
-            if fmt
-            else f"TRY(CAST({_q(name)} AS {sql_type}))"
-        )
-        parts.append(f"{value} AS {_q(name)}")
-    rel = f"(SELECT {', '.join(parts)} FROM read_csv({_lit(str(staged))}, {options}, all_varchar = true))"
-    return rel, types
-
-
-def _duckdb_relation(con: duckdb.DuckDBPyConnection, staged: Path, table: str | None, shown: str) -> str:
-    """A base table of the staged database; views, generated columns and other schemas refused."""
-    if not table:
-        raise InputError(f"a DuckDB data source needs a table name ({shown!r})")
-    con.execute(f"ATTACH {_lit(str(staged))} AS {_SOURCE_DB} (READ_ONLY)")
-    base = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' AND table_name = ?",
-        [_SOURCE_DB, table],
-    ).fetchone()[0]
-    if not base:
-        view = con.execute(
-            "SELECT count(*) FROM duckdb_views() WHERE database_name = ? AND view_name = ?", [_SOURCE_DB, table]
-        ).fetchone()[0]
-        what = "is a view; only base tables are read" if view else "is not a base table of its main schema"
-        raise InputError(f"table {table!r} of data source {shown!r} {what}")
-    generated = con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main' "
-        "AND table_name = ? AND is_generated",
-        [_SOURCE_DB, table],
-    ).fetchone()[0]
-    if generated:
-        raise InputError(
-            f"table {table!r} of data source {shown!r} has generated columns, which run code when "
-            "read; store their values in plain columns instead"
-        )
-    return f"{_SOURCE_DB}.main.{_q(table)}"
 
 
 def snapshot_source(
@@ -245,34 +156,9 @@ def snapshot_source(
     column_types = check_column_types(kind, column_types)
     token = secrets.token_hex(16)
     staged, target = folder / f".staging-{token}", folder / f"{token}.parquet"
-    allowed = [staged, Path(f"{staged}.wal"), target]
     try:
         _copy_fd(fd, staged)
-        con = _staging_connection(allowed)
-        try:
-            if kind == "csv":
-                rel, _ = _csv_relation(con, staged, column_types)
-            elif kind == "parquet":
-                rel = f"read_parquet({_lit(str(staged))})"
-            else:
-                rel = _duckdb_relation(con, staged, table, shown)
-            described = con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()
-            columns = tuple(r[0] for r in described)
-            missing = [c for c in keep if c not in columns]
-            if missing:
-                raise InputError(
-                    f"column {missing[0]!r} is not in {Path(shown).name} (its columns: {', '.join(columns)})"
-                )
-            select = ", ".join(_q(c) for c in dict.fromkeys(keep))
-            con.execute(f"COPY (SELECT {select} FROM {rel}) TO {_lit(str(target))} (FORMAT parquet)")
-            types = {r[0]: r[1] for r in described if r[0] in keep}
-        except duckdb.Error as exc:
-            log.warning("data source %s (%s) cannot be read: %s", shown, kind, exc)
-            raise InputError(
-                f"data source {shown!r} cannot be read as a {kind} source (the operator's log has the detail)"
-            ) from None
-        finally:
-            con.close()
+        columns, types = write_snapshot(kind, staged, target, keep, shown=shown, table=table, column_types=column_types)
         os.chmod(target, 0o600)
         return Snapshot(str(target), _sha256_file(target), columns, types)
     except BaseException:
@@ -320,55 +206,7 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verified_snapshot(source: Source) -> bytes:
-    """The snapshot's bytes, if it is still the file recorded; else :class:`SourceChanged`."""
-    try:
-        fd = os.open(source.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise SourceChanged(f"table {source.name!r}: its snapshot cannot be opened ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise SourceChanged(f"table {source.name!r}: its snapshot is not a regular file")
-        data = f.read()
-    if hashlib.sha256(data).hexdigest() != source.sha256:
-        raise SourceChanged(f"table {source.name!r}: its snapshot is not the one recorded (SHA-256 differs)")
-    return data
-
-
 # -- the executor --------------------------------------------------------------------------------
-def _load(con: duckdb.DuckDBPyConnection, source: Source, limit_zero: bool) -> None:
-    cols = list(source.columns) + ([source.unit] if source.unit and source.unit not in source.columns else [])
-    try:
-        arrow = pq.read_table(pa.BufferReader(verified_snapshot(source)), columns=cols)
-    except (pa.ArrowException, KeyError) as exc:
-        raise SourceChanged(f"table {source.name!r}: its snapshot cannot be read ({type(exc).__name__})") from None
-    select = ", ".join(_q(c) for c in cols)
-    if source.unit is None:
-        select += f", row_number() OVER () AS {_q(ROW_COLUMN)}"
-    where = f" WHERE {_q(source.unit)} IS NOT NULL" if source.unit else ""
-    limit = " LIMIT 0" if limit_zero else ""
-    view = f"synthroom_arrow_{secrets.token_hex(8)}"
-    con.register(view, arrow)
-    try:
-        con.execute(f"CREATE TABLE {_q(source.name)} AS SELECT {select} FROM {view}{where}{limit}")
-    finally:
-        con.unregister(view)
-
-
-def open_sandbox(sources: list[Source], limit_zero: bool = False) -> duckdb.DuckDBPyConnection:
-    """A fresh in-memory connection, locked down first, then holding exactly ``sources``."""
-    con = duckdb.connect(":memory:", config=_CONFIG)
-    try:
-        for setting in _LOCKED:
-            con.execute(f"SET {setting}")
-        for source in sources:
-            _load(con, source, limit_zero)
-    except BaseException:
-        con.close()
-        raise
-    return con
-
-
 # Argument types an aggregate can fail on: 128-bit and arbitrary-precision integers and wide
 # decimals overflow its sum; the averaging ones fail on the largest dates.
 _WIDE_TYPES = ("HUGEINT", "UHUGEINT", "BIGNUM", "VARINT")
@@ -380,31 +218,20 @@ def output_types(template: CheckedTemplate, sources: list[Source]) -> dict[str, 
 
     Also refuses an aggregate over argument types it can fail on (a sum of HUGEINT values can
     overflow on one unit's rows): types are fixed by the snapshots, so this holds at run time."""
-    con = open_sandbox(sources, limit_zero=True)
-    try:
-        rows = con.execute(f"DESCRIBE {template.executable_sql}").fetchall()
-        arguments = (
-            con.execute(f"DESCRIBE {template.aggregate_arguments_sql}").fetchall()
-            if template.aggregate_arguments_sql
-            else []
-        )
-    except duckdb.Error as exc:
-        raise InputError(f"template rejected: it does not run: {str(exc).splitlines()[0]}") from None
-    finally:
-        con.close()
-    for name, sql_type, *_ in rows:
+    rows, arguments = describe_template(template.executable_sql, template.aggregate_arguments_sql, sources)
+    for name, sql_type in rows:
         if sql_type.upper().startswith("INTERVAL"):
             raise InputError(
                 f"template rejected: output column {name!r} is an INTERVAL, which a data frame cannot "
                 "hold for every value; give a number (e.g. date_diff('day', a, b)) instead"
             )
-    for (_, sql_type, *_), name in zip(arguments, template.aggregate_names):
+    for sql_type, name in zip(arguments, template.aggregate_names):
         if _can_fail(name, sql_type):
             raise InputError(
                 f"template rejected: {name}() over {sql_type} values can fail on some rows; "
                 "cast its argument to DOUBLE (or BIGINT, or TIMESTAMP for dates)"
             )
-    return {r[0]: r[1] for r in rows if r[0] != UNIT_COLUMN}
+    return {name: sql_type for name, sql_type in rows if name != UNIT_COLUMN}
 
 
 def _can_fail(aggregate: str, sql_type: str) -> bool:
@@ -416,16 +243,6 @@ def _can_fail(aggregate: str, sql_type: str) -> bool:
     return False
 
 
-def _frame_value(column: str, sql_type: str) -> str:
-    """An output column as the data frame can hold every value of it: an infinite or too distant
-    date or timestamp (pandas holds microseconds) becomes missing instead of failing the job."""
-    if sql_type == "DATE":
-        return f"CASE WHEN isfinite({_q(column)}) THEN TRY(CAST({_q(column)} AS TIMESTAMP)) END AS {_q(column)}"
-    if sql_type.startswith("TIMESTAMP"):
-        return f"CASE WHEN isfinite({_q(column)}) THEN {_q(column)} END AS {_q(column)}"
-    return _q(column)
-
-
 def run_template(template: CheckedTemplate, sources: list[Source], cap: int, seed: int) -> Execution:
     """Run the template in the sandbox and keep at most ``cap`` rows per privacy unit.
 
@@ -433,31 +250,12 @@ def run_template(template: CheckedTemplate, sources: list[Source], cap: int, see
     message (which may quote values) is for the operator's log only."""
     if cap < 1:
         raise InputError(f"the cap on rows per privacy unit must be at least 1, not {cap}")
-    con = open_sandbox(sources)
-    unit = _q(UNIT_COLUMN)
-    try:
-        con.execute(f"CREATE TEMP TABLE synthroom_result AS {template.executable_sql}")
-        types = dict(
-            con.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'synthroom_result'"
-            ).fetchall()
-        )
-        out = ", ".join(_frame_value(c, types[c]) for c in template.output_columns)
-        before, units = con.execute(f"SELECT count(*), count(DISTINCT {unit}) FROM synthroom_result").fetchone()
-        frame = con.execute(
-            f"SELECT {out}, {unit} FROM (SELECT *, row_number() OVER (PARTITION BY {unit} ORDER BY "
-            f"hash(r, {int(seed)})) AS synthroom_rank FROM synthroom_result AS r WHERE {unit} IS NOT NULL) "
-            f"WHERE synthroom_rank <= {int(cap)} ORDER BY {unit}, synthroom_rank"
-        ).df()
-    except duckdb.Error as exc:
-        raise TemplateRuntimeError(f"the template failed to run: {exc}") from None
-    finally:
-        con.close()
+    frame, before, units = run_capped(template.executable_sql, template.output_columns, sources, cap, seed)
     ids = frame.pop(UNIT_COLUMN)  # a row number is no person's id: then each row is its own unit
     return Execution(
         frame=frame,
-        rows_before_cap=int(before),
+        rows_before_cap=before,
         rows_after_cap=len(frame),
-        units=int(units),
+        units=units,
         unit_ids=ids if all(s.unit for s in sources) else None,
     )

@@ -33,12 +33,10 @@ that row instead of failing the job. ``ORDER BY`` is dropped (the executor order
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-import duckdb
 
 import sqlglot
 from sqlglot import exp
@@ -48,13 +46,12 @@ from sqlglot.tokens import TokenType
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 
+from ..engine.sandbox import ROW_COLUMN, UNIT_COLUMN, function_catalog
 from ..errors import InputError
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "falling back to Command" warnings
 
 DIALECT = "duckdb"
-UNIT_COLUMN = "__synthroom_unit"  # hidden output column: the row's privacy unit
-ROW_COLUMN = "__synthroom_row"  # row number the executor adds to tables without a unit column
 _RESERVED_PREFIX = "__synthroom"
 
 MAX_TEMPLATE_CHARS = 20_000  # characters of template SQL
@@ -203,33 +200,13 @@ def _check_size(root: exp.Expr) -> None:
 _RAISING_AGGREGATES = frozenset({"kurtosis", "kurtosis_pop", "skewness", "mad", "decimal_average"})
 
 
-@functools.cache
-def _duckdb_functions() -> dict[str, frozenset[str]]:
-    """Names of DuckDB's aggregate, volatile and value-raising functions (from its own catalog)."""
-    con = duckdb.connect(":memory:")
-    try:
-        rows = con.execute(
-            "SELECT function_name, function_type, stability, macro_definition FROM duckdb_functions()"
-        ).fetchall()
-    finally:
-        con.close()
-    aggregate = {n.lower() for n, kind, _, _ in rows if kind == "aggregate"}
-    volatile = {n.lower() for n, _, stability, _ in rows if stability == "VOLATILE"}
-    raising = {n.lower() for n, kind, _, body in rows if kind == "macro" and body and '"error"(' in body}
-    return {
-        "aggregate": frozenset(aggregate),
-        "volatile": frozenset(volatile - {"error"}),
-        "raising": frozenset(raising | {"error"}),
-    }
-
-
 def _function_name(node: exp.Func) -> str:
     return (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
 
 
 def _is_aggregate(node: exp.Expr) -> bool:
     return isinstance(node, exp.AggFunc) or (
-        isinstance(node, exp.Anonymous) and node.name.lower() in _duckdb_functions()["aggregate"]
+        isinstance(node, exp.Anonymous) and node.name.lower() in function_catalog()["aggregate"]
     )
 
 
@@ -237,7 +214,7 @@ def _check_function(node: exp.Func) -> None:
     name = _function_name(node)
     if name.startswith(_DENIED_FUNCTION_PREFIXES) or name in _DENIED_FUNCTIONS:
         _fail(f"function {name}() is not allowed in a template")
-    known = _duckdb_functions()
+    known = function_catalog()
     if name in known["raising"]:
         _fail(
             f"function {name}() is not allowed: it fails on chosen values, and whether a job fails must not "
