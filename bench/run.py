@@ -35,7 +35,8 @@ SYNTHROOM = Path(sys.executable).with_name("synthroom")
 
 
 def timed(cmd: list[str], log: Path) -> dict:
-    """Run ``cmd`` under /usr/bin/time -v; return wall seconds, peak RSS (MiB) and exit code."""
+    """Run ``cmd`` under /usr/bin/time -v; return wall seconds, CPU seconds (user + sys), the load
+    average when it ended, peak RSS (MiB) and exit code."""
     tfile = log.with_suffix(".time.txt")
     t0 = time.time()
     with open(log, "w") as fh:
@@ -44,9 +45,12 @@ def timed(cmd: list[str], log: Path) -> dict:
         ).returncode
     text = tfile.read_text() if tfile.exists() else ""
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    cpu = [float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", text)]
     return {
         "returncode": rc,
         "wall_s": round(time.time() - t0, 1),
+        "cpu_s": round(sum(cpu), 1) if cpu else None,  # user + sys: comparable on a shared machine
+        "load_avg_1min": round(os.getloadavg()[0], 1),
         "peak_mib": round(int(rss.group(1)) / 1024) if rss else None,
         "command": shlex.join(cmd),
     }
