@@ -125,6 +125,8 @@ def run_limited(
         os.close(write_fd)
         write_fd = -1
         try:
+            if child.stdin is None:  # never: stdin=PIPE
+                raise RuntimeError("the job's child process has no stdin pipe")
             child.stdin.write(payload)
             child.stdin.close()
             return _collect(child, read_fd, limits, shared)
@@ -219,12 +221,13 @@ def _mirror(obj: Any, send: Callable[[str, Any], None]) -> Any:
     """``obj`` (the child's copy of ``shared``) made to send each attribute it is given to the
     parent (see :func:`run_limited`)."""
 
-    class Mirrored(type(obj)):
-        def __setattr__(self, name: str, value: Any) -> None:
-            super().__setattr__(name, value)
-            send("set", {name: value})
+    base: Any = type(obj)  # whatever class the shared object has
 
-    obj.__class__ = Mirrored
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        base.__setattr__(self, name, value)
+        send("set", {name: value})
+
+    obj.__class__ = type("Mirrored", (base,), {"__setattr__": __setattr__})
     return obj
 
 
