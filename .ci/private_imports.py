@@ -10,17 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXCEPTIONS = {  # (importing module, imported name) that predate the check
-    ("synthesis/refine.py", "_cells"),
-    ("synthesis/refine.py", "_measure"),
-    ("synthesis/discretize.py", "_faults"),  # the privacy layer's fault-injection hooks (tests, audits)
-    ("synthesis/synthesizer.py", "_faults"),
-    ("privacy/mechanisms.py", "_faults"),
-    ("synthesis/conditional.py", "_text"),
-    ("synthesis/enforce.py", "_text"),
-    ("room/inference.py", "_iso"),
-    ("room/inference.py", "_whole_seconds"),
-}
+EXCEPTIONS: set[tuple[str, str]] = set()  # (importing module, imported name) that predate the check
 
 
 def private_imports(package: Path) -> list[tuple[str, int, str]]:

@@ -26,7 +26,7 @@ give the empirical lower bound on epsilon at the synthesizer's delta,
 ``max(ln((1 - delta - FNR) / FPR), ln((1 - delta - FPR) / FNR))``. All bounds of one
 configuration hold together with 95% confidence (Bonferroni over the statistics and the two
 rates). A correct implementation must stay at or below the claimed epsilon; the same game on the
-deliberately broken variants of :mod:`synthroom.privacy._faults` (at claimed epsilon 1) must
+deliberately broken variants of :mod:`synthroom.privacy.faults` (at claimed epsilon 1) must
 exceed it, which shows that the game can see a leak.
 
     python bench/audit.py --quick      # ~ a few hundred fits, minutes on 2 cores
@@ -164,7 +164,7 @@ def play(task: tuple) -> dict:
     import contextlib
 
     from synthroom import Synthesizer
-    from synthroom.privacy import _faults
+    from synthroom.privacy import faults
 
     game = _game(kind, edge_count)
     _FITS_SINCE_CLEAR[0] += 1
@@ -173,9 +173,9 @@ def play(task: tuple) -> dict:
 
         jax.clear_caches()  # the on-disk cache still holds every compiled program
     start = time.perf_counter()
-    with _faults.injected(fault) if fault else contextlib.nullcontext():
+    with faults.injected(fault) if fault else contextlib.nullcontext():
         synth = Synthesizer(game.schema, epsilon=epsilon, delta=DELTA, seed=seed).fit(game.world(with_canary))
-    marked = bool(_faults.broken_by(synth.privacy_report()))
+    marked = bool(faults.broken_by(synth.privacy_report()))
     if marked != bool(fault):
         raise RuntimeError(f"fault {fault!r} but the ledger's fault mark is {marked}")
     return {"seconds": time.perf_counter() - start, **observe(synth, game)}

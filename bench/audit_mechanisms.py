@@ -32,7 +32,7 @@ Every estimate comes with a 99% confidence interval (normal approximation for mu
 Clopper-Pearson for a rate). A shipped mechanism passes when its interval reaches down to its
 claim (the estimate is not significantly above it); since the mechanisms are tight, their
 estimates should sit *at* the claim (ratio about 1). The broken variants of
-:mod:`synthroom.privacy._faults` must be caught (the interval's lower end above the claim):
+:mod:`synthroom.privacy.faults` must be caught (the interval's lower end above the claim):
 a sensitivity declared sqrt(2) below the truth, group privacy scaled by k instead of k^2, and a
 selection threshold set for one row whatever the cap.
 
@@ -182,10 +182,10 @@ def run_grid_histogram(s: Setting, acc, noise) -> float:
 
 
 def run_marginal(s: Setting, acc, noise) -> float:
-    """structure._measure (marginal counts + Gaussian) of (c1, y); the person's cell."""
+    """structure.measure_cliques (marginal counts + Gaussian) of (c1, y); the person's cell."""
     from synthroom.synthesis import structure
 
-    (m,) = structure._measure(s.source, acc, noise, [("c1", "y")], RHO, "marginal")
+    (m,) = structure.measure_cliques(s.source, acc, noise, [("c1", "y")], RHO, "marginal")
     return float(m.noisy[s.specs["codes"]["c1"], s.specs["codes"]["y"]])
 
 
@@ -380,14 +380,14 @@ class Worlds:
 
 def run_config(c: Config, worlds: Worlds) -> Config:
     """Run one configuration: ``runs`` times on each side (only D' for a delta), fresh secure noise."""
-    from synthroom.privacy import ZCDPAccountant, _faults
+    from synthroom.privacy import ZCDPAccountant, faults
     from synthroom.privacy.noise import SecureNoise
 
     start = time.perf_counter()
     acc = ZCDPAccountant(10.0, 0.5, delta_threshold=0.25, unit_cap=c.k)
     noise = SecureNoise()
     sides = (1,) if c.mech.kind == "delta" else (0, 1)
-    with _faults.injected(c.fault) if c.fault else contextlib.nullcontext():
+    with faults.injected(c.fault) if c.fault else contextlib.nullcontext():
         for side in sides:
             setting = worlds.setting(c.k, c.mech.placement, bool(side))
             out = np.empty(c.runs)
@@ -398,9 +398,9 @@ def run_config(c: Config, worlds: Worlds) -> Config:
                 if not math.isnan(c.claim) and not math.isclose(claim, c.claim, rel_tol=1e-12):
                     raise RuntimeError(f"{c.mechanism}: the charge changed between runs")
                 c.claim = claim
-                if bool(_faults.broken_by(acc.summary())) != bool(c.fault):
+                if bool(faults.broken_by(acc.summary())) != bool(c.fault):
                     raise RuntimeError(f"fault {c.fault!r} and the ledger's fault mark disagree")
-                acc.charges[:] = [ch for ch in acc.charges if ch.mechanism == _faults.MECHANISM]
+                acc.charges[:] = [ch for ch in acc.charges if ch.mechanism == faults.MECHANISM]
             c.outputs[side] = out
     c.seconds = time.perf_counter() - start
     return c

@@ -389,7 +389,7 @@ def _parse_combinations(
             raise InputError(
                 f"{where}: each allowed combination must list {len(cols)} value(s), one per column, not {t!r}"
             )
-        tuples.append(tuple(_text(v) for v in t))
+        tuples.append(tuple(value_text(v) for v in t))
     return Combinations(tuple(cols), tuple(dict.fromkeys(tuples)), name)
 
 
@@ -565,7 +565,7 @@ def violation_rates(rules: Sequence[Rule], frame: Mapping[str, np.ndarray], rows
     return [float(violations(r, frame).mean()) if rows else float("nan") for r in rules]
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
     """A declared value as text, as the evaluation compares categories (``1`` and ``1.0`` match)."""
     if isinstance(value, bool):
         return str(value)

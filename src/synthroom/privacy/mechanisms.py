@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from . import _faults
+from . import faults
 from .accountant import ZCDPAccountant
 from .noise import Noise, as_noise, discrete_gaussian_isf
 
@@ -38,13 +38,13 @@ def person_sensitivity(accountant: ZCDPAccountant, per_row: float = 1.0) -> floa
 
     ``per_row`` bounds how far one row moves the query (in the mechanism's norm); k rows move it
     at most k times as far (triangle inequality), and k rows in one cell reach that bound, so
-    it is tight: ``k * per_row``. (Two test-only faults break this, see ``_faults``.)
+    it is tight: ``k * per_row``. (Two test-only faults break this, see ``faults``.)
     """
     k = accountant.unit_cap
     person = k * per_row
-    if _faults.active("group_scaling_linear", accountant):  # test-only switch, see _faults
+    if faults.active("group_scaling_linear", accountant):  # test-only switch, see faults
         person = math.sqrt(k) * per_row  # rho would then grow with k, not k^2
-    if _faults.active("sensitivity_under_declared", accountant):  # test-only switch, see _faults
+    if faults.active("sensitivity_under_declared", accountant):  # test-only switch, see faults
         person /= math.sqrt(2.0)
     return person
 
@@ -66,7 +66,7 @@ def gaussian_counts(
     per_person = person_sensitivity(accountant, sensitivity)
     sigma = sigma_for(rho, per_person)
     accountant.charge_gaussian(step, per_person, sigma)
-    if _faults.active("no_measurement_noise", accountant):  # test-only switch, see _faults
+    if faults.active("no_measurement_noise", accountant):  # test-only switch, see faults
         return np.asarray(counts, dtype=float).copy(), sigma
     return as_noise(noise).discrete_gaussian(counts, sigma).astype(float), sigma
 
@@ -106,10 +106,10 @@ def thresholded_counts(
     """
     sensitivity = person_sensitivity(accountant, 1.0)
     sigma = sigma_for(rho, sensitivity)
-    k = 1 if _faults.active("threshold_for_one_row", accountant) else accountant.unit_cap  # test-only, see _faults
+    k = 1 if faults.active("threshold_for_one_row", accountant) else accountant.unit_cap  # test-only, see faults
     tau = threshold_for(sigma, delta, k)
     accountant.charge_gaussian(step, sensitivity, sigma, delta=delta)
-    if _faults.active("noiseless_category_selection", accountant):  # test-only switch, see _faults
+    if faults.active("noiseless_category_selection", accountant):  # test-only switch, see faults
         noisy = np.asarray(counts, dtype=float).copy()
     else:
         noisy = as_noise(noise).discrete_gaussian(counts, sigma).astype(float)

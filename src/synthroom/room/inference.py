@@ -42,7 +42,7 @@ from ..io import write_table
 from . import audit, claims, estimators
 from .claims import LEASE_SECONDS
 from .errors import Conflict, Forbidden, NotFound
-from .jobs import RESULT_FORMATS, artifacts_of, _iso, _whole_seconds
+from .jobs import RESULT_FORMATS, artifacts_of, iso_time, whole_seconds
 from .limits import JobLimits, run_limited
 from .mlpolicy import policy_of
 from .models import (
@@ -316,7 +316,7 @@ def _finish(room: Room, inference_id: int, worker_id: str, outcome: _Outcome, ar
             {
                 "inference_id": record.id,
                 "category": record.category,
-                "compute_seconds": _whole_seconds(record.compute_seconds),
+                "compute_seconds": whole_seconds(record.compute_seconds),
             },
         )
         return inference_view(record)
@@ -334,11 +334,11 @@ def inference_view(record: InferenceJob, viewer: int | None = None) -> dict:
         "category": record.category,
         "reason": FAILURE_CATEGORIES.get(record.category) if record.category else None,
         "rows_scored": record.rows_scored if record.shows_row_count_to(viewer) else None,
-        "compute_seconds": _whole_seconds(record.compute_seconds),
-        "created_at": _iso(record.created_at),
-        "finished_at": _iso(record.finished_at),
-        "expires_at": _iso(record.expires_at),
-        "artifacts_deleted_at": _iso(record.artifacts_deleted_at),
+        "compute_seconds": whole_seconds(record.compute_seconds),
+        "created_at": iso_time(record.created_at),
+        "finished_at": iso_time(record.finished_at),
+        "expires_at": iso_time(record.expires_at),
+        "artifacts_deleted_at": iso_time(record.artifacts_deleted_at),
     }
 
 

@@ -322,12 +322,12 @@ def job_view(job: Job, *, sees_scores: bool = False) -> dict:
         "budget_released": job.budget_released,
         "summary": json.loads(job.summary) if job.summary and sees_scores else None,
         "rows_synthetic": job.rows_synthetic,
-        "compute_seconds": _whole_seconds(job.compute_seconds),
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-        "expires_at": _iso(job.expires_at),
-        "artifacts_deleted_at": _iso(job.artifacts_deleted_at),
+        "compute_seconds": whole_seconds(job.compute_seconds),
+        "created_at": iso_time(job.created_at),
+        "started_at": iso_time(job.started_at),
+        "finished_at": iso_time(job.finished_at),
+        "expires_at": iso_time(job.expires_at),
+        "artifacts_deleted_at": iso_time(job.artifacts_deleted_at),
     }
 
 
@@ -341,12 +341,13 @@ def _sees_scores(actor: Actor, job: Job) -> bool:
     return job.share_scores or actor.id in json.loads(job.receivers)
 
 
-def _whole_seconds(seconds: float | None) -> int | None:
+def whole_seconds(seconds: float | None) -> int | None:
     """Compute time as members see it: a coarse, non-DP signal, shown in whole seconds."""
     return None if seconds is None else int(round(seconds))
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_time(value: datetime | None) -> str | None:
+    """A stored time as the API shows it (ISO 8601), None when unset."""
     return None if value is None else value.isoformat()
 
 
@@ -621,7 +622,7 @@ def _finish(room: Room, job_id: int, outcome: JobOutcome, artifacts: Path, *, wo
                 "job_id": job.id,
                 "category": None if gated else job.category,
                 "budget_released": job.budget_released,
-                "compute_seconds": _whole_seconds(job.compute_seconds),
+                "compute_seconds": whole_seconds(job.compute_seconds),
                 "rows_synthetic": job.rows_synthetic,
             },
         )
@@ -711,10 +712,12 @@ def artifacts_of(job: Job) -> Path:
     if job.artifacts_deleted_at is not None:
         raise NotFound(
             f"job {job.id}'s artifacts were deleted at the end of the retention period "
-            f"({_iso(job.artifacts_deleted_at)})"
+            f"({iso_time(job.artifacts_deleted_at)})"
         )
     if job.expires_at is not None and job.expires_at <= utcnow():
-        raise NotFound(f"job {job.id}'s artifacts expired at the end of the retention period ({_iso(job.expires_at)})")
+        raise NotFound(
+            f"job {job.id}'s artifacts expired at the end of the retention period ({iso_time(job.expires_at)})"
+        )
     if job.artifacts_dir is None:
         raise NotFound(f"job {job.id} has no artifacts (state {job.state})")
     return Path(job.artifacts_dir)
@@ -789,7 +792,7 @@ def purge_expired(room: Room, now: datetime | None = None) -> list[int]:
                 audit.collaboration_scope(job.collaboration_id),
                 "retention",
                 "job.artifacts_deleted",
-                {"job_id": job.id, "expired_at": _iso(job.expires_at)},
+                {"job_id": job.id, "expired_at": iso_time(job.expires_at)},
             )
     return ids
 
@@ -808,9 +811,9 @@ def metering(room: Room, actor: Actor, collaboration_id: int, *, limit: int | No
             {
                 "job_id": e.job_id,
                 "payer": names[e.payer_id],
-                "compute_seconds": _whole_seconds(e.compute_seconds),
+                "compute_seconds": whole_seconds(e.compute_seconds),
                 "rows_synthetic": e.rows_synthetic,
-                "at": _iso(e.created_at),
+                "at": iso_time(e.created_at),
             }
             for e in entries
         ]
@@ -830,9 +833,9 @@ def metering(room: Room, actor: Actor, collaboration_id: int, *, limit: int | No
                 "inference_id": r.id,
                 "payer": names[r.payer_id],
                 "state": r.state,
-                "compute_seconds": _whole_seconds(r.compute_seconds),
+                "compute_seconds": whole_seconds(r.compute_seconds),
                 "rows_scored": r.rows_scored if r.shows_row_count_to(actor.id) else None,
-                "at": _iso(r.finished_at),
+                "at": iso_time(r.finished_at),
             }
             for r in scored
         ]

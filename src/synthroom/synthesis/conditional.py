@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..rules import value_text
 from .discretize import CategoricalColumn, NumericColumn
 
 Factor = tuple[tuple[str, ...], np.ndarray]
@@ -76,7 +77,7 @@ def _categorical(col: CategoricalColumn, value: Any) -> Condition:
     labels = col.labels()
     weights = np.zeros(col.size)
     for v in values:
-        text = None if v is None or (isinstance(v, float) and math.isnan(v)) else _text(v)
+        text = None if v is None or (isinstance(v, float) and math.isnan(v)) else value_text(v)
         if text not in labels:
             raise InputError(_unknown_value(col, v))
         weights[labels.index(text)] = 1.0
@@ -253,9 +254,3 @@ def combination_factors(rules, columns: Mapping[str, CategoricalColumn | Numeric
                 weights[(*(slice(None),) * axis, missing)] = 1.0
         out.append((rule.columns, weights))
     return out
-
-
-def _text(value: Any) -> str:
-    from ..rules import _text as text
-
-    return text(value)

@@ -24,7 +24,7 @@ from ..engine import CountingSource, NumericCoding, Pieces
 from ..engine.grid import DATE_GRID, LOG_GRID, Grid
 from ..engine.types import integer_float_range, is_integer
 from ..errors import InputError
-from ..privacy import ZCDPAccountant, _faults
+from ..privacy import ZCDPAccountant, faults
 from ..privacy.noise import Noise
 from ..privacy.mechanisms import gaussian_counts
 from ..schema import ColumnSpec
@@ -243,7 +243,7 @@ def _kept_cells(
     counts, possible, noisy, sigma1 = grid_histogram(source, spec, accountant, noise, rho)
     tau = sigma1 * float(-ndtri(PHANTOM_CELLS / len(possible)))
     inside = np.isin(possible, _possible_cells(grid_and_clip(spec)[0], clip)) & (noisy > tau)
-    if _faults.active("numeric_bounds_from_data", accountant):  # test-only switch, see _faults
+    if faults.active("numeric_bounds_from_data", accountant):  # test-only switch, see faults
         inside = counts[possible] > 0
         return possible[inside], counts[possible][inside].astype(float), sigma1
     return possible[inside], noisy[inside], sigma1

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..rules import Computed, Range, Rule, _text, violations
+from ..rules import Computed, Range, Rule, value_text, violations
 from ..schema import Schema
 
 MAX_ROUNDS = 30
@@ -66,7 +66,7 @@ def normalised(df: pd.DataFrame, schema: Schema, names: set[str]) -> dict[str, n
         spec, s = schema[name], df[name]
         if spec.kind == "categorical":
             values = s.to_numpy(dtype=object, na_value=None)
-            mapping = {v: None if v is None or v is pd.NA or v != v else _text(v) for v in pd.unique(values)}
+            mapping = {v: None if v is None or v is pd.NA or v != v else value_text(v) for v in pd.unique(values)}
             out[name] = np.array([mapping[v] for v in values], dtype=object)
         elif spec.kind == "numerical" or pd.api.types.is_numeric_dtype(s):
             out[name] = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

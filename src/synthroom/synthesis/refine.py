@@ -26,7 +26,7 @@ from ..engine import CountingSource
 from ..privacy import ZCDPAccountant
 from ..privacy.noise import Noise
 from ..privacy.mechanisms import exponential_choice, sigma_for
-from .structure import Measurement, _cells, _measure, clique_scores
+from .structure import Measurement, clique_cells, measure_cliques, clique_scores
 
 SHARE = 0.25  # of the marginal budget, reserved for this round when it runs
 SELECT_SHARE = 0.2  # of this round's budget, for the exponential mechanism
@@ -113,11 +113,11 @@ def refine(
     candidates: list[tuple[str, ...]] = [
         (x, y, target)
         for x, y in combinations(features, 2)
-        if frozenset((x, y)) not in edges and _cells(sizes, (x, y, target)) <= max_clique_cells
+        if frozenset((x, y)) not in edges and clique_cells(sizes, (x, y, target)) <= max_clique_cells
     ]
     if not tree or not candidates:  # nothing to add: measure the tree once more
         again: list[tuple[str, ...]] = [*tree] if tree else [m.clique for m in measurements]
-        return _measure(source, accountant, noise, again, rho / len(again), "marginal")
+        return measure_cliques(source, accountant, noise, again, rho / len(again), "marginal")
 
     n_picks = min(len(candidates), max(1, len(features) // 3))
     rho_select = SELECT_SHARE * rho
@@ -149,4 +149,4 @@ def refine(
     if not chosen:
         chosen = [*tree]
     progress(f"measuring {len(chosen)} more cliques")
-    return _measure(source, accountant, noise, chosen, accountant.rho_remaining / len(chosen), "marginal")
+    return measure_cliques(source, accountant, noise, chosen, accountant.rho_remaining / len(chosen), "marginal")

@@ -46,7 +46,16 @@ class Measurement:
     sigma: float
 
 
-def _measure(source, accountant, noise, cliques, rho_each, label) -> list[Measurement]:
+def measure_cliques(
+    source: CountingSource,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    cliques: list[tuple[str, ...]],
+    rho_each: float,
+    label: str,
+) -> list[Measurement]:
+    """Each clique's exact marginal with Gaussian noise, ``rho_each`` charged per clique (the
+    ledger's step: ``label`` and the clique's columns)."""
     out = []
     for clique, exact in zip(cliques, source.marginals(cliques)):
         noisy, sigma = gaussian_counts(accountant, noise, exact, rho_each, step=f"{label} {'x'.join(clique)}")
@@ -54,7 +63,8 @@ def _measure(source, accountant, noise, cliques, rho_each, label) -> list[Measur
     return out
 
 
-def _cells(sizes: dict[str, int], clique: tuple[str, ...]) -> int:
+def clique_cells(sizes: dict[str, int], clique: tuple[str, ...]) -> int:
+    """The number of cells of the clique's marginal (the product of its columns' sizes)."""
     return int(math.prod(sizes[c] for c in clique))
 
 
@@ -97,22 +107,22 @@ def select_and_measure(
     spent_before = accountant.rho_spent
     features = [c for c in sizes if c != target]
     if not features:
-        return _measure(source, accountant, noise, [(target,)], rho, "marginal")
+        return measure_cliques(source, accountant, noise, [(target,)], rho, "marginal")
 
     anchors: list[tuple[str, ...]] = [
-        (x, target) if _cells(sizes, (x, target)) <= max_clique_cells else (x,) for x in features
+        (x, target) if clique_cells(sizes, (x, target)) <= max_clique_cells else (x,) for x in features
     ]
     if any(len(a) == 1 for a in anchors):
         anchors.append((target,))
     candidates = _candidates(features, target, sizes, max_clique_cells)
     if not candidates or max_edges == 0:
-        return _measure(source, accountant, noise, anchors, rho / len(anchors), "marginal")
+        return measure_cliques(source, accountant, noise, anchors, rho / len(anchors), "marginal")
 
     rho_anchor = anchor_share * rho
     rho_select = select_share * rho
     rho_measure = rho - rho_anchor - rho_select
     progress(f"measuring {len(anchors)} marginals with the target")
-    measurements = _measure(source, accountant, noise, anchors, rho_anchor / len(anchors), "marginal")
+    measurements = measure_cliques(source, accountant, noise, anchors, rho_anchor / len(anchors), "marginal")
 
     n_edges = min(len(features) - 1, len(candidates), len(features) if max_edges is None else max_edges)
     sigma_next = sigma_for(rho_measure / n_edges, accountant.unit_cap)  # the noise one clique will get
@@ -120,7 +130,7 @@ def select_and_measure(
     progress(f"scoring {len(candidates)} candidate cliques")
     scores = clique_scores(source, candidates, predicted, sizes, sigma_next)
 
-    used_cells = sum(_cells(sizes, m.clique) for m in measurements)
+    used_cells = sum(clique_cells(sizes, m.clique) for m in measurements)
     chosen = _spanning_cliques(
         accountant,
         noise,
@@ -137,7 +147,7 @@ def select_and_measure(
         chosen = anchors
     progress(f"measuring {len(chosen)} selected cliques")
     rho_left = rho - (accountant.rho_spent - spent_before)
-    measurements += _measure(source, accountant, noise, chosen, rho_left / len(chosen), "marginal")
+    measurements += measure_cliques(source, accountant, noise, chosen, rho_left / len(chosen), "marginal")
     return measurements
 
 
@@ -161,7 +171,7 @@ def _spanning_cliques(
         open_ = [
             i
             for i, c in enumerate(candidates)
-            if forest.find(c[0]) != forest.find(c[1]) and used_cells + _cells(sizes, c) <= max_model_cells
+            if forest.find(c[0]) != forest.find(c[1]) and used_cells + clique_cells(sizes, c) <= max_model_cells
         ]
         if not open_:
             # Nothing fits any more: the unspent selection budget moves to measurement.
@@ -174,7 +184,7 @@ def _spanning_cliques(
         clique = candidates[pick]
         chosen.append(clique)
         forest.union(clique[0], clique[1])
-        used_cells += _cells(sizes, clique)
+        used_cells += clique_cells(sizes, clique)
     return chosen
 
 
@@ -188,7 +198,7 @@ def clique_scores(
     """AIM's quality score of each candidate clique: the L1 distance between its true marginal and
     ``predict(clique)`` (a table fixed before this data is read), minus the noise its measurement
     would add (``sqrt(2/pi) * sigma_next`` per cell). One row moves each score by at most 1."""
-    penalty = np.array([math.sqrt(2 / math.pi) * sigma_next * _cells(sizes, c) for c in candidates])
+    penalty = np.array([math.sqrt(2 / math.pi) * sigma_next * clique_cells(sizes, c) for c in candidates])
     # One call for all candidates: a backend may count many cliques in one pass over the rows.
     errors = np.array([np.abs(table - predict(c)).sum() for c, table in zip(candidates, source.marginals(candidates))])
     return errors - penalty
@@ -217,7 +227,7 @@ def _candidates(features, target, sizes, cap) -> list[tuple[str, ...]]:
     for x, y in combinations(features, 2):
         pair: tuple[tuple[str, ...], ...] = ((x, y, target), (x, y))
         for clique in pair:
-            if _cells(sizes, clique) <= cap:
+            if clique_cells(sizes, clique) <= cap:
                 out.append(clique)
                 break
     return out

@@ -37,7 +37,7 @@ from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces, chec
 from ..engine.grid import DATE_GRID, LOG_GRID
 from ..engine.types import base_type, integer_dtype, integer_float_range, is_float, is_integer
 from ..errors import InputError
-from ..privacy import ZCDPAccountant, _faults
+from ..privacy import ZCDPAccountant, faults
 from ..privacy.accountant import check_unit_cap
 from ..privacy.noise import Noise, SeededNoise, noise_for
 from ..schema import Schema, check_epsilon, parse_schema
@@ -485,7 +485,7 @@ class Synthesizer:
     def save(self, path: str | Path) -> None:
         """Write the fitted model to one ``.npz`` file (plain arrays + JSON; no pickle)."""
         model, columns = self._fitted()
-        _faults.refuse_to_save(self.privacy_report())  # a deliberately broken (test-only) run
+        faults.refuse_to_save(self.privacy_report())  # a deliberately broken (test-only) run
         from .model import to_arrays
 
         header, arrays = to_arrays(model)

@@ -3,10 +3,11 @@
 ``bench/audit.py`` proves that its distinguishing game has teeth by running it on variants of
 the synthesizer with one privacy safeguard removed; it must then report an empirical epsilon
 above the claimed one. ``bench/audit_mechanisms.py`` does the same per mechanism (a measured
-mu or delta above the charged one). This private module is the only switch for those variants:
+mu or delta above the charged one). This module (for the audits only) is the only switch for
+those variants:
 
-    from synthroom.privacy import _faults
-    with _faults.injected("no_measurement_noise"):
+    from synthroom.privacy import faults
+    with faults.injected("no_measurement_noise"):
         Synthesizer(...).fit(table)   # NOT private
 
 Nothing user-facing reaches it: no CLI option, no ``Synthesizer`` or ``Settings`` parameter,
