@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from synthroom import Synthesizer
@@ -23,6 +24,9 @@ def test_the_regime_follows_the_signal_of_the_dp_row_count():
     assert small.name == "small" and small.max_bins == 8 and small.max_target_bins == 4
     assert small.target_share == rg.SMALL_TARGET_SHARE and small.anchor_share == rg.SMALL_ANCHOR_SHARE
     assert small.max_edges == int(small.signal // rg.SIGNAL_PER_EDGE) and not small.too_small
+    assert small.tail_share == 0.0 and small.focus_share == rg.SMALL_FOCUS_SHARE
+    assert small.focus == min(max(int(small.signal // rg.SIGNAL_PER_FOCUS), 3), 8)
+    assert adult.tail_share == rg.TAIL_MAX_SHARE and adult.focus == 0 and adult.focus_share == 0.0
     # The same rows at a ten times larger epsilon are no longer small; the edge is at signal 400.
     edge = 400 / math.sqrt(2 * RHO_1 / 21)
     assert rg.choose_regime(edge * 1.01, RHO_1, 21, 5e-10).name == "standard"
@@ -73,6 +77,10 @@ def test_a_small_table_is_fitted_in_the_small_regime_and_costs_add_up(credit):
     assert len(target) == 1 and set(synth.sample(200)["label"]) == {"no", "yes"}
     triples = [c for c in report["charges"] if c["step"].startswith("marginal") and c["step"].count("x") >= 3]
     assert len(triples) <= regime["max_edges"]
+    # No second selection of categories; the anchors most tied to the target are measured again.
+    assert regime["tail_share"] == 0 and not [c for c in report["charges"] if c["step"].startswith("rarer")]
+    again = [c for c in report["charges"] if c["step"].startswith("marginal (again)")]
+    assert len(again) == regime["focus"] == min(max(int(regime["signal"] // 10), 3), 8)
     assert all(col.size <= 8 + 1 for col in synth.columns_.values())  # at most 8 bins (+ missing)
 
 
@@ -108,3 +116,62 @@ def test_behind_the_gate_the_count_of_all_rows_sizes_the_holdout_and_chooses_the
     assert "sized from a DP count of the rows" in note and 0.14 * 1500 < held < 0.26 * 1500  # share 0.2
     regime = privacy["regime"]
     assert regime["name"] == "small" and abs(regime["rows_estimate"] - (1500 - held)) < 6 * 26.5
+
+
+def _dependent_table(n: int, seed: int) -> pd.DataFrame:
+    """'a' decides the target 90% of the time, 'b' tilts it, 'c', 'd', 'e' are independent of it."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(["no", "yes"], n)
+    a = np.where(rng.random(n) < 0.9, np.where(y == "yes", "p", "q"), rng.choice(["p", "q"], n))
+    b = np.where(rng.random(n) < 0.3, np.where(y == "yes", "u", "v"), rng.choice(["u", "v", "w"], n))
+    free = {k: rng.choice(["r", "s", "t"], n) for k in "cde"}
+    return pd.DataFrame({"a": a, "b": b, **free, "y": y})
+
+
+def test_anchors_measured_again_are_those_tied_to_the_target_and_the_costs_are_exact():
+    """measure_anchors: every anchor at (1 - focus_share) of rho evenly, then the `focus` most
+    dependent ones (read from those noisy tables) at focus_share of rho evenly: exactly rho."""
+    from synthroom.engine import CountingSource
+    from synthroom.privacy import ZCDPAccountant
+    from synthroom.privacy.mechanisms import sigma_for
+    from synthroom.privacy.noise import SeededNoise
+    from synthroom.synthesis.selection import public_coding
+    from synthroom.synthesis.structure import measure_anchors
+
+    df = _dependent_table(4000, seed=1)
+    source = CountingSource.open(df, {c: "categorical" for c in df.columns})
+    source.encode({c: public_coding(tuple(sorted(df[c].unique()))) for c in df.columns})
+    acc = ZCDPAccountant(1.0, 1e-9, 0.0)
+    rho = 0.5 * acc.rho_budget
+    anchors = [(x, "y") for x in "abcde"]
+    try:
+        out = measure_anchors(source, acc, SeededNoise(3), anchors, "y", 2, 0.4, rho)
+    finally:
+        source.close()
+    first, again = acc.charges[:5], acc.charges[5:]
+    assert [c.step for c in first] == [f"marginal {x}xy" for x in "abcde"]
+    assert [c.step for c in again] == ["marginal (again) axy", "marginal (again) bxy"]
+    assert all(c.rho == pytest.approx(0.6 * rho / 5, rel=1e-12) for c in first)
+    assert all(c.rho == pytest.approx(0.4 * rho / 2, rel=1e-12) for c in again)
+    assert again[0].noise == pytest.approx(sigma_for(0.2 * rho), rel=1e-12)
+    assert acc.rho_spent == pytest.approx(rho, rel=1e-12)
+    assert [m.clique for m in out] == anchors + [("a", "y"), ("b", "y")]
+    # Without focus, one even share each; a focus as large as the features: no second round.
+    for focus, share in ((0, 0.4), (5, 0.4), (2, 0.0)):
+        acc = ZCDPAccountant(1.0, 1e-9, 0.0)
+        source = CountingSource.open(df, {c: "categorical" for c in df.columns})
+        source.encode({c: public_coding(tuple(sorted(df[c].unique()))) for c in df.columns})
+        try:
+            measure_anchors(source, acc, SeededNoise(3), anchors, "y", focus, share, rho)
+        finally:
+            source.close()
+        assert len(acc.charges) == 5 and all(c.rho == pytest.approx(rho / 5, rel=1e-12) for c in acc.charges)
+
+
+def test_dependence_is_net_of_the_noise():
+    from synthroom.synthesis.structure import Measurement, dependence
+
+    independent = np.outer([300.0, 700.0], [0.5, 0.5])
+    assert dependence(Measurement(("x", "y"), independent, 10.0)) == pytest.approx(-math.sqrt(2 / math.pi) * 40)
+    tied = np.array([[450.0, 50.0], [50.0, 450.0]])
+    assert dependence(Measurement(("x", "y"), tied, 10.0)) == pytest.approx(800 - math.sqrt(2 / math.pi) * 40)

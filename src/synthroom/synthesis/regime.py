@@ -29,6 +29,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from .discretize import MIN_BINS
+from .selection import TAIL_MAX_SHARE
 from .structure import ANCHOR_SHARE, SELECT_SHARE
 
 SMALL_SIGNAL = 400.0
@@ -41,6 +42,9 @@ STANDARD = {
     "anchor_share": ANCHOR_SHARE,
     "select_share": SELECT_SHARE,
     "min_bins": MIN_BINS,
+    "tail_share": TAIL_MAX_SHARE,
+    "focus": 0,
+    "focus_share": 0.0,
 }
 # The small regime's knobs (see Regime).
 SMALL_MAX_BINS = 8
@@ -51,6 +55,10 @@ SMALL_ANCHOR_SHARE = 0.7
 SMALL_SELECT_SHARE = 0.1
 SMALL_TARGET_SHARE = 0.15  # of the whole rho, for the predictive column's domain
 SIGNAL_PER_EDGE = 40.0  # one (feature, feature, target) clique per this much signal
+SMALL_TAIL_SHARE = 0.0  # of rho, at most, for the categories' second selection (none: see Regime)
+SIGNAL_PER_FOCUS = 10.0  # one anchor measured again per this much signal ...
+SMALL_FOCUS = (3, 8)  # ... at least 3, at most 8
+SMALL_FOCUS_SHARE = 0.5  # of the anchors' budget, for measuring those again
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,9 @@ class Regime:
     anchor_share: float  # of the marginal budget, for the (feature, target) marginals
     select_share: float  # of the marginal budget, for choosing cliques
     max_edges: int | None  # the most (feature, feature, target) cliques (None: a spanning tree)
+    tail_share: float  # of rho, at most, for the categories' second selection (selection.release_tails)
+    focus: int  # anchors measured again, the most tied to the target (structure.measure_anchors)
+    focus_share: float  # of the anchors' budget, for measuring them again
     too_small: bool
     epsilon_needed: float | None  # when too small: the epsilon at which the signal would clear the bar
 
@@ -130,6 +141,9 @@ def choose_regime(
         anchor_share=SMALL_ANCHOR_SHARE,
         select_share=SMALL_SELECT_SHARE,
         max_edges=int(s // SIGNAL_PER_EDGE),
+        tail_share=SMALL_TAIL_SHARE,
+        focus=int(min(max(s // SIGNAL_PER_FOCUS, SMALL_FOCUS[0]), SMALL_FOCUS[1])),
+        focus_share=SMALL_FOCUS_SHARE,
         too_small=too_small,
         epsilon_needed=needed,
     )

@@ -255,19 +255,23 @@ def release_tails(
     accountant: ZCDPAccountant,
     noise: Noise,
     rows: float,
+    *,
+    max_share: float = TAIL_MAX_SHARE,
 ) -> None:
     """Stage 2, in place: every column whose DP folded share (``rows``: the DP row count) is above
     :data:`FOLD_WARN_SHARE` gets a second partition selection over its values not yet kept, with
     a share proportional to its folded share of a pool of rho and of the deltas every column
     reserved for stage 2 (those that need no second selection leave theirs to the others). The pool is
-    ``TAIL_RATE`` times the summed folded shares of the whole rho, at most ``TAIL_MAX_SHARE`` of it
-    and half of what is left (the rest measures marginals). Decisions read DP outputs only."""
+    ``TAIL_RATE`` times the summed folded shares of the whole rho, at most ``max_share`` of it (the
+    size regime's: :data:`TAIL_MAX_SHARE` in the standard one) and half of what is left (the rest
+    measures marginals); ``max_share`` 0: no second selection (nothing charged). Decisions read
+    DP outputs and public parameters only."""
     shares = {n: folded_share(c, rows) for n, c in columns.items() if isinstance(c, CategoricalColumn) and c.tail_delta}
     needy = {n: s for n, s in shares.items() if s > FOLD_WARN_SHARE}
-    if not needy:
+    if not needy or max_share <= 0:
         return
     budget, total = accountant.rho_budget, sum(needy.values())
-    pool = min(TAIL_RATE * total * budget, TAIL_MAX_SHARE * budget, TAIL_MAX_OF_REMAINING * accountant.rho_remaining)
+    pool = min(TAIL_RATE * total * budget, max_share * budget, TAIL_MAX_OF_REMAINING * accountant.rho_remaining)
     delta_pool = math.fsum(columns[n].tail_delta for n in shares)  # the reserves of columns that need none too
     for name, share in needy.items():
         columns[name] = _second_selection(
@@ -376,10 +380,12 @@ def finish_domains(
     accountant: ZCDPAccountant,
     noise: Noise,
     rows: RowCount,
+    *,
+    tail_share: float = TAIL_MAX_SHARE,
 ) -> dict:
     """After every column's first selection: stage 2 (:func:`release_tails`, its folded shares
-    against the DP row count ``rows``); the columns in schema order."""
-    release_tails(source, columns, accountant, noise, rows.noisy)
+    against the DP row count ``rows``, at most ``tail_share`` of rho); the columns in schema order."""
+    release_tails(source, columns, accountant, noise, rows.noisy, max_share=tail_share)
     return {c.name: columns[c.name] for c in schema.columns}
 
 

@@ -98,12 +98,15 @@ def select_and_measure(
     anchor_share: float = ANCHOR_SHARE,
     select_share: float = SELECT_SHARE,
     max_edges: int | None = None,
+    focus: int = 0,
+    focus_share: float = 0.0,
 ) -> list[Measurement]:
     """Spend exactly ``rho`` on anchors, selection and measurement; return every measurement.
 
     ``anchor_share``/``select_share``: of ``rho``, for the anchors and for choosing cliques;
     ``max_edges``: the most cliques to choose (None: a spanning tree; 0: anchors only, which then
-    get all of ``rho``). Public parameters (the size regime's, see :mod:`.regime`)."""
+    get all of ``rho``); ``focus``/``focus_share``: see :func:`measure_anchors`. Public
+    parameters (the size regime's, see :mod:`.regime`)."""
     spent_before = accountant.rho_spent
     features = [c for c in sizes if c != target]
     if not features:
@@ -115,14 +118,18 @@ def select_and_measure(
     if any(len(a) == 1 for a in anchors):
         anchors.append((target,))
     candidates = _candidates(features, target, sizes, max_clique_cells)
+    anchor_args = (source, accountant, noise, anchors, target, focus, focus_share)
     if not candidates or max_edges == 0:
-        return measure_cliques(source, accountant, noise, anchors, rho / len(anchors), "marginal")
+        return measure_anchors(*anchor_args, rho)
 
     rho_anchor = anchor_share * rho
     rho_select = select_share * rho
     rho_measure = rho - rho_anchor - rho_select
     progress(f"measuring {len(anchors)} marginals with the target")
-    measurements = measure_cliques(source, accountant, noise, anchors, rho_anchor / len(anchors), "marginal")
+    measurements = measure_anchors(*anchor_args, rho_anchor)
+    focused = {m.clique[0] for m in measurements[len(anchors) :]}
+    if len(focused) >= 2:  # the features most tied to the target: cliques among them only
+        candidates = [c for c in candidates if c[0] in focused and c[1] in focused]
 
     n_edges = min(len(features) - 1, len(candidates), len(features) if max_edges is None else max_edges)
     sigma_next = sigma_for(rho_measure / n_edges, accountant.unit_cap)  # the noise one clique will get
@@ -149,6 +156,41 @@ def select_and_measure(
     rho_left = rho - (accountant.rho_spent - spent_before)
     measurements += measure_cliques(source, accountant, noise, chosen, rho_left / len(chosen), "marginal")
     return measurements
+
+
+def measure_anchors(
+    source: CountingSource,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    anchors: list[tuple[str, ...]],
+    target: str,
+    focus: int,
+    focus_share: float,
+    rho: float,
+) -> list[Measurement]:
+    """Measure every anchor at an even share of ``rho``; with ``focus`` > 0, only
+    ``1 - focus_share`` of it, and the rest measures again the ``focus`` (feature, target) anchors
+    that the first noisy measurements show most tied to the target (:func:`dependence`: reading
+    DP outputs is post-processing, so the choice costs nothing; the estimator combines both
+    measurements of an anchor by their noise). On a small table most features barely move the
+    target, and the few that do then get several times the budget each."""
+    pairs = [a for a in anchors if len(a) == 2]
+    if focus <= 0 or focus_share <= 0 or len(pairs) <= focus:
+        return measure_cliques(source, accountant, noise, anchors, rho / len(anchors), "marginal")
+    first = measure_cliques(source, accountant, noise, anchors, (1 - focus_share) * rho / len(anchors), "marginal")
+    scored = sorted((m for m in first if len(m.clique) == 2), key=dependence, reverse=True)
+    again = [m.clique for m in scored[:focus]]
+    return first + measure_cliques(source, accountant, noise, again, focus_share * rho / len(again), "marginal (again)")
+
+
+def dependence(m: Measurement) -> float:
+    """How far a noisy (feature, target) table is from independence, in rows, net of noise: the L1
+    distance between it (clipped at 0) and the product of its margins, minus the distance noise
+    alone would give (``sqrt(2/pi) sigma`` per cell). Post-processing of one DP measurement."""
+    t = np.maximum(m.noisy, 0.0)
+    total = max(float(t.sum()), 1.0)
+    expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / total
+    return float(np.abs(t - expected).sum()) - math.sqrt(2 / math.pi) * m.sigma * t.size
 
 
 def _spanning_cliques(

@@ -218,6 +218,8 @@ class Synthesizer:
             anchor_share=regime.anchor_share,
             select_share=regime.select_share,
             max_edges=regime.max_edges,
+            focus=regime.focus,
+            focus_share=regime.focus_share,
         )
         return columns, measurements, refining
 
@@ -314,7 +316,7 @@ class Synthesizer:
                 columns[spec.name] = learn_numeric(
                     source, spec, acc, noise, rho_cols[spec.name], bins, noise_scale, min_bins=regime.min_bins
                 )
-        return finish_domains(source, schema, columns, acc, noise, rows), noise_scale
+        return finish_domains(source, schema, columns, acc, noise, rows, tail_share=regime.tail_share), noise_scale
 
     def _target_spec(self):
         schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
