@@ -131,8 +131,8 @@ def one_run(spec, rows: int, run: int, args) -> dict:
 def summarise(records: list[dict]) -> str:
     lines = [
         "| table | rows | columns | runs | classes lost (protected) | TRTR AUC | TSTR AUC min-max | lift kept min "
-        "| DCR AUC max | 2-way TVD median | regime | wall s median |",
-        "|" + "---|" * 12,
+        "| DCR AUC max | 2-way TVD median | regime | wall s median | CPU s median |",
+        "|" + "---|" * 13,
     ]
     groups: dict[tuple, list[dict]] = {}
     for r in records:
@@ -147,7 +147,7 @@ def summarise(records: list[dict]) -> str:
             f"| {fmt([r['tstr_auc'] for r in ok], min):.3f}-{fmt([r['tstr_auc'] for r in ok], max):.3f} "
             f"| {fmt(lifts, min):.2f} | {fmt([r['mia_auc'] for r in ok], max):.3f} "
             f"| {fmt([r['tvd_2way'] for r in ok], np.median):.3f} | {rs[0].get('regime')} "
-            f"| {np.median([r['wall_s'] for r in rs]):.1f} |"
+            f"| {np.median([r['wall_s'] for r in rs]):.1f} | {fmt([r['cpu_s'] for r in rs if r.get('cpu_s')], np.median):.1f} |"
         )
     return "\n".join(lines)
 

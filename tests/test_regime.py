@@ -81,6 +81,14 @@ def test_a_small_table_is_fitted_in_the_small_regime_and_costs_add_up(credit):
     assert regime["tail_share"] == 0 and not [c for c in report["charges"] if c["step"].startswith("rarer")]
     again = [c for c in report["charges"] if c["step"].startswith("marginal (again)")]
     assert len(again) == regime["focus"] == min(max(int(regime["signal"] // 10), 3), 8)
+    # A categorical column's domain budget is three numeric ones' (both histograms together).
+    cat = next(c for c in report["charges"] if c["step"].startswith("categories of 'x05_cat'"))
+    grid = [c["rho"] for c in report["charges"] if c["step"].endswith("'x00_gauss' on the public grid")]
+    fine = [c["rho"] for c in report["charges"] if c["step"].startswith("fine histogram of 'x00_gauss'")]
+    assert cat["rho"] == pytest.approx(rg.SMALL_CATEGORICAL_WEIGHT * (grid[0] + fine[0]), rel=1e-9)
+    # Four fine pieces per kept grid cell of a non-integer column (16 in the standard regime).
+    nsub = np.asarray(synth.columns_["x00_gauss"].coding.pieces.nsub)
+    assert set(nsub[nsub > 0]) == {rg.SMALL_SUB_PIECES}
     assert all(col.size <= 8 + 1 for col in synth.columns_.values())  # at most 8 bins (+ missing)
 
 
@@ -175,3 +183,39 @@ def test_dependence_is_net_of_the_noise():
     assert dependence(Measurement(("x", "y"), independent, 10.0)) == pytest.approx(-math.sqrt(2 / math.pi) * 40)
     tied = np.array([[450.0, 50.0], [50.0, 450.0]])
     assert dependence(Measurement(("x", "y"), tied, 10.0)) == pytest.approx(800 - math.sqrt(2 / math.pi) * 40)
+
+
+def test_a_numeric_range_grows_to_next_cells_that_clear_the_lower_threshold():
+    """discretize.grown: from the kept cells, neighbours (consecutive grid cells) above `low`,
+    one at a time; no jump over a cell below it; the missing cell grows nothing."""
+    from synthroom.synthesis.discretize import grown
+
+    possible = np.array([0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11])  # cell 8 lies outside the bounds
+    noisy = np.array([90.0, 10.0, 60.0, 70.0, 500.0, 55.0, 5.0, 80.0, 90.0, 95.0, 400.0])
+    kept = noisy > 300  # cells 4 and 11 (11: the missing cell)
+    allowed = possible != 11
+    out = grown(possible, noisy, kept, allowed, 50.0)
+    assert possible[out].tolist() == [2, 3, 4, 5, 11]  # 1 and 6 stop it; 9, 10 are not next to 11
+    assert grown(possible, noisy, kept, allowed, 1000.0).tolist() == kept.tolist()
+
+
+def test_epsilon_needed_makes_sense():
+    """More rows need less epsilon, more columns more; at the epsilon named the same table is no
+    longer too small, just below it still is; never below the epsilon that was too small."""
+    from synthroom.privacy.accountant import epsilon_from_rho
+
+    needed = {(rows, k): rg.epsilon_needed(rows, k, 5e-10) for rows in (100, 300, 600) for k in (11, 61)}
+    for k in (11, 61):
+        assert needed[(100, k)] > needed[(300, k)] > needed[(600, k)]
+    for rows in (100, 300, 600):
+        assert needed[(rows, 61)] > needed[(rows, 11)]
+    for (rows, k), eps in needed.items():
+        assert not rg.choose_regime(rows, rho_from_epsilon(eps * 1.001, 5e-10), k, 5e-10).too_small
+        below = rg.choose_regime(rows, rho_from_epsilon(eps * 0.999, 5e-10), k, 5e-10)
+        assert below.too_small and below.epsilon_needed == pytest.approx(eps, rel=1e-9)
+        assert epsilon_from_rho(k * (rg.TOO_SMALL_SIGNAL / rows) ** 2 / 2, 5e-10) == pytest.approx(eps, rel=1e-9)
+    # A 1,000-row table of 11 columns is not too small at epsilon 1; of 61 columns it is (the bar:
+    # 586 and 1,380 rows), and needs about epsilon 1.4 (21.7 of signal at epsilon 1, 30 needed).
+    assert not rg.choose_regime(1000, RHO_1, 11, 5e-10).too_small
+    wide = rg.choose_regime(1000, RHO_1, 61, 5e-10)
+    assert wide.too_small and 1.35 < wide.epsilon_needed < 1.45  # the signal grows about as epsilon

@@ -106,8 +106,11 @@ def learn_numeric(
     noise_scale: float,
     *,
     min_bins: int = MIN_BINS,
+    grow: float = 0.0,
+    sub_pieces: int = SUB_PIECES,
 ) -> NumericColumn:
-    """Bins for a numerical/datetime column from two noisy histograms (``min_bins``: the fewest).
+    """Bins for a numerical/datetime column from two noisy histograms (``min_bins``: the fewest;
+    ``grow`` and ``sub_pieces``: the small-table regime's, see :func:`grown` and below).
 
     The number of bins adapts to the noise the model's marginals will carry (``noise_scale``,
     the std of one measured cell): ``sqrt(n / (4 * noise_scale))`` bins for a column whose noisy
@@ -117,7 +120,7 @@ def learn_numeric(
     Level 1 (``COARSE_SHARE`` of ``rho``): every cell of the public grid (octaves, or years),
     thresholded; only the cells that clear it are modelled. Level 2 (the rest): each kept cell
     cut into pieces (each integer, for an integer column with at most ``MAX_INTEGER_PIECES`` in
-    the cell; else ``SUB_PIECES`` equal parts). The pieces depend only on level 1's output, so
+    the cell; else ``sub_pieces`` equal parts). The pieces depend only on level 1's output, so
     level 2 is a plain Gaussian mechanism on a public domain. Each cell's noisy piece counts are
     projected onto the non-negative vectors summing to the cell's estimated total (which zeroes
     pieces that only noise filled). Bins are runs of pieces holding about ``1/n_bins`` of the
@@ -128,8 +131,8 @@ def learn_numeric(
     integer = spec.integer if spec.integer is not None else (spec.kind == "numerical" and is_integer(stype))
     integers = integer_float_range(stype) if integer else None  # public: what the storage type holds
     grid, clip = grid_and_clip(spec, integers)
-    coarse = _coarse_cells(source, spec, accountant, noise, COARSE_SHARE * rho, grid, clip)
-    pieces, piece_lo, piece_hi = _pieces(grid, coarse.cells, integer)
+    coarse = _coarse_cells(source, spec, accountant, noise, COARSE_SHARE * rho, grid, clip, grow)
+    pieces, piece_lo, piece_hi = _pieces(grid, coarse.cells, integer, sub_pieces)
     fine, sigma2 = gaussian_counts(
         accountant,
         noise,
@@ -165,9 +168,10 @@ def _coarse_cells(
     rho: float,
     grid: Grid,
     clip: tuple[float, float] | None,
+    grow: float = 0.0,
 ) -> _Coarse:
     """Level 1 of :func:`learn_numeric` on ``rho``: the kept cells, sorted, missing values apart."""
-    kept, mass, sigma1 = _kept_cells(source, spec, accountant, noise, rho, clip)
+    kept, mass, sigma1 = _kept_cells(source, spec, accountant, noise, rho, clip, grow)
     missing_kept = grid.missing in kept
     cells, cell_mass = kept[kept != grid.missing], mass[kept != grid.missing]
     range_learned = cells.size > 0
@@ -236,17 +240,42 @@ def _kept_cells(
     noise: Noise,
     rho: float,
     clip: tuple[float, float] | None,
+    grow: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Level 1 of :func:`learn_numeric`: the grid cells whose noisy count clears the threshold,
-    their noisy counts and the noise scale. Cells outside ``clip`` (what an integer column's
-    storage type holds: only noise could fill them) are dropped, as post-processing."""
+    """Level 1 of :func:`learn_numeric`: the grid cells whose noisy count clears the threshold
+    (then, with ``grow`` > 0, :func:`grown`), their noisy counts and the noise scale. Cells outside
+    ``clip`` (what an integer column's storage type holds: only noise could fill them) are
+    dropped, as post-processing."""
     counts, possible, noisy, sigma1 = grid_histogram(source, spec, accountant, noise, rho)
     tau = sigma1 * float(-ndtri(PHANTOM_CELLS / len(possible)))
-    inside = np.isin(possible, _possible_cells(grid_and_clip(spec)[0], clip)) & (noisy > tau)
+    allowed = np.isin(possible, _possible_cells(grid_and_clip(spec)[0], clip))
+    inside = allowed & (noisy > tau)
+    if grow > 0:
+        missing = grid_and_clip(spec)[0].missing
+        inside = grown(possible, noisy, inside, allowed & (possible != missing), grow * sigma1)
     if faults.active("numeric_bounds_from_data", accountant):  # test-only switch, see faults
         inside = counts[possible] > 0
         return possible[inside], counts[possible][inside].astype(float), sigma1
     return possible[inside], noisy[inside], sigma1
+
+
+def grown(possible: np.ndarray, noisy: np.ndarray, kept: np.ndarray, allowed: np.ndarray, low: float) -> np.ndarray:
+    """``kept`` widened, one grid cell at a time, to the neighbouring cells (next in value) whose
+    noisy count clears the lower threshold ``low``, while any does. A value range is contiguous:
+    a cell next to one that stood out is tested alone against ``low`` (two tests per range,
+    not one per grid cell), so the small table's tails (an octave of 100-170 rows, which the
+    grid-wide threshold drops at sigma 50) are kept at little risk of a phantom cell, and a
+    phantom can only sit next to the data. Post-processing of the noisy histogram: no cost."""
+    keep = kept.copy()
+    step = np.diff(possible) == 1  # consecutive cells of the grid
+    while True:
+        near, seeds = np.zeros_like(keep), keep & allowed  # (the missing cell grows nothing)
+        near[1:] |= seeds[:-1] & step
+        near[:-1] |= seeds[1:] & step
+        new = near & ~keep & allowed & (noisy > low)
+        if not new.any():
+            return keep
+        keep |= new
 
 
 def grid_and_clip(
@@ -290,7 +319,9 @@ def grid_histogram(
     return counts, possible, noisy, sigma
 
 
-def _pieces(grid: Grid, cells: np.ndarray, integer: bool) -> tuple[Pieces, np.ndarray, np.ndarray]:
+def _pieces(
+    grid: Grid, cells: np.ndarray, integer: bool, sub_pieces: int = SUB_PIECES
+) -> tuple[Pieces, np.ndarray, np.ndarray]:
     """How each kept cell is cut for the fine histogram, and each piece's [lo, hi)."""
     origin = np.zeros(grid.size)
     step = np.zeros(grid.size)
@@ -308,7 +339,7 @@ def _pieces(grid: Grid, cells: np.ndarray, integer: bool) -> tuple[Pieces, np.nd
         if integer and 0 < n <= MAX_INTEGER_PIECES:  # one piece per integer, centred on it
             origin[c], step[c], nsub[c] = f - 0.5, 1.0, int(n)
         else:
-            origin[c], step[c], nsub[c] = low, (h - low) / SUB_PIECES, SUB_PIECES
+            origin[c], step[c], nsub[c] = low, (h - low) / sub_pieces, sub_pieces
         starts = origin[c] + step[c] * np.arange(nsub[c])
         piece_lo.append(starts)
         piece_hi.append(starts + step[c])

@@ -12,10 +12,15 @@ estimate of the training part when the gate runs.
 
 * **standard** (signal at least :data:`SMALL_SIGNAL`): the settings the benchmarks measured on
   Adult (:class:`~synthroom.synthesis.synthesizer.Settings`).
-* **small** (below it): fewer, coarser bins (3 to 8); no spanning tree of triples, only as many
-  (feature, feature, target) cliques as the signal affords; most of the marginal budget on the
-  features' marginals with the target (the anchors); and a larger share of the domain budget
-  for the predictive column, so its classes clear the category threshold.
+* **small** (below it): fewer, coarser bins (3 to 8), from coarser fine histograms (4 pieces per
+  grid cell) and numeric ranges grown to the next grid cells that clear a lower threshold; a
+  categorical column three times a numeric one's domain budget; no spanning tree of triples,
+  only as many (feature, feature, target) cliques as the signal affords; most of the marginal
+  budget on the features' marginals with the target (the anchors), half of it measuring again the few anchors
+  the first noisy round shows most tied to the target (and the cliques are chosen among those
+  features only); no second selection of categories (its budget goes to the marginals); and a
+  larger share of the domain budget for the predictive column, so its classes clear the
+  category threshold.
 
 A table is **too small for its epsilon** when the signal is below :data:`TOO_SMALL_SIGNAL`:
 then even the small regime's measurements are mostly noise. The fit still runs (the guarantee
@@ -28,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from .discretize import MIN_BINS
+from .discretize import MIN_BINS, SUB_PIECES
 from .selection import TAIL_MAX_SHARE
 from .structure import ANCHOR_SHARE, SELECT_SHARE
 
@@ -45,6 +50,9 @@ STANDARD = {
     "tail_share": TAIL_MAX_SHARE,
     "focus": 0,
     "focus_share": 0.0,
+    "grow": 0.0,
+    "sub_pieces": SUB_PIECES,
+    "categorical_weight": 1.0,
 }
 # The small regime's knobs (see Regime).
 SMALL_MAX_BINS = 8
@@ -59,6 +67,12 @@ SMALL_TAIL_SHARE = 0.0  # of rho, at most, for the categories' second selection 
 SIGNAL_PER_FOCUS = 10.0  # one anchor measured again per this much signal ...
 SMALL_FOCUS = (3, 8)  # ... at least 3, at most 8
 SMALL_FOCUS_SHARE = 0.5  # of the anchors' budget, for measuring those again
+SMALL_GROW = 2.0  # a numeric range grows to next cells above this many noise stds (discretize.grown)
+SMALL_SUB_PIECES = 4  # fine pieces per grid cell (16 in the standard regime)
+# A categorical column's domain budget against a numeric one's: its partition selection needs a
+# value to clear about 6.5 noise stds, a numeric grid cell about 2-3.5, so at an even split a
+# small table's categorical columns keep one or two values (the rest fold into ``other``).
+SMALL_CATEGORICAL_WEIGHT = 3.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,9 @@ class Regime:
     tail_share: float  # of rho, at most, for the categories' second selection (selection.release_tails)
     focus: int  # anchors measured again, the most tied to the target (structure.measure_anchors)
     focus_share: float  # of the anchors' budget, for measuring them again
+    grow: float  # numeric ranges grow to next grid cells above this many noise stds (0: no)
+    sub_pieces: int  # fine pieces per kept grid cell of a numeric column
+    categorical_weight: float  # a categorical column's share of the domain budget against a numeric one's
     too_small: bool
     epsilon_needed: float | None  # when too small: the epsilon at which the signal would clear the bar
 
@@ -144,6 +161,9 @@ def choose_regime(
         tail_share=SMALL_TAIL_SHARE,
         focus=int(min(max(s // SIGNAL_PER_FOCUS, SMALL_FOCUS[0]), SMALL_FOCUS[1])),
         focus_share=SMALL_FOCUS_SHARE,
+        grow=SMALL_GROW,
+        sub_pieces=SMALL_SUB_PIECES,
+        categorical_weight=SMALL_CATEGORICAL_WEIGHT,
         too_small=too_small,
         epsilon_needed=needed,
     )

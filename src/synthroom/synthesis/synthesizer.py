@@ -314,7 +314,16 @@ class Synthesizer:
             else:
                 bins = regime.max_target_bins if spec.name == schema.target else regime.max_bins
                 columns[spec.name] = learn_numeric(
-                    source, spec, acc, noise, rho_cols[spec.name], bins, noise_scale, min_bins=regime.min_bins
+                    source,
+                    spec,
+                    acc,
+                    noise,
+                    rho_cols[spec.name],
+                    bins,
+                    noise_scale,
+                    min_bins=regime.min_bins,
+                    grow=regime.grow,
+                    sub_pieces=regime.sub_pieces,
                 )
         return finish_domains(source, schema, columns, acc, noise, rows, tail_share=regime.tail_share), noise_scale
 
@@ -605,16 +614,19 @@ def _row_total(source: CountingSource, spec) -> int:
 
 
 def _domain_budgets(schema: Schema, regime: Regime, rho: float) -> dict[str, float]:
-    """Each column's rho for learning its domain: ``domain_share`` of ``rho`` split evenly over the
-    columns without a declared domain, except that a regime with a ``target_share`` gives the
-    predictive column that share of ``rho`` on top (declared columns get nothing)."""
+    """Each column's rho for learning its domain: ``domain_share`` of ``rho`` split over the
+    columns without a declared domain, a categorical one weighing ``categorical_weight`` times a
+    numeric one (evenly in the standard regime), except that a regime with a ``target_share``
+    gives the predictive column that share of ``rho`` on top (declared columns get nothing)."""
     learn = [c.name for c in schema.columns if c.kind != "categorical" or c.categories is None]
     selected = schema[schema.target].kind == "categorical"  # an undeclared categorical target: selection.py's budget
     share = regime.target_share
     own = share is not None and schema.target in learn and len(learn) > 1 and not selected
     shared = [n for n in learn if not (own and n == schema.target)]
+    weight = {n: regime.categorical_weight if schema[n].kind == "categorical" else 1.0 for n in shared}
+    total = sum(weight.values())
     out = {c.name: 0.0 for c in schema.columns}
-    out.update({n: regime.domain_share * rho / len(shared) for n in shared})
+    out.update({n: regime.domain_share * rho * weight[n] / total for n in shared})
     if own and share is not None:
         out[schema.target] = share * rho
     return out
