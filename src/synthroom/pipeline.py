@@ -360,6 +360,8 @@ def _split_and_fit(
             split = split_rows(data, schema, plan, key, Path(workdir), units=units, max_rows=max_rows)
         check = HoldoutCheck(split.n_train, split.n_holdout, plan)
         synth.fit(split.fit_data, first=check.measure, run=(acc, noise))
+        if hasattr(split.fit_data, "unpersist"):  # the training part cached on the cluster
+            split.fit_data.unpersist()
     return split, check
 
 

@@ -190,6 +190,16 @@ class SparkExecution:
     units: int
     has_units: bool  # every table has a unit column (else each row is its own unit)
     session: Any = None
+    cached: tuple = ()  # what the run persisted on the executors
+
+    def close(self) -> None:
+        """Drop what the run cached and its views (a worker's job process ends anyway)."""
+        for frame in self.cached:
+            frame.unpersist()
+        if self.session is not None:
+            for table in self.session.catalog.listTables():
+                if table.isTemporary:
+                    self.session.catalog.dropTempView(table.name)
 
 
 def job_session(session):
@@ -248,7 +258,7 @@ def run_template_spark(
         after = capped.count()
     except (PySparkException, Py4JError) as exc:
         raise TemplateRuntimeError(f"the template failed to run on Spark: {str(exc).splitlines()[0]}") from None
-    return SparkExecution(capped, before, after, units, all(s.unit for s in sources), own)
+    return SparkExecution(capped, before, after, units, all(s.unit for s in sources), own, (result, capped))
 
 
 def _sizes(session, result) -> tuple[int, int]:

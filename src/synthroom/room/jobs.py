@@ -489,16 +489,7 @@ def _synthesize_job(
     # The approved template is public to the collaboration: the literals it can output are public categories.
     schema = declare_public_values(schema, output_literals(checked.sql))
     outcome.synth_epsilon = params["epsilon"]  # per person with up to `cap` rows: the synthesizer accounts for the cap
-    engine = plan.get("engine") or {"name": "duckdb"}
-    if engine["name"] == "spark":
-        spark_sql(checked)  # a template Spark may not run is refused before any row is read (refunded)
-    outcome.touched = True  # the sandbox reads the tables' rows from here on: charged, whatever happens next
-    salt = secrets.randbits(63) if seed is None else seed
-    if engine["name"] == "spark":
-        execution, data, units, counting = _on_spark(checked, plan["sources"], cap, salt, engine.get("master"))
-    else:
-        execution = run_template(checked, plan["sources"], cap=cap, seed=salt)
-        data, units, counting = execution.frame, execution.unit_ids, "duckdb"
+    execution, data, units, counting = _run_template(plan, checked, cap, seed, outcome)
     outcome.rows_real = execution.rows_after_cap
     run = synthesize(
         data,
@@ -513,6 +504,8 @@ def _synthesize_job(
         units=units,
         **({} if counting == "duckdb" else {"engine": counting}),
     )  # the holdout is drawn per privacy unit
+    if counting != "duckdb":
+        execution.close()  # the model is fitted: the capped rows leave the executors' caches
     # No seed reaches a view or report (an operator's reproducible run has one: withheld too).
     run.report.notes = withhold_seed(run.report.notes)  # (the pipeline does too; the room relies on it)
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -543,6 +536,20 @@ def _synthesize_job(
     if plan.get("model_evaluations") and run.holdout is not None:  # every owner opted in: operator-only file
         write_table(run.holdout, artifacts / HOLDOUT_FILE)
     outcome.released = True
+
+
+def _run_template(plan: dict, checked, cap: int, seed: int | None, outcome: JobOutcome) -> tuple:
+    """The template and the cap on the plan's engine: ``(execution, the capped rows, their units,
+    the counting engine)``; marks ``outcome`` touched right before the rows are read."""
+    engine = plan.get("engine") or {"name": "duckdb"}
+    if engine["name"] == "spark":
+        spark_sql(checked)  # a template Spark may not run is refused before any row is read (refunded)
+    outcome.touched = True  # the sandbox reads the tables' rows from here on: charged, whatever happens next
+    salt = secrets.randbits(63) if seed is None else seed
+    if engine["name"] == "spark":
+        return _on_spark(checked, plan["sources"], cap, salt, engine.get("master"))
+    execution = run_template(checked, plan["sources"], cap=cap, seed=salt)
+    return execution, execution.frame, execution.unit_ids, "duckdb"
 
 
 def _on_spark(checked, sources: list, cap: int, salt: int, master: str | None) -> tuple:
