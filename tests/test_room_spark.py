@@ -181,3 +181,27 @@ def test_a_spark_job_runs_in_the_workers_limited_process(tmp_path, spark):
     done = run_job(party.room, job["id"], limits=JobLimits(seconds=900))
     assert done["state"] == "succeeded" or done["category"] == "refused_by_gate", done
     assert done["rows_synthetic"] > 0 and not done["reproducible"]
+
+
+def test_a_template_spark_cannot_run_is_refused_when_it_is_created(tmp_path, spark):
+    """Spark analyses the template over the tables' empty views when it is created (as DuckDB
+    does for its output types): a template that would fail on every job is never approved."""
+    from synthroom.errors import InputError
+
+    party = two_party(tmp_path, users=100, engine="spark")  # the demo template passed this check
+    with pytest.raises(InputError) as info:
+        party.room.create_template(
+            party.advertiser,
+            party.collab,
+            "mixed",
+            "SELECT a.age, greatest(a.age, a.segment) AS g FROM audience a",
+            epsilon=1,
+            classification={
+                "target": "g",
+                "columns": [{"name": "age", "type": "numerical"}, {"name": "g", "type": "categorical"}],
+            },
+        )
+    assert str(info.value).startswith(
+        'template rejected on Spark: it does not run: [DATATYPE_MISMATCH.DATA_DIFF_TYPES] Cannot resolve "greatest'
+    )
+    assert [t["name"] for t in party.room.list_templates(party.advertiser, party.collab)] == ["converters"]

@@ -53,6 +53,7 @@ from sqlglot.tokens import TokenType
 
 from ..errors import InputError, SourceChanged, TemplateRuntimeError
 from .sandbox import Source, verified_snapshot
+from .spark import duckdb_type
 from ..sql.template import ROW_COLUMN, UNIT_COLUMN, CheckedTemplate
 
 SESSION_SQL_CONF = {
@@ -222,10 +223,12 @@ def _arrow_table(source: Source) -> pa.Table:
     return table.filter(pa.compute.is_valid(table.column(source.unit)))
 
 
-def register_sources(session, sources: list[Source]) -> None:
-    """Each source as a temporary view under its association name, and nothing else."""
+def register_sources(session, sources: list[Source], *, empty: bool = False) -> None:
+    """Each source as a temporary view under its association name, and nothing else (``empty``:
+    its columns without its rows)."""
     for source in sources:
         table = _arrow_table(source)
+        table = table.slice(0, 0) if empty else table
         frame = session.createDataFrame(table) if table.num_rows else session.createDataFrame([], _schema(table))
         frame.createOrReplaceTempView(source.name)
 
@@ -234,6 +237,25 @@ def _schema(table: pa.Table):
     from pyspark.sql.pandas.types import from_arrow_schema
 
     return from_arrow_schema(table.schema)
+
+
+def describe_template_spark(template: CheckedTemplate, sources: list[Source], session) -> list[tuple[str, str]]:
+    """``(name, type)`` of each output column (types as the engine names them), from Spark's own
+    analysis of the template's Spark SQL over the sources' empty views: a template Spark cannot
+    run is refused when it is created, not charged for when a job meets it."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    sql = spark_sql(template)
+    own = job_session(session)
+    try:
+        register_sources(own, sources, empty=True)
+        fields = own.sql(sql).schema.fields
+    except (PySparkException, Py4JError) as exc:
+        raise InputError(f"template rejected on Spark: it does not run: {str(exc).splitlines()[0]}") from None
+    finally:
+        SparkExecution(None, 0, 0, 0, False, own).close()
+    return [(f.name, duckdb_type(f.dataType.simpleString())) for f in fields]
 
 
 def run_template_spark(
@@ -285,6 +307,7 @@ __all__ = [
     "SPARK_FUNCTIONS",
     "SparkExecution",
     "check_spark_sql",
+    "describe_template_spark",
     "job_session",
     "register_sources",
     "run_template_spark",

@@ -566,15 +566,16 @@ class Room:
         with self.read() as s:  # the checks are CPU-heavy: they run on a snapshot, outside any write
             collab, _ = membership(s, actor, collaboration_id)
             tables = _associated_tables(s, collaboration_id)
-            engine = engine_of(self, collab)["name"]
+            engine = engine_of(self, collab)
         checked = check_template(
             sql,
             {n: table_columns(t) for n, t in tables.items()},
             [c["name"] for c in params["classification"]["columns"]],
         )
-        if engine == "spark":  # also its Spark SQL form, as the job will run it
-            spark_sql(checked)
-        _check_output_kinds(output_types(checked, [source_of(n, tables[n]) for n in checked.tables]), params)
+        sources = [source_of(n, tables[n]) for n in checked.tables]
+        if engine["name"] == "spark":  # its Spark SQL too, checked and analysed by Spark, as a job runs it
+            _check_on_spark(checked, sources, engine["master"])
+        _check_output_kinds(output_types(checked, sources), params)
         read = {n: tables[n].id for n in checked.tables}
         with self.transaction() as s:  # short: re-validate what the checks relied on, then store
             membership(s, actor, collaboration_id)
@@ -1018,6 +1019,16 @@ def _check_collaboration_options(retention_days: Any, engine: Any) -> None:
         raise InputError(f"retention_days {retention_days!r} must be a whole number of days from {lo} to {hi}")
     if engine is not None and engine not in ENGINES:
         raise InputError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+
+
+def _check_on_spark(checked: Any, sources: list[Source], master: str | None) -> None:
+    """The template's Spark SQL form passes the Spark-side checks (no session needed), then
+    Spark's own analysis over the tables' empty views (a session: the room's)."""
+    from ..engine.spark import spark_session
+    from ..engine.spark_sandbox import describe_template_spark
+
+    spark_sql(checked)
+    describe_template_spark(checked, sources, spark_session(master))
 
 
 def engine_of(room: Room, collab: Collaboration) -> dict:
