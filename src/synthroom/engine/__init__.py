@@ -1,8 +1,13 @@
-"""Where the raw rows live: a narrow counting interface over DuckDB.
+"""Where the raw rows live: a narrow counting interface over DuckDB (or Spark).
 
 The synthesis core never sees a row. It asks this layer for counts: of each distinct category,
 of a numeric column on a fixed public grid, and of marginals over encoded (binned) columns.
 Those counts are what the privacy mechanisms noise; this file boundary is the privacy boundary.
+
+Every other module that opens data does it here too, and only this package imports DuckDB (an
+import-linter contract): the release gate's keyed holdout split and the evaluation's bounded
+reads (:mod:`.split`; Spark: :mod:`.spark_split`), and the clean room's snapshots and locked-down
+template executor (:mod:`.sandbox`; Spark: :mod:`.spark_sandbox`).
 """
 
 from typing import Any

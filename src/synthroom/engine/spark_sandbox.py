@@ -1,8 +1,8 @@
 """Clean-room templates on Spark: the same checked template, in Spark SQL, over nothing else.
 
-The DuckDB executor (:mod:`synthroom.sql.sandbox`) is the model; this is its Spark twin, with
-the same inputs (a :class:`~synthroom.sql.template.CheckedTemplate` and the configured tables'
-:class:`~synthroom.sql.sandbox.Source`) and the same cap on rows per privacy unit.
+The DuckDB executor (:mod:`.sandbox`, under the policy of :mod:`synthroom.sql.sandbox`) is the
+model; this is its Spark twin, with the same inputs (a :class:`~synthroom.sql.template.CheckedTemplate`
+and the configured tables' :class:`~.sandbox.Source`) and the same cap on rows per privacy unit.
 
 **The text that runs.** A template is checked once, in the DuckDB dialect, by
 :func:`synthroom.sql.check_template` (one flat SELECT, associated tables only, allowed columns,
