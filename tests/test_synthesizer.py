@@ -335,3 +335,22 @@ def test_the_plan_expects_the_noise_of_k_rows():
     df = _small(20_000)
     bins = {k: Synthesizer(SMALL_SCHEMA, epsilon=1.0, seed=4, unit_cap=k).fit(df).columns_["x"].size for k in (1, 16)}
     assert bins[16] < bins[1]
+
+
+def test_whole_numbers_read_from_a_csv_keep_their_place_in_the_32_to_64_cell(tmp_path):
+    """A CSV declares no types, so its numbers are counted as DOUBLE (not integers). The [32, 64)
+    cell is cut into unit pieces [k, k + 1), not 16 pieces of width 2 that spread 40 over [40, 42)
+    and 35 over [34, 36): a value's integer part stays where the data put it (half of the 35s and
+    40s moved before, a share error of 0.1 and 0.3)."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {"hours": rng.choice([35, 40, 45], 20_000, p=[0.2, 0.6, 0.2]), "y": rng.choice(["a", "b"], 20_000)}
+    )
+    path = tmp_path / "hours.csv"
+    df.to_csv(path, index=False)
+    schema = {"target": "y", "columns": [{"name": "hours", "type": "numerical"}, {"name": "y", "type": "categorical"}]}
+    synth = Synthesizer(schema, epsilon=1.0, seed=0).fit(path)
+    assert not synth.columns_["hours"].integer  # counted as DOUBLE: the file declares no type
+    whole = np.floor(synth.sample(20_000)["hours"].to_numpy())
+    for value, share in ((35, 0.2), (40, 0.6), (45, 0.2)):
+        assert abs((whole == value).mean() - share) < 0.02, value

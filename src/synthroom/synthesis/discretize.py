@@ -120,7 +120,10 @@ def learn_numeric(
     Level 1 (``COARSE_SHARE`` of ``rho``): every cell of the public grid (octaves, or years),
     thresholded; only the cells that clear it are modelled. Level 2 (the rest): each kept cell
     cut into pieces (each integer, for an integer column with at most ``MAX_INTEGER_PIECES`` in
-    the cell; else ``sub_pieces`` equal parts). The pieces depend only on level 1's output, so
+    the cell; with the standard ``sub_pieces``, each unit ``[k, k + 1)`` for a cell of more than
+    ``SUB_PIECES`` and at most ``MAX_INTEGER_PIECES`` units, such as [32, 64), so that whole
+    numbers read as text from a CSV keep their place; else ``sub_pieces`` equal parts). The
+    pieces depend only on level 1's output, so
     level 2 is a plain Gaussian mechanism on a public domain. Each cell's noisy piece counts are
     projected onto the non-negative vectors summing to the cell's estimated total (which zeroes
     pieces that only noise filled). Bins are runs of pieces holding about ``1/n_bins`` of the
@@ -338,6 +341,9 @@ def _pieces(
             continue
         if integer and 0 < n <= MAX_INTEGER_PIECES:  # one piece per integer, centred on it
             origin[c], step[c], nsub[c] = f - 0.5, 1.0, int(n)
+        elif sub_pieces >= SUB_PIECES and low == np.floor(low) and sub_pieces < h - low <= MAX_INTEGER_PIECES:
+            # one piece per unit (the small regime's coarse pieces stay coarse)
+            origin[c], step[c], nsub[c] = low, 1.0, int(h - low)
         else:
             origin[c], step[c], nsub[c] = low, (h - low) / sub_pieces, sub_pieces
         starts = origin[c] + step[c] * np.arange(nsub[c])
