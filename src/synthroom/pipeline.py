@@ -42,11 +42,12 @@ import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .progress import Progress, quiet
 from .engine.counting import check_names
 from .engine.split import check_units, cut, read_rows, split_table, unit_draws
 from .errors import InputError
@@ -59,17 +60,12 @@ from .schema import Schema, parse_schema
 from .synthesis.selection import RowCount
 from .synthesis.synthesizer import DEFAULT_DELTA, Synthesizer
 
-Progress = Callable[[str, str], None]
 DEFAULT_HOLDOUT_SHARE = 0.2  # the largest share a sized holdout takes (and the old fixed share)
 HOLDOUT_ROWS = 3_000  # the holdout a sized split aims at: what the evaluation needs (docs/evaluation.md)
 DEFAULT_MAX_ROWS = 50_000
 KEY_BYTES = 32  # the split's HMAC key
 HOLDOUT_CHECK_SHARE = 0.05  # of the run's rho, for the DP count of all rows (holdout size and check)
 HOLDOUT_CHECK_Z = 8.0  # noise standard deviations above MIN_ROWS that both noisy counts must clear
-
-
-def _quiet(_phase: str, _message: str) -> None:
-    return None
 
 
 @dataclass
@@ -474,7 +470,7 @@ def synthesize_with_gate(
     ``gates`` maps further gate names to thresholds (see :func:`synthroom.evaluation.evaluate`).
     When the DP holdout-size check fails, the evaluation is skipped and every gate refuses.
     """
-    progress = progress or _quiet
+    progress = progress or quiet
     parsed = parse_schema(schema)
     if holdout_share is not None:
         check_holdout_share(holdout_share)
@@ -542,7 +538,7 @@ def evaluate_files(
     schema's ``maxMembershipInferenceAttackScore``."""
     from .evaluation import evaluate
 
-    progress = progress or _quiet
+    progress = progress or quiet
     parsed = parse_schema(schema)
     if max_rows < MIN_ROWS:
         raise InputError(f"--max-rows {max_rows} is below the minimum of {MIN_ROWS}")

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from ..privacy.accountant import DEFAULT_DELTA
 from ..room.service import MAX_ID, has_control
 
 
@@ -112,7 +113,7 @@ class TemplateIn(Body):
         description="Column classification (Synthroom's or the reference product's spelling)."
     )
     max_mia_score: float | None = None
-    delta: float = 1e-9
+    delta: float = DEFAULT_DELTA
     rows: int | None = None
 
 

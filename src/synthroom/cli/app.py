@@ -20,6 +20,7 @@ from rich.table import Table
 
 from ..errors import InputError
 from ..io import check_output_path, write_batches, write_table
+from ..privacy.accountant import DEFAULT_DELTA
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Differentially private synthetic data.")
 err = Console(stderr=True)
@@ -118,7 +119,7 @@ def synthesize(
     epsilon: Optional[float] = typer.Option(
         None, help="Privacy budget in [0.0001, 10] (default: the schema's, else 1)."
     ),
-    delta: float = typer.Option(1e-9, help="Privacy delta (default 1e-9)."),
+    delta: float = typer.Option(DEFAULT_DELTA, help=f"Privacy delta (default {DEFAULT_DELTA:g})."),
     rows: Optional[int] = typer.Option(None, help="Rows to generate (default: DP estimate of the input's rows)."),
     seed: Optional[int] = typer.Option(
         None,

@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pandas as pd
 
+from ..progress import Progress, quiet
 from ..schema import Schema, parse_schema
 from .attacks import copy_rates, dcr_attack, density_ratio_attack, draw_candidates
 from .binning import bin_columns
@@ -22,15 +23,10 @@ from .sidecar import AnonymeterRun, find_sidecar
 from .tables import Tables, prepare_tables
 from .utility import measure_utility
 
-Progress = Callable[[str, str], None]
 SKIPPED_ADVICE = (
     "Not evaluated: there were too few real rows to evaluate; use more rows, a larger holdout share or a "
     "larger epsilon (the check that decides this is differentially private)."
 )
-
-
-def _quiet(_phase: str, _message: str) -> None:
-    return None
 
 
 def evaluate(
@@ -57,7 +53,7 @@ def evaluate(
     :mod:`.sidecar`); without one they are left out with a note, unless a gate needs them.
     Raises :class:`~synthroom.errors.InputError` on unusable input.
     """
-    say = progress or _quiet
+    say = progress or quiet
     schema = parse_schema(schema)
     timings: dict[str, float] = {}
     requested = resolve_gates(gates, max_mia_score)

@@ -23,6 +23,10 @@ from functools import lru_cache
 
 import numpy as np
 
+# The default total delta of a run (the library, the CLI, the room's templates, the API, the web
+# console): fixed, so it reveals nothing about the data, and below 1/rows for any table under a
+# billion rows.
+DEFAULT_DELTA = 1e-9
 # Relative slack for float sums: charges that add up to the budget within this are "equal".
 _REL_TOL = 1e-9
 

@@ -26,6 +26,7 @@ from ..engine import ENGINES
 from ..engine.spark_sandbox import spark_sql
 from ..engine.types import is_number, is_time
 from ..errors import InputError
+from ..privacy.accountant import DEFAULT_DELTA
 from ..schema import check_epsilon, check_max_mia_score, parse_schema
 from ..sql import (
     SOURCE_KINDS,
@@ -556,7 +557,7 @@ class Room:
         epsilon: float,
         classification: Any,
         max_mia_score: float | None = None,
-        delta: float = 1e-9,
+        delta: float = DEFAULT_DELTA,
         rows: int | None = None,
     ) -> dict:
         """Check and store a template; a name used before gets the next version (an edit)."""

@@ -33,12 +33,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from ..progress import Progress, quiet
 from ..engine import CategoryCoding, CountingSource, NumericCoding, Pieces, check_engine, open_source
 from ..engine.grid import DATE_GRID, LOG_GRID
 from ..engine.types import base_type, integer_dtype, integer_float_range, is_float, is_integer
 from ..errors import InputError
 from ..privacy import ZCDPAccountant, faults
-from ..privacy.accountant import check_unit_cap
+from ..privacy.accountant import DEFAULT_DELTA, check_unit_cap
 from ..privacy.noise import Noise, SeededNoise, noise_for
 from ..schema import Schema, check_epsilon, parse_schema
 from .enforce import computed_columns, modelled_schema
@@ -59,19 +60,12 @@ from .structure import ANCHOR_SHARE, SELECT_SHARE, anticipated_noise, select_and
 if TYPE_CHECKING:
     from mbi import MarkovRandomField
 
-DEFAULT_DELTA = 1e-9
 SAMPLE_BATCH_ROWS = 500_000  # sample_batches: rows per batch (a few hundred MB of frames at 15 columns)
 FORMAT_VERSION = 2  # 2: no sampling seed in the file, rounded potentials and weights
 NOT_FOR_RELEASE = (
     "reproducible: not for release (the run was seeded: whoever knows the seed can rerun the fit "
     "on candidate tables and recognise the output; fit without a seed to release)"
 )
-
-Progress = Callable[[str, str], None]
-
-
-def _quiet(_phase: str, _message: str) -> None:
-    return None
 
 
 @dataclass
@@ -113,7 +107,7 @@ class Synthesizer:
     delta: float = DEFAULT_DELTA
     seed: int | None = None
     settings: Settings = field(default_factory=Settings)
-    progress: Progress = field(default=_quiet, repr=False, compare=False)
+    progress: Progress = field(default=quiet, repr=False, compare=False)
     unit_cap: int = field(default=1, kw_only=True)
     engine: Any = field(default="duckdb", kw_only=True, repr=False, compare=False)
 

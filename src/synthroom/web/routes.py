@@ -24,6 +24,7 @@ from ..api.schemas import (
     TemplateIn,
 )
 from ..errors import InputError
+from ..privacy.accountant import DEFAULT_DELTA
 from ..room import Actor, NotFound, Room, jobs, training
 from . import views
 from .sessions import Session
@@ -176,7 +177,7 @@ def create_template(
         epsilon=_number(form, "epsilon", float, None),
         classification=_classification(form.get("classification", "")),
         max_mia_score=_number(form, "max_mia_score", float, None),
-        delta=_number(form, "delta", float, 1e-9),
+        delta=_number(form, "delta", float, DEFAULT_DELTA),
         rows=_number(form, "rows", int, None),
     )
     created = room_of(request).create_template(actor, collaboration_id, **body.model_dump())
