@@ -3,6 +3,7 @@
     .venv/bin/python bench/spark.py parity [--table adult|joined]   # seeded fit + sample on both engines, SHA-256
     nice -n 5 .venv/bin/python bench/spark.py scale --rows 1000000,10000000,100000000 [--engines duckdb,spark]
     .venv/bin/python bench/spark.py cluster      # the local-cluster test's wall and CPU time (JVMs included)
+    .venv/bin/python bench/spark.py estimate [--rows 1e10 --cores 64,256]   # the scale model, from the curve
 
 Each measured fit runs in a fresh child process, so its figures are its own: wall and CPU
 seconds of the Python driver (RUSAGE_SELF) and, for Spark local, of its JVM (driver and
@@ -214,6 +215,31 @@ def cluster(args) -> None:
     )
 
 
+def estimate(args) -> None:
+    """The fit time for ``--rows`` on ``--cores`` cores, from two measured Spark points of the scale
+    curve (bench/out/spark_scale.jsonl): the JVM's CPU seconds per row (all passes together) is the
+    slope between them, what is left at the smaller one is fixed (start, compilation, planning);
+    the driver's own work (DP selection, estimation) does not grow with rows.
+
+        time(N, cores) = passes * N / (r * cores) + passes * t_pass + t_driver
+    """
+    points = [json.loads(line) for line in open(OUT / "spark_scale.jsonl")]
+    spark = sorted((p for p in points if p["engine"] == "spark"), key=lambda p: p["rows"])
+    small, big = spark[0], spark[-1]
+    per_row = (big["jvm_cpu_s"] - small["jvm_cpu_s"]) / (big["rows"] - small["rows"])  # CPU s per row, all passes
+    passes = big["passes"]
+    rate = passes / per_row  # rows scanned per CPU second by one core, per pass
+    fixed_jvm = small["jvm_cpu_s"] - per_row * small["rows"]
+    driver = max(p["python_cpu_s"] for p in spark)
+    out = {"from": [small["rows"], big["rows"]], "passes": passes, "rows_per_core_s": round(rate)}
+    out |= {"fixed_jvm_cpu_s": round(fixed_jvm, 1), "per_pass_fixed_s": round(fixed_jvm / passes, 1)}
+    out["driver_s"] = driver
+    for cores in (int(c) for c in args.cores.split(",")):
+        scan = passes * args.rows / (rate * cores)
+        out[f"{cores}_cores"] = {"scan_s": round(scan), "total_s": round(scan + fixed_jvm + driver)}
+    _write("spark_estimate.json", out)
+
+
 def _commit() -> str:
     return subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
@@ -238,8 +264,11 @@ def main() -> None:
     s.add_argument("--engines", default="duckdb,spark")
     s.add_argument("--seed", type=int, default=0)
     sub.add_parser("cluster")
+    e = sub.add_parser("estimate")
+    e.add_argument("--rows", type=float, default=1e10)
+    e.add_argument("--cores", default="64,256")
     args = parser.parse_args()
-    {"parity": parity, "scale": scale, "cluster": cluster}[args.command](args)
+    {"parity": parity, "scale": scale, "cluster": cluster, "estimate": estimate}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -215,3 +215,50 @@ def test_a_spark_table_by_name(spark, tmp_path):
         assert source.category_counts("y") == (["x", "y"], pytest.approx(np.array([6, 6])))
     finally:
         source.close()
+
+
+CLUSTER_FIT = """
+import json, sys, time
+start = time.perf_counter()
+from synthroom.engine.spark import spark_session
+from synthroom.synthesis import Synthesizer
+from synthroom.synthesis.synthesizer import Settings
+
+session = spark_session("local-cluster[2,1,1024]")  # a master and two worker JVMs, one executor each
+status = session.sparkContext._jsc.sc().getExecutorMemoryStatus()
+while status.size() < 3 and time.perf_counter() - start < 300:  # the driver and both executors
+    time.sleep(0.2)
+    status = session.sparkContext._jsc.sc().getExecutorMemoryStatus()
+synth = Synthesizer(json.loads(sys.argv[2]), epsilon=1.0, seed=11, settings=Settings(iters=60), engine=session)
+csv = synth.fit(sys.argv[1]).sample(3000).to_csv(index=False)
+print(json.dumps({"block_managers": status.size(), "passes": synth.counting_passes_, "csv": csv}))
+session.stop()
+"""
+
+
+@pytest.mark.slow
+def test_a_multi_process_cluster_counts_exactly(adult_small):
+    """``local-cluster`` mode: the counts run in two executor JVMs apart from the driver's, the
+    counts travel between processes, and the seeded fit is still DuckDB's to the byte. A fresh
+    Python (one SparkContext per process: the ``spark`` fixture's is local)."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("pyspark")
+    path, schema = adult_small
+    # three columns: few counting passes, as every Spark job has a fixed cost (the bench measures it)
+    schema = {
+        "target": "income",
+        "columns": [c for c in schema["columns"] if c["name"] in ("age", "workclass", "income")],
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", CLUSTER_FIT, str(path), json.dumps(schema)], capture_output=True, text=True, timeout=900
+    )
+    python_error = proc.stderr[proc.stderr.find("Traceback") :] if "Traceback" in proc.stderr else proc.stderr
+    assert proc.returncode == 0, python_error[:3000]  # the Python error, not the JVM's shutdown noise after it
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["block_managers"] == 3  # the driver and two executors, each its own JVM
+    duck = Synthesizer(schema, epsilon=1.0, seed=11, settings=Settings(iters=60)).fit(str(path))
+    assert got["csv"] == duck.sample(3000).to_csv(index=False)
+    assert got["passes"] < duck.counting_passes_  # marginals batched as GROUPING SETS on Spark
