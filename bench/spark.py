@@ -215,6 +215,37 @@ def cluster(args) -> None:
     )
 
 
+def passrate(args) -> None:
+    """Spark's scan rate per core, apart from its fixed cost per job: in one warm local session,
+    the same raw counting passes on the 1M and 10M tables, the JVM's CPU seconds of each (from
+    /proc); the difference between the sizes is what the rows cost."""
+    sys.path.insert(0, str(HERE))
+    from wide15 import WIDE_SCHEMA
+
+    from synthroom.engine.grid import LOG_GRID
+    from synthroom.engine.spark import SparkCountingSource, spark_session
+
+    session = spark_session("local[2]")
+    kinds = {c["name"]: "datetime" if c["type"] == "date" else c["type"] for c in WIDE_SCHEMA["columns"]}
+    out: dict = {"commit": _commit(), "load_avg_1m": [round(os.getloadavg()[0], 1)], "sizes": {}}
+    for rows in (int(r) for r in args.rows.split(",")):
+        source = SparkCountingSource.open(str(OUT / f"wide15_{rows}.parquet"), kinds, session=session)
+        source.category_counts("city")  # warm-up: this size's files opened, the code compiled
+        figures = []
+        for _ in range(args.repeat):
+            cpu0, start = jvm_figures(session)["jvm_cpu_s"], time.perf_counter()
+            source.category_counts("city")
+            source.grid_counts("income", LOG_GRID)
+            cpu1 = jvm_figures(session)["jvm_cpu_s"]
+            figures.append({"cpu_s": round(cpu1 - cpu0, 2), "wall_s": round(time.perf_counter() - start, 2)})
+        source.close()
+        out["sizes"][rows] = {"two_passes": figures}
+        print(rows, figures, flush=True)
+    out["load_avg_1m"].append(round(os.getloadavg()[0], 1))
+    session.stop()
+    _write("spark_passrate.json", out)
+
+
 def estimate(args) -> None:
     """The fit time for ``--rows`` on ``--cores`` cores, from two measured Spark points of the scale
     curve (bench/out/spark_scale.jsonl): the JVM's CPU seconds per row (all passes together) is the
@@ -264,11 +295,16 @@ def main() -> None:
     s.add_argument("--engines", default="duckdb,spark")
     s.add_argument("--seed", type=int, default=0)
     sub.add_parser("cluster")
+    r = sub.add_parser("passrate")
+    r.add_argument("--rows", default="1000000,10000000")
+    r.add_argument("--repeat", type=int, default=3)
     e = sub.add_parser("estimate")
     e.add_argument("--rows", type=float, default=1e10)
     e.add_argument("--cores", default="64,256")
     args = parser.parse_args()
-    {"parity": parity, "scale": scale, "cluster": cluster, "estimate": estimate}[args.command](args)
+    {"parity": parity, "scale": scale, "cluster": cluster, "estimate": estimate, "passrate": passrate}[args.command](
+        args
+    )
 
 
 if __name__ == "__main__":
