@@ -219,3 +219,33 @@ def test_epsilon_needed_makes_sense():
     assert not rg.choose_regime(1000, RHO_1, 11, 5e-10).too_small
     wide = rg.choose_regime(1000, RHO_1, 61, 5e-10)
     assert wide.too_small and 1.35 < wide.epsilon_needed < 1.45  # the signal grows about as epsilon
+
+
+def test_a_value_below_the_kept_range_is_coded_in_its_lowest_bin():
+    """A value in a grid cell that was not kept is coded as the nearest kept cell's nearest bin:
+    below the kept range, the lowest bin; above it, the highest. (With a single kept cell, both
+    sides were once coded as its highest bin, so a small table's low values, often the ones tied
+    to the target, were counted in the top bin: the anchors' association could flip its sign.)"""
+    from synthroom.engine import CountingSource
+    from synthroom.engine.grid import LOG_GRID
+    from synthroom.privacy import ZCDPAccountant
+    from synthroom.schema import parse_schema
+    from synthroom.synthesis.discretize import learn_numeric
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(33, 63, 940), np.full(30, 20.0), np.full(30, 200.0)])
+    df = pd.DataFrame({"x": x, "y": ["a"] * x.size})
+    spec = parse_schema(
+        {"target": "y", "columns": [{"name": "x", "type": "numerical"}, {"name": "y", "type": "categorical"}]}
+    ).columns[0]
+    source = CountingSource.open(df, {"x": "numerical", "y": "categorical"})
+    try:
+        acc = ZCDPAccountant(1.0, 1e-9)
+        col = learn_numeric(source, spec, acc, np.random.default_rng(1), 0.0004, 8, 5.0, min_bins=3)
+    finally:
+        source.close()
+    low, mid, high = LOG_GRID.cell_of(np.array([20.0, 40.0, 200.0]))
+    kept = [c for c, n in enumerate(col.coding.pieces.nsub) if n > 0]
+    assert kept == [mid] and col.size >= 3  # only [32, 64) stood out, cut into 3+ bins
+    assert col.coding.cell_to_bin[low] == 0
+    assert col.coding.cell_to_bin[high] == col.size - 1

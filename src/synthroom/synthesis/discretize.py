@@ -404,11 +404,13 @@ def _cell_lookup(
     missing_bin: int | None,
     bin_mass: np.ndarray,
 ) -> np.ndarray:
-    """Bin for a value in a cell that was not kept: that of the nearest kept cell's nearest piece."""
+    """Bin for a value in a cell that was not kept: that of the nearest kept cell's nearest piece
+    (below the lowest kept cell, its first bin; above the highest, its last)."""
     all_cells = np.arange(grid.size)
     nxt = np.clip(np.searchsorted(cells, all_cells), 0, cells.size - 1)
     prv = np.clip(np.searchsorted(cells, all_cells, side="right") - 1, 0, cells.size - 1)
-    use_next = np.abs(cells[nxt] - all_cells) < np.abs(all_cells - cells[prv])
+    below = all_cells < cells[prv]  # no kept cell at or below (``prv`` was clipped to the first)
+    use_next = below | (np.abs(cells[nxt] - all_cells) < np.abs(all_cells - cells[prv]))
     lookup = np.where(use_next, first_bin[nxt], last_bin[prv])
     if missing_bin is not None:
         lookup[grid.missing] = missing_bin
