@@ -247,27 +247,34 @@ def passrate(args) -> None:
 
 
 def estimate(args) -> None:
-    """The fit time for ``--rows`` on ``--cores`` cores, from two measured Spark points of the scale
-    curve (bench/out/spark_scale.jsonl): the JVM's CPU seconds per row (all passes together) is the
-    slope between them, what is left at the smaller one is fixed (start, compilation, planning);
-    the driver's own work (DP selection, estimation) does not grow with rows.
+    """The fit time for ``--rows`` on ``--cores`` cores, from measured figures: Spark's CPU seconds
+    per row and pass (``passrate``: the slope between its two sizes, medians of the repeats; what
+    is left at the smaller size is the fixed cost of a pass), the passes of a Spark fit and the
+    driver's own CPU seconds (``scale``: the largest Spark point; the driver's work, DP selection
+    and estimation, does not grow with rows). The upper figure counts every clique of a GROUPING
+    SETS pass as a pass of its own (DuckDB's pass count at the same size).
 
         time(N, cores) = passes * N / (r * cores) + passes * t_pass + t_driver
     """
+    import statistics
+
+    rate_file = json.loads((OUT / "spark_passrate.json").read_text())
+    sizes = sorted(
+        (int(n), statistics.median(f["cpu_s"] for f in v["two_passes"][1:]) / 2) for n, v in rate_file["sizes"].items()
+    )
+    (n0, c0), (n1, c1) = sizes[0], sizes[-1]
+    per_row = (c1 - c0) / (n1 - n0)  # CPU seconds per row in one pass
+    t_pass = c0 - per_row * n0
     points = [json.loads(line) for line in open(OUT / "spark_scale.jsonl")]
-    spark = sorted((p for p in points if p["engine"] == "spark"), key=lambda p: p["rows"])
-    small, big = spark[0], spark[-1]
-    per_row = (big["jvm_cpu_s"] - small["jvm_cpu_s"]) / (big["rows"] - small["rows"])  # CPU s per row, all passes
-    passes = big["passes"]
-    rate = passes / per_row  # rows scanned per CPU second by one core, per pass
-    fixed_jvm = small["jvm_cpu_s"] - per_row * small["rows"]
-    driver = max(p["python_cpu_s"] for p in spark)
-    out = {"from": [small["rows"], big["rows"]], "passes": passes, "rows_per_core_s": round(rate)}
-    out |= {"fixed_jvm_cpu_s": round(fixed_jvm, 1), "per_pass_fixed_s": round(fixed_jvm / passes, 1)}
-    out["driver_s"] = driver
+    spark = max((p for p in points if p["engine"] == "spark"), key=lambda p: p["rows"])
+    duck = max((p for p in points if p["engine"] == "duckdb" and p["rows"] == spark["rows"]), key=lambda p: p["rows"])
+    out = {"rows": args.rows, "rows_per_core_s": round(1 / per_row), "t_pass_s": round(t_pass, 2)}
+    out |= {"passes": [spark["passes"], duck["passes"]], "t_driver_s": spark["python_cpu_s"], "cores": {}}
     for cores in (int(c) for c in args.cores.split(",")):
-        scan = passes * args.rows / (rate * cores)
-        out[f"{cores}_cores"] = {"scan_s": round(scan), "total_s": round(scan + fixed_jvm + driver)}
+        out["cores"][cores] = [
+            round(passes * args.rows * per_row / cores + passes * t_pass + spark["python_cpu_s"])
+            for passes in out["passes"]
+        ]
     _write("spark_estimate.json", out)
 
 
