@@ -34,6 +34,11 @@ code 2 on the command line) naming the entry at fault: a wrong type anywhere, an
 (:data:`NATIVE_KEYS`, :data:`COLUMN_KEYS`, :data:`REFERENCE_KEYS`, :data:`MAPPING_KEYS` list the
 known ones: a new key goes there), ``target`` as a list, an empty document.
 
+A categorical column may name its ``parent`` in a public hierarchy (``{name: city, type:
+categorical, parent: state, parents: {Albany: NY}}``): it is then drawn within its row's parent
+value (synthroom.synthesis.hierarchy); ``parents`` (value -> parent value) are public pairs that
+also list the column's categories, and the parent's when it declares none.
+
 An optional ``rules`` list declares facts every synthetic row keeps (inequalities between columns,
 allowed combinations, ranges and steps, computed columns): public like the rest of the schema,
 parsed and checked by :mod:`synthroom.rules`, enforced on sampled rows (docs/rules.md).
@@ -68,6 +73,8 @@ class ColumnSpec:
     format: str | None = None  # datetime output format (strftime); default: the input's type
     integer: bool | None = None  # numerical: whole numbers out (True) or not; None: as the file declares
     date_only: bool = False  # datetime: the values are dates (``type: date``); also when the file stores DATE
+    parent: str | None = None  # categorical: a public hierarchy's parent column (sampled within it; see below)
+    parents: tuple[tuple[str, str], ...] | None = None  # the public (value, parent value) pairs, when declared
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -84,6 +91,14 @@ class ColumnSpec:
             raise SchemaError(f"column {self.name!r}: date_only is only for datetime columns")
         if self.categories is not None and len(set(self.categories)) != len(self.categories):
             raise SchemaError(f"column {self.name!r}: the declared categories repeat a value")
+        if (self.parent is not None or self.parents is not None) and self.kind != "categorical":
+            raise SchemaError(f"column {self.name!r}: parent/parents are only for categorical columns")
+        if self.parents is not None and self.parent is None:
+            raise SchemaError(f"column {self.name!r}: parents (value -> parent value) need 'parent', the parent column")
+        if self.parents is not None and self.categories is not None:
+            unmapped = [c for c in self.categories if c not in dict(self.parents)]
+            if unmapped:
+                raise SchemaError(f"column {self.name!r}: declared category {unmapped[0]!r} has no parent in 'parents'")
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,7 @@ class Schema:
             seen.add(col.name)
         if self.target not in seen:
             raise SchemaError(f"the predictive column {self.target!r} is not among the schema's columns")
+        check_hierarchies(self.columns, self.target)
         for name in self.ignore:
             if name in seen:
                 raise SchemaError(f"column {name!r} is both classified and listed under ignore (or twice)")
@@ -142,6 +158,10 @@ class Schema:
                     d[key] = getattr(c, key)
             if c.categories is not None:
                 d["categories"] = list(c.categories)
+            if c.parent is not None:
+                d["parent"] = c.parent
+            if c.parents is not None:
+                d["parents"] = dict(c.parents)
             out.append(d)
         ignore = {"ignore": list(self.ignore)} if self.ignore else {}
         return {"target": self.target, "columns": out, **ignore, **rules_to_dict(self.rules)}
@@ -196,7 +216,20 @@ def load_schema(path: str | Path) -> Schema:
 
 NATIVE_KEYS = frozenset({"target", "columns", "epsilon", "max_mia_score", "rules", "ignore", "name", "task"})
 COLUMN_KEYS = frozenset(
-    {"name", "type", "kind", "min", "max", "categories", "format", "integer", "target", "predictive"}
+    {
+        "name",
+        "type",
+        "kind",
+        "min",
+        "max",
+        "categories",
+        "format",
+        "integer",
+        "target",
+        "predictive",
+        "parent",
+        "parents",
+    }
 )
 REFERENCE_KEYS = frozenset({"epsilon", "maxMembershipInferenceAttackScore", "columnClassification"})
 MAPPING_KEYS = frozenset({"columnName", "columnType", "isPredictiveValue"})
@@ -290,6 +323,9 @@ def _native_column(i: int, raw: Any) -> tuple[ColumnSpec, bool]:
     fmt = raw.get("format")
     if fmt is not None:
         _text(fmt, f"{where}: format")
+    parent, parents = _hierarchy_keys(raw, where)
+    if parents is not None and cats is None:
+        cats = list(dict(parents))  # the public mapping lists the values: they are the categories
     spec = ColumnSpec(
         name=name,
         kind="datetime" if kind.lower() == "date" else kind.lower(),  # type: ignore[arg-type]
@@ -299,6 +335,8 @@ def _native_column(i: int, raw: Any) -> tuple[ColumnSpec, bool]:
         format=fmt,
         integer=_flag(raw.get("integer"), f"{where}: integer"),
         date_only=kind.lower() == "date",
+        parent=parent,
+        parents=parents,
     )
     marked = bool(_flag(raw.get("target"), f"{where}: target")) or bool(
         _flag(raw.get("predictive"), f"{where}: predictive")
@@ -327,7 +365,7 @@ def _parse_native(data: dict[str, Any]) -> Schema:
             "exactly one is allowed"
         )
     schema = Schema(
-        columns=tuple(spec for spec, _ in parsed),
+        columns=_public_parents([spec for spec, _ in parsed]),
         target=targets[0],
         epsilon=_number(data.get("epsilon"), "epsilon"),
         max_mia_score=_number(data.get("max_mia_score"), "max_mia_score"),
@@ -380,6 +418,66 @@ def _parse_reference_product(data: dict[str, Any]) -> Schema:
         epsilon=_number(data.get("epsilon"), "epsilon"),
         max_mia_score=_number(data.get("maxMembershipInferenceAttackScore"), "maxMembershipInferenceAttackScore"),
     )
+
+
+# -- Public hierarchies (a column's ``parent``; sampled within it: synthesis/hierarchy.py) ----------
+def _hierarchy_keys(raw: dict[str, Any], where: str) -> tuple[str | None, tuple[tuple[str, str], ...] | None]:
+    """A column's ``parent`` (a column name) and ``parents`` (value -> parent value, public)."""
+    parent = raw.get("parent")
+    if parent is not None:
+        _text(parent, f"{where}: parent")
+    mapping = raw.get("parents")
+    if mapping is None:
+        return parent, None
+    if not isinstance(mapping, dict) or not mapping:
+        raise SchemaError(f"{where}: parents must map each value to its parent value, not {_shown(mapping)}")
+    for value, up in mapping.items():
+        if not isinstance(value, (str, int, float)) or not isinstance(up, (str, int, float)) or isinstance(up, bool):
+            raise SchemaError(f"{where}: parents entry {value!r}: {up!r} must map a value to one parent value")
+    return parent, tuple((_category(v), _category(p)) for v, p in mapping.items())
+
+
+def _category(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _public_parents(specs: list[ColumnSpec]) -> tuple[ColumnSpec, ...]:
+    """The columns, a parent that declares no categories getting its children's declared parent
+    values as its public list (they are public facts of the schema too)."""
+    named = {c.name: c for c in specs}
+    for child in specs:
+        up = named.get(child.parent) if child.parent is not None else None
+        if child.parents is not None and up is not None and up.kind == "categorical" and up.categories is None:
+            values = tuple(dict.fromkeys(p for _, p in child.parents))
+            named[up.name] = replace(up, categories=values)
+    return tuple(named[c.name] for c in specs)
+
+
+def check_hierarchies(columns: tuple[ColumnSpec, ...], target: str) -> None:
+    """Each ``parent`` is another categorical column of the schema, never the child's descendant;
+    the predictive column is modelled, so it is no child; declared parent values are among the
+    parent's declared categories."""
+    specs = {c.name: c for c in columns}
+    children = [c for c in columns if c.parent is not None]
+    for col in children:
+        where = f"column {col.name!r}"
+        up = specs.get(col.parent)  # type: ignore[arg-type]
+        if up is None or up.kind != "categorical" or up.name == col.name:
+            raise SchemaError(f"{where}: parent {col.parent!r} is not another categorical column of the schema")
+        if col.name == target:
+            raise SchemaError(f"{where}: the predictive column cannot have a parent (it is always modelled)")
+        if col.parents is not None and up.categories is not None:
+            unknown = [p for _, p in col.parents if p not in up.categories]
+            if unknown:
+                raise SchemaError(
+                    f"{where}: parent value {unknown[0]!r} is not among {up.name!r}'s declared categories"
+                )
+    for col in children:
+        chain = [col.name]
+        while specs[chain[-1]].parent is not None:
+            chain.append(specs[chain[-1]].parent)  # type: ignore[arg-type]
+            if chain[-1] in chain[:-1]:
+                raise SchemaError(f"column {col.name!r}: the parents form a cycle ({' -> '.join(chain)})")
 
 
 # -- Rules (the schema's optional ``rules`` list; definitions and checks in synthroom/rules.py) ----

@@ -51,6 +51,7 @@ from .discretize import (
     learn_categorical,
     learn_numeric,
 )
+from .hierarchy import Within, children, hierarchy_warnings, measure_within, refuse_conditions
 from .refine import SHARE as REFINE_SHARE
 from .selection import RowCount, count_rows, finish_domains, first_domains, fold_warnings
 from .refine import refine, should_refine
@@ -130,6 +131,7 @@ class Synthesizer:
         self.warnings_: list[str] = []  # what the fit could not learn at this budget (see fit)
         self.rule_reports_: list = []  # the last sample's enforce.RuleReport per part (None: no rules)
         self.regime_: Regime | None = None  # the size regime the fit chose (see regime.py)
+        self.within_: dict[str, Within] = {}  # public hierarchies: each child's table given its parent
 
     # -- fitting -----------------------------------------------------------------------------
     def start_run(self) -> "tuple[ZCDPAccountant, Noise]":
@@ -197,11 +199,12 @@ class Synthesizer:
         self.progress("measuring", f"learning the domains of {n_learn} columns with DP ({regime.name} regime)")
         columns, noise_scale = self._learn_domains(source, acc, noise, regime, rows)
         source.encode({name: col.coding for name, col in columns.items()})
+        self.within_ = measure_within(source, schema, columns, acc, noise)  # hierarchy children: not modelled
         n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
         refining = self.settings.refine and regime.name == "standard" and should_refine(n_rows, noise_scale)
         measurements = select_and_measure(
             source,
-            {name: col.size for name, col in columns.items()},
+            {name: col.size for name, col in columns.items() if name not in self.within_},
             schema.target,
             acc,
             noise,
@@ -232,7 +235,8 @@ class Synthesizer:
         Returns the (not yet finalized) model and every measurement it was estimated from."""
         from .model import estimate, release_compiled
 
-        settings, sizes = self.settings, {name: col.size for name, col in columns.items()}
+        settings = self.settings
+        sizes = {name: col.size for name, col in columns.items() if name not in self.within_}
         if not refining:  # the data is no longer needed: free DuckDB before compiling
             source.close()
         self.progress("fitting", f"estimating the graphical model from {len(measurements)} noisy marginals")
@@ -270,11 +274,13 @@ class Synthesizer:
 
         schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
         release_compiled()
-        self.model_ = finalize(model, _phantom_codes(columns, measurements))
+        modelled = {name: col for name, col in columns.items() if name not in self.within_}
+        self.model_ = finalize(model, _phantom_codes(modelled, measurements))
         self.warnings_ = (
             domain_warnings(columns, schema.target)
             + _regime_warnings(regime, self.epsilon, schema)
-            + fold_warnings(self.model_, columns, schema.target, self.epsilon)
+            + fold_warnings(self.model_, modelled, schema.target, self.epsilon)
+            + hierarchy_warnings(self.within_, columns, self.epsilon)
             + ([NOT_FOR_RELEASE] if noise.reproducible else [])
         )
 
@@ -397,6 +403,7 @@ class Synthesizer:
         from .conditional import balance_plan, parse_where
 
         schema: Schema = self.schema  # type: ignore[assignment]
+        refuse_conditions(self.within_, where, balance)
         condition = parse_where(where, columns, computed_columns(schema))
         plan = (
             [(condition, rows)]
@@ -443,6 +450,7 @@ class Synthesizer:
         """``rows`` finished rows from the model given ``condition`` (and the rules, if ``rules``)."""
         from .conditional import MIN_SHARE, combination_factors
         from .enforce import enforce, finish
+        from .hierarchy import decode_child, draw_children
         from .model import conditioned, sample_codes, weighted_share
 
         schema: Schema = self.schema  # type: ignore[assignment]
@@ -461,12 +469,11 @@ class Synthesizer:
         def draw(k: int) -> pd.DataFrame:
             state, rng = next(streams)
             codes = sample_codes(model, k, state)
-            out = {}
-            for name, col in columns.items():
-                decoder = condition.decoders.get(name, col)
-                out[name] = _to_series(
-                    col, decoder.decode(codes[name], rng), schema[name].format, schema[name].date_only
-                )
+            draw_children(self.within_, codes, rng)  # public hierarchies: each child within its parent
+            values = {n: condition.decoders.get(n, c).decode(codes[n], rng) for n, c in columns.items()}
+            for child, within in self.within_.items():
+                values[child] = decode_child(columns[child], codes[child], values[within.parent])
+            out = {n: _to_series(c, values[n], schema[n].format, schema[n].date_only) for n, c in columns.items()}
             return finish(pd.DataFrame(out), schema if rules else _derived_only(schema))
 
         if not rules or not schema.rules:
@@ -530,6 +537,9 @@ class Synthesizer:
                     arrays[f"{name}\x00lo_{i}"] = lo
                     arrays[f"{name}\x00hi_{i}"] = hi
                     arrays[f"{name}\x00weights_{i}"] = w
+        for child, within in self.within_.items():
+            arrays[f"{child}\x00within"] = within.table
+            arrays[f"{child}\x00allowed"] = within.allowed
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
@@ -577,6 +587,10 @@ class Synthesizer:
                     name, c["kind"], coding, los, his, weights, c["missing_bin"], c["integer"], c["storage_type"]
                 )
         synth.columns_ = columns
+        schema: Schema = synth.schema  # type: ignore[assignment]
+        synth.within_ = {
+            c: Within(c, p, arrays[f"{c}\x00within"], arrays[f"{c}\x00allowed"]) for c, p in children(schema).items()
+        }
         synth.model_ = from_arrays(meta["model"], {k: v for k, v in arrays.items() if k.startswith("potential_")})
         return synth
 
