@@ -4,7 +4,7 @@ epsilon 1, with the hierarchy city -> state declared or not.
 
     .venv/bin/python bench/hierarchy.py [--rows 20000] [--epsilon 1] [--runs 3]
 
-Variants: nothing declared; the city list declared (public categories, no hierarchy);
+One row per customer (as bench/selection.py). Variants: nothing declared; the city list declared (public categories, no hierarchy);
 ``parent: state`` only; ``parent: state`` with the public (city, state) pairs. Each run fits on
 the simulator's table (seed 0) without a seed (fresh OS entropy, as a release) and samples as
 many rows. Measured on the synthetic rows: the share whose city is an ``other`` label; the share
@@ -107,8 +107,8 @@ def main() -> None:
     ap.add_argument("--epsilon", type=float, default=1.0)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
-    real = simulate_customer_table(rows=args.rows, seed=0)
-    fresh = simulate_customer_table(rows=args.rows, seed=1)
+    real = simulate_customer_table(rows=args.rows, customers=args.rows, seed=0)  # one row per customer
+    fresh = simulate_customer_table(rows=args.rows, customers=args.rows, seed=1)
     floor = {"tvd_city": tvd(real["city"], fresh["city"]), "tvd_state": tvd(real["state"], fresh["state"])}
     results = []
     for _ in range(args.runs):
