@@ -9,7 +9,7 @@ import pytest
 from synthroom import InputError, Synthesizer, parse_schema
 from synthroom.demo import CITY_HIERARCHY, CUSTOMER_TABLE_SCHEMA, simulate_customer_table
 from synthroom.errors import SchemaError
-from synthroom.privacy import _faults
+from synthroom.privacy import faults
 from synthroom.synthesis.hierarchy import norm_sub
 from synthroom.synthesis.synthesizer import Settings
 
@@ -153,7 +153,7 @@ def test_a_value_not_released_is_other_within_its_parent(parent_only):
 def test_a_city_is_drawn_within_its_state_in_proportion_to_the_measured_counts(customer_small):
     """Without the noise (a test-only switch), the table is the exact (city, state) counts, so a
     city's share within its state is its real share there, also for a city of 1% of its state."""
-    with _faults.injected("no_measurement_noise"):
+    with faults.injected("no_measurement_noise"):
         synth = fit(customer_schema(parent="state", parents=PAIRS), customer_small, epsilon=10.0)
     df = synth.sample(60_000, seed=3)
     real = customer_small.dropna(subset=["city", "state"])
