@@ -215,6 +215,40 @@ def cluster(args) -> None:
     )
 
 
+def two_raw_passes(source) -> None:
+    from synthroom.engine.grid import LOG_GRID
+
+    source.category_counts("city")
+    source.grid_counts("income", LOG_GRID)
+
+
+def _jvm_timed(session, work, *args) -> dict:
+    cpu0, start = jvm_figures(session)["jvm_cpu_s"], time.perf_counter()
+    work(*args)
+    return {
+        "cpu_s": round(jvm_figures(session)["jvm_cpu_s"] - cpu0, 2),
+        "wall_s": round(time.perf_counter() - start, 2),
+    }
+
+
+def _grouping_sets_rate(session, source, repeat: int) -> list[dict]:
+    """One GROUPING SETS pass of 28 cliques (the 7 categorical columns and each pair of them) over
+    the cached encoded table; its first run (which also fills the cache) is left out."""
+    from itertools import combinations
+
+    from synthroom.engine.counting import CategoryCoding
+
+    names = ["region", "state", "city", "plan", "channel", "device", "churned"]
+    codings = {}
+    for name in names:
+        values = [v for v in source.category_counts(name)[0] if v is not None]
+        codings[name] = CategoryCoding(tuple(values), len(values), len(values) + 1, len(values) + 2)
+    source.encode(codings)
+    cliques = [(n,) for n in names] + list(combinations(names, 2))
+    source.marginals(cliques)  # fills the cache
+    return [_jvm_timed(session, source.marginals, cliques) for _ in range(repeat)]
+
+
 def passrate(args) -> None:
     """Spark's scan rate per core, apart from its fixed cost per job: in one warm local session,
     the same raw counting passes on the 1M and 10M tables, the JVM's CPU seconds of each (from
@@ -222,7 +256,6 @@ def passrate(args) -> None:
     sys.path.insert(0, str(HERE))
     from wide15 import WIDE_SCHEMA
 
-    from synthroom.engine.grid import LOG_GRID
     from synthroom.engine.spark import SparkCountingSource, spark_session
 
     session = spark_session("local[2]")
@@ -231,50 +264,63 @@ def passrate(args) -> None:
     for rows in (int(r) for r in args.rows.split(",")):
         source = SparkCountingSource.open(str(OUT / f"wide15_{rows}.parquet"), kinds, session=session)
         source.category_counts("city")  # warm-up: this size's files opened, the code compiled
-        figures = []
-        for _ in range(args.repeat):
-            cpu0, start = jvm_figures(session)["jvm_cpu_s"], time.perf_counter()
-            source.category_counts("city")
-            source.grid_counts("income", LOG_GRID)
-            cpu1 = jvm_figures(session)["jvm_cpu_s"]
-            figures.append({"cpu_s": round(cpu1 - cpu0, 2), "wall_s": round(time.perf_counter() - start, 2)})
-        source.close()
+        figures = [_jvm_timed(session, two_raw_passes, source) for _ in range(args.repeat)]
         out["sizes"][rows] = {"two_passes": figures}
-        print(rows, figures, flush=True)
+        if args.grouping_sets:
+            out["sizes"][rows]["grouping_sets_pass"] = _grouping_sets_rate(session, source, args.repeat)
+        source.close()
+        print(rows, out["sizes"][rows], flush=True)
     out["load_avg_1m"].append(round(os.getloadavg()[0], 1))
     session.stop()
-    _write("spark_passrate.json", out)
+    _write("spark_passrate_gs.json" if args.grouping_sets else "spark_passrate.json", out)
+
+
+def _slope(sizes: dict, key: str, per: int, skip: int) -> tuple[float, float]:
+    """CPU seconds per row and fixed seconds of one pass, from ``passrate``'s figures at two sizes
+    (medians of the repeats after the first ``skip``; ``per`` passes in one figure)."""
+    import statistics
+
+    points = sorted((int(n), statistics.median(f["cpu_s"] for f in v[key][skip:]) / per) for n, v in sizes.items())
+    (n0, c0), (n1, c1) = points[0], points[-1]
+    per_row = (c1 - c0) / (n1 - n0)
+    return per_row, c0 - per_row * n0
 
 
 def estimate(args) -> None:
     """The fit time for ``--rows`` on ``--cores`` cores, from measured figures: Spark's CPU seconds
-    per row and pass (``passrate``: the slope between its two sizes, medians of the repeats; what
-    is left at the smaller size is the fixed cost of a pass), the passes of a Spark fit and the
-    driver's own CPU seconds (``scale``: the largest Spark point; the driver's work, DP selection
-    and estimation, does not grow with rows). The upper figure counts every clique of a GROUPING
-    SETS pass as a pass of its own (DuckDB's pass count at the same size).
+    per row and fixed seconds of a pass (``passrate``: the slope between its two sizes), the
+    passes of a Spark fit and the driver's own CPU seconds (``scale``: the largest Spark point;
+    the driver's work, DP selection and estimation, does not grow with rows).
 
-        time(N, cores) = passes * N / (r * cores) + passes * t_pass + t_driver
-    """
-    import statistics
+        time(N, cores) = sum over passes (N * seconds_per_row / cores + t_pass) + t_driver
 
-    rate_file = json.loads((OUT / "spark_passrate.json").read_text())
-    sizes = sorted(
-        (int(n), statistics.median(f["cpu_s"] for f in v["two_passes"][1:]) / 2) for n, v in rate_file["sizes"].items()
-    )
-    (n0, c0), (n1, c1) = sizes[0], sizes[-1]
-    per_row = (c1 - c0) / (n1 - n0)  # CPU seconds per row in one pass
-    t_pass = c0 - per_row * n0
+    "uniform": every pass at the raw passes' rate; "per_clique" (an upper figure): each clique of a
+    GROUPING SETS pass costs a raw pass (DuckDB's count of cliques at that size); "measured" (with ``passrate --grouping-sets``):
+    the encoded passes at the measured rate of a 28-clique GROUPING SETS pass."""
+    raw_row, raw_fixed = _slope(json.loads((OUT / "spark_passrate.json").read_text())["sizes"], "two_passes", 2, 1)
     points = [json.loads(line) for line in open(OUT / "spark_scale.jsonl")]
     spark = max((p for p in points if p["engine"] == "spark"), key=lambda p: p["rows"])
-    duck = max((p for p in points if p["engine"] == "duckdb" and p["rows"] == spark["rows"]), key=lambda p: p["rows"])
-    out = {"rows": args.rows, "rows_per_core_s": round(1 / per_row), "t_pass_s": round(t_pass, 2)}
-    out |= {"passes": [spark["passes"], duck["passes"]], "t_driver_s": spark["python_cpu_s"], "cores": {}}
-    for cores in (int(c) for c in args.cores.split(",")):
-        out["cores"][cores] = [
-            round(passes * args.rows * per_row / cores + passes * t_pass + spark["python_cpu_s"])
-            for passes in out["passes"]
-        ]
+    n_raw, n_enc = spark["pass_log"]["raw"]["passes"], spark["pass_log"]["encoded"]["passes"]
+    out: dict = {"rows": args.rows, "raw": {"rows_per_core_s": round(1 / raw_row), "t_pass_s": round(raw_fixed, 2)}}
+    out |= {"passes": {"raw": n_raw, "encoded": n_enc}, "t_driver_s": spark["python_cpu_s"]}
+    duck = [p for p in points if p["engine"] == "duckdb" and p["rows"] == spark["rows"]][0]
+    n_cliques = duck["pass_log"]["encoded"]["passes"]  # DuckDB: one pass per clique
+    models = {
+        "uniform": (raw_row, raw_fixed),
+        "per_clique": (raw_row * n_cliques / n_enc, raw_fixed * n_cliques / n_enc),
+    }
+    gs_file = OUT / "spark_passrate_gs.json"
+    if gs_file.exists():
+        models["measured"] = _slope(json.loads(gs_file.read_text())["sizes"], "grouping_sets_pass", 1, 0)
+        out["grouping_sets"] = {
+            "rows_per_core_s": round(1 / models["measured"][0]),
+            "t_pass_s": round(models["measured"][1], 2),
+        }
+    for name, (enc_row, enc_fixed) in models.items():
+        for cores in (int(c) for c in args.cores.split(",")):
+            scan = n_raw * args.rows * raw_row / cores + n_enc * args.rows * enc_row / cores
+            total = scan + n_raw * raw_fixed + n_enc * enc_fixed + spark["python_cpu_s"]
+            out[f"{name}_{cores}_cores"] = {"scan_s": round(scan), "total_s": round(total)}
     _write("spark_estimate.json", out)
 
 
@@ -305,6 +351,7 @@ def main() -> None:
     r = sub.add_parser("passrate")
     r.add_argument("--rows", default="1000000,10000000")
     r.add_argument("--repeat", type=int, default=3)
+    r.add_argument("--grouping-sets", action="store_true", help="also time a 28-clique GROUPING SETS pass")
     e = sub.add_parser("estimate")
     e.add_argument("--rows", type=float, default=1e10)
     e.add_argument("--cores", default="64,256")
