@@ -355,7 +355,10 @@ def test_the_holdout_size_check_is_a_noisy_threshold_charged_to_the_run():
         plan.measure(n_train + n_holdout)
         result = HoldoutCheck(n_train, n_holdout, plan)
         estimate = result.measure(acc, rng)
-        assert estimate == pytest.approx(plan.rows - (plan.rows - estimate))
+        # the training part's count: all rows' count minus the holdout's, both noises in its sigma
+        sigma_holdout = 1 / np.sqrt(2 * (acc.rho_budget - plan.charge.rho))
+        assert estimate.sigma == pytest.approx(np.hypot(plan.sigma, sigma_holdout), rel=1e-12)
+        assert abs(estimate.noisy - n_train) < 6 * estimate.sigma
         return result
 
     first = check(5000, 1000, 0)
