@@ -22,17 +22,6 @@ pytestmark = pytest.mark.spark
 SECRET = "SSN-987-65-4321"
 
 
-@pytest.fixture(scope="session")
-def spark():
-    pytest.importorskip("pyspark")
-    from synthroom.engine import spark as backend
-
-    backend.LOCAL_CONF["spark.sql.shuffle.partitions"] = "1"  # tiny tables: one reduce task per count
-    session = backend.spark_session("local[1]")
-    yield session
-    session.stop()
-
-
 class Capture:
     """The job's synthesize step, recorded: the real synthesize_with_gate, and what it was given."""
 
