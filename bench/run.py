@@ -63,6 +63,12 @@ def evaluator() -> str:
     return str(peers) if peers.exists() else sys.executable
 
 
+def seeded_synthesize(train: Path, schema: Path, eps: float, out: Path, seed: int) -> list[str]:
+    """Our command on one table at one epsilon, seeded, quiet: what ``adult`` and ``wide`` time."""
+    cmd = [SYNTHROOM, "synthesize", train, "--schema", schema, "--epsilon", eps, "-o", out, "-q", "--seed", seed]
+    return [str(part) for part in cmd]
+
+
 def run_evaluate(train: Path, holdout: Path, synthetic: Path, schema: Path, out: Path) -> dict:
     """The yardstick's evaluate.py on one synthetic table; its whole metrics JSON."""
     subprocess.run(
@@ -108,20 +114,7 @@ def adult(args) -> list[dict]:
         rec = {
             "epsilon": eps,
             **timed(
-                [
-                    str(SYNTHROOM),
-                    "synthesize",
-                    str(ADULT / "train.csv"),
-                    "--schema",
-                    str(ADULT / "schema.json"),
-                    "--epsilon",
-                    str(eps),
-                    "-o",
-                    str(syn),
-                    "-q",
-                    "--seed",
-                    str(args.seed),
-                ],
+                seeded_synthesize(ADULT / "train.csv", ADULT / "schema.json", eps, syn, args.seed),
                 OUT / f"adult_eps{eps:g}.log",
             ),
         }
@@ -264,20 +257,7 @@ def wide(args) -> list[dict]:
         rec = {
             "epsilon": eps,
             **timed(
-                [
-                    str(SYNTHROOM),
-                    "synthesize",
-                    str(paths["train"]),
-                    "--schema",
-                    str(paths["schema"]),
-                    "--epsilon",
-                    str(eps),
-                    "-o",
-                    str(syn),
-                    "-q",
-                    "--seed",
-                    str(args.seed),
-                ],
+                seeded_synthesize(paths["train"], paths["schema"], eps, syn, args.seed),
                 OUT / f"wide_eps{eps:g}.log",
             ),
         }

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import OUT, SHARED, SYNTHROOM, evaluator, timed  # noqa: E402
+from run import OUT, SYNTHROOM, run_evaluate, timed  # noqa: E402
 
 from synthroom.demo.small import CLASSES, SMALL_TABLES, TARGET, small_table  # noqa: E402
 
@@ -37,25 +36,7 @@ MIN_SHARE, MIN_ROWS = 0.10, 150  # a class at least this large must never be los
 
 
 def score(train: Path, fresh: Path, synthetic: Path, schema: Path, out: Path) -> dict:
-    subprocess.run(
-        [
-            evaluator(),
-            str(SHARED / "bench" / "evaluate.py"),
-            "--train",
-            str(train),
-            "--holdout",
-            str(fresh),
-            "--synthetic",
-            str(synthetic),
-            "--schema",
-            str(schema),
-            "--out",
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    m = json.loads(out.read_text())
+    m = run_evaluate(train, fresh, synthetic, schema, out)
     u, p = m["utility"], m["privacy"]
     return {
         "tstr_auc": u["tstr"].get("roc_auc"),
