@@ -977,19 +977,21 @@ def _check_output_kinds(types: dict[str, str], params: dict) -> None:
             )
 
 
+def vouched_fields(template: Template) -> dict[str, Any]:
+    """What an approval vouches for (SQL, parameters, which tables it reads), as members see it."""
+    return {
+        "collaboration_id": template.collaboration_id,
+        "name": template.name,
+        "version": template.version,
+        "sql": template.sql,
+        "params": json.loads(template.params),
+        "tables": json.loads(template.tables),
+    }
+
+
 def content_hash(template: Template) -> str:
-    """SHA-256 of what an approval vouches for: SQL, parameters and which tables it reads."""
-    body = _json(
-        {
-            "collaboration_id": template.collaboration_id,
-            "name": template.name,
-            "version": template.version,
-            "sql": template.sql,
-            "params": json.loads(template.params),
-            "tables": json.loads(template.tables),
-        }
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
+    """SHA-256 of :func:`vouched_fields`: the hash an approval names."""
+    return hashlib.sha256(_json(vouched_fields(template)).encode()).hexdigest()
 
 
 def required_approvers(s: Session, template: Template) -> set[int]:
@@ -1092,12 +1094,7 @@ def template_view(s: Session, template: Template) -> dict:
     approved_by = sorted(names[m] for m, h in approvals.items() if h == template.content_hash)
     return {
         "id": template.id,
-        "collaboration_id": template.collaboration_id,
-        "name": template.name,
-        "version": template.version,
-        "sql": template.sql,
-        "params": json.loads(template.params),
-        "tables": json.loads(template.tables),
+        **vouched_fields(template),
         "hash": template.content_hash,
         "approvers": sorted(names[m] for m in approvers),
         "approved_by": approved_by,
