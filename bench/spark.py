@@ -4,6 +4,7 @@
     nice -n 5 .venv/bin/python bench/spark.py scale --rows 1000000,10000000,100000000 [--engines duckdb,spark]
     .venv/bin/python bench/spark.py cluster      # the local-cluster test's wall and CPU time (JVMs included)
     .venv/bin/python bench/spark.py estimate [--rows 1e10 --cores 64,256]   # the scale model, from the curve
+    nice -n 5 .venv/bin/python bench/spark.py passrate [--pieces] [--grouping-sets] [--engine duckdb]  # pass rates
 
 Each measured fit runs in a fresh child process, so its figures are its own: wall and CPU
 seconds of the Python driver (RUSAGE_SELF) and, for Spark local, of its JVM (driver and
@@ -222,13 +223,19 @@ def two_raw_passes(source) -> None:
     source.grid_counts("income", LOG_GRID)
 
 
-def _jvm_timed(session, work, *args) -> dict:
-    cpu0, start = jvm_figures(session)["jvm_cpu_s"], time.perf_counter()
+def _cpu_s(session) -> float:
+    """CPU seconds used so far by what counts: the local session's JVM, or this process (DuckDB's
+    threads run in it) when ``session`` is None."""
+    if session is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    return jvm_figures(session)["jvm_cpu_s"]
+
+
+def _cpu_timed(session, work, *args) -> dict:
+    cpu0, start = _cpu_s(session), time.perf_counter()
     work(*args)
-    return {
-        "cpu_s": round(jvm_figures(session)["jvm_cpu_s"] - cpu0, 2),
-        "wall_s": round(time.perf_counter() - start, 2),
-    }
+    return {"cpu_s": round(_cpu_s(session) - cpu0, 2), "wall_s": round(time.perf_counter() - start, 2)}
 
 
 def _grouping_sets_rate(session, source, repeat: int) -> list[dict]:
@@ -246,7 +253,7 @@ def _grouping_sets_rate(session, source, repeat: int) -> list[dict]:
     source.encode(codings)
     cliques = [(n,) for n in names] + list(combinations(names, 2))
     source.marginals(cliques)  # fills the cache
-    return [_jvm_timed(session, source.marginals, cliques) for _ in range(repeat)]
+    return [_cpu_timed(session, source.marginals, cliques) for _ in range(repeat)]
 
 
 def _piece_rate(session, source, repeat: int) -> list[dict]:
@@ -261,25 +268,31 @@ def _piece_rate(session, source, repeat: int) -> list[dict]:
     cells = source.grid_counts("income", grid, bounds)
     kept = np.setdiff1d(np.flatnonzero(cells), [grid.missing])
     pieces = discretize._pieces(grid, kept, integer=False)[0]
-    return [_jvm_timed(session, source.piece_counts, "income", grid, bounds, pieces) for _ in range(repeat)]
+    return [_cpu_timed(session, source.piece_counts, "income", grid, bounds, pieces) for _ in range(repeat)]
 
 
 def passrate(args) -> None:
     """Spark's scan rate per core, apart from its fixed cost per job: in one warm local session,
     the same raw counting passes on the 1M and 10M tables, the JVM's CPU seconds of each (from
-    /proc); the difference between the sizes is what the rows cost."""
+    /proc); the difference between the sizes is what the rows cost. ``--engine duckdb``: the same
+    passes on DuckDB (2 threads), this process's CPU seconds."""
     sys.path.insert(0, str(HERE))
     from wide15 import WIDE_SCHEMA
 
+    from synthroom.engine import CountingSource
     from synthroom.engine.spark import SparkCountingSource, spark_session
 
-    session = spark_session("local[2]")
+    session = spark_session("local[2]") if args.engine == "spark" else None
     kinds = {c["name"]: "datetime" if c["type"] == "date" else c["type"] for c in WIDE_SCHEMA["columns"]}
-    out: dict = {"commit": _commit(), "load_avg_1m": [round(os.getloadavg()[0], 1)], "sizes": {}}
+    out: dict = {"commit": _commit(), "engine": args.engine, "load_avg_1m": [round(os.getloadavg()[0], 1)], "sizes": {}}
     for rows in (int(r) for r in args.rows.split(",")):
-        source = SparkCountingSource.open(str(OUT / f"wide15_{rows}.parquet"), kinds, session=session)
+        path = str(OUT / f"wide15_{rows}.parquet")
+        if session is None:
+            source = CountingSource.open(path, kinds, threads=2)
+        else:
+            source = SparkCountingSource.open(path, kinds, session=session)
         source.category_counts("city")  # warm-up: this size's files opened, the code compiled
-        figures = [_jvm_timed(session, two_raw_passes, source) for _ in range(args.repeat)]
+        figures = [_cpu_timed(session, two_raw_passes, source) for _ in range(args.repeat)]
         out["sizes"][rows] = {"two_passes": figures}
         if args.grouping_sets:
             out["sizes"][rows]["grouping_sets_pass"] = _grouping_sets_rate(session, source, args.repeat)
@@ -288,15 +301,10 @@ def passrate(args) -> None:
         source.close()
         print(rows, out["sizes"][rows], flush=True)
     out["load_avg_1m"].append(round(os.getloadavg()[0], 1))
-    session.stop()
-    _write(
-        "spark_passrate_gs.json"
-        if args.grouping_sets
-        else "spark_passrate_pieces.json"
-        if args.pieces
-        else "spark_passrate.json",
-        out,
-    )
+    if session is not None:
+        session.stop()
+    name = "spark_passrate_gs" if args.grouping_sets else "spark_passrate_pieces" if args.pieces else "spark_passrate"
+    _write(name + ("" if args.engine == "spark" else f"_{args.engine}") + ".json", out)
 
 
 def _slope(sizes: dict, key: str, per: int, skip: int) -> tuple[float, float]:
@@ -377,6 +385,7 @@ def main() -> None:
     r.add_argument("--repeat", type=int, default=3)
     r.add_argument("--grouping-sets", action="store_true", help="also time a 28-clique GROUPING SETS pass")
     r.add_argument("--pieces", action="store_true", help="also time a numeric column's piece pass")
+    r.add_argument("--engine", choices=["spark", "duckdb"], default="spark")
     e = sub.add_parser("estimate")
     e.add_argument("--rows", type=float, default=1e10)
     e.add_argument("--cores", default="64,256")

@@ -12,6 +12,7 @@ import pytest
 
 from synthroom.engine import CountingSource
 from synthroom.engine.counting import CategoryCoding
+from synthroom.engine.grid import LOG_GRID
 from synthroom.errors import InputError
 from synthroom.schema import ColumnSpec
 from synthroom.synthesis import Synthesizer
@@ -253,3 +254,34 @@ def test_a_multi_process_cluster_counts_exactly(adult_small):
     duck = Synthesizer(schema, epsilon=1.0, seed=11, settings=Settings(iters=60)).fit(str(path))
     assert got["csv"] == duck.sample(3000).to_csv(index=False)
     assert got["passes"] < duck.counting_passes_  # marginals batched as GROUPING SETS on Spark
+
+
+def test_spark_computes_each_value_and_cell_once_and_codes_numbers_as_duckdb(tmp_path, spark):
+    """On Spark too, a piece pass and the encoding compute a numeric column's typed value and its
+    grid cell once per row, in the query and in the plan Spark runs (its optimizer does not merge
+    the layers back into one projection), and the pieces and codes are exactly DuckDB's."""
+    from test_engine_dialect import VALUES, RecordedQueries, cell_and_value_once, expected_codes, numeric_coding
+
+    from synthroom.engine.spark import SparkCountingSource
+
+    path = tmp_path / "numbers.csv"
+    pd.DataFrame({"x": VALUES}).to_csv(path, index=False)
+    duck = CountingSource.open(path, {"x": "numerical"})
+    spk = SparkCountingSource.open(str(path), {"x": "numerical"}, session=spark)
+    try:
+        recorded = spk._spark = RecordedQueries(spark, "sql")
+        coding = numeric_coding(duck, "x")
+        pieces = spk.piece_counts("x", coding.grid, coding.clip, coding.pieces)
+        assert pieces.tolist() == duck.piece_counts("x", coding.grid, coding.clip, coding.pieces).tolist()
+        spk.encode({"x": coding})
+        duck.encode({"x": coding})
+        for sql in (recorded.queries[-2], recorded.queries[-1]):  # the piece pass, the encoding
+            assert cell_and_value_once(sql, spk, "x")
+            plan = str(spark.sql(sql)._jdf.queryExecution().optimizedPlan().toString()).lower()
+            assert plan.count("log2(") == LOG_GRID.sql_cell("x").count("log2(")
+        codes = expected_codes(VALUES, coding)
+        for source in (spk, duck):
+            assert np.array_equal(source.marginals([("x",)])[0], np.bincount(codes, minlength=coding.size))
+    finally:
+        duck.close()
+        spk.close()

@@ -198,42 +198,40 @@ class CountingSource:
 
     def grid_counts(self, column: str, grid: Grid, clip: tuple[float, float] | None = None) -> np.ndarray:
         """Exact counts of ``column`` on every cell of the public ``grid`` (after public clipping)."""
-        return self._dense_counts(column, clip, grid.sql_cell("v", self._dialect), grid.size)
+        layers = clipped_layers(self.value_sql(column), clip, "", self._dialect)
+        layers.append({"i": grid.sql_cell(self._dialect.ident("v"), self._dialect)})
+        return self._dense_counts(layers, "i", grid.size)
 
     def piece_counts(self, column: str, grid: Grid, clip: tuple[float, float] | None, pieces: Pieces) -> np.ndarray:
         """Exact counts of ``column`` on the public ``pieces`` of grid cells (flat, in order)."""
-        return self._dense_counts(column, clip, piece_sql("v", grid, pieces, self._dialect), pieces.count)
-
-    def _dense_counts(self, column: str, clip: tuple[float, float] | None, index_sql: str, size: int) -> np.ndarray:
-        """Counts of the (clipped) value ``v`` of ``column`` by ``index_sql`` in [0, size); others dropped."""
-        rows = self._fetch(
-            f"SELECT i, count(*) FROM (SELECT {index_sql} AS i FROM (SELECT {self._clipped(column, clip)} AS v "
-            f"FROM {self._rel}) AS synthroom_v) AS synthroom_i WHERE i >= 0 GROUP BY i"
+        return self._dense_counts(
+            piece_layers(self.value_sql(column), clip, grid, pieces, "", self._dialect), "p", pieces.count
         )
+
+    def _dense_counts(self, layers: list[dict[str, str]], index: str, size: int) -> np.ndarray:
+        """Counts of each value of the column ``index`` of ``layers`` (see :func:`layered_sql`) in
+        [0, size); a negative index (a value whose cell is not cut) is dropped here, after the
+        count, not by a WHERE: Spark would push that filter down through the layers, inlining them."""
+        i = self._dialect.ident(index)
+        rows = self._fetch(f"SELECT {i}, count(*) FROM {layered_sql(self._rel, layers, self._dialect)} GROUP BY {i}")
         out = np.zeros(size, dtype=np.int64)
-        for index, count in rows:
-            out[int(index)] += count
+        for at, count in rows:
+            if at is not None and at >= 0:
+                out[int(at)] += count
         return out
 
     def _fetch(self, sql: str) -> list[tuple]:
         self.passes += 1
         return self._open().execute(sql).fetchall()
 
-    def _clipped(self, column: str, clip: tuple[float, float] | None) -> str:
-        return clipped_sql(self.value_sql(column), clip, self._dialect)
-
-    def encoded_columns_sql(self, codings: dict[str, "CategoryCoding | NumericCoding"]) -> str:
-        """The SELECT list that encodes each column (one small-integer code per column)."""
-        return ", ".join(
-            f"{code_sql(self.value_sql(name), coding, self._dialect)} AS {self._dialect.ident(name)}"
-            for name, coding in codings.items()
-        )
+    def encoded_sql(self, codings: dict[str, "CategoryCoding | NumericCoding"]) -> str:
+        """The query of the encoded table: one small-integer code per column (see :func:`encoded_sql`)."""
+        values = {name: self.value_sql(name) for name in codings}
+        return encoded_sql(self._rel, values, codings, self._dialect)
 
     def encode(self, codings: dict[str, "CategoryCoding | NumericCoding"]) -> None:
         """Materialise the encoded table (one small-integer code per column) for marginals."""
-        self._open().execute(
-            f"CREATE OR REPLACE TEMP TABLE {_ENC} AS SELECT {self.encoded_columns_sql(codings)} FROM {self._rel}"
-        )
+        self._open().execute(f"CREATE OR REPLACE TEMP TABLE {_ENC} AS {self.encoded_sql(codings)}")
         self._encoded = list(codings)
         self._sizes = {name: coding.size for name, coding in codings.items()}
 
@@ -278,35 +276,98 @@ def clipped_sql(x: str, clip: tuple[float, float] | None, dialect: Dialect = DUC
     return f"CASE WHEN {x} IS NULL THEN NULL ELSE {out} END"
 
 
-def code_sql(value: str, coding: "CategoryCoding | NumericCoding", dialect: Dialect = DUCKDB) -> str:
-    """SQL for a column's code, from its counted ``value`` (see :func:`value_sql`)."""
+def layered_sql(relation: str, layers: Sequence[dict[str, str]], dialect: Dialect = DUCKDB) -> str:
+    """A subquery over ``relation`` computing each layer's named expressions from the columns of
+    the layers before it (the first layer's from ``relation``'s), one nested SELECT per layer;
+    its columns are every layer's. Each expression is written once, so it is computed once per
+    row, where inlining it would repeat it at every use (the grid cell's CASE in each per-cell
+    array lookup, the typed value in the cell's CASE): neither engine shares a subexpression
+    between CASE branches, and Spark's optimizer keeps projections apart when merging them
+    would duplicate an expression that is not cheap (CollapseProject)."""
+    sql, names = relation, list[str]()
+    for depth, layer in enumerate(layers):
+        carried = [dialect.ident(n) for n in names if n not in layer]
+        computed = [f"{expr} AS {dialect.ident(n)}" for n, expr in layer.items()]
+        sql = f"(SELECT {', '.join(carried + computed)} FROM {sql} AS synthroom_l{depth})"
+        names += [n for n in layer if n not in names]
+    return sql
+
+
+def clipped_layers(
+    value: str, clip: tuple[float, float] | None, tag: str, dialect: Dialect = DUCKDB
+) -> list[dict[str, str]]:
+    """Layers computing a column's counted ``value`` as ``{tag}x`` and it within its public
+    bounds as ``{tag}v`` (see :func:`layered_sql`)."""
+    return [{f"{tag}x": value}, {f"{tag}v": clipped_sql(dialect.ident(f"{tag}x"), clip, dialect)}]
+
+
+def piece_layers(
+    value: str, clip: tuple[float, float] | None, grid: Grid, pieces: Pieces, tag: str, dialect: Dialect = DUCKDB
+) -> list[dict[str, str]]:
+    """Layers computing a numeric column's clipped value ``{tag}v``, its grid cell (1-based)
+    ``{tag}c``, that cell's entries of the per-cell arrays (each looked up once) and from them
+    its flat piece index ``{tag}p``, or -1 when the cell is not cut."""
+    col = {n: dialect.ident(f"{tag}{n}") for n in "vcnsof"}
+    cell = col["c"]
+    within = (
+        f"CASE WHEN {col['s']} > 0 THEN least(greatest(floor(({col['v']} - {col['o']}) / {col['s']}), 0), "
+        f"{col['n']} - 1) ELSE 0 END"
+    )
+    return clipped_layers(value, clip, tag, dialect) + [
+        {f"{tag}c": f"CAST({grid.sql_cell(col['v'], dialect)} AS BIGINT) + 1"},
+        {
+            f"{tag}n": dialect.at(dialect.int_array(pieces.nsub), cell),
+            f"{tag}s": dialect.at(dialect.float_array(pieces.step), cell),
+            f"{tag}o": dialect.at(dialect.float_array(pieces.origin), cell),
+            f"{tag}f": dialect.at(dialect.int_array(pieces.offsets), cell),
+        },
+        {f"{tag}p": f"CASE WHEN {col['n']} > 0 THEN CAST({col['f']} + {within} AS BIGINT) ELSE -1 END"},
+    ]
+
+
+def encoded_sql(
+    relation: str,
+    values: dict[str, str],
+    codings: dict[str, "CategoryCoding | NumericCoding"],
+    dialect: Dialect = DUCKDB,
+) -> str:
+    """The query encoding each column of ``relation`` (its counted value ``values[name]``, see
+    :func:`value_sql`) as a small-integer code, each value, cell and piece computed once per row
+    (:func:`layered_sql`)."""
+    layers: list[dict[str, str]] = []
+    outputs = []
+    for k, (name, coding) in enumerate(codings.items()):
+        tag = f"synthroom_{k}_"
+        column_layers, code = code_layers(values[name], coding, tag, dialect)
+        for depth, layer in enumerate(column_layers):
+            if depth == len(layers):
+                layers.append({})
+            layers[depth].update(layer)
+        outputs.append(f"{code} AS {dialect.ident(name)}")
+    return f"SELECT {', '.join(outputs)} FROM {layered_sql(relation, layers, dialect)} AS synthroom_codes"
+
+
+def code_layers(
+    value: str, coding: "CategoryCoding | NumericCoding", tag: str, dialect: Dialect = DUCKDB
+) -> tuple[list[dict[str, str]], str]:
+    """The layers a column's code needs (see :func:`layered_sql`, names starting with ``tag``)
+    and the code's SQL over their columns, from its counted ``value``."""
+    code_type = _CODE_TYPE[dialect.name]
     if isinstance(coding, NumericCoding):
-        v = f"({clipped_sql(value, coding.clip, dialect)})"
-        piece = piece_sql(v, coding.grid, coding.pieces, dialect)
-        by_piece = dialect.at(dialect.int_array(coding.piece_to_bin), f"({piece}) + 1")
-        by_cell = dialect.at(
-            dialect.int_array(coding.cell_to_bin), f"CAST({coding.grid.sql_cell(v, dialect)} AS BIGINT) + 1"
-        )
-        return f"CAST(CASE WHEN ({piece}) >= 0 THEN {by_piece} ELSE {by_cell} END AS {_CODE_TYPE[dialect.name]})"
+        piece, cell = dialect.ident(f"{tag}p"), dialect.ident(f"{tag}c")
+        by_piece = dialect.at(dialect.int_array(coding.piece_to_bin), f"{piece} + 1")
+        by_cell = dialect.at(dialect.int_array(coding.cell_to_bin), cell)
+        code = f"CAST(CASE WHEN {piece} >= 0 THEN {by_piece} ELSE {by_cell} END AS {code_type})"
+        return piece_layers(value, coding.clip, coding.grid, coding.pieces, tag, dialect), code
+    x = dialect.ident(f"{tag}x")
     fallback = "NULL" if coding.other_code is None else str(coding.other_code)
     missing = str(coding.missing_code) if coding.missing_code is not None else fallback
     # A MAP lookup is a hash probe per row, fine for hundreds of categories.
-    mapped = f"coalesce({dialect.lookup(list(coding.values), value)}, {fallback})" if coding.values else fallback
-    return f"CAST(CASE WHEN {value} IS NULL THEN {missing} ELSE {mapped} END AS {_CODE_TYPE[dialect.name]})"
+    mapped = f"coalesce({dialect.lookup(list(coding.values), x)}, {fallback})" if coding.values else fallback
+    return [{f"{tag}x": value}], f"CAST(CASE WHEN {x} IS NULL THEN {missing} ELSE {mapped} END AS {code_type})"
 
 
 _CODE_TYPE = {"duckdb": "USMALLINT", "spark": "INT"}
-
-
-def piece_sql(v: str, grid: Grid, pieces: Pieces, dialect: Dialect = DUCKDB) -> str:
-    """SQL for the flat piece index of value ``v``, or -1 when its cell is not cut."""
-    cell = f"(CAST({grid.sql_cell(v, dialect)} AS BIGINT) + 1)"
-    nsub = dialect.at(dialect.int_array(pieces.nsub), cell)
-    step = dialect.at(dialect.float_array(pieces.step), cell)
-    origin = dialect.at(dialect.float_array(pieces.origin), cell)
-    offset = dialect.at(dialect.int_array(pieces.offsets), cell)
-    within = f"CASE WHEN {step} > 0 THEN least(greatest(floor(({v} - {origin}) / {step}), 0), {nsub} - 1) ELSE 0 END"
-    return f"CASE WHEN {nsub} > 0 THEN CAST({offset} + {within} AS BIGINT) ELSE -1 END"
 
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")  # each also gzip-compressed, with ".gz" after it

@@ -187,7 +187,7 @@ class SparkCountingSource(CountingSource):
 
     def encode(self, codings) -> None:
         """The encoded table, cached on the executors (memory, then disk), for marginals."""
-        frame = self._spark.sql(f"SELECT {self.encoded_columns_sql(codings)} FROM {self._rel}")
+        frame = self._spark.sql(self.encoded_sql(codings))
         self._cached = frame.persist(_storage_level())
         self._enc = self._view(self._cached)
         self._encoded = list(codings)
