@@ -323,6 +323,7 @@ def test_settings_are_typed_and_validated(tmp_path):
         "job_temp_disk_mib": 10240,
         "engine": "duckdb",
         "spark_master": None,
+        "spark_snapshot_root": None,
     }
     with pytest.raises(ValidationError):
         Room(f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "a", max_rows=0)

@@ -485,7 +485,7 @@ class RoomClient:
         *,
         name: str,
         source_kind: str,
-        source_path: str,
+        source_path: str = "",
         allowed_columns: list[str],
         epsilon_budget: float,
         source_table: str | None = None,

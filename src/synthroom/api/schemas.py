@@ -41,7 +41,9 @@ class Body(BaseModel):
 class MemberIn(Body):
     name: str = Field(description="Unique member name.")
     data_roots: list[str] = Field(
-        default_factory=list, description="Server folders this member's data sources may lie in."
+        default_factory=list,
+        description="Server folders this member's data sources may lie in; also cluster path prefixes "
+        "(hdfs://, s3a://, file:// URIs) and Spark tables (spark-table:db.name or spark-table:db.*).",
     )
 
 
@@ -71,9 +73,15 @@ class CollaborationIn(Body):
 
 class TableIn(Body):
     name: str
-    source_kind: Literal["csv", "parquet", "duckdb"]
-    source_path: str = Field(description="Path on the server, inside one of your data folders.")
-    source_table: str | None = Field(None, description="Table inside a DuckDB database.")
+    source_kind: Literal["csv", "parquet", "duckdb", "spark_parquet", "spark_csv", "spark_table"]
+    source_path: str = Field(
+        "",
+        description="Path on the server, inside one of your data folders; or, for spark_parquet and spark_csv, "
+        "a cluster URI inside one of your granted cluster paths (empty for spark_table).",
+    )
+    source_table: str | None = Field(
+        None, description="Table inside a DuckDB database; or, for spark_table, the granted Spark table (db.table)."
+    )
     allowed_columns: list[str]
     epsilon_budget: float = Field(description="Total epsilon this table may spend across all jobs.")
     unit_column: str | None = Field(None, description="Privacy-unit column (e.g. user id); none: each row is a unit.")

@@ -100,10 +100,15 @@ def _load(path: Path) -> Any:
 
 @room_app.command("member-create")
 def member_create(
-    name: str, data_root: list[Path] = typer.Option([], help="Server folder for this member's sources (repeat).")
+    name: str,
+    data_root: list[str] = typer.Option(
+        [],
+        help="What this member may configure (repeat): a server folder, a cluster path prefix "
+        "(hdfs://, s3a://, file:// URI) or spark-table:db.name (or db.*).",
+    ),
 ):
     """Create a member (needs the admin key); prints its API key once."""
-    _show(lambda: _client().create_member(name, [str(p) for p in data_root]))
+    _show(lambda: _client().create_member(name, list(data_root)))
 
 
 @room_app.command()
@@ -188,15 +193,35 @@ def collab_show(collaboration_id: int):
     _show(lambda: _client().collaboration(collaboration_id))
 
 
+def _source_kind(source: str | None, duckdb_table: str | None, spark_table: str | None) -> str:
+    """The kind of a source from how it is named: a Spark table, a cluster URI (CSV if its name
+    ends in .csv, else Parquet), a DuckDB table, or a local file by its extension."""
+    if spark_table:
+        return "spark_table"
+    if not source:
+        raise typer.BadParameter("give --source (or --spark-table)", param_hint="--source")
+    if "://" in source:
+        return "spark_csv" if source.lower().rstrip("/").endswith(".csv") else "spark_parquet"
+    return "duckdb" if duckdb_table else Path(source).suffix.lower().lstrip(".")
+
+
 @room_app.command("table-create")
 def table_create(
     name: str,
-    source: Path = typer.Option(..., help="CSV/Parquet/DuckDB file on the server."),
+    source: Optional[str] = typer.Option(
+        None, help="CSV/Parquet/DuckDB file on the server, or a cluster path (hdfs://, s3a://, file:// URI)."
+    ),
     allow: list[str] = typer.Option(..., help="A column templates may use (repeat)."),
     budget: float = typer.Option(..., help="Total epsilon across all jobs."),
     unit: Optional[str] = typer.Option(None, help="Privacy-unit column (e.g. user_id)."),
     cap: int = typer.Option(1, help="Rows per privacy unit kept in a result."),
     duckdb_table: Optional[str] = typer.Option(None, help="Table inside a DuckDB database."),
+    spark_table: Optional[str] = typer.Option(
+        None, help="A Spark table by name (database.table), instead of --source."
+    ),
+    kind: Optional[str] = typer.Option(
+        None, help="Source kind, when not clear from --source: spark_parquet or spark_csv for a cluster folder."
+    ),
     receiver: Optional[list[str]] = typer.Option(None, help="Member allowed to receive results (repeat)."),
     share_report: bool = typer.Option(False, help="Receivers may read the full evaluation report."),
     delta_budget: float = typer.Option(1e-6, help="Total delta across all jobs."),
@@ -213,7 +238,7 @@ def table_create(
     ),
 ):
     """Configure one of your tables with its analysis rule."""
-    kind = "duckdb" if duckdb_table else source.suffix.lower().lstrip(".")
+    kind = kind or _source_kind(source, duckdb_table, spark_table)
     types = dict(t.split("=", 1) for t in column_type or [] if "=" in t)
     if len(types) != len(column_type or []):
         raise typer.BadParameter("--type takes COLUMN=TYPE", param_hint="--type")
@@ -221,8 +246,8 @@ def table_create(
         lambda: _client().configure_table(
             name=name,
             source_kind=kind,
-            source_path=str(source),
-            source_table=duckdb_table,
+            source_path=source or "",
+            source_table=spark_table or duckdb_table,
             allowed_columns=allow,
             epsilon_budget=budget,
             unit_column=unit,

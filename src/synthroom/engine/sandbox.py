@@ -63,10 +63,13 @@ class Source:
     sha256: str  # the snapshot's SHA-256, recorded when it was written
     columns: tuple[str, ...] = ()  # the allowed columns (the only ones loaded)
     unit: str | None = None  # privacy-unit column
+    cluster: bool = False  # a Spark snapshot folder (a cluster URI, fingerprinted): jobs on Spark only
 
 
 def verified_snapshot(source: Source) -> bytes:
     """The snapshot's bytes, if it is still the file recorded; else :class:`SourceChanged`."""
+    if source.cluster:  # a table on the cluster: only the Spark executor reads its snapshot
+        raise SourceChanged(f"table {source.name!r} is a Spark source; only a job on Spark can read it")
     try:
         fd = os.open(source.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:

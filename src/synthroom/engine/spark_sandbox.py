@@ -227,10 +227,32 @@ def register_sources(session, sources: list[Source], *, empty: bool = False) -> 
     """Each source as a temporary view under its association name, and nothing else (``empty``:
     its columns without its rows)."""
     for source in sources:
-        table = _arrow_table(source)
-        table = table.slice(0, 0) if empty else table
-        frame = session.createDataFrame(table) if table.num_rows else session.createDataFrame([], _schema(table))
+        if source.cluster:
+            frame = _cluster_frame(session, source)
+            frame = frame.limit(0) if empty else frame
+        else:
+            table = _arrow_table(source)
+            table = table.slice(0, 0) if empty else table
+            frame = session.createDataFrame(table) if table.num_rows else session.createDataFrame([], _schema(table))
         frame.createOrReplaceTempView(source.name)
+
+
+def _cluster_frame(session, source: Source):
+    """A cluster source's allowed columns (and unit) from its verified snapshot folder (the
+    fingerprint recomputed on the cluster), NULL units dropped, as :func:`_arrow_table` does."""
+    from pyspark.sql import functions as F
+
+    from .spark_snapshots import verified_frame
+
+    cols = list(source.columns) + ([source.unit] if source.unit and source.unit not in source.columns else [])
+    frame = verified_frame(session, source)
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise SourceChanged(f"table {source.name!r}: its snapshot lacks column {missing[0]!r}")
+    frame = frame.select(*[F.col(f"`{c}`") for c in cols])
+    if source.unit is None:
+        return frame.withColumn(ROW_COLUMN, F.monotonically_increasing_id() + 1)
+    return frame.where(F.col(f"`{source.unit}`").isNotNull())
 
 
 def _schema(table: pa.Table):

@@ -30,6 +30,7 @@ from ..privacy.accountant import DEFAULT_DELTA
 from ..schema import check_epsilon, check_max_mia_score, parse_schema
 from ..sql import (
     SOURCE_KINDS,
+    SPARK_SOURCE_KINDS,
     Snapshot,
     Source,
     TableColumns,
@@ -43,6 +44,17 @@ from ..sql import (
 from . import audit
 from .db import Database
 from .errors import Conflict, Forbidden, NotFound
+from ..sql.template import UNIT_COLUMN
+from .grants import (
+    ClusterPath,
+    check_apart,
+    granted_cluster_path,
+    granted_table,
+    local_roots,
+    no_symlinks_below,
+    normalise_grant,
+    parse_cluster_path,
+)
 from .ledger import DEFAULT_DELTA_BUDGET, delta_remaining, remaining
 from .mlpolicy import parse_policy, policy_of
 from .models import Approval, Association, Collaboration, ConfiguredTable, Member, Membership, Template
@@ -151,11 +163,14 @@ class Room:
 
     # -- members --------------------------------------------------------------------------
     def create_member(self, admin_key: str, name: str, data_roots: list[str] | None = None) -> dict:
-        """A new member and its API key (shown once; only its hash is stored)."""
+        """A new member and its API key (shown once; only its hash is stored). ``data_roots``:
+        what the member may configure (:mod:`.grants`): local folders, cluster path prefixes
+        (``hdfs://``, ``s3a://``, ``file://`` URIs) and ``spark-table:db.name`` or ``db.*``."""
         if not self.is_admin_key(admin_key):
             raise Forbidden("creating members needs the server's admin key")
         name = _check_name(name, "member name")
-        roots = [str(Path(r).resolve()) for r in (data_roots or [])]
+        roots = [normalise_grant(r) for r in (data_roots or [])]
+        check_apart(roots, self.spark_snapshot_root())
         key = "sr_" + secrets.token_urlsafe(32)
         with self.transaction() as s:
             if s.scalar(select(Member).where(Member.name == name)) is not None:
@@ -165,6 +180,13 @@ class Room:
             s.flush()
             audit.append(s, audit.ROOM_SCOPE, "admin", "member.created", {"member": name, "data_roots": roots})
             return {"id": member.id, "name": name, "api_key": key, "data_roots": roots}
+
+    def spark_snapshot_root(self) -> ClusterPath:
+        """Where the room writes its snapshots of cluster sources (the ``spark_snapshot_root``
+        setting; default ``spark-data`` in the artifacts folder, as a ``file://`` location)."""
+        if self.settings.spark_snapshot_root:
+            return parse_cluster_path(self.settings.spark_snapshot_root, "spark_snapshot_root")
+        return ClusterPath("file", "", (self.artifacts.resolve() / "spark-data").parts[1:])
 
     def is_admin_key(self, key: str | None) -> bool:
         """Whether ``key`` is the server's admin key (no admin key set: never)."""
@@ -374,8 +396,8 @@ class Room:
             roots = json.loads(s.get(Member, actor.id).data_roots)
             for receiver in allowed_receivers or []:
                 _member_by_name(s, receiver)
-        path = _inside_roots(source_path, roots, actor.name)
         declared = check_column_types(source_kind, column_types)
+        path, source_table = self._granted_source(source_kind, source_path, source_table, roots, actor.name)
         snapshot = self._snapshot(source_kind, path, roots, list(allowed_columns), source_table, declared)
         try:
             with self.transaction() as s:
@@ -383,7 +405,7 @@ class Room:
                     owner_id=actor.id,
                     name=name,
                     source_kind=source_kind,
-                    source_path=str(path),
+                    source_path=path,
                     source_table=source_table,
                     columns=_json(list(snapshot.columns)),
                     allowed_columns=_json(list(allowed_columns)),
@@ -405,8 +427,23 @@ class Room:
                 audit.append(s, audit.ROOM_SCOPE, actor.name, "table.configured", _configured_entry(table))
                 return table_view(table, owner_view=True)
         except BaseException:
-            Path(snapshot.path).unlink(missing_ok=True)
+            self._discard(snapshot.path)
             raise
+
+    def _granted_source(
+        self, kind: str, source_path: Any, source_table: Any, roots: list[str], member: str
+    ) -> tuple[str, str | None]:
+        """The source's location as stored (``source_path``, ``source_table``), once the member's
+        grant is found to cover it: a local file, a cluster path or a Spark table (:mod:`.grants`)."""
+        if kind == "spark_table":
+            if source_path:
+                raise InputError("a spark_table source names its table in source_table (database.table), no path")
+            return "", granted_table(source_table, roots, member)
+        if source_table is not None and kind != "duckdb":
+            raise InputError(f"source_table names a table of a duckdb or spark_table source, not of a {kind} source")
+        if kind in SPARK_SOURCE_KINDS:
+            return str(granted_cluster_path(source_path, roots, member)[0]), None
+        return str(_inside_roots(source_path, local_roots(roots), member)), source_table
 
     def refresh_table(self, actor: Actor, table_id: int) -> dict:
         """The owner re-reads its source into a new snapshot (same checks as configuring it).
@@ -422,11 +459,10 @@ class Room:
             kind, source, source_table = table.source_kind, table.source_path, table.source_table
             allowed, old_path, old_sha = json.loads(table.allowed_columns), table.snapshot_path, table.snapshot_sha256
             declared = json.loads(table.column_types) if table.column_types else None
-        snapshot = self._snapshot(
-            kind, _inside_roots(source, roots, actor.name), roots, allowed, source_table, declared
-        )
+        source, source_table = self._granted_source(kind, source, source_table, roots, actor.name)
+        snapshot = self._snapshot(kind, source, roots, allowed, source_table, declared)
         try:
-            if old_path and Path(old_path).exists() and not _same_schema(old_path, snapshot.path):
+            if old_path and not self._same_schema(kind, old_path, snapshot):
                 raise InputError(
                     f"table {table_id}'s source now gives other column types "
                     f"({_types_text(snapshot)}); configure a new table instead"
@@ -445,23 +481,51 @@ class Room:
                 )
                 view = table_view(table, owner_view=True)
         except BaseException:
-            Path(snapshot.path).unlink(missing_ok=True)
+            self._discard(snapshot.path)
             raise
         if old_path and old_path != snapshot.path:
-            Path(old_path).unlink(missing_ok=True)
+            self._discard(old_path)
         return view
+
+    def _discard(self, snapshot_path: str) -> None:
+        """Delete a snapshot the room wrote: a local file, or a cluster folder (through Hadoop)."""
+        if not snapshot_path.startswith(str(self.spark_snapshot_root()) + "/"):
+            Path(snapshot_path).unlink(missing_ok=True)
+            return
+        from ..engine.spark import spark_session
+        from ..engine.spark_snapshots import delete_path
+
+        delete_path(spark_session(self.settings.spark_master), snapshot_path)
+
+    def _same_schema(self, kind: str, old_path: str, snapshot: Snapshot) -> bool:
+        """Whether a refreshed snapshot has the column names and types of the old one (an old
+        snapshot that is gone compares equal: nothing to compare with)."""
+        if kind not in SPARK_SOURCE_KINDS:
+            return not Path(old_path).exists() or _same_schema(old_path, snapshot.path)
+        from ..engine.spark import spark_session
+        from ..engine.spark_snapshots import snapshot_types
+
+        old = snapshot_types(spark_session(self.settings.spark_master), old_path)
+        return old is None or old == snapshot.types
 
     def _snapshot(
         self,
         kind: str,
-        path: Path,
+        source: str,
         roots: list[str],
         keep: list[str],
         table: str | None,
         column_types: dict[str, str] | None = None,
     ) -> Snapshot:
-        """Open the member's file without following symlinks and snapshot its ``keep`` columns."""
-        root = next(r for r in roots if path.is_relative_to(r))
+        """Open the member's file without following symlinks and snapshot its ``keep`` columns
+        (a cluster source: :meth:`_cluster_snapshot`)."""
+        if kind in SPARK_SOURCE_KINDS:
+            grant = None if kind == "spark_table" else granted_cluster_path(source, roots, "")[1]
+            return self._cluster_snapshot(
+                kind, (table or "") if kind == "spark_table" else source, grant, keep, column_types
+            )
+        path = Path(source)
+        root = next(r for r in local_roots(roots) if path.is_relative_to(r))
         fd = open_below(root, path.relative_to(root).parts, str(path))
         try:
             return snapshot_source(
@@ -469,6 +533,31 @@ class Room:
             )
         finally:
             os.close(fd)
+
+    def _cluster_snapshot(
+        self, kind: str, shown: str, grant: ClusterPath | None, keep: list[str], column_types: dict[str, str] | None
+    ) -> Snapshot:
+        """Copy the ``keep`` columns of a cluster source (``shown``: its checked URI, below
+        ``grant``, or its table name), with Spark, into a new folder under the room's Spark
+        snapshot root, and fingerprint the copy on the cluster (:mod:`synthroom.engine.spark_snapshots`)."""
+        from ..engine.spark import spark_session
+        from ..engine.spark_snapshots import read_source, snapshot_fingerprint, write_snapshot
+
+        session = spark_session(self.settings.spark_master)
+        if grant is not None:
+            no_symlinks_below(grant, parse_cluster_path(shown), shown)
+        frame = read_source(session, kind, shown, shown=shown, column_types=column_types)
+        root = self.spark_snapshot_root()
+        if (local := root.local_path()) is not None:  # the default: a private folder of the room's
+            local.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path, columns, types = write_snapshot(frame, keep, str(root), shown=shown)
+        try:
+            if grant is not None:  # a symlink swapped in while Spark read: the copy is refused
+                no_symlinks_below(grant, parse_cluster_path(shown), shown)
+            return Snapshot(path, snapshot_fingerprint(session, path), columns, types)
+        except BaseException:
+            self._discard(path)
+            raise
 
     def get_table(self, actor: Actor, table_id: int) -> dict:
         """The owner sees everything; members of a collaboration it is associated with see the
@@ -497,10 +586,11 @@ class Room:
         """Put one of the actor's tables into a collaboration under ``name``."""
         name = _check_identifier(name)
         with self.transaction() as s:
-            membership(s, actor, collaboration_id)
+            collab, _ = membership(s, actor, collaboration_id)
             table = _visible_table(s, actor, table_id)
             if table.owner_id != actor.id:
                 raise Forbidden(f"only the owner of table {table.name!r} can associate it with a collaboration")
+            _check_engine_reads(engine_of(self, collab)["name"], collaboration_id, [table])
             assoc = Association(collaboration_id=collaboration_id, table_id=table.id, name=name)
             s.add(assoc)
             try:
@@ -574,9 +664,13 @@ class Room:
             [c["name"] for c in params["classification"]["columns"]],
         )
         sources = [source_of(n, tables[n]) for n in checked.tables]
+        _check_engine_reads(engine["name"], collaboration_id, [tables[n] for n in checked.tables])
+        types: dict[str, str] = {}
         if engine["name"] == "spark":  # its Spark SQL too, checked and analysed by Spark, as a job runs it
-            _check_on_spark(checked, sources, engine["master"])
-        _check_output_kinds(output_types(checked, sources), params)
+            types = _check_on_spark(checked, sources, engine["master"])
+        if not any(source.cluster for source in sources):  # a cluster snapshot: Spark's types only
+            types = output_types(checked, sources)
+        _check_output_kinds(types, params)
         read = {n: tables[n].id for n in checked.tables}
         with self.transaction() as s:  # short: re-validate what the checks relied on, then store
             membership(s, actor, collaboration_id)
@@ -1024,14 +1118,29 @@ def _check_collaboration_options(retention_days: Any, engine: Any) -> None:
         raise InputError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
 
 
-def _check_on_spark(checked: Any, sources: list[Source], master: str | None) -> None:
+def _check_engine_reads(engine: str, collaboration_id: int, tables: list[ConfiguredTable]) -> None:
+    """A collaboration on DuckDB cannot read a Spark source (a Spark table or cluster path): its
+    snapshot lives on the cluster, and only a job on Spark reads it."""
+    if engine == "spark":
+        return
+    for table in tables:
+        if table.source_kind in SPARK_SOURCE_KINDS:
+            raise InputError(
+                f"table {table.name!r} is a Spark source ({table.source_kind}); collaboration {collaboration_id} "
+                f"runs its templates on {engine}: only a collaboration on Spark can use it"
+            )
+
+
+def _check_on_spark(checked: Any, sources: list[Source], master: str | None) -> dict[str, str]:
     """The template's Spark SQL form passes the Spark-side checks (no session needed), then
-    Spark's own analysis over the tables' empty views (a session: the room's)."""
+    Spark's own analysis over the tables' empty views (a session: the room's): the output
+    columns' types (the engine's names), the unit column left out."""
     from ..engine.spark import spark_session
     from ..engine.spark_sandbox import describe_template_spark
 
     spark_sql(checked)
-    describe_template_spark(checked, sources, spark_session(master))
+    described = describe_template_spark(checked, sources, spark_session(master))
+    return {name: sql_type for name, sql_type in described if name != UNIT_COLUMN}
 
 
 def engine_of(room: Room, collab: Collaboration) -> dict:
@@ -1051,6 +1160,7 @@ def source_of(name: str, table: ConfiguredTable) -> Source:
         table.snapshot_sha256 or "",
         tuple(json.loads(table.allowed_columns)),
         table.unit_column,
+        cluster=table.source_kind in SPARK_SOURCE_KINDS,
     )
 
 

@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InputError
 from .limits import JobLimits
@@ -63,6 +63,25 @@ class Settings(BaseModel):
     spark_master: Optional[str] = Field(
         None, description="The Spark cluster jobs on Spark use (default: a local session in the job's process)."
     )
+    spark_snapshot_root: Optional[str] = Field(
+        None,
+        description="Cluster folder (URI: hdfs://, s3a://, file://) where the room writes its snapshots of "
+        "Spark tables and cluster paths (default: spark-data in the artifacts folder; no member's grant may "
+        "reach it).",
+    )
+
+    @field_validator("spark_snapshot_root")
+    @classmethod
+    def _plain_cluster_folder(cls, value: Optional[str]) -> Optional[str]:
+        """A snapshot root is a plain cluster URI (as a member's grant is), stored normalised."""
+        from .grants import parse_cluster_path
+
+        if value is None:
+            return None
+        try:
+            return str(parse_cluster_path(value, "spark_snapshot_root", whole=True))
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
 
 
 def env_var(field: str) -> str:

@@ -3,6 +3,7 @@
 from .sandbox import (
     DECLARABLE_TYPES,
     SOURCE_KINDS,
+    SPARK_SOURCE_KINDS,
     Execution,
     Snapshot,
     Source,
@@ -19,6 +20,7 @@ from .template import CheckedTemplate, TableColumns, check_template
 __all__ = [
     "DECLARABLE_TYPES",
     "SOURCE_KINDS",
+    "SPARK_SOURCE_KINDS",
     "CheckedTemplate",
     "Execution",
     "Snapshot",

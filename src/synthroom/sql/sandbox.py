@@ -46,7 +46,11 @@ from ..errors import InputError
 from ..engine.sandbox import Source, describe_template, run_capped, write_snapshot
 from .template import UNIT_COLUMN, CheckedTemplate
 
-SOURCE_KINDS = ("csv", "parquet", "duckdb")
+LOCAL_SOURCE_KINDS = ("csv", "parquet", "duckdb")  # a file below a granted folder, read by the room
+# On the cluster (a granted path, or a granted catalog table), snapshotted and read by Spark only:
+# see synthroom.engine.spark_snapshots and synthroom.room.grants.
+SPARK_SOURCE_KINDS = ("spark_parquet", "spark_csv", "spark_table")
+SOURCE_KINDS = LOCAL_SOURCE_KINDS + SPARK_SOURCE_KINDS
 _COPY_CHUNK = 1 << 20
 
 
@@ -151,8 +155,8 @@ def snapshot_source(
     :class:`InputError` for a file that is not a readable source of ``kind``, a column missing
     from it, or a DuckDB table that is not a plain base table. ``column_types`` (CSV only) are the
     owner's declared types, which the sniffer's guesses from the rows never override."""
-    if kind not in SOURCE_KINDS:
-        raise InputError(f"data source kind {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+    if kind not in LOCAL_SOURCE_KINDS:
+        raise InputError(f"data source kind {kind!r} is not one of {', '.join(LOCAL_SOURCE_KINDS)}")
     column_types = check_column_types(kind, column_types)
     token = secrets.token_hex(16)
     staged, target = folder / f".staging-{token}", folder / f"{token}.parquet"
@@ -173,7 +177,7 @@ def check_column_types(kind: str, column_types: dict[str, str] | None) -> dict[s
     """The declared CSV column types, upper-cased; refuses them for other kinds and unknown types."""
     if not column_types:
         return {}
-    if kind != "csv":
+    if kind not in ("csv", "spark_csv"):
         raise InputError(f"column_types are for CSV sources; a {kind} source declares its own types")
     declared = {}
     for name, sql_type in column_types.items():
