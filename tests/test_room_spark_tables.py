@@ -169,6 +169,8 @@ def test_a_local_folder_grant_is_no_cluster_grant(tmp_path):
         ("crm.`people`", InputError, "must be database.table"),
         ("people", InputError, "must be database.table"),
         ("global_temp.people", InputError, "holds temporary views"),
+        ("session.people", InputError, "holds temporary views"),
+        ("SYSTEM.session", InputError, "holds temporary views"),
         ("crm.people;drop", InputError, "must be database.table"),
         ("crm .people", InputError, "must be database.table"),
     ],
@@ -179,6 +181,25 @@ def test_a_member_cannot_name_a_spark_table_outside_its_grant(tmp_path, table, e
     _member(room, "bob", ["spark-table:bobdb.*"])
     with pytest.raises(error, match=message):
         _configure(room, alice, "spark_table", "", table)
+
+
+def test_every_file_spark_would_read_lies_below_the_source():
+    """The second layer: the files Spark resolved (``inputFiles``, qualified as Hadoop writes
+    them) must lie at or below the granted location, by path segments."""
+    from synthroom.engine.spark_snapshots import check_input_files
+
+    check_input_files(
+        ["file:/data/alice/t/part-0.parquet", "file:/data/alice/t/x=1/p.parquet"], "file:///data/alice/t", "t"
+    )
+    check_input_files(["s3a://b/alice/t.csv"], "s3a://b/alice/t.csv", "t")
+    for outside in (
+        "file:/data/alice/t2/part-0.parquet",
+        "file:/data/bob/p.parquet",
+        "s3a://b/alice/t/p",
+        "hdfs://h/data/alice/t/p",
+    ):
+        with pytest.raises(InputError, match="^data source 't' reads files outside it; give a folder of plain files$"):
+            check_input_files(["file:/data/alice/t/ok.parquet", outside], "file:///data/alice/t", "t")
 
 
 # -- on Spark ------------------------------------------------------------------------------------
@@ -406,3 +427,28 @@ def test_the_cli_grants_cluster_paths_and_names_a_spark_table(tmp_path, monkeypa
     assert other.exit_code == 5 and "Spark table 'sales.orders' is not among 'alice''s granted tables" in other.stderr
     dotted = run("--key", key, "table-create", "t", "--source", "s3a://bucket/alice/../bob/x", *common)
     assert dotted.exit_code == 2 and "every folder name must be plain" in dotted.stderr
+
+
+@pytest.mark.spark
+def test_a_streaming_sink_log_cannot_point_spark_at_another_members_files(tmp_path, spark):
+    """Spark reads a folder holding ``_spark_metadata`` as a streaming sink: the files its log
+    lists, wherever they are. A member's log naming the publisher's snapshot is refused."""
+    party, folder = _cluster_party(tmp_path)
+    victim = _local_snapshot(party, party.audience)
+    log = folder / "_spark_metadata"
+    log.mkdir()
+    size = (tmp_path / "victim.parquet").write_bytes(open(victim, "rb").read())
+    entry = {
+        "path": (tmp_path / "victim.parquet").as_uri(),
+        "size": size,
+        "isDir": False,
+        "modificationTime": 0,
+        "blockReplication": 1,
+        "blockSize": size,
+        "action": "add",
+    }
+    (log / "0").write_text("v1\n" + json.dumps(entry) + "\n")
+    with pytest.raises(InputError, match=r"holds a streaming sink log \(_spark_metadata\)"):
+        party.room.configure_table(
+            party.advertiser, "sink", "spark_parquet", folder.as_uri(), ["user_id"], epsilon_budget=1.0
+        )

@@ -22,6 +22,7 @@ import hashlib
 import json
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import InputError, SourceChanged
 from .sandbox import Source
@@ -58,6 +59,7 @@ def read_source(session, kind: str, location: str, *, shown: str, column_types: 
     try:
         if kind == "spark_table":
             return _catalog_table(session, location, shown)
+        _refuse_sink_log(session, location, shown)
         if kind == "spark_parquet":
             frame = session.read.parquet(location)
         else:  # spark_csv: every value as text, then the declared types (a bad value is NULL)
@@ -66,9 +68,37 @@ def read_source(session, kind: str, location: str, *, shown: str, column_types: 
                 if name in frame.columns:
                     frame = frame.withColumn(name, _q(name).cast(SPARK_DECLARED[sql_type]))
         frame.schema  # noqa: B018  (resolves the files now: a missing path fails here)
+        check_input_files(frame.inputFiles(), location, shown)
         return frame
     except _spark_errors() as exc:
         raise InputError(f"data source {shown!r} cannot be read by Spark ({_first_line(exc)})") from None
+
+
+def _refuse_sink_log(session, location: str, shown: str) -> None:
+    """A folder holding ``_spark_metadata`` is read by Spark as a streaming sink: the files its
+    log lists, wherever they are (another member's included). Refused."""
+    jvm = session.sparkContext._jvm
+    log = jvm.org.apache.hadoop.fs.Path(f"{location.rstrip('/')}/_spark_metadata")
+    if log.getFileSystem(session.sparkContext._jsc.hadoopConfiguration()).exists(log):
+        raise InputError(
+            f"data source {shown!r} holds a streaming sink log (_spark_metadata), which can name files "
+            "anywhere; give a folder of plain Parquet or CSV files"
+        )
+
+
+def _parts(uri: str) -> tuple[str, str, list[str]]:
+    split = urlsplit(uri)
+    return split.scheme.lower(), split.netloc.lower(), [s for s in split.path.split("/") if s]
+
+
+def check_input_files(files: list[str], location: str, shown: str) -> None:
+    """Every file Spark will read lies at or below the (granted) ``location``: a second layer
+    under the grant check, whatever the reader resolved (a log, a list file)."""
+    scheme, host, segments = _parts(location)
+    for file in files:
+        f_scheme, f_host, f_segments = _parts(file)
+        if (f_scheme, f_host) != (scheme, host) or f_segments[: len(segments)] != segments:
+            raise InputError(f"data source {shown!r} reads files outside it; give a folder of plain files")
 
 
 def _catalog_table(session, name: str, shown: str):
@@ -156,6 +186,7 @@ def verified_frame(session, source: Source) -> Any:
 
 __all__ = [
     "SPARK_DECLARED",
+    "check_input_files",
     "delete_path",
     "fingerprint",
     "read_source",

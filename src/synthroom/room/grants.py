@@ -36,7 +36,9 @@ CLUSTER_SCHEMES = ("file", "hdfs", "s3a", "s3", "gs", "abfs", "abfss")
 _SEGMENT = re.compile(r"[A-Za-z0-9_=+-][A-Za-z0-9._=+-]*")
 _HOST = re.compile(r"[a-z0-9][a-z0-9.-]*(:[0-9]{1,5})?")
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
-_DENIED_DATABASES = frozenset({"global_temp"})
+# global_temp holds global temporary views; Spark 4 also names temporary views and session
+# variables as system.session.<name>: none of these is a member's table.
+_DENIED_DATABASES = frozenset({"global_temp", "session", "system"})
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def parse_table_name(text: object, what: str = "Spark table") -> str:
     if len(parts) != 2 or not all(_IDENTIFIER.fullmatch(p) and len(p) <= 100 for p in parts):
         raise InputError(f"{what} {text!r} must be database.table, both plain identifiers (letters, digits, _)")
     if parts[0] in _DENIED_DATABASES:
-        raise InputError(f"{what} {text!r}: database {parts[0]!r} holds temporary views, not tables")
+        raise InputError(f"{what} {text!r}: database {parts[0]!r} holds temporary views or variables, not tables")
     return name
 
 
