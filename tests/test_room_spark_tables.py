@@ -261,7 +261,7 @@ def _seeded_run(party, template_id: int) -> tuple[dict, Capture]:
 
 
 @pytest.mark.spark
-def test_a_spark_table_source_gives_the_local_snapshots_synthetic_table(tmp_path, spark):
+def test_a_spark_table_source_gives_the_snapshot_paths_synthetic_table(tmp_path, spark):
     """Parity: the same conversions as a local Parquet snapshot and as a Spark table of the
     catalog, in a seeded job on Spark, give the identical synthetic table."""
     local = two_party(tmp_path / "local", users=400, seeded_jobs=True, engine="spark")
@@ -269,7 +269,7 @@ def test_a_spark_table_source_gives_the_local_snapshots_synthetic_table(tmp_path
     party = two_party(tmp_path / "cluster", users=400, seeded_jobs=True, engine="spark")
     spark.sql(f"CREATE DATABASE IF NOT EXISTS advdb LOCATION '{(tmp_path / 'warehouse').as_uri()}'")
     try:
-        spark.read.parquet(_local_snapshot(party, party.conversions)).write.saveAsTable("advdb.conversions")
+        spark.read.parquet(_snapshot_path(party, party.conversions)).write.saveAsTable("advdb.conversions")
         _grant(party.room, party.advertiser, "spark-table:advdb.*")
         swapped = _swap_conversions(party, "spark_table", table="AdvDB.Conversions")
         assert swapped["table"]["source_table"] == "advdb.conversions"
@@ -284,8 +284,8 @@ def test_a_spark_table_source_gives_the_local_snapshots_synthetic_table(tmp_path
     assert runs[1].synthesizer.privacy_report() == runs[0].synthesizer.privacy_report()
 
 
-def _local_snapshot(party, table_id: int) -> str:
-    """The room's local Parquet snapshot of a table (written by DuckDB: the same data and types)."""
+def _snapshot_path(party, table_id: int) -> str:
+    """Where the room keeps a table's snapshot (a local one: Parquet written by DuckDB)."""
     with party.room.read() as s:
         return s.get(ConfiguredTable, table_id).snapshot_path
 
@@ -295,7 +295,7 @@ def _cluster_party(tmp_path, **options):
     party = two_party(tmp_path, users=300, seeded_jobs=True, engine="spark", **options)
     folder = tmp_path / "cluster" / "advertiser" / "conversions"
     folder.mkdir(parents=True)
-    shutil.copyfile(_local_snapshot(party, party.conversions), folder / "part-0.parquet")
+    shutil.copyfile(_snapshot_path(party, party.conversions), folder / "part-0.parquet")
     _grant(party.room, party.advertiser, (tmp_path / "cluster" / "advertiser").as_uri())
     return party, folder
 
@@ -434,7 +434,7 @@ def test_a_streaming_sink_log_cannot_point_spark_at_another_members_files(tmp_pa
     """Spark reads a folder holding ``_spark_metadata`` as a streaming sink: the files its log
     lists, wherever they are. A member's log naming the publisher's snapshot is refused."""
     party, folder = _cluster_party(tmp_path)
-    victim = _local_snapshot(party, party.audience)
+    victim = _snapshot_path(party, party.audience)
     log = folder / "_spark_metadata"
     log.mkdir()
     size = (tmp_path / "victim.parquet").write_bytes(open(victim, "rb").read())
@@ -452,3 +452,59 @@ def test_a_streaming_sink_log_cannot_point_spark_at_another_members_files(tmp_pa
         party.room.configure_table(
             party.advertiser, "sink", "spark_parquet", folder.as_uri(), ["user_id"], epsilon_budget=1.0
         )
+
+
+@pytest.mark.spark
+def test_a_csv_on_the_cluster_is_text_unless_declared(tmp_path, spark):
+    """spark_csv reads every value as text, then casts the owner's declared types (a value that
+    does not parse becomes missing, as a local CSV's TRY makes it); nothing is inferred from rows."""
+    party, folder = _cluster_party(tmp_path)
+    csv = folder.parent / "people.csv"
+    csv.write_text("user_id,age,city\n1,34,Oslo\n2,abc,Rome\n3,51,Oslo\n")
+    configured = party.room.configure_table(
+        party.advertiser,
+        "people",
+        "spark_csv",
+        csv.as_uri(),
+        ["user_id", "age", "city"],
+        epsilon_budget=1.0,
+        column_types={"age": "bigint"},
+    )
+    path = _snapshot_path(party, configured["id"])
+    rows = spark.read.parquet(path)
+    assert rows.dtypes == [("user_id", "string"), ("age", "bigint"), ("city", "string")]
+    assert sorted((r.user_id, r.age) for r in rows.collect()) == [("1", 34), ("2", None), ("3", 51)]
+    with pytest.raises(InputError, match="column_types: 'INT' for column 'age' is not one of"):
+        party.room.configure_table(
+            party.advertiser, "p", "spark_csv", csv.as_uri(), ["age"], epsilon_budget=1.0, column_types={"age": "INT"}
+        )
+
+
+@pytest.mark.spark
+def test_the_fingerprint_ignores_row_order_and_sees_one_changed_value(spark):
+    from pyspark.sql import functions as F
+
+    from synthroom.engine.spark_snapshots import fingerprint
+
+    rows = spark.createDataFrame(
+        [(i, f"v{i % 7}", None if i % 5 else 1.5) for i in range(200)], "a long, b string, c double"
+    )
+    same = rows.orderBy(F.desc("a")).repartition(3)
+    assert fingerprint(same) == fingerprint(rows)
+    changed = rows.withColumn("b", F.when(F.col("a") == 17, F.lit("v0")).otherwise(F.col("b")))
+    moved_null = rows.withColumn("c", F.when(F.col("a") == 5, F.lit(None)).otherwise(F.col("c")))
+    duplicated = rows.union(rows.where("a = 3")).where("a != 4")  # same row count, one row twice
+    assert len({fingerprint(f) for f in (rows, changed, moved_null, duplicated)}) == 4
+
+
+@pytest.mark.spark
+def test_a_duckdb_job_meeting_a_cluster_table_fails_before_reading_a_row(tmp_path, spark):
+    """The room restarted with engine duckdb after a Spark collaboration (no engine of its own)
+    took a cluster table: its job fails source_changed (refunded), no row read."""
+    party, folder = _cluster_party(tmp_path)
+    swapped = _swap_conversions(party, "spark_parquet", folder.as_uri())
+    restarted = Room(database_url(tmp_path), tmp_path / "artifacts", admin_key=ADMIN, seeded_jobs=True)
+    job = start_job(restarted, party.advertiser, swapped["template"]["id"], seed=11)
+    done = run_job(restarted, job["id"], synthesize=Capture())
+    assert (done["state"], done["category"]) == ("failed", "source_changed")
+    assert restarted.get_table(party.advertiser, swapped["table"]["id"])["epsilon_spent"] == 0
