@@ -508,3 +508,21 @@ def test_a_duckdb_job_meeting_a_cluster_table_fails_before_reading_a_row(tmp_pat
     done = run_job(restarted, job["id"], synthesize=Capture())
     assert (done["state"], done["category"]) == ("failed", "source_changed")
     assert restarted.get_table(party.advertiser, swapped["table"]["id"])["epsilon_spent"] == 0
+
+
+@pytest.mark.spark
+def test_a_refresh_with_other_column_types_is_refused_and_leaves_no_snapshot(tmp_path, spark):
+    party, folder = _cluster_party(tmp_path)
+    configured = party.room.configure_table(
+        party.advertiser, "conv", "spark_parquet", folder.as_uri(), ["user_id", "order_value"], epsilon_budget=1.0
+    )
+    snapshots = tmp_path / "artifacts" / "spark-data"
+    before = sorted(p.name for p in snapshots.iterdir())
+    rows = spark.read.parquet(str(folder)).selectExpr("user_id", "cast(order_value AS string) AS order_value")
+    rows.coalesce(1).write.parquet(str(tmp_path / "text"))
+    shutil.rmtree(folder)
+    shutil.copytree(tmp_path / "text", folder)
+    with pytest.raises(InputError, match=f"table {configured['id']}'s source now gives other column types"):
+        party.room.refresh_table(party.advertiser, configured["id"])
+    assert sorted(p.name for p in snapshots.iterdir()) == before
+    assert party.room.get_table(party.advertiser, configured["id"])["snapshot_sha256"] == configured["snapshot_sha256"]
