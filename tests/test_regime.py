@@ -90,6 +90,13 @@ def test_a_small_table_is_fitted_in_the_small_regime_and_costs_add_up(credit):
     nsub = np.asarray(synth.columns_["x00_gauss"].coding.pieces.nsub)
     assert set(nsub[nsub > 0]) == {rg.SMALL_SUB_PIECES}
     assert all(col.size <= 8 + 1 for col in synth.columns_.values())  # at most 8 bins (+ missing)
+    # No stage 2, so no delta reserved for it: each learned categorical's selection spends its
+    # whole share of the thresholds' delta (the target's included), and all of delta is spent.
+    selections = [c for c in report["charges"] if c["mechanism"] == "gaussian-threshold"]
+    share = report["delta_for_thresholds"] / len(selections)
+    assert len(selections) == 1 + sum(c["type"] == "categorical" for c in schema["columns"][:-1])
+    assert all(c["delta"] == pytest.approx(share, rel=1e-12) for c in selections)
+    assert report["delta_spent"] == pytest.approx(report["delta"], rel=1e-12)
 
 
 def test_a_table_too_small_for_its_epsilon_says_so_and_what_it_would_need():
@@ -249,3 +256,45 @@ def test_a_value_below_the_kept_range_is_coded_in_its_lowest_bin():
     assert kept == [mid] and col.size >= 3  # only [32, 64) stood out, cut into 3+ bins
     assert col.coding.cell_to_bin[low] == 0
     assert col.coding.cell_to_bin[high] == col.size - 1
+
+
+def test_the_anticipated_noise_of_anchors_only_is_their_first_rounds():
+    """With no clique (max_edges 0) the bins are sized for an anchor's noise; with a second round
+    only the first is certain for every anchor: (1 - focus_share) of rho over the features."""
+    from synthroom.privacy.mechanisms import sigma_for
+    from synthroom.synthesis.structure import anticipated_noise
+
+    rho = 0.01
+    assert anticipated_noise(rho, 21, max_edges=0) == pytest.approx(sigma_for(rho / 20), rel=1e-12)
+    got = anticipated_noise(rho, 21, max_edges=0, focus=3, focus_share=0.5)
+    assert got == pytest.approx(sigma_for(0.5 * rho / 20), rel=1e-12)
+    assert got == pytest.approx(1 / math.sqrt(2 * 0.5 * rho / 20), rel=1e-12)
+    # A focus as large as the features: no second round (measure_anchors), one even share each.
+    assert anticipated_noise(rho, 4, max_edges=0, focus=3, focus_share=0.5) == pytest.approx(sigma_for(rho / 3))
+    # With cliques, a clique's noise, whatever the anchors do.
+    assert anticipated_noise(rho, 21, max_edges=2, focus=3, focus_share=0.5) == pytest.approx(
+        sigma_for((1 - 0.3 - 0.15) * rho / 2), rel=1e-12
+    )
+
+
+def test_an_anchor_measured_twice_is_combined_by_inverse_variance():
+    """structure.combined: one measurement per clique, weights sigma^-2, noise (sum sigma^-2)^-1/2;
+    the naive-Bayes prediction the cliques are scored against reads the combination."""
+    from synthroom.synthesis.structure import Measurement, _naive_bayes, combined
+
+    first = Measurement(("x", "y"), np.array([[100.0, 20.0], [300.0, 80.0]]), 4.0)
+    again = Measurement(("x", "y"), np.array([[110.0, 40.0], [290.0, 60.0]]), 2.0)
+    other = Measurement(("z", "y"), np.array([[200.0, 50.0], [200.0, 50.0]]), 4.0)
+    out = {m.clique: m for m in combined([first, other, again])}
+    assert list(out) == [("x", "y"), ("z", "y")] and out[("z", "y")] is not None
+    w1, w2 = 1 / 16, 1 / 4
+    assert out[("x", "y")].noisy == pytest.approx((w1 * first.noisy + w2 * again.noisy) / (w1 + w2), rel=1e-12)
+    assert out[("x", "y")].noisy[0, 1] == pytest.approx(36.0)
+    assert out[("x", "y")].sigma == pytest.approx((w1 + w2) ** -0.5, rel=1e-12)
+    assert out[("z", "y")].noisy.tolist() == other.noisy.tolist() and out[("z", "y")].sigma == 4.0
+    sizes = {"x": 2, "z": 2, "y": 2}
+    both = _naive_bayes([first, other, again], sizes, "y")(("x", "z", "y"))
+    only = _naive_bayes([out[("x", "y")], other], sizes, "y")(("x", "z", "y"))
+    assert both == pytest.approx(only, rel=1e-12)
+    # P(x = 0 | y = 1) is the combination's 36 / 100, not the later measurement's 40 / 100.
+    assert both[0, :, 1].sum() / both[:, :, 1].sum() == pytest.approx(0.36, rel=1e-6)

@@ -18,7 +18,8 @@ estimate of the training part when the gate runs.
   only as many (feature, feature, target) cliques as the signal affords; most of the marginal
   budget on the features' marginals with the target (the anchors), half of it measuring again the few anchors
   the first noisy round shows most tied to the target (and the cliques are chosen among those
-  features only); no second selection of categories (its budget goes to the marginals); and a
+  features only); no second selection of categories (its
+  budget goes to the marginals, and its threshold delta to the first selection); and a
   larger share of the domain budget for the predictive column, so its classes clear the
   category threshold.
 

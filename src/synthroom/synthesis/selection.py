@@ -15,7 +15,8 @@ A value can reach the output in one of three ways, cheapest first:
   for every column whose rows fold into ``other`` for more than :data:`FOLD_WARN_SHARE` by the DP
   estimates, a second partition selection over the values not yet kept (stage 2,
   :func:`release_tails`), from a pool of the budget sized by how much folded. Stage 2 reserves half
-  of the column's threshold delta, and spends it only when it runs.
+  of the column's threshold delta, and spends it only when it runs; a regime without stage 2 (the
+  small one) gives stage 1 all of it.
 
 After the fit, :func:`fold_warnings` reads the model's DP estimate of each column's ``other`` share
 and says loudly when a column, or the target, lost most of its values or a class (post-processing).
@@ -187,18 +188,29 @@ def learn_categorical(
     noise: Noise,
     rho: float,
     delta: float,
+    *,
+    reserve_tail: bool = True,
 ) -> CategoricalColumn:
     """Codes for a feature: its declared (public) list, or stage 1 of the DP selection at ``rho``
-    with half of ``delta`` (the other half is reserved for stage 2, :func:`release_tails`)."""
+    with half of ``delta`` (the other half is reserved for stage 2, :func:`release_tails`); with
+    ``reserve_tail`` False (a regime that runs no stage 2) with all of ``delta``: a lower
+    threshold, so more values are kept at the same rho."""
     stype = source.storage_type(spec.name)
     if spec.categories is not None:
         return CategoricalColumn(spec.name, public_coding(spec.categories), other_label(list(spec.categories)), stype)
     observed, counts = source.category_counts(spec.name)
+    tail = delta / 2 if reserve_tail else 0.0
     kept, rows = select(
-        accountant, noise, observed, counts, rho, delta / 2, step=f"categories of {spec.name!r} (partition selection)"
+        accountant,
+        noise,
+        observed,
+        counts,
+        rho,
+        delta - tail,
+        step=f"categories of {spec.name!r} (partition selection)",
     )
     coding = coding_of(kept)
-    return CategoricalColumn(spec.name, coding, other_label(list(coding.values)), stype, rows, tail_delta=delta / 2)
+    return CategoricalColumn(spec.name, coding, other_label(list(coding.values)), stype, rows, tail_delta=tail)
 
 
 def learn_target(

@@ -254,12 +254,18 @@ def anticipated_noise(
     anchor_share: float = ANCHOR_SHARE,
     select_share: float = SELECT_SHARE,
     max_edges: int | None = None,
+    focus: int = 0,
+    focus_share: float = 0.0,
 ) -> float:
     """Noise std of one selected clique's measurement, given ``rho`` for all marginals and the
     most rows one person holds (the noise grows with it: see ``mechanisms.person_sensitivity``).
-    With no clique to select (``max_edges`` 0), that of one anchor."""
+    With no clique to select (``max_edges`` 0), that of one anchor: with a second round
+    (``focus``/``focus_share``, :func:`measure_anchors`) that of the first round, the only one
+    every anchor gets (which anchors are measured again is read from the data later)."""
     if max_edges == 0:
-        return sigma_for(rho / max(1, n_columns - 1), unit_cap)
+        anchors = max(1, n_columns - 1)
+        again = focus > 0 and focus_share > 0 and anchors > focus
+        return sigma_for((1 - focus_share if again else 1.0) * rho / anchors, unit_cap)
     n_edges = max(1, n_columns - 2 if max_edges is None else min(max_edges, n_columns - 2))
     return sigma_for((1 - anchor_share - select_share) * rho / n_edges, unit_cap)
 
@@ -275,8 +281,27 @@ def _candidates(features, target, sizes, cap) -> list[tuple[str, ...]]:
     return out
 
 
+def combined(measurements: list[Measurement]) -> list[Measurement]:
+    """One measurement per clique: those of the same clique (an anchor measured again) averaged
+    with inverse-variance weights, whose noise std is ``(sum sigma^-2)^-1/2`` (post-processing)."""
+    groups: dict[tuple[str, ...], list[Measurement]] = {}
+    for m in measurements:
+        groups.setdefault(m.clique, []).append(m)
+    out = []
+    for clique, ms in groups.items():
+        if len(ms) == 1:
+            out.append(ms[0])
+            continue
+        weights = np.array([m.sigma**-2 for m in ms])
+        noisy = sum(w * m.noisy for w, m in zip(weights, ms)) / weights.sum()
+        out.append(Measurement(clique, noisy, float(weights.sum() ** -0.5)))
+    return out
+
+
 def _naive_bayes(anchors: list[Measurement], sizes: dict[str, int], target: str):
-    """Predict a clique's counts from the noisy anchors, as if features were independent given the target."""
+    """Predict a clique's counts from the noisy anchors, as if features were independent given the
+    target (an anchor measured twice: both measurements, by :func:`combined`)."""
+    anchors = combined(anchors)
     tables = {m.clique: np.maximum(m.noisy, 0) for m in anchors}
     totals = [m.noisy.sum() for m in anchors]
     n = max(1.0, float(np.median(totals)))

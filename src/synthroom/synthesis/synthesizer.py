@@ -301,6 +301,8 @@ class Synthesizer:
             anchor_share=regime.anchor_share,
             select_share=regime.select_share,
             max_edges=regime.max_edges,
+            focus=regime.focus,
+            focus_share=regime.focus_share,
         )
         delta_col = acc.delta_threshold / len(learn_cats) if learn_cats else 0.0
         # The predictive column's classes first when it is an undeclared categorical (selection.py
@@ -310,7 +312,9 @@ class Synthesizer:
             if spec.name in columns:
                 continue
             if spec.kind == "categorical":
-                columns[spec.name] = learn_categorical(source, spec, acc, noise, rho_cols[spec.name], delta_col)
+                columns[spec.name] = learn_categorical(
+                    source, spec, acc, noise, rho_cols[spec.name], delta_col, reserve_tail=regime.tail_share > 0
+                )
             else:
                 bins = regime.max_target_bins if spec.name == schema.target else regime.max_bins
                 columns[spec.name] = learn_numeric(
