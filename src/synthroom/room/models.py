@@ -30,7 +30,7 @@ class Member(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    data_roots: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of folders
+    data_roots: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of grants (room/grants.py)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -73,8 +73,10 @@ class ConfiguredTable(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     name: Mapped[str] = mapped_column(String(200))
-    source_kind: Mapped[str] = mapped_column(String(20))  # csv | parquet | duckdb
-    source_path: Mapped[str] = mapped_column(Text)
+    source_kind: Mapped[str] = mapped_column(
+        String(20)
+    )  # csv | parquet | duckdb | spark_parquet | spark_csv | spark_table
+    source_path: Mapped[str] = mapped_column(Text)  # a local path, a cluster URI, or "" (spark_table)
     source_table: Mapped[str | None] = mapped_column(String(200), nullable=True)
     columns: Mapped[str] = mapped_column(Text)  # JSON list of every source column
     allowed_columns: Mapped[str] = mapped_column(Text)  # JSON list
