@@ -103,8 +103,14 @@ def test_a_grant_reaching_the_rooms_spark_snapshots_is_refused(tmp_path):
             room.create_member(ADMIN, "m", [root])
     room.create_member(ADMIN, "ok", ["s3a://room/snapshots2"])  # a sibling, not the folder
     local = _room(tmp_path / "local")  # default: spark-data in the artifacts folder
-    with pytest.raises(InputError, match="overlaps"):
-        local.create_member(ADMIN, "m", [str(tmp_path / "local")])
+    inside = (tmp_path / "local" / "artifacts" / "data").as_uri()
+    for root, shown in ((str(tmp_path / "local"), (tmp_path / "local").as_uri()), (inside, inside)):
+        with pytest.raises(InputError) as caught:  # a local or file:// grant on the room's storage
+            local.create_member(ADMIN, "m", [root])
+        assert str(caught.value) == f"data root {shown!r} overlaps the room's artifacts folder"
+    shared = _room(tmp_path / "shared", spark_snapshot_root=(tmp_path / "shared" / "spark").as_uri())
+    with pytest.raises(InputError, match="overlaps the room's Spark snapshot folder"):
+        shared.create_member(ADMIN, "m", [str(tmp_path / "shared" / "spark" / "x")])
 
 
 @pytest.mark.parametrize(

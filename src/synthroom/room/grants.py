@@ -153,11 +153,14 @@ def granted_table(name: object, roots: list[str], member: str) -> str:
     raise Forbidden(f"Spark table {name!r} is not among {member!r}'s granted tables")
 
 
-def check_apart(roots: list[str], snapshot_root: ClusterPath) -> None:
-    """A member's grant must not reach the room's own Spark snapshots (or hold them)."""
+def check_apart(roots: list[str], own: dict[str, ClusterPath]) -> None:
+    """A member's grant must not reach the room's own storage (``own``, by what it is: the
+    artifacts folder with every member's snapshots and results, the Spark snapshot folder), nor
+    hold it: a source there would be another member's snapshot."""
     for root in _cluster_roots(roots):
-        if root.overlaps(snapshot_root):
-            raise InputError(f"data root {str(root)!r} overlaps the room's Spark snapshot folder")
+        for what, folder in own.items():
+            if root.overlaps(folder):
+                raise InputError(f"data root {str(root)!r} overlaps the room's {what}")
 
 
 def no_symlinks_below(root: ClusterPath, path: ClusterPath, shown: str) -> None:

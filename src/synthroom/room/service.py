@@ -170,7 +170,13 @@ class Room:
             raise Forbidden("creating members needs the server's admin key")
         name = _check_name(name, "member name")
         roots = [normalise_grant(r) for r in (data_roots or [])]
-        check_apart(roots, self.spark_snapshot_root())
+        check_apart(
+            roots,
+            {
+                "artifacts folder": ClusterPath("file", "", self.artifacts.resolve().parts[1:]),
+                "Spark snapshot folder": self.spark_snapshot_root(),
+            },
+        )
         key = "sr_" + secrets.token_urlsafe(32)
         with self.transaction() as s:
             if s.scalar(select(Member).where(Member.name == name)) is not None:
