@@ -318,6 +318,26 @@ def _slope(sizes: dict, key: str, per: int, skip: int) -> tuple[float, float]:
     return per_row, c0 - per_row * n0
 
 
+def _passrate_sizes(key: str) -> dict | None:
+    """The per-size figures of the newest ``passrate`` output (plain, ``--pieces`` or
+    ``--grouping-sets``) that holds ``key``; None when none does."""
+    found = []
+    for path in (OUT / f"spark_passrate{suffix}.json" for suffix in ("", "_pieces", "_gs")):
+        if path.exists():
+            sizes = json.loads(path.read_text())["sizes"]
+            if all(key in figures for figures in sizes.values()):
+                found.append((path.stat().st_mtime, sizes))
+    return max(found, key=lambda item: item[0])[1] if found else None
+
+
+def _piece_passes() -> int:
+    """The fit's numeric piece passes on the scale table: one per numerical, date or datetime column."""
+    sys.path.insert(0, str(HERE))
+    from wide15 import WIDE_SCHEMA
+
+    return sum(c["type"] != "categorical" for c in WIDE_SCHEMA["columns"])
+
+
 def estimate(args) -> None:
     """The fit time for ``--rows`` on ``--cores`` cores, from measured figures: Spark's CPU seconds
     per row and fixed seconds of a pass (``passrate``: the slope between its two sizes), the
@@ -326,32 +346,40 @@ def estimate(args) -> None:
 
         time(N, cores) = sum over passes (N * seconds_per_row / cores + t_pass) + t_driver
 
-    "uniform": every pass at the raw passes' rate; "per_clique" (an upper figure): each clique of a
-    GROUPING SETS pass costs a raw pass (DuckDB's count of cliques at that size); "measured" (with ``passrate --grouping-sets``):
-    the encoded passes at the measured rate of a 28-clique GROUPING SETS pass."""
-    raw_row, raw_fixed = _slope(json.loads((OUT / "spark_passrate.json").read_text())["sizes"], "two_passes", 2, 1)
+    The raw passes: the numeric piece passes at their own measured rate (``passrate --pieces``;
+    without it, at the raw rate), the others at the category/grid rate. The encoded passes:
+    "uniform", at the raw passes' rate; "per_clique" (an upper figure), each clique of a GROUPING
+    SETS pass costs a raw pass (DuckDB's count of cliques at that size); "measured" (with
+    ``passrate --grouping-sets``), at the measured rate of a 28-clique GROUPING SETS pass."""
+    raw_row, raw_fixed = _slope(_passrate_sizes("two_passes") or {}, "two_passes", 2, 1)
+    piece_sizes = _passrate_sizes("piece_pass")
+    piece_row, piece_fixed = _slope(piece_sizes, "piece_pass", 1, 0) if piece_sizes else (raw_row, raw_fixed)
     points = [json.loads(line) for line in open(OUT / "spark_scale.jsonl")]
     spark = max((p for p in points if p["engine"] == "spark"), key=lambda p: p["rows"])
     n_raw, n_enc = spark["pass_log"]["raw"]["passes"], spark["pass_log"]["encoded"]["passes"]
+    n_piece = _piece_passes()
     out: dict = {"rows": args.rows, "raw": {"rows_per_core_s": round(1 / raw_row), "t_pass_s": round(raw_fixed, 2)}}
-    out |= {"passes": {"raw": n_raw, "encoded": n_enc}, "t_driver_s": spark["python_cpu_s"]}
+    out["piece"] = {"rows_per_core_s": round(1 / piece_row), "t_pass_s": round(piece_fixed, 2)}
+    out |= {"passes": {"raw": n_raw, "of_them_piece": n_piece, "encoded": n_enc}, "t_driver_s": spark["python_cpu_s"]}
     duck = [p for p in points if p["engine"] == "duckdb" and p["rows"] == spark["rows"]][0]
     n_cliques = duck["pass_log"]["encoded"]["passes"]  # DuckDB: one pass per clique
     models = {
         "uniform": (raw_row, raw_fixed),
         "per_clique": (raw_row * n_cliques / n_enc, raw_fixed * n_cliques / n_enc),
     }
-    gs_file = OUT / "spark_passrate_gs.json"
-    if gs_file.exists():
-        models["measured"] = _slope(json.loads(gs_file.read_text())["sizes"], "grouping_sets_pass", 1, 0)
+    gs_sizes = _passrate_sizes("grouping_sets_pass")
+    if gs_sizes:
+        models["measured"] = _slope(gs_sizes, "grouping_sets_pass", 1, 0)
         out["grouping_sets"] = {
             "rows_per_core_s": round(1 / models["measured"][0]),
             "t_pass_s": round(models["measured"][1], 2),
         }
+    raw_scan_row = (n_raw - n_piece) * raw_row + n_piece * piece_row
+    raw_fixed_all = (n_raw - n_piece) * raw_fixed + n_piece * piece_fixed
     for name, (enc_row, enc_fixed) in models.items():
         for cores in (int(c) for c in args.cores.split(",")):
-            scan = n_raw * args.rows * raw_row / cores + n_enc * args.rows * enc_row / cores
-            total = scan + n_raw * raw_fixed + n_enc * enc_fixed + spark["python_cpu_s"]
+            scan = (raw_scan_row + n_enc * enc_row) * args.rows / cores
+            total = scan + raw_fixed_all + n_enc * enc_fixed + spark["python_cpu_s"]
             out[f"{name}_{cores}_cores"] = {"scan_s": round(scan), "total_s": round(total)}
     _write("spark_estimate.json", out)
 

@@ -91,7 +91,7 @@ def cell_and_value_once(sql: str, source: CountingSource, name: str) -> bool:
 def test_each_value_and_its_grid_cell_are_computed_once_per_row():
     """A piece pass and the encoding compute a column's typed value and its grid cell once per
     row. Before, the cell's CASE was inlined into each per-cell array lookup (six copies in a
-    piece pass, twelve in a code), the value into each copy: a piece pass cost ~100x a grid
+    piece pass, thirteen in a code), the value into each copy: a piece pass cost ~100x a grid
     pass on Spark, which shares no subexpression between CASE branches."""
     source = CountingSource.open(pd.DataFrame({"x": VALUES}), {"x": "numerical"})
     try:
