@@ -16,10 +16,16 @@ import pandas as pd
 import pytest
 
 from roomkit import ADMIN, database_url, two_party
-from synthroom.demo.adtech import CONVERSIONS_COLUMNS, DEMO_CLASSIFICATION, DEMO_TEMPLATE
+from synthroom.demo.adtech import (
+    AUDIENCE_COLUMNS,
+    CONVERSIONS_COLUMNS,
+    DEMO_CLASSIFICATION,
+    DEMO_TEMPLATE,
+    simulate_audience,
+)
 from synthroom.errors import InputError
 from synthroom.pipeline import synthesize_with_gate
-from synthroom.room import Actor, Room
+from synthroom.room import Actor, Room, inference, metering, training
 from synthroom.room.errors import Forbidden
 from synthroom.room.jobs import run_job, start_job
 from synthroom.room.models import ConfiguredTable, Member
@@ -532,3 +538,71 @@ def test_a_refresh_with_other_column_types_is_refused_and_leaves_no_snapshot(tmp
         party.room.refresh_table(party.advertiser, configured["id"])
     assert sorted(p.name for p in snapshots.iterdir()) == before
     assert party.room.get_table(party.advertiser, configured["id"])["snapshot_sha256"] == configured["snapshot_sha256"]
+
+
+# -- inference over a cluster table --------------------------------------------------------------
+INFERENCE_POLICY = {"inference_runners": ["publisher"], "inference_receivers": ["advertiser"]}
+
+
+def _new_users_table(room: Room, party, kind: str, path: str = "", table: str | None = None) -> int:
+    """The publisher's new users configured (as ``kind``) and associated for inference."""
+    configured = room.configure_table(
+        party.publisher,
+        f"new users ({kind})",
+        kind,
+        path,
+        AUDIENCE_COLUMNS,
+        epsilon_budget=1.0,
+        unit_column="user_id",
+        source_table=table,
+    )
+    room.associate(party.publisher, party.collab, configured["id"], f"new_users_{kind}")
+    return configured["id"]
+
+
+def _predictions(room: Room, actor: Actor, inference_id: int, fmt: str) -> pd.DataFrame:
+    path = inference.inference_result(room, actor, inference_id, fmt)
+    frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+    return frame.sort_values("user_id").reset_index(drop=True)
+
+
+@pytest.mark.spark
+def test_inference_over_a_spark_table_scores_its_rows_as_over_a_local_snapshot(tmp_path, spark):
+    """A model scores the publisher's new users as a Spark table (on Spark, fingerprint checked)
+    and as the same rows in a local snapshot: the same predictions, for the receivers only, the
+    row count for the runner and the receivers only; a snapshot changed behind the room's back
+    fails ``source_changed`` and leaves no predictions."""
+    party = two_party(tmp_path, model_policy=INFERENCE_POLICY)  # DuckDB: the model, quickly
+    job = run_job(party.room, start_job(party.room, party.advertiser, party.template["id"])["id"])
+    assert job["state"] == "succeeded", job
+    model = training.train_model(party.room, party.advertiser, job["id"], "gbm", params={"max_iter": 30})
+    room = Room(database_url(tmp_path), tmp_path / "artifacts", admin_key=ADMIN, engine="spark")  # now on Spark
+    simulate_audience(300, seed=9).to_parquet(party.folder / "data" / "publisher" / "new_users.parquet")
+    local = _new_users_table(room, party, "parquet", str(party.folder / "data" / "publisher" / "new_users.parquet"))
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS pubdb LOCATION '{(tmp_path / 'warehouse').as_uri()}'")
+    try:
+        spark.read.parquet(_snapshot_path(party, local)).write.saveAsTable("pubdb.new_users")
+        _grant(room, party.publisher, "spark-table:pubdb.*")
+        cluster = _new_users_table(room, party, "spark_table", table="pubdb.new_users")
+    finally:
+        spark.sql("DROP DATABASE IF EXISTS pubdb CASCADE")
+    done = [inference.start_inference(room, party.publisher, model["id"], t) for t in (local, cluster)]
+    assert [(d["state"], d["rows_scored"]) for d in done] == [("succeeded", 300)] * 2, done
+    for fmt in ("csv", "parquet"):
+        on_local, on_cluster = (_predictions(room, party.advertiser, d["id"], fmt) for d in done)
+        assert list(on_cluster.columns) == ["user_id", "prediction", "probability"] and len(on_cluster) == 300
+        pd.testing.assert_frame_equal(on_cluster, on_local)
+    for outsider in (party.publisher, party.analyst):  # the runner itself is no receiver here
+        with pytest.raises(Forbidden, match=f"^'{outsider.name}' does not receive the predictions of inference"):
+            inference.inference_result(room, outsider, done[1]["id"])
+    for actor, shown in ((party.publisher, 300), (party.advertiser, 300), (party.analyst, None)):
+        assert inference.get_inference(room, actor, done[1]["id"])["rows_scored"] == shown
+    metered = [
+        m for m in metering(room, party.advertiser, party.collab)["inference"] if m["inference_id"] == done[1]["id"]
+    ]
+    assert metered and metered[0]["payer"] == "advertiser" and metered[0]["rows_scored"] == 300
+    snapshot = _snapshot_path(party, cluster)
+    spark.read.parquet(snapshot).limit(5).write.mode("append").parquet(snapshot)  # behind the room's back
+    changed = inference.start_inference(room, party.publisher, model["id"], cluster)
+    assert (changed["state"], changed["category"], changed["rows_scored"]) == ("failed", "source_changed", None)
+    assert not (tmp_path / "artifacts" / "inference" / str(changed["id"])).exists()

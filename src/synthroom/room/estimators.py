@@ -199,6 +199,18 @@ def metrics(task: str, model, x: pd.DataFrame, y: pd.Series) -> dict[str, float]
     return out
 
 
+def predict_rows(model, frame: pd.DataFrame, features: list[dict[str, str]], *, classify: bool) -> pd.DataFrame:
+    """The model's ``prediction`` for each row of ``frame`` and, for a classifier that gives
+    probabilities, the predicted class's ``probability`` (4 decimals): one row per input row,
+    in order (an inference job's output, on the room's worker or on a Spark executor)."""
+    with one_thread():
+        x = prepare(frame, features)
+        out = pd.DataFrame({"prediction": model.predict(x)})
+        if classify and hasattr(model, "predict_proba"):
+            out["probability"] = np.round(model.predict_proba(x).max(axis=1), 4)
+    return out
+
+
 def selection_score(task: str, scores: dict[str, float]) -> float:
     """What ``auto`` maximises on the validation split: AUC (else accuracy), or R^2."""
     return scores["r2"] if task == "regression" else scores.get("auc", scores["accuracy"])

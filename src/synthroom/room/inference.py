@@ -193,7 +193,7 @@ def run_inference(room: Room, inference_id: int, *, worker_id: str | None = None
     with room.transaction() as s:
         if claims.take(s, InferenceJob, inference_id, worker_id, lease) is None:
             return inference_view(get_row(s, InferenceJob, inference_id, "inference"))
-        task = _task(s, inference_id)
+        task = _task(s, inference_id, room.settings.spark_master)
     return _run_claimed(room, inference_id, worker_id, lease, task)
 
 
@@ -203,11 +203,11 @@ def run_next_inference(room: Room, *, worker_id: str, lease: float = LEASE_SECON
         inference_id = claims.take(s, InferenceJob, None, worker_id, lease)
         if inference_id is None:
             return None
-        task = _task(s, inference_id)
+        task = _task(s, inference_id, room.settings.spark_master)
     return _run_claimed(room, inference_id, worker_id, lease, task)
 
 
-def _task(s, inference_id: int) -> dict:
+def _task(s, inference_id: int, master: str | None) -> dict:
     """What scoring needs, read in the claim: the model, the table's snapshot, what to read."""
     record = s.get(InferenceJob, inference_id, populate_existing=True)
     model, table = s.get(TrainedModel, record.model_id), s.get(ConfiguredTable, record.table_id)
@@ -228,6 +228,7 @@ def _task(s, inference_id: int) -> dict:
         "source": source_of(table.name, table),
         "task": model.task,
         "withdrawn": withdrawn,
+        "master": master,
     }
 
 
@@ -269,27 +270,49 @@ class _Outcome:
 
 
 def _score(task: dict, artifacts: str, _shared: _Shared) -> int:
-    """In the child process: read the verified snapshot's needed columns, predict, write."""
+    """In the child process: read the verified snapshot's needed columns, predict, write (a
+    table on the cluster is read and scored on Spark: :func:`_score_on_spark`)."""
     import pyarrow.parquet as pq
 
     from ..engine.sandbox import verified_snapshot
 
     source, features = task["source"], task["features"]
+    if source.cluster:
+        return _score_on_spark(task, Path(artifacts))
     id_column = source.unit
     columns = [f["name"] for f in features] + (
         [id_column] if id_column and id_column not in [f["name"] for f in features] else []
     )
     frame = pq.read_table(io.BytesIO(verified_snapshot(source)), columns=columns).to_pandas()
     model = estimators.load_model(Path(task["model"]), trusted=tuple(task["trusted"]))
-    with estimators.one_thread():
-        x = estimators.prepare(frame, features)
-        out = pd.DataFrame({id_column or ROW_ID: frame[id_column] if id_column else np.arange(1, len(frame) + 1)})
-        out["prediction"] = model.predict(x)
-        if task["task"] == "classification" and hasattr(model, "predict_proba"):
-            out["probability"] = np.round(model.predict_proba(x).max(axis=1), 4)
+    out = pd.DataFrame({id_column or ROW_ID: frame[id_column] if id_column else np.arange(1, len(frame) + 1)})
+    predicted = estimators.predict_rows(model, frame, features, classify=task["task"] == "classification")
+    for name in predicted.columns:
+        out[name] = predicted[name].to_numpy()
     for fmt in RESULT_FORMATS:
         write_table(out, Path(artifacts) / f"predictions.{fmt}")
     return len(out)
+
+
+def _score_on_spark(task: dict, artifacts: Path) -> int:
+    """A cluster table's rows, scored where they live (:mod:`synthroom.engine.spark_inference`):
+    the fingerprint checked first, as for local snapshots; the predictions come back in batches."""
+    from ..engine.spark import spark_session
+    from ..engine.spark_inference import prediction_type, scored_frame, verified_rows, write_predictions
+    from ..engine.spark_sandbox import job_session
+
+    source, features, path = task["source"], task["features"], Path(task["model"])
+    session = job_session(spark_session(task["master"]))
+    rows = verified_rows(session, source, features)
+    model = estimators.load_model(path, trusted=tuple(task["trusted"]))
+    classify = task["task"] == "classification"
+    options = {"unit": source.unit, "trusted": tuple(task["trusted"])}
+    options |= {"output_type": prediction_type(model, classify=classify)}
+    scored = scored_frame(
+        rows, features, path.read_bytes(), **options, probability=classify and hasattr(model, "predict_proba")
+    )
+    targets = [artifacts / f"predictions.{fmt}" for fmt in RESULT_FORMATS]
+    return write_predictions(scored, targets, row_column=None if source.unit else ROW_ID)
 
 
 def _finish(room: Room, inference_id: int, worker_id: str, outcome: _Outcome, artifacts: Path) -> dict:
