@@ -180,6 +180,25 @@ def test_too_few_rows_for_a_range_give_placeholders_near_zero():
     assert sum(learned) <= 12  # phantoms: 3 expected of 60; 13 or more has probability 7e-6
 
 
+def test_a_phantom_cell_that_level_2_shows_empty_gets_no_mass():
+    """Level 1 lets ~0.05 empty grid cells per column through, anywhere on the grid (a seeded Adult
+    fit kept an octave near -2.9e17 for education-num and drew 0.6% of its rows there). Level 2's
+    pieces are a second, independent count: an isolated cell none of whose pieces clears 2 stds
+    and whose pieces sum under 2 stds of their sum gets no mass; a cell next to a kept one, or
+    whose pieces sum above that, keeps the old behaviour (spread evenly); all phantom: none go."""
+    from synthroom.synthesis.discretize import _Coarse, _piece_masses
+
+    coarse = _Coarse(np.array([3, 40, 41, 60]), np.array([90.0, 80.0, 500.0, 95.0]), 10.0, False, 0.0, True)
+    fine = np.array([5.0, -3, 8, 2] + [5, -3, 8, 2] + [100, 200, 150, 50] + [15, 12, 11, 5])
+    bounds = np.array([0, 4, 8, 12, 16])
+    mass = _piece_masses(coarse, fine, 10.0, bounds)
+    assert mass[:4].tolist() == [0.0, 0.0, 0.0, 0.0]  # isolated, quiet, sum 12 < 2 * 2 * 10
+    assert np.allclose(mass[4:8], mass[4]) and mass[4] > 0  # quiet but next to cell 41: spread evenly
+    assert np.allclose(mass[12:16], mass[12]) and mass[12] > 0  # isolated, quiet, but sum 43 >= 40
+    alone = _Coarse(np.array([3]), np.array([90.0]), 10.0, False, 0.0, True)
+    assert np.allclose(_piece_masses(alone, fine[:4], 10.0, bounds[:2]), 90.0 * 0.8 / 4 + 12 * 0.2 / 4)
+
+
 def test_the_fit_warns_about_what_it_could_not_learn():
     # (A predictive column that keeps fewer than two classes stops the fit instead: test_selection.py.)
     rng = np.random.default_rng(3)
@@ -354,3 +373,55 @@ def test_whole_numbers_read_from_a_csv_keep_their_place_in_the_32_to_64_cell(tmp
     whole = np.floor(synth.sample(20_000)["hours"].to_numpy())
     for value, share in ((35, 0.2), (40, 0.6), (45, 0.2)):
         assert abs((whole == value).mean() - share) < 0.02, value
+
+
+def test_the_spanning_tree_weighs_the_noise_penalty_at_half(monkeypatch):
+    """clique_scores: L1 error minus noise_weight * sqrt(2/pi) * sigma per cell. The standard
+    regime's spanning tree uses TREE_NOISE_WEIGHT (0.5), the small regime's few cliques AIM's 1."""
+    import math
+
+    from synthroom.privacy import ZCDPAccountant
+    from synthroom.synthesis import structure
+
+    class Tables:
+        def marginals(self, cliques):
+            return [np.full((2, 3, 2), 10.0) for _ in cliques]
+
+    sizes = {"x": 2, "y": 3, "t": 2}
+    zero = lambda clique: np.zeros((2, 3, 2))  # noqa: E731
+    full = structure.clique_scores(Tables(), [("x", "y", "t")], zero, sizes, 4.0)
+    half = structure.clique_scores(Tables(), [("x", "y", "t")], zero, sizes, 4.0, noise_weight=0.5)
+    assert full.tolist() == pytest.approx([120 - math.sqrt(2 / math.pi) * 4 * 12])
+    assert half.tolist() == pytest.approx([120 - 0.5 * math.sqrt(2 / math.pi) * 4 * 12])
+    assert structure.TREE_NOISE_WEIGHT == 0.5
+
+    weights = []
+
+    def spy(*args, noise_weight):
+        weights.append(noise_weight)
+        raise StopIteration  # enough: the selection's scores were asked for
+
+    monkeypatch.setattr(structure, "measure_anchors", lambda *a: [])
+    monkeypatch.setattr(structure, "_naive_bayes", lambda *a: zero)
+    monkeypatch.setattr(structure, "clique_scores", spy)
+    sizes4 = {"a": 2, "b": 2, "c": 2, "t": 2}
+    for max_edges in (None, 1):
+        acc = ZCDPAccountant(1.0, 1e-9)
+        with pytest.raises(StopIteration):
+            structure.select_and_measure(
+                None, sizes4, "t", acc, np.random.default_rng(0), acc.rho_budget, 100, 1000, max_edges=max_edges
+            )
+    assert weights == [0.5, 1.0]
+
+
+def test_a_separate_value_opens_a_bin_once_the_bin_holds_a_quarter_of_its_share():
+    """_group_pieces: without gap_split, runs of ~total/n_bins mass (a heavier piece alone); with
+    it (the standard regime's GAP_SPLIT, 0.25), a piece after an empty piece (the next whole
+    number of a column read as floats, in half-unit pieces) opens a bin once the current bin
+    holds a quarter of that share, so two values tied to different categories keep apart."""
+    from synthroom.synthesis.discretize import GAP_SPLIT, _group_pieces
+
+    mass = np.array([100.0, 0, 50, 0, 400, 0, 30, 30])  # total 610, 2 bins: 305 each
+    assert [g.tolist() for g in _group_pieces(mass, 2)] == [[0, 1, 2, 3], [4, 5], [6, 7]]
+    assert [g.tolist() for g in _group_pieces(mass, 2, GAP_SPLIT)] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert [g.tolist() for g in _group_pieces(mass, 2, 0.4)] == [[0, 1, 2, 3], [4, 5], [6, 7]]  # 100 < 122

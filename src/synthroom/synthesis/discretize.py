@@ -38,6 +38,7 @@ MAX_INTEGER_PIECES = 32
 MIN_BINS = 4
 PIECE_THRESHOLD = 2.0  # in noise standard deviations
 SUB_PIECES = 16
+GAP_SPLIT = 0.25  # of a bin's mass: a separate value after it opens a bin (_group_pieces)
 
 
 @dataclass
@@ -108,9 +109,11 @@ def learn_numeric(
     min_bins: int = MIN_BINS,
     grow: float = 0.0,
     sub_pieces: int = SUB_PIECES,
+    gap_split: float = 0.0,
 ) -> NumericColumn:
     """Bins for a numerical/datetime column from two noisy histograms (``min_bins``: the fewest;
-    ``grow`` and ``sub_pieces``: the small-table regime's, see :func:`grown` and below).
+    ``grow`` and ``sub_pieces``: the small-table regime's, see :func:`grown` and below;
+    ``gap_split``: see :func:`_group_pieces`; the standard regime's is :data:`GAP_SPLIT`).
 
     The number of bins adapts to the noise the model's marginals will carry (``noise_scale``,
     the std of one measured cell): ``sqrt(n / (4 * noise_scale))`` bins for a column whose noisy
@@ -146,7 +149,7 @@ def learn_numeric(
     bounds = np.concatenate([[0], np.cumsum(np.asarray(pieces.nsub)[coarse.cells])])
     piece_mass = _piece_masses(coarse, fine, sigma2, bounds)
     n_bins = int(np.clip(round(np.sqrt(piece_mass.sum() / (4.0 * noise_scale))), min_bins, max_bins))
-    groups = _group_pieces(piece_mass, n_bins)
+    groups = _group_pieces(piece_mass, n_bins, gap_split)
     coding = _bin_coding(grid, clip, pieces, coarse, groups, piece_mass, bounds)
     return NumericColumn(
         spec.name,
@@ -192,9 +195,13 @@ def _coarse_cells(
 
 def _piece_masses(coarse: _Coarse, fine: np.ndarray, sigma2: float, bounds: np.ndarray) -> np.ndarray:
     """Level 2's noisy piece counts (cell ``i``'s pieces are ``fine[bounds[i]:bounds[i+1]]``),
-    each cell's projected onto the non-negative vectors summing to its estimated total."""
-    piece_mass = np.empty(bounds[-1])
+    each cell's projected onto the non-negative vectors summing to its estimated total, except a
+    phantom cell's (:func:`_phantom_cells`), which get no mass."""
+    piece_mass = np.zeros(bounds[-1])
+    phantom = _phantom_cells(coarse.cells, fine, sigma2, bounds)
     for i in range(coarse.cells.size):
+        if phantom[i]:
+            continue
         y = fine[bounds[i] : bounds[i + 1]]
         # Inverse-variance combination of the cell's two total estimates.
         w1, w2 = 1 / coarse.sigma**2, 1 / (y.size * sigma2**2)
@@ -205,6 +212,27 @@ def _piece_masses(coarse: _Coarse, fine: np.ndarray, sigma2: float, bounds: np.n
             y = np.ones(y.size)
         piece_mass[bounds[i] : bounds[i + 1]] = _project_to_total(y, total)
     return piece_mass
+
+
+def _phantom_cells(cells: np.ndarray, fine: np.ndarray, sigma2: float, bounds: np.ndarray) -> np.ndarray:
+    """Which kept cells level 2 shows to be noise: a cell with no kept neighbour on the grid, none
+    of whose pieces clears ``PIECE_THRESHOLD`` noise stds, and whose pieces' sum (a second noisy
+    count of the cell, independent of level 1's test) is below ``PIECE_THRESHOLD`` of its std.
+
+    Level 1 lets about ``PHANTOM_CELLS`` empty cells through per column, anywhere on the grid
+    (an octave near -2^58 for a column of school years); without this, its few hundred noisy rows
+    would be drawn there. A real cell fails both tests only when it holds under about
+    ``PIECE_THRESHOLD * sqrt(pieces)`` noise stds of rows far from the rest of the column; its
+    rows are then drawn in the nearest kept cell's bin. When every cell would go, none does
+    (the column keeps what level 1 found). Post-processing of the two noisy histograms."""
+    idx = np.asarray(cells)
+    neighbour = np.isin(idx - 1, idx) | np.isin(idx + 1, idx)
+    out = np.zeros(idx.size, dtype=bool)
+    for i in range(idx.size):
+        y = fine[bounds[i] : bounds[i + 1]]
+        quiet = not (y > PIECE_THRESHOLD * sigma2).any()
+        out[i] = not neighbour[i] and quiet and y.sum() < PIECE_THRESHOLD * np.sqrt(y.size) * sigma2
+    return out if not out.all() else np.zeros_like(out)
 
 
 def _bin_coding(
@@ -378,17 +406,22 @@ def _possible_cells(grid: Grid, clip: tuple[float, float] | None) -> np.ndarray:
     return np.union1d(np.arange(lo, hi + 1), [grid.missing])
 
 
-def _group_pieces(mass: np.ndarray, n_bins: int) -> list[np.ndarray]:
+def _group_pieces(mass: np.ndarray, n_bins: int, gap_split: float = 0.0) -> list[np.ndarray]:
     """Split value-ordered pieces into runs of about ``total / n_bins`` mass each.
 
-    A piece heavier than that (a point mass) is a bin alone.
+    A piece heavier than that (a point mass) is a bin alone. With ``gap_split`` > 0, a piece after
+    an empty one (the next of a column's separate values, such as school years 11 and 12) also
+    opens a bin once the current bin holds ``gap_split`` of that mass: values are drawn
+    independently of the other columns inside a bin, so two values in one bin lose their own ties
+    (education 'Assoc-voc' is education-num 11, never 12). Post-processing of the noisy masses.
     """
     target = mass.sum() / max(1, n_bins)
     groups: list[list[int]] = [[]]
     acc = 0.0
     for i, m in enumerate(mass):
         # Empty pieces never open a bin: they ride along with their neighbours (weight 0).
-        if m > 0 and acc > 0 and (m >= target or acc >= target):
+        after_gap = gap_split > 0 and i > 0 and mass[i - 1] == 0
+        if m > 0 and acc > 0 and (m >= target or acc >= target or (after_gap and acc >= gap_split * target)):
             groups.append([])
             acc = 0.0
         groups[-1].append(i)

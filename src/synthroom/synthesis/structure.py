@@ -10,7 +10,8 @@ fits under the capacity cap. Three stages share the budget left after discretisa
    (x, y, target); its score is how far the true marginal is from what the anchors predict
    (a naive-Bayes model: x and y independent given the target), in L1, minus the noise the
    measurement would add (sqrt(2/pi) * sigma * cells, as in AIM, so huge cliques that noise
-   would swamp lose). L1 distance to a fixed table has sensitivity 1.
+   would swamp lose; weighed at ``TREE_NOISE_WEIGHT`` for the tree, since the anchors already
+   pin part of each clique). L1 distance to a fixed table has sensitivity 1.
 3. *Measure* (the rest): each selected clique with Gaussian noise.
 
 Capacity cap (the "model capacity reduction" that limits memorisation): no clique may have more
@@ -35,6 +36,13 @@ from ..privacy.mechanisms import exponential_choice, gaussian_counts, sigma_for
 
 ANCHOR_SHARE = 0.3
 SELECT_SHARE = 0.15
+# The weight of a candidate's noise penalty when the spanning tree is chosen (see clique_scores):
+# each tree clique (x, y, target) is estimated together with the anchors that already fix its
+# (x, target) and (y, target) tables, so the model's error on it is well below its raw
+# measurement noise. At AIM's full weight the tree avoided every wide informative pair (Adult at
+# epsilon 1: occupation x hours-per-week, 420 cells, the worst pair at 2-way TVD 0.146) for
+# small ones; at half it joins them (bench/RESULTS.md, "Adult behind the gate").
+TREE_NOISE_WEIGHT = 0.5
 
 
 @dataclass
@@ -135,7 +143,8 @@ def select_and_measure(
     sigma_next = sigma_for(rho_measure / n_edges, accountant.unit_cap)  # the noise one clique will get
     predicted = _naive_bayes(measurements, sizes, target)
     progress(f"scoring {len(candidates)} candidate cliques")
-    scores = clique_scores(source, candidates, predicted, sizes, sigma_next)
+    weight = TREE_NOISE_WEIGHT if max_edges is None else 1.0  # the small regime's few cliques: AIM's own
+    scores = clique_scores(source, candidates, predicted, sizes, sigma_next, noise_weight=weight)
 
     used_cells = sum(clique_cells(sizes, m.clique) for m in measurements)
     chosen = _spanning_cliques(
@@ -236,11 +245,15 @@ def clique_scores(
     predict: Callable,
     sizes: dict[str, int],
     sigma_next: float,
+    *,
+    noise_weight: float = 1.0,
 ) -> np.ndarray:
     """AIM's quality score of each candidate clique: the L1 distance between its true marginal and
-    ``predict(clique)`` (a table fixed before this data is read), minus the noise its measurement
-    would add (``sqrt(2/pi) * sigma_next`` per cell). One row moves each score by at most 1."""
-    penalty = np.array([math.sqrt(2 / math.pi) * sigma_next * clique_cells(sizes, c) for c in candidates])
+    ``predict(clique)`` (a table fixed before this data is read), minus ``noise_weight`` times the
+    noise its measurement would add (``sqrt(2/pi) * sigma_next`` per cell; the weight is public).
+    One row moves each score by at most 1."""
+    per_cell = noise_weight * math.sqrt(2 / math.pi) * sigma_next
+    penalty = np.array([per_cell * clique_cells(sizes, c) for c in candidates])
     # One call for all candidates: a backend may count many cliques in one pass over the rows.
     errors = np.array([np.abs(table - predict(c)).sum() for c, table in zip(candidates, source.marginals(candidates))])
     return errors - penalty

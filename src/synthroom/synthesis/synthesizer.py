@@ -44,6 +44,7 @@ from ..privacy.noise import Noise, SeededNoise, noise_for
 from ..schema import Schema, check_epsilon, parse_schema
 from .enforce import computed_columns, modelled_schema
 from .discretize import (
+    GAP_SPLIT,
     CategoricalColumn,
     NumericColumn,
     domain_warnings,
@@ -328,6 +329,7 @@ class Synthesizer:
                     min_bins=regime.min_bins,
                     grow=regime.grow,
                     sub_pieces=regime.sub_pieces,
+                    gap_split=GAP_SPLIT if regime.name == "standard" else 0.0,
                 )
         return finish_domains(source, schema, columns, acc, noise, rows, tail_share=regime.tail_share), noise_scale
 
