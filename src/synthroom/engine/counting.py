@@ -199,8 +199,8 @@ class CountingSource:
     def grid_counts(self, column: str, grid: Grid, clip: tuple[float, float] | None = None) -> np.ndarray:
         """Exact counts of ``column`` on every cell of the public ``grid`` (after public clipping)."""
         layers = clipped_layers(self.value_sql(column), clip, "", self._dialect)
-        layers.append({"i": grid.sql_cell(self._dialect.ident("v"), self._dialect)})
-        return self._dense_counts(layers, "i", grid.size)
+        cell_layers, cell = grid.cell_layers(self._dialect.ident("v"), "cell_", self._dialect)
+        return self._dense_counts(layers + cell_layers + [{"i": cell}], "i", grid.size)
 
     def piece_counts(self, column: str, grid: Grid, clip: tuple[float, float] | None, pieces: Pieces) -> np.ndarray:
         """Exact counts of ``column`` on the public ``pieces`` of grid cells (flat, in order)."""
@@ -304,25 +304,31 @@ def clipped_layers(
 def piece_layers(
     value: str, clip: tuple[float, float] | None, grid: Grid, pieces: Pieces, tag: str, dialect: Dialect = DUCKDB
 ) -> list[dict[str, str]]:
-    """Layers computing a numeric column's clipped value ``{tag}v``, its grid cell (1-based)
-    ``{tag}c``, that cell's entries of the per-cell arrays (each looked up once) and from them
-    its flat piece index ``{tag}p``, or -1 when the cell is not cut."""
+    """Layers computing a numeric column's clipped value ``{tag}v``, what its grid cell needs
+    (``{tag}cell_...``), the cell (1-based) ``{tag}c``, that cell's entries of the per-cell
+    arrays (each looked up once) and from them its flat piece index ``{tag}p``, or -1 when the
+    cell is not cut."""
     col = {n: dialect.ident(f"{tag}{n}") for n in "vcnsof"}
     cell = col["c"]
     within = (
         f"CASE WHEN {col['s']} > 0 THEN least(greatest(floor(({col['v']} - {col['o']}) / {col['s']}), 0), "
         f"{col['n']} - 1) ELSE 0 END"
     )
-    return clipped_layers(value, clip, tag, dialect) + [
-        {f"{tag}c": f"CAST({grid.sql_cell(col['v'], dialect)} AS BIGINT) + 1"},
-        {
-            f"{tag}n": dialect.at(dialect.int_array(pieces.nsub), cell),
-            f"{tag}s": dialect.at(dialect.float_array(pieces.step), cell),
-            f"{tag}o": dialect.at(dialect.float_array(pieces.origin), cell),
-            f"{tag}f": dialect.at(dialect.int_array(pieces.offsets), cell),
-        },
-        {f"{tag}p": f"CASE WHEN {col['n']} > 0 THEN CAST({col['f']} + {within} AS BIGINT) ELSE -1 END"},
-    ]
+    cell_layers, cell_sql = grid.cell_layers(col["v"], f"{tag}cell_", dialect)
+    return (
+        clipped_layers(value, clip, tag, dialect)
+        + cell_layers
+        + [
+            {f"{tag}c": f"CAST({cell_sql} AS BIGINT) + 1"},
+            {
+                f"{tag}n": dialect.at(dialect.int_array(pieces.nsub), cell),
+                f"{tag}s": dialect.at(dialect.float_array(pieces.step), cell),
+                f"{tag}o": dialect.at(dialect.float_array(pieces.origin), cell),
+                f"{tag}f": dialect.at(dialect.int_array(pieces.offsets), cell),
+            },
+            {f"{tag}p": f"CASE WHEN {col['n']} > 0 THEN CAST({col['f']} + {within} AS BIGINT) ELSE -1 END"},
+        ]
+    )
 
 
 def encoded_sql(

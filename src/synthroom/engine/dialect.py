@@ -107,6 +107,14 @@ class Dialect:
             return f"(CAST(unix_micros(CAST({x} AS TIMESTAMP)) AS DOUBLE) / 1000000.0D)"
         return f"epoch(CAST({x} AS TIMESTAMP))"
 
+    def inline(self, layers: "list[dict[str, str]]", expr: str) -> str:
+        """``expr`` with each layer's column (see ``counting.layered_sql``) replaced by its
+        expression, last layer first: one expression that computes each as often as it is named."""
+        for layer in reversed(layers):
+            for name, value in layer.items():
+                expr = expr.replace(self.ident(name), f"({value})")
+        return expr
+
     def is_nan(self, x: str) -> str:
         return f"isnan({x})"
 

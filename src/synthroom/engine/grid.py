@@ -48,7 +48,15 @@ class Grid:
     def cell_of(self, values: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def sql_cell(self, x: str, dialect: Dialect = DUCKDB) -> str:  # pragma: no cover - abstract
+    def sql_cell(self, x: str, dialect: Dialect = DUCKDB) -> str:
+        """The cell of value ``x`` as one SQL expression (:meth:`cell_layers` inlined)."""
+        return dialect.inline(*self.cell_layers(x, "synthroom_cell_", dialect))
+
+    def cell_layers(
+        self, x: str, tag: str, dialect: Dialect = DUCKDB
+    ) -> tuple[list[dict[str, str]], str]:  # pragma: no cover - abstract
+        """Layers (see ``counting.layered_sql``; names start with ``tag``) computing once per row
+        what the cell of column ``x`` uses several times, and the cell's SQL over them."""
         raise NotImplementedError
 
     def bounds(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
@@ -90,17 +98,24 @@ class _LogGrid(Grid):
         out = np.where(x <= -_HUGE, NEG_HUGE, out)
         return out.astype(np.int64)
 
-    def sql_cell(self, x: str, dialect: Dialect = DUCKDB) -> str:
+    def cell_layers(self, x: str, tag: str, dialect: Dialect = DUCKDB) -> tuple[list[dict[str, str]], str]:
         """The cell of value ``x``: ``floor(log2)`` is only a guess (Spark's log2 is a quotient of
-        logarithms), corrected by exact comparisons with powers of two, so the cell is exact."""
-        ax, n = f"abs({x})", dialect.number
-        e0 = f"floor(log2({ax}))"
-        e = (
-            f"({e0} - CASE WHEN {ax} < pow({n(2)}, {e0}) THEN 1 ELSE 0 END"
-            f" + CASE WHEN {ax} >= pow({n(2)}, {e0} + 1) THEN 1 ELSE 0 END)"
-        )
-        s = f"least(greatest(floor(({ax} / pow({n(2)}, {e}) - {n(1)}) * {SUB}), 0), {SUB - 1})"
-        return (
+        logarithms), corrected by exact comparisons with powers of two, so the cell is exact. The
+        octave ``e`` (used twice in the cell, its guess three times in it) is a layer of its own,
+        computed only for the values whose cell is an octave's."""
+        n, ident = dialect.number, dialect.ident
+        ax, e0, e, s = (ident(f"{tag}{name}") for name in ("abs", "e0", "e", "s"))
+        octave = f"{ax} >= {n(_TINY)} AND {ax} < {n(_HUGE)}"
+        layers = [
+            {f"{tag}abs": f"abs({x})"},
+            {f"{tag}e0": f"CASE WHEN {octave} THEN floor(log2({ax})) END"},
+            {
+                f"{tag}e": f"({e0} - CASE WHEN {ax} < pow({n(2)}, {e0}) THEN 1 ELSE 0 END"
+                f" + CASE WHEN {ax} >= pow({n(2)}, {e0} + 1) THEN 1 ELSE 0 END)"
+            },
+            {f"{tag}s": f"least(greatest(floor(({ax} / pow({n(2)}, {e}) - {n(1)}) * {SUB}), 0), {SUB - 1})"},
+        ]
+        cell = (
             f"CASE WHEN {x} IS NULL OR isnan({x}) THEN {LOG_MISSING} "
             f"WHEN {x} = 0 THEN {ZERO} "
             f"WHEN {x} >= {n(_HUGE)} THEN {POS_HUGE} WHEN {x} <= {n(-_HUGE)} THEN {NEG_HUGE} "
@@ -108,6 +123,7 @@ class _LogGrid(Grid):
             f"WHEN {x} > 0 THEN CAST({POS_BASE} + ({e} - ({E_MIN})) * {SUB} + {s} AS BIGINT) "
             f"ELSE CAST({NEG_BASE} + ({E_MAX} - {e}) * {SUB} + ({SUB - 1} - {s}) AS BIGINT) END"
         )
+        return layers, cell
 
     def bounds(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper value of each cell (NaN for the missing cell)."""
@@ -155,9 +171,10 @@ class _DateGrid(Grid):
         out = np.clip(np.nan_to_num(k, nan=0.0), -1, _DATE_CELLS) + 1
         return np.where(np.isnan(x), self.missing, out).astype(np.int64)
 
-    def sql_cell(self, x: str, dialect: Dialect = DUCKDB) -> str:
+    def cell_layers(self, x: str, tag: str, dialect: Dialect = DUCKDB) -> tuple[list[dict[str, str]], str]:
+        """The year cell of ``x`` (one cheap expression: no layers)."""
         n = dialect.number
-        return (
+        return [], (
             f"CASE WHEN {x} IS NULL OR isnan({x}) THEN {self.missing} ELSE "
             f"CAST(least(greatest(floor(({x} - ({n(_DATE_START)})) / {n(_DATE_STEP)}), -1), {_DATE_CELLS}) + 1 AS "
             "BIGINT) END"
