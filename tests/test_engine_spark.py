@@ -284,3 +284,17 @@ def test_spark_computes_each_value_and_cell_once_and_codes_numbers_as_duckdb(tmp
     finally:
         duck.close()
         spk.close()
+
+
+def test_generated_code_too_large_to_jit_is_not_used_for_whole_stages(tmp_path, spark):
+    """HotSpot never JIT-compiles a method over 8,000 bytes of bytecode; the 15-column encoding's
+    whole-stage method was ~29 KB and ran interpreted (~90 microseconds a row at 100M rows). A
+    session the engine sets up (or adopts) caps whole-stage code there, so such a stage uses
+    expression-level code, which compiles; the counts are unchanged (the parity tests above)."""
+    from synthroom.engine.spark import SparkCountingSource
+
+    spark.conf.set("spark.sql.codegen.hugeMethodLimit", "65535")  # Spark's default
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"x": [1, 2]}).to_csv(path, index=False)
+    SparkCountingSource.open(str(path), {"x": "numerical"}, session=spark).close()
+    assert spark.conf.get("spark.sql.codegen.hugeMethodLimit") == "8000"
