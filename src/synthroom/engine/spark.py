@@ -96,6 +96,19 @@ def _configured(session):
     return session
 
 
+def spark_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions a failed Spark call raises in Python (for ``except``; pyspark imported here)."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    return (PySparkException, Py4JError)
+
+
+def first_line(exc: BaseException) -> str:
+    """A Spark error's first line (at most 200 characters), for a one-line message."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
 def duckdb_type(spark_type: str) -> str:
     """A Spark type's name in the engine's type table (DuckDB's names): ``int`` -> ``INTEGER``."""
     name = spark_type.lower()

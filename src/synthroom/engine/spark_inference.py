@@ -121,19 +121,16 @@ def write_predictions(frame, targets: list[Path], *, row_column: str | None) -> 
     (:func:`prediction_batches`; the scores are computed once, kept on the executors); the
     number of rows. A Spark failure is raised as a plain :class:`RuntimeError` with its first
     line (a JVM exception cannot travel back from the job's child process)."""
-    from py4j.protocol import Py4JError
-    from pyspark.errors import PySparkException
-
     from ..io import write_batches
+    from .spark import first_line, spark_errors
 
     frame = frame.persist()
     rows = 0
     try:
         for target in targets:
             rows = write_batches(prediction_batches(frame, row_column=row_column), target)
-    except (PySparkException, Py4JError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise RuntimeError(f"scoring on Spark failed: {first}") from None
+    except spark_errors() as exc:
+        raise RuntimeError(f"scoring on Spark failed: {first_line(exc)}") from None
     finally:
         frame.unpersist()
     return rows

@@ -53,7 +53,7 @@ from sqlglot.tokens import TokenType
 
 from ..errors import InputError, SourceChanged, TemplateRuntimeError
 from .sandbox import Source, verified_snapshot
-from .spark import duckdb_type
+from .spark import duckdb_type, spark_errors
 from ..sql.template import ROW_COLUMN, UNIT_COLUMN, CheckedTemplate
 
 SESSION_SQL_CONF = {
@@ -265,15 +265,12 @@ def describe_template_spark(template: CheckedTemplate, sources: list[Source], se
     """``(name, type)`` of each output column (types as the engine names them), from Spark's own
     analysis of the template's Spark SQL over the sources' empty views: a template Spark cannot
     run is refused when it is created, not charged for when a job meets it."""
-    from py4j.protocol import Py4JError
-    from pyspark.errors import PySparkException
-
     sql = spark_sql(template)
     own = job_session(session)
     try:
         register_sources(own, sources, empty=True)
         fields = own.sql(sql).schema.fields
-    except (PySparkException, Py4JError) as exc:
+    except spark_errors() as exc:
         raise InputError(f"template rejected on Spark: it does not run: {str(exc).splitlines()[0]}") from None
     finally:
         SparkExecution(None, 0, 0, 0, False, own).close()
@@ -287,9 +284,6 @@ def run_template_spark(
 
     ``session``: the room's Spark session (a job session of its own is made from it). A
     failure over the real rows raises :class:`TemplateRuntimeError` (for the operator's log)."""
-    from py4j.protocol import Py4JError
-    from pyspark.errors import PySparkException
-
     if cap < 1:
         raise InputError(f"the cap on rows per privacy unit must be at least 1, not {cap}")
     sql = spark_sql(template)
@@ -300,7 +294,7 @@ def run_template_spark(
         before, units = _sizes(own, result)
         capped = _capped(result, template.output_columns, cap, seed).persist()
         after = capped.count()
-    except (PySparkException, Py4JError) as exc:
+    except spark_errors() as exc:
         raise TemplateRuntimeError(f"the template failed to run on Spark: {str(exc).splitlines()[0]}") from None
     return SparkExecution(capped, before, after, units, all(s.unit for s in sources), own, (result, capped))
 

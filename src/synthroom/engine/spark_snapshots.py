@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from ..errors import InputError, SourceChanged
 from .sandbox import Source
-from .spark import duckdb_type
+from .spark import duckdb_type, first_line, spark_errors
 
 # The owner's declared CSV types (DuckDB's names, as for local CSVs) as Spark types.
 SPARK_DECLARED = {
@@ -38,13 +38,6 @@ SPARK_DECLARED = {
     "TIMESTAMP": "timestamp_ntz",
 }
 _SECOND_SEED = "synthroom-fingerprint"
-
-
-def _spark_errors() -> tuple:
-    from py4j.protocol import Py4JError
-    from pyspark.errors import PySparkException
-
-    return (PySparkException, Py4JError)
 
 
 def _q(name: str):
@@ -70,8 +63,8 @@ def read_source(session, kind: str, location: str, *, shown: str, column_types: 
         frame.schema  # noqa: B018  (resolves the files now: a missing path fails here)
         check_input_files(frame.inputFiles(), location, shown)
         return frame
-    except _spark_errors() as exc:
-        raise InputError(f"data source {shown!r} cannot be read by Spark ({_first_line(exc)})") from None
+    except spark_errors() as exc:
+        raise InputError(f"data source {shown!r} cannot be read by Spark ({first_line(exc)})") from None
 
 
 def _refuse_sink_log(session, location: str, shown: str) -> None:
@@ -113,10 +106,6 @@ def _catalog_table(session, name: str, shown: str):
     return session.read.table(f"`{database}`.`{plain}`")
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-
-
 def write_snapshot(frame, keep: list[str], root: str, *, shown: str) -> tuple[str, tuple[str, ...], dict[str, str]]:
     """Write the ``keep`` columns of ``frame`` as Parquet to a new folder under ``root``:
     ``(its URI, every column of the source, the DuckDB type of each kept column)``."""
@@ -129,9 +118,9 @@ def write_snapshot(frame, keep: list[str], root: str, *, shown: str) -> tuple[st
     target = f"{root.rstrip('/')}/{secrets.token_hex(16)}"
     try:
         kept.write.mode("errorifexists").parquet(target)
-    except _spark_errors() as exc:
+    except spark_errors() as exc:
         delete_path(frame.sparkSession, target)
-        raise InputError(f"data source {shown!r} could not be copied by Spark ({_first_line(exc)})") from None
+        raise InputError(f"data source {shown!r} could not be copied by Spark ({first_line(exc)})") from None
     return target, columns, types
 
 
@@ -158,7 +147,7 @@ def snapshot_types(session, path: str) -> dict[str, str] | None:
     """The DuckDB type of each column of the snapshot at ``path`` (None: it cannot be read)."""
     try:
         return {f.name: duckdb_type(f.dataType.simpleString()) for f in session.read.parquet(path).schema.fields}
-    except _spark_errors():
+    except spark_errors():
         return None
 
 
@@ -168,7 +157,7 @@ def delete_path(session, path: str) -> None:
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
     try:
         hadoop_path.getFileSystem(session.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)
-    except _spark_errors():
+    except spark_errors():
         pass  # already gone, or not ours to delete: nothing to clean up
 
 
@@ -177,7 +166,7 @@ def verified_frame(session, source: Source) -> Any:
     try:
         frame = session.read.parquet(source.path)
         now = fingerprint(frame)
-    except _spark_errors():
+    except spark_errors():
         raise SourceChanged(f"table {source.name!r}: its snapshot cannot be read on the cluster") from None
     if now != source.sha256:
         raise SourceChanged(f"table {source.name!r}: its snapshot is not the one recorded (fingerprint differs)")
