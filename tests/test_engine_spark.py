@@ -298,3 +298,87 @@ def test_generated_code_too_large_to_jit_is_not_used_for_whole_stages(tmp_path, 
     pd.DataFrame({"x": [1, 2]}).to_csv(path, index=False)
     SparkCountingSource.open(str(path), {"x": "numerical"}, session=spark).close()
     assert spark.conf.get("spark.sql.codegen.hugeMethodLimit") == "8000"
+
+
+def _corrupt_parquet_folder(folder) -> None:
+    """Two Parquet files of one table; the second's body zeroed (its magic bytes kept), so Spark
+    resolves the table and fails only when a count reads that file."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        pd.DataFrame(
+            {"a": rng.choice(["x", "y"], 200), "b": rng.normal(size=200), "y": rng.choice(["p", "q"], 200)}
+        ).to_parquet(folder / f"part-{i}.parquet")
+    raw = (folder / "part-1.parquet").read_bytes()
+    (folder / "part-1.parquet").write_bytes(raw[:4] + bytes(len(raw) - 8) + raw[-4:])
+
+
+def test_a_spark_failure_is_one_line_and_exit_4_with_nothing_written(tmp_path, spark):
+    """A failed Spark job (here an unreadable file in the folder) reaches the CLI user as one line
+    with Spark's own cause, exit code 4 and no output; before, a Py4J traceback and exit 1."""
+    from typer.testing import CliRunner
+
+    from synthroom.cli.app import app
+
+    _corrupt_parquet_folder(tmp_path / "data.parquet")
+    schema = tmp_path / "schema.json"
+    schema.write_text(
+        '{"target": "y", "columns": [{"name": "a", "type": "categorical"}, '
+        '{"name": "b", "type": "numerical"}, {"name": "y", "type": "categorical"}]}'
+    )
+    out = tmp_path / "syn.csv"
+    args = [str(tmp_path / "data.parquet"), "--schema", str(schema), "-o", str(out), "--engine", "spark"]
+    result = CliRunner().invoke(app, ["synthesize", *args])
+    message = " ".join(result.output.split())
+    assert result.exit_code == 4, result.output
+    assert (
+        "error: Spark failed while counting: [FAILED_READ_FILE.NO_HINT] Encountered error while reading file" in message
+    )
+    assert "part-1.parquet" in message and "(caused by java.lang.RuntimeException: corrupted file" in message
+    assert "Traceback" not in result.output and "\tat " not in result.output and "collectToPython" not in message
+    assert not out.exists() and not list(tmp_path.glob(".syn.csv*"))
+
+
+def test_spark_errors_become_one_line_causes_with_what_to_try():
+    from synthroom.engine.spark import LOCAL_CONF, engine_failure
+
+    oom = RuntimeError(
+        "An error occurred while calling o312.collectToPython.\n"
+        ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 3 in stage 7.0 failed 1 "
+        "times, most recent failure: Lost task 3.0 in stage 7.0 (TID 40) (192.0.2.2 executor driver): "
+        "java.lang.OutOfMemoryError: Java heap space\n\tat java.base/java.nio.HeapByteBuffer.<init>(X.java:64)\n"
+    )
+    assert str(engine_failure("counting", oom)) == (
+        "Spark failed while counting: java.lang.OutOfMemoryError: Java heap space; give Spark more memory: "
+        f"SYNTHROOM_SPARK_DRIVER_MEMORY for a local session (now {LOCAL_CONF['spark.driver.memory']}; 4g held "
+        "100M rows x 15 columns), spark.executor.memory on a cluster"
+    )
+    gateway = RuntimeError("[JAVA_GATEWAY_EXITED] Java gateway process exited before sending its port number.")
+    assert str(engine_failure("starting", gateway)) == (
+        "Spark failed while starting: [JAVA_GATEWAY_EXITED] Java gateway process exited before sending its port "
+        "number; Spark needs Java 17: install it, or point JAVA_HOME at it"
+    )
+
+
+def test_spark_without_java_says_so_in_one_line(tmp_path):
+    """No JVM can start: one line saying what to install, exit 4, nothing written."""
+    import os
+    import subprocess
+    import sys
+
+    _corrupt_parquet_folder(tmp_path / "data.parquet")
+    out = tmp_path / "syn.csv"
+    code = "from synthroom.cli.app import main; main()"
+    args = ["synthesize", str(tmp_path / "data.parquet"), "-o", str(out), "--engine", "spark"]
+    schema = tmp_path / "schema.json"
+    schema.write_text(
+        '{"target": "y", "columns": [{"name": "a", "type": "categorical"}, {"name": "y", "type": "categorical"}]}'
+    )
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args, "--schema", str(schema)], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 4, proc.stderr
+    assert "error: Spark failed while starting: [JAVA_GATEWAY_EXITED]" in proc.stderr
+    assert "Spark needs Java 17: install it, or point JAVA_HOME at it" in " ".join(proc.stderr.split())
+    assert "Traceback" not in proc.stderr and not out.exists()

@@ -45,6 +45,14 @@ class ResourceLimit(JobFailure):
     category = "resource_limit"
 
 
+class EngineFailure(JobFailure):
+    """The counting engine failed while it ran, not on a fault found in the input: Spark could not
+    start, ran out of memory, lost an executor or could not read a file the table lists.
+
+    The message is one line: the engine's own cause and what to try. The CLI exits with code 4;
+    in the clean room the job fails as ``internal_error`` (members never see the message)."""
+
+
 class TargetClassesLost(InputError, JobFailure):
     """The predictive column would hold fewer than two classes: no classifier can be trained.
 

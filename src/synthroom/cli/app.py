@@ -1,8 +1,10 @@
 """``synthroom``: synthesize, sample, simulate, demo.
 
 Exit codes: 0 success, 2 bad input (one message naming the column or value at fault, and no
-output file), 3 a release gate refused the synthetic data (no output file), 1 anything unexpected;
-the clean room's commands add 4, 5 and 6 to the same table (:mod:`.output`).
+output file), 3 a release gate refused the synthetic data (no output file), 4 the counting engine
+failed (Spark: could not start, out of memory, a file it could not read; one line with what to
+try, and no output file), 1 anything unexpected; the clean room's commands add 5 and 6 to the
+same table (:mod:`.output`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..errors import InputError
+from ..errors import EngineFailure, InputError
 from ..io import check_output_path, write_batches, write_table
 from ..privacy.accountant import DEFAULT_DELTA
 
@@ -27,9 +29,9 @@ err = Console(stderr=True)
 out = Console()
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {exc}", highlight=False)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 class _Phases:
@@ -224,6 +226,8 @@ def synthesize(
             privacy_log.write_text(json.dumps(synth.privacy_report(), indent=2))
     except InputError as exc:
         _fail(exc)
+    except EngineFailure as exc:
+        _fail(exc, code=4)
     _summary(synth, written, len(parsed.columns), time.perf_counter() - start, output)
     for warning in synth.warnings_:  # shown even with --quiet: the output is weaker than it looks
         err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)

@@ -20,15 +20,18 @@ files by line): use Parquet for such data.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import EngineFailure, InputError
 from .counting import CountingSource, check_names
 from .dialect import SPARK
 
@@ -85,8 +88,10 @@ def spark_session(master: str | None = None):
     builder = session_cls.builder.appName("synthroom").master(master or "local[*]")
     for key, value in {**(LOCAL_CONF if (master or "local").startswith("local") else {}), **SESSION_CONF}.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    with engine_failures("starting"):
+        session = builder.getOrCreate()
+    # a local session's failed tasks reach the user as one EngineFailure line, not a JVM log
+    session.sparkContext.setLogLevel("FATAL" if (master or "local").startswith("local") else "ERROR")
     return _configured(session)
 
 
@@ -109,6 +114,51 @@ def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
+_LOST_TASK = re.compile(r"^.*most recent failure: Lost task .*?\): ")
+_HINTS = {  # a cause's mark -> what to try ({memory}: the local session's heap)
+    "OutOfMemoryError": "give Spark more memory: SYNTHROOM_SPARK_DRIVER_MEMORY for a local session (now "
+    "{memory}; 4g held 100M rows x 15 columns), spark.executor.memory on a cluster",
+    "JAVA_GATEWAY_EXITED": "Spark needs Java 17: install it, or point JAVA_HOME at it",
+}
+
+
+def failure_cause(exc: BaseException) -> str:
+    """A failed Spark call's cause in one line (at most 400 characters): the failed task's own
+    error, not Py4J's "An error occurred while calling o50.collectToPython" nor the Java stack,
+    with the root cause (the last "Caused by") when it adds something."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    heads = [
+        line.lstrip(": ")
+        for line in lines
+        if line and not line.startswith(("at ", "...", "Caused by", "An error occurred while calling"))
+    ]
+    head = _LOST_TASK.sub("", heads[0] if heads else type(exc).__name__)
+    head = re.sub(r"\s*SQLSTATE: \w+$", "", re.sub(r"^org\.apache\.spark\.SparkException: ", "", head))
+    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by: ")]
+    if causes and causes[-1] not in head:
+        head = f"{head} (caused by {causes[-1]})"
+    return head[:400]
+
+
+def engine_failure(doing: str, exc: BaseException) -> EngineFailure:
+    """The one-line :class:`EngineFailure` for a Spark error raised while ``doing`` something."""
+    text = str(exc)
+    hints = [hint.format(memory=LOCAL_CONF["spark.driver.memory"]) for mark, hint in _HINTS.items() if mark in text]
+    cause = failure_cause(exc)
+    return EngineFailure(
+        f"Spark failed while {doing}: {cause.rstrip('.') if hints else cause}" + "".join(f"; {h}" for h in hints)
+    )
+
+
+@contextmanager
+def engine_failures(doing: str) -> Iterator[None]:
+    """Turn the Spark errors raised inside into one-line :class:`EngineFailure` (the CLI's exit 4)."""
+    try:
+        yield
+    except spark_errors() as exc:
+        raise engine_failure(doing, exc) from exc
+
+
 def duckdb_type(spark_type: str) -> str:
     """A Spark type's name in the engine's type table (DuckDB's names): ``int`` -> ``INTEGER``."""
     name = spark_type.lower()
@@ -128,6 +178,15 @@ def read_frame(session, data: Any):
     local = "://" not in text
     if local and (lower.endswith(".parquet") or lower.endswith(CSV_SUFFIXES)) and not Path(text).exists():
         raise InputError(f"input file {text!r} does not exist")
+    from pyspark.errors import AnalysisException
+
+    try:
+        return _read_path_or_table(session, text, lower, local)
+    except AnalysisException as exc:  # a path or table Spark cannot resolve or read: the input's fault
+        raise InputError(f"Spark cannot read {text!r}: {failure_cause(exc)}") from None
+
+
+def _read_path_or_table(session, text: str, lower: str, local: bool):
     if lower.endswith(".parquet") or (local and Path(text).is_dir()):
         return session.read.parquet(text)
     if lower.endswith(CSV_SUFFIXES):
@@ -184,12 +243,15 @@ class SparkCountingSource(CountingSource):
         if is_frame:  # checked before shipping it to the cluster (the ignored columns are not shipped)
             check_names([str(c) for c in data.columns], kinds, "the DataFrame", ignore)
             data = data[list(kinds)]
-        frame = read_frame(session, data)
-        where = "the Spark DataFrame" if hasattr(data, "sparkSession") else "the DataFrame" if is_frame else str(data)
-        check_names(list(frame.columns), kinds, where, ignore)
-        if ignore:
-            frame = frame.select(*[SPARK.ident(c) for c in kinds])
-        source = cls(session, frame, kinds)
+        with engine_failures("reading the input"):
+            frame = read_frame(session, data)
+            where = (
+                "the Spark DataFrame" if hasattr(data, "sparkSession") else "the DataFrame" if is_frame else str(data)
+            )
+            check_names(list(frame.columns), kinds, where, ignore)
+            if ignore:
+                frame = frame.select(*[SPARK.ident(c) for c in kinds])
+            source = cls(session, frame, kinds)
         source._validate(empty_is_error=not is_frame)
         return source
 
@@ -201,13 +263,15 @@ class SparkCountingSource(CountingSource):
 
     def _fetch(self, sql: str) -> list[tuple]:
         self.passes += 1
-        return [tuple(row) for row in self._spark.sql(sql).collect()]
+        with engine_failures("counting"):
+            return [tuple(row) for row in self._spark.sql(sql).collect()]
 
     def encode(self, codings) -> None:
         """The encoded table, cached on the executors (memory, then disk), for marginals."""
-        frame = self._spark.sql(self.encoded_sql(codings))
-        self._cached = frame.persist(_storage_level())
-        self._enc = self._view(self._cached)
+        with engine_failures("encoding the table"):
+            frame = self._spark.sql(self.encoded_sql(codings))
+            self._cached = frame.persist(_storage_level())
+            self._enc = self._view(self._cached)
         self._encoded = list(codings)
         self._sizes = {name: coding.size for name, coding in codings.items()}
 
@@ -302,7 +366,14 @@ def sample_to_parquet(
                     table = pa.Table.from_pandas(local.sample(n, seed=part_seed), preserve_index=False)
                     yield from table.cast(schema_arrow).to_batches()
 
-    plan.mapInArrow(draw, _spark_schema(schema_arrow)).write.mode("errorifexists").parquet(path)
+    created = "://" not in path and not Path(path).exists()
+    try:
+        with engine_failures("drawing the rows"):
+            plan.mapInArrow(draw, _spark_schema(schema_arrow)).write.mode("errorifexists").parquet(path)
+    except EngineFailure:
+        if created and Path(path).exists():  # nothing half-written is left behind
+            shutil.rmtree(path, ignore_errors=True)
+        raise
     return total
 
 
