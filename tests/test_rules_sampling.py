@@ -207,7 +207,11 @@ def test_balance_gives_equal_shares(fitted):
     [
         ({"where": {"nosuch": "x"}}, "where: column 'nosuch' is not in the model's schema"),
         ({"where": {"segment": "zz"}}, "where: the model never learned the value 'zz' of column 'segment' (it knows "),
-        ({"where": {"segment": "zz"}}, "a value too rare to pass the DP category selection is folded into 'other'"),
+        # every segment value is kept, so the column has no 'other' code (selection.drop_empty_other)
+        (
+            {"where": {"segment": "zz"}},
+            "where: the model never learned the value 'zz' of column 'segment' (it knows 4 values)",
+        ),
         ({"where": {"total": (1, 2)}}, "column 'total' is computed by a rule, not modelled: condition on the columns"),
         ({"where": {"price": (50, 10)}}, "where: column 'price': the range starts after it ends"),
         ({"where": {"price": "cheap"}}, "where: column 'price' is numerical and 'cheap' is not a number"),
@@ -226,10 +230,11 @@ def test_bad_conditions_are_input_errors(fitted, kwargs, message):
 
 
 def test_a_value_the_model_never_draws_is_refused(fitted):
-    labels = fitted.columns_["segment"].labels()
-    other = labels[fitted.columns_["segment"].coding.other_code]
-    with pytest.raises(InputError, match=r"the model gives \(almost\) no probability to rows with segment = 'other'"):
-        fitted.sample(10, seed=0, where={"segment": other})  # 'other' is a phantom here: suppressed by the fit
+    # Every segment value is kept: the fit gives the column no 'other' code (selection.drop_empty_other),
+    # so 'other' is a value the model never learned (before, a phantom code the fit suppressed).
+    assert fitted.columns_["segment"].coding.other_code is None
+    with pytest.raises(InputError, match=r"the model never learned the value 'other' of column 'segment'"):
+        fitted.sample(10, seed=0, where={"segment": "other"})
 
 
 def test_an_inequality_with_an_offset_holds_on_every_row(fitted):

@@ -313,3 +313,61 @@ def test_the_cli_exits_2_when_the_target_loses_its_classes(tmp_path):
     assert "the predictive column 'approved' would hold only 'no' at epsilon 1" in text
     assert "declare its classes in the schema" in text and "Traceback" not in text
     assert not out.exists()
+
+
+# -- no phantom ``other`` -------------------------------------------------------------------------
+def test_a_two_class_target_and_a_fully_kept_feature_get_no_other_code():
+    # 6,000 rows, every value frequent: before, the target had a third code ('other') that no row
+    # could hold, so every clique with the target had 1.5x the cells (more noise, a harsher tree
+    # penalty). Decided from DP outputs only: the row count minus the kept values' noisy counts
+    # (at epsilon 4 their std is about 15 rows, against 1% of the rows for the target).
+    df = loan(6_000, 2_000, seed=1)
+    synth = Synthesizer(LOAN_SCHEMA, epsilon=4.0, seed=3).fit(df)
+    target, purpose = synth.columns_["approved"].coding, synth.columns_["purpose"].coding
+    assert (target.other_code, target.size, set(target.values)) == (None, 2, {"no", "yes"})
+    assert (purpose.other_code, purpose.size, set(purpose.values)) == (None, 3, {"car", "home", "edu"})
+    assert target.fold_code == purpose.fold_code == 0
+    assert synth.model_.domain["approved"] == 2 and synth.model_.domain["purpose"] == 3
+    out = synth.sample(2_000)
+    assert set(out["approved"]) == {"no", "yes"} and set(out["purpose"]) == {"car", "home", "edu"}
+
+
+def test_a_column_that_folds_keeps_its_other_code():
+    # 8% of the rows hold 400 values of 3 rows each (none can be released): 'other' stays.
+    df = loan(6_000, 2_000, seed=1)
+    df.loc[:479, "purpose"] = [f"rare{i // 3}" for i in range(480)]
+    synth = Synthesizer(LOAN_SCHEMA, epsilon=4.0, seed=3).fit(df)
+    purpose = synth.columns_["purpose"].coding
+    assert purpose.other_code == purpose.size - 1 == 3 and purpose.fold_code is None
+    with pytest.raises(InputError, match="a value too rare to pass the DP category selection is folded into 'other'"):
+        synth.sample(10, where={"purpose": "zz"})
+
+
+def test_drop_empty_other_reads_the_dp_estimates_only():
+    coding = CategoryCoding(("a", "b", "c"), None, 3, 4)
+    rows = selection.RowCount(10_000.0, 40.0)
+
+    def column(noisy_rows: float) -> CategoricalColumn:
+        return CategoricalColumn("x", coding, "other", "VARCHAR", noisy_rows, rows_var=3 * 40.0**2)
+
+    dropped = selection.drop_empty_other(column(10_020.0), rows)
+    assert dropped.coding == CategoryCoding(("a", "b", "c"), None, None, 3, fold_code=0)
+    # The folded estimate plus 2 std (std = sqrt(40^2 + 3 * 40^2) = 80) must stay below 2% of the
+    # rows (200); the target's, below 1% (100).
+    assert selection.drop_empty_other(column(9_961.0), rows).coding == dropped.coding  # 39 + 160 < 200
+    assert selection.drop_empty_other(column(9_960.0), rows).coding == coding  # 40 + 160 = 200
+    assert selection.drop_empty_other(column(10_000.0), rows, is_target=True).coding == coding  # 160 > 100
+    assert selection.drop_empty_other(column(10_061.0), rows, is_target=True).coding == dropped.coding
+    public = CategoricalColumn("x", coding, "other", "VARCHAR")  # a declared list: left as it is
+    assert selection.drop_empty_other(public, rows) is public
+
+
+def test_without_an_other_code_a_value_not_kept_is_counted_in_the_fold_code():
+    df = pd.DataFrame({"x": ["a", "b", "b", "c", None, "b"]})
+    source = CountingSource.open(df, {"x": "categorical"})
+    try:
+        source.encode({"x": CategoryCoding(("b", "a"), None, None, 2, fold_code=0)})
+        (table,) = source.marginals([("x",)])
+    finally:
+        source.close()
+    assert table.tolist() == [5.0, 1.0]  # b, plus c and the missing value; a

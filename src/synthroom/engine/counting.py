@@ -42,12 +42,17 @@ _ENC = "synthroom_encoded"
 
 @dataclass(frozen=True)
 class CategoryCoding:
-    """How a categorical column becomes codes: kept values -> 0..k-1, else ``other``."""
+    """How a categorical column becomes codes: kept values -> 0..k-1, else ``other``.
+
+    With no ``other`` code, a value not kept (and missing, without a missing code) is counted in
+    ``fold_code`` (a kept value's code, chosen from DP outputs: see selection.drop_empty_other),
+    or in no cell when that is None too."""
 
     values: tuple[str, ...]  # kept non-missing values, in code order
     missing_code: int | None  # code for a missing value, or None (then missing -> other)
     other_code: int | None  # code for every value not kept, or None (no other value)
     size: int
+    fold_code: int | None = None  # without an other code: where a value not kept is counted
 
 
 @dataclass(frozen=True)
@@ -366,7 +371,8 @@ def code_layers(
         code = f"CAST(CASE WHEN {piece} >= 0 THEN {by_piece} ELSE {by_cell} END AS {code_type})"
         return piece_layers(value, coding.clip, coding.grid, coding.pieces, tag, dialect), code
     x = dialect.ident(f"{tag}x")
-    fallback = "NULL" if coding.other_code is None else str(coding.other_code)
+    into = coding.other_code if coding.other_code is not None else coding.fold_code
+    fallback = "NULL" if into is None else str(into)
     missing = str(coding.missing_code) if coding.missing_code is not None else fallback
     # A MAP lookup is a hash probe per row, fine for hundreds of categories.
     mapped = f"coalesce({dialect.lookup(list(coding.values), x)}, {fallback})" if coding.values else fallback

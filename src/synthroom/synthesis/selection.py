@@ -18,6 +18,9 @@ A value can reach the output in one of three ways, cheapest first:
   of the column's threshold delta, and spends it only when it runs; a regime without stage 2 (the
   small one) gives stage 1 all of it.
 
+A learned column whose DP estimates show (almost) no folded rows gets no ``other`` code at all
+(:func:`drop_empty_other`): a 2-class target then has 2 codes, not 3.
+
 After the fit, :func:`fold_warnings` reads the model's DP estimate of each column's ``other`` share
 and says loudly when a column, or the target, lost most of its values or a class (post-processing).
 Every charge and why it is private: docs/privacy.md ("Category selection").
@@ -26,14 +29,14 @@ Every charge and why it is private: docs/privacy.md ("Category selection").
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..engine import CategoryCoding, CountingSource
 from ..errors import TargetClassesLost
 from ..privacy import ZCDPAccountant
-from ..privacy.mechanisms import gaussian_counts, threshold_for, thresholded_counts
+from ..privacy.mechanisms import gaussian_counts, person_sensitivity, sigma_for, threshold_for, thresholded_counts
 from ..privacy.noise import Noise, discrete_gaussian_sf
 from ..schema import ColumnSpec
 
@@ -52,6 +55,10 @@ ROWS_Z = 4.75  # the row count is read as (noisy - ROWS_Z sigma): an underestima
 TAIL_RATE = 0.5
 TAIL_MAX_SHARE = 0.3
 TAIL_MAX_OF_REMAINING = 0.5  # never more than half of what is left for the marginals
+# No ``other`` code when the DP estimate of the folded rows plus EMPTY_OTHER_Z of its std is below
+# EMPTY_OTHER_SHARE of the DP row count (the predictive column: TARGET_FOLD_WARN_SHARE; drop_empty_other).
+EMPTY_OTHER_Z = 2.0
+EMPTY_OTHER_SHARE = 0.02
 
 
 @dataclass
@@ -63,6 +70,7 @@ class CategoricalColumn:
     other_label: str
     storage_type: str
     noisy_rows: float | None = None  # DP estimate of the rows whose value was kept (None: public list)
+    rows_var: float = 0.0  # the variance of noisy_rows (the kept values' noise)
     tail_delta: float = 0.0  # threshold delta reserved for a second selection (stage 2), unspent so far
 
     @property
@@ -112,12 +120,14 @@ def select(
     rho: float,
     delta: float,
     step: str,
-) -> tuple[list, float]:
+) -> tuple[list, float, float]:
     """Gaussian partition selection over ``observed`` values: the kept ones (largest noisy count
-    first) and the sum of their noisy counts. Charged: rho and delta (see mechanisms)."""
+    first), the sum of their noisy counts and its noise variance. Charged: rho and delta (see
+    mechanisms)."""
     noisy, keep, _ = thresholded_counts(accountant, noise, counts, rho, delta, step=step)
     order = np.argsort(-noisy, kind="stable")
-    return [observed[i] for i in order if keep[i]], float(noisy[keep].sum())
+    sigma = sigma_for(rho, person_sensitivity(accountant, 1.0))
+    return [observed[i] for i in order if keep[i]], float(noisy[keep].sum()), float(keep.sum()) * sigma**2
 
 
 @dataclass(frozen=True)
@@ -200,7 +210,7 @@ def learn_categorical(
         return CategoricalColumn(spec.name, public_coding(spec.categories), other_label(list(spec.categories)), stype)
     observed, counts = source.category_counts(spec.name)
     tail = delta / 2 if reserve_tail else 0.0
-    kept, rows = select(
+    kept, rows, var = select(
         accountant,
         noise,
         observed,
@@ -210,7 +220,9 @@ def learn_categorical(
         step=f"categories of {spec.name!r} (partition selection)",
     )
     coding = coding_of(kept)
-    return CategoricalColumn(spec.name, coding, other_label(list(coding.values)), stype, rows, tail_delta=tail)
+    return CategoricalColumn(
+        spec.name, coding, other_label(list(coding.values)), stype, rows, rows_var=var, tail_delta=tail
+    )
 
 
 def learn_target(
@@ -227,7 +239,7 @@ def learn_target(
     if spec.categories is not None:
         return learn_categorical(source, spec, accountant, noise, rho, delta)
     observed, counts = source.category_counts(spec.name)
-    kept, rows = select(
+    kept, rows, var = select(
         accountant,
         noise,
         observed,
@@ -240,7 +252,7 @@ def learn_target(
     if len(classes) < 2:
         raise TargetClassesLost(target_lost_message(spec.name, classes, accountant.epsilon))
     coding = coding_of(kept)
-    return CategoricalColumn(spec.name, coding, other_label(classes), source.storage_type(spec.name), rows)
+    return CategoricalColumn(spec.name, coding, other_label(classes), source.storage_type(spec.name), rows, var)
 
 
 def target_lost_message(name: str, classes: list[str], epsilon: float) -> str:
@@ -305,7 +317,7 @@ def _second_selection(
     coding = column.coding
     done = set(coding.values) | ({None} if coding.missing_code is not None else set())
     rest = [i for i, v in enumerate(observed) if v not in done]
-    kept, rows = select(
+    kept, rows, var = select(
         accountant,
         noise,
         [observed[i] for i in rest],
@@ -317,7 +329,12 @@ def _second_selection(
     before: list[str | None] = list(coding.values) + ([None] if coding.missing_code is not None else [])
     new = coding_of(before + kept)
     return CategoricalColumn(
-        column.name, new, other_label(list(new.values)), column.storage_type, (column.noisy_rows or 0.0) + rows
+        column.name,
+        new,
+        other_label(list(new.values)),
+        column.storage_type,
+        (column.noisy_rows or 0.0) + rows,
+        column.rows_var + var,
     )
 
 
@@ -398,15 +415,41 @@ def finish_domains(
     """After every column's first selection: stage 2 (:func:`release_tails`, its folded shares
     against the DP row count ``rows``, at most ``tail_share`` of rho); the columns in schema order."""
     release_tails(source, columns, accountant, noise, rows.noisy, max_share=tail_share)
-    return {c.name: columns[c.name] for c in schema.columns}
+    return {
+        c.name: columns[c.name] if c.parent else drop_empty_other(columns[c.name], rows, c.name == schema.target)
+        for c in schema.columns
+    }
+
+
+def drop_empty_other(column, rows: RowCount, is_target: bool = False):
+    """``column`` without its ``other`` code when the DP estimates say (almost) no row folds into
+    it: the row count minus the kept values' noisy counts, plus ``EMPTY_OTHER_Z`` times the noise
+    std of that difference, is below ``EMPTY_OTHER_SHARE`` of the row count (the predictive
+    column: ``TARGET_FOLD_WARN_SHARE``, the share its fold warning reads). Every kept value
+    keeps its code; a value not kept (and a missing one, when missing has no code) is then
+    counted in the most frequent kept value's (code 0). A 2-class target or a column whose every
+    value was kept thus has no phantom ``other`` cell, which would add noise to every clique
+    holding it (1.5x the cells for a 2-class target). Post-processing of DP outputs (the
+    selections and the row count); each row still lands in one cell of every marginal, so no
+    sensitivity changes. Public lists and columns without a learned value are left as they are."""
+    if not isinstance(column, CategoricalColumn) or column.noisy_rows is None or column.coding.other_code is None:
+        return column
+    coding = column.coding
+    if not coding.values or coding.other_code != coding.size - 1 or coding.size < 3:
+        return column
+    folded = rows.noisy - column.noisy_rows
+    std = math.sqrt(rows.sigma**2 + column.rows_var)
+    share = TARGET_FOLD_WARN_SHARE if is_target else EMPTY_OTHER_SHARE
+    if folded + EMPTY_OTHER_Z * std >= share * rows.noisy:
+        return column
+    new = CategoryCoding(coding.values, coding.missing_code, None, coding.size - 1, fold_code=0)
+    return replace(column, coding=new)
 
 
 def declare_public_values(schema, public: dict[str, tuple[str, ...]]):
     """``schema`` with ``public[name]`` declared as the categories of each categorical column that
     declares none (the clean room passes the approved template's output literals,
     :func:`synthroom.sql.template.output_literals`). A declared list is kept as it is."""
-    from dataclasses import replace
-
     columns = [
         replace(c, categories=public[c.name])
         if c.kind == "categorical" and c.categories is None and public.get(c.name)
