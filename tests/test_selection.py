@@ -223,6 +223,64 @@ def test_the_second_selection_costs_its_share_of_the_pool_exactly():
     assert counts[list(after[len(before) :])].min() > tau - 6 * tail.noise
 
 
+def test_the_selections_counts_are_1_way_measurements_of_the_kept_cells_at_no_cost():
+    # Each selection's noisy counts of the values it kept (stage 1, then stage 2) come back as a
+    # measurement of exactly those codes, with the noise std that selection charged; ``other``
+    # (never released) is not measured, and reading them charges nothing.
+    df = _zipf(20_000, 400, seed=1)
+    df.loc[df.index[:300], "city"] = None  # missing values: a value of their own, selected like the others
+    kinds = {"city": "categorical", "plan": "categorical", "y": "categorical"}
+    acc = ZCDPAccountant(1.0, 1e-9, 5e-10)
+    noise = SeededNoise(2)
+    source = CountingSource.open(df, kinds)
+    try:
+        schema = parse_schema({"target": "y", "columns": [{"name": k, "type": v} for k, v in kinds.items()]})
+        columns = {
+            s.name: learn_categorical(source, s, acc, noise, 0.25 * acc.rho_budget / 3, DELTA_COL)
+            for s in schema.columns
+        }
+        release_tails(source, columns, acc, noise, 20_000.0)
+    finally:
+        source.close()
+    charged = len(acc.charges)
+    found = selection.selection_measurements(columns, {"city", "plan"})
+    assert len(acc.charges) == charged
+    city = columns["city"]
+    stages = [c for c in acc.charges if "'city'" in c.step]
+    assert [m.clique for m in found] == [("city",)] * 2 + [("plan",)] and len(stages) == 2
+    codes = []
+    for m, charge, sel in zip(found, stages, city.selected):
+        assert m.sigma == pytest.approx(charge.noise, rel=1e-12)
+        assert len(m.cells) == len(m.noisy) == len(sel.values) > 0
+        assert list(m.noisy) == sorted(m.noisy, reverse=True)  # largest first, as kept
+        assert all(n > threshold_for(charge.noise, charge.delta) for n in m.noisy)
+        codes += list(m.cells)
+    assert sorted(codes) == [c for c in range(city.size) if c != city.coding.other_code]  # every kept code once
+    assert city.coding.missing_code in codes
+    # A column without an ``other`` code counts the rows not kept in its most frequent value: that
+    # cell is not what the selection counted, so it is not measured.
+    plan = selection.drop_empty_other(columns["plan"], selection.RowCount(20_000.0, 1.0))
+    assert plan.coding.other_code is None and plan.coding.fold_code == 0
+    (only,) = selection.selection_measurements({"plan": plan}, {"plan"})
+    assert only.cells == (1,) and only.noisy[0] == found[2].noisy[1]
+    truth = df["city"].value_counts(dropna=False)
+    for m in found[:2]:
+        values = [None if c == city.coding.missing_code else city.coding.values[c] for c in m.cells]
+        exact = np.array([truth[v] if v is not None else df["city"].isna().sum() for v in values])
+        assert np.abs(m.noisy - exact).max() < 6 * m.sigma + 1
+
+
+def test_the_model_fits_a_measurement_of_some_cells():
+    from synthroom.synthesis.model import estimate
+    from synthroom.synthesis.structure import Measurement
+
+    some = Measurement(("a",), np.array([600.0, 300.0]), 1.0, cells=(2, 0))
+    rough = Measurement(("a",), np.array([250.0, 250.0, 250.0, 250.0]), 1e3)
+    model = estimate({"a": 4}, [some, rough], 2000)
+    counts = np.asarray(model.project(["a"]).datavector())
+    assert counts[2] == pytest.approx(600, abs=5) and counts[0] == pytest.approx(300, abs=5)
+
+
 def test_a_collapsing_column_keeps_far_more_values_than_before():
     # 20,000 rows, a 400-value Zipf(0.9) column at epsilon 1: one selection at a fifth of the domain
     # budget kept about 13 values (60% folded); with the second selection more than 30 are kept

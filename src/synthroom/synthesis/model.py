@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import gc
 import warnings
 from typing import Iterator
@@ -48,8 +49,28 @@ def estimate(
     """Fit the maximum-entropy graphical model that best explains the noisy marginals."""
     with jax_settings():
         domain = Domain(list(sizes), [sizes[c] for c in sizes])
-        linear = [LinearMeasurement(np.asarray(m.noisy, dtype=float).ravel(), m.clique, m.sigma) for m in measurements]
+        linear = [
+            LinearMeasurement(np.asarray(m.noisy, dtype=float).ravel(), m.clique, m.sigma)
+            if m.cells is None
+            else LinearMeasurement(np.asarray(m.noisy, dtype=float), m.clique, m.sigma, query=CellsQuery(m.cells))
+            for m in measurements
+        ]
         return estimation.MirrorDescent().estimate(domain, linear, iters=iters, warm_start=warm_start)
+
+
+@dataclasses.dataclass(frozen=True)
+class CellsQuery:
+    """Some cells of a marginal's data vector, in a fixed order (``Measurement.cells``). Hashable
+    by value, as mbi's compiled programs key on their queries; it gives no estimate of the total
+    (mbi reads the total from identity measurements only)."""
+
+    cells: tuple[int, ...]
+
+    def __call__(self, f: "Factor") -> "jax.Array":
+        return f.datavector()[np.asarray(self.cells, dtype=np.int64)]
+
+    def op_norm_sq(self) -> float:
+        return 1.0
 
 
 def release_compiled() -> None:

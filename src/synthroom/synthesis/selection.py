@@ -39,6 +39,7 @@ from ..privacy import ZCDPAccountant
 from ..privacy.mechanisms import gaussian_counts, person_sensitivity, sigma_for, threshold_for, thresholded_counts
 from ..privacy.noise import Noise, discrete_gaussian_sf
 from ..schema import ColumnSpec
+from .structure import Measurement
 
 # A column whose DP share of rows in ``other`` is above this gets a second selection and a warning.
 FOLD_WARN_SHARE = 0.10
@@ -61,6 +62,17 @@ EMPTY_OTHER_Z = 2.0
 EMPTY_OTHER_SHARE = 0.02
 
 
+@dataclass(frozen=True)
+class Selected:
+    """What one partition selection released about the values it kept: their noisy counts (in
+    the order of ``values``; ``None`` = missing) and the noise std. A DP output like the kept
+    values themselves, so the model may read it as a 1-way measurement of those cells."""
+
+    values: tuple
+    noisy: np.ndarray
+    sigma: float
+
+
 @dataclass
 class CategoricalColumn:
     """A categorical column's codes and how to turn them back into values."""
@@ -72,6 +84,7 @@ class CategoricalColumn:
     noisy_rows: float | None = None  # DP estimate of the rows whose value was kept (None: public list)
     rows_var: float = 0.0  # the variance of noisy_rows (the kept values' noise)
     tail_delta: float = 0.0  # threshold delta reserved for a second selection (stage 2), unspent so far
+    selected: tuple[Selected, ...] = ()  # each selection's noisy counts of the values it kept (not saved)
 
     @property
     def size(self) -> int:
@@ -120,14 +133,16 @@ def select(
     rho: float,
     delta: float,
     step: str,
-) -> tuple[list, float, float]:
+) -> tuple[list, float, float, Selected]:
     """Gaussian partition selection over ``observed`` values: the kept ones (largest noisy count
-    first), the sum of their noisy counts and its noise variance. Charged: rho and delta (see
-    mechanisms)."""
+    first), the sum of their noisy counts and its noise variance, and those counts with their
+    noise std (:class:`Selected`). Charged: rho and delta (see mechanisms)."""
     noisy, keep, _ = thresholded_counts(accountant, noise, counts, rho, delta, step=step)
-    order = np.argsort(-noisy, kind="stable")
+    order = [i for i in np.argsort(-noisy, kind="stable") if keep[i]]
+    kept = [observed[i] for i in order]
     sigma = sigma_for(rho, person_sensitivity(accountant, 1.0))
-    return [observed[i] for i in order if keep[i]], float(noisy[keep].sum()), float(keep.sum()) * sigma**2
+    chosen = Selected(tuple(kept), noisy[order].astype(float), float(sigma))
+    return kept, float(noisy[keep].sum()), float(keep.sum()) * sigma**2, chosen
 
 
 @dataclass(frozen=True)
@@ -210,7 +225,7 @@ def learn_categorical(
         return CategoricalColumn(spec.name, public_coding(spec.categories), other_label(list(spec.categories)), stype)
     observed, counts = source.category_counts(spec.name)
     tail = delta / 2 if reserve_tail else 0.0
-    kept, rows, var = select(
+    kept, rows, var, selected = select(
         accountant,
         noise,
         observed,
@@ -221,7 +236,14 @@ def learn_categorical(
     )
     coding = coding_of(kept)
     return CategoricalColumn(
-        spec.name, coding, other_label(list(coding.values)), stype, rows, rows_var=var, tail_delta=tail
+        spec.name,
+        coding,
+        other_label(list(coding.values)),
+        stype,
+        rows,
+        rows_var=var,
+        tail_delta=tail,
+        selected=(selected,),
     )
 
 
@@ -239,7 +261,7 @@ def learn_target(
     if spec.categories is not None:
         return learn_categorical(source, spec, accountant, noise, rho, delta)
     observed, counts = source.category_counts(spec.name)
-    kept, rows, var = select(
+    kept, rows, var, selected = select(
         accountant,
         noise,
         observed,
@@ -252,7 +274,9 @@ def learn_target(
     if len(classes) < 2:
         raise TargetClassesLost(target_lost_message(spec.name, classes, accountant.epsilon))
     coding = coding_of(kept)
-    return CategoricalColumn(spec.name, coding, other_label(classes), source.storage_type(spec.name), rows, var)
+    return CategoricalColumn(
+        spec.name, coding, other_label(classes), source.storage_type(spec.name), rows, var, selected=(selected,)
+    )
 
 
 def target_lost_message(name: str, classes: list[str], epsilon: float) -> str:
@@ -317,7 +341,7 @@ def _second_selection(
     coding = column.coding
     done = set(coding.values) | ({None} if coding.missing_code is not None else set())
     rest = [i for i, v in enumerate(observed) if v not in done]
-    kept, rows, var = select(
+    kept, rows, var, selected = select(
         accountant,
         noise,
         [observed[i] for i in rest],
@@ -335,7 +359,40 @@ def _second_selection(
         column.storage_type,
         (column.noisy_rows or 0.0) + rows,
         column.rows_var + var,
+        selected=(*column.selected, selected),
     )
+
+
+def selection_measurements(columns: dict, modelled: set[str]) -> list[Measurement]:
+    """The selections' noisy counts as 1-way measurements of the modelled columns' kept cells
+    (``Measurement.cells``: their codes; ``other`` is never measured, as its count is not
+    released, nor the value that stands in for it when a column has no ``other`` code, whose
+    cell also holds the rows not kept: :func:`drop_empty_other`). Post-processing of the
+    selections' DP outputs: no charge. Without them the model learns a kept value's share only
+    from the marginals, where a 50-value column's 1-way table is the sum of a (column, target)
+    anchor's cells and carries their summed noise. (The counts of values kept near the threshold
+    are biased upward, as every released count is conditioned on clearing it; the truncated
+    normal's maximum-likelihood correction had a larger error than the raw counts in our
+    simulation, docs/privacy.md, so they are used as released.)"""
+    out = []
+    for name, col in columns.items():
+        if name not in modelled or not isinstance(col, CategoricalColumn):
+            continue
+        for sel in col.selected:
+            pairs = [(_code_of(col.coding, v), n) for v, n in zip(sel.values, sel.noisy)]
+            pairs = [(c, n) for c, n in pairs if c != col.coding.fold_code]
+            if pairs:
+                cells, noisy = zip(*pairs)
+                out.append(Measurement((name,), np.array(noisy, dtype=float), sel.sigma, cells=tuple(cells)))
+    return out
+
+
+def _code_of(coding: CategoryCoding, value) -> int:
+    """The code of a kept value (``None``: the missing code, kept when missing values were)."""
+    if value is None:
+        assert coding.missing_code is not None  # a selection that kept missing values coded them
+        return coding.missing_code
+    return coding.values.index(value)
 
 
 # -- warnings ------------------------------------------------------------------------------------

@@ -47,11 +47,14 @@ TREE_NOISE_WEIGHT = 0.5
 
 @dataclass
 class Measurement:
-    """A noisy marginal: counts over ``clique`` (shaped by the column sizes), noise std ``sigma``."""
+    """A noisy marginal: counts over ``clique`` (shaped by the column sizes), noise std ``sigma``;
+    with ``cells``, only those cells of a 1-way marginal, in that order (a category selection's
+    counts of the values it kept: ``selection.selection_measurements``)."""
 
     clique: tuple[str, ...]
     noisy: np.ndarray
     sigma: float
+    cells: tuple[int, ...] | None = None
 
 
 def measure_cliques(

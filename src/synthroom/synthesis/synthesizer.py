@@ -54,7 +54,7 @@ from .discretize import (
 )
 from .hierarchy import Within, children, hierarchy_warnings, measure_within, refuse_conditions
 from .refine import SHARE as REFINE_SHARE
-from .selection import RowCount, count_rows, finish_domains, first_domains, fold_warnings
+from .selection import RowCount, count_rows, finish_domains, first_domains, fold_warnings, selection_measurements
 from .refine import refine, should_refine
 from .regime import STANDARD, Regime, choose_regime, too_small_warning
 from .structure import ANCHOR_SHARE, SELECT_SHARE, anticipated_noise, select_and_measure
@@ -238,10 +238,11 @@ class Synthesizer:
 
         settings = self.settings
         sizes = {name: col.size for name, col in columns.items() if name not in self.within_}
+        selected = selection_measurements(columns, set(sizes))  # the selections' counts: no charge
         if not refining:  # the data is no longer needed: free DuckDB before compiling
             source.close()
         self.progress("fitting", f"estimating the graphical model from {len(measurements)} noisy marginals")
-        model = estimate(sizes, measurements, settings.iters)
+        model = estimate(sizes, measurements + selected, settings.iters)
         if not refining:
             return model, measurements
         release_compiled()
@@ -260,7 +261,7 @@ class Synthesizer:
             progress=lambda msg: self.progress("fitting", msg),
         )
         self.progress("fitting", f"re-estimating with {len(measurements)} noisy marginals")
-        return estimate(sizes, measurements, settings.iters, warm_start=model), measurements
+        return estimate(sizes, measurements + selected, settings.iters, warm_start=model), measurements
 
     def _finish(
         self,
