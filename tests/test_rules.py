@@ -202,6 +202,11 @@ def test_an_inequality_takes_an_offset(text, left, op, right, offset, shown):
             "a bound on one column use {column, min, max}",
         ),
         ("a <= b + tot", "rule #1 (a <= b + tot): a check compares two columns"),
+        (  # the README's wording of a computed column, written as a check
+            "tot = a * b",
+            "rule #1 (tot = a * b): '=' is not a check; a column computed from others is declared as "
+            '{column: tot, formula: "a * b"}',
+        ),
         ("d2 >= d1 + 7 days + 3", "rule #1 (d2 >= d1 + 7 days + 3): a check compares two columns"),
     ],
 )

@@ -291,6 +291,11 @@ def _parse_inequality(item: dict, index: int, kinds: Mapping[str, str], target: 
     where = _where(index, name or (text if isinstance(text, str) else None))
     ops = {exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">="}
     tree = _sql_expression(_durations(text) if isinstance(text, str) else text, where)
+    if isinstance(tree, exp.EQ):  # 'total = price * quantity': meant as a computed column
+        raise InputError(
+            f"{where}: '=' is not a check; a column computed from others is declared as "
+            f'{{column: {tree.this.sql()}, formula: "{tree.expression.sql()}"}}'
+        )
     op = ops.get(type(tree))
     sides = [_side(tree.this, where), _side(tree.expression, where)] if op is not None else [None, None]
     if op is None or None in sides:
