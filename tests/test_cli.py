@@ -102,6 +102,8 @@ def test_reference_product_json_is_accepted(files):
     [
         (lambda df: df.rename(columns={"age": "years"}), "column 'age' is in the schema but not in"),
         (lambda df: df.assign(extra=1), "column 'extra' in"),
+        # brackets in a message are printed as they are, not read as console markup
+        (lambda df: df.assign(**{"score[raw]": 1}), "leave it out with 'ignore: [score[raw]]' in the schema"),
         (lambda df: df.head(0), "the table has no rows"),
     ],
 )

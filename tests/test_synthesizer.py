@@ -129,11 +129,14 @@ def test_awkward_tables_work():
     # 3,000 rows and 5 columns at epsilon 1 are a small table (regime.py); this test is about the
     # standard regime's point masses, so it asks for that regime (the small one's coarser
     # marginals leave noise-filled bins about 2% of the mass at this seed).
-    out = Synthesizer(schema, epsilon=1.0, seed=0, settings=Settings(regime="standard")).fit(df).sample(1000)
+    out = Synthesizer(schema, epsilon=1.0, seed=0, settings=Settings(regime="standard")).fit(df).sample(5000)
     assert list(out.columns) == list(df.columns)
-    # The constant's octave is [4, 8), cut into pieces of 0.25: nearly all mass stays in [5, 5.25).
+    # The constant's octave is [4, 8), cut into pieces of 0.25: nearly all mass stays in [5, 5.25)
+    # (smeared over the octave it would be about 6%). The model's own share there is 0.990-1.000
+    # over fit seeds 0-5 (0.990 at this seed, measured on 20,000 rows); 5,000 rows keep the
+    # sampling error (about 0.0014) from deciding the test.
     assert out["constant"].between(4.0, 8.0).all()
-    assert out["constant"].between(5.0, 5.25).mean() > 0.99
+    assert out["constant"].between(5.0, 5.25).mean() > 0.985
     assert out["all_missing"].isna().mean() > 0.9
     assert set(out["many_cats"].dropna()) <= {f"c{i}" for i in range(600)} | {"other"}
 

@@ -30,7 +30,9 @@ out = Console()
 
 
 def _fail(exc: Exception, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)  # 'synthroom[spark]' is text
     raise typer.Exit(code)
 
 
@@ -446,6 +448,8 @@ def setup_anonymeter(
     a working one with the same pins is kept)."""
     import subprocess
 
+    from rich.markup import escape
+
     from ..evaluation import setup_anonymeter_venv
 
     try:
@@ -457,7 +461,7 @@ def setup_anonymeter(
     except FileNotFoundError as exc:
         _fail(InputError(f"cannot run {exc.filename or python}: no such file"))
     except (subprocess.CalledProcessError, RuntimeError) as exc:
-        err.print(f"[bold red]error:[/] setting up the sidecar failed: {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] setting up the sidecar failed: {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     out.print(f"anonymeter sidecar ready: {interpreter}")
 

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 from ..client import DEFAULT_SERVER, RoomClient
 from ..errors import InputError
@@ -400,7 +401,11 @@ def _finish(thing: Mapping[str, Any], what: str) -> None:
     emit(thing, title=what)
     code = final_exit_code(thing)
     if code:
-        err.print(f"[bold red]{what} {thing['state']}:[/] {thing.get('reason') or ''}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[bold red]{what} {thing['state']}:[/] {escape(thing.get('reason') or '')}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(code)
 
 
@@ -646,7 +651,7 @@ def serve(
     try:
         settings = load_settings(config, **w.given_settings(ctx))
     except InputError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     os.umask(0o077)
     data_dir.mkdir(parents=True, exist_ok=True)
