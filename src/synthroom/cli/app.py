@@ -17,12 +17,14 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import EngineFailure, InputError
 from ..io import check_output_path, write_batches, write_table
 from ..privacy.accountant import DEFAULT_DELTA
+from .output import fail
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Differentially private synthetic data.")
 err = Console(stderr=True)
@@ -30,10 +32,7 @@ out = Console()
 
 
 def _fail(exc: Exception, code: int = 2) -> None:
-    from rich.markup import escape
-
-    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)  # 'synthroom[spark]' is text
-    raise typer.Exit(code)
+    fail(str(exc), code)  # printed as text: 'synthroom[spark]' is no markup
 
 
 class _Phases:
@@ -90,8 +89,6 @@ def _summary(synth, rows: int, columns: int, seconds: float, output: Path | None
 def _show_evaluation(evaluation, report: Path | None, refused: str) -> None:
     """Write the report, print the scores; when a gate failed, say which score was over which
     threshold and what to try, and exit with code 3."""
-    from rich.markup import escape
-
     from ..report import explain_refusal, summary_table, write_report
 
     paths = write_report(evaluation, report) if report is not None else None
@@ -176,8 +173,6 @@ def synthesize(
     maxMembershipInferenceAttackScore) a seeded share of the rows is held out, the synthesizer is
     fitted on the rest, and the synthetic rows are written only if every gate passes (else exit 3).
     """
-    from rich.markup import escape
-
     from ..pipeline import parse_gates, synthesize_with_gate
     from ..report import check_report_path
     from ..schema import load_schema
@@ -238,8 +233,6 @@ def synthesize(
 def _gate_outcome(evaluation, synth, privacy_log: Path | None, outputs: tuple, report: Path | None) -> None:
     """The ledger (the budget was spent whether or not the rows are released), a note on earlier
     files a refused run left alone, and the evaluation (exits 3 when a gate refused)."""
-    from rich.markup import escape
-
     if privacy_log is not None:
         privacy_log.write_text(json.dumps(synth.privacy_report(), indent=2))
     for earlier in outputs if not evaluation.passed else ():
@@ -447,8 +440,6 @@ def setup_anonymeter(
     """Create the anonymeter sidecar environment (installs pinned packages from the index, once;
     a working one with the same pins is kept)."""
     import subprocess
-
-    from rich.markup import escape
 
     from ..evaluation import setup_anonymeter_venv
 

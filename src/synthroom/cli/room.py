@@ -651,8 +651,7 @@ def serve(
     try:
         settings = load_settings(config, **w.given_settings(ctx))
     except InputError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from None
+        fail(str(exc), BAD_INPUT)
     os.umask(0o077)
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)

@@ -83,15 +83,16 @@ def spark_session(master: str | None = None):
     active = session_cls.getActiveSession()
     if active is not None and master is None:
         return _configured(active)
-    if (master or "local").startswith("local"):  # the workers run this Python (synthroom installed)
+    local = (master or "local").startswith("local")
+    if local:  # the workers run this Python (synthroom installed)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = session_cls.builder.appName("synthroom").master(master or "local[*]")
-    for key, value in {**(LOCAL_CONF if (master or "local").startswith("local") else {}), **SESSION_CONF}.items():
+    for key, value in {**(LOCAL_CONF if local else {}), **SESSION_CONF}.items():
         builder = builder.config(key, value)
     with engine_failures("starting"):
         session = builder.getOrCreate()
     # a local session's failed tasks reach the user as one EngineFailure line, not a JVM log
-    session.sparkContext.setLogLevel("FATAL" if (master or "local").startswith("local") else "ERROR")
+    session.sparkContext.setLogLevel("FATAL" if local else "ERROR")
     return _configured(session)
 
 
