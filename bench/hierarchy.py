@@ -101,25 +101,40 @@ def table(results: list[dict], floor: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(doc: str | None) -> argparse.Namespace:
+    """The options of this bench and of bench/months.py: rows, epsilon, runs."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--epsilon", type=float, default=1.0)
     ap.add_argument("--runs", type=int, default=3)
-    args = ap.parse_args()
-    real = simulate_customer_table(rows=args.rows, customers=args.rows, seed=0)  # one row per customer
-    fresh = simulate_customer_table(rows=args.rows, customers=args.rows, seed=1)
+    return ap.parse_args()
+
+
+def customer_tables(rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The demo customer table with one row per customer (seed 0), and as many fresh rows (seed 1)."""
+    real = simulate_customer_table(rows=rows, customers=rows, seed=0)
+    return real, simulate_customer_table(rows=rows, customers=rows, seed=1)
+
+
+def write(name: str, args: argparse.Namespace, payload: dict) -> None:
+    """bench/out/<name>.json: the runs with the commit and the load average; the metadata printed."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=OUT.parent)
+    meta = {"rows": args.rows, "epsilon": args.epsilon, "commit": commit.stdout.strip(), "load": os.getloadavg()}
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps({**meta, **payload}, indent=2))
+    print(json.dumps(meta))
+
+
+def main() -> None:
+    args = arguments(__doc__)
+    real, fresh = customer_tables(args.rows)
     floor = {"tvd_city": tvd(real["city"], fresh["city"]), "tvd_state": tvd(real["state"], fresh["state"])}
     results = []
     for _ in range(args.runs):
         for variant in VARIANTS:
             results.append(one_run(variant, real, fresh, args.epsilon))
             print(json.dumps(results[-1]), flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=OUT.parent)
-    meta = {"rows": args.rows, "epsilon": args.epsilon, "commit": commit.stdout.strip(), "load": os.getloadavg()}
-    OUT.mkdir(exist_ok=True)
-    (OUT / "hierarchy.json").write_text(json.dumps({**meta, "floor": floor, "runs": results}, indent=2))
-    print(json.dumps(meta))
+    write("hierarchy", args, {"floor": floor, "runs": results})
     print(table(results, floor))
 
 

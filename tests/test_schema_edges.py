@@ -166,8 +166,8 @@ MALFORMED = [
     ),
     (
         {"target": "a", "columns": [{"name": "a", "type": "numerical", "bounds": [0, 1]}]},
-        "unknown key 'bounds' in column 'a' (known: categories, format, integer, kind, max, min, name, parent, parents, "
-        "predictive, target, type)",
+        "unknown key 'bounds' in column 'a' (known: categories, format, hierarchy, integer, kind, max, min, name, "
+        "parent, parents, predictive, target, type)",
     ),
     (
         {"target": "a", "columns": [{"name": "a", "type": "numerical", "target": "yes"}]},

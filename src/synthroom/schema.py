@@ -37,7 +37,9 @@ known ones: a new key goes there), ``target`` as a list, an empty document.
 A categorical column may name its ``parent`` in a public hierarchy (``{name: city, type:
 categorical, parent: state, parents: {Albany: NY}}``): it is then drawn within its row's parent
 value (synthroom.synthesis.hierarchy); ``parents`` (value -> parent value) are public pairs that
-also list the column's categories, and the parent's when it declares none.
+also list the column's categories, and the parent's when it declares none. A datetime or date
+column may declare its month a hierarchy level (``{name: signup_date, type: date, hierarchy:
+month}``): the model learns the year-month, the day is drawn within it (:data:`DATE_LEVELS`).
 
 An optional ``rules`` list declares facts every synthetic row keeps (inequalities between columns,
 allowed combinations, ranges and steps, computed columns): public like the rest of the schema,
@@ -59,6 +61,7 @@ ColumnKind = Literal["categorical", "numerical", "datetime"]
 KINDS: tuple[str, ...] = ("categorical", "numerical", "datetime")
 EPSILON_RANGE = (0.0001, 10.0)
 MIA_RANGE = (0.5, 1.0)
+DATE_LEVELS: tuple[str, ...] = ("month",)  # a datetime column's ``hierarchy`` (synthesis/hierarchy.py)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class ColumnSpec:
     date_only: bool = False  # datetime: the values are dates (``type: date``); also when the file stores DATE
     parent: str | None = None  # categorical: a public hierarchy's parent column (sampled within it; see below)
     parents: tuple[tuple[str, str], ...] | None = None  # the public (value, parent value) pairs, when declared
+    hierarchy: str | None = None  # datetime: ``month``, the year-month modelled, the day drawn within it
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -93,6 +97,15 @@ class ColumnSpec:
             raise SchemaError(f"column {self.name!r}: the declared categories repeat a value")
         if (self.parent is not None or self.parents is not None) and self.kind != "categorical":
             raise SchemaError(f"column {self.name!r}: parent/parents are only for categorical columns")
+        if self.hierarchy is not None and self.kind != "datetime":
+            raise SchemaError(
+                f"column {self.name!r}: hierarchy: {self.hierarchy} is only for datetime and date columns"
+            )
+        if self.hierarchy is not None and self.hierarchy not in DATE_LEVELS:
+            raise SchemaError(
+                f"column {self.name!r}: hierarchy {self.hierarchy!r} is not a level this version knows "
+                f"(known: {', '.join(DATE_LEVELS)})"
+            )
         if self.parents is not None and self.parent is None:
             raise SchemaError(f"column {self.name!r}: parents (value -> parent value) need 'parent', the parent column")
         if self.parents is not None and self.categories is not None:
@@ -162,6 +175,8 @@ class Schema:
                 d["parent"] = c.parent
             if c.parents is not None:
                 d["parents"] = dict(c.parents)
+            if c.hierarchy is not None:
+                d["hierarchy"] = c.hierarchy
             out.append(d)
         ignore = {"ignore": list(self.ignore)} if self.ignore else {}
         return {"target": self.target, "columns": out, **ignore, **rules_to_dict(self.rules)}
@@ -229,6 +244,7 @@ COLUMN_KEYS = frozenset(
         "predictive",
         "parent",
         "parents",
+        "hierarchy",
     }
 )
 REFERENCE_KEYS = frozenset({"epsilon", "maxMembershipInferenceAttackScore", "columnClassification"})
@@ -337,6 +353,7 @@ def _native_column(i: int, raw: Any) -> tuple[ColumnSpec, bool]:
         date_only=kind.lower() == "date",
         parent=parent,
         parents=parents,
+        hierarchy=None if raw.get("hierarchy") is None else _text(raw["hierarchy"], f"{where}: hierarchy"),
     )
     marked = bool(_flag(raw.get("target"), f"{where}: target")) or bool(
         _flag(raw.get("predictive"), f"{where}: predictive")

@@ -15,13 +15,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import ndtri
 
 from ..engine import CountingSource, NumericCoding, Pieces
-from ..engine.grid import DATE_GRID, LOG_GRID, Grid
+from ..engine.grid import DATE_GRID, DAY, LOG_GRID, Grid
 from ..engine.types import integer_float_range, is_integer
 from ..errors import InputError
 from ..privacy import ZCDPAccountant, faults
@@ -43,6 +43,8 @@ GAP_SPLIT = 0.25  # of a bin's mass: a separate value after it opens a bin (_gro
 # as one count (see :func:`runs`), so a column spread over several octaves, none of which clears
 # the threshold alone, still gets its range.
 RUNS = (2, 4, 8)
+# A month column (``hierarchy: month``): one bin per month up to this many (50 years), then runs.
+MONTH_BINS = 600
 
 
 @dataclass
@@ -168,6 +170,137 @@ def learn_numeric(
         float(piece_mass.sum() + coarse.missing_mass),
         coarse.range_learned,
     )
+
+
+def learn_months(
+    source: CountingSource,
+    spec: ColumnSpec,
+    accountant: ZCDPAccountant,
+    noise: Noise,
+    rho: float,
+    *,
+    grow: float = 0.0,
+) -> NumericColumn:
+    """A datetime column whose month is a public hierarchy level (``hierarchy: month``): level 1 of
+    :func:`learn_numeric` (the noisy histogram on the public year grid, at ``COARSE_SHARE`` of
+    ``rho``; the rest stays in the budget for the marginals), then no second histogram: each kept
+    cell is cut into whole UTC days (public: they depend only on level 1's output) and the days'
+    calendar months are the column's bins (:func:`month_bins`; the noisy year counts spread evenly
+    over their days until :func:`.hierarchy.measure_days` weighs each day with the noisy (day,
+    month) table and builds the bins again from it). One bin per month, whatever the size
+    regime's bin cap (up to :data:`MONTH_BINS`): a month's share and its ties to the other columns
+    are what the level is for, and a month shares a bin only at the price of its share within the
+    bin coming from the day table, whose month totals carry the noise of 28 to 31 days."""
+    stype = source.storage_type(spec.name)
+    grid, clip = grid_and_clip(spec)
+    coarse = _coarse_cells(source, spec, accountant, noise, COARSE_SHARE * rho, grid, clip, grow)
+    pieces = _day_pieces(grid, coarse.cells)
+    nsub = np.asarray(pieces.nsub)[coarse.cells]
+    piece_mass = np.repeat(np.maximum(coarse.mass, 0.0) / nsub, nsub)
+    days, _ = column_days(pieces, clip)
+    day_mass = np.zeros(days.size)
+    np.add.at(day_mass, np.searchsorted(days, piece_days(pieces)), piece_mass)
+    base = NumericColumn(
+        spec.name,
+        spec.kind,
+        NumericCoding(grid, pieces, (), (), clip, 0),
+        [],
+        [],
+        [],
+        0 if coarse.missing_kept else None,
+        False,
+        stype,
+        float(piece_mass.sum() + coarse.missing_mass),
+        coarse.range_learned,
+    )
+    return month_bins(base, day_mass)
+
+
+def column_days(pieces: Pieces, clip: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """The days of a month column's pieces (each once, ascending) and which lie within ``clip``."""
+    days = np.unique(piece_days(pieces))
+    inside = np.ones(days.size, dtype=bool) if clip is None else (days * DAY + DAY > clip[0]) & (days * DAY <= clip[1])
+    return days, inside
+
+
+def month_bins(column: NumericColumn, day_mass: np.ndarray) -> NumericColumn:
+    """``column`` (a month column: its coding's day pieces, clip and missing values are kept) with
+    its calendar months as bins, the days within them weighted by ``day_mass`` (one entry per day
+    of :func:`column_days`): the months with a day within the public bounds, one bin each when
+    there are at most :data:`MONTH_BINS`, else runs of whole months of about equal mass. A piece
+    of a month outside the bounds (it holds no value) goes with the nearest month. Post-processing
+    of the noisy masses."""
+    coding = column.coding
+    pieces, clip = coding.pieces, coding.clip
+    days, inside = column_days(pieces, clip)
+    day_month = month_of(days)
+    months = np.unique(day_month[inside]) if inside.any() else np.unique(day_month)
+    month_index = np.clip(np.searchsorted(months, day_month), 0, months.size - 1)
+    mass = np.maximum(np.asarray(day_mass, dtype=float), 0.0)
+    month_mass = np.bincount(month_index, weights=mass, minlength=months.size)
+    if months.size <= MONTH_BINS:
+        groups = [np.array([m]) for m in range(months.size)]
+    else:
+        groups = _group_pieces(month_mass, MONTH_BINS)
+    month_bin = np.empty(months.size, dtype=np.int64)
+    for b, g in enumerate(groups):
+        month_bin[g] = b
+    day_bin = month_bin[month_index]
+    piece_to_bin = day_bin[np.searchsorted(days, piece_days(pieces))]
+    cells = np.flatnonzero(np.asarray(pieces.nsub) > 0)
+    bounds = np.concatenate([[0], np.cumsum(np.asarray(pieces.nsub)[cells])])
+    missing_bin = len(groups) if column.missing_bin is not None else None
+    lookup = _cell_lookup(
+        coding.grid,
+        cells,
+        piece_to_bin[bounds[:-1]],
+        piece_to_bin[bounds[1:] - 1],
+        missing_bin,
+        np.bincount(day_bin, weights=mass, minlength=len(groups)),
+    )
+    new = NumericCoding(
+        coding.grid,
+        pieces,
+        tuple(int(b) for b in piece_to_bin),
+        tuple(int(b) for b in lookup),
+        clip,
+        len(groups) + (missing_bin is not None),
+    )
+    ok = inside if inside.any() else np.ones(days.size, dtype=bool)
+    own = [np.isin(day_month, months[g]) & ok for g in groups]
+    return replace(
+        column,
+        coding=new,
+        bin_lo=[days[k] * DAY for k in own],
+        bin_hi=[days[k] * DAY + DAY for k in own],
+        bin_weights=[_normalise(mass[k]) for k in own],
+        missing_bin=missing_bin,
+    )
+
+
+def _day_pieces(grid: Grid, cells: np.ndarray) -> Pieces:
+    """The kept cells cut into whole UTC days: from the midnight at or before a cell's start to the
+    day holding its end (a day that two cells share is a piece of each)."""
+    origin, step, nsub = np.zeros(grid.size), np.zeros(grid.size), np.zeros(grid.size, dtype=np.int64)
+    lo, hi = grid.bounds(cells)
+    start = np.floor(lo / DAY) * DAY
+    origin[cells], step[cells] = start, DAY
+    nsub[cells] = np.ceil((hi - start) / DAY).astype(np.int64)
+    return Pieces(tuple(origin.tolist()), tuple(step.tolist()), tuple(int(n) for n in nsub))
+
+
+def piece_days(pieces: Pieces) -> np.ndarray:
+    """The day (since 1970-01-01) of each flat piece of day-cut cells (see :func:`learn_months`)."""
+    cut = np.flatnonzero(np.asarray(pieces.nsub) > 0)
+    origin, nsub = np.asarray(pieces.origin)[cut], np.asarray(pieces.nsub)[cut]
+    if not cut.size:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.round(o / DAY) + np.arange(n) for o, n in zip(origin, nsub)]).astype(np.int64)
+
+
+def month_of(day: np.ndarray) -> np.ndarray:
+    """The calendar month (months since 1970-01) of each day (days since 1970-01-01)."""
+    return np.asarray(day, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64)
 
 
 def _coarse_cells(

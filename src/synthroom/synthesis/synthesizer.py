@@ -50,9 +50,19 @@ from .discretize import (
     domain_warnings,
     grid_and_clip,
     learn_categorical,
+    learn_months,
     learn_numeric,
 )
-from .hierarchy import Within, children, hierarchy_warnings, measure_within, refuse_conditions
+from .hierarchy import (
+    Within,
+    children,
+    hierarchy_share,
+    hierarchy_warnings,
+    measure_days,
+    measure_within,
+    month_columns,
+    refuse_conditions,
+)
 from .refine import SHARE as REFINE_SHARE
 from .selection import RowCount, count_rows, finish_domains, first_domains, fold_warnings, selection_measurements
 from .refine import refine, should_refine
@@ -199,8 +209,13 @@ class Synthesizer:
         n_learn = sum(c.kind != "categorical" or c.categories is None for c in schema.columns)
         self.progress("measuring", f"learning the domains of {n_learn} columns with DP ({regime.name} regime)")
         columns, noise_scale = self._learn_domains(source, acc, noise, regime, rows)
+        # public hierarchies, each at one share: the month columns' day tables (they set the bins),
+        # then the children's tables (children are not modelled)
+        rho_hierarchy = hierarchy_share(schema, columns, acc)
+        for name in month_columns(schema):
+            columns[name] = measure_days(source, columns[name], acc, noise, rho_hierarchy)  # type: ignore[arg-type]
         source.encode({name: col.coding for name, col in columns.items()})
-        self.within_ = measure_within(source, schema, columns, acc, noise)  # hierarchy children: not modelled
+        self.within_ = measure_within(source, schema, columns, acc, noise, rho_hierarchy)
         n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
         refining = self.settings.refine and regime.name == "standard" and should_refine(n_rows, noise_scale)
         measurements = select_and_measure(
@@ -277,7 +292,7 @@ class Synthesizer:
         schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
         release_compiled()
         modelled = {name: col for name, col in columns.items() if name not in self.within_}
-        self.model_ = finalize(model, _phantom_codes(modelled, measurements))
+        self.model_ = finalize(model, _phantom_codes(modelled, measurements, month_columns(schema)))
         self.warnings_ = (
             domain_warnings(columns, schema.target)
             + _regime_warnings(regime, self.epsilon, schema)
@@ -317,6 +332,8 @@ class Synthesizer:
                 columns[spec.name] = learn_categorical(
                     source, spec, acc, noise, rho_cols[spec.name], delta_col, reserve_tail=regime.tail_share > 0
                 )
+            elif spec.hierarchy == "month":  # months as bins, the days weighed later (hierarchy.py)
+                columns[spec.name] = learn_months(source, spec, acc, noise, rho_cols[spec.name], grow=regime.grow)
             else:
                 bins = regime.max_target_bins if spec.name == schema.target else regime.max_bins
                 columns[spec.name] = learn_numeric(
@@ -666,35 +683,57 @@ def _close(source) -> int:
     return source.passes
 
 
-def _phantom_codes(columns, measurements) -> dict[str, list[int]]:
-    """``other`` and missing codes that the measurements cannot tell from empty.
+def _phantom_codes(columns, measurements, months: "list[str] | tuple[str, ...]" = ()) -> dict[str, list[int]]:
+    """``other`` and missing codes that the measurements cannot tell from empty, and the empty
+    months at either end of a month column (``months``).
 
     ``other`` always exists (whether any value was folded into it is not a DP fact), so noise
     alone can give it rows. For each categorical column we average, weighted by inverse variance,
     the unbiased 1-way counts that every raw noisy measurement containing the column implies
     (its table summed over the other columns), and drop an optional code whose count is below
     three standard deviations. Post-processing only; it keeps, e.g., a phantom ``other`` class out
-    of a classification target.
+    of a classification target. A month column's bins are every month of the year cells its grid
+    histogram kept, and a date-only value at midnight on 1 January lies in the year cell before it
+    (the cells are 365.25 days from 1900), so a table of bills on the 1st keeps that cell and has
+    twelve empty months before its first: the months from either end whose estimate is below three
+    standard deviations are dropped the same way (never all of them).
     """
     out: dict[str, list[int]] = {}
     for name, col in columns.items():
-        if not isinstance(col, CategoricalColumn):
+        if not isinstance(col, CategoricalColumn) and name not in months:
             continue
-        total, weight = np.zeros(col.size), 0.0
-        for m in measurements:
-            if name not in m.clique:
-                continue
-            axis = m.clique.index(name)
-            others = m.noisy.size // m.noisy.shape[axis]
-            w = 1.0 / (others * m.sigma**2)
-            total += w * np.moveaxis(m.noisy, axis, 0).reshape(col.size, -1).sum(axis=1)
-            weight += w
-        estimate, std = total / weight, 1.0 / np.sqrt(weight)
-        optional = [c for c in (col.coding.other_code, col.coding.missing_code) if c is not None]
-        drop = [c for c in optional if estimate[c] < 3.0 * std]
-        if drop and len(drop) < col.size:
+        estimate, std = _one_way(name, col.size, measurements)
+        if isinstance(col, CategoricalColumn):
+            optional = [c for c in (col.coding.other_code, col.coding.missing_code) if c is not None]
+            drop = [c for c in optional if estimate[c] < 3.0 * std]
+            if drop and len(drop) < col.size:
+                out[name] = drop
+            continue
+        low = estimate[: len(col.bin_weights)] < 3.0 * std
+        if low.all():
+            continue
+        first, last = int(np.argmin(low)), len(low) - int(np.argmin(low[::-1]))
+        drop = list(range(first)) + list(range(last, len(low)))
+        if drop:
             out[name] = drop
     return out
+
+
+def _one_way(name: str, size: int, measurements) -> tuple[np.ndarray, float]:
+    """A column's 1-way counts from every noisy measurement holding it (inverse-variance weighted)
+    and their standard deviation."""
+    total, weight = np.zeros(size), 0.0
+    for m in measurements:
+        if name not in m.clique:
+            continue
+        axis = m.clique.index(name)
+        others = m.noisy.size // m.noisy.shape[axis]
+        w = 1.0 / (others * m.sigma**2)
+        total += w * np.moveaxis(m.noisy, axis, 0).reshape(size, -1).sum(axis=1)
+        weight += w
+    if weight == 0:
+        return np.full(size, np.inf), 0.0
+    return total / weight, float(1.0 / np.sqrt(weight))
 
 
 def _key(name: str) -> str:
