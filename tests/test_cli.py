@@ -280,3 +280,14 @@ def test_engine_options_are_checked_before_any_work(files):
         tmp / "syn.csv",
         "--partitions needs a positive number and a .parquet output",
     )
+
+
+def test_a_long_path_is_printed_whole_when_the_output_is_not_a_terminal(tmp_path):
+    """A path longer than the console's width (80 columns when the output is a pipe or a log) is
+    printed on one line and as it is, so a user can copy it: rich folded it mid-path (and
+    read [with] as console markup)."""
+    output = tmp_path / ("a-folder-[with]-a-long-name-" * 4) / "customers[2].csv"
+    output.parent.mkdir()
+    code, text = _run(["simulate", "-o", output, "--rows", 10])
+    assert code == 0, text
+    assert f"wrote 10 simulated customers to {output}\n" in text

@@ -94,7 +94,7 @@ def _show_evaluation(evaluation, report: Path | None, refused: str) -> None:
     paths = write_report(evaluation, report) if report is not None else None
     out.print(summary_table(evaluation))
     if paths is not None:
-        out.print(f"report: {escape(str(paths[0]))} (and {escape(paths[1].name)})", highlight=False)
+        out.print(f"report: {escape(str(paths[0]))} (and {escape(paths[1].name)})", highlight=False, soft_wrap=True)
     if not evaluation.passed:
         why, to_try = explain_refusal(evaluation)
         for line in why:
@@ -240,6 +240,7 @@ def _gate_outcome(evaluation, synth, privacy_log: Path | None, outputs: tuple, r
             err.print(
                 f"[bold yellow]note:[/] {escape(str(earlier))} is an earlier file: this run wrote nothing there",
                 highlight=False,
+                soft_wrap=True,
             )
     _show_evaluation(evaluation, report, refused="refused")
 
@@ -310,7 +311,11 @@ def sample(
             written = len(df)
     except InputError as exc:
         _fail(exc)
-    out.print(f"wrote {written:,} rows to {output} in {time.perf_counter() - start:.1f} s")
+    out.print(
+        f"wrote {written:,} rows to {escape(str(output))} in {time.perf_counter() - start:.1f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def parse_where_options(specs: list[str] | None, schema) -> dict | None:
@@ -356,7 +361,7 @@ def simulate(
             schema_out.write_text(yaml.safe_dump(CUSTOMERS_SCHEMA, sort_keys=False))
     except InputError as exc:
         _fail(exc)
-    out.print(f"wrote {rows:,} simulated customers to {output}")
+    out.print(f"wrote {rows:,} simulated customers to {escape(str(output))}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -454,7 +459,7 @@ def setup_anonymeter(
     except (subprocess.CalledProcessError, RuntimeError) as exc:
         err.print(f"[bold red]error:[/] setting up the sidecar failed: {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
-    out.print(f"anonymeter sidecar ready: {interpreter}")
+    out.print(f"anonymeter sidecar ready: {escape(str(interpreter))}", highlight=False, soft_wrap=True)
 
 
 from .room import room_app, serve  # noqa: E402 - the clean room's commands

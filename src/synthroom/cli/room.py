@@ -548,7 +548,7 @@ def audit_head(
     head = call(lambda: _client().audit_head(collaboration_id))
     output.write_text(json.dumps(head, indent=2) + "\n")
     emit(head)
-    err.print(f"wrote {output}", highlight=False)
+    err.print(f"wrote {escape(str(output))}", highlight=False, soft_wrap=True)
 
 
 @room_app.command("audit-verify")
