@@ -188,18 +188,40 @@ def test_a_phantom_cell_that_level_2_shows_empty_gets_no_mass():
     fit kept an octave near -2.9e17 for education-num and drew 0.6% of its rows there). Level 2's
     pieces are a second, independent count: an isolated cell none of whose pieces clears 2 stds
     and whose pieces sum under 2 stds of their sum gets no mass; a cell next to a kept one, or
-    whose pieces sum above that, keeps the old behaviour (spread evenly); all phantom: none go."""
-    from synthroom.synthesis.discretize import _Coarse, _piece_masses
+    whose pieces sum above that, keeps the old behaviour (spread evenly); all phantom: all go
+    (the column then has no range learned: the next test)."""
+    from synthroom.synthesis.discretize import _Coarse, _phantom_cells, _piece_masses
 
     coarse = _Coarse(np.array([3, 40, 41, 60]), np.array([90.0, 80.0, 500.0, 95.0]), 10.0, False, 0.0, True)
     fine = np.array([5.0, -3, 8, 2] + [5, -3, 8, 2] + [100, 200, 150, 50] + [15, 12, 11, 5])
     bounds = np.array([0, 4, 8, 12, 16])
-    mass = _piece_masses(coarse, fine, 10.0, bounds)
+    phantom = _phantom_cells(coarse.cells, fine, 10.0, bounds)
+    assert phantom.tolist() == [True, False, False, False]
+    mass = _piece_masses(coarse, fine, 10.0, bounds, phantom)
     assert mass[:4].tolist() == [0.0, 0.0, 0.0, 0.0]  # isolated, quiet, sum 12 < 2 * 2 * 10
     assert np.allclose(mass[4:8], mass[4]) and mass[4] > 0  # quiet but next to cell 41: spread evenly
     assert np.allclose(mass[12:16], mass[12]) and mass[12] > 0  # isolated, quiet, but sum 43 >= 40
-    alone = _Coarse(np.array([3]), np.array([90.0]), 10.0, False, 0.0, True)
-    assert np.allclose(_piece_masses(alone, fine[:4], 10.0, bounds[:2]), 90.0 * 0.8 / 4 + 12 * 0.2 / 4)
+    assert _phantom_cells(np.array([3]), fine[:4], 10.0, bounds[:2]).tolist() == [True]
+
+
+def test_a_column_whose_only_kept_cells_are_noise_has_no_range_and_says_so():
+    """800 rows of the demo customers (small regime, epsilon 1): no year of signup_date clears
+    level 1 (sigma 76 rows against 6-120 rows a year), and at seeds 0 and 2 an empty year far from
+    the data does (2095, 1941), which level 2 shows to be noise. Every synthetic date was drawn in
+    that year, with no warning; now the column has no range learned, and the fit says so."""
+    import copy
+
+    from synthroom.demo import CUSTOMER_TABLE_SCHEMA
+    from synthroom.demo.customers import customer_profiles
+
+    real = customer_profiles(customers=20000, seed=0).drop(columns=["customer_id"]).sample(800, random_state=0)
+    years = pd.to_datetime(real["signup_date"]).dt.year
+    for seed in (0, 2):
+        m = Synthesizer(copy.deepcopy(CUSTOMER_TABLE_SCHEMA), epsilon=1.0, seed=seed).fit(real)
+        drawn = pd.to_datetime(m.sample(1000, seed=1)["signup_date"]).dt.year
+        assert not drawn.between(years.min(), years.max()).any()  # no range learned: a placeholder
+        assert drawn.max() < 2000  # not the phantom years
+        assert any("'signup_date'" in w and "no value range stood out" in w for w in m.warnings_), m.warnings_
 
 
 def test_the_fit_warns_about_what_it_could_not_learn():

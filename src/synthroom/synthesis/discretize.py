@@ -153,7 +153,16 @@ def learn_numeric(
         step=f"fine histogram of {spec.name!r} inside its kept cells",
     )
     bounds = np.concatenate([[0], np.cumsum(np.asarray(pieces.nsub)[coarse.cells])])
-    piece_mass = _piece_masses(coarse, fine, sigma2, bounds)
+    phantom = _phantom_cells(coarse.cells, fine, sigma2, bounds)
+    if coarse.range_learned and phantom.all():
+        # Level 1 kept only cells that level 2 shows to be noise (an 800-row table's dates, whose
+        # years none cleared level 1, were all drawn in 2095): as if it had kept none.
+        coarse = _no_range(grid, clip, coarse)
+        pieces, piece_lo, piece_hi = _pieces(grid, coarse.cells, integer, sub_pieces)
+        bounds = np.concatenate([[0], np.cumsum(np.asarray(pieces.nsub)[coarse.cells])])
+        piece_mass = np.full(bounds[-1], 1.0 / bounds[-1])
+    else:
+        piece_mass = _piece_masses(coarse, fine, sigma2, bounds, phantom)
     n_bins = int(np.clip(round(np.sqrt(piece_mass.sum() / (4.0 * noise_scale))), min_bins, max_bins))
     groups = _group_pieces(piece_mass, n_bins, gap_split)
     coding = _bin_coding(grid, clip, pieces, coarse, groups, piece_mass, bounds)
@@ -317,25 +326,30 @@ def _coarse_cells(
     kept, mass, sigma1 = _kept_cells(source, spec, accountant, noise, rho, clip, grow)
     missing_kept = grid.missing in kept
     cells, cell_mass = kept[kept != grid.missing], mass[kept != grid.missing]
-    range_learned = cells.size > 0
-    if not range_learned:
-        # No value range stood out from the noise (too few rows for this budget), or only
-        # missing values did. The largest noisy cell would then be a random cell of the public
-        # grid (values up to 2^63), so a single data-independent cell around zero (or the
-        # declared bound nearest to it) is modelled instead, and the fit warns about it.
-        cells = grid.cell_of(np.array([0.0 if clip is None else float(np.clip(0.0, *clip))]))
-        cell_mass = np.array([1.0])
-    order = np.argsort(cells)
     missing_mass = mass[kept == grid.missing].sum() if missing_kept else 0.0
-    return _Coarse(cells[order], cell_mass[order], sigma1, missing_kept, missing_mass, range_learned)
+    coarse = _Coarse(cells, cell_mass, sigma1, missing_kept, missing_mass, True)
+    if not cells.size:
+        return _no_range(grid, clip, coarse)
+    order = np.argsort(cells)
+    return replace(coarse, cells=cells[order], mass=cell_mass[order])
 
 
-def _piece_masses(coarse: _Coarse, fine: np.ndarray, sigma2: float, bounds: np.ndarray) -> np.ndarray:
+def _no_range(grid: Grid, clip: tuple[float, float] | None, coarse: _Coarse) -> _Coarse:
+    """Level 1's output when no value range stood out from the noise (too few rows for this
+    budget), or only missing values did: the largest noisy cell would then be a random cell of
+    the public grid (values up to 2^63), so a single data-independent cell around zero (or the
+    declared bound nearest to it) is modelled instead, and the fit warns about it."""
+    cells = grid.cell_of(np.array([0.0 if clip is None else float(np.clip(0.0, *clip))]))
+    return replace(coarse, cells=cells, mass=np.array([1.0]), range_learned=False)
+
+
+def _piece_masses(
+    coarse: _Coarse, fine: np.ndarray, sigma2: float, bounds: np.ndarray, phantom: np.ndarray
+) -> np.ndarray:
     """Level 2's noisy piece counts (cell ``i``'s pieces are ``fine[bounds[i]:bounds[i+1]]``),
     each cell's projected onto the non-negative vectors summing to its estimated total, except a
-    phantom cell's (:func:`_phantom_cells`), which get no mass."""
+    ``phantom`` cell's (:func:`_phantom_cells`), which get no mass."""
     piece_mass = np.zeros(bounds[-1])
-    phantom = _phantom_cells(coarse.cells, fine, sigma2, bounds)
     for i in range(coarse.cells.size):
         if phantom[i]:
             continue
@@ -360,8 +374,9 @@ def _phantom_cells(cells: np.ndarray, fine: np.ndarray, sigma2: float, bounds: n
     (an octave near -2^58 for a column of school years); without this, its few hundred noisy rows
     would be drawn there. A real cell fails both tests only when it holds under about
     ``PIECE_THRESHOLD * sqrt(pieces)`` noise stds of rows far from the rest of the column; its
-    rows are then drawn in the nearest kept cell's bin. When every cell would go, none does
-    (the column keeps what level 1 found). Post-processing of the two noisy histograms."""
+    rows are then drawn in the nearest kept cell's bin. When every cell goes, the column has no
+    range learned (:func:`learn_numeric`: as when level 1 keeps none, and the fit warns).
+    Post-processing of the two noisy histograms."""
     idx = np.asarray(cells)
     neighbour = np.isin(idx - 1, idx) | np.isin(idx + 1, idx)
     out = np.zeros(idx.size, dtype=bool)
@@ -369,7 +384,7 @@ def _phantom_cells(cells: np.ndarray, fine: np.ndarray, sigma2: float, bounds: n
         y = fine[bounds[i] : bounds[i + 1]]
         quiet = not (y > PIECE_THRESHOLD * sigma2).any()
         out[i] = not neighbour[i] and quiet and y.sum() < PIECE_THRESHOLD * np.sqrt(y.size) * sigma2
-    return out if not out.all() else np.zeros_like(out)
+    return out
 
 
 def _bin_coding(
