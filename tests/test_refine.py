@@ -10,7 +10,9 @@ from synthroom.synthesis.synthesizer import Settings
 
 
 def test_tree_predictions_match_the_model(customers):
-    synth = Synthesizer(CUSTOMERS_SCHEMA, epsilon=10.0, seed=3, settings=Settings(refine=False)).fit(customers)
+    synth = Synthesizer(CUSTOMERS_SCHEMA, epsilon=10.0, seed=3, settings=Settings(refine=False, coarse=False)).fit(
+        customers
+    )
     model = synth.model_
     tree = [tuple(c) for c in model.cliques if len(c) == 3]
     sizes = {name: col.size for name, col in synth.columns_.items()}
@@ -59,7 +61,9 @@ def test_a_column_only_in_a_two_way_clique_reaches_the_second_round():
 
 
 def test_tree_predictions_for_a_column_off_the_tree(customers):
-    synth = Synthesizer(CUSTOMERS_SCHEMA, epsilon=10.0, seed=3, settings=Settings(refine=False)).fit(customers)
+    synth = Synthesizer(CUSTOMERS_SCHEMA, epsilon=10.0, seed=3, settings=Settings(refine=False, coarse=False)).fit(
+        customers
+    )
     model = synth.model_
     tree = [tuple(c) for c in model.cliques if len(c) == 3]
     off = next(c for c in synth.columns_ if c != "churned")

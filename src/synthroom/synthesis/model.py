@@ -73,7 +73,31 @@ def _linear(m: Measurement) -> "LinearMeasurement":
     noisy = np.asarray(m.noisy, dtype=float).ravel()
     if m.cells is not None:
         return LinearMeasurement(noisy, m.clique, m.sigma, query=CellsQuery(m.cells))
+    if m.groups is not None:
+        return LinearMeasurement(noisy, m.clique, m.sigma, query=GroupsQuery(m.groups))
     return LinearMeasurement(noisy, m.clique, m.sigma)
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupsQuery:
+    """A marginal summed over groups of each column's codes (``Measurement.groups``: column i's
+    code j falls in group ``groups[i][j]``), flattened: a coarse measurement of the clique. Hashable
+    by value, as mbi's compiled programs key on their queries."""
+
+    groups: tuple[tuple[int, ...], ...]
+
+    def __call__(self, f: "Factor") -> "jax.Array":
+        table = f.datavector(flatten=False)
+        for axis, g in enumerate(self.groups):
+            onehot = np.zeros((max(g) + 1, len(g)))
+            onehot[np.asarray(g), np.arange(len(g))] = 1.0
+            table = jax.numpy.moveaxis(jax.numpy.tensordot(onehot, table, axes=([1], [axis])), 0, axis)
+        return table.ravel()
+
+    def op_norm_sq(self) -> float:
+        # The operator is a Kronecker product of 0/1 group matrices: its norm is the product of
+        # the largest group sizes.
+        return float(np.prod([np.bincount(np.asarray(g)).max() for g in self.groups]))
 
 
 @dataclasses.dataclass(frozen=True)

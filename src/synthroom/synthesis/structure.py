@@ -49,12 +49,15 @@ TREE_NOISE_WEIGHT = 0.5
 class Measurement:
     """A noisy marginal: counts over ``clique`` (shaped by the column sizes), noise std ``sigma``;
     with ``cells``, only those cells of a 1-way marginal, in that order (a category selection's
-    counts of the values it kept: ``selection.selection_measurements``)."""
+    counts of the values it kept: ``selection.selection_measurements``); with ``groups``, the
+    marginal summed over groups of each column's codes (column i's code j in group
+    ``groups[i][j]``; shaped by the group counts: ``coarse.coarse_round``)."""
 
     clique: tuple[str, ...]
     noisy: np.ndarray
     sigma: float
     cells: tuple[int, ...] | None = None
+    groups: tuple[tuple[int, ...], ...] | None = None
 
 
 def measure_cliques(

@@ -63,6 +63,7 @@ from .hierarchy import (
     month_columns,
     refuse_conditions,
 )
+from .coarse import SHARE as COARSE_SHARE, coarse_round
 from .refine import SHARE as REFINE_SHARE
 from .selection import RowCount, count_rows, finish_domains, first_domains, fold_warnings, selection_measurements
 from .refine import refine, should_refine
@@ -91,6 +92,7 @@ class Settings:
     max_model_cells: int = 1_000_000
     iters: int = 1000
     refine: bool = True  # a second selection round when the budget is large (see refine.py)
+    coarse: bool = True  # coarse pairs beyond the tree when no second round runs (see coarse.py)
     regime: str = "auto"  # the size regime (regime.py): "auto" (from a DP row count), "standard" or "small"
 
 
@@ -218,13 +220,15 @@ class Synthesizer:
         self.within_ = measure_within(source, schema, columns, acc, noise, rho_hierarchy)
         n_rows = max((c.noisy_rows for c in columns.values() if c.noisy_rows is not None), default=0.0)
         refining = self.settings.refine and regime.name == "standard" and should_refine(n_rows, noise_scale)
+        coarse = self.settings.coarse and regime.name == "standard" and not refining
+        sizes = {name: col.size for name, col in columns.items() if name not in self.within_}
         measurements = select_and_measure(
             source,
-            {name: col.size for name, col in columns.items() if name not in self.within_},
+            sizes,
             schema.target,
             acc,
             noise,
-            acc.rho_remaining * (1 - REFINE_SHARE if refining else 1.0),
+            acc.rho_remaining * (1 - REFINE_SHARE if refining else 1.0) * (1 - COARSE_SHARE if coarse else 1.0),
             self.settings.max_clique_cells,
             self.settings.max_model_cells,
             progress=lambda msg: self.progress("measuring", msg),
@@ -234,6 +238,11 @@ class Synthesizer:
             focus=regime.focus,
             focus_share=regime.focus_share,
         )
+        if coarse:
+            ordered = {n: c.missing_bin for n, c in columns.items() if isinstance(c, NumericColumn) and n in sizes}
+            measurements += coarse_round(
+                source, measurements, sizes, ordered, schema.target, acc, noise, acc.rho_remaining
+            )
         return columns, measurements, refining
 
     def _estimate(
@@ -724,7 +733,7 @@ def _one_way(name: str, size: int, measurements) -> tuple[np.ndarray, float]:
     and their standard deviation."""
     total, weight = np.zeros(size), 0.0
     for m in measurements:
-        if name not in m.clique:
+        if name not in m.clique or m.groups is not None:  # a coarse pair's groups: not the column's codes
             continue
         axis = m.clique.index(name)
         others = m.noisy.size // m.noisy.shape[axis]
