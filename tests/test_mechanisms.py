@@ -11,6 +11,8 @@ from scipy import stats
 
 from synthroom.privacy import ZCDPAccountant
 from synthroom.privacy.mechanisms import (
+    combined_threshold,
+    combined_thresholded_counts,
     exponential_choice,
     gaussian_counts,
     sample_exponential,
@@ -117,6 +119,45 @@ def test_k_rows_on_their_own_values_pass_a_k_threshold_at_most_delta_of_the_time
         leaked = keep.reshape(trials, len(split)).any(axis=1).sum()
         assert leaked <= stats.binom.isf(ALPHA, trials, delta), (split, leaked)
         assert acc.charges[0].sensitivity == k and acc.charges[0].noise == pytest.approx(k / math.sqrt(2 * 0.5))
+
+
+def test_a_second_round_combined_with_the_first_keeps_a_persons_own_values_at_most_delta_of_the_time():
+    # The second category selection reuses stage 1's unreleased counts: a person with k = 4 rows
+    # on values nobody else holds (all on one, or one on each of 4), both rounds' noise drawn, at
+    # a testable delta of 0.05; the combination's threshold holds the release rate to delta.
+    k, delta, trials, sigma1, rho = 4, 0.05, 20_000, 3.0, 0.5
+    for split in ([4], [1, 1, 1, 1]):
+        acc = ZCDPAccountant(10.0, 0.1, delta_threshold=delta, unit_cap=k)
+        rng = np.random.default_rng(7 + sum(split))
+        counts = np.tile(np.array(split), trials)
+        earlier = counts + sample_discrete_gaussian(rng, sigma1, counts.shape)
+        noisy, keep, tau, sigma_c = combined_thresholded_counts(acc, rng, counts, earlier, sigma1, rho, delta, "own")
+        sigma2 = k / math.sqrt(2 * rho)  # 4: the fresh round's std at rho 0.5 for a person of 4 rows
+        assert sigma_c == pytest.approx(1 / math.sqrt(1 / sigma1**2 + 1 / sigma2**2), rel=1e-12)
+        assert tau == pytest.approx(combined_threshold(sigma_c, delta, k)) and tau < threshold_for(sigma2, delta, k)
+        leaked = keep.reshape(trials, len(split)).any(axis=1).sum()
+        assert leaked <= stats.binom.isf(ALPHA, trials, delta), (split, leaked)
+        (charge,) = acc.charges  # only the fresh round is charged: rho and delta, its own std
+        assert (charge.rho, charge.delta, charge.noise) == (pytest.approx(rho), delta, pytest.approx(sigma2))
+
+
+def test_the_combination_is_the_inverse_variance_mean_and_a_precise_fresh_round_decides_alone():
+    counts, earlier = np.array([500, 300, 40]), np.array([480.0, 330.0, 10.0])
+    acc = ZCDPAccountant(1.0, 1e-9, 5e-10)
+    noisy, keep, tau, sigma_c = combined_thresholded_counts(
+        acc, SeededNoise(3), counts, earlier, 50.0, 2e-4, 1e-11, "s"
+    )
+    (charge,) = acc.charges
+    fresh = SeededNoise(3).discrete_gaussian(counts, charge.noise).astype(float)  # the same draw
+    w1, w2 = 1 / 50.0**2, 1 / charge.noise**2
+    assert charge.noise == pytest.approx(50.0) and sigma_c == pytest.approx(50.0 / math.sqrt(2))
+    assert np.allclose(noisy, (w1 * earlier + w2 * fresh) / (w1 + w2)) and list(keep) == list(noisy > tau)
+    # sqrt(2 ln(1/delta)) noise stds above one row: 7.0 here (the exact tail would need 6.7 at this std).
+    assert tau == pytest.approx(1 + sigma_c * math.sqrt(2 * math.log(1 / 1e-11)))
+    # An earlier round 10 times noisier adds little: the fresh round's exact threshold is lower, so it decides.
+    acc = ZCDPAccountant(1.0, 1e-9, 5e-10)
+    noisy, keep, tau, sigma = combined_thresholded_counts(acc, SeededNoise(3), counts, earlier, 500.0, 2e-4, 1e-11, "s")
+    assert sigma == acc.charges[0].noise and tau == threshold_for(sigma, 1e-11) and np.array_equal(noisy, fresh)
 
 
 def test_discrete_gaussian_tail_exact_and_bounded():

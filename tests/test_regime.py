@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from synthroom import Synthesizer
+from synthroom.synthesis.synthesizer import Settings
 from synthroom.demo.small import SMALL_TABLES, small_table
 from synthroom.privacy.accountant import rho_from_epsilon
 from synthroom.synthesis import regime as rg
@@ -25,6 +26,12 @@ def test_the_regime_follows_the_signal_of_the_dp_row_count():
     assert small.target_share == rg.SMALL_TARGET_SHARE and small.anchor_share == rg.SMALL_ANCHOR_SHARE
     assert small.max_edges == int(small.signal // rg.SIGNAL_PER_EDGE) and not small.too_small
     assert small.tail_share == 0.0 and small.focus_share == rg.SMALL_FOCUS_SHARE
+    # A small regime with many rows (the 74-column table: 20,000 rows, signal 395) may run stage 2:
+    # its threshold is in rows, which such a table has. Decided by the DP row estimate.
+    wide = rg.choose_regime(20_000, RHO_1, 74, 5e-10)
+    assert wide.name == "small" and wide.tail_share == rg.SMALL_TAIL_SHARE == 0.2
+    assert rg.choose_regime(rg.SMALL_TAIL_ROWS, RHO_1, 74, 5e-10).tail_share == rg.SMALL_TAIL_SHARE
+    assert rg.choose_regime(rg.SMALL_TAIL_ROWS - 0.5, RHO_1, 74, 5e-10).tail_share == 0.0
     assert small.focus == min(max(int(small.signal // rg.SIGNAL_PER_FOCUS), 3), 8)
     assert adult.tail_share == rg.TAIL_MAX_SHARE and adult.focus == 0 and adult.focus_share == 0.0
     # The same rows at a ten times larger epsilon are no longer small; the edge is at signal 400.
@@ -97,6 +104,54 @@ def test_a_small_table_is_fitted_in_the_small_regime_and_costs_add_up(credit):
     assert len(selections) == 1 + sum(c["type"] == "categorical" for c in schema["columns"][:-1])
     assert all(c["delta"] == pytest.approx(share, rel=1e-12) for c in selections)
     assert report["delta_spent"] == pytest.approx(report["delta"], rel=1e-12)
+
+
+def test_a_small_regime_table_with_many_rows_runs_a_tail_round_that_keeps_more_values():
+    """12,000 rows in the small regime (forced: four columns would be standard), a 300-value Zipf
+    column: stage 2 runs, costs exactly its pool (at most SMALL_TAIL_SHARE of rho) and the deltas
+    stage 1 reserved, and keeps values stage 1 could not (its counts combined with stage 1's)."""
+    from synthroom.synthesis.selection import TAIL_MAX_OF_REMAINING, TAIL_RATE
+
+    rng = np.random.default_rng(4)
+    w = 1.0 / np.arange(1, 301) ** 0.9
+    n = 12_000
+    y = rng.choice(["no", "yes"], n)
+    df = pd.DataFrame(
+        {
+            "city": [f"c{i:03d}" for i in rng.choice(300, n, p=w / w.sum())],
+            "plan": rng.choice(["a", "b"], n),
+            "x": rng.normal(50, 10, n).round(1) + 5 * (y == "yes"),
+            "y": y,
+        }
+    )
+    schema = {"target": "y", "columns": [{"name": c, "type": "numerical" if c == "x" else "categorical"} for c in df]}
+    synth = Synthesizer(schema, epsilon=1.0, seed=2, settings=Settings(regime="small")).fit(df)
+    report = synth.privacy_report()
+    regime, charges, budget = report["regime"], report["charges"], report["rho_budget"]
+    assert regime["name"] == "small" and regime["tail_share"] == rg.SMALL_TAIL_SHARE
+    assert regime["rows_estimate"] >= rg.SMALL_TAIL_ROWS
+    (i,) = [j for j, c in enumerate(charges) if c["step"].startswith("rarer categories")]
+    tail = charges[i]
+    assert tail["step"] == "rarer categories of 'city' (second partition selection)"  # 'plan' folds nothing
+    city = synth.columns_["city"]
+    stage1, stage2 = city.selected
+    share = (regime["rows_estimate"] - stage1.noisy.sum()) / regime["rows_estimate"]
+    remaining = budget - sum(c["rho"] for c in charges[:i])
+    pool = min(TAIL_RATE * share * budget, rg.SMALL_TAIL_SHARE * budget, TAIL_MAX_OF_REMAINING * remaining)
+    assert share > 0.4 and tail["rho"] == pytest.approx(pool, rel=1e-12)
+    # Stage 1 of each learned feature reserved half of its delta; stage 2 spends those reserves.
+    firsts = [c for c in charges if c["step"].startswith("categories of")]
+    assert [c["step"][:18] for c in firsts] == ["categories of 'cit", "categories of 'pla"]
+    assert tail["delta"] == pytest.approx(sum(c["delta"] for c in firsts), rel=1e-12)
+    assert firsts[0]["delta"] == pytest.approx(report["delta_for_thresholds"] / 3 / 2, rel=1e-12)
+    assert report["delta_spent"] == pytest.approx(report["delta"], rel=1e-12)
+    assert sum(c["rho"] for c in charges) == pytest.approx(budget, rel=1e-9)
+    # Kept values: stage 1's, then more; those read at the two rounds' combined noise.
+    assert list(city.coding.values[: len(stage1.values)]) == list(stage1.values)
+    assert len(stage2.values) >= 3 and len(city.coding.values) == len(stage1.values) + len(stage2.values)
+    sigma1 = next(c["noise"] for c in charges if c["step"].startswith("categories of 'city'"))
+    assert stage2.sigma == pytest.approx(1 / math.sqrt(1 / sigma1**2 + 1 / tail["noise"] ** 2), rel=1e-12)
+    assert city.unreleased is None  # stage 1's unreleased counts do not outlive the selection
 
 
 def test_a_table_too_small_for_its_epsilon_says_so_and_what_it_would_need():

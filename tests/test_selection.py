@@ -12,7 +12,7 @@ import pytest
 from synthroom import InputError, Synthesizer
 from synthroom.engine import CategoryCoding, CountingSource
 from synthroom.privacy import ZCDPAccountant
-from synthroom.privacy.mechanisms import sigma_for, threshold_for
+from synthroom.privacy.mechanisms import combined_threshold, sigma_for, threshold_for
 from synthroom.privacy.noise import SeededNoise, discrete_gaussian_sf
 from synthroom.schema import parse_schema
 from synthroom.synthesis import selection
@@ -248,12 +248,18 @@ def test_the_selections_counts_are_1_way_measurements_of_the_kept_cells_at_no_co
     city = columns["city"]
     stages = [c for c in acc.charges if "'city'" in c.step]
     assert [m.clique for m in found] == [("city",)] * 2 + [("plan",)] and len(stages) == 2
+    # Stage 1's counts carry its own noise; stage 2's are combined with stage 1's unreleased ones
+    # (here the combination's threshold is the lower), so they carry the combination's std.
+    sigma_c = 1 / math.sqrt(1 / stages[0].noise ** 2 + 1 / stages[1].noise ** 2)
+    tau_c = combined_threshold(sigma_c, stages[1].delta)
+    assert tau_c < threshold_for(stages[1].noise, stages[1].delta)
+    expected = [(stages[0].noise, threshold_for(stages[0].noise, stages[0].delta)), (sigma_c, tau_c)]
     codes = []
-    for m, charge, sel in zip(found, stages, city.selected):
-        assert m.sigma == pytest.approx(charge.noise, rel=1e-12)
+    for m, (sigma, tau), sel in zip(found, expected, city.selected):
+        assert m.sigma == pytest.approx(sigma, rel=1e-12)
         assert len(m.cells) == len(m.noisy) == len(sel.values) > 0
         assert list(m.noisy) == sorted(m.noisy, reverse=True)  # largest first, as kept
-        assert all(n > threshold_for(charge.noise, charge.delta) for n in m.noisy)
+        assert all(n > tau for n in m.noisy)
         codes += list(m.cells)
     assert sorted(codes) == [c for c in range(city.size) if c != city.coding.other_code]  # every kept code once
     assert city.coding.missing_code in codes

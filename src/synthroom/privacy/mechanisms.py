@@ -116,6 +116,65 @@ def thresholded_counts(
     return noisy, noisy > tau, tau
 
 
+def combined_threshold(sigma: float, delta: float, unit_cap: int = 1) -> float:
+    """The threshold for a release decided on a *combination* of independent discrete Gaussian
+    counts (:func:`combined_thresholded_counts`), whose noise is no longer discrete Gaussian but
+    is ``sigma``-subgaussian (each discrete Gaussian N_Z(0, s^2) is s-subgaussian, Canonne, Kamath
+    and Steinke 2020; a weighted sum of independent ones has the weighted proxy), so
+    ``P(X >= t) <= exp(-t^2 / (2 sigma^2))``. As in :func:`threshold_for`, a person's ``k`` rows
+    on values nobody else holds are released with probability at most ``delta`` when both
+    extreme splits are: all k rows on one value (``tau >= k + sigma sqrt(2 ln(1 / delta))``) and
+    one row on each of k values (``tau >= 1 + sigma sqrt(2 ln(k / delta))``); the bound is convex
+    in the count below ``tau - sigma``, which both terms exceed. About 6% above the exact tail's
+    threshold at the deltas a fit uses."""
+    k = int(unit_cap)
+    return max(k + sigma * math.sqrt(2.0 * math.log(1.0 / delta)), 1.0 + sigma * math.sqrt(2.0 * math.log(k / delta)))
+
+
+def combined_thresholded_counts(
+    accountant: ZCDPAccountant,
+    noise: "Noise | np.random.Generator",
+    counts: np.ndarray,
+    earlier: np.ndarray,
+    earlier_sigma: float,
+    rho: float,
+    delta: float,
+    step: str,
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Partition selection that reuses an earlier, unreleased round of noisy counts.
+
+    ``earlier``: the noisy counts of the same values (same data, same cells) that an earlier
+    partition selection drew at std ``earlier_sigma`` and did *not* release (they stayed below
+    its threshold). Fresh discrete Gaussian counts at the std that costs ``rho`` are drawn, and
+    the two are combined by inverse variance: a value is kept when the combination exceeds
+    :func:`combined_threshold` at the combination's std. The fresh round is charged (``rho``,
+    ``delta``); the earlier one was charged when it was drawn. Why this is private: the two
+    rounds together are Gaussian mechanisms on the same counts (zCDP composes: the earlier rho
+    plus ``rho``), and a value held only by one person is released by the earlier round or by
+    this one with probability at most the sum of the two deltas (conditioning on the earlier
+    round not keeping it only lowers this round's chance). A value is thus kept at the rho of
+    both rounds. When the fresh round alone has the lower threshold (it holds most of the
+    precision: the combination's subgaussian bound is looser than the exact discrete Gaussian
+    tail), it decides alone, as :func:`thresholded_counts` would; the choice reads only the
+    noise scales and delta. Returns the counts that decided (combined or fresh), the keep mask,
+    the threshold and those counts' std."""
+    sensitivity = person_sensitivity(accountant, 1.0)
+    sigma = sigma_for(rho, sensitivity)
+    accountant.charge_gaussian(step, sensitivity, sigma, delta=delta)
+    if faults.active("noiseless_category_selection", accountant):  # test-only switch, see faults
+        fresh = np.asarray(counts, dtype=float).copy()
+    else:
+        fresh = as_noise(noise).discrete_gaussian(counts, sigma).astype(float)
+    w_earlier, w_fresh = 1.0 / earlier_sigma**2, 1.0 / sigma**2
+    sigma_c = 1.0 / math.sqrt(w_earlier + w_fresh)
+    k = 1 if faults.active("threshold_for_one_row", accountant) else accountant.unit_cap  # test-only, see faults
+    tau, alone = combined_threshold(sigma_c, delta, k), threshold_for(sigma, delta, k)
+    if alone <= tau:  # the fresh round alone has the lower threshold (exact tail): it decides alone
+        return fresh, fresh > alone, alone, sigma
+    combined = (w_earlier * np.asarray(earlier, dtype=float) + w_fresh * fresh) / (w_earlier + w_fresh)
+    return combined, combined > tau, tau, sigma_c
+
+
 def exponential_choice(
     accountant: ZCDPAccountant,
     noise: "Noise | np.random.Generator",

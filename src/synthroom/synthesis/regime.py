@@ -18,8 +18,10 @@ estimate of the training part when the gate runs.
   only as many (feature, feature, target) cliques as the signal affords; most of the marginal
   budget on the features' marginals with the target (the anchors), half of it measuring again the few anchors
   the first noisy round shows most tied to the target (and the cliques are chosen among those
-  features only); no second selection of categories (its
-  budget goes to the marginals, and its threshold delta to the first selection); and a
+  features only); no second selection of categories below :data:`SMALL_TAIL_ROWS` rows (its
+  budget goes to the marginals, and its threshold delta to the first selection), from there one
+  of at most :data:`SMALL_TAIL_SHARE` of rho (a table small only for its many columns has the
+  rows a tail value needs: the threshold is in rows); and a
   larger share of the domain budget for the predictive column, so its classes clear the
   category threshold.
 
@@ -64,7 +66,8 @@ SMALL_ANCHOR_SHARE = 0.7
 SMALL_SELECT_SHARE = 0.1
 SMALL_TARGET_SHARE = 0.15  # of the whole rho, for the predictive column's domain
 SIGNAL_PER_EDGE = 40.0  # one (feature, feature, target) clique per this much signal
-SMALL_TAIL_SHARE = 0.0  # of rho, at most, for the categories' second selection (none: see Regime)
+SMALL_TAIL_SHARE = 0.2  # of rho, at most, for the categories' second selection, from SMALL_TAIL_ROWS rows ...
+SMALL_TAIL_ROWS = 10_000  # ... of the DP row estimate (below it: none, see Regime)
 SIGNAL_PER_FOCUS = 10.0  # one anchor measured again per this much signal ...
 SMALL_FOCUS = (3, 8)  # ... at least 3, at most 8
 SMALL_FOCUS_SHARE = 0.5  # of the anchors' budget, for measuring those again
@@ -159,7 +162,7 @@ def choose_regime(
         anchor_share=SMALL_ANCHOR_SHARE,
         select_share=SMALL_SELECT_SHARE,
         max_edges=int(s // SIGNAL_PER_EDGE),
-        tail_share=SMALL_TAIL_SHARE,
+        tail_share=SMALL_TAIL_SHARE if rows >= SMALL_TAIL_ROWS else 0.0,
         focus=int(min(max(s // SIGNAL_PER_FOCUS, SMALL_FOCUS[0]), SMALL_FOCUS[1])),
         focus_share=SMALL_FOCUS_SHARE,
         grow=SMALL_GROW,

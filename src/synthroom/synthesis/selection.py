@@ -14,9 +14,11 @@ A value can reach the output in one of three ways, cheapest first:
 * **Features**: partition selection at the column's share of the domain budget (stage 1), then,
   for every column whose rows fold into ``other`` for more than :data:`FOLD_WARN_SHARE` by the DP
   estimates, a second partition selection over the values not yet kept (stage 2,
-  :func:`release_tails`), from a pool of the budget sized by how much folded. Stage 2 reserves half
-  of the column's threshold delta, and spends it only when it runs; a regime without stage 2 (the
-  small one) gives stage 1 all of it.
+  :func:`release_tails`), from a pool of the budget sized by how much folded, its fresh counts
+  combined with stage 1's unreleased counts of those values (so a value is kept at both stages'
+  rho together). Stage 2 reserves half of the column's threshold delta, and spends it only when it
+  runs; a regime without stage 2 (the small one, below ``regime.SMALL_TAIL_ROWS`` rows) gives
+  stage 1 all of it.
 
 A learned column whose DP estimates show (almost) no folded rows gets no ``other`` code at all
 (:func:`drop_empty_other`): a 2-class target then has 2 codes, not 3.
@@ -29,14 +31,21 @@ Every charge and why it is private: docs/privacy.md ("Category selection").
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..engine import CategoryCoding, CountingSource
 from ..errors import TargetClassesLost
 from ..privacy import ZCDPAccountant
-from ..privacy.mechanisms import gaussian_counts, person_sensitivity, sigma_for, threshold_for, thresholded_counts
+from ..privacy.mechanisms import (
+    combined_thresholded_counts,
+    gaussian_counts,
+    person_sensitivity,
+    sigma_for,
+    threshold_for,
+    thresholded_counts,
+)
 from ..privacy.noise import Noise, discrete_gaussian_sf
 from ..schema import ColumnSpec
 from .structure import Measurement
@@ -85,6 +94,9 @@ class CategoricalColumn:
     rows_var: float = 0.0  # the variance of noisy_rows (the kept values' noise)
     tail_delta: float = 0.0  # threshold delta reserved for a second selection (stage 2), unspent so far
     selected: tuple[Selected, ...] = ()  # each selection's noisy counts of the values it kept (not saved)
+    # Stage 1's noisy counts of the values it did NOT keep, when a stage 2 may follow: never released,
+    # read only by stage 2 (combined with its own counts), then dropped by finish_domains.
+    unreleased: Selected | None = field(default=None, repr=False)
 
     @property
     def size(self) -> int:
@@ -133,16 +145,23 @@ def select(
     rho: float,
     delta: float,
     step: str,
-) -> tuple[list, float, float, Selected]:
+) -> tuple[list, float, float, Selected, Selected]:
     """Gaussian partition selection over ``observed`` values: the kept ones (largest noisy count
-    first), the sum of their noisy counts and its noise variance, and those counts with their
-    noise std (:class:`Selected`). Charged: rho and delta (see mechanisms)."""
+    first), the sum of their noisy counts and its noise variance, those counts with their noise
+    std (:class:`Selected`), and the noisy counts of the values *not* kept (not released: only a
+    stage 2 may read them, :func:`release_tails`). Charged: rho and delta (see mechanisms)."""
     noisy, keep, _ = thresholded_counts(accountant, noise, counts, rho, delta, step=step)
+    sigma = sigma_for(rho, person_sensitivity(accountant, 1.0))
+    return _selected(observed, noisy, keep, sigma)
+
+
+def _selected(observed: list, noisy: np.ndarray, keep: np.ndarray, sigma: float):
     order = [i for i in np.argsort(-noisy, kind="stable") if keep[i]]
     kept = [observed[i] for i in order]
-    sigma = sigma_for(rho, person_sensitivity(accountant, 1.0))
     chosen = Selected(tuple(kept), noisy[order].astype(float), float(sigma))
-    return kept, float(noisy[keep].sum()), float(keep.sum()) * sigma**2, chosen
+    rest = np.flatnonzero(~keep)
+    unreleased = Selected(tuple(observed[i] for i in rest), noisy[rest].astype(float), float(sigma))
+    return kept, float(noisy[keep].sum()), float(keep.sum()) * sigma**2, chosen, unreleased
 
 
 @dataclass(frozen=True)
@@ -225,7 +244,7 @@ def learn_categorical(
         return CategoricalColumn(spec.name, public_coding(spec.categories), other_label(list(spec.categories)), stype)
     observed, counts = source.category_counts(spec.name)
     tail = delta / 2 if reserve_tail else 0.0
-    kept, rows, var, selected = select(
+    kept, rows, var, selected, unreleased = select(
         accountant,
         noise,
         observed,
@@ -244,6 +263,7 @@ def learn_categorical(
         rows_var=var,
         tail_delta=tail,
         selected=(selected,),
+        unreleased=unreleased if reserve_tail else None,
     )
 
 
@@ -261,7 +281,7 @@ def learn_target(
     if spec.categories is not None:
         return learn_categorical(source, spec, accountant, noise, rho, delta)
     observed, counts = source.category_counts(spec.name)
-    kept, rows, var, selected = select(
+    kept, rows, var, selected, _ = select(
         accountant,
         noise,
         observed,
@@ -335,21 +355,34 @@ def _second_selection(
     rho: float,
     delta: float,
 ) -> CategoricalColumn:
-    """Partition selection over the values stage 1 did not keep, appended after the kept ones.
-    Always charged (also when no value is left: whether any is, is not a DP fact)."""
+    """Partition selection over the values stage 1 did not keep, appended after the kept ones:
+    fresh noisy counts at ``rho`` combined by inverse variance with stage 1's unreleased noisy
+    counts of the same values (:func:`~synthroom.privacy.mechanisms.combined_thresholded_counts`),
+    so a value is kept at the two stages' rho together, not at stage 2's alone. Always charged
+    (also when no value is left: whether any is, is not a DP fact)."""
     observed, counts = source.category_counts(column.name)
+    earlier = column.unreleased
+    assert earlier is not None  # a column that reserved a stage 2 kept stage 1's unreleased counts
+    prior = dict(zip(earlier.values, earlier.noisy))
+    rest = [i for i, v in enumerate(observed) if v in prior]  # the values stage 1 did not keep
+    step = f"rarer categories of {column.name!r} (second partition selection)"
+    if rest:
+        noisy, keep, _, sigma = combined_thresholded_counts(
+            accountant,
+            noise,
+            counts[rest],
+            np.array([prior[observed[i]] for i in rest]),
+            earlier.sigma,
+            rho,
+            delta,
+            step=step,
+        )
+    else:  # nothing left: charged all the same
+        sensitivity = person_sensitivity(accountant, 1.0)
+        accountant.charge_gaussian(step, sensitivity, sigma_for(rho, sensitivity), delta=delta)
+        noisy, keep, sigma = np.zeros(0), np.zeros(0, dtype=bool), earlier.sigma
+    kept, rows, var, selected, _ = _selected([observed[i] for i in rest], noisy, keep, sigma)
     coding = column.coding
-    done = set(coding.values) | ({None} if coding.missing_code is not None else set())
-    rest = [i for i, v in enumerate(observed) if v not in done]
-    kept, rows, var, selected = select(
-        accountant,
-        noise,
-        [observed[i] for i in rest],
-        counts[rest],
-        rho,
-        delta,
-        step=f"rarer categories of {column.name!r} (second partition selection)",
-    )
     before: list[str | None] = list(coding.values) + ([None] if coding.missing_code is not None else [])
     new = coding_of(before + kept)
     return CategoricalColumn(
@@ -472,8 +505,9 @@ def finish_domains(
     """After every column's first selection: stage 2 (:func:`release_tails`, its folded shares
     against the DP row count ``rows``, at most ``tail_share`` of rho); the columns in schema order."""
     release_tails(source, columns, accountant, noise, rows.noisy, max_share=tail_share)
+    done = {n: replace(c, unreleased=None) if isinstance(c, CategoricalColumn) else c for n, c in columns.items()}
     return {
-        c.name: columns[c.name] if c.parent else drop_empty_other(columns[c.name], rows, c.name == schema.target)
+        c.name: done[c.name] if c.parent else drop_empty_other(done[c.name], rows, c.name == schema.target)
         for c in schema.columns
     }
 
