@@ -211,9 +211,12 @@ def test_names_are_case_insensitive_as_in_duckdb_and_outputs_spelled_as_classifi
 
 # -- limits: size, nesting and the checker's own time are bounded --------------------------------------
 def _timed_rejection(sql, message):
-    start = time.perf_counter()
+    """The CPU seconds this thread spent refusing ``sql``: the work a member's template costs the
+    server, which a loaded machine does not inflate as it does wall time (at load 11-15 the
+    5,000-node case took 5.4 s of wall time)."""
+    start = time.thread_time()
     _rejects(sql, message)
-    return time.perf_counter() - start
+    return time.thread_time() - start
 
 
 def test_a_20000_term_or_is_refused_in_well_under_a_second():
@@ -249,16 +252,16 @@ def test_a_20000_term_or_is_refused_in_well_under_a_second():
 )
 def test_deep_or_large_sql_is_refused_with_a_message_not_a_crash(sql, message):
     assert len(sql) <= 20_000
-    assert _timed_rejection(sql, message) < 5.0  # typically 0.01-0.3 s; generous for a shared machine
+    assert _timed_rejection(sql, message) < 5.0  # typically 0.01-0.3 s
 
 
 def test_the_largest_accepted_templates_check_quickly():
     in_list = "SELECT age FROM audience WHERE age IN (" + ",".join(str(i) for i in range(3000)) + ")"
     chain = "SELECT age FROM audience WHERE " + " OR ".join(f"age={i}" for i in range(150))
     for sql in (in_list, chain):
-        start = time.perf_counter()
+        start = time.thread_time()  # CPU seconds, as in _timed_rejection
         check_template(sql, TABLES)
-        assert time.perf_counter() - start < 5.0  # a generous bound on a shared machine (typically 0.1-0.4 s)
+        assert time.thread_time() - start < 5.0  # typically 0.1-0.4 s
 
 
 # -- no value can make a template fail ------------------------------------------------------------------
