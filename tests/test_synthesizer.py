@@ -204,6 +204,26 @@ def test_a_phantom_cell_that_level_2_shows_empty_gets_no_mass():
     assert _phantom_cells(np.array([3]), fine[:4], 10.0, bounds[:2]).tolist() == [True]
 
 
+def test_the_placeholder_of_a_column_with_no_range_is_not_judged_a_phantom():
+    """A column whose range did not stand out gets one data-independent placeholder cell. It is
+    not a cell level 1 kept, so the phantom test (for cells level 1 kept by noise) does not apply:
+    35f9544 let it zero the placeholder's mass, so the column's DP row estimate fell to 0 and the
+    missing values' bin was looked up in an all-zero mass (a division by zero)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": 1e6 + rng.normal(0, 10, 300), "y": rng.choice(["a", "b"], 300)})
+    schema = {
+        "target": "y",
+        "columns": [{"name": "x", "type": "numerical"}, {"name": "y", "type": "categorical", "categories": ["a", "b"]}],
+    }
+    for seed in range(3):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            column = Synthesizer(schema, epsilon=0.05, seed=seed).fit(df).columns_["x"]
+        assert not column.range_learned and column.noisy_rows >= 1.0
+
+
 def test_a_column_whose_only_kept_cells_are_noise_has_no_range_and_says_so():
     """800 rows of the demo customers (small regime, epsilon 1): no year of signup_date clears
     level 1 (sigma 76 rows against 6-120 rows a year), and at seeds 0 and 2 an empty year far from

@@ -153,8 +153,9 @@ def learn_numeric(
         step=f"fine histogram of {spec.name!r} inside its kept cells",
     )
     bounds = np.concatenate([[0], np.cumsum(np.asarray(pieces.nsub)[coarse.cells])])
-    phantom = _phantom_cells(coarse.cells, fine, sigma2, bounds)
-    if coarse.range_learned and phantom.all():
+    # Only cells level 1 kept can be phantoms: the placeholder of a column with no range is not one.
+    phantom = _phantom_cells(coarse.cells, fine, sigma2, bounds) & coarse.range_learned
+    if phantom.all():
         # Level 1 kept only cells that level 2 shows to be noise (an 800-row table's dates, whose
         # years none cleared level 1, were all drawn in 2095): as if it had kept none.
         coarse = _no_range(grid, clip, coarse)
