@@ -223,6 +223,37 @@ def test_the_second_selection_costs_its_share_of_the_pool_exactly():
     assert counts[list(after[len(before) :])].min() > tau - 6 * tail.noise
 
 
+def test_a_second_selection_with_no_value_left_is_charged_all_the_same():
+    """Whether stage 1 left any value unkept is not a DP fact, so stage 2 charges its rho and
+    delta either way, and then keeps nothing new."""
+    df = _zipf(20_000, 3, seed=1)
+    kinds = {"city": "categorical", "plan": "categorical", "y": "categorical"}
+    acc = ZCDPAccountant(1.0, 1e-9, 5e-10)
+    noise = SeededNoise(2)
+    source = CountingSource.open(df, kinds)
+    try:
+        (spec,) = [
+            c
+            for c in parse_schema(
+                {
+                    "target": "y",
+                    "columns": [{"name": "city", "type": "categorical"}, {"name": "y", "type": "categorical"}],
+                }
+            ).columns
+            if c.name == "city"
+        ]
+        column = learn_categorical(source, spec, acc, noise, 0.01, DELTA_COL)
+        assert column.unreleased is not None and column.unreleased.values == ()  # stage 1 kept all three
+        after = selection._second_selection(source, column, acc, noise, 0.002, DELTA_COL / 2)
+    finally:
+        source.close()
+    tail = acc.charges[-1]
+    assert tail.step == "rarer categories of 'city' (second partition selection)"
+    assert tail.rho == pytest.approx(0.002, rel=1e-12) and tail.delta == pytest.approx(DELTA_COL / 2, rel=1e-12)
+    assert after.coding.values == column.coding.values and after.noisy_rows == column.noisy_rows
+    assert len(after.selected) == 2 and after.selected[-1].values == ()
+
+
 def test_the_selections_counts_are_1_way_measurements_of_the_kept_cells_at_no_cost():
     # Each selection's noisy counts of the values it kept (stage 1, then stage 2) come back as a
     # measurement of exactly those codes, with the noise std that selection charged; ``other``

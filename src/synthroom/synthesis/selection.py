@@ -365,22 +365,16 @@ def _second_selection(
     assert earlier is not None  # a column that reserved a stage 2 kept stage 1's unreleased counts
     prior = dict(zip(earlier.values, earlier.noisy))
     rest = [i for i, v in enumerate(observed) if v in prior]  # the values stage 1 did not keep
-    step = f"rarer categories of {column.name!r} (second partition selection)"
-    if rest:
-        noisy, keep, _, sigma = combined_thresholded_counts(
-            accountant,
-            noise,
-            counts[rest],
-            np.array([prior[observed[i]] for i in rest]),
-            earlier.sigma,
-            rho,
-            delta,
-            step=step,
-        )
-    else:  # nothing left: charged all the same
-        sensitivity = person_sensitivity(accountant, 1.0)
-        accountant.charge_gaussian(step, sensitivity, sigma_for(rho, sensitivity), delta=delta)
-        noisy, keep, sigma = np.zeros(0), np.zeros(0, dtype=bool), earlier.sigma
+    noisy, keep, _, sigma = combined_thresholded_counts(  # no value left: charged all the same
+        accountant,
+        noise,
+        counts[rest],
+        np.array([prior[observed[i]] for i in rest], dtype=float),
+        earlier.sigma,
+        rho,
+        delta,
+        step=f"rarer categories of {column.name!r} (second partition selection)",
+    )
     kept, rows, var, selected, _ = _selected([observed[i] for i in rest], noisy, keep, sigma)
     coding = column.coding
     before: list[str | None] = list(coding.values) + ([None] if coding.missing_code is not None else [])
