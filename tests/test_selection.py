@@ -186,12 +186,15 @@ def _zipf(n: int, values: int, seed: int) -> pd.DataFrame:
     )
 
 
+def _zipf_run(df: pd.DataFrame):
+    """The zipf table's kinds, an epsilon-1 accountant, seeded noise and a counting source on ``df``."""
+    kinds = {"city": "categorical", "plan": "categorical", "y": "categorical"}
+    return kinds, ZCDPAccountant(1.0, 1e-9, 5e-10), SeededNoise(2), CountingSource.open(df, kinds)
+
+
 def test_the_second_selection_costs_its_share_of_the_pool_exactly():
     df = _zipf(20_000, 400, seed=1)
-    kinds = {"city": "categorical", "plan": "categorical", "y": "categorical"}
-    acc = ZCDPAccountant(1.0, 1e-9, 5e-10)
-    noise = SeededNoise(2)
-    source = CountingSource.open(df, kinds)
+    kinds, acc, noise, source = _zipf_run(df)
     try:
         rho_col = 0.25 * acc.rho_budget / 3
         columns = {
@@ -227,10 +230,7 @@ def test_a_second_selection_with_no_value_left_is_charged_all_the_same():
     """Whether stage 1 left any value unkept is not a DP fact, so stage 2 charges its rho and
     delta either way, and then keeps nothing new."""
     df = _zipf(20_000, 3, seed=1)
-    kinds = {"city": "categorical", "plan": "categorical", "y": "categorical"}
-    acc = ZCDPAccountant(1.0, 1e-9, 5e-10)
-    noise = SeededNoise(2)
-    source = CountingSource.open(df, kinds)
+    _, acc, noise, source = _zipf_run(df)
     try:
         (spec,) = [
             c
@@ -260,10 +260,7 @@ def test_the_selections_counts_are_1_way_measurements_of_the_kept_cells_at_no_co
     # (never released) is not measured, and reading them charges nothing.
     df = _zipf(20_000, 400, seed=1)
     df.loc[df.index[:300], "city"] = None  # missing values: a value of their own, selected like the others
-    kinds = {"city": "categorical", "plan": "categorical", "y": "categorical"}
-    acc = ZCDPAccountant(1.0, 1e-9, 5e-10)
-    noise = SeededNoise(2)
-    source = CountingSource.open(df, kinds)
+    kinds, acc, noise, source = _zipf_run(df)
     try:
         schema = parse_schema({"target": "y", "columns": [{"name": k, "type": v} for k, v in kinds.items()]})
         columns = {
