@@ -504,6 +504,48 @@ def test_values_inside_a_flat_bin_are_drawn_nearer_the_truth_than_the_noisy_piec
     assert len(errors) >= 40 and np.mean(errors) < 0.05  # 0.024; the noisy pieces' own: 0.111
 
 
+def test_the_mass_beside_point_masses_is_cut_as_a_column_of_its_own():
+    """_bin_share: bins aim at total / n_bins of the mass, and a point mass at least that heavy
+    is a bin alone; the rest is then cut into sqrt(rest / (4 noise_scale)) bins, as a column of
+    that mass would be, instead of the one or two bins the point mass left it."""
+    from synthroom.synthesis.discretize import _bin_share, _group_pieces
+
+    mass = np.array([27000.0] + [150.0] * 16)  # 29,400: 14 bins of 2,100; the rest 2,400: 4 bins of 600
+    assert _bin_share(mass, 14, 37.0) == 600.0
+    assert [g.tolist() for g in _group_pieces(mass, 14, share=600.0)] == [
+        [0],
+        [1, 2, 3, 4],
+        [5, 6, 7, 8],
+        [9, 10, 11, 12],
+        [13, 14, 15, 16],
+    ]
+    assert len(_group_pieces(mass, 14)) == 3  # before: the point mass, then 2,100 and 300
+    flat = np.full(20, 100.0)
+    assert _bin_share(flat, 4, 37.0) == 500.0  # no point mass: total / n_bins
+    assert _bin_share(np.array([5000.0]), 4, 37.0) == 1250.0  # nothing beside it
+
+
+def test_amounts_beside_a_spike_at_zero_get_bins_of_their_own():
+    """A capital-gain-like column: 90% zeros, the rest spread over [2,000, 15,000) with the target
+    above 7,000. The zeros took a bin alone and left the amounts one or two bins for 3,000 rows
+    (Adult's capital-gain at epsilon 1: 2,048-15,360 in one bin, so values were drawn there
+    independently of income); they now get the bins 3,000 rows earn at this noise (seeded)."""
+    from synthroom.privacy import ZCDPAccountant
+    from synthroom.synthesis.discretize import learn_numeric
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.zeros(27000), rng.integers(2000, 15000, 3000).astype(float)])
+    spec, source = _numeric_and_target(pd.DataFrame({"x": x, "y": ["a"] * x.size}))
+    try:
+        for seed in range(3):
+            acc = ZCDPAccountant(1.0, 1e-9)
+            col = learn_numeric(source, spec, acc, np.random.default_rng(seed), acc.rho_budget / 50, 16, 37.0)
+            amounts = [b for b, hi in enumerate(col.bin_hi) if hi.size and hi.max() > 1000]
+            assert len(amounts) >= 4, (seed, len(amounts))  # sqrt(3,000 / 148) = 4.5; before: 1 or 2
+    finally:
+        source.close()
+
+
 def test_a_separate_value_opens_a_bin_once_the_bin_holds_a_quarter_of_its_share():
     """_group_pieces: without gap_split, runs of ~total/n_bins mass (a heavier piece alone); with
     it (the standard regime's GAP_SPLIT, 0.25), a piece after an empty piece (the next whole

@@ -136,7 +136,9 @@ def learn_numeric(
     level 2 is a plain Gaussian mechanism on a public domain. Each cell's noisy piece counts are
     projected onto the non-negative vectors summing to the cell's estimated total (which zeroes
     pieces that only noise filled). Bins are runs of pieces holding about ``1/n_bins`` of the
-    mass each; a piece heavier than that (a point mass such as "0" or "40 hours") is a bin alone.
+    mass each; a piece heavier than that (a point mass such as "0" or "40 hours") is a bin alone,
+    and the mass beside such point masses is then cut as a column of its own would be
+    (:func:`_bin_share`).
     """
     stype = source.storage_type(spec.name)
     # declared, or the file's declared type
@@ -165,7 +167,7 @@ def learn_numeric(
     else:
         piece_mass = _piece_masses(coarse, fine, sigma2, bounds, phantom)
     n_bins = int(np.clip(round(np.sqrt(piece_mass.sum() / (4.0 * noise_scale))), min_bins, max_bins))
-    groups = _group_pieces(piece_mass, n_bins, gap_split)
+    groups = _group_pieces(piece_mass, n_bins, gap_split, share=_bin_share(piece_mass, n_bins, noise_scale))
     coding = _bin_coding(grid, clip, pieces, coarse, groups, piece_mass, bounds)
     return NumericColumn(
         spec.name,
@@ -610,7 +612,21 @@ def _possible_cells(grid: Grid, clip: tuple[float, float] | None) -> np.ndarray:
     return np.union1d(np.arange(lo, hi + 1), [grid.missing])
 
 
-def _group_pieces(mass: np.ndarray, n_bins: int, gap_split: float = 0.0) -> list[np.ndarray]:
+def _bin_share(mass: np.ndarray, n_bins: int, noise_scale: float) -> float:
+    """The mass a bin aims at: ``total / n_bins``; when point masses at least that heavy take bins
+    of their own, the rest of the mass is cut as a column of its own would be
+    (``sqrt(rest / (4 noise_scale))`` bins), not left the few bins the point masses did not take."""
+    share = mass.sum() / max(1, n_bins)
+    heavy = mass >= share
+    if not heavy.any() or heavy.all():
+        return share
+    rest = float(mass[~heavy].sum())
+    return rest / max(1, round(np.sqrt(rest / (4.0 * noise_scale))))
+
+
+def _group_pieces(
+    mass: np.ndarray, n_bins: int, gap_split: float = 0.0, *, share: float | None = None
+) -> list[np.ndarray]:
     """Split value-ordered pieces into runs of about ``total / n_bins`` mass each.
 
     A piece heavier than that (a point mass) is a bin alone. With ``gap_split`` > 0, a piece after
@@ -619,7 +635,7 @@ def _group_pieces(mass: np.ndarray, n_bins: int, gap_split: float = 0.0) -> list
     independently of the other columns inside a bin, so two values in one bin lose their own ties
     (education 'Assoc-voc' is education-num 11, never 12). Post-processing of the noisy masses.
     """
-    target = mass.sum() / max(1, n_bins)
+    target = mass.sum() / max(1, n_bins) if share is None else share
     groups: list[list[int]] = [[]]
     acc = 0.0
     for i, m in enumerate(mass):
