@@ -39,6 +39,7 @@ def test_the_regime_follows_the_signal_of_the_dp_row_count():
     assert below.focus == 0 and below.focus_share == 0.0
     assert above.focus == 8 and above.focus_share == rg.SMALL_FOCUS_SHARE  # signal // 10 = 10, at most 8
     assert adult.tail_share == rg.TAIL_MAX_SHARE and adult.focus == 0 and adult.focus_share == 0.0
+    assert adult.tail_trigger == rg.TAIL_TRIGGER_SHARE == 0.01 and wide.tail_trigger == rg.FOLD_WARN_SHARE == 0.1
     # The same rows at a ten times larger epsilon are no longer small; the edge is at signal 400.
     edge = 400 / math.sqrt(2 * RHO_1 / 21)
     assert rg.choose_regime(edge * 1.01, RHO_1, 21, 5e-10).name == "standard"

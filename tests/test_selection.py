@@ -226,6 +226,34 @@ def test_the_second_selection_costs_its_share_of_the_pool_exactly():
     assert counts[list(after[len(before) :])].min() > tau - 6 * tail.noise
 
 
+def test_the_standard_regime_gives_a_second_selection_to_a_column_folding_more_than_1_percent():
+    """A 60-value column folds ~9% of its rows at stage 1: under the small regime's trigger (10%,
+    the fold warning's) it gets no second selection; under the standard regime's
+    (TAIL_TRIGGER_SHARE, 1%) it does, and keeps more values (Adult at epsilon 1: race folded 1.8%,
+    two values of 250-280 rows just under stage 1's threshold, and native-country 6.7%)."""
+    df = _zipf(20_000, 60, seed=1)
+    runs = []
+    for trigger in (selection.FOLD_WARN_SHARE, selection.TAIL_TRIGGER_SHARE):
+        kinds, acc, noise, source = _zipf_run(df)
+        try:
+            columns = {
+                s.name: learn_categorical(source, s, acc, noise, 0.25 * acc.rho_budget / 3, DELTA_COL)
+                for s in parse_schema(
+                    {"target": "y", "columns": [{"name": k, "type": v} for k, v in kinds.items()]}
+                ).columns
+                if s.name != "y"
+            }
+            share = selection.folded_share(columns["city"], 20_000.0)
+            release_tails(source, columns, acc, noise, 20_000.0, trigger=trigger)
+        finally:
+            source.close()
+        runs.append((share, [c.step for c in acc.charges[2:]], len(columns["city"].coding.values)))
+    (share, small_steps, small_kept), (_, standard_steps, standard_kept) = runs
+    assert 0.05 < share < selection.FOLD_WARN_SHARE and selection.TAIL_TRIGGER_SHARE == 0.01
+    assert small_steps == [] and standard_steps == ["rarer categories of 'city' (second partition selection)"]
+    assert standard_kept > small_kept
+
+
 def test_a_second_selection_with_no_value_left_is_charged_all_the_same():
     """Whether stage 1 left any value unkept is not a DP fact, so stage 2 charges its rho and
     delta either way, and then keeps nothing new."""

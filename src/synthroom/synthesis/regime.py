@@ -38,7 +38,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from .discretize import MIN_BINS, SUB_PIECES
-from .selection import TAIL_MAX_SHARE
+from .selection import FOLD_WARN_SHARE, TAIL_MAX_SHARE, TAIL_TRIGGER_SHARE
 from .structure import ANCHOR_SHARE, SELECT_SHARE
 
 SMALL_SIGNAL = 400.0
@@ -52,6 +52,7 @@ STANDARD = {
     "select_share": SELECT_SHARE,
     "min_bins": MIN_BINS,
     "tail_share": TAIL_MAX_SHARE,
+    "tail_trigger": TAIL_TRIGGER_SHARE,
     "focus": 0,
     "focus_share": 0.0,
     "grow": 0.0,
@@ -101,6 +102,7 @@ class Regime:
     select_share: float  # of the marginal budget, for choosing cliques
     max_edges: int | None  # the most (feature, feature, target) cliques (None: a spanning tree)
     tail_share: float  # of rho, at most, for the categories' second selection (selection.release_tails)
+    tail_trigger: float  # the DP folded share of rows above which a column gets that second selection
     focus: int  # anchors measured again, the most tied to the target (structure.measure_anchors)
     focus_share: float  # of the anchors' budget, for measuring them again
     grow: float  # numeric ranges grow to next grid cells above this many noise stds (0: no)
@@ -170,6 +172,7 @@ def choose_regime(
         select_share=SMALL_SELECT_SHARE,
         max_edges=int(s // SIGNAL_PER_EDGE),
         tail_share=SMALL_TAIL_SHARE if rows >= SMALL_TAIL_ROWS else 0.0,
+        tail_trigger=FOLD_WARN_SHARE,
         focus=focus,
         focus_share=SMALL_FOCUS_SHARE if focus else 0.0,
         grow=SMALL_GROW,

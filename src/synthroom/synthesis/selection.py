@@ -50,8 +50,13 @@ from ..privacy.noise import Noise, discrete_gaussian_sf
 from ..schema import ColumnSpec
 from .structure import Measurement
 
-# A column whose DP share of rows in ``other`` is above this gets a second selection and a warning.
+# A column whose DP share of rows in ``other`` is above this gets a warning (and, in the small
+# regime, a second selection).
 FOLD_WARN_SHARE = 0.10
+# The standard regime: a column whose DP share of rows in ``other`` is above this gets a second
+# selection. On Adult at epsilon 1, race (1.8% folded: two values of ~250-280 rows, just under
+# stage 1's threshold) and native-country (6.7%) get one.
+TAIL_TRIGGER_SHARE = 0.01
 # The predictive column: the warning fires above this share of ``other`` (a class was lost).
 TARGET_FOLD_WARN_SHARE = 0.01
 # The promise for the predictive column: a class of at least max(rows, share * table) is kept ...
@@ -325,9 +330,11 @@ def release_tails(
     rows: float,
     *,
     max_share: float = TAIL_MAX_SHARE,
+    trigger: float = TAIL_TRIGGER_SHARE,
 ) -> None:
     """Stage 2, in place: every column whose DP folded share (``rows``: the DP row count) is above
-    :data:`FOLD_WARN_SHARE` gets a second partition selection over its values not yet kept, with
+    ``trigger`` (the size regime's: :data:`TAIL_TRIGGER_SHARE` in the standard one,
+    :data:`FOLD_WARN_SHARE` in the small one) gets a second partition selection over its values not yet kept, with
     a share proportional to its folded share of a pool of rho and of the deltas every column
     reserved for stage 2 (those that need no second selection leave theirs to the others). The pool is
     ``TAIL_RATE`` times the summed folded shares of the whole rho, at most ``max_share`` of it (the
@@ -335,7 +342,7 @@ def release_tails(
     measures marginals); ``max_share`` 0: no second selection (nothing charged). Decisions read
     DP outputs and public parameters only."""
     shares = {n: folded_share(c, rows) for n, c in columns.items() if isinstance(c, CategoricalColumn) and c.tail_delta}
-    needy = {n: s for n, s in shares.items() if s > FOLD_WARN_SHARE}
+    needy = {n: s for n, s in shares.items() if s > trigger}
     if not needy or max_share <= 0:
         return
     budget, total = accountant.rho_budget, sum(needy.values())
@@ -495,10 +502,12 @@ def finish_domains(
     rows: RowCount,
     *,
     tail_share: float = TAIL_MAX_SHARE,
+    tail_trigger: float = TAIL_TRIGGER_SHARE,
 ) -> dict:
     """After every column's first selection: stage 2 (:func:`release_tails`, its folded shares
-    against the DP row count ``rows``, at most ``tail_share`` of rho); the columns in schema order."""
-    release_tails(source, columns, accountant, noise, rows.noisy, max_share=tail_share)
+    against the DP row count ``rows``, at most ``tail_share`` of rho, for the columns folding more
+    than ``tail_trigger``); the columns in schema order."""
+    release_tails(source, columns, accountant, noise, rows.noisy, max_share=tail_share, trigger=tail_trigger)
     done = {n: replace(c, unreleased=None) if isinstance(c, CategoricalColumn) else c for n, c in columns.items()}
     return {
         c.name: done[c.name] if c.parent else drop_empty_other(done[c.name], rows, c.name == schema.target)

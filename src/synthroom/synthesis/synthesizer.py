@@ -358,7 +358,9 @@ class Synthesizer:
                     sub_pieces=regime.sub_pieces,
                     gap_split=GAP_SPLIT if regime.name == "standard" else 0.0,
                 )
-        return finish_domains(source, schema, columns, acc, noise, rows, tail_share=regime.tail_share), noise_scale
+        return finish_domains(
+            source, schema, columns, acc, noise, rows, tail_share=regime.tail_share, tail_trigger=regime.tail_trigger
+        ), noise_scale
 
     def _target_spec(self):
         schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
