@@ -412,3 +412,82 @@ def test_a_column_spread_over_octaves_none_above_the_threshold_keeps_its_range()
     flat[100:104] = 300.0  # four cells of 300 (3.2 stds each, below the cells' 3.46): one run of 4
     out = runs(possible, flat, np.zeros(182, bool), allowed, 93.0)
     assert possible[out].tolist() == [100, 101, 102, 103]
+
+
+def test_from_small_tail_rows_the_small_regime_cuts_standard_pieces_and_shapes_them():
+    """From SMALL_TAIL_ROWS rows (the DP estimate) a small-regime fit cuts the standard regime's
+    pieces and reads them as a line plus standouts; below it, and in the standard regime, the
+    pieces are as before (and the ledger's regime entry keeps its keys)."""
+    from synthroom.synthesis.discretize import SUB_PIECES
+
+    small = rg.choose_regime(2_000, RHO_1, 21, 5e-10)
+    below = rg.choose_regime(rg.SMALL_TAIL_ROWS - 0.5, RHO_1, 74, 5e-10)
+    many = rg.choose_regime(rg.SMALL_TAIL_ROWS, RHO_1, 74, 5e-10)
+    adult = rg.choose_regime(32_561, RHO_1, 15, 5e-10)
+    assert small.sub_pieces == below.sub_pieces == rg.SMALL_SUB_PIECES == 4
+    assert not small.shaped_pieces and not below.shaped_pieces
+    assert many.name == "small" and many.sub_pieces == SUB_PIECES and many.shaped_pieces
+    assert adult.sub_pieces == SUB_PIECES and not adult.shaped_pieces
+    assert set(many.summary()) == set(small.summary()) and "shaped_pieces" not in many.summary()
+
+
+def test_shaped_pieces_keep_a_point_mass_and_read_a_smooth_cell_as_a_line():
+    """discretize._shaped on 32 unit pieces at 700 rows of noise each (Adult at epsilon 0.1 has
+    about 770): a point mass of 14,000 rows keeps its piece every time, and the smooth part
+    follows the true line far closer than the noisy counts do; on a smooth cell a piece stands
+    out by noise alone about 0.05 times per cell (z set for that), not more."""
+    from scipy.special import ndtri
+
+    from synthroom.synthesis.discretize import _shaped
+
+    rng = np.random.default_rng(0)
+    sigma, x = 700.0, np.arange(32)
+    truth = 900.0 - 18.0 * x  # 900 down to 342 rows a unit, like Adult's ages 32-63
+    above = float(-ndtri(0.05 / 32)) * sigma
+    kept, errors, raw_errors, false_standouts = 0, [], [], 0
+    for _ in range(200):
+        spiky = truth + rng.normal(0, sigma, 32)
+        spiky[8] += 14_000
+        shape = _shaped(spiky, above)
+        kept += abs(shape[8] - (truth[8] + 14_000)) < 3 * sigma
+        rest = np.delete(np.arange(32), 8)
+        errors.append(np.abs(shape[rest] - truth[rest]).mean())
+        raw_errors.append(np.abs(spiky[rest] - truth[rest]).mean())
+        smooth = truth + rng.normal(0, sigma, 32)
+        shape = _shaped(smooth, above)
+        line = np.polyval(np.polyfit(x, smooth, 1), x)
+        false_standouts += int(np.any(shape > np.maximum(line, 0) + 1e-9))
+    assert kept == 200
+    assert np.mean(errors) < 250 and np.mean(raw_errors) > 500  # the line: ~150; the noisy counts: ~560
+    assert false_standouts < 25  # expected 10 of 200 (a threshold of 2 stds would give ~150)
+    assert (_shaped(np.full(8, -5.0), above) == 1).all()  # nothing left: an even spread
+
+
+def test_a_small_regime_table_with_many_rows_keeps_a_point_mass_on_its_unit():
+    """12,000 rows in the small regime (forced), numbers typed as floats (as a CSV's integers are
+    read): 45% of `hours` are 40. With 4 pieces per grid cell they were drawn uniformly over
+    [40, 48) (about 7% in [40, 41)); with the standard pieces shaped, about 45%. A smooth column
+    (age) gets no spikes of its own."""
+    rng = np.random.default_rng(7)
+    n = 12_000
+    y = rng.choice(["no", "yes"], n, p=[0.7, 0.3])
+    hours = np.where(rng.random(n) < 0.45, 40.0, rng.integers(20, 61, n).astype(float))
+    age = np.clip(rng.normal(40, 12, n).round(), 17, 90).astype(float)
+    df = pd.DataFrame({"age": age, "hours": hours, "y": y})
+    schema = {
+        "target": "y",
+        "columns": [
+            {"name": "age", "type": "numerical"},
+            {"name": "hours", "type": "numerical"},
+            {"name": "y", "type": "categorical"},
+        ],
+    }
+    synth = Synthesizer(schema, epsilon=1.0, seed=3, settings=Settings(regime="small")).fit(df)
+    regime = synth.privacy_report()["regime"]
+    assert regime["name"] == "small" and regime["rows_estimate"] >= rg.SMALL_TAIL_ROWS and regime["sub_pieces"] == 16
+    out = synth.sample(20_000, seed=1)
+    real_share = float(np.mean(hours == 40))
+    assert np.mean((out["hours"] >= 40) & (out["hours"] < 41)) == pytest.approx(real_share, abs=0.05)
+    real_units = np.bincount(age.astype(int), minlength=128)[:128] / n
+    drawn_units = np.bincount(np.floor(out["age"]).astype(int).clip(0, 127), minlength=128) / len(out)
+    assert drawn_units.max() < 1.5 * real_units.max()

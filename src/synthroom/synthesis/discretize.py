@@ -116,10 +116,13 @@ def learn_numeric(
     grow: float = 0.0,
     sub_pieces: int = SUB_PIECES,
     gap_split: float = 0.0,
+    shaped: bool = False,
 ) -> NumericColumn:
     """Bins for a numerical/datetime column from two noisy histograms (``min_bins``: the fewest;
     ``grow`` and ``sub_pieces``: the small-table regime's, see :func:`grown` and below;
-    ``gap_split``: see :func:`_group_pieces`; the standard regime's is :data:`GAP_SPLIT`).
+    ``gap_split``: see :func:`_group_pieces`; the standard regime's is :data:`GAP_SPLIT`;
+    ``shaped``: each cell's pieces as a line plus the pieces that stand out from it, see
+    :func:`_shaped`, instead of the thresholded noisy counts).
 
     The number of bins adapts to the noise the model's marginals will carry (``noise_scale``,
     the std of one measured cell): ``sqrt(n / (4 * noise_scale))`` bins for a column whose noisy
@@ -165,7 +168,7 @@ def learn_numeric(
         bounds = np.concatenate([[0], np.cumsum(np.asarray(pieces.nsub)[coarse.cells])])
         piece_mass = np.full(bounds[-1], 1.0 / bounds[-1])
     else:
-        piece_mass = _piece_masses(coarse, fine, sigma2, bounds, phantom)
+        piece_mass = _piece_masses(coarse, fine, sigma2, bounds, phantom, shaped)
     n_bins = int(np.clip(round(np.sqrt(piece_mass.sum() / (4.0 * noise_scale))), min_bins, max_bins))
     groups = _group_pieces(piece_mass, n_bins, gap_split, share=_bin_share(piece_mass, n_bins, noise_scale))
     coding = _bin_coding(grid, clip, pieces, coarse, groups, piece_mass, bounds)
@@ -347,12 +350,14 @@ def _no_range(grid: Grid, clip: tuple[float, float] | None, coarse: _Coarse) -> 
 
 
 def _piece_masses(
-    coarse: _Coarse, fine: np.ndarray, sigma2: float, bounds: np.ndarray, phantom: np.ndarray
+    coarse: _Coarse, fine: np.ndarray, sigma2: float, bounds: np.ndarray, phantom: np.ndarray, shaped: bool = False
 ) -> np.ndarray:
     """Level 2's noisy piece counts (cell ``i``'s pieces are ``fine[bounds[i]:bounds[i+1]]``),
-    each cell's projected onto the non-negative vectors summing to its estimated total, except a
+    each cell's projected onto the non-negative vectors summing to its estimated total (with
+    ``shaped``: :func:`_shaped`'s line and standouts, scaled to that total), except a
     ``phantom`` cell's (:func:`_phantom_cells`), which get no mass."""
     piece_mass = np.zeros(bounds[-1])
+    z = float(-ndtri(PHANTOM_CELLS / max(fine.size, 1)))  # a piece stands out above this (``shaped``)
     for i in range(coarse.cells.size):
         if phantom[i]:
             continue
@@ -360,12 +365,50 @@ def _piece_masses(
         # Inverse-variance combination of the cell's two total estimates.
         w1, w2 = 1 / coarse.sigma**2, 1 / (y.size * sigma2**2)
         total = max((w1 * coarse.mass[i] + w2 * y.sum()) / (w1 + w2), 1.0)
+        if shaped:
+            shape = _shaped(y, z * sigma2)
+            piece_mass[bounds[i] : bounds[i + 1]] = shape * (total / shape.sum())
+            continue
         # Pieces noise alone could fill are zeroed; if none is left the cell is spread evenly.
         y = np.where(y > PIECE_THRESHOLD * sigma2, y, 0.0)
         if not y.any():
             y = np.ones(y.size)
         piece_mass[bounds[i] : bounds[i + 1]] = _project_to_total(y, total)
     return piece_mass
+
+
+def _shaped(y: np.ndarray, above: float) -> np.ndarray:
+    """A cell's noisy piece counts ``y`` (in value order) as a straight line (least squares, no
+    negative part) plus the pieces that stand out from it: more than ``above`` over the line fitted
+    to the others (found in turn: a line through a spike leans towards it). Non-negative, not
+    all zero; post-processing of the noisy counts.
+
+    The small regime's noise on a piece (hundreds of rows at epsilon 0.1) is about what a year of
+    age holds: thresholded piece by piece, a smooth column's mass lands on the few pieces noise
+    lifted, and drawn uniformly over 4 coarse pieces, a point mass (40 hours a week, 9 or 13
+    years of school) is spread over its whole piece. The line reads the cell's level and slope
+    from all of its pieces; a point mass far above it keeps its own piece."""
+    n = y.size
+    if n <= 2:
+        shape = np.maximum(y, 0.0)
+        return shape if shape.sum() > 0 else np.ones(n)
+    x = np.arange(n) - (n - 1) / 2.0
+    out = np.zeros(n, dtype=bool)
+    line = np.full(n, y.mean())
+    for _ in range(n):
+        rest = ~out
+        if rest.sum() >= 2:
+            slope, level = np.polyfit(x[rest], y[rest], 1)
+        else:
+            slope, level = 0.0, float(y[rest].sum())
+        line = level + slope * x
+        new = y - line > above
+        if (new == out).all():
+            break
+        out = new
+    base = np.maximum(line, 0.0)
+    shape = np.where(out, np.maximum(y, base), base)
+    return shape if shape.sum() > 0 else np.ones(n)
 
 
 def _phantom_cells(cells: np.ndarray, fine: np.ndarray, sigma2: float, bounds: np.ndarray) -> np.ndarray:

@@ -13,7 +13,9 @@ estimate of the training part when the gate runs.
 * **standard** (signal at least :data:`SMALL_SIGNAL`): the settings the benchmarks measured on
   Adult (:class:`~synthroom.synthesis.synthesizer.Settings`).
 * **small** (below it): fewer, coarser bins (3 to 8), from coarser fine histograms (4 pieces per
-  grid cell) and numeric ranges grown to the next grid cells that clear a lower threshold; a
+  grid cell; from :data:`SMALL_TAIL_ROWS` rows the standard regime's pieces, each cell's read as a
+  line plus the pieces that stand out from it: ``Regime.shaped_pieces``) and numeric ranges
+  grown to the next grid cells that clear a lower threshold; a
   categorical column three times a numeric one's domain budget; no spanning tree of triples,
   only as many (feature, feature, target) cliques as the signal affords; most of the marginal
   budget on the features' marginals with the target (the anchors), from signal
@@ -79,7 +81,7 @@ SMALL_FOCUS = (3, 8)  # ... at least 3, at most 8 ...
 SMALL_FOCUS_SIGNAL = 100.0
 SMALL_FOCUS_SHARE = 0.5  # of the anchors' budget, for measuring those again
 SMALL_GROW = 2.0  # a numeric range grows to next cells above this many noise stds (discretize.grown)
-SMALL_SUB_PIECES = 4  # fine pieces per grid cell (16 in the standard regime)
+SMALL_SUB_PIECES = 4  # fine pieces per grid cell below SMALL_TAIL_ROWS rows (16 in the standard regime)
 # A categorical column's domain budget against a numeric one's: its partition selection needs a
 # value to clear about 6.5 noise stds, a numeric grid cell about 2-3.5, so at an even split a
 # small table's categorical columns keep one or two values (the rest fold into ``other``).
@@ -110,6 +112,13 @@ class Regime:
     categorical_weight: float  # a categorical column's share of the domain budget against a numeric one's
     too_small: bool
     epsilon_needed: float | None  # when too small: the epsilon at which the signal would clear the bar
+
+    @property
+    def shaped_pieces(self) -> bool:
+        """Whether a numeric column's fine pieces are read as a line plus the pieces that stand
+        out (discretize._shaped): the small regime's pieces at the standard resolution, from
+        :data:`SMALL_TAIL_ROWS` rows."""
+        return self.name == "small" and self.sub_pieces >= SUB_PIECES
 
     def summary(self) -> dict:
         return asdict(self)
@@ -176,7 +185,7 @@ def choose_regime(
         focus=focus,
         focus_share=SMALL_FOCUS_SHARE if focus else 0.0,
         grow=SMALL_GROW,
-        sub_pieces=SMALL_SUB_PIECES,
+        sub_pieces=SUB_PIECES if rows >= SMALL_TAIL_ROWS else SMALL_SUB_PIECES,
         categorical_weight=SMALL_CATEGORICAL_WEIGHT,
         too_small=too_small,
         epsilon_needed=needed,

@@ -356,6 +356,7 @@ class Synthesizer:
                     min_bins=regime.min_bins,
                     grow=regime.grow,
                     sub_pieces=regime.sub_pieces,
+                    shaped=regime.shaped_pieces,
                     gap_split=GAP_SPLIT if regime.name == "standard" else 0.0,
                 )
         return finish_domains(
