@@ -394,7 +394,6 @@ def _shaped(y: np.ndarray, above: float) -> np.ndarray:
         return shape if shape.sum() > 0 else np.ones(n)
     x = np.arange(n) - (n - 1) / 2.0
     out = np.zeros(n, dtype=bool)
-    line = np.full(n, y.mean())
     for _ in range(n):
         rest = ~out
         if rest.sum() >= 2:

@@ -12,8 +12,9 @@ A value can reach the output in one of three ways, cheapest first:
   from the fit's one DP row count, :class:`RowCount`). If fewer than two classes come out, the fit stops with
   :class:`TargetClassesLost` before anything more is spent.
 * **Features**: partition selection at the column's share of the domain budget (stage 1), then,
-  for every column whose rows fold into ``other`` for more than :data:`FOLD_WARN_SHARE` by the DP
-  estimates, a second partition selection over the values not yet kept (stage 2,
+  for every column whose rows fold into ``other`` for more than the size regime's trigger by the DP
+  estimates (:data:`TAIL_TRIGGER_SHARE` in the standard regime, :data:`FOLD_WARN_SHARE` in the
+  small one), a second partition selection over the values not yet kept (stage 2,
   :func:`release_tails`), from a pool of the budget sized by how much folded, its fresh counts
   combined with stage 1's unreleased counts of those values (so a value is kept at both stages'
   rho together). Stage 2 reserves half of the column's threshold delta, and spends it only when it
