@@ -24,7 +24,7 @@ def test_the_regime_follows_the_signal_of_the_dp_row_count():
     small = rg.choose_regime(2_000, RHO_1, 21, 5e-10, standard={"max_bins": 64, "max_target_bins": 16})
     assert small.name == "small" and small.max_bins == 8 and small.max_target_bins == 4
     assert small.target_share == rg.SMALL_TARGET_SHARE and small.anchor_share == rg.SMALL_ANCHOR_SHARE
-    assert small.max_edges == int(small.signal // rg.SIGNAL_PER_EDGE) and not small.too_small
+    assert small.signal < rg.SMALL_CLIQUE_SIGNAL and small.max_edges == 0 and not small.too_small
     assert small.tail_share == 0.0
     # A small regime with many rows (the 74-column table: 20,000 rows, signal 395) may run stage 2:
     # its threshold is in rows, which such a table has. Decided by the DP row estimate.
@@ -38,6 +38,10 @@ def test_the_regime_follows_the_signal_of_the_dp_row_count():
     assert below.signal < 100 < above.signal < 101  # 96.4 and 100.8
     assert below.focus == 0 and below.focus_share == 0.0
     assert above.focus == 8 and above.focus_share == rg.SMALL_FOCUS_SHARE  # signal // 10 = 10, at most 8
+    # Cliques only from signal 100 too: below it the anchors get the whole marginal budget.
+    assert rg.SMALL_CLIQUE_SIGNAL == 100 and below.max_edges == 0 and above.max_edges == 2  # 100.8 // 40
+    big = rg.choose_regime(6_000, RHO_1, 21, 5e-10)  # signal 222
+    assert big.max_edges == int(big.signal // rg.SIGNAL_PER_EDGE) == 5
     assert adult.tail_share == rg.TAIL_MAX_SHARE and adult.focus == 0 and adult.focus_share == 0.0
     assert adult.tail_trigger == rg.TAIL_TRIGGER_SHARE == 0.01 and wide.tail_trigger == rg.FOLD_WARN_SHARE == 0.1
     # The same rows at a ten times larger epsilon are no longer small; the edge is at signal 400.
@@ -89,20 +93,19 @@ def test_a_small_table_is_fitted_in_the_small_regime_and_costs_add_up(credit):
     target = [c for c in report["charges"] if c["step"].startswith("classes of the predictive column 'label'")]
     assert len(target) == 1 and set(synth.sample(200)["label"]) == {"no", "yes"}
     triples = [c for c in report["charges"] if c["step"].startswith("marginal") and c["step"].count("x") >= 3]
-    assert len(triples) <= regime["max_edges"]
-    # No second selection of categories; no second round of anchors (signal below 100): every
-    # feature's anchor once, at an even share of the anchors' budget.
+    assert regime["signal"] < rg.SMALL_CLIQUE_SIGNAL and regime["max_edges"] == 0 and not triples
+    # No second selection of categories; no clique and no second round of anchors (signal below
+    # 100): every feature's anchor once, at an even share of all the marginals' budget.
     assert regime["tail_share"] == 0 and not [c for c in report["charges"] if c["step"].startswith("rarer")]
     assert regime["signal"] < rg.SMALL_FOCUS_SIGNAL and regime["focus"] == 0 and regime["focus_share"] == 0
     assert not [c for c in report["charges"] if c["step"].startswith("marginal (again)")]
     features = [c["name"] for c in schema["columns"][:-1]]
     anchors = [c for c in report["charges"] if c["step"] in {f"marginal {x}xlabel" for x in features}]
     assert len(anchors) == len(features) and all(c["rho"] == anchors[0]["rho"] for c in anchors)
-    cliques = [c for c in report["charges"] if c["step"].startswith("marginal ") and c not in anchors]
-    spent = sum(c["rho"] for c in anchors + cliques) + sum(
-        c["rho"] for c in report["charges"] if c["step"].startswith("select clique")
-    )
-    assert len(anchors) * anchors[0]["rho"] == pytest.approx(rg.SMALL_ANCHOR_SHARE * spent, rel=1e-9)
+    assert not [c for c in report["charges"] if c["step"].startswith("marginal ") and c not in anchors]
+    assert not [c for c in report["charges"] if c["step"].startswith("select clique")]
+    before = [c["rho"] for c in report["charges"] if not c["step"].startswith("marginal ")]
+    assert len(anchors) * anchors[0]["rho"] == pytest.approx(report["rho_budget"] - sum(before), rel=1e-9)
     # A categorical column's domain budget is three numeric ones' (both histograms together).
     cat = next(c for c in report["charges"] if c["step"].startswith("categories of 'x05_cat'"))
     grid = [c["rho"] for c in report["charges"] if c["step"].endswith("'x00_gauss' on the public grid")]

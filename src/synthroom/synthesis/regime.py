@@ -17,7 +17,8 @@ estimate of the training part when the gate runs.
   line plus the pieces that stand out from it: ``Regime.shaped_pieces``) and numeric ranges
   grown to the next grid cells that clear a lower threshold; a
   categorical column three times a numeric one's domain budget; no spanning tree of triples,
-  only as many (feature, feature, target) cliques as the signal affords; most of the marginal
+  only as many (feature, feature, target) cliques as the signal affords, none below signal
+  :data:`SMALL_CLIQUE_SIGNAL` (the anchors then get the whole marginal budget); most of the marginal
   budget on the features' marginals with the target (the anchors), from signal
   :data:`SMALL_FOCUS_SIGNAL` half of it measuring again the few anchors the first noisy round
   shows most tied to the target (and the cliques are chosen among those features only; below
@@ -69,7 +70,12 @@ SMALL_DOMAIN_SHARE = 0.3
 SMALL_ANCHOR_SHARE = 0.7
 SMALL_SELECT_SHARE = 0.1
 SMALL_TARGET_SHARE = 0.15  # of the whole rho, for the predictive column's domain
-SIGNAL_PER_EDGE = 40.0  # one (feature, feature, target) clique per this much signal
+SIGNAL_PER_EDGE = 40.0  # one (feature, feature, target) clique per this much signal, ...
+# ... and none below this signal: there the one or two cliques took 30% of the marginals' budget
+# (selection and measurement) from anchors whose noise decides the lift (narrow and credit at 1,000
+# and 2,000 rows, seeded: lift kept median 0.70 -> 0.79 and 0.70 -> 0.78; bench/RESULTS.md, "Small
+# tables: no cliques below signal 100").
+SMALL_CLIQUE_SIGNAL = 100.0
 SMALL_TAIL_SHARE = 0.2  # of rho, at most, for the categories' second selection, from SMALL_TAIL_ROWS rows ...
 SMALL_TAIL_ROWS = 10_000  # ... of the DP row estimate (below it: none, see Regime)
 SIGNAL_PER_FOCUS = 10.0  # one anchor measured again per this much signal ...
@@ -179,7 +185,7 @@ def choose_regime(
         target_share=SMALL_TARGET_SHARE,
         anchor_share=SMALL_ANCHOR_SHARE,
         select_share=SMALL_SELECT_SHARE,
-        max_edges=int(s // SIGNAL_PER_EDGE),
+        max_edges=0 if s < SMALL_CLIQUE_SIGNAL else int(s // SIGNAL_PER_EDGE),
         tail_share=SMALL_TAIL_SHARE if rows >= SMALL_TAIL_ROWS else 0.0,
         tail_trigger=FOLD_WARN_SHARE,
         focus=focus,
