@@ -466,6 +466,33 @@ def test_shaped_pieces_keep_a_point_mass_and_read_a_smooth_cell_as_a_line():
     assert (_shaped(np.full(8, -5.0), above) == 1).all()  # nothing left: an even spread
 
 
+def test_a_shaped_cells_slope_is_shrunk_as_far_as_the_noise_explains_it():
+    """_shaped with the pieces' noise std: a cell of few rows (Adult's ages 64-127 at epsilon 0.1,
+    about 90 rows a piece against 770 of noise) read as a noisy line cut off at zero put most of
+    its rows at one end; with the slope shrunk (positive-part James-Stein) the shape is near the
+    flat truth, while a real slope (ages 32-63) is kept about as well as before."""
+    from scipy.special import ndtri
+
+    from synthroom.synthesis.discretize import _shaped, _shrunk_slope
+
+    sigma = 770.0
+    above = float(-ndtri(0.05 / 64)) * sigma
+
+    def error(truth: np.ndarray, noise: float) -> float:
+        rng, out = np.random.default_rng(0), []
+        for _ in range(200):
+            shape = _shaped(truth + rng.normal(0, sigma, truth.size), above, noise)
+            out.append(np.abs(shape / shape.sum() - truth / truth.sum()).sum() / 2)
+        return float(np.mean(out))
+
+    flat, sloped = np.full(16, 90.0), 900.0 - 18.0 * np.arange(32)
+    assert error(flat, sigma) < 0.16 and error(flat, 0.0) > 0.33  # 0.13 against 0.37 unshrunk
+    assert error(sloped, sigma) < 0.1 and error(sloped, sigma) < error(sloped, 0.0) + 0.01  # 0.090 / 0.085
+    x = np.arange(5.0)  # se = 10 / sqrt(10): a slope of 2 se keeps 3/4 of itself, one below 1 se none
+    assert _shrunk_slope(2 * 10 / math.sqrt(10), x, 10.0) == pytest.approx(1.5 * 10 / math.sqrt(10))
+    assert _shrunk_slope(-0.9 * 10 / math.sqrt(10), x, 10.0) == 0.0 and _shrunk_slope(3.0, x, 0.0) == 3.0
+
+
 def test_a_small_regime_table_with_many_rows_keeps_a_point_mass_on_its_unit():
     """12,000 rows in the small regime (forced), numbers typed as floats (as a CSV's integers are
     read): 45% of `hours` are 40. With 4 pieces per grid cell they were drawn uniformly over
@@ -494,3 +521,69 @@ def test_a_small_regime_table_with_many_rows_keeps_a_point_mass_on_its_unit():
     real_units = np.bincount(age.astype(int), minlength=128)[:128] / n
     drawn_units = np.bincount(np.floor(out["age"]).astype(int).clip(0, 127), minlength=128) / len(out)
     assert drawn_units.max() < 1.5 * real_units.max()
+
+
+def test_the_small_regimes_shaped_pieces_cut_a_narrow_cell_into_whole_units():
+    """With ``units`` (the small regime's shaped pieces) a cell of at most SUB_PIECES whole units
+    is cut into one piece per unit, as wider cells already were; without it (the standard regime)
+    such a cell keeps its 16 equal pieces. The pieces depend only on the kept cells (public)."""
+    from synthroom.engine.grid import LOG_GRID
+    from synthroom.synthesis.discretize import _pieces
+
+    cells = LOG_GRID.cell_of(np.array([1.0, 2.0, 4.0, 8.0, 16.0, 0.6]))  # [1,2) [2,4) [4,8) [8,16) [16,32) [0.5,1)
+    pieces, lo, hi = _pieces(LOG_GRID, cells, False, 16, units=True)
+    assert [pieces.nsub[c] for c in cells] == [1, 2, 4, 8, 16, 16]
+    assert lo[:15].tolist() == list(range(1, 16)) and (hi[:31] - lo[:31] == 1).all()
+    assert hi[30] == 32 and lo[31] == 0.5 and hi[-1] == 1.0  # [16, 32) by unit as before; [0.5, 1) in 16
+    standard, _, _ = _pieces(LOG_GRID, cells, False, 16)
+    assert [standard.nsub[c] for c in cells] == [16, 16, 16, 16, 16, 16]
+
+
+def test_a_small_regime_table_with_many_rows_draws_whole_numbers_in_their_own_units():
+    """Adult's school years at epsilon 0.1 (values 1-16 read as text, so typed as floats; the
+    small regime from SMALL_TAIL_ROWS rows): in half-unit pieces every other piece was empty and
+    the shaped line put units' rows in their neighbours' pieces (14 and 15 years drawn at 13.5-14,
+    none at 14 or above). By unit, each unit's share of the drawn values follows the real one."""
+    rng = np.random.default_rng(11)
+    n = 30_000
+    share = np.array([1, 3, 6, 11, 9, 17, 20, 7, 180, 125, 24, 18, 92, 30, 10, 7], dtype=float)
+    years = rng.choice(np.arange(1, 17), n, p=share / share.sum()).astype(float)
+    y = np.where(rng.random(n) < 0.15 + 0.02 * years, "yes", "no")
+    df = pd.DataFrame({"years": years, "y": y})
+    schema = {"target": "y", "columns": [{"name": "years", "type": "numerical"}, {"name": "y", "type": "categorical"}]}
+    real = np.bincount(years.astype(int), minlength=17)[8:16] / n  # the cell [8, 16), by unit
+    errors = []
+    for seed in (1, 2, 3):
+        synth = Synthesizer(schema, epsilon=0.1, seed=seed, settings=Settings(regime="small")).fit(df)
+        regime = synth.privacy_report()["regime"]
+        assert regime["sub_pieces"] == 16 and regime["rows_estimate"] >= rg.SMALL_TAIL_ROWS
+        out = synth.sample(30_000, seed=2)["years"].to_numpy()
+        drawn = np.bincount(np.floor(out).astype(int).clip(0, 16), minlength=17)[8:16] / len(out)
+        errors.append(np.abs(real - drawn).sum() / 2)
+    assert np.mean(errors) < 0.03  # by unit 0.030 / 0.021 / 0.022; in half units 0.032 / 0.041 / 0.041
+
+
+def test_from_small_tail_rows_the_small_regime_stops_the_estimator_early(monkeypatch):
+    """From SMALL_TAIL_ROWS rows (the DP estimate) the small regime runs at most SMALL_ITERS
+    steps of the estimator: its measurements are so noisy that further steps fit the noise (Adult
+    at epsilon 0.1: TSTR AUC about 0.015 lower at 3,000 steps than at 1,000). Below it, and in the
+    standard regime, the steps are Settings.iters (1,000), as before; fewer asked for are kept."""
+    from synthroom.synthesis import model
+
+    assert rg.SMALL_ITERS == 400 and Settings().iters == 1000
+    assert rg.choose_regime(rg.SMALL_TAIL_ROWS, RHO_1, 74, 5e-10).iters == 400
+    assert rg.choose_regime(rg.SMALL_TAIL_ROWS - 0.5, RHO_1, 74, 5e-10).iters == 1000
+    assert rg.choose_regime(32_561, RHO_1, 15, 5e-10).iters == 1000
+    assert rg.choose_regime(rg.SMALL_TAIL_ROWS, RHO_1, 74, 5e-10, standard={"iters": 250}).iters == 250
+    assert rg.choose_regime(32_561, RHO_1, 15, 5e-10, standard={"iters": 2000}).iters == 2000
+    steps = []
+    real = model.estimate
+    monkeypatch.setattr(model, "estimate", lambda *a, **k: steps.append(a[2]) or real(*a, **k))
+    rng = np.random.default_rng(1)
+    n = 12_000
+    df = pd.DataFrame({"x": rng.normal(40, 9, n).round(), "y": rng.choice(["no", "yes"], n, p=[0.7, 0.3])})
+    schema = {"target": "y", "columns": [{"name": "x", "type": "numerical"}, {"name": "y", "type": "categorical"}]}
+    synth = Synthesizer(schema, epsilon=1.0, seed=1, settings=Settings(regime="small")).fit(df)
+    assert synth.privacy_report()["regime"]["iters"] == 400 and steps == [400]
+    Synthesizer(schema, epsilon=1.0, seed=1, settings=Settings(regime="standard")).fit(df)
+    assert steps == [400, 1000]

@@ -27,7 +27,8 @@ estimate of the training part when the gate runs.
   and its threshold delta to the first selection), from there one of at most
   :data:`SMALL_TAIL_SHARE` of rho (a table small only for its many columns has the rows a tail
   value needs: the threshold is in rows); and a larger share of the domain budget for the
-  predictive column, so its classes clear the category threshold.
+  predictive column, so its classes clear the category threshold; and from :data:`SMALL_TAIL_ROWS`
+  rows at most :data:`SMALL_ITERS` steps of the estimator (``Regime.iters``).
 
 A table is **too small for its epsilon** when the signal is below :data:`TOO_SMALL_SIGNAL`:
 then even the small regime's measurements are mostly noise. The fit still runs (the guarantee
@@ -61,6 +62,7 @@ STANDARD = {
     "grow": 0.0,
     "sub_pieces": SUB_PIECES,
     "categorical_weight": 1.0,
+    "iters": 1000,
 }
 # The small regime's knobs (see Regime).
 SMALL_MAX_BINS = 8
@@ -92,6 +94,12 @@ SMALL_SUB_PIECES = 4  # fine pieces per grid cell below SMALL_TAIL_ROWS rows (16
 # value to clear about 6.5 noise stds, a numeric grid cell about 2-3.5, so at an even split a
 # small table's categorical columns keep one or two values (the rest fold into ``other``).
 SMALL_CATEGORICAL_WEIGHT = 3.0
+# The estimator's mirror-descent steps from SMALL_TAIL_ROWS rows (the standard regime's: Settings.iters,
+# 1,000). Its measurements are so noisy there that further steps fit the noise: Adult at epsilon 0.1
+# (dev loop, seeds 1-5) gave a TSTR AUC about 0.015 lower at 3,000 steps than at 1,000, and about
+# as much higher at 400, with the 2-way TVD no worse (bench/RESULTS.md, "Adult at epsilon 0.1:
+# fewer estimator steps"). Stopping early keeps the model nearer its maximum-entropy start.
+SMALL_ITERS = 400
 
 
 @dataclass(frozen=True)
@@ -116,14 +124,16 @@ class Regime:
     grow: float  # numeric ranges grow to next grid cells above this many noise stds (0: no)
     sub_pieces: int  # fine pieces per kept grid cell of a numeric column
     categorical_weight: float  # a categorical column's share of the domain budget against a numeric one's
+    iters: int  # the estimator's mirror-descent steps (model.estimate)
     too_small: bool
     epsilon_needed: float | None  # when too small: the epsilon at which the signal would clear the bar
 
     @property
     def shaped_pieces(self) -> bool:
-        """Whether a numeric column's fine pieces are read as a line plus the pieces that stand
-        out (discretize._shaped): the small regime's pieces at the standard resolution, from
-        :data:`SMALL_TAIL_ROWS` rows."""
+        """Whether a numeric column's fine pieces are read as a line (its slope shrunk as far as
+        the noise explains it) plus the pieces that stand out (discretize._shaped): the small
+        regime's pieces at the standard resolution, a cell of at most 16 whole units cut by unit
+        (discretize._pieces), from :data:`SMALL_TAIL_ROWS` rows."""
         return self.name == "small" and self.sub_pieces >= SUB_PIECES
 
     def summary(self) -> dict:
@@ -153,7 +163,7 @@ def choose_regime(
     """The regime for a table of ``rows`` (a DP estimate) and ``n_columns`` columns at budget
     ``rho`` (``delta``: the conversion's share, for ``epsilon_needed``). ``standard``: the
     standard regime's knobs (max_bins, max_target_bins, domain_share, anchor_share,
-    select_share); ``force``: "auto", "standard" or "small"."""
+    select_share, iters); ``force``: "auto", "standard" or "small"."""
     if force not in ("auto", "standard", "small"):
         raise ValueError(f"regime {force!r} must be 'auto', 'standard' or 'small'")
     s = signal(rows, rho, n_columns)
@@ -173,6 +183,7 @@ def choose_regime(
             **knobs,
         )
     std = standard or {}
+    iters = int(std.get("iters", STANDARD["iters"]))
     focus = 0 if s < SMALL_FOCUS_SIGNAL else int(min(max(s // SIGNAL_PER_FOCUS, SMALL_FOCUS[0]), SMALL_FOCUS[1]))
     return Regime(
         "small",
@@ -193,6 +204,7 @@ def choose_regime(
         grow=SMALL_GROW,
         sub_pieces=SUB_PIECES if rows >= SMALL_TAIL_ROWS else SMALL_SUB_PIECES,
         categorical_weight=SMALL_CATEGORICAL_WEIGHT,
+        iters=min(SMALL_ITERS, iters) if rows >= SMALL_TAIL_ROWS else iters,
         too_small=too_small,
         epsilon_needed=needed,
     )

@@ -90,7 +90,7 @@ class Settings:
     domain_share: float = STANDARD["domain_share"]
     max_clique_cells: int = 20_000
     max_model_cells: int = 1_000_000
-    iters: int = 1000
+    iters: int = int(STANDARD["iters"])  # the estimator's steps (the small regime may take fewer: regime.py)
     refine: bool = True  # a second selection round when the budget is large (see refine.py)
     coarse: bool = True  # coarse pairs beyond the tree when no second round runs (see coarse.py)
     regime: str = "auto"  # the size regime (regime.py): "auto" (from a DP row count), "standard" or "small"
@@ -194,7 +194,9 @@ class Synthesizer:
             columns, measurements, refining = self._measure(source, acc, noise, regime, rows)
             self.timings_["measuring"] = time.perf_counter() - t
             t = time.perf_counter()
-            model, measurements = self._estimate(source, acc, noise, columns, measurements, refining=refining)
+            model, measurements = self._estimate(
+                source, acc, noise, columns, measurements, refining=refining, iters=regime.iters
+            )
         finally:
             self.counting_passes_ = _close(source)
         self._finish(model, columns, measurements, regime, noise)
@@ -254,9 +256,11 @@ class Synthesizer:
         measurements: list,
         *,
         refining: bool,
+        iters: int,
     ) -> "tuple[Any, list]":
-        """The graphical model from the noisy marginals; when ``refining``, a second round of
-        marginals the first model gets worst (on the rest of the budget) and a re-estimate.
+        """The graphical model from the noisy marginals (``iters``: the estimator's steps, the size
+        regime's); when ``refining``, a second round of marginals the first model gets worst (on
+        the rest of the budget) and a re-estimate.
         Returns the (not yet finalized) model and every measurement it was estimated from."""
         from .model import estimate, release_compiled
 
@@ -266,7 +270,7 @@ class Synthesizer:
         if not refining:  # the data is no longer needed: free DuckDB before compiling
             source.close()
         self.progress("fitting", f"estimating the graphical model from {len(measurements)} noisy marginals")
-        model = estimate(sizes, measurements + selected, settings.iters)
+        model = estimate(sizes, measurements + selected, iters)
         if not refining:
             return model, measurements
         release_compiled()
@@ -285,7 +289,7 @@ class Synthesizer:
             progress=lambda msg: self.progress("fitting", msg),
         )
         self.progress("fitting", f"re-estimating with {len(measurements)} noisy marginals")
-        return estimate(sizes, measurements + selected, settings.iters, warm_start=model), measurements
+        return estimate(sizes, measurements + selected, iters, warm_start=model), measurements
 
     def _finish(
         self,
@@ -378,6 +382,7 @@ class Synthesizer:
             "domain_share": s.domain_share,
             "anchor_share": ANCHOR_SHARE,
             "select_share": SELECT_SHARE,
+            "iters": s.iters,
         }
         return choose_regime(
             rows,
