@@ -211,6 +211,44 @@ def test_a_phantom_cell_that_level_2_shows_empty_gets_no_mass():
     assert _phantom_cells(np.array([3]), fine[:4], 10.0, bounds[:2]).tolist() == [True]
 
 
+def test_phantom_cells_are_judged_by_run_of_neighbours_and_by_the_largest_piece_among_many():
+    """Two ways a phantom of level 1 got through level 2 (seeded Adult fits at 2,000 rows, small
+    regime: 9% of ages drawn near 2e19, 10% of hours-per-week near 3e7):
+    - two adjacent empty cells far from the data (kept as one run, ``discretize.runs``) each had
+      a kept neighbour, so neither was tested; now a run of adjacent kept cells is tested as one;
+    - an isolated empty cell of 4 pieces had one piece at 2.9 noise stds by chance (the chance
+      that one of 4 pieces passes 2 stds is 9%, of 16 pieces 31%); now a piece must stand out
+      above what the largest of that many noisy pieces reaches with probability 0.005.
+    A real run of cells, or a real point mass alone in its cell, is still kept, and so is the
+    column's body (its run of the largest sum) however thin it is spread, as before."""
+    from synthroom.synthesis.discretize import _phantom_cells
+
+    sigma = 87.4
+    # cells 120-121: real (ages 16-63); 140-141: two empty cells near 2^24, adjacent to each other
+    fine = np.array([116, 189, -91, 108, 45, 1194, 381, 168, -43, -216, 14, -11, -144, 162, -10, -9], dtype=float)
+    bounds = np.array([0, 4, 8, 12, 16])
+    assert _phantom_cells(np.array([120, 121, 140, 141]), fine, sigma, bounds).tolist() == [False, False, True, True]
+    # cell 180 (2^64): isolated, pieces sum to 1.04 stds of their sum, one piece at 2.88 stds
+    fine = np.array([-91, 76, 13, 401, 421, 511, 266, 33, -15, -83, 27, 252], dtype=float)
+    bounds = np.array([0, 4, 8, 12])
+    assert _phantom_cells(np.array([120, 121, 180]), fine, sigma, bounds).tolist() == [False, False, True]
+    # a real point mass alone in its cell (capital gains of 99,999 among 16 pieces): kept
+    spike = np.zeros(16)
+    spike[8] = 4.0 * sigma
+    fine = np.concatenate([[500.0, 400.0, 300.0, 200.0], spike])
+    bounds = np.array([0, 4, 20])
+    assert _phantom_cells(np.array([120, 133]), fine, sigma, bounds).tolist() == [False, False]
+    # the column's body (the run of the largest sum) spread thin over 6 cells, each under the
+    # threshold and their sum too, is kept as before (its cells have neighbours); a weaker run away from it is not
+    fine = np.array([60.0, 40, 30, 50] * 6 + [60.0, 40, 30, 50])
+    bounds = np.arange(0, 29, 4)
+    assert _phantom_cells(np.arange(100, 106), fine[:24], sigma, bounds[:7]).tolist() == [False] * 6
+    fine[24:] = [50.0, 30, 20, 40]
+    assert _phantom_cells(np.array([100, 101, 102, 103, 104, 105, 120]), fine, sigma, bounds).tolist() == [
+        False
+    ] * 6 + [True]
+
+
 def test_the_placeholder_of_a_column_with_no_range_is_not_judged_a_phantom():
     """A column whose range did not stand out gets one data-independent placeholder cell. It is
     not a cell level 1 kept, so the phantom test (for cells level 1 kept by noise) does not apply:
