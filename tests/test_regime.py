@@ -265,6 +265,21 @@ def test_dependence_is_net_of_the_noise():
     assert dependence(Measurement(("x", "y"), tied, 10.0)) == pytest.approx(800 - math.sqrt(2 / math.pi) * 40)
 
 
+def test_a_one_bin_features_anchor_is_never_measured_again():
+    """A feature with one bin (capital-gain at 2,000 rows, or at epsilon 0.1: its nonzero values
+    never clear the threshold) has a (feature, target) table of one row: the target's marginal,
+    which cannot show a tie. Net of noise its dependence was -0.8 sigma per cell, above a real but
+    weakly tied feature of 15 cells, so it could take a slot of the second round of anchors
+    (a seeded Adult fit at 2,000 rows spent one there, when that round still ran below signal 100). It now ranks below every table that has
+    two rows and two columns."""
+    from synthroom.synthesis.structure import Measurement, dependence
+
+    one_bin = Measurement(("capital-gain", "income"), np.array([[1500.0, 500.0]]), 50.0)
+    weak = Measurement(("fnlwgt", "income"), np.outer([400.0, 400, 400, 400, 400], [0.75, 0.25]) + 20, 50.0)
+    assert dependence(one_bin) < dependence(weak)
+    assert dependence(Measurement(("x", "income"), np.array([[700.0], [300.0]]), 50.0)) == -math.inf
+
+
 def test_a_numeric_range_grows_to_next_cells_that_clear_the_lower_threshold():
     """discretize.grown: from the kept cells, neighbours (consecutive grid cells) above `low`,
     one at a time; no jump over a cell below it; the missing cell grows nothing."""

@@ -201,7 +201,14 @@ def measure_anchors(
 def dependence(m: Measurement) -> float:
     """How far a noisy (feature, target) table is from independence, in rows, net of noise: the L1
     distance between it (clipped at 0) and the product of its margins, minus the distance noise
-    alone would give (``sqrt(2/pi) sigma`` per cell). Post-processing of one DP measurement."""
+    alone would give (``sqrt(2/pi) sigma`` per cell). Post-processing of one DP measurement.
+
+    A table of one row or one column (a feature with one bin: capital gains whose nonzero values
+    never cleared the threshold) is the other column's marginal and cannot show a tie: minus
+    infinity, so it never takes a slot of the second round of anchors from a real, weakly tied
+    feature (net of noise it scored -0.8 sigma per cell, above a 15-cell table's real tie)."""
+    if min(np.shape(m.noisy)) < 2:
+        return -math.inf
     t = np.maximum(m.noisy, 0.0)
     total = max(float(t.sum()), 1.0)
     expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / total
