@@ -70,13 +70,13 @@ def test_a_too_small_table_gets_the_epsilon_it_would_need():
 
 
 @pytest.fixture(scope="module")
-def credit():
+def narrow_1000():
     frame, schema = small_table(SMALL_TABLES[0], rows=1000, seed=5)
     return frame, schema
 
 
-def test_a_small_table_is_fitted_in_the_small_regime_and_costs_add_up(credit):
-    frame, schema = credit
+def test_a_small_table_is_fitted_in_the_small_regime_and_costs_add_up(narrow_1000):
+    frame, schema = narrow_1000
     synth = Synthesizer(schema, epsilon=1.0, seed=3).fit(frame)
     report = synth.privacy_report()
     count = report["charges"][0]
