@@ -359,7 +359,7 @@ def _piece_masses(
     ``shaped``: :func:`_shaped`'s line and standouts, scaled to that total), except a
     ``phantom`` cell's (:func:`_phantom_cells`), which get no mass."""
     piece_mass = np.zeros(bounds[-1])
-    z = float(-ndtri(PHANTOM_CELLS / max(fine.size, 1)))  # a piece stands out above this (``shaped``)
+    z = standout(fine.size)  # a piece stands out above this (``shaped``)
     for i in range(coarse.cells.size):
         if phantom[i]:
             continue
@@ -434,7 +434,7 @@ def _phantom_cells(cells: np.ndarray, fine: np.ndarray, sigma2: float, bounds: n
     more than one cell: a real range spread thin over many cells, each under the threshold, is
     kept on level 1's evidence): a run is noise when its pieces' sum (a second noisy count,
     independent of level 1's test) is below ``PIECE_THRESHOLD`` of its std and none of its pieces
-    stands out (above :func:`_standout`, what the largest of that many noisy pieces reaches with
+    stands out (above :func:`standout`, what the largest of that many noisy pieces reaches with
     probability ``PHANTOM_PIECE``).
 
     Level 1 lets about ``PHANTOM_CELLS`` empty cells through per column, anywhere on the grid
@@ -451,25 +451,23 @@ def _phantom_cells(cells: np.ndarray, fine: np.ndarray, sigma2: float, bounds: n
     order = np.argsort(idx, kind="stable")
     run_of = np.empty(idx.size, dtype=np.int64)
     run_of[order] = np.concatenate([[0], np.cumsum(np.diff(idx[order]) != 1)]) if idx.size else []
-    pieces = [
-        np.concatenate([fine[bounds[i] : bounds[i + 1]] for i in np.flatnonzero(run_of == r)])
-        for r in range(run_of.max(initial=-1) + 1)
-    ]
+    members = [np.flatnonzero(run_of == r) for r in range(run_of.max(initial=-1) + 1)]
+    pieces = [np.concatenate([fine[bounds[i] : bounds[i + 1]] for i in cells_of]) for cells_of in members]
     body = int(np.argmax([y.sum() for y in pieces])) if pieces else -1
     out = np.zeros(idx.size, dtype=bool)
-    for r, y in enumerate(pieces):
-        members = run_of == r
-        if r == body and members.sum() > 1:
+    for r, (cells_of, y) in enumerate(zip(members, pieces)):
+        if r == body and cells_of.size > 1:
             continue
-        quiet = not (y > _standout(y.size) * sigma2).any()
-        out[members] = quiet and y.sum() < PIECE_THRESHOLD * np.sqrt(y.size) * sigma2
+        quiet = not (y > standout(y.size, PHANTOM_PIECE) * sigma2).any()
+        out[cells_of] = quiet and y.sum() < PIECE_THRESHOLD * np.sqrt(y.size) * sigma2
     return out
 
 
-def _standout(pieces: int) -> float:
-    """In noise stds: what the largest of ``pieces`` pieces of pure noise exceeds with probability
-    at most ``PHANTOM_PIECE`` (a union bound)."""
-    return float(-ndtri(PHANTOM_PIECE / max(pieces, 1)))
+def standout(tests: int, chance: float = PHANTOM_CELLS) -> float:
+    """In noise stds: the threshold that the largest of ``tests`` draws of pure Gaussian noise
+    exceeds with probability at most ``chance`` (a union bound; by default: on average fewer
+    than ``PHANTOM_CELLS`` of them pass). Every "stands out from the noise" test here uses it."""
+    return float(-ndtri(chance / max(tests, 1)))
 
 
 def _bin_coding(
@@ -515,7 +513,7 @@ def _kept_cells(
     ``clip`` (what an integer column's storage type holds: only noise could fill them) are
     dropped, as post-processing."""
     counts, possible, noisy, sigma1 = grid_histogram(source, spec, accountant, noise, rho)
-    tau = sigma1 * float(-ndtri(PHANTOM_CELLS / len(possible)))
+    tau = sigma1 * standout(len(possible))
     allowed = np.isin(possible, _possible_cells(grid_and_clip(spec)[0], clip))
     inside = allowed & (noisy > tau)
     if grow > 0:
@@ -544,7 +542,7 @@ def runs(possible: np.ndarray, noisy: np.ndarray, kept: np.ndarray, allowed: np.
     keep = kept.copy()
     step = np.concatenate([np.diff(possible) == 1, [False]])  # cell i and i + 1 are consecutive
     sizes = [w for w in RUNS if w <= possible.size]
-    z = float(-ndtri(PHANTOM_CELLS / max(sum(possible.size - w + 1 for w in sizes), 1)))
+    z = standout(sum(possible.size - w + 1 for w in sizes))
     windows = np.lib.stride_tricks.sliding_window_view
     while True:  # the run of highest standardized sum first, then the next among cells still free
         best, best_w, best_i = z, 0, 0

@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
 
 from ..engine import CountingSource
 from ..errors import InputError
@@ -54,7 +53,7 @@ from ..privacy.mechanisms import gaussian_counts
 from ..privacy.noise import Noise
 from ..rules import Combinations
 from ..schema import Schema
-from .discretize import PHANTOM_CELLS, NumericColumn, column_days, month_bins, month_of, piece_days
+from .discretize import NumericColumn, column_days, month_bins, month_of, piece_days, standout
 from .selection import CategoricalColumn
 
 
@@ -228,7 +227,7 @@ def pooled_shape(dom: np.ndarray, length: np.ndarray, noisy: np.ndarray, sigma: 
     total = np.bincount(slot, weights=noisy, minlength=count.size)
     used = np.flatnonzero(count > 0)
     mean = total[used] / count[used]
-    z = float(-ndtri(PHANTOM_CELLS / used.size))
+    z = standout(used.size)
     standing = np.abs(mean - np.median(mean)) > z * sigma / np.sqrt(count[used])
     flat = total[used][~standing].sum() / count[used][~standing].sum() if (~standing).any() else 0.0
     level = np.zeros(count.size)
