@@ -94,7 +94,7 @@ SMALL_GROW = 2.0  # a numeric range grows to next cells above this many noise st
 # cells) above this many: a column's tail octave (Adult's ages 64-127, 4.7% of the rows, and the
 # weights of 32,768-65,535, 7%, at epsilon 0.1) was dropped at 2 stds in most fits, and the
 # smooth density makes an empty neighbour kept by noise hold little (Adult at epsilon 0.1, seeds
-# 1-10: numeric columns' 20-quantile TVD 0.104 -> 0.084, 2-way TVD median 0.177 -> 0.171;
+# 1-10, with the smooth density: numeric columns' 20-quantile TVD 0.107 at 2 stds, 0.084 at 1;
 # bench/RESULTS.md, "Adult at epsilon 0.1: one smooth density per run of cells").
 SMALL_SHAPED_GROW = 1.0
 SMALL_SUB_PIECES = 4  # fine pieces per grid cell below SMALL_TAIL_ROWS rows (16 in the standard regime)
