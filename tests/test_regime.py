@@ -674,3 +674,31 @@ def test_the_small_regime_grows_numeric_ranges_further_from_many_rows():
     many = rg.choose_regime(rg.SMALL_TAIL_ROWS, RHO_1 / 100, 15, 5e-10)
     assert below.name == many.name == "small"
     assert below.grow == rg.SMALL_GROW == 2.0 and many.grow == rg.SMALL_SHAPED_GROW == 1.0
+
+
+def test_smoothed_runs_end_at_phantoms_and_the_exact_zero_cell_stands_alone():
+    """discretize._smoothed's runs: a phantom cell ends a run and gets nothing; the exact-zero cell
+    (one point piece of width 0, capital-gain's 92% of rows) is its own run and keeps its whole
+    total, however the positive cells after it are shaped; every mass is finite and non-negative."""
+    from synthroom.synthesis.discretize import _Coarse, _piece_masses
+
+    rng = np.random.default_rng(2)
+    # cells: the zero cell (grid index 9), then positive octaves 10-11, a phantom at 12, and 13-14
+    cells = np.array([9, 10, 11, 12, 13, 14])
+    bounds = np.array([0, 1, 17, 33, 49, 65, 81])
+    width = np.concatenate([[0.0], np.full(80, 2.0)])
+    fine = np.concatenate([[27_000.0], 300 + rng.normal(0, 100, 80)])
+    coarse = _Coarse(cells, np.array([27_100.0, 4_800, 4_900, 900, 4_700, 4_800]), 100.0, False, 0.0, True)
+    phantom = np.array([False, False, False, True, False, False])
+    mass = _piece_masses(coarse, fine, 100.0, bounds, phantom, width)
+    assert np.isfinite(mass).all() and (mass >= 0).all()
+    assert (mass[33:49] == 0).all()  # the phantom
+    w1, w2 = 1 / 100.0**2, 1 / 100.0**2
+    assert mass[0] == pytest.approx((w1 * 27_100 + w2 * 27_000) / (w1 + w2))  # alone: its total
+    for run in ((1, 33), (49, 81)):  # each run keeps its cells' estimated totals together
+        totals = [
+            (w1 * coarse.mass[i] + fine[bounds[i] : bounds[i + 1]].sum() / (16 * 100.0**2)) / (w1 + 1 / (16 * 100.0**2))
+            for i in range(6)
+            if run[0] <= bounds[i] < run[1]
+        ]
+        assert mass[run[0] : run[1]].sum() == pytest.approx(sum(totals))

@@ -400,8 +400,9 @@ def _smoothed(
 ) -> np.ndarray:
     """The shaped pieces' masses: over each run of adjacent kept cells on the grid (a phantom
     cell ends a run and gets no mass), a smooth density plus the pieces that stand out from it
-    (:func:`_smooth_shape`), then each cell's pieces scaled to the cell's estimated total
-    (``totals``). One density across a run's cells, not a line per cell: a cell's slope is then
+    (:func:`_smooth_shape`): the standouts keep their noisy counts and the smooth part is scaled
+    to the rest of the run's estimated total (``totals``: each cell's). The exact-zero cell (a
+    point piece) is a run alone. One density across a run's cells, not a line per cell: a cell's slope is then
     read from its neighbours too (Adult's ages 32-63 fall towards the few rows of 64-127), where
     a line through one cell's noisy pieces (hundreds of rows of noise on each at epsilon 0.1)
     leaned either way. Post-processing of the noisy counts."""
