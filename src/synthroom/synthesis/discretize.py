@@ -366,7 +366,7 @@ def _piece_masses(
     """Level 2's noisy piece counts (cell ``i``'s pieces are ``fine[bounds[i]:bounds[i+1]]``),
     each cell's projected onto the non-negative vectors summing to its estimated total (with the
     pieces' ``width``, the shaped pieces: :func:`_smoothed`'s density over each run of adjacent
-    cells, scaled to each cell's total), except a ``phantom`` cell's (:func:`_phantom_cells`),
+    cells, scaled to the run's total), except a ``phantom`` cell's (:func:`_phantom_cells`),
     which get no mass."""
     piece_mass = np.zeros(bounds[-1])
     totals = np.zeros(coarse.cells.size)
