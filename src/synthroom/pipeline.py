@@ -36,9 +36,8 @@ The report is meant for the data owner, not for the people the synthetic data is
 
 from __future__ import annotations
 
-import math
-
 import hashlib
+import math
 import re
 import secrets
 import tempfile
