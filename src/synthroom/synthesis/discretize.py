@@ -409,16 +409,10 @@ def _smoothed(
     out = np.zeros(bounds[-1])
     z = standout(fine.size)  # a piece stands out above this many noise stds
     cell_mass, cell_sigma = coarse.mass, coarse.sigma
-    runs: list[list[int]] = []
-    cells = coarse.cells
-    for i in np.argsort(cells, kind="stable"):
-        if phantom[i]:
-            continue
-        point = not (width[bounds[i] : bounds[i + 1]] > 0).all()  # the exact-zero cell: alone
-        if runs and not point and cells[i] == cells[runs[-1][-1]] + 1 and (width[bounds[runs[-1][-1]]] > 0):
-            runs[-1].append(int(i))
-        else:
-            runs.append([int(i)])
+    point = np.array([not (width[bounds[i] : bounds[i + 1]] > 0).all() for i in range(phantom.size)], dtype=bool)
+    spread = np.flatnonzero(~phantom & ~point)  # the exact-zero cell (a point piece) is a run alone
+    runs = [[int(i)] for i in np.flatnonzero(~phantom & point)]
+    runs += [spread[r].tolist() for r in _cell_runs(coarse.cells[spread])]
     for run in runs:
         if bounds[run[-1] + 1] - bounds[run[0]] > MAX_SMOOTHED:  # too many to solve at once: cell by cell
             for i in run:
@@ -428,9 +422,7 @@ def _smoothed(
             continue
         idx = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in run])
         cut = np.concatenate([[0], np.cumsum([bounds[i + 1] - bounds[i] for i in run])])
-        shape, spike = _smooth_shape(
-            fine[idx], np.maximum(width[idx], 1e-300), z * sigma2, sigma2, (cut, cell_mass[run], cell_sigma)
-        )
+        shape, spike = _smooth_shape(fine[idx], width[idx], z * sigma2, sigma2, (cut, cell_mass[run], cell_sigma))
         # the run's estimated total: the standouts keep their noisy counts, the smooth part the rest
         rest = totals[run].sum() - shape[spike].sum()
         smooth = shape[~spike].sum()
@@ -579,20 +571,24 @@ def _phantom_cells(cells: np.ndarray, fine: np.ndarray, sigma2: float, bounds: n
     nearest kept cell's bin. When every cell goes, the column has no range learned
     (:func:`learn_numeric`: as when level 1 keeps none, and the fit warns). Post-processing of
     the two noisy histograms."""
-    idx = np.asarray(cells)
-    order = np.argsort(idx, kind="stable")
-    run_of = np.empty(idx.size, dtype=np.int64)
-    run_of[order] = np.concatenate([[0], np.cumsum(np.diff(idx[order]) != 1)]) if idx.size else []
-    members = [np.flatnonzero(run_of == r) for r in range(run_of.max(initial=-1) + 1)]
+    members = _cell_runs(np.asarray(cells))
     pieces = [np.concatenate([fine[bounds[i] : bounds[i + 1]] for i in cells_of]) for cells_of in members]
     body = int(np.argmax([y.sum() for y in pieces])) if pieces else -1
-    out = np.zeros(idx.size, dtype=bool)
+    out = np.zeros(len(cells), dtype=bool)
     for r, (cells_of, y) in enumerate(zip(members, pieces)):
         if r == body and cells_of.size > 1:
             continue
         quiet = not (y > standout(y.size, PHANTOM_PIECE) * sigma2).any()
         out[cells_of] = quiet and y.sum() < PIECE_THRESHOLD * np.sqrt(y.size) * sigma2
     return out
+
+
+def _cell_runs(cells: np.ndarray) -> list[np.ndarray]:
+    """The runs of adjacent grid cells among ``cells`` (grid indices): each run as the positions
+    in ``cells`` of its members, in ascending grid order."""
+    order = np.argsort(cells, kind="stable")
+    breaks = np.flatnonzero(np.diff(cells[order]) != 1) + 1
+    return [run for run in np.split(order, breaks) if run.size]
 
 
 def standout(tests: int, chance: float = PHANTOM_CELLS) -> float:

@@ -192,6 +192,7 @@ def choose_regime(
         )
     std = standard or {}
     iters = int(std.get("iters", STANDARD["iters"]))
+    many = rows >= SMALL_TAIL_ROWS  # enough rows for a tail selection and the standard pieces (shaped)
     focus = 0 if s < SMALL_FOCUS_SIGNAL else int(min(max(s // SIGNAL_PER_FOCUS, SMALL_FOCUS[0]), SMALL_FOCUS[1]))
     return Regime(
         "small",
@@ -205,14 +206,14 @@ def choose_regime(
         anchor_share=SMALL_ANCHOR_SHARE,
         select_share=SMALL_SELECT_SHARE,
         max_edges=0 if s < SMALL_CLIQUE_SIGNAL else int(s // SIGNAL_PER_EDGE),
-        tail_share=SMALL_TAIL_SHARE if rows >= SMALL_TAIL_ROWS else 0.0,
+        tail_share=SMALL_TAIL_SHARE if many else 0.0,
         tail_trigger=FOLD_WARN_SHARE,
         focus=focus,
         focus_share=SMALL_FOCUS_SHARE if focus else 0.0,
-        grow=SMALL_SHAPED_GROW if rows >= SMALL_TAIL_ROWS else SMALL_GROW,
-        sub_pieces=SUB_PIECES if rows >= SMALL_TAIL_ROWS else SMALL_SUB_PIECES,
+        grow=SMALL_SHAPED_GROW if many else SMALL_GROW,
+        sub_pieces=SUB_PIECES if many else SMALL_SUB_PIECES,
         categorical_weight=SMALL_CATEGORICAL_WEIGHT,
-        iters=min(SMALL_ITERS, iters) if rows >= SMALL_TAIL_ROWS else iters,
+        iters=min(SMALL_ITERS, iters) if many else iters,
         too_small=too_small,
         epsilon_needed=needed,
     )
