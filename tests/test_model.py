@@ -86,11 +86,12 @@ def test_finalizing_compiles_the_expansion_once_and_keeps_the_potentials():
         np.testing.assert_array_equal(np.asarray(done.potentials[clique].values), want)
 
 
-def test_suppressed_codes_keep_every_other_marginal_as_estimated():
+def test_suppressed_codes_keep_the_targets_marginal_as_estimated():
     # Two features whose phantom code (2) holds rows the noise gave mostly to the minority class
     # y=1: conditioning on their absence alone left y=1 with 59 of 1,050 rows instead of 150 (the
-    # simulator's wide table drew 1.9% 'yes' for a real 4.9%). Raked, each column keeps its
-    # estimated marginal; the suppressed codes keep probability ~0.
+    # simulator's wide table drew 1.9% 'yes' for a real 4.9%). Now the target keeps its estimated
+    # marginal (and here the features theirs, as each one's codes split alike within a class); the
+    # suppressed codes keep probability ~0.
     from synthroom.synthesis.model import finalize
 
     sizes = {"x1": 3, "x2": 3, "y": 2}
@@ -99,7 +100,7 @@ def test_suppressed_codes_keep_every_other_marginal_as_estimated():
     model = estimate(sizes, ms, iters=2000)
     with jax_settings():
         before = {c: np.asarray(model.project((c,)).datavector()) for c in sizes}
-        done = finalize(model, {"x1": [2], "x2": [2]})
+        done = finalize(model, {"x1": [2], "x2": [2]}, "y")
         after = {c: np.asarray(done.project((c,)).datavector()) for c in sizes}
     total = float(round(float(model.total)))
     np.testing.assert_allclose(after["y"], before["y"] * total / before["y"].sum(), atol=0.5)
@@ -114,7 +115,7 @@ def test_nothing_suppressed_leaves_the_marginals_alone():
 
     model = estimate(SIZES, measurements(3), iters=50)
     with jax_settings():
-        done = finalize(model, {})
+        done = finalize(model, {}, "t")
         for col in SIZES:
             np.testing.assert_allclose(
                 np.asarray(done.project((col,)).datavector()),

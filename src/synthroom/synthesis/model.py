@@ -128,20 +128,21 @@ def release_compiled() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def finalize(model: MarkovRandomField, suppress: dict[str, list[int]]) -> MarkovRandomField:
+def finalize(model: MarkovRandomField, suppress: dict[str, list[int]], target: str | None = None) -> MarkovRandomField:
     """The model as it will be sampled: potentials on its junction tree's maximal cliques, with
-    the listed codes (column -> codes) given probability ~0 and every column's 1-way marginal
-    kept as estimated, less those codes (:func:`_raked`; post-processing of the model).
+    the listed codes (column -> codes) given probability ~0 and the predictive column ``target``'s
+    1-way marginal kept as estimated, less its own listed codes (:func:`_target_kept`;
+    post-processing of the model).
 
     Sampling (:meth:`MarkovRandomField.synthetic_data`) expands the potentials to the junction
     tree and runs message passing on them; doing exactly that here means the one compiled
     message-passing program serves both, instead of two compilations.
     """
     with jax_settings():
-        return _finalized(model, suppress)
+        return _finalized(model, suppress, target)
 
 
-def _finalized(model: MarkovRandomField, suppress: dict[str, list[int]]) -> MarkovRandomField:
+def _finalized(model: MarkovRandomField, suppress: dict[str, list[int]], target: str | None) -> MarkovRandomField:
     jtree, _ = junction_tree.make_junction_tree(model.domain, [tuple(cl) for cl in model.cliques])
     nodes = list(jtree.nodes)
     # Compiled as one program: op by op, each clique's broadcast sums compiled on their own (~90
@@ -158,65 +159,47 @@ def _finalized(model: MarkovRandomField, suppress: dict[str, list[int]]) -> Mark
         shape[axis] = -1
         tables[clique] = Factor(factor.domain, factor.values + penalty.reshape(shape))
     total = float(max(1, round(float(model.total))))
-    if suppress:
-        tables = _raked(model, potentials.cliques, tables, suppress, total)
+    if suppress and target is not None:
+        tables = _target_kept(model, potentials.cliques, tables, target, suppress.get(target, []), total)
     tables = {cl: Factor(f.domain, _rounded(f.values)) for cl, f in tables.items()}
     potentials = CliqueVector(model.domain, list(potentials.cliques), tables)
     marginals = marginal_oracles.message_passing_stable(potentials, total)
     return MarkovRandomField(potentials=potentials, marginals=marginals, total=total)
 
 
-# Raking after suppression (_raked): at most this many sweeps over the columns, stopping once every
-# column's marginal is within RAKE_TOLERANCE rows of its goal (Adult and the small tables' simulator:
-# 3-6 sweeps).
-RAKE_SWEEPS = 20
-RAKE_TOLERANCE = 0.5
-
-
-def _raked(model: MarkovRandomField, cliques, tables: dict, suppress: dict[str, list[int]], total: float) -> dict:
-    """The log-potentials ``tables`` (codes already suppressed) scaled so that every column's 1-way
-    marginal is the estimated model's, its suppressed codes at zero and the rest scaled to
-    ``total`` (iterative proportional fitting: one column at a time, a log-ratio added to one
-    clique that holds it).
+def _target_kept(
+    model: MarkovRandomField, cliques, tables: dict, target: str, dropped: list[int], total: float
+) -> dict:
+    """The log-potentials ``tables`` (codes already suppressed) with the predictive column's 1-way
+    marginal put back to the estimated model's, its own suppressed codes (``dropped``) at zero and
+    the rest scaled to ``total``: one step of iterative proportional fitting, exact for one column (a
+    log-ratio added to one clique that holds it).
 
     Suppressing codes alone conditions the model on their absence, and that moves every column
     tied to them. The noise a phantom code soaks up is a larger share of a small class than of a
     large one, so a classification target lost its minority class: the simulator's wide table
     (5,000 rows, 4.9% ``yes``) drew 1.9% ``yes`` once 17 columns' phantom codes were suppressed,
     and a model trained on it kept none of the real lift (bench/RESULTS.md, "Suppressed codes
-    keep the other columns' marginals")."""
-    columns = list(model.domain.attributes)
-    goal = {}
-    for col in columns:
-        estimated = np.array(model.project((col,)).datavector(), dtype=float)
-        estimated[suppress.get(col, [])] = 0.0
-        if estimated.sum() > 0:
-            goal[col] = estimated * total / estimated.sum()
-    home = {col: next(cl for cl in cliques if col in cl) for col in goal}
-    # In numpy, but for message passing: op by op, JAX compiled each column's projection and
-    # each clique's update on its own (about 1 CPU s a fit on Adult; the test suite's fits
-    # took twice as long). Message passing's own programs are the final call's.
-    logs = {cl: np.asarray(f.values, dtype=float) for cl, f in tables.items()}
-    for _ in range(RAKE_SWEEPS):
-        worst = 0.0
-        for col, want in goal.items():
-            clique = home[col]
-            vector = CliqueVector(
-                model.domain, list(cliques), {cl: Factor(tables[cl].domain, v) for cl, v in logs.items()}
-            )
-            joint = np.asarray(marginal_oracles.message_passing_stable(vector, total)[clique].values)
-            axis = list(tables[clique].domain).index(col)
-            have = joint.sum(axis=tuple(a for a in range(joint.ndim) if a != axis))
-            worst = max(worst, float(np.abs(have - want).max()))
-            step = np.zeros(want.size)
-            kept = want > 0
-            step[kept] = np.log(want[kept] / np.maximum(have[kept], np.finfo(float).tiny))
-            shape = [1] * joint.ndim
-            shape[axis] = -1
-            logs[clique] = logs[clique] + step.reshape(shape)
-        if worst < RAKE_TOLERANCE:
-            break
-    return {cl: Factor(tables[cl].domain, v) for cl, v in logs.items()}
+    keep the target's classes")."""
+    if target not in model.domain.attributes:
+        return tables
+    goal = np.array(model.project((target,)).datavector(), dtype=float)
+    goal[dropped] = 0.0
+    clique = next(cl for cl in cliques if target in cl)
+    logs = np.asarray(tables[clique].values, dtype=float)
+    axis = list(tables[clique].domain).index(target)
+    if goal.sum() <= 0:
+        return tables
+    goal *= total / goal.sum()
+    joint = marginal_oracles.message_passing_stable(CliqueVector(model.domain, list(cliques), tables), total)
+    table = np.asarray(joint[clique].values)
+    have = table.sum(axis=tuple(a for a in range(table.ndim) if a != axis))
+    step = np.zeros(goal.size)
+    kept = goal > 0
+    step[kept] = np.log(goal[kept] / np.maximum(have[kept], np.finfo(float).tiny))
+    shape = [1] * logs.ndim
+    shape[axis] = -1
+    return {**tables, clique: Factor(tables[clique].domain, logs + step.reshape(shape))}
 
 
 def _rounded(values) -> np.ndarray:

@@ -305,7 +305,7 @@ class Synthesizer:
         schema: Schema = modelled_schema(self.schema)  # type: ignore[arg-type]
         release_compiled()
         modelled = {name: col for name, col in columns.items() if name not in self.within_}
-        self.model_ = finalize(model, _phantom_codes(modelled, measurements, month_columns(schema)))
+        self.model_ = finalize(model, _phantom_codes(modelled, measurements, month_columns(schema)), schema.target)
         self.warnings_ = (
             domain_warnings(columns, schema.target)
             + _regime_warnings(regime, self.epsilon, schema)
