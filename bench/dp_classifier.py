@@ -7,18 +7,19 @@
 A model trained on synthetic rows is itself an (epsilon, delta)-DP classifier of the real rows
 (post-processing), so the lift a DP classifier keeps at a table's size is a yardstick for what a
 synthesizer at that epsilon can hand on (not a bound: a better DP learner may keep more). This
-fits the textbook one: L2-regularised logistic
-regression with Gaussian output perturbation (Chaudhuri, Monteleoni and Sarwate 2011: rows scaled
-to norm at most 1, the bias a regularised feature; for add/remove neighbours, with the regulariser
-fixed at n lambda / 2 for the public row count n, the minimiser moves by at most 1 / (n lambda)),
-at the zCDP rho of (epsilon, delta = 1e-9), the whole budget on the classifier and nothing on the
-features' distribution. It is scored like bench/small_tables.py: ROC AUC on 5,000 fresh rows of
-the same simulator, and the share of TRTR's lift over chance it keeps (TRTR: evaluate.py's
-histogram gradient boosting trained on the real rows).
+fits the textbook one: L2-regularised logistic regression with Gaussian output perturbation
+(Chaudhuri, Monteleoni and Sarwate 2011: rows scaled to norm at most 1, the bias a regularised
+feature; for add/remove neighbours, with the regulariser fixed at n lambda / 2 for the public row
+count n, the minimiser moves by at most 1 / (n lambda)), at the zCDP rho of (epsilon,
+delta = 1e-9), the whole budget on the classifier and nothing on the features' distribution. It
+is scored like bench/small_tables.py: ROC AUC on 5,000 fresh rows of the same simulator, and the
+share of TRTR's lift over chance it keeps (TRTR: evaluate.py's histogram gradient boosting
+trained on the real rows).
 
 It is optimistic on purpose: the row count is taken as public, the features' scaling and the
 categories come from the real rows without noise, and lambda is the best of a grid *on the
-scoring rows*; each lambda's AUC is the mean over ``--draws`` noise draws. Writes ``bench/out/dp_classifier.json`` and prints a table.
+scoring rows*; each lambda's AUC is the mean over ``--draws`` noise draws. Writes
+``bench/out/dp_classifier.json`` and prints a table.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run import OUT, SHARED  # noqa: E402
+
+sys.path.insert(0, str(SHARED / "bench"))  # the yardstick's evaluate.py
 
 from synthroom.demo.small import CLASSES, SMALL_TABLES, TARGET, small_table  # noqa: E402
 from synthroom.privacy.accountant import rho_from_epsilon  # noqa: E402
@@ -75,7 +78,6 @@ def dp_auc(x, y, x_fresh, y_fresh, lam: float, rho: float, draws: int) -> float:
 
 
 def trtr(train: pd.DataFrame, fresh: pd.DataFrame, schema: dict) -> float:
-    sys.path.insert(0, str(SHARED / "bench"))
     import evaluate as ev
 
     paths = {k: OUT / f"dpc_{k}.csv" for k in ("train", "fresh")}

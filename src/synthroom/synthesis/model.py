@@ -185,21 +185,19 @@ def _target_kept(
         return tables
     goal = np.array(model.project((target,)).datavector(), dtype=float)
     goal[dropped] = 0.0
-    clique = next(cl for cl in cliques if target in cl)
-    logs = np.asarray(tables[clique].values, dtype=float)
-    axis = list(tables[clique].domain).index(target)
     if goal.sum() <= 0:
         return tables
     goal *= total / goal.sum()
     joint = marginal_oracles.message_passing_stable(CliqueVector(model.domain, list(cliques), tables), total)
-    table = np.asarray(joint[clique].values)
-    have = table.sum(axis=tuple(a for a in range(table.ndim) if a != axis))
+    have = np.asarray(joint.project((target,)).datavector(), dtype=float)
     step = np.zeros(goal.size)
     kept = goal > 0
     step[kept] = np.log(goal[kept] / np.maximum(have[kept], np.finfo(float).tiny))
-    shape = [1] * logs.ndim
-    shape[axis] = -1
-    return {**tables, clique: Factor(tables[clique].domain, logs + step.reshape(shape))}
+    clique = next(cl for cl in cliques if target in cl)
+    factor = tables[clique]
+    shape = [1] * len(factor.domain)
+    shape[list(factor.domain).index(target)] = -1
+    return {**tables, clique: Factor(factor.domain, np.asarray(factor.values, dtype=float) + step.reshape(shape))}
 
 
 def _rounded(values) -> np.ndarray:
