@@ -2,7 +2,7 @@
 """Small tables (issue 17): the seeded simulator's tables at 1,000-5,000 rows, several runs each.
 
     python bench/small_tables.py [--sizes 1000,2000,5000] [--tables narrow,credit,survey,wide]
-                                 [--runs 5] [--epsilon 1] [--declared] [--seed N]
+                                 [--runs 5] [--epsilon 1] [--declared] [--seed N] [--generator G]
 
 For each table and size: the training rows (simulator seed = the size) go through our command,
 ``synthroom synthesize`` (nothing declared but the column kinds; ``--declared`` also declares the
@@ -14,6 +14,11 @@ of the real rows is missing from the synthetic rows ("lost"), TSTR and TRTR (ROC
 histogram gradient boosting model scored on the fresh rows), the share of TRTR's lift over chance
 that TSTR keeps ((TSTR - 0.5) / (TRTR - 0.5)), the DCR attack AUC, and the regime the fit chose.
 Writes ``bench/out/small_tables.json``; prints one JSON line per run and a summary table.
+
+``--generator G`` runs a peer of ``../shared/bench/peers.py`` (``mst``, ``aim``, ``mostly-argn``,
+``dpmm-mst``, ``dpmm-aim``; its venvs: ``../shared/bench/setup.sh``) on the same rows instead of
+our command, scored the same way (run i: the peer's seed ``i``, or ``N + i``); the output is then
+``small_tables_G.json``. ``--declared`` does not reach the peers (they have no category list).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import OUT, SYNTHROOM, run_evaluate, timed  # noqa: E402
+from run import OUT, SHARED, SYNTHROOM, VENV_PEERS, run_evaluate, timed  # noqa: E402
 
 from synthroom.demo.small import CLASSES, SMALL_TABLES, TARGET, small_table  # noqa: E402
 
@@ -52,8 +57,20 @@ def must_keep(frame) -> list[str]:
     return sorted(c for c, n in counts.items() if n >= MIN_ROWS and n / len(frame) >= MIN_SHARE)
 
 
+def generator_command(args, train: Path, schema: Path, out: Path, log: Path, run: int) -> list[str]:
+    """Our command (``args.generator == "synthroom"``), or a peer of the shared bench's peers.py."""
+    if args.generator != "synthroom":
+        cmd = [str(VENV_PEERS / "bin" / "python"), str(SHARED / "bench" / "peers.py"), "--generator", args.generator]
+        cmd += ["--train", str(train), "--schema", str(schema), "--epsilon", str(args.epsilon), "--out", str(out)]
+        return cmd + ["--seed", str((args.seed or 0) + run)]
+    cmd = [str(SYNTHROOM), "synthesize", str(train), "--schema", str(schema), "--epsilon", str(args.epsilon)]
+    cmd += ["-o", str(out), "-q", "--privacy-log", str(log)]
+    return cmd + (["--seed", str(args.seed + run)] if args.seed is not None else [])
+
+
 def one_run(spec, rows: int, run: int, args) -> dict:
-    tag = f"small_{spec.name}_{rows}{'_declared' if args.declared else ''}"
+    peer = "" if args.generator == "synthroom" else f"_{args.generator}"
+    tag = f"small_{spec.name}_{rows}{'_declared' if args.declared else ''}{peer}"
     train, schema = small_table(spec, rows, seed=rows, declare_classes=args.declared)
     fresh, _ = small_table(spec, FRESH_ROWS, seed=10_000 + rows)
     paths = {k: OUT / f"{tag}_{k}" for k in ("train.csv", "fresh.csv", "schema.json")}
@@ -62,28 +79,14 @@ def one_run(spec, rows: int, run: int, args) -> dict:
     paths["schema.json"].write_text(json.dumps(schema))
     syn = OUT / f"{tag}_run{run}.csv"
     log = OUT / f"{tag}_run{run}.privacy.json"
-    cmd = [
-        str(SYNTHROOM),
-        "synthesize",
-        str(paths["train.csv"]),
-        "--schema",
-        str(paths["schema.json"]),
-        "--epsilon",
-        str(args.epsilon),
-        "-o",
-        str(syn),
-        "-q",
-        "--privacy-log",
-        str(log),
-    ]
-    if args.seed is not None:
-        cmd += ["--seed", str(args.seed + run)]
+    cmd = generator_command(args, paths["train.csv"], paths["schema.json"], syn, log, run)
     rec = {
         "table": spec.name,
         "rows": rows,
         "columns": spec.columns + 1,
         "run": run,
         "declared": args.declared,
+        "generator": args.generator,
         "epsilon": args.epsilon,
         **timed(cmd, OUT / f"{tag}_run{run}.log"),
     }
@@ -103,7 +106,7 @@ def one_run(spec, rows: int, run: int, args) -> dict:
     rec["lift_kept"] = (
         (rec["tstr_auc"] - 0.5) / (rec["trtr_auc"] - 0.5) if survived and rec["tstr_auc"] is not None else None
     )
-    privacy = json.loads(log.read_text())
+    privacy = json.loads(log.read_text()) if log.exists() else {}
     rec["regime"] = privacy.get("regime", {}).get("name")
     rec["too_small"] = privacy.get("regime", {}).get("too_small")
     return rec
@@ -141,6 +144,7 @@ def main() -> None:
     ap.add_argument("--epsilon", type=float, default=1.0)
     ap.add_argument("--declared", action="store_true", help="declare the target's two classes")
     ap.add_argument("--seed", type=int, default=None, help="seeded runs (tuning only)")
+    ap.add_argument("--generator", default="synthroom", help="synthroom (our command) or a peer of peers.py")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     wanted = args.tables.split(",")
@@ -151,7 +155,8 @@ def main() -> None:
                 rec = one_run(spec, rows, run, args)
                 print(json.dumps(rec), flush=True)
                 records.append(rec)
-    name = "small_tables_declared.json" if args.declared else "small_tables.json"
+    peer = "" if args.generator == "synthroom" else f"_{args.generator}"
+    name = f"small_tables{'_declared' if args.declared else ''}{peer}.json"
     (OUT / name).write_text(json.dumps(records, indent=2))
     print(summarise(records))
 
