@@ -578,16 +578,21 @@ def test_a_small_regime_table_with_many_rows_draws_whole_numbers_in_their_own_un
     assert np.mean(errors) < 0.03  # by unit 0.030 / 0.021 / 0.022; in half units 0.032 / 0.041 / 0.041
 
 
-def test_from_small_tail_rows_the_small_regime_stops_the_estimator_early(monkeypatch):
-    """From SMALL_TAIL_ROWS rows (the DP estimate) the small regime runs at most SMALL_ITERS
-    steps of the estimator: its measurements are so noisy that further steps fit the noise (Adult
-    at epsilon 0.1: TSTR AUC about 0.015 lower at 3,000 steps than at 1,000). Below it, and in the
-    standard regime, the steps are Settings.iters (1,000), as before; fewer asked for are kept."""
+def test_the_small_regime_stops_the_estimator_early_from_tail_rows_or_focus_signal(monkeypatch):
+    """From SMALL_TAIL_ROWS rows (the DP estimate) or signal SMALL_FOCUS_SIGNAL the small regime
+    runs at most SMALL_ITERS steps of the estimator: its measurements are so noisy that further
+    steps fit the noise (Adult at epsilon 0.1: TSTR AUC about 0.015 lower at 3,000 steps than at
+    1,000; the simulator's 61-column table at 5,000 rows, signal 109: lift kept 0.71 -> 0.85 on six
+    seeds). Below both, and in the standard regime, the steps are Settings.iters (1,000), as
+    before; fewer asked for are kept."""
     from synthroom.synthesis import model
 
     assert rg.SMALL_ITERS == 400 and Settings().iters == 1000
     assert rg.choose_regime(rg.SMALL_TAIL_ROWS, RHO_1, 74, 5e-10).iters == 400
-    assert rg.choose_regime(rg.SMALL_TAIL_ROWS - 0.5, RHO_1, 74, 5e-10).iters == 1000
+    wide = rg.choose_regime(5_000, RHO_1, 61, 5e-10)  # the simulator's wide table: focus and cliques
+    assert wide.name == "small" and wide.signal >= rg.SMALL_FOCUS_SIGNAL and wide.iters == 400
+    anchors_only = rg.choose_regime(2_000, RHO_1, 61, 5e-10)
+    assert anchors_only.signal < rg.SMALL_FOCUS_SIGNAL and anchors_only.iters == 1000
     assert rg.choose_regime(32_561, RHO_1, 15, 5e-10).iters == 1000
     assert rg.choose_regime(rg.SMALL_TAIL_ROWS, RHO_1, 74, 5e-10, standard={"iters": 250}).iters == 250
     assert rg.choose_regime(32_561, RHO_1, 15, 5e-10, standard={"iters": 2000}).iters == 2000

@@ -29,7 +29,8 @@ estimate of the training part when the gate runs.
   :data:`SMALL_TAIL_SHARE` of rho (a table small only for its many columns has the rows a tail
   value needs: the threshold is in rows); and a larger share of the domain budget for the
   predictive column, so its classes clear the category threshold; and from :data:`SMALL_TAIL_ROWS`
-  rows at most :data:`SMALL_ITERS` steps of the estimator (``Regime.iters``).
+  rows or signal :data:`SMALL_FOCUS_SIGNAL`, at most :data:`SMALL_ITERS` steps of the estimator
+  (``Regime.iters``).
 
 A table is **too small for its epsilon** when the signal is below :data:`TOO_SMALL_SIGNAL`:
 then even the small regime's measurements are mostly noise. The fit still runs (the guarantee
@@ -102,11 +103,18 @@ SMALL_SUB_PIECES = 4  # fine pieces per grid cell below SMALL_TAIL_ROWS rows (16
 # value to clear about 6.5 noise stds, a numeric grid cell about 2-3.5, so at an even split a
 # small table's categorical columns keep one or two values (the rest fold into ``other``).
 SMALL_CATEGORICAL_WEIGHT = 3.0
-# The estimator's mirror-descent steps from SMALL_TAIL_ROWS rows (the standard regime's: Settings.iters,
-# 1,000). Its measurements are so noisy there that further steps fit the noise: Adult at epsilon 0.1
-# (dev loop, seeds 1-5) gave a TSTR AUC about 0.015 lower at 3,000 steps than at 1,000, and about
-# as much higher at 400, with the 2-way TVD no worse (bench/RESULTS.md, "Adult at epsilon 0.1:
-# fewer estimator steps"). Stopping early keeps the model nearer its maximum-entropy start.
+# The estimator's mirror-descent steps in the small regime from SMALL_TAIL_ROWS rows or signal
+# SMALL_FOCUS_SIGNAL (the standard regime's: Settings.iters, 1,000). Its measurements are so noisy
+# there that further steps fit the noise: Adult at epsilon 0.1 (dev loop, seeds 1-5) gave a TSTR AUC
+# about 0.015 lower at 3,000 steps than at 1,000, and about as much higher at 400, with the 2-way TVD
+# no worse (bench/RESULTS.md, "Adult at epsilon 0.1: fewer estimator steps"); the simulator's
+# 61-column table at 5,000 rows (signal 109, classes declared) kept 0.71 -> 0.85 of the lift on
+# seeds 1001-1006 and 0.78 -> 0.87 on seeds 1-6, better on every seed, and its 21-column one at 5,000
+# rows gained on every seed too (bench/RESULTS.md, "Small tables: the estimator stops early from
+# signal 100"). Below that signal (anchors only: no cliques, no second round) the gain was not
+# consistent (61 columns at 2,000 rows: 0.59 -> 0.53 on four seeds; 36 columns at 2,000 rows: 0.756
+# -> 0.778 on six; 11 and 21 columns at 1,000 rows: unchanged), so those fits keep Settings.iters.
+# Stopping early keeps the model nearer its maximum-entropy start.
 SMALL_ITERS = 400
 
 
@@ -213,7 +221,7 @@ def choose_regime(
         grow=SMALL_SHAPED_GROW if many else SMALL_GROW,
         sub_pieces=SUB_PIECES if many else SMALL_SUB_PIECES,
         categorical_weight=SMALL_CATEGORICAL_WEIGHT,
-        iters=min(SMALL_ITERS, iters) if many else iters,
+        iters=min(SMALL_ITERS, iters) if many or s >= SMALL_FOCUS_SIGNAL else iters,
         too_small=too_small,
         epsilon_needed=needed,
     )
