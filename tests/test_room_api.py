@@ -81,7 +81,10 @@ def test_the_job_released_synthetic_data_that_only_receivers_read(served):
     frame = pd.read_csv(io.StringIO(csv.text))
     assert list(frame.columns) == [c["name"] for c in DEMO_CLASSIFICATION["columns"]]
     assert len(frame) == job["rows_synthetic"] > 900
-    assert set(frame.converted) <= {"yes", "no"} and frame.age.between(18, 80).all()
+    assert set(frame.converted) <= {"yes", "no"} and frame.age.dropna().between(18, 80).all()  # the declared range
+    # No real age is missing, but the job's noise is fresh: a fit whose noisy counts keep age's missing code draws
+    # some missing ages (DP output; decode clips every drawn age to the declared range, so only those fell outside).
+    assert frame.age.isna().mean() < 0.25
     parquet = http.get(f"/jobs/{job_id}/result", params={"format": "parquet"}, headers=_as(tp, "advertiser"))
     assert len(pd.read_parquet(io.BytesIO(parquet.content))) == len(frame)
     for who in ("publisher", "analyst"):  # no receive ability / not a permitted receiver
