@@ -68,9 +68,13 @@ def generator_command(args, train: Path, schema: Path, out: Path, log: Path, run
     return cmd + (["--seed", str(args.seed + run)] if args.seed is not None else [])
 
 
+def variant(args) -> str:
+    """What the file names add for ``--declared`` and for a peer: "", "_declared", "_mst", ..."""
+    return ("_declared" if args.declared else "") + ("" if args.generator == "synthroom" else f"_{args.generator}")
+
+
 def one_run(spec, rows: int, run: int, args) -> dict:
-    peer = "" if args.generator == "synthroom" else f"_{args.generator}"
-    tag = f"small_{spec.name}_{rows}{'_declared' if args.declared else ''}{peer}"
+    tag = f"small_{spec.name}_{rows}{variant(args)}"
     train, schema = small_table(spec, rows, seed=rows, declare_classes=args.declared)
     fresh, _ = small_table(spec, FRESH_ROWS, seed=10_000 + rows)
     paths = {k: OUT / f"{tag}_{k}" for k in ("train.csv", "fresh.csv", "schema.json")}
@@ -155,9 +159,7 @@ def main() -> None:
                 rec = one_run(spec, rows, run, args)
                 print(json.dumps(rec), flush=True)
                 records.append(rec)
-    peer = "" if args.generator == "synthroom" else f"_{args.generator}"
-    name = f"small_tables{'_declared' if args.declared else ''}{peer}.json"
-    (OUT / name).write_text(json.dumps(records, indent=2))
+    (OUT / f"small_tables{variant(args)}.json").write_text(json.dumps(records, indent=2))
     print(summarise(records))
 
 
