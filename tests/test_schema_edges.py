@@ -294,6 +294,23 @@ def test_an_unclassified_column_names_itself_and_the_way_out(table):
         Synthesizer(dict(SCHEMA, ignore=["customer"]), epsilon=1.0, seed=0).fit(table)  # a typo names the column
 
 
+def test_every_unclassified_or_absent_column_is_named_in_one_message(table):
+    """A file of many unclassified columns (an id, a free-text note) gets them all in one message
+    with the whole way out, not one per run; so do schema columns the input lacks."""
+    wide = table.assign(note="x", batch=1)
+    with pytest.raises(InputError) as info:
+        Synthesizer(SCHEMA, epsilon=1.0, seed=0).fit(wide)
+    assert str(info.value) == (
+        "columns 'customer_id', 'note' and 'batch' in the DataFrame are not classified in the schema: classify "
+        "them, or leave them out with 'ignore: [customer_id, note, batch]' in the schema (--ignore customer_id "
+        "--ignore note --ignore batch on the command line)"
+    )
+    narrow = table.drop(columns=["age", "plan"])
+    with pytest.raises(InputError) as info:
+        Synthesizer(dict(SCHEMA, ignore=["customer_id"]), epsilon=1.0, seed=0).fit(narrow)
+    assert str(info.value) == "columns 'age' and 'plan' are in the schema but not in the DataFrame"
+
+
 def test_ignored_columns_are_neither_read_nor_output_and_dates_stay_dates(table, tmp_path):
     synth = Synthesizer(dict(SCHEMA, ignore=["customer_id"]), epsilon=2.0, seed=0).fit(table)
     assert parse_schema(synth.schema.to_dict()) == synth.schema  # ignore and `type: date` round-trip

@@ -465,11 +465,29 @@ def check_names(names: list[str], kinds: dict[str, str], where: str, ignore: "Se
         seen.add(n)
     missing = [k for k in kinds if k not in seen]
     if missing:
-        raise InputError(f"column {missing[0]!r} is in the schema but not in {where}")
+        raise absent_columns(missing, where)
     unknown = [n for n in names if n not in kinds and n not in ignore]
     if unknown:
+        them = "it" if len(unknown) == 1 else "them"
         raise InputError(
-            f"column {unknown[0]!r} in {where} is not classified in the schema: classify it, or "
-            f"leave it out with 'ignore: [{unknown[0]}]' in the schema (--ignore {unknown[0]} on the "
-            "command line)"
+            f"{_named(unknown)} in {where} {_be(unknown)} not classified in the schema: classify {them}, or "
+            f"leave {them} out with 'ignore: [{', '.join(unknown)}]' in the schema "
+            f"({' '.join('--ignore ' + n for n in unknown)} on the command line)"
         )
+
+
+def absent_columns(missing: list[str], where: str) -> InputError:
+    """The error for schema columns the input lacks, every one named."""
+    return InputError(f"{_named(missing)} {_be(missing)} in the schema but not in {where}")
+
+
+def _named(names: list[str]) -> str:
+    """``column 'a'``, ``columns 'a' and 'b'``, ``columns 'a', 'b' and 'c'``."""
+    quoted = [repr(n) for n in names]
+    if len(quoted) == 1:
+        return f"column {quoted[0]}"
+    return f"columns {', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def _be(names: list[str]) -> str:
+    return "is" if len(names) == 1 else "are"

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .counting import check_names, one_row, open_file, stored_types, typed_sql, value_sql
+from .counting import absent_columns, check_names, one_row, open_file, stored_types, typed_sql, value_sql
 from .types import quote_ident, quote_literal
 
 _RID = "__synthroom_row"  # row-number column added while splitting (never written out)
@@ -131,7 +131,7 @@ def _check_columns(
         return
     missing = [k for k in kinds if k not in names]
     if missing:
-        raise InputError(f"column {missing[0]!r} is in the schema but not in {where}")
+        raise absent_columns(missing, where)
     twice = [k for k in kinds if names.count(k) > 1]
     if twice:
         raise InputError(f"column {twice[0]!r} appears twice in {where}")
