@@ -74,3 +74,20 @@ def test_xla_flags_adds_the_fusion_flag_once_and_keeps_a_users_choice():
     assert xla_flags(None) == XLA_FLAG
     assert xla_flags("--xla_foo=1") == f"--xla_foo=1 {XLA_FLAG}"
     assert xla_flags("--xla_cpu_use_fusion_emitters=true") == "--xla_cpu_use_fusion_emitters=true"
+
+
+QUIET = """
+from synthroom.demo import CUSTOMERS_SCHEMA, simulate_customers
+import synthroom
+synthroom.Synthesizer(CUSTOMERS_SCHEMA, epsilon=1.0, seed=3).fit(simulate_customers(20_000, seed=0))
+"""
+
+
+def test_a_fit_prints_none_of_mbi_s_import_time_advice():
+    """mbi warns at import (JAX in float32, JAX's compilation cache); model.py imports it with that
+    advice handled, so no other module may import mbi first: a standard-regime fit (its coarse round
+    sizes the junction tree before the estimator runs) printed both warnings on the command line."""
+    done = subprocess.run([sys.executable, "-c", QUIET], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "JAX is running in float32 mode" not in done.stderr
+    assert "JAX persistent compilation cache is enabled" not in done.stderr

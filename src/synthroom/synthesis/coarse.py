@@ -108,13 +108,10 @@ def coarse_round(
 def _fits(sizes: dict[str, int], cliques: list[tuple[str, ...]], max_cells: int) -> Callable[[list], bool]:
     """Whether the model's junction tree with the measured ``cliques`` and some more stays under
     ``max_cells`` cells (mbi's own triangulation)."""
-    from mbi import Domain
-    from mbi.junction_tree import hypothetical_model_size
-
-    domain = Domain(list(sizes), [sizes[c] for c in sizes])
+    from .model import model_cells
 
     def fits(more: list) -> bool:
-        return hypothetical_model_size(domain, cliques + [tuple(c) for c in more]) * 2**20 / 8 <= max_cells
+        return model_cells(sizes, cliques + [tuple(c) for c in more]) <= max_cells
 
     return fits
 

@@ -43,6 +43,14 @@ def jax_settings() -> Iterator[None]:
         yield
 
 
+def model_cells(sizes: dict[str, int], cliques: list[tuple[str, ...]]) -> float:
+    """The cells (float64 values) of the junction tree a model over ``sizes`` with ``cliques``
+    would hold, by mbi's own triangulation; the one place outside the estimator that reads mbi, so
+    that mbi is always imported here, with its import-time advice handled (above)."""
+    domain = Domain(list(sizes), [sizes[c] for c in sizes])
+    return junction_tree.hypothetical_model_size(domain, cliques) * 2**20 / 8
+
+
 def estimate(
     sizes: dict[str, int], measurements: list[Measurement], iters: int, warm_start: MarkovRandomField | None = None
 ) -> MarkovRandomField:

@@ -104,8 +104,7 @@ def refine(
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> list[Measurement]:
     """Spend exactly ``rho`` on extra cliques; returns their measurements."""
-    from mbi import Domain
-    from mbi.junction_tree import hypothetical_model_size
+    from .model import model_cells
 
     tree = [m.clique for m in measurements if len(m.clique) == 3 and m.clique[2] == target]
     features = [c for c in sizes if c != target]
@@ -126,7 +125,6 @@ def refine(
     progress(f"scoring {len(candidates)} cliques against the first model")
     scores = clique_scores(source, candidates, predict, sizes, sigma_next)
 
-    domain = Domain(list(sizes), [sizes[c] for c in sizes])
     current = [m.clique for m in measurements]
     eps_each = math.sqrt(8 * rho_select / n_picks)
     chosen: list[tuple[str, ...]] = []
@@ -135,8 +133,7 @@ def refine(
         open_ = [
             i
             for i in open_
-            if candidates[i] not in chosen
-            and hypothetical_model_size(domain, current + chosen + [candidates[i]]) * 2**20 / 8 <= max_model_cells
+            if candidates[i] not in chosen and model_cells(sizes, current + chosen + [candidates[i]]) <= max_model_cells
         ]
         if not open_:
             break
