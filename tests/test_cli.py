@@ -291,3 +291,22 @@ def test_a_long_path_is_printed_whole_when_the_output_is_not_a_terminal(tmp_path
     code, text = _run(["simulate", "-o", output, "--rows", 10])
     assert code == 0, text
     assert f"wrote 10 simulated customers to {output}\n" in text
+
+
+def test_the_simulator_s_schema_keeps_its_table_s_types_in_the_synthetic_rows(tmp_path):
+    """A newcomer's first run (simulate --schema-out, then synthesize) gives rows shaped like the
+    simulated ones: whole ages, months and calls, dates without a time of day, incomes in hundreds
+    and spend in cents (the schema declares what the simulator knows; it was ages of 51.71077 and
+    signup dates at 14:27:44)."""
+    table, schema, synth = tmp_path / "customers.csv", tmp_path / "schema.yaml", tmp_path / "synth.csv"
+    code, text = _run(["simulate", "-o", table, "--rows", 3000, "--schema-out", schema])
+    assert code == 0, text
+    code, text = _run(["synthesize", table, "--schema", schema, "--epsilon", 2, "-o", synth, "-q"])
+    assert code == 0, text
+    out = pd.read_csv(synth, dtype=str, keep_default_na=False)
+    for column in ("age", "tenure_months", "support_calls"):
+        assert out[column].str.fullmatch(r"\d+").all(), out[column].head()
+    assert out.signup_date.str.fullmatch(r"\d{4}-\d{2}-\d{2}|").all(), out.signup_date.head()
+    income = pd.to_numeric(out.income).dropna()
+    assert len(income) > 2000 and (income % 100 == 0).all()
+    assert out.monthly_spend.str.fullmatch(r"\d+(\.\d{1,2})?|").all(), out.monthly_spend.head()

@@ -62,7 +62,7 @@ def _rows(df: pd.DataFrame) -> Counter:
 def _canonical(column: pd.Series, kind: str) -> list:
     if kind == "numerical":
         return [None if pd.isna(v) else float(v) for v in pd.to_numeric(column)]
-    if kind == "datetime":
+    if kind in ("datetime", "date"):
         return [None if pd.isna(v) else v.isoformat() for v in pd.to_datetime(column)]
     return [None if pd.isna(v) else str(v) for v in column]
 

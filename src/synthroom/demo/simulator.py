@@ -13,17 +13,19 @@ import pandas as pd
 CUSTOMERS_SCHEMA: dict = {
     "target": "churned",
     "columns": [
-        {"name": "age", "type": "numerical"},
+        {"name": "age", "type": "numerical", "integer": True},
         {"name": "region", "type": "categorical"},
         {"name": "income", "type": "numerical"},
         {"name": "plan", "type": "categorical"},
-        {"name": "tenure_months", "type": "numerical"},
+        {"name": "tenure_months", "type": "numerical", "integer": True},
         {"name": "monthly_spend", "type": "numerical"},
-        {"name": "support_calls", "type": "numerical"},
-        {"name": "signup_date", "type": "datetime"},
+        {"name": "support_calls", "type": "numerical", "integer": True},
+        {"name": "signup_date", "type": "date"},
         {"name": "channel", "type": "categorical"},
         {"name": "churned", "type": "categorical"},
     ],
+    # public facts of the simulator, kept on every synthetic row (post-processing: docs/rules.md)
+    "rules": [{"column": "income", "step": 100}, {"column": "monthly_spend", "step": 0.01}],
 }
 
 _REGIONS = ["north", "south", "east", "west", "central"]
