@@ -210,7 +210,7 @@ def test_balance_gives_equal_shares(fitted):
         # every segment value is kept, so the column has no 'other' code (selection.drop_empty_other)
         (
             {"where": {"segment": "zz"}},
-            "where: the model never learned the value 'zz' of column 'segment' (it knows 4 values)",
+            "where: the model never learned the value 'zz' of column 'segment' (it knows 'a', 'b', 'c' and 'rare')",
         ),
         ({"where": {"total": (1, 2)}}, "column 'total' is computed by a rule, not modelled: condition on the columns"),
         ({"where": {"price": (50, 10)}}, "where: column 'price': the range starts after it ends"),

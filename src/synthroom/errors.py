@@ -5,6 +5,15 @@ with one message that names the column or value at fault. The CLI turns it into 
 """
 
 
+def quoted(items: "list | tuple", limit: int = 8) -> str:
+    """Items for a message: ``'a'``, ``'a' and 'b'``, ``'a', 'b' and 'c'``; past ``limit`` items
+    the first ``limit`` and ``and N more``."""
+    shown = [repr(i) for i in items[:limit]]
+    if len(items) > limit:
+        return f"{', '.join(shown)} and {len(items) - limit} more"
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
 class SynthroomError(Exception):
     """Base class for every error Synthroom raises on purpose."""
 

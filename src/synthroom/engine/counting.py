@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, quoted
 from .dialect import DUCKDB, Dialect
 from .grid import Grid
 from .types import is_float, is_number, is_time, quote_ident, quote_literal
@@ -482,11 +482,9 @@ def absent_columns(missing: list[str], where: str) -> InputError:
 
 
 def _named(names: list[str]) -> str:
-    """``column 'a'``, ``columns 'a' and 'b'``, ``columns 'a', 'b' and 'c'``."""
-    quoted = [repr(n) for n in names]
-    if len(quoted) == 1:
-        return f"column {quoted[0]}"
-    return f"columns {', '.join(quoted[:-1])} and {quoted[-1]}"
+    """``column 'a'``, ``columns 'a' and 'b'``, ``columns 'a', 'b' and 'c'`` (every one: the message
+    gives the whole ignore list)."""
+    return f"{'column' if len(names) == 1 else 'columns'} {quoted(names, limit=len(names))}"
 
 
 def _be(names: list[str]) -> str:

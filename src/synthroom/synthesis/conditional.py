@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, quoted
 from ..rules import value_text
 from .discretize import CategoricalColumn, NumericColumn
 
@@ -97,7 +97,7 @@ def _unknown_value(col: CategoricalColumn, value: Any) -> str:
     )
     return (
         f"where: the model never learned the value {value!r} of column {col.name!r} (it knows "
-        f"{len(col.coding.values)} values{folded})"
+        f"{quoted(col.coding.values) if col.coding.values else 'none'}{folded})"
     )
 
 
