@@ -64,15 +64,7 @@ def _column(kind: str, latent: np.ndarray, levels: int, rng: np.random.Generator
 
 def small_table(spec: TableSpec, rows: int, seed: int, *, declare_classes: bool = False) -> tuple[pd.DataFrame, dict]:
     """``rows`` rows of the table ``spec`` (row draws from ``seed``) and its schema."""
-    shape = np.random.default_rng(spec.seed)  # the distribution: same for every row seed
-    kinds = _kinds(spec, shape)
-    loadings = shape.normal(size=(spec.factors, spec.columns)) / np.sqrt(spec.factors)
-    levels = shape.integers(3, 9, size=spec.columns)
-    informative = shape.choice(spec.columns, size=min(spec.informative, spec.columns), replace=False)
-    coef = shape.choice([-1.0, 1.0], size=informative.size) * shape.uniform(0.6, 1.4, size=informative.size)
-    gappy = shape.random(spec.columns) < spec.missing
-    gap_rate = shape.uniform(0.1, 0.4, size=spec.columns)
-
+    kinds, loadings, levels, informative, coef, gappy, gap_rate = _shape(spec)
     rng = np.random.default_rng([spec.seed, seed])
     z = rng.normal(size=(rows, spec.factors))
     latent = z @ loadings + rng.normal(scale=0.7, size=(rows, spec.columns))
@@ -96,6 +88,27 @@ def small_table(spec: TableSpec, rows: int, seed: int, *, declare_classes: bool 
         target["categories"] = list(CLASSES)
     schema = {"name": spec.name, "target": TARGET, "task": "classification", "columns": schema_cols + [target]}
     return pd.DataFrame(cols), schema
+
+
+def _shape(spec: TableSpec) -> tuple:
+    """The table's distribution, the same for every row seed: column kinds, factor loadings, category
+    counts, the informative columns and their coefficients, which columns have gaps and how many."""
+    shape = np.random.default_rng(spec.seed)
+    kinds = _kinds(spec, shape)
+    loadings = shape.normal(size=(spec.factors, spec.columns)) / np.sqrt(spec.factors)
+    levels = shape.integers(3, 9, size=spec.columns)
+    informative = shape.choice(spec.columns, size=min(spec.informative, spec.columns), replace=False)
+    coef = shape.choice([-1.0, 1.0], size=informative.size) * shape.uniform(0.6, 1.4, size=informative.size)
+    gappy = shape.random(spec.columns) < spec.missing
+    gap_rate = shape.uniform(0.1, 0.4, size=spec.columns)
+    return kinds, loadings, levels, informative, coef, gappy, gap_rate
+
+
+def informative_columns(spec: TableSpec) -> list[str]:
+    """The features the target depends on directly: known to the simulator only (a benchmark's
+    oracle, bench/dp_classifier.py --oracle)."""
+    kinds, _, _, informative = _shape(spec)[:4]
+    return [f"x{j:02d}_{kinds[j]}" for j in sorted(informative)]
 
 
 def _signal_sample(spec: TableSpec, loadings: np.ndarray, informative: np.ndarray, coef: np.ndarray) -> np.ndarray:
