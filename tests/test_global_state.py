@@ -79,7 +79,7 @@ def test_xla_flags_adds_the_fusion_flag_once_and_keeps_a_users_choice():
 QUIET = """
 from synthroom.demo import CUSTOMERS_SCHEMA, simulate_customers
 import synthroom
-synthroom.Synthesizer(CUSTOMERS_SCHEMA, epsilon=1.0, seed=3).fit(simulate_customers(20_000, seed=0))
+synthroom.Synthesizer(CUSTOMERS_SCHEMA, epsilon=1.0, seed=3).fit(simulate_customers(8_000, seed=0))
 """
 
 

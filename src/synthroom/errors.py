@@ -7,7 +7,9 @@ with one message that names the column or value at fault. The CLI turns it into 
 
 def quoted(items: "list | tuple", limit: int = 8) -> str:
     """Items for a message: ``'a'``, ``'a' and 'b'``, ``'a', 'b' and 'c'``; past ``limit`` items
-    the first ``limit`` and ``and N more``."""
+    the first ``limit`` and ``and N more``; ``none`` for no items."""
+    if not items:
+        return "none"
     shown = [repr(i) for i in items[:limit]]
     if len(items) > limit:
         return f"{', '.join(shown)} and {len(items) - limit} more"

@@ -97,7 +97,7 @@ def _unknown_value(col: CategoricalColumn, value: Any) -> str:
     )
     return (
         f"where: the model never learned the value {value!r} of column {col.name!r} (it knows "
-        f"{quoted(col.coding.values) if col.coding.values else 'none'}{folded})"
+        f"{quoted(col.coding.values)}{folded})"
     )
 
 

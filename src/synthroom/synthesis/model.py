@@ -45,8 +45,8 @@ def jax_settings() -> Iterator[None]:
 
 def model_cells(sizes: dict[str, int], cliques: list[tuple[str, ...]]) -> float:
     """The cells (float64 values) of the junction tree a model over ``sizes`` with ``cliques``
-    would hold, by mbi's own triangulation; the one place outside the estimator that reads mbi, so
-    that mbi is always imported here, with its import-time advice handled (above)."""
+    would hold, by mbi's own triangulation. coarse.py and refine.py ask this rather than import
+    mbi themselves: this module is the only one that imports mbi, with its advice handled (above)."""
     domain = Domain(list(sizes), [sizes[c] for c in sizes])
     return junction_tree.hypothetical_model_size(domain, cliques) * 2**20 / 8
 
