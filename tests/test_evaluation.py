@@ -245,6 +245,10 @@ def test_bad_input_messages(real):
         _error(real, train=train.drop(columns="churned"))
         == "column 'churned' is in the schema but not in the training table"
     )
+    assert (
+        _error(real, synthetic=fresh.drop(columns=["age", "plan"]))
+        == "columns 'age' and 'plan' are in the schema but not in the synthetic table"
+    )
     assert _error(
         real, holdout=holdout.astype({"age": object}).assign(age=lambda d: d["age"].where(d.index != 3, "old"))
     ) == ("column 'age' is numerical but the holdout table holds the value 'old'")

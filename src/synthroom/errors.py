@@ -16,6 +16,19 @@ def quoted(items: "list | tuple", limit: int = 8) -> str:
     return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 
+def named_columns(names: "list[str]") -> str:
+    """``column 'a'``, ``columns 'a' and 'b'``, ``columns 'a', 'b' and 'c'``: every one, so that a
+    message can give the whole fix."""
+    return f"{'column' if len(names) == 1 else 'columns'} {quoted(names, limit=len(names))}"
+
+
+def absent_columns(missing: "list[str]", where: str) -> "InputError":
+    """The error for schema columns an input lacks, every one named (``where``: the input, as
+    "t.csv" or "the synthetic table")."""
+    verb = "is" if len(missing) == 1 else "are"
+    return InputError(f"{named_columns(missing)} {verb} in the schema but not in {where}")
+
+
 class SynthroomError(Exception):
     """Base class for every error Synthroom raises on purpose."""
 

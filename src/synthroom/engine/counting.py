@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, quoted
+from ..errors import InputError, absent_columns, named_columns
 from .dialect import DUCKDB, Dialect
 from .grid import Grid
 from .types import is_float, is_number, is_time, quote_ident, quote_literal
@@ -468,24 +468,9 @@ def check_names(names: list[str], kinds: dict[str, str], where: str, ignore: "Se
         raise absent_columns(missing, where)
     unknown = [n for n in names if n not in kinds and n not in ignore]
     if unknown:
-        them = "it" if len(unknown) == 1 else "them"
+        them, verb = ("it", "is") if len(unknown) == 1 else ("them", "are")
         raise InputError(
-            f"{_named(unknown)} in {where} {_be(unknown)} not classified in the schema: classify {them}, or "
+            f"{named_columns(unknown)} in {where} {verb} not classified in the schema: classify {them}, or "
             f"leave {them} out with 'ignore: [{', '.join(unknown)}]' in the schema "
             f"({' '.join('--ignore ' + n for n in unknown)} on the command line)"
         )
-
-
-def absent_columns(missing: list[str], where: str) -> InputError:
-    """The error for schema columns the input lacks, every one named."""
-    return InputError(f"{_named(missing)} {_be(missing)} in the schema but not in {where}")
-
-
-def _named(names: list[str]) -> str:
-    """``column 'a'``, ``columns 'a' and 'b'``, ``columns 'a', 'b' and 'c'`` (every one: the message
-    gives the whole ignore list)."""
-    return f"{'column' if len(names) == 1 else 'columns'} {quoted(names, limit=len(names))}"
-
-
-def _be(names: list[str]) -> str:
-    return "is" if len(names) == 1 else "are"

@@ -27,8 +27,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from .counting import absent_columns, check_names, one_row, open_file, stored_types, typed_sql, value_sql
+from ..errors import InputError, absent_columns
+from .counting import check_names, one_row, open_file, stored_types, typed_sql, value_sql
 from .types import quote_ident, quote_literal
 
 _RID = "__synthroom_row"  # row-number column added while splitting (never written out)

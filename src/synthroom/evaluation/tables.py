@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, absent_columns
 from ..schema import Schema
 
 # Below this many holdout (or training) rows an attack's AUC is too noisy to gate on: with 200
@@ -58,9 +58,9 @@ def prepare_tables(
     for key, df in raw.items():
         if not isinstance(df, pd.DataFrame):
             raise InputError(f"the {TABLE_NAMES[key]} table is not a pandas DataFrame")
-        for name in schema.names:
-            if name not in df.columns:
-                raise InputError(f"column {name!r} is in the schema but not in the {TABLE_NAMES[key]} table")
+        missing = [name for name in schema.names if name not in df.columns]
+        if missing:
+            raise absent_columns(missing, f"the {TABLE_NAMES[key]} table")
     _check_sizes({key: len(df) for key, df in raw.items()})
     notes: list[str] = []
     sampled = {}
