@@ -16,6 +16,7 @@ the kinds (``declare_classes=True`` adds the target's two classes as a public ca
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -90,9 +91,20 @@ def small_table(spec: TableSpec, rows: int, seed: int, *, declare_classes: bool 
     return pd.DataFrame(cols), schema
 
 
-def _shape(spec: TableSpec) -> tuple:
-    """The table's distribution, the same for every row seed: column kinds, factor loadings, category
-    counts, the informative columns and their coefficients, which columns have gaps and how many."""
+class _Shape(NamedTuple):
+    """A table's distribution, the same for every row seed."""
+
+    kinds: list[str]  # each column's kind
+    loadings: np.ndarray  # factors x columns
+    levels: np.ndarray  # a categorical column's category count
+    informative: np.ndarray  # the columns the target depends on ...
+    coef: np.ndarray  # ... and their coefficients
+    gappy: np.ndarray  # which columns have missing values ...
+    gap_rate: np.ndarray  # ... and how many
+
+
+def _shape(spec: TableSpec) -> _Shape:
+    """The table's distribution, drawn from ``spec.seed``."""
     shape = np.random.default_rng(spec.seed)
     kinds = _kinds(spec, shape)
     loadings = shape.normal(size=(spec.factors, spec.columns)) / np.sqrt(spec.factors)
@@ -101,14 +113,14 @@ def _shape(spec: TableSpec) -> tuple:
     coef = shape.choice([-1.0, 1.0], size=informative.size) * shape.uniform(0.6, 1.4, size=informative.size)
     gappy = shape.random(spec.columns) < spec.missing
     gap_rate = shape.uniform(0.1, 0.4, size=spec.columns)
-    return kinds, loadings, levels, informative, coef, gappy, gap_rate
+    return _Shape(kinds, loadings, levels, informative, coef, gappy, gap_rate)
 
 
 def informative_columns(spec: TableSpec) -> list[str]:
     """The features the target depends on directly: known to the simulator only (a benchmark's
     oracle, bench/dp_classifier.py --oracle)."""
-    kinds, _, _, informative = _shape(spec)[:4]
-    return [f"x{j:02d}_{kinds[j]}" for j in sorted(informative)]
+    shape = _shape(spec)
+    return [f"x{j:02d}_{shape.kinds[j]}" for j in sorted(shape.informative)]
 
 
 def _signal_sample(spec: TableSpec, loadings: np.ndarray, informative: np.ndarray, coef: np.ndarray) -> np.ndarray:
