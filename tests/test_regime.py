@@ -730,3 +730,18 @@ def test_the_simulator_s_informative_columns_are_the_ones_its_target_depends_on(
         assert len(named) == spec.informative and set(named) <= set(train.columns)
         every, oracle = auc(train, test, named + others), auc(train, test, named)
         assert oracle > every - 0.03 and oracle > auc(train, test, others[: len(named)]) + 0.05, spec.name
+
+
+@pytest.mark.parametrize("share", ["0", "1.5"])
+def test_the_dp_classifier_yardstick_refuses_a_budget_share_outside_zero_to_one(share: str):
+    """bench/dp_classifier.py --share gives the classifier that share of rho: none or more than all
+    of it is refused with argparse's usage error (exit 2) before any table is drawn."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "dp_classifier.py"
+    done = subprocess.run([sys.executable, str(script), "--share", share], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(f"error: --share must be in (0, 1], not {float(share):g}")
+    assert done.stdout == ""
