@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from synthroom.runtime import FAST_COMPILE_FLAG, XLA_FLAG, xla_flags
+
+# The product's XLA flag, and no LLVM optimisation passes: the suite fits hundreds of small models,
+# whose JAX time is mostly compiling (synthroom.runtime). XLA reads the flags once, when JAX starts,
+# so they are set before any test module imports it; the command lines the tests run inherit them.
+os.environ["XLA_FLAGS"] = xla_flags(os.environ.get("XLA_FLAGS"), defaults=(XLA_FLAG, FAST_COMPILE_FLAG))
 
 REPO = Path(__file__).resolve().parents[1]
 ADULT = REPO.parent / "shared" / "data" / "adult"

@@ -10,7 +10,7 @@ import pytest
 
 from synthroom import Synthesizer
 from synthroom.demo import CUSTOMERS_SCHEMA
-from synthroom.runtime import XLA_FLAG, xla_flags
+from synthroom.runtime import FAST_COMPILE_FLAG, XLA_FLAG, xla_flags
 from synthroom.synthesis.model import jax_settings, sample_codes
 
 PROBE = """
@@ -70,10 +70,17 @@ def test_samples_follow_the_models_distribution(fitted):
         assert 0.5 * np.abs(drawn - expected).sum() < 0.05, col
 
 
-def test_xla_flags_adds_the_fusion_flag_once_and_keeps_a_users_choice():
+def test_xla_flags_adds_each_default_once_and_keeps_a_users_choice():
+    assert XLA_FLAG == "--xla_cpu_use_fusion_emitters=false"
     assert xla_flags(None) == XLA_FLAG
+    assert xla_flags(XLA_FLAG) == XLA_FLAG
     assert xla_flags("--xla_foo=1") == f"--xla_foo=1 {XLA_FLAG}"
     assert xla_flags("--xla_cpu_use_fusion_emitters=true") == "--xla_cpu_use_fusion_emitters=true"
+    both = (XLA_FLAG, FAST_COMPILE_FLAG)
+    assert xla_flags(None, defaults=both) == f"{XLA_FLAG} --xla_backend_optimization_level=0"
+    assert xla_flags("--xla_backend_optimization_level=2", defaults=both) == (
+        f"--xla_backend_optimization_level=2 {XLA_FLAG}"
+    )
 
 
 QUIET = """
