@@ -80,7 +80,7 @@ def small_table(spec: TableSpec, rows: int, seed: int, *, declare_classes: bool 
             gone = rng.random(rows) < rate
             values = values.astype(object) if kinds[j] == "cat" else values.astype(float)
             values[gone] = None if kinds[j] == "cat" else np.nan
-        name = f"x{j:02d}_{kinds[j]}"
+        name = _column_name(j, kinds[j])
         cols[name] = values
         schema_cols.append({"name": name, "type": "categorical" if kinds[j] == "cat" else "numerical"})
     cols[TARGET] = np.where(label, CLASSES[1], CLASSES[0])
@@ -120,7 +120,12 @@ def informative_columns(spec: TableSpec) -> list[str]:
     """The features the target depends on directly: known to the simulator only (a benchmark's
     oracle, bench/dp_classifier.py --oracle)."""
     shape = _shape(spec)
-    return [f"x{j:02d}_{shape.kinds[j]}" for j in sorted(shape.informative)]
+    return [_column_name(j, shape.kinds[j]) for j in sorted(shape.informative)]
+
+
+def _column_name(j: int, kind: str) -> str:
+    """Feature ``j``'s name, its kind in it: ``x07_money``."""
+    return f"x{j:02d}_{kind}"
 
 
 def _signal_sample(spec: TableSpec, loadings: np.ndarray, informative: np.ndarray, coef: np.ndarray) -> np.ndarray:
