@@ -6,7 +6,7 @@
     python bench/run.py compare [--epsilons 1,10] [--generators ...]  # shared compare.py, one run
     python bench/run.py wide    [--epsilons 1]      # 74 columns, 50-value categoricals, missing values
     python bench/run.py evaluation                  # `synthroom evaluate` on 50k x 15 real and synthetic rows
-    python bench/run.py adult-gate [--epsilons 0.1,1,10] [--runs 5] [--rows 2000]  # the reference JSON, gate on
+    python bench/run.py adult-gate [--epsilons 0.1,1,10] [--runs 5] [--rows 2000] [--delta D]  # the reference JSON, gate on
 
 Every run of our command goes through the `synthroom` CLI under `/usr/bin/time -v`, so wall time
 and peak memory are those of the whole process. The yardstick (../shared/bench) is called, never
@@ -396,7 +396,7 @@ def adult_gate(args) -> list[dict]:
     seeded subsample of train.csv instead, scored the same way)."""
     rows, hold = [], half_test()
     train = adult_train(args.rows)
-    tag = "adult_gate" + (f"_{args.rows}" if args.rows else "")
+    tag = gate_tag(args)
     for eps in [float(e) for e in args.epsilons.split(",")]:
         for run in range(args.runs):
             name = f"{tag}_eps{eps:g}_run{run}"
@@ -405,6 +405,7 @@ def adult_gate(args) -> list[dict]:
                 "epsilon": eps,
                 "run": run,
                 "train_rows": args.rows or 32_561,
+                "delta": args.delta,
                 **timed(
                     [
                         str(SYNTHROOM),
@@ -419,6 +420,7 @@ def adult_gate(args) -> list[dict]:
                         "-q",
                         "--report",
                         str(report),
+                        *(["--delta", f"{args.delta:g}"] if args.delta is not None else []),
                     ],
                     OUT / f"{name}.log",
                 ),
@@ -432,6 +434,15 @@ def adult_gate(args) -> list[dict]:
             print(json.dumps(rec), flush=True)
             rows.append(rec)
     return rows
+
+
+def gate_tag(args) -> str:
+    """adult-gate's file-name stem: ``adult_gate``, plus ``_<rows>`` and ``_delta<d>`` when given."""
+    return (
+        "adult_gate"
+        + (f"_{args.rows}" if args.rows else "")
+        + (f"_delta{args.delta:g}" if args.delta is not None else "")
+    )
 
 
 def compare(args) -> None:
@@ -466,6 +477,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", type=int, default=5, help="adult-gate: fresh-entropy runs per epsilon")
     ap.add_argument("--rows", type=int, default=None, help="adult-gate: fit on this many train.csv rows (seeded)")
+    ap.add_argument("--delta", type=float, default=None, help="adult-gate: our command's --delta (default: its own)")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     if args.what == "adult":
@@ -474,7 +486,7 @@ def main() -> None:
     elif args.what == "adult-gate":
         args.epsilons = args.epsilons or "0.1,1,10"
         res = adult_gate(args)
-        (OUT / f"adult_gate{'_' + str(args.rows) if args.rows else ''}.json").write_text(json.dumps(res, indent=2))
+        (OUT / f"{gate_tag(args)}.json").write_text(json.dumps(res, indent=2))
         return
     elif args.what == "scale":
         res = scale(args)

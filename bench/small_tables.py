@@ -65,12 +65,14 @@ def generator_command(args, train: Path, schema: Path, out: Path, log: Path, run
         return cmd + ["--seed", str((args.seed or 0) + run)]
     cmd = [str(SYNTHROOM), "synthesize", str(train), "--schema", str(schema), "--epsilon", str(args.epsilon)]
     cmd += ["-o", str(out), "-q", "--privacy-log", str(log)]
+    cmd += ["--delta", f"{args.delta:g}"] if args.delta is not None else []
     return cmd + (["--seed", str(args.seed + run)] if args.seed is not None else [])
 
 
 def variant(args) -> str:
-    """What the file names add for ``--declared`` and for a peer: "", "_declared", "_mst", ..."""
-    return ("_declared" if args.declared else "") + ("" if args.generator == "synthroom" else f"_{args.generator}")
+    """What the file names add for ``--declared``, a peer and ``--delta``: "", "_declared", "_mst", "_delta1e-07"..."""
+    peer = "" if args.generator == "synthroom" else f"_{args.generator}"
+    return ("_declared" if args.declared else "") + peer + (f"_delta{args.delta:g}" if args.delta is not None else "")
 
 
 def one_run(spec, rows: int, run: int, args) -> dict:
@@ -148,6 +150,7 @@ def main() -> None:
     ap.add_argument("--epsilon", type=float, default=1.0)
     ap.add_argument("--declared", action="store_true", help="declare the target's two classes")
     ap.add_argument("--seed", type=int, default=None, help="seeded runs (tuning only)")
+    ap.add_argument("--delta", type=float, default=None, help="our command's --delta (default: its own)")
     ap.add_argument("--generator", default="synthroom", help="synthroom (our command) or a peer of peers.py")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
