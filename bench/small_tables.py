@@ -153,6 +153,8 @@ def main() -> None:
     ap.add_argument("--delta", type=float, default=None, help="our command's --delta (default: its own)")
     ap.add_argument("--generator", default="synthroom", help="synthroom (our command) or a peer of peers.py")
     args = ap.parse_args()
+    if args.delta is not None and args.generator != "synthroom":
+        ap.error("--delta is our command's; a peer takes its own (see ../shared/bench/peers.py)")
     OUT.mkdir(exist_ok=True)
     wanted = args.tables.split(",")
     records = []
