@@ -745,3 +745,62 @@ def test_the_dp_classifier_yardstick_refuses_a_budget_share_outside_zero_to_one(
     assert done.returncode == 2
     assert done.stderr.strip().endswith(f"error: --share must be in (0, 1], not {float(share):g}")
     assert done.stdout == ""
+
+
+def _category_split():
+    """bench/category_split.py as a module (bench/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "category_split.py"
+    spec = importlib.util.spec_from_file_location("category_split", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_folding_bound_is_the_mean_over_pairs_of_the_rows_naming_a_folded_value():
+    """bench/category_split.py's lower bound: a pair's TVD is at least the real rows' share in cells
+    that name a value never sampled; a pair of two such columns counts a row once."""
+    split = _category_split()
+    frame = pd.DataFrame({"a": ["x", "y", "x", "x"], "n": [1.0, 2.0, 3.0, 4.0], "c": ["p", "p", "q", "p"]})
+    keep = {"a": np.array([1.0, 0.0, 1.0, 1.0]), "c": np.array([1.0, 0.0, 0.0, 1.0])}
+    # pairs (a, n): 1/4; (a, c): rows 1 and 2 = 2/4; (n, c): rows 1 and 2 = 2/4
+    assert split.folding_bound(frame, keep) == pytest.approx((0.25 + 0.5 + 0.5) / 3)
+    assert split.folding_bound(frame, {}) == 0.0
+
+
+def test_the_folding_bound_passes_a_value_at_the_threshold_half_the_time():
+    """A value's pass probability is Phi((count - tau) / sigma) at the selection's own threshold:
+    one half at tau, about delta for a value of one row; and a selection on a vast budget folds
+    nothing of two rows or more, on a tiny one everything."""
+    from synthroom.privacy.mechanisms import sigma_for, threshold_for
+
+    split = _category_split()
+    rho, delta = 1e-4, 1e-10
+    tau = threshold_for(sigma_for(rho), delta)
+    probs = split.pass_probabilities(pd.Series({"at": tau, "one": 1.0}), rho, delta)
+    assert probs["at"] == pytest.approx(0.5)
+    assert probs["one"] < 10 * delta
+    frame = pd.DataFrame({"a": ["x"] * 50 + ["y"] * 2, "n": np.arange(52.0)})
+    selection = split.Selection(frame, ["a"], delta)
+    for rho_a, expected in ((1e6, {"x", "y"}), (1e-6, {"other"})):
+        synthetic = frame.copy()
+        selection.fold(synthetic, {"a": rho_a}, np.random.default_rng(0))
+        assert set(synthetic["a"]) == expected
+
+
+def test_the_category_split_refuses_a_share_of_one_or_more():
+    """bench/category_split.py --shares: the rest of rho fits the model, so a share of all of it
+    (or more) is argparse's usage error (exit 2) before anything is read."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "category_split.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--shares", "0.2,1"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("error: argument --shares: each share must be in [0, 1), not '0.2,1'")
+    assert done.stdout == ""
