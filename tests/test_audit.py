@@ -8,17 +8,16 @@ game on ``bench/audit.py``'s tables, showing its statistics separate a broken ru
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import inspect
 import math
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import typer
+from benchkit import load_bench
 
 from synthroom import Synthesizer
 from synthroom.cli.app import app
@@ -37,15 +36,7 @@ HOOKED = {"privacy/mechanisms.py", "synthesis/discretize.py", "synthesis/synthes
 _SWITCH = re.compile(r"\bimport\b.*\bfaults\b|\bfaults\.[A-Za-z_]|privacy\.faults\b|[\"']faults[\"']")
 
 
-def _load_audit():
-    spec = importlib.util.spec_from_file_location("bench_audit", REPO / "bench" / "audit.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_audit"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-audit = _load_audit()
+audit = load_bench("audit", as_name="bench_audit")
 
 
 # -- off by default, unreachable ------------------------------------------------------------

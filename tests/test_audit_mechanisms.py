@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from benchkit import load_bench
 from scipy import stats
 
 from synthroom.privacy import ZCDPAccountant
@@ -67,20 +68,7 @@ def test_the_exponential_test_sees_a_doubled_epsilon():
 
 
 # -- bench/audit_mechanisms.py: the white-box audit, per mechanism ------------------------------
-def _load_audit():
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "audit_mechanisms.py"
-    spec = importlib.util.spec_from_file_location("bench_audit_mechanisms", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_audit_mechanisms"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-am = _load_audit()
+am = load_bench("audit_mechanisms", as_name="bench_audit_mechanisms")
 Z_TEST = stats.norm.isf(ALPHA / 2)  # tests use a one-in-a-million margin, not the audit's 99%
 
 

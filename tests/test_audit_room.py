@@ -3,25 +3,10 @@ arithmetic. One cheap play each shows a broken variant changes what the attacker
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from benchkit import load_bench
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str):
-    sys.path.insert(0, str(REPO / "bench"))
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-audit_room = _load("audit_room")
+audit_room = load_bench("audit_room")
 
 
 def test_neighbouring_tables_differ_by_one_person_up_to_the_cap_in_one_partys_table():

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from benchkit import load_bench
 
 from synthroom import Synthesizer
 from synthroom.synthesis.synthesizer import Settings
@@ -747,22 +748,10 @@ def test_the_dp_classifier_yardstick_refuses_a_budget_share_outside_zero_to_one(
     assert done.stdout == ""
 
 
-def _category_split():
-    """bench/category_split.py as a module (bench/ is not a package)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "category_split.py"
-    spec = importlib.util.spec_from_file_location("category_split", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_folding_bound_is_the_mean_over_pairs_of_the_rows_naming_a_folded_value():
     """bench/category_split.py's lower bound: a pair's TVD is at least the real rows' share in cells
     that name a value never sampled; a pair of two such columns counts a row once."""
-    split = _category_split()
+    split = load_bench("category_split")
     frame = pd.DataFrame({"a": ["x", "y", "x", "x"], "n": [1.0, 2.0, 3.0, 4.0], "c": ["p", "p", "q", "p"]})
     keep = {"a": np.array([1.0, 0.0, 1.0, 1.0]), "c": np.array([1.0, 0.0, 0.0, 1.0])}
     # pairs (a, n): 1/4; (a, c): rows 1 and 2 = 2/4; (n, c): rows 1 and 2 = 2/4
@@ -776,7 +765,7 @@ def test_the_folding_bound_passes_a_value_at_the_threshold_half_the_time():
     nothing of two rows or more, on a tiny one everything."""
     from synthroom.privacy.mechanisms import sigma_for, threshold_for
 
-    split = _category_split()
+    split = load_bench("category_split")
     rho, delta = 1e-4, 1e-10
     tau = threshold_for(sigma_for(rho), delta)
     probs = split.pass_probabilities(pd.Series({"at": tau, "one": 1.0}), rho, delta)
