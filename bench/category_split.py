@@ -41,18 +41,23 @@ from run import ADULT, OUT, SHARED, half_test  # noqa: E402
 
 sys.path.insert(0, str(SHARED / "bench"))  # the yardstick's evaluate.py
 
-from synthroom.privacy.accountant import epsilon_from_rho, rho_from_epsilon  # noqa: E402
+from synthroom.privacy.accountant import DEFAULT_DELTA, epsilon_from_rho, rho_from_epsilon  # noqa: E402
 from synthroom.privacy.mechanisms import sigma_for, threshold_for  # noqa: E402
 
 HOLDOUT_ROWS = 3_000
 GREEDY_STEPS = 40
 
 
+def selection_threshold(rho: float, delta: float) -> tuple[float, float]:
+    """A Gaussian partition selection's noise std on ``rho`` and its threshold at ``delta``."""
+    sigma = sigma_for(rho)
+    return sigma, threshold_for(sigma, delta)
+
+
 def pass_probabilities(counts: pd.Series, rho: float, delta: float) -> dict[str, float]:
     """Each value's chance to clear a Gaussian partition selection on ``rho`` at ``delta``
     (``Phi((count - tau) / sigma)``; a value of no rows never passes)."""
-    sigma = sigma_for(rho)
-    tau = threshold_for(sigma, delta)
+    sigma, tau = selection_threshold(rho, delta)
     return {v: 0.5 * math.erfc((tau - n) / (sigma * math.sqrt(2.0))) for v, n in counts.items()}
 
 
@@ -95,8 +100,7 @@ class Selection:
     def fold(self, synthetic: pd.DataFrame, rhos: dict[str, float], rng: np.random.Generator) -> None:
         """Replace, in place, each value a noisy selection on ``rhos`` does not release by ``other``."""
         for c in self.cats:
-            sigma = sigma_for(rhos[c])
-            tau = threshold_for(sigma, self.delta_col)
+            sigma, tau = selection_threshold(rhos[c], self.delta_col)
             counts = self.counts[c]
             kept = set(counts.index[counts.to_numpy() + rng.normal(0.0, sigma, len(counts)) > tau])
             synthetic[c] = synthetic[c].astype(object).where(synthetic[c].astype(str).isin(kept), "other")
@@ -117,7 +121,7 @@ def shares(text: str) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epsilon", type=float, default=0.1)
-    ap.add_argument("--delta", type=float, default=1e-9)
+    ap.add_argument("--delta", type=float, default=DEFAULT_DELTA)
     ap.add_argument("--shares", type=shares, default=shares("0,0.2,0.3,0.45,0.6"))
     ap.add_argument("--seeds", type=seeds, default=seeds("1-3"))
     ap.add_argument("--bound-only", action="store_true", help="the folding bound alone (no fits)")
@@ -136,20 +140,24 @@ def main() -> None:
     # over those columns, half for each of the two selection stages (docs/privacy.md)
     rho = rho_from_epsilon(args.epsilon, args.delta / 2)
     selection = Selection(fit_rows, cats, args.delta / 2 / len(cats) / 2)
-    records = []
+    records, greedy = [], {}
     for s in [s for s in args.shares if s > 0] + [1.0]:
-        even, greedy = selection.even(s * rho), selection.greedy(s * rho)
-        records.append({"share": s, "bound_even": selection.bound(even), "bound_greedy": selection.bound(greedy)})
+        greedy[s] = selection.greedy(s * rho)
+        bounds = {"bound_even": selection.bound(selection.even(s * rho)), "bound_greedy": selection.bound(greedy[s])}
+        records.append({"share": s, **bounds})
         print(json.dumps(records[-1]), flush=True)
     if not args.bound_only:
-        records += measured_split(args, meta, fit_rows, fit_path, selection, rho, ev)
+        records += measured_split(args, meta, fit_rows, fit_path, selection, greedy, rho, ev)
     (OUT / "category_split.json").write_text(json.dumps(records, indent=2))
     print(table(records))
 
 
-def measured_split(args, meta: dict, fit_rows: pd.DataFrame, fit_path: Path, selection: Selection, rho: float, ev):
+def measured_split(
+    args, meta: dict, fit_rows: pd.DataFrame, fit_path: Path, selection: Selection, greedy: dict, rho: float, ev
+):
     """Each share's seeded fits with the category lists declared on the rest of rho, folded as a
-    selection on the share would fold them, scored by evaluate.py."""
+    selection on the share would fold them (``greedy``: each share's split, from the bound),
+    scored by evaluate.py."""
     from synthroom.synthesis.synthesizer import Synthesizer
 
     declared = {
@@ -165,7 +173,7 @@ def measured_split(args, meta: dict, fit_rows: pd.DataFrame, fit_path: Path, sel
     binner = ev.Binner(train, schema)
     out = []
     for s in args.shares:
-        rhos = selection.greedy(s * rho) if s > 0 else None
+        rhos = greedy.get(s)  # none at share 0: nothing to learn, nothing folds
         eps_rest = epsilon_from_rho((1 - s) * rho, args.delta)  # nothing learned: all of delta converts
         for seed in args.seeds:
             synthetic = Synthesizer(declared, epsilon=eps_rest, delta=args.delta, seed=seed).fit(fit_path).sample(None)
